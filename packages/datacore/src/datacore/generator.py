@@ -1,0 +1,100 @@
+"""The contract every generator shares with :func:`datacore.build_dataset`.
+
+A generator is a picklable object with a frozen config.  It makes one shard at a time:
+given a :class:`ShardTask` (index, derived seed, count) it yields ``count`` records (dicts)
+and adds its statistics to the :class:`~datacore.telemetry.Telemetry` it is handed.
+datacore does the rest: seeds, execution, splitting, writing, manifest, resume, report.
+
+Required:
+
+* ``name: str`` and ``version: str`` attributes (recorded in the manifest);
+* ``config_dict() -> dict``: the full config, JSON-able (recorded, and compared on resume);
+* ``generate_shard(task, telemetry) -> Iterable[dict]``: the records of one shard; each
+  record is a dict with a ``meta`` dict (datacore adds ``meta: {}`` if missing and an
+  ``id`` content hash if missing);
+* ``split_key(record) -> str | bytes | Sequence[int]``: the key whose hash picks the split.
+
+Optional:
+
+* ``write_shard_files(task, paths, splitter, compress, telemetry) -> dict[str, int]``: for
+  generators that write their shard files themselves (lambdagen's Rust core).  ``paths``
+  maps each split to the temporary file to write (all three must be written, empty if need
+  be); return the record count per split.  datacore hashes and renames the files.
+* ``report_sections(telemetry) -> list[ReportSection]``: extra charts/tables for report.html.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from .split import Splitter, SplitKey
+from .telemetry import Telemetry
+
+
+@attrs.frozen
+class ShardTask:
+    """One unit of work: shard ``index`` of a run, its derived ``seed`` and record ``count``.
+
+    ``start`` is the global index of the shard's first record (``index * shard_size``).
+    """
+
+    index: int
+    seed: int
+    count: int
+    start: int
+
+
+@attrs.frozen
+class ReportSection:
+    """A piece of report.html: a title and an HTML fragment (an inline SVG chart, a table)."""
+
+    title: str
+    html: str
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """What :func:`datacore.build_dataset` needs from a generator (see the module docstring)."""
+
+    name: str
+    version: str
+
+    def config_dict(self) -> dict[str, Any]: ...
+
+    def generate_shard(self, task: ShardTask, telemetry: Telemetry) -> Iterable[dict[str, Any]]: ...
+
+    def split_key(self, record: dict[str, Any]) -> SplitKey: ...
+
+
+class FileWritingGenerator(Generator, Protocol):
+    """A generator that writes its shard files itself (optional extension)."""
+
+    def write_shard_files(
+        self,
+        task: ShardTask,
+        paths: dict[str, Path],
+        splitter: Splitter,
+        compress: str | None,
+        telemetry: Telemetry,
+    ) -> dict[str, int]: ...
+
+
+def generator_ref(gen: object) -> str:
+    """Return ``module:QualName`` of a generator's class, for the manifest."""
+    cls = type(gen)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def has_file_writer(gen: object) -> bool:
+    """True if the generator writes its own shard files."""
+    return callable(getattr(gen, "write_shard_files", None))
+
+
+def report_sections_of(gen: object, telemetry: Telemetry) -> Sequence[ReportSection]:
+    """Ask a generator for its extra report sections (none if it has no such method)."""
+    fn = getattr(gen, "report_sections", None)
+    return list(fn(telemetry)) if callable(fn) else []

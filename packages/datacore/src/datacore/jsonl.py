@@ -1,0 +1,182 @@
+"""Streaming JSONL reading and writing with orjson.
+
+Compression follows the file name: ``.jsonl`` (plain), ``.jsonl.gz`` (gzip, written with
+``mtime=0`` so output is byte-reproducible) and ``.jsonl.zst`` (zstandard).  Writes go to
+``NAME.tmp`` and are renamed to ``NAME`` only when complete, so a reader never sees half a
+file and a killed run leaves no truncated output under the final name.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import orjson
+import zstandard
+
+from .errors import JsonlError
+
+_DUMP_OPTS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
+_FLUSH_BYTES = 1 << 20
+ZSTD_LEVEL = 3
+
+
+def compression_of(path: str | os.PathLike[str]) -> str | None:
+    """Return ``"gz"``, ``"zst"`` or ``None`` from a file name's extension."""
+    name = str(path)
+    if name.endswith(".gz"):
+        return "gz"
+    if name.endswith(".zst"):
+        return "zst"
+    return None
+
+
+def dumps(record: Any) -> bytes:
+    """Serialize one record as a JSONL line (with the trailing newline)."""
+    return orjson.dumps(record, option=_DUMP_OPTS)
+
+
+class JsonlWriter:
+    """Write records to a JSONL file atomically (temporary name, renamed on success).
+
+    Use as a context manager; if the block raises, the temporary file is removed and the
+    final name is left untouched.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], zstd_level: int = ZSTD_LEVEL) -> None:
+        self.path = Path(path)
+        self.tmp_path = self.path.with_name(self.path.name + ".tmp")
+        self.count = 0
+        self._zstd_level = zstd_level
+        self._raw: IO[bytes] | None = None
+        self._stream: IO[bytes] | None = None
+        self._buf: list[bytes] = []
+        self._buf_bytes = 0
+
+    def __enter__(self) -> JsonlWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._raw = open(self.tmp_path, "wb")
+        kind = compression_of(self.path)
+        if kind == "gz":
+            self._stream = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0, compresslevel=6)
+        elif kind == "zst":
+            cctx = zstandard.ZstdCompressor(level=self._zstd_level)
+            self._stream = cctx.stream_writer(self._raw, closefd=False)
+        else:
+            self._stream = self._raw
+        return self
+
+    def write(self, record: Any) -> None:
+        """Append one record."""
+        line = orjson.dumps(record, option=_DUMP_OPTS)
+        self._buf.append(line)
+        self._buf_bytes += len(line)
+        self.count += 1
+        if self._buf_bytes >= _FLUSH_BYTES:
+            self._flush()
+
+    def write_many(self, records: Iterable[Any]) -> None:
+        """Append many records."""
+        for rec in records:
+            self.write(rec)
+
+    def write_line_bytes(self, line: bytes) -> None:
+        """Append one already-serialized line (must end with a newline)."""
+        self._buf.append(line)
+        self._buf_bytes += len(line)
+        self.count += 1
+        if self._buf_bytes >= _FLUSH_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        assert self._stream is not None
+        self._stream.write(b"".join(self._buf))
+        self._buf.clear()
+        self._buf_bytes = 0
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        assert self._stream is not None and self._raw is not None
+        try:
+            if exc_type is None:
+                self._flush()
+            if self._stream is not self._raw:
+                self._stream.close()
+            self._raw.close()
+        finally:
+            if exc_type is None:
+                os.replace(self.tmp_path, self.path)
+            else:
+                self.tmp_path.unlink(missing_ok=True)
+
+
+def write_jsonl(path: str | os.PathLike[str], records: Iterable[Any]) -> int:
+    """Write all records to ``path`` atomically; return how many were written."""
+    with JsonlWriter(path) as w:
+        w.write_many(records)
+    return w.count
+
+
+def open_binary(path: str | os.PathLike[str]) -> IO[bytes]:
+    """Open a (possibly compressed) file for binary reading, by extension."""
+    kind = compression_of(path)
+    raw = open(path, "rb")
+    if kind == "gz":
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    if kind == "zst":
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))  # type: ignore[arg-type]
+    return raw
+
+
+class ReadStats:
+    """Counts kept by :func:`read_jsonl`: records read and malformed lines skipped."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.skipped = 0
+        self.skipped_lines: list[int] = []
+
+
+def read_jsonl(
+    path: str | os.PathLike[str],
+    on_error: Literal["raise", "skip"] = "raise",
+    stats: ReadStats | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield the JSON objects of a JSONL file, one per non-empty line.
+
+    A malformed line raises :class:`JsonlError` naming the file and line number, or, with
+    ``on_error="skip"``, is skipped and counted in ``stats``.  A corrupt compressed stream
+    always raises (no line after it can be trusted).
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    stats = stats if stats is not None else ReadStats()
+    try:
+        f = open_binary(path)
+    except FileNotFoundError:
+        raise JsonlError(path, None, "no such file") from None
+    except OSError as e:
+        raise JsonlError(path, None, f"cannot open: {e.strerror or e}") from None
+    lineno = 0
+    with f:
+        try:
+            for lineno, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = orjson.loads(line)
+                    if not isinstance(obj, dict):
+                        raise orjson.JSONDecodeError("expected a JSON object", "", 0)
+                except orjson.JSONDecodeError as e:
+                    if on_error == "raise":
+                        raise JsonlError(path, lineno, f"malformed JSON: {e}") from None
+                    stats.skipped += 1
+                    stats.skipped_lines.append(lineno)
+                    continue
+                stats.records += 1
+                yield obj
+        except (EOFError, OSError, zstandard.ZstdError) as e:
+            raise JsonlError(path, lineno + 1, f"corrupt or truncated {compression_of(path) or 'file'} stream: {e}") from None
