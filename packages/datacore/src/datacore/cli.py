@@ -1,0 +1,194 @@
+"""The ``datacore`` command: split, stats, verify, report and export dataset directories."""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from . import __version__
+from .cli_support import CliGroup, _ratios
+from .errors import DatacoreError, JsonlError, ManifestError
+from .jsonl import ReadStats, read_jsonl
+from .manifest import MANIFEST, REPORT, TELEMETRY, dataset_files, load_manifest, verify_dataset
+from .runner import DatasetBuilder
+from .split import SPLITS
+from .telemetry import Telemetry
+
+
+@click.group(cls=CliGroup)
+@click.version_option(__version__, prog_name="datacore")
+def main() -> None:
+    """Shared tools for datacore dataset directories and JSONL files."""
+
+
+def _field(rec: dict[str, Any], dotted: str) -> Any:
+    cur: Any = rec
+    for part in dotted.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            raise KeyError(dotted)
+        cur = cur[part]
+    return cur
+
+
+def _key_of(value: Any) -> Any:
+    """Split key of a field value: str and int lists as they are, anything else as canonical JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32 for v in value):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+@main.command()
+@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--key", "key", required=True, help="Field whose value picks the split (dotted paths like meta.source work).")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output dataset directory.")
+@click.option("--split-ratios", default="0.8,0.1,0.1", show_default=True, callback=_ratios, help="train,val,test shares.")
+@click.option("--salt", default="", help="Salt prepended to every key before hashing.")
+@click.option("--compress", type=click.Choice(["none", "gz", "zst"]), default="none", show_default=True)
+@click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True, help="Malformed lines: stop, or skip and count.")
+def split(src: Path, key: str, out: Path, split_ratios: tuple[float, float, float], salt: str, compress: str, on_error: str) -> None:
+    """Split any JSONL file SRC into train/val/test by the hash of field KEY."""
+    stats = ReadStats()
+    builder = DatasetBuilder(
+        out, "datacore.split", __version__, {"source": src.name, "key": key}, 0,
+        split_ratios=split_ratios, split_salt=salt, compress=None if compress == "none" else compress, resume=False,
+    )
+
+    def records() -> Any:
+        for i, rec in enumerate(read_jsonl(src, on_error=on_error, stats=stats), start=1):  # type: ignore[arg-type]
+            try:
+                _field(rec, key)
+            except KeyError:
+                raise JsonlError(src, i + stats.skipped, f"record has no field '{key}'") from None
+            yield rec
+
+    tel = Telemetry()
+    builder.write_shard(0, records(), lambda r: _key_of(_field(r, key)), tel)
+    tel.count("skipped_lines", stats.skipped)
+    builder.done[0]["telemetry"] = tel.to_dict()
+    m = builder.finalize()
+    s = m["splits"]
+    click.echo(f"{m['records']:,} records -> train {s['train']:,} / val {s['val']:,} / test {s['test']:,} in {out}"
+               + (f" ({stats.skipped} malformed lines skipped)" if stats.skipped else ""))
+
+
+def _jsonl_files(path: Path) -> list[tuple[str, Path]]:
+    if path.is_file():
+        return [("-", path)]
+    if (path / MANIFEST).exists():
+        m = load_manifest(path)
+        return [(e["split"], path / e["path"]) for e in dataset_files(m)]
+    files = sorted(p for p in path.rglob("*.jsonl*") if not p.name.endswith(".tmp"))
+    if not files:
+        raise DatacoreError(f"{path}: no dataset.json and no .jsonl files")
+    return [(p.parent.name if p.parent.name in SPLITS else "-", p) for p in files]
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def stats(path: Path) -> None:
+    """Records, fields, splits and sizes of a JSONL file or dataset directory PATH."""
+    from rich.console import Console
+    from rich.table import Table
+
+    per_split: Counter[str] = Counter()
+    sizes: Counter[str] = Counter()
+    fields: Counter[str] = Counter()
+    files = _jsonl_files(path)
+    for split_name, f in files:
+        sizes[split_name] += f.stat().st_size
+        for rec in read_jsonl(f):
+            per_split[split_name] += 1
+            fields.update(rec.keys())
+    total = sum(per_split.values())
+    console = Console()
+    t = Table(title=f"{path}: {total:,} records in {len(files)} files")
+    for col in ("split", "records", "share", "bytes on disk"):
+        t.add_column(col, justify="left" if col == "split" else "right")
+    for s in sorted(per_split, key=lambda x: (SPLITS + ("-",)).index(x) if x in SPLITS + ("-",) else 9):
+        t.add_row(s, f"{per_split[s]:,}", f"{100 * per_split[s] / max(total, 1):.1f}%", f"{sizes[s]:,}")
+    console.print(t)
+    ft = Table(title="fields")
+    ft.add_column("field")
+    ft.add_column("present in", justify="right")
+    for k, c in fields.most_common():
+        ft.add_row(k, f"{c:,} ({100 * c / max(total, 1):.1f}%)")
+    console.print(ft)
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path))
+def verify(out: Path) -> None:
+    """Re-hash every file of dataset directory OUT against its manifest."""
+    problems = verify_dataset(out)
+    if problems:
+        for p in problems:
+            click.echo(f"{out}/{p}", err=True)
+        raise click.ClickException(f"{len(problems)} file(s) differ from {out / MANIFEST}")
+    n = len(dataset_files(load_manifest(out)))
+    click.echo(f"ok: {n} files match {out / MANIFEST}")
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path))
+def report(out: Path) -> None:
+    """Re-render OUT/report.html from the manifest and telemetry."""
+    from .report import render_report
+
+    m = load_manifest(out)
+    try:
+        tel = Telemetry.from_json((out / TELEMETRY).read_bytes())
+    except FileNotFoundError:
+        raise ManifestError(f"{out / TELEMETRY}: missing") from None
+    except orjson.JSONDecodeError as e:
+        raise ManifestError(f"{out / TELEMETRY}: corrupt ({e})") from None
+    (out / REPORT).write_text(render_report(m, tel, _generator_sections(m, tel)), encoding="utf-8")
+    click.echo(f"wrote {out / REPORT}")
+
+
+def _generator_sections(m: dict[str, Any], tel: Telemetry) -> list[Any]:
+    """Extra sections from the generator, if its class can be imported and rebuilt from its config."""
+    ref = m.get("generator_ref")
+    if not ref:
+        return []
+    try:
+        mod, _, qual = ref.partition(":")
+        cls = getattr(importlib.import_module(mod), qual)
+        gen = cls.from_config_dict(m["spec"]["config"])
+        return list(gen.report_sections(tel))
+    except Exception:  # the generic report is still complete without the extras
+        return []
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--to", "fmt", type=click.Choice(["parquet"]), required=True)
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where to write [default: OUT/parquet].")
+def export(out: Path, fmt: str, dest: Path | None) -> None:
+    """Export each split of dataset OUT to one Parquet file (needs datacore[parquet])."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DatacoreError("export --to parquet needs pyarrow: pip install 'datacore[parquet]'") from None
+    m = load_manifest(out)
+    dest = dest or out / "parquet"
+    dest.mkdir(parents=True, exist_ok=True)
+    for split_name in SPLITS:
+        rows = [r for e in dataset_files(m) if e["split"] == split_name for r in read_jsonl(out / e["path"])]
+        try:
+            table = pa.Table.from_pylist(rows)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            # Heterogeneous nested values: keep them, as JSON text.
+            rows = [{k: orjson.dumps(v).decode() if isinstance(v, (dict, list)) else v for k, v in r.items()} for r in rows]
+            table = pa.Table.from_pylist(rows)
+        tmp = dest / f"{split_name}.parquet.tmp"
+        pq.write_table(table, tmp)
+        tmp.replace(dest / f"{split_name}.parquet")
+        click.echo(f"{split_name}: {len(rows):,} rows -> {dest / (split_name + '.parquet')}")

@@ -1,0 +1,123 @@
+"""What every generator's CLI shares: error handling and the ``generate`` options.
+
+* :class:`CliGroup`: a click group that turns :class:`~datacore.errors.DatacoreError` (and
+  file-system errors) into one ``Error: ...`` line and a non-zero exit, never a traceback.
+* :func:`generate_options`: the shared options of every ``generate`` command, handed to the
+  command as one :class:`GenerateOptions` argument named ``opts``.
+* :func:`run_generate`: runs :func:`~datacore.runner.build_dataset` with them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import click
+
+from .errors import DatacoreError
+from .runner import BuildResult, build_dataset
+
+
+class CliGroup(click.Group):
+    """A click group whose commands report user errors as one line and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DatacoreError as e:
+            raise click.ClickException(str(e)) from None
+        except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as e:
+            raise click.ClickException(f"{e.filename}: {e.strerror}") from None
+        except KeyboardInterrupt:
+            click.echo("interrupted; run the same command again to resume", err=True)
+            ctx.exit(130)
+
+
+def _ratios(_ctx: Any, _param: Any, value: str) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(x) for x in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected three numbers like 0.8,0.1,0.1, got {value!r}") from None
+    if len(parts) != 3 or any(p < 0 for p in parts) or abs(sum(parts) - 1) > 1e-6:
+        raise click.BadParameter(f"expected three numbers >= 0 summing to 1 (train,val,test), got {value!r}")
+    return parts  # type: ignore[return-value]
+
+
+@attrs.frozen
+class GenerateOptions:
+    """The shared options of a ``generate`` command."""
+
+    out: Path
+    n: int
+    seed: int
+    workers: int | None
+    executor: str
+    shard_size: int
+    compress: str | None
+    resume: bool
+    split_ratios: tuple[float, float, float]
+    quiet: bool
+
+
+_SHARED = [
+    click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output dataset directory."),
+    click.option("-n", "n", type=click.IntRange(min=0), default=1000, show_default=True, help="Number of records."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Run seed (shard seeds derive from it)."),
+    click.option("--workers", "-w", type=click.IntRange(min=1), default=None, help="Worker processes [default: all cores]."),
+    click.option("--executor", type=click.Choice(["process", "ray", "inline"]), default="process", show_default=True,
+                 help="Local process pool, Ray tasks (RAY_ADDRESS or a local Ray), or in-process."),
+    click.option("--shard-size", type=click.IntRange(min=1), default=10_000, show_default=True, help="Records per shard."),
+    click.option("--compress", type=click.Choice(["none", "gz", "zst"]), default="none", show_default=True, help="Shard file compression."),
+    click.option("--resume/--no-resume", default=True, show_default=True, help="Finish an unfinished run in --out, or discard it."),
+    click.option("--split-ratios", default="0.8,0.1,0.1", show_default=True, callback=_ratios, help="train,val,test shares."),
+    click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary."),
+]
+_NAMES = [f.name for f in attrs.fields(GenerateOptions)]
+
+
+def generate_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: add the shared generate options; the command receives ``opts: GenerateOptions``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        shared = {k: kwargs.pop(k) for k in _NAMES}
+        shared["compress"] = None if shared["compress"] == "none" else shared["compress"]
+        return f(*args, opts=GenerateOptions(**shared), **kwargs)
+
+    for opt in reversed(_SHARED):
+        wrapper = opt(wrapper)
+    return wrapper
+
+
+def run_generate(generator: Any, opts: GenerateOptions) -> BuildResult:
+    """Build the dataset described by ``opts`` and print a one-paragraph summary on stderr."""
+    result = build_dataset(
+        generator,
+        opts.out,
+        opts.n,
+        opts.seed,
+        workers=opts.workers,
+        executor=opts.executor,
+        shard_size=opts.shard_size,
+        compress=opts.compress,
+        resume=opts.resume,
+        split_ratios=opts.split_ratios,
+        progress=not opts.quiet and not os.environ.get("DATACORE_NO_PROGRESS"),
+    )
+    if not opts.quiet:
+        s = result.manifest["splits"]
+        note = "" if result.shards_run else " (already complete; nothing to do)"
+        rate = result.records / result.seconds if result.seconds > 0 and result.shards_run else 0
+        click.echo(
+            f"{result.records:,} records (train {s['train']:,} / val {s['val']:,} / test {s['test']:,}) in "
+            f"{result.seconds:.1f}s{f' ({rate:,.0f}/s)' if rate else ''} -> {opts.out}{note}\n"
+            f"report: {opts.out / 'report.html'}",
+            err=True,
+        )
+    sys.stderr.flush()
+    return result

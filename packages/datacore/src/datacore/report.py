@@ -1,0 +1,171 @@
+"""Self-contained HTML reports with matplotlib charts embedded as inline SVG.
+
+The report needs no network: charts are inline SVG, styles are inline.  Chart helpers
+return HTML fragments that generators put into :class:`~datacore.generator.ReportSection`.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+
+from .generator import ReportSection
+from .telemetry import Telemetry, _sort_key
+
+_MAX_BARS = 60
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # Deterministic SVG ids and no timestamp, so a re-rendered report is identical.
+    matplotlib.rcParams["svg.hashsalt"] = "datacore"
+    matplotlib.rcParams["svg.fonttype"] = "none"
+    return plt
+
+
+def _svg(fig: Any) -> str:
+    plt = _plt()
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.find("<svg") :]
+
+
+def bar_chart_svg(hist: Mapping[Any, float], title: str, xlabel: str = "", ylabel: str = "count") -> str:
+    """A bar chart of a histogram (bucket -> count) as an inline SVG fragment."""
+    plt = _plt()
+    keys = sorted((str(k) for k in hist), key=_sort_key)
+    values = {str(k): v for k, v in hist.items()}
+    note = ""
+    if len(keys) > _MAX_BARS:
+        top = sorted(keys, key=lambda k: -values[k])[:_MAX_BARS]
+        keys = sorted(top, key=_sort_key)
+        note = f" (top {_MAX_BARS} of {len(hist)})"
+    fig, ax = plt.subplots(figsize=(max(5.0, min(14.0, 0.28 * len(keys) + 2)), 3.2))
+    ax.bar(range(len(keys)), [values[k] for k in keys], color="#4c72b0")
+    ax.set_xticks(range(len(keys)))
+    ax.set_xticklabels(keys, rotation=90 if len(keys) > 12 else 0, fontsize=8)
+    ax.set_title(title + note, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _svg(fig)
+
+
+def line_chart_svg(series: Mapping[str, Sequence[float]], title: str, xlabel: str = "", ylabel: str = "") -> str:
+    """A line chart of named series (name -> y values over x = 0, 1, ...) as inline SVG."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    for name, ys in series.items():
+        ax.plot(range(len(ys)), list(ys), label=str(name), linewidth=1.4)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if series:
+        ax.legend(fontsize=8, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _svg(fig)
+
+
+def heatmap_svg(matrix: Any, row_labels: Sequence[Any], col_labels: Sequence[Any], title: str, cbar_label: str = "count") -> str:
+    """A heatmap of a 2-D array (rows x columns) with labels, as inline SVG."""
+    plt = _plt()
+    m = np.asarray(matrix, dtype=float)
+    h = max(2.5, min(12.0, 0.25 * m.shape[0] + 1.5))
+    w = max(4.0, min(14.0, 0.3 * m.shape[1] + 2.5))
+    fig, ax = plt.subplots(figsize=(w, h))
+    im = ax.imshow(m, aspect="auto", cmap="viridis", interpolation="nearest")
+    if m.shape[1] <= 64:
+        ax.set_xticks(range(m.shape[1]))
+        ax.set_xticklabels([str(c) for c in col_labels], fontsize=7, rotation=90 if m.shape[1] > 16 else 0)
+    if m.shape[0] <= 48:
+        ax.set_yticks(range(m.shape[0]))
+        ax.set_yticklabels([str(r) for r in row_labels], fontsize=7)
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, label=cbar_label)
+    return _svg(fig)
+
+
+def table_html(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+    """An HTML table (values escaped)."""
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.4g}" if not v.is_integer() else f"{int(v):,}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.85rem}td,th{border:1px solid #ddd;padding:.25rem .6rem;text-align:left}
+th{background:#f3f3f3}td:nth-child(n+2){text-align:right;font-variant-numeric:tabular-nums}
+pre{background:#f7f7f7;padding:.6rem;overflow:auto;font-size:.8rem;max-height:20rem}
+.chart svg{max-width:100%;height:auto}.grid{display:flex;flex-wrap:wrap;gap:1rem}
+"""
+
+
+def render_report(manifest: Mapping[str, Any], telemetry: Telemetry, sections: Sequence[ReportSection] = ()) -> str:
+    """Render report.html: run summary, splits, files, counters, one chart per histogram, extras."""
+    gen = html.escape(str(manifest.get("generator")))
+    spec = manifest.get("spec", {})
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{gen} dataset report</title>"]
+    parts.append(f"<style>{_CSS}</style></head><body><h1>{gen} {html.escape(str(manifest.get('version')))}: dataset report</h1>")
+    splits = manifest.get("splits", {})
+    total = manifest.get("records", 0) or 0
+    parts.append("<h2>Summary</h2>")
+    parts.append(
+        table_html(
+            ["field", "value"],
+            [
+                ["records", total],
+                ["seed", spec.get("seed")],
+                ["shards", len(manifest.get("shards", []))],
+                ["compression", spec.get("compress") or "none"],
+                ["split ratios", ", ".join(str(r) for r in spec.get("split_ratios", []))],
+                ["datacore", manifest.get("datacore_version")],
+            ],
+        )
+    )
+    parts.append(
+        table_html(
+            ["split", "records", "share"],
+            [[s, c, f"{100 * c / total:.2f}%" if total else "-"] for s, c in splits.items()],
+        )
+    )
+    for sec in sections:
+        parts.append(f"<h2>{html.escape(sec.title)}</h2><div class='chart'>{sec.html}</div>")
+    if telemetry.histograms:
+        parts.append("<h2>Histograms</h2><div class='grid'>")
+        for name in sorted(telemetry.histograms):
+            parts.append(f"<div class='chart'>{bar_chart_svg(telemetry.histograms[name], name)}</div>")
+        parts.append("</div>")
+    if telemetry.counters:
+        parts.append("<h2>Counters</h2>")
+        parts.append(table_html(["counter", "value"], [[k, telemetry.counters[k]] for k in sorted(telemetry.counters)]))
+    parts.append("<h2>Config</h2><pre>")
+    parts.append(html.escape(orjson.dumps(spec.get("config", {}), option=orjson.OPT_INDENT_2).decode()))
+    parts.append("</pre>")
+    files = [(e["path"], e["records"], e["bytes"], e["sha256"][:16]) for sh in manifest.get("shards", []) for e in sh["files"].values()]
+    parts.append(f"<h2>Files ({len(files)})</h2>")
+    parts.append(table_html(["path", "records", "bytes", "sha256 (prefix)"], files[:200]))
+    if len(files) > 200:
+        parts.append(f"<p>... and {len(files) - 200} more (see dataset.json)</p>")
+    parts.append("</body></html>\n")
+    return "".join(parts)
