@@ -127,8 +127,43 @@ def open_binary(path: str | os.PathLike[str]) -> IO[bytes]:
     if kind == "gz":
         return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
     if kind == "zst":
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))  # type: ignore[arg-type]
+        return io.BufferedReader(_ZstdReader(raw))
     return raw
+
+
+class _ZstdReader(io.RawIOBase):
+    """Decompress zstd frames, raising on a truncated stream (zstandard's reader would stop silently)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._dctx = zstandard.ZstdDecompressor()
+        self._dobj = self._dctx.decompressobj()
+        self._pending = b""
+        self._started = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._pending:
+            chunk = self._raw.read(1 << 16)
+            if self._dobj.eof and (chunk or self._dobj.unused_data):  # another frame follows
+                chunk = self._dobj.unused_data + chunk
+                self._dobj = self._dctx.decompressobj()
+            if not chunk:
+                if self._started and not self._dobj.eof:
+                    raise EOFError("zstd stream ends in the middle of a frame")
+                return 0
+            self._started = True
+            self._pending = self._dobj.decompress(chunk)
+        n = min(len(b), len(self._pending))
+        b[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 class ReadStats:

@@ -7,6 +7,7 @@ be on a file system every node shares.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +30,9 @@ def run_ray(generator: Any, tasks: list[ShardTask], args: tuple, workers: int, a
         if address:
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=workers, **kwargs)
+            # A local Ray's workers see the driver's import path, as a process pool's do.
+            env = {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+            ray.init(num_cpus=workers, runtime_env={"env_vars": env}, **kwargs)
         started_here = True
     try:
         remote = ray.remote(num_cpus=1, max_retries=2)(write_shard)

@@ -1,0 +1,75 @@
+import gzip
+
+import pytest
+
+from datacore import JsonlError, JsonlWriter, ReadStats, read_jsonl, write_jsonl
+
+RECS = [{"a": i, "s": "x" * (i % 7), "l": [i, i + 1], "u": "λ"} for i in range(2500)]
+
+
+@pytest.mark.parametrize("ext", [".jsonl", ".jsonl.gz", ".jsonl.zst"])
+def test_round_trip(tmp_path, ext) -> None:
+    p = tmp_path / f"d{ext}"
+    assert write_jsonl(p, RECS) == len(RECS)
+    assert list(read_jsonl(p)) == RECS
+    assert not (tmp_path / f"d{ext}.tmp").exists()
+
+
+@pytest.mark.parametrize("ext", [".jsonl.gz", ".jsonl.zst", ".jsonl"])
+def test_byte_reproducible(tmp_path, ext) -> None:
+    write_jsonl(tmp_path / f"a{ext}", RECS)
+    write_jsonl(tmp_path / f"b{ext}", RECS)
+    assert (tmp_path / f"a{ext}").read_bytes() == (tmp_path / f"b{ext}").read_bytes()
+
+
+def test_malformed_line_named(tmp_path) -> None:
+    p = tmp_path / "bad.jsonl"
+    p.write_bytes(b'{"a": 1}\n{"a": 2}\n{"a": \n[1,2]\n{"a": 5}\n')
+    with pytest.raises(JsonlError, match=r"bad.jsonl:3: malformed JSON"):
+        list(read_jsonl(p))
+    stats = ReadStats()
+    assert [r["a"] for r in read_jsonl(p, on_error="skip", stats=stats)] == [1, 2, 5]
+    assert stats.skipped == 2 and stats.skipped_lines == [3, 4]
+
+
+def test_truncated_gzip_raises(tmp_path) -> None:
+    p = tmp_path / "t.jsonl.gz"
+    write_jsonl(p, RECS)
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(JsonlError, match="corrupt or truncated gz"):
+        list(read_jsonl(p))
+    p.write_bytes(b"not gzip at all")
+    with pytest.raises(JsonlError, match="t.jsonl.gz"):
+        list(read_jsonl(p))
+
+
+def test_truncated_zstd_raises(tmp_path) -> None:
+    p = tmp_path / "t.jsonl.zst"
+    write_jsonl(p, RECS)
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(JsonlError, match="t.jsonl.zst"):
+        list(read_jsonl(p))
+
+
+def test_missing_file(tmp_path) -> None:
+    with pytest.raises(JsonlError, match="no such file"):
+        list(read_jsonl(tmp_path / "nope.jsonl"))
+
+
+def test_failed_write_leaves_nothing(tmp_path) -> None:
+    p = tmp_path / "x.jsonl"
+    p.write_bytes(b'{"old": true}\n')
+    with pytest.raises(RuntimeError):
+        with JsonlWriter(p) as w:
+            w.write({"a": 1})
+            raise RuntimeError("boom")
+    assert p.read_bytes() == b'{"old": true}\n'  # the old complete file is untouched
+    assert not (tmp_path / "x.jsonl.tmp").exists()
+
+
+def test_gzip_is_standard(tmp_path) -> None:
+    p = tmp_path / "s.jsonl.gz"
+    write_jsonl(p, RECS[:3])
+    assert gzip.decompress(p.read_bytes()).count(b"\n") == 3
