@@ -192,3 +192,7 @@ def export(out: Path, fmt: str, dest: Path | None) -> None:
         pq.write_table(table, tmp)
         tmp.replace(dest / f"{split_name}.parquet")
         click.echo(f"{split_name}: {len(rows):,} rows -> {dest / (split_name + '.parquet')}")
+
+
+if __name__ == "__main__":
+    main()
