@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import glob
 import os
-import shutil
 from pathlib import Path
 
 import nox
@@ -40,9 +39,19 @@ def _build(session: nox.Session, names: list[str]) -> None:
         session.run("uv", "build", "--quiet", "--out-dir", str(DIST), f"packages/{name}", external=True)
 
 
+def _wheel(name: str) -> str:
+    found = sorted(glob.glob(str(DIST / f"{name.replace('-', '_')}-*.whl")))
+    if not found:
+        raise RuntimeError(f"no wheel of {name} in {DIST}; run: nox -s wheels")
+    return found[-1]
+
+
 def _install(session: nox.Session, names: list[str]) -> None:
     """Install packages with their test extras from dist/, replacing older builds of ours."""
-    reqs = [f"{PACKAGES[n][0]}[{PACKAGES[n][1]}]" for n in names]
+    # By wheel path, so a same-named project on PyPI can never stand in for ours.
+    reqs = [f"{_wheel(n)}[{PACKAGES[n][1]}]" for n in names]
+    if "datacore" not in names:
+        reqs.append(_wheel("datacore"))  # only the extras the generator itself declares
     ours = [a for n in PACKAGES for a in ("--reinstall-package", PACKAGES[n][0])]
     session.run("uv", "pip", "install", "--quiet", "--find-links", str(DIST), *ours, *reqs, "pytest-timeout", external=True,
                 env={"VIRTUAL_ENV": session.virtualenv.location})
@@ -64,14 +73,12 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *[f"packages/{n}/tests" for n in PACKAGES], *args, env={"DATACORE_NO_PROGRESS": "1"})
 
 
-@nox.session(tags=["ci"])
+@nox.session(tags=["ci"], reuse_venv=False)  # a fresh environment every time
 @nox.parametrize("package", list(PACKAGES))
 def isolated(session: nox.Session, package: str) -> None:
     """Install one package and its declared dependencies alone, from its wheel, and run its tests."""
     if not glob.glob(str(DIST / f"{package.replace('-', '_')}-*.whl")):
         _build(session, [package] if package == "datacore" else ["datacore", package])
-    shutil.rmtree(session.virtualenv.location, ignore_errors=True)  # a fresh environment each time
-    session.run("uv", "venv", "--quiet", session.virtualenv.location, external=True)
     _install(session, [package])
     others = [PACKAGES[n][0].replace("-", "_") for n in PACKAGES if n not in ("datacore", package)]
     session.run("python", "-c", f"import importlib.util as u, sys; bad=[m for m in {others!r} if u.find_spec(m)]; "
