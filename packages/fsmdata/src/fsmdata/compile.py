@@ -1,0 +1,321 @@
+"""Regex -> Thompson NFA -> subset-construction DFA -> Hopcroft minimization -> :class:`FSM`."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from .errors import FsmError, RegexSyntaxError
+from .fsm import FSM
+from .regex_parser import Node, ParsedRegex, parse_regex, parse_token_regex
+
+__all__ = [
+    "DEFAULT_ALPHABET",
+    "canonical_fsm",
+    "compile_regex",
+    "compile_token_regex",
+    "minimize_table",
+    "regex_alphabet",
+]
+
+#: The alphabet used when a pattern has ``.`` or a negated class and none is given:
+#: printable ASCII (space to ``~``).
+DEFAULT_ALPHABET = "".join(chr(c) for c in range(32, 127))
+_MAX_OWN_ALPHABET = 4096
+
+
+def _leaves(node: Node) -> Iterable[Node]:
+    if node[0] == "set":
+        yield node
+    elif node[0] in ("cat", "alt"):
+        for c in node[1]:
+            yield from _leaves(c)
+    elif node[0] == "rep":
+        yield from _leaves(node[1])
+
+
+def regex_alphabet(parsed: ParsedRegex) -> list[str]:
+    """The regex's own alphabet: every symbol a non-negated atom names, plus
+    :data:`DEFAULT_ALPHABET` (characters) when the pattern has ``.`` or a negated class."""
+    if parsed.kind == "token":
+        words: set[str] = set()
+        for leaf in _leaves(parsed.ast):
+            if not leaf[2]:
+                words |= leaf[1]
+        if parsed.needs_alphabet:
+            raise FsmError("the token regex uses '.' or a negated word class: give the vocabulary (vocab=...)")
+        return sorted(words)
+    chars: set[int] = set()
+    for leaf in _leaves(parsed.ast):
+        if leaf[2]:
+            continue
+        for lo, hi in leaf[1]:
+            if len(chars) + hi - lo + 1 > _MAX_OWN_ALPHABET:
+                raise FsmError(
+                    f"the pattern's character classes span more than {_MAX_OWN_ALPHABET} characters; give an alphabet"
+                )
+            chars.update(range(lo, hi + 1))
+    if parsed.needs_alphabet:
+        chars.update(ord(c) for c in DEFAULT_ALPHABET)
+    return [chr(c) for c in sorted(chars)]
+
+
+def _resolve(leaf: Node, alphabet: Sequence[str], kind: str) -> frozenset[int]:
+    """Alphabet indices matched by a ``("set", items, negated)`` leaf."""
+    _, items, negated = leaf
+    if kind == "token":
+        hit = {i for i, s in enumerate(alphabet) if s in items}
+    else:
+        hit = {i for i, s in enumerate(alphabet) if any(lo <= ord(s) <= hi for lo, hi in items)}
+    if negated:
+        hit = set(range(len(alphabet))) - hit
+    return frozenset(hit)
+
+
+class _NFA:
+    """Thompson NFA: ``eps[s]`` epsilon targets, ``moves[s]`` a list of (symbol set, target)."""
+
+    def __init__(self) -> None:
+        self.eps: list[list[int]] = []
+        self.moves: list[list[tuple[frozenset[int], int]]] = []
+
+    def new(self) -> int:
+        self.eps.append([])
+        self.moves.append([])
+        return len(self.eps) - 1
+
+    def build(self, node: Node, alphabet: Sequence[str], kind: str) -> tuple[int, int]:
+        """Fragment for ``node``: (entry, exit) states."""
+        op = node[0]
+        if op == "eps":
+            s = self.new()
+            return s, s
+        if op == "set":
+            s, t = self.new(), self.new()
+            syms = _resolve(node, alphabet, kind)
+            if syms:
+                self.moves[s].append((syms, t))
+            return s, t
+        if op == "cat":
+            first_in, last_out = self.build(node[1][0], alphabet, kind)
+            for child in node[1][1:]:
+                i, o = self.build(child, alphabet, kind)
+                self.eps[last_out].append(i)
+                last_out = o
+            return first_in, last_out
+        if op == "alt":
+            s, t = self.new(), self.new()
+            for child in node[1]:
+                i, o = self.build(child, alphabet, kind)
+                self.eps[s].append(i)
+                self.eps[o].append(t)
+            return s, t
+        if op == "rep":
+            _, child, lo, hi = node
+            s = self.new()
+            cur = s
+            for _ in range(lo):
+                i, o = self.build(child, alphabet, kind)
+                self.eps[cur].append(i)
+                cur = o
+            if hi is None:
+                i, o = self.build(child, alphabet, kind)
+                t = self.new()
+                self.eps[cur] += [i, t]
+                self.eps[o] += [i, t]
+                return s, t
+            t = self.new()
+            self.eps[cur].append(t)
+            for _ in range(hi - lo):
+                i, o = self.build(child, alphabet, kind)
+                self.eps[cur].append(i)
+                self.eps[o].append(t)
+                cur = o
+            return s, t
+        raise AssertionError(f"unknown node {op}")
+
+    def closure(self, states: Iterable[int]) -> frozenset[int]:
+        stack = list(states)
+        seen = set(stack)
+        while stack:
+            s = stack.pop()
+            for t in self.eps[s]:
+                if t not in seen:
+                    seen.add(t)
+                    stack.append(t)
+        return frozenset(seen)
+
+
+def _subset(nfa: _NFA, start: int, final: int, n_symbols: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Subset construction; the empty set becomes the sink (state 0 of the result is the start)."""
+    s0 = nfa.closure([start])
+    ids = {s0: 0}
+    order = [s0]
+    rows: list[list[int]] = []
+    i = 0
+    while i < len(order):
+        cur = order[i]
+        i += 1
+        targets: dict[int, set[int]] = {}
+        for s in cur:
+            for syms, t in nfa.moves[s]:
+                for a in syms:
+                    targets.setdefault(a, set()).add(t)
+        row = []
+        for a in range(n_symbols):
+            nxt = nfa.closure(targets[a]) if a in targets else frozenset()
+            j = ids.get(nxt)
+            if j is None:
+                j = ids[nxt] = len(order)
+                order.append(nxt)
+            row.append(j)
+        rows.append(row)
+    table = np.array(rows, dtype=np.int64).reshape(len(order), n_symbols)
+    accepting = np.array([final in s for s in order], dtype=bool)
+    return table, accepting, 0
+
+
+def minimize_table(table: np.ndarray, accepting: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Hopcroft's partition refinement on a complete DFA; return the quotient automaton.
+
+    Worst case O(n * k * log n) for n states and k symbols.
+    """
+    n, k = table.shape
+    # inverse transitions: preds[a][q] = states p with table[p, a] == q (CSR per symbol)
+    preds = []
+    for a in range(k):
+        order = np.argsort(table[:, a], kind="stable")
+        counts = np.bincount(table[:, a], minlength=n)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        preds.append((order, starts))
+    block_of = np.where(accepting, 0, 1)
+    blocks: list[set[int]] = [set(np.flatnonzero(accepting).tolist()), set(np.flatnonzero(~accepting).tolist())]
+    if not blocks[1]:
+        blocks.pop()
+    elif not blocks[0]:
+        blocks = [blocks[1]]
+        block_of[:] = 0
+    small = min(range(len(blocks)), key=lambda b: len(blocks[b]))
+    work = {(small, a) for a in range(k)} if len(blocks) == 2 else set()
+    work_list = deque(sorted(work))
+    while work_list:
+        b, a = work_list.popleft()
+        work.discard((b, a))
+        order, starts = preds[a]
+        x: set[int] = set()
+        for q in blocks[b]:
+            x.update(order[starts[q] : starts[q + 1]].tolist())
+        if not x:
+            continue
+        touched: dict[int, list[int]] = {}
+        for p in x:
+            touched.setdefault(int(block_of[p]), []).append(p)
+        for y, inside in touched.items():
+            if len(inside) == len(blocks[y]):
+                continue
+            new_id = len(blocks)
+            part = set(inside)
+            blocks[y] -= part
+            blocks.append(part)
+            block_of[inside] = new_id
+            for c in range(k):
+                if (y, c) in work:
+                    work.add((new_id, c))
+                    work_list.append((new_id, c))
+                else:
+                    pick = new_id if len(part) <= len(blocks[y]) else y
+                    work.add((pick, c))
+                    work_list.append((pick, c))
+    nb = len(blocks)
+    rep = np.array([min(bl) for bl in blocks])
+    new_table = block_of[table[rep]]
+    new_acc = accepting[rep]
+    return new_table.reshape(nb, k), new_acc, int(block_of[start])
+
+
+def canonical_fsm(table: np.ndarray, accepting: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Renumber a complete DFA: reachable live states breadth-first from the start (symbols
+    in order), then one reject sink standing for every dead state; unreachable states go."""
+    n, k = table.shape
+    live = accepting.astype(bool).copy()
+    while True:
+        nxt = live | live[table].any(axis=1)
+        if (nxt == live).all():
+            break
+        live = nxt
+    new_id = -np.ones(n, dtype=np.int64)
+    order = []
+    if live[start]:
+        new_id[start] = 0
+        order.append(start)
+        dq = deque([start])
+        while dq:
+            q = dq.popleft()
+            for t in table[q].tolist():
+                if live[t] and new_id[t] < 0:
+                    new_id[t] = len(order)
+                    order.append(t)
+                    dq.append(t)
+    sink = len(order)
+    mapped = np.where(new_id >= 0, new_id, sink)
+    out = np.empty((sink + 1, k), dtype=np.int32)
+    out[:sink] = mapped[table[order]] if order else np.empty((0, k))
+    out[sink] = sink
+    acc = np.zeros(sink + 1, dtype=bool)
+    acc[:sink] = accepting[order]
+    return out, acc, 0 if order else sink
+
+
+def _compile(parsed: ParsedRegex, alphabet: Sequence[str]) -> FSM:
+    nfa = _NFA()
+    s, t = nfa.build(parsed.ast, alphabet, parsed.kind)
+    table, acc, start = _subset(nfa, s, t, len(alphabet))
+    table, acc, start = minimize_table(table, acc, start)
+    table, acc, start = canonical_fsm(table, acc, start)
+    return FSM(alphabet, table, acc, start, kind=parsed.kind, pattern=parsed.pattern)
+
+
+def compile_regex(pattern: str, alphabet: str | Sequence[str] | None = None) -> FSM:
+    """Compile a character regex (full-match semantics) into a minimal :class:`FSM`.
+
+    ``alphabet`` (a string of characters, or a list of one-character strings) fixes the
+    symbols; by default it is the regex's own characters (see :func:`regex_alphabet`).
+    Raises :class:`~fsmdata.errors.RegexSyntaxError` /
+    :class:`~fsmdata.errors.UnsupportedConstructError` for bad patterns.
+    """
+    parsed = parse_regex(pattern)
+    if alphabet is None:
+        alpha = regex_alphabet(parsed)
+    else:
+        alpha = list(alphabet)
+        if not alpha or not all(isinstance(c, str) and len(c) == 1 for c in alpha):
+            raise FsmError(f"alphabet must be a non-empty string of characters, got {alphabet!r}")
+        alpha = sorted(set(alpha))
+    if not alpha:
+        raise RegexSyntaxError("the pattern names no character (empty alphabet); give an alphabet", pattern, 0)
+    return _compile(parsed, alpha)
+
+
+def compile_token_regex(pattern: str, vocab: Sequence[str] | None = None) -> FSM:
+    """Compile a token-level regex over a vocabulary of words into a minimal :class:`FSM`.
+
+    Atoms are whole words (see :mod:`fsmdata.regex_parser`); ``vocab`` is the alphabet
+    (default: the words the pattern names; needed for ``.`` and ``[^...]``).  Words of the
+    pattern missing from ``vocab`` raise an error.
+    """
+    parsed = parse_token_regex(pattern)
+    if vocab is None:
+        alpha = regex_alphabet(parsed)
+    else:
+        alpha = list(dict.fromkeys(vocab))
+        if not alpha or not all(isinstance(w, str) and w and not any(ch.isspace() for ch in w) for w in alpha):
+            raise FsmError("vocab must be a non-empty list of words without whitespace")
+        named = set().union(*[leaf[1] for leaf in _leaves(parsed.ast)])
+        missing = sorted(named - set(alpha))
+        if missing:
+            raise FsmError(f"words of the token regex are not in the vocabulary: {', '.join(missing[:10])}")
+    if not alpha:
+        raise RegexSyntaxError("the token regex names no word; give a vocabulary", pattern, 0)
+    return _compile(parsed, alpha)
