@@ -1,0 +1,44 @@
+"""`datacore.llm`: one LLM client layer for every generator that calls a model (extra ``datacore[llm]``).
+
+- :class:`AnthropicClient` on the official ``anthropic`` SDK: many requests in flight under
+  adaptive admission control, retries with ``retry-after`` / jittered backoff, a content-addressed
+  disk cache (re-runs make zero calls), token and cost accounting, an optional budget, and
+  JSON-Schema structured output with one repair round.
+- :class:`BatchRunner`: the same requests through Message Batches (half price), resumable.
+- :mod:`datacore.llm.testing`: ``FakeMessagesServer``, a loopback fake of the API for tests.
+
+Import needs the extra: ``pip install 'datacore[llm]'``.
+"""
+
+from __future__ import annotations
+
+try:
+    import anthropic as _anthropic  # noqa: F401
+    import jsonschema as _jsonschema  # noqa: F401
+except ImportError as e:  # pragma: no cover - exercised only without the extra
+    raise ImportError(f"datacore.llm needs the 'llm' extra: pip install 'datacore[llm]' ({e})") from e
+
+from .admission import AdaptiveLimiter
+from .cache import ResponseCache
+from .client import AnthropicClient
+from .structured import extract_json
+from .types import BudgetExceeded, LLMClient, LLMConfigError, LLMError, LLMRequest, LLMResponse, Usage, canonical_json
+from .usage import DEFAULT_PRICES, ModelPrice, PriceTable
+
+__all__ = [
+    "DEFAULT_PRICES",
+    "AdaptiveLimiter",
+    "AnthropicClient",
+    "BudgetExceeded",
+    "LLMClient",
+    "LLMConfigError",
+    "LLMError",
+    "LLMRequest",
+    "LLMResponse",
+    "ModelPrice",
+    "PriceTable",
+    "ResponseCache",
+    "Usage",
+    "canonical_json",
+    "extract_json",
+]
