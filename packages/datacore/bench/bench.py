@@ -18,10 +18,9 @@ import time
 from pathlib import Path
 
 import orjson
+from datacore import Splitter, read_jsonl, split_of, write_jsonl
 from rich.console import Console
 from rich.table import Table
-
-from datacore import Splitter, read_jsonl, split_of, write_jsonl
 
 
 def make_records(n: int) -> list[dict]:
@@ -65,8 +64,8 @@ def main() -> None:
 
     for label, ext in (("plain", ".jsonl"), ("zstd", ".jsonl.zst"), ("gzip", ".jsonl.gz")):
         p = tmp / f"dc{ext}"
-        w = best_of(lambda: write_jsonl(p, recs), repeat)
-        r = best_of(lambda: sum(1 for _ in read_jsonl(p)), repeat)
+        w = best_of(lambda p=p: write_jsonl(p, recs), repeat)
+        r = best_of(lambda p=p: sum(1 for _ in read_jsonl(p)), repeat)
         results[f"datacore {label}"] = {"write_rps": n / w, "read_rps": n / r, "bytes": p.stat().st_size}
     p = tmp / "std.jsonl"
     w = best_of(lambda: std_write(p), repeat)

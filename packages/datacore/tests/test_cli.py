@@ -4,10 +4,9 @@ import sys
 import orjson
 import pytest
 from click.testing import CliRunner
-from toygen import ToyGenerator
-
 from datacore import build_dataset, read_jsonl, split_of, write_jsonl
 from datacore.cli import main
+from toygen import ToyGenerator
 
 
 def run(*args: str):

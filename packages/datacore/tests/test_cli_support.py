@@ -1,9 +1,8 @@
 import click
 from click.testing import CliRunner
-from toygen import ToyConfig, ToyGenerator
-
 from datacore import DatacoreError
 from datacore.cli_support import CliGroup, GenerateOptions, generate_options, run_generate
+from toygen import ToyConfig, ToyGenerator
 
 
 @click.group(cls=CliGroup)

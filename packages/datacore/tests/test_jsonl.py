@@ -1,7 +1,6 @@
 import gzip
 
 import pytest
-
 from datacore import JsonlError, JsonlWriter, ReadStats, read_jsonl, write_jsonl
 
 RECS = [{"a": i, "s": "x" * (i % 7), "l": [i, i + 1], "u": "λ"} for i in range(2500)]

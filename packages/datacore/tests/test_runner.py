@@ -9,10 +9,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from toygen import ToyConfig, ToyGenerator
-
 from datacore import ConfigMismatchError, DatacoreError, build_dataset, read_jsonl, split_of, verify_dataset
 from datacore.runner import DatasetBuilder
+from toygen import ToyConfig, ToyGenerator
 
 HERE = Path(__file__).parent
 

@@ -1,11 +1,10 @@
 import numpy as np
 import pytest
 import xxhash
-from hypothesis import given
-from hypothesis import strategies as st
-
 from datacore import SPLITS, Splitter, encode_key, split_counts, split_of
 from datacore.split import bucket_of
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 def test_known_values_are_stable() -> None:

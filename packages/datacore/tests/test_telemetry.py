@@ -1,7 +1,6 @@
+from datacore import Telemetry
 from hypothesis import given
 from hypothesis import strategies as st
-
-from datacore import Telemetry
 
 names = st.sampled_from(["a", "b", "c", "len"])
 tele = st.builds(

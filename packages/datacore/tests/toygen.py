@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import attrs
-
 from datacore import ReportSection, ShardTask, Telemetry
 from datacore.report import bar_chart_svg
 

@@ -31,7 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from .split import Splitter, SplitKey
+from .split import SplitKey, Splitter
 from .telemetry import Telemetry
 
 

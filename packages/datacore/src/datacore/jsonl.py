@@ -53,7 +53,7 @@ class JsonlWriter:
         self.count = 0
         self._zstd_level = zstd_level
         self._raw: IO[bytes] | None = None
-        self._stream: IO[bytes] | None = None
+        self._stream: Any = None
         self._buf: list[bytes] = []
         self._buf_bytes = 0
 

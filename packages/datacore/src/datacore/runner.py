@@ -196,25 +196,8 @@ class DatasetBuilder:
     def commit(
         self, index: int, files: dict[str, dict[str, Any]], telemetry: Telemetry, extra: Any = None, seed: int | None = None
     ) -> dict[str, Any]:
-        """Record a shard whose files are already in place (hashes computed here)."""
-        entries = {}
-        for split, info in files.items():
-            p = Path(info["path"])
-            entries[split] = {
-                "path": p.relative_to(self.out).as_posix() if p.is_absolute() else info["path"],
-                "records": info["records"],
-                "bytes": p.stat().st_size if p.is_absolute() else (self.out / info["path"]).stat().st_size,
-                "sha256": sha256_file(p if p.is_absolute() else self.out / info["path"]),
-            }
-        marker = {
-            "index": index,
-            "seed": seed,
-            "count": sum(e["records"] for e in entries.values()),
-            "files": entries,
-            "telemetry": telemetry.to_dict(),
-            "extra": extra,
-        }
-        dump_json(self.progress / f"shard-{index:05d}.json", marker)
+        """Record a shard whose files (``{split: {"path", "records"}}``) are already in place."""
+        marker = commit_shard(self.out, index, seed, files, telemetry, extra)
         self.done[index] = marker
         return marker
 
@@ -307,6 +290,31 @@ def write_records(
     return {s: {"path": paths[s], "records": writers[s].count} for s in paths}
 
 
+def commit_shard(
+    out: Path, index: int, seed: int | None, files: dict[str, dict[str, Any]], telemetry: Telemetry, extra: Any
+) -> dict[str, Any]:
+    """Hash a finished shard's files and write its progress marker (atomically); return the marker."""
+    entries: dict[str, dict[str, Any]] = {}
+    for split, info in files.items():
+        p = Path(info["path"])
+        entries[split] = {
+            "path": p.relative_to(out).as_posix(),
+            "records": int(info["records"]),
+            "bytes": p.stat().st_size,
+            "sha256": sha256_file(p),
+        }
+    marker = {
+        "index": index,
+        "seed": seed,
+        "count": sum(e["records"] for e in entries.values()),
+        "files": entries,
+        "telemetry": telemetry.to_dict(),
+        "extra": extra,
+    }
+    dump_json(out / PROGRESS_DIR / f"shard-{index:05d}.json", marker)
+    return marker
+
+
 def write_shard(
     generator: Any,
     out: str | os.PathLike[str],
@@ -335,25 +343,7 @@ def write_shard(
     except DatacoreError as e:
         # Re-raise as the base type: subclasses with custom __init__ may not survive pickling.
         raise DatacoreError(f"shard {task.index}: {e}") from None
-    entries = {}
-    for s, info in files.items():
-        p = info["path"]
-        entries[s] = {
-            "path": p.relative_to(Path(out)).as_posix(),
-            "records": info["records"],
-            "bytes": p.stat().st_size,
-            "sha256": sha256_file(p),
-        }
-    marker = {
-        "index": task.index,
-        "seed": task.seed,
-        "count": sum(e["records"] for e in entries.values()),
-        "files": entries,
-        "telemetry": telemetry.to_dict(),
-        "extra": None,
-    }
-    dump_json(Path(out) / PROGRESS_DIR / f"shard-{task.index:05d}.json", marker)
-    return marker
+    return commit_shard(Path(out), task.index, task.seed, files, telemetry, None)
 
 
 def build_dataset(
@@ -423,7 +413,7 @@ def build_dataset(
         args = (builder.out, builder.splitter, compress)
         if executor == "inline" or (executor == "process" and (workers == 1 or len(tasks) <= 1)):
             for t in tasks:
-                _accept(builder, bar, write_shard(generator, *args[:1], t, *args[1:]))
+                _accept(builder, bar, write_shard(generator, builder.out, t, builder.splitter, compress))
         elif executor == "process":
             _run_pool(generator, tasks, args, workers, builder, bar)
         else:
