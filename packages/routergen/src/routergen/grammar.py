@@ -1,0 +1,476 @@
+"""Weighted context-free grammars (PCFGs) whose terminals may hold slots.
+
+Grammar text format (the ``grammar:`` section of a recipe)::
+
+    start: ticket
+    rules:
+      ticket:
+        - "<greeting> my {product} stopped working."          # weight 1
+        - {text: "I want a refund for my {product}.", weight: 2, set: {intent: refund}}
+      greeting: ["Hi,", "Hello team,"]
+    slots:
+      product: [laptop, phone]                 # uniform
+      tone: {values: [calm, angry], weights: [3, 1]}
+
+``<name>`` refers to a non-terminal, ``{name}`` to a slot (``{{``/``}}`` and ``<<``/``>>``
+are literal braces).  A sample is one derivation from ``start``: its text, the value of every
+slot used (one value per slot per sample, reused if the slot occurs twice) and the constant
+fields ``set`` by the productions chosen.  Those are also the output fields, so the JSON
+Schema of the output can be derived from the grammar (:meth:`Grammar.derived_schema`).
+
+Loading checks (each a :class:`~routergen.errors.GrammarError` naming the rule and line):
+undefined non-terminals and slots, non-terminals unreachable from ``start``, unused slots,
+non-terminals with no finite derivation (a left-recursive loop with no way out), and weights
+under which the expected derivation is infinite (the branching process is not subcritical).
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import jsonschema
+import numpy as np
+
+from .errors import GrammarError
+
+_TOKEN = re.compile(r"<<|>>|\{\{|\}\}|<([A-Za-z_][\w\-]*)>|\{([A-Za-z_]\w*)\}")
+_NAME = re.compile(r"^[A-Za-z_][\w\-]*$")
+_SLOT_NAME = re.compile(r"^[A-Za-z_]\w*$")
+RESERVED_FIELDS = ("id", "meta")
+MAX_STEPS = 20_000
+WEIGHTINGS = ("grammar", "uniform")
+
+LineOf = Callable[[tuple[Any, ...]], "int | None"]
+
+
+def _positive(inst: Any, attr: attrs.Attribute, value: float) -> None:
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0):
+        raise ValueError(f"{attr.name}={value!r}: must be a number > 0")
+
+
+@attrs.frozen
+class Production:
+    """One right-hand side: literal text with ``<nonterminal>`` and ``{slot}`` references."""
+
+    text: str
+    weight: float = attrs.field(default=1.0, validator=_positive)
+    sets: Mapping[str, Any] = attrs.field(factory=dict)
+    line: int | None = None
+
+    def parts(self) -> list[tuple[str, str]]:
+        """Split into ``("lit", text)``, ``("nt", name)`` and ``("slot", name)`` parts."""
+        out: list[tuple[str, str]] = []
+        pos = 0
+        buf = ""
+        for m in _TOKEN.finditer(self.text):
+            buf += self.text[pos : m.start()]
+            tok = m.group(0)
+            if tok in ("<<", ">>", "{{", "}}"):
+                buf += tok[0]
+            else:
+                if buf:
+                    out.append(("lit", buf))
+                    buf = ""
+                out.append(("nt", m.group(1)) if m.group(1) else ("slot", m.group(2)))
+            pos = m.end()
+        buf += self.text[pos:]
+        if buf:
+            out.append(("lit", buf))
+        return out
+
+
+@attrs.frozen
+class Slot:
+    """A slot: the values it may take offline and their weights."""
+
+    name: str
+    values: tuple[Any, ...]
+    weights: tuple[float, ...]
+    line: int | None = None
+
+
+@attrs.frozen
+class Derivation:
+    """One expansion: template parts (literals and slot names), slots used, fields set."""
+
+    parts: tuple[tuple[str, str], ...]
+    slots: tuple[str, ...]
+    sets: Mapping[str, Any]
+
+    def template(self) -> str:
+        """The template text with ``{slot}`` placeholders."""
+        return "".join(p if k == "lit" else "{" + p + "}" for k, p in self.parts)
+
+    def render(self, values: Mapping[str, Any]) -> str:
+        """Fill the slots with ``values`` (every slot of the derivation must be present)."""
+        return "".join(p if k == "lit" else _as_text(values[p]) for k, p in self.parts)
+
+
+def _as_text(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+class DerivationTooLong(Exception):
+    """An expansion exceeded :data:`MAX_STEPS` (possible only with critical weights)."""
+
+
+@attrs.frozen
+class Grammar:
+    """A checked PCFG with slots.  Build with :func:`grammar_from_dict`."""
+
+    start: str
+    rules: Mapping[str, tuple[Production, ...]]
+    slots: Mapping[str, Slot]
+    source: str = "<grammar>"
+    rule_lines: Mapping[str, int | None] = attrs.field(factory=dict)
+    _compiled: Any = attrs.field(default=None, init=False, repr=False, eq=False)
+
+    # -- compilation -----------------------------------------------------------------------
+    def _compile(self) -> Any:
+        if self._compiled is None:
+            rules = {}
+            for name, prods in self.rules.items():
+                plist = [tuple(p.parts()) for p in prods]
+                cum_g = list(np.cumsum([p.weight for p in prods]))
+                rules[name] = (plist, cum_g, [dict(p.sets) for p in prods])
+            slots = {s.name: (s.values, list(np.cumsum(s.weights))) for s in self.slots.values()}
+            object.__setattr__(self, "_compiled", (rules, slots))
+        return self._compiled
+
+    # -- expansion -------------------------------------------------------------------------
+    def derive(self, rng: random.Random, weighting: str = "grammar") -> Derivation:
+        """Expand ``start`` once, choosing productions by weight (or uniformly)."""
+        rules, _ = self._compile()
+        out: list[tuple[str, str]] = []
+        used: dict[str, None] = {}
+        sets: dict[str, Any] = {}
+        stack: list[tuple[str, str]] = [("nt", self.start)]
+        steps = 0
+        while stack:
+            kind, val = stack.pop()
+            if kind == "nt":
+                steps += 1
+                if steps > MAX_STEPS:
+                    raise DerivationTooLong(f"derivation exceeded {MAX_STEPS} expansions")
+                plist, cum, psets = rules[val]
+                if weighting == "uniform":
+                    i = rng.randrange(len(plist))
+                else:
+                    i = bisect.bisect_right(cum, rng.random() * cum[-1])
+                    i = min(i, len(plist) - 1)
+                sets.update(psets[i])
+                stack.extend(reversed(plist[i]))
+            else:
+                if kind == "slot":
+                    used[val] = None
+                if kind == "lit" and out and out[-1][0] == "lit":
+                    out[-1] = ("lit", out[-1][1] + val)
+                else:
+                    out.append((kind, val))
+        return Derivation(tuple(out), tuple(used), sets)
+
+    def fill(self, derivation: Derivation, rng: random.Random) -> dict[str, Any]:
+        """Choose a value for every slot of ``derivation`` from the slot's value list."""
+        _, slots = self._compile()
+        values = {}
+        for name in derivation.slots:
+            vals, cum = slots[name]
+            i = min(bisect.bisect_right(cum, rng.random() * cum[-1]), len(vals) - 1)
+            values[name] = vals[i]
+        return values
+
+    # -- analysis --------------------------------------------------------------------------
+    def fields(self) -> dict[str, str]:
+        """Output fields the grammar can produce: ``text``, slots and ``set`` fields -> origin."""
+        out = {"text": "text"}
+        for s in self.slots:
+            out[s] = "slot"
+        for prods in self.rules.values():
+            for p in prods:
+                for k in p.sets:
+                    out[k] = "set"
+        return out
+
+    def always_present(self) -> set[str]:
+        """Fields present in every finite derivation (greatest fixpoint over the rules)."""
+        universe = set(self.fields())
+        must = {name: set(universe) for name in self.rules}
+        changed = True
+        while changed:
+            changed = False
+            for name, prods in self.rules.items():
+                acc: set[str] | None = None
+                for p in prods:
+                    have = set(p.sets)
+                    for kind, val in p.parts():
+                        if kind == "slot":
+                            have.add(val)
+                        elif kind == "nt":
+                            have |= must[val]
+                    acc = have if acc is None else acc & have
+                acc = acc or set()
+                if acc != must[name]:
+                    must[name] = acc
+                    changed = True
+        return must[self.start] | {"text"}
+
+    def branching_factor(self, weighting: str = "grammar") -> float:
+        """Spectral radius of the expected-offspring matrix; < 1 means finite expected length."""
+        names = list(self.rules)
+        idx = {n: i for i, n in enumerate(names)}
+        m = np.zeros((len(names), len(names)))
+        for n, prods in self.rules.items():
+            total = sum(p.weight for p in prods) if weighting == "grammar" else len(prods)
+            for p in prods:
+                w = (p.weight if weighting == "grammar" else 1.0) / total
+                for kind, val in p.parts():
+                    if kind == "nt":
+                        m[idx[n], idx[val]] += w
+        return float(max(abs(np.linalg.eigvals(m)))) if len(names) else 0.0
+
+    def derived_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the records this grammar produces (slots typed by their values)."""
+        props: dict[str, Any] = {"text": {"type": "string", "minLength": 1}}
+        for s in self.slots.values():
+            props[s.name] = {"type": _json_type(s.values)}
+        set_values: dict[str, list[Any]] = {}
+        for prods in self.rules.values():
+            for p in prods:
+                for k, v in p.sets.items():
+                    if v not in set_values.setdefault(k, []):
+                        set_values[k].append(v)
+        for k, vals in set_values.items():
+            props[k] = {"type": _json_type(vals), "enum": vals}
+        return {
+            "type": "object",
+            "properties": props,
+            "required": sorted(self.always_present()),
+            "additionalProperties": False,
+        }
+
+    def check_schema(self, schema: Mapping[str, Any], where: str = "output.schema") -> None:
+        """Raise :class:`GrammarError` if no record of this grammar can satisfy ``schema``."""
+        fields = self.fields()
+        if schema.get("type", "object") != "object":
+            raise GrammarError(f"{where}: type must be 'object' for a grammar recipe, got {schema.get('type')!r}")
+        props = schema.get("properties", {}) or {}
+        present = self.always_present()
+        for req in schema.get("required", []) or []:
+            if req not in fields:
+                raise GrammarError(
+                    f"{where}: requires field '{req}' but the grammar never produces it "
+                    f"(it produces: {', '.join(sorted(fields))})"
+                )
+            if req not in present:
+                raise GrammarError(
+                    f"{where}: requires field '{req}' but only some derivations of the grammar set it"
+                )
+        if schema.get("additionalProperties") is False:
+            extra = sorted(set(fields) - set(props))
+            if extra:
+                raise GrammarError(
+                    f"{where}: additionalProperties is false but the grammar produces field(s) {', '.join(extra)}"
+                )
+        for name, sub in props.items():
+            origin = fields.get(name)
+            if origin == "slot":
+                slot = self.slots[name]
+                bad = [v for v in slot.values if not jsonschema.Draft202012Validator(sub).is_valid(v)]
+                if bad:
+                    raise GrammarError(
+                        f"{self.source}:{slot.line or '?'}: grammar.slots.{name}: value {bad[0]!r} does not "
+                        f"satisfy {where}.properties.{name} ({_brief(sub)})"
+                    )
+            elif origin == "set":
+                for rule, prods in self.rules.items():
+                    for p in prods:
+                        if name in p.sets and not jsonschema.Draft202012Validator(sub).is_valid(p.sets[name]):
+                            raise GrammarError(
+                                f"{self.source}:{p.line or '?'}: grammar.rules.{rule}: sets {name}={p.sets[name]!r}, "
+                                f"which does not satisfy {where}.properties.{name} ({_brief(sub)})"
+                            )
+
+
+def _brief(schema: Any) -> str:
+    s = repr(schema)
+    return s if len(s) <= 80 else s[:77] + "..."
+
+
+def _json_type(values: Sequence[Any]) -> str:
+    if values and all(isinstance(v, bool) for v in values):
+        return "boolean"
+    if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "integer"
+    if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return "number"
+    return "string"
+
+
+# -- building and checking ------------------------------------------------------------------
+def grammar_from_dict(
+    data: Any,
+    source: str = "<grammar>",
+    line_of: LineOf | None = None,
+    base: tuple[Any, ...] = ("grammar",),
+) -> Grammar:
+    """Build and check a :class:`Grammar` from its YAML/JSON form.
+
+    ``line_of(path)`` maps a key path (``("grammar", "rules", "x", 0)``) to its source line,
+    so errors name the line; ``source`` names the file.
+    """
+    lo: LineOf = line_of or (lambda _p: None)
+
+    def err(path: tuple[Any, ...], msg: str) -> GrammarError:
+        line = lo(base + path)
+        label = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in base + path).replace(".[", "[")
+        return GrammarError(f"{source}:{line if line is not None else '?'}: {label}: {msg}")
+
+    if not isinstance(data, Mapping):
+        raise err((), f"must be a mapping with start, rules and slots; got {type(data).__name__}")
+    unknown = sorted(set(data) - {"start", "rules", "slots"})
+    if unknown:
+        raise err((unknown[0],), "unknown key (allowed: start, rules, slots)")
+    rules_in = data.get("rules")
+    if not isinstance(rules_in, Mapping) or not rules_in:
+        raise err(("rules",), "must be a non-empty mapping of non-terminal -> list of productions")
+    start = data.get("start", next(iter(rules_in)))
+    if not isinstance(start, str):
+        raise err(("start",), f"must be a non-terminal name, got {start!r}")
+
+    rules: dict[str, tuple[Production, ...]] = {}
+    for name, prods_in in rules_in.items():
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise err(("rules", name), "non-terminal names are letters, digits, _ and -, starting with a letter or _")
+        if isinstance(prods_in, (str, Mapping)):
+            prods_in = [prods_in]
+        if not isinstance(prods_in, list) or not prods_in:
+            raise err(("rules", name), "must be a non-empty list of productions")
+        prods = []
+        for i, p in enumerate(prods_in):
+            path = ("rules", name, i)
+            if isinstance(p, (str, int, float)) and not isinstance(p, bool):
+                prods.append(Production(str(p), 1.0, {}, lo(base + path)))
+                continue
+            if not isinstance(p, Mapping) or "text" not in p:
+                raise err(path, "a production is a string or a mapping with text (and optional weight, set)")
+            bad = sorted(set(p) - {"text", "weight", "set"})
+            if bad:
+                raise err(path + (bad[0],), "unknown key (allowed: text, weight, set)")
+            w = p.get("weight", 1.0)
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not w > 0:
+                raise err(path + ("weight",), f"weight={w!r}: must be a number > 0")
+            sets = p.get("set", {}) or {}
+            if not isinstance(sets, Mapping):
+                raise err(path + ("set",), "must be a mapping of field -> constant value")
+            for k in sets:
+                if not isinstance(k, str) or not _SLOT_NAME.match(k) or k in RESERVED_FIELDS or k == "text":
+                    raise err(path + ("set", k), f"field name {k!r} is not allowed (identifier; not text, id, meta)")
+            prods.append(Production(str(p["text"]), float(w), dict(sets), lo(base + path)))
+        rules[name] = tuple(prods)
+
+    slots_in = data.get("slots", {}) or {}
+    if not isinstance(slots_in, Mapping):
+        raise err(("slots",), "must be a mapping of slot -> list of values")
+    slots: dict[str, Slot] = {}
+    for name, s in slots_in.items():
+        path = ("slots", name)
+        if not isinstance(name, str) or not _SLOT_NAME.match(name) or name in RESERVED_FIELDS or name == "text":
+            raise err(path, f"slot name {name!r} is not allowed (identifier; not text, id, meta)")
+        if isinstance(s, list):
+            values, weights = s, [1.0] * len(s)
+        elif isinstance(s, Mapping) and "values" in s:
+            bad = sorted(set(s) - {"values", "weights"})
+            if bad:
+                raise err(path + (bad[0],), "unknown key (allowed: values, weights)")
+            values = s["values"]
+            weights = s.get("weights", [1.0] * len(values) if isinstance(values, list) else [])
+        else:
+            raise err(path, "must be a list of values or a mapping with values (and optional weights)")
+        if not isinstance(values, list) or not values:
+            raise err(path, "needs at least one value")
+        for j, v in enumerate(values):
+            if not isinstance(v, (str, int, float, bool)):
+                raise err(path + (j,), f"slot values are scalars (string, number, boolean); got {type(v).__name__}")
+        if not isinstance(weights, list) or len(weights) != len(values) or not all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights
+        ):
+            raise err(path + ("weights",), f"needs {len(values)} numbers > 0, one per value")
+        slots[name] = Slot(name, tuple(values), tuple(float(w) for w in weights), lo(base + path))
+
+    set_fields = {k for prods in rules.values() for p in prods for k in p.sets}
+    for clash in sorted(set_fields & set(slots)):
+        raise err(("slots", clash), f"'{clash}' is both a slot and a field set by a production")
+
+    # Undefined references.
+    for name, prods in rules.items():
+        for i, p in enumerate(prods):
+            for kind, val in p.parts():
+                if kind == "nt" and val not in rules:
+                    raise err(("rules", name, i), f"undefined non-terminal <{val}> (defined: {', '.join(sorted(rules))})")
+                if kind == "slot" and val not in slots:
+                    raise err(
+                        ("rules", name, i),
+                        f"undefined slot {{{val}}} (declared slots: {', '.join(sorted(slots)) or 'none'})",
+                    )
+    if start not in rules:
+        raise err(("start",), f"start symbol <{start}> is not defined (defined: {', '.join(sorted(rules))})")
+
+    # Reachability from start.
+    reach = {start}
+    todo = [start]
+    used_slots: set[str] = set()
+    while todo:
+        n = todo.pop()
+        for p in rules[n]:
+            for kind, val in p.parts():
+                if kind == "nt" and val not in reach:
+                    reach.add(val)
+                    todo.append(val)
+                elif kind == "slot":
+                    used_slots.add(val)
+    for name in rules:
+        if name not in reach:
+            raise err(("rules", name), f"non-terminal <{name}> is unreachable from start <{start}>")
+    for name in slots:
+        if name not in used_slots:
+            raise err(("slots", name), f"slot {{{name}}} is declared but no reachable production uses it")
+
+    # Productive non-terminals: those with at least one finite derivation.
+    productive: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, prods in rules.items():
+            if name in productive:
+                continue
+            if any(all(k != "nt" or v in productive for k, v in p.parts()) for p in prods):
+                productive.add(name)
+                changed = True
+    for name in rules:
+        if name not in productive:
+            loop = next(
+                (v for p in rules[name] for k, v in p.parts() if k == "nt" and v not in productive), name
+            )
+            raise err(
+                ("rules", name),
+                f"non-terminal <{name}> never terminates: every production refers to a non-terminating "
+                f"non-terminal (e.g. <{loop}>), a recursive loop with no way out",
+            )
+
+    g = Grammar(start, rules, slots, source, {n: lo(base + ("rules", n)) for n in rules})
+    rho = g.branching_factor("grammar")
+    if rho >= 1.0 - 1e-9:
+        recursive = sorted({n for n, ps in rules.items() for p in ps for k, v in p.parts() if k == "nt"})
+        raise err(
+            ("rules",),
+            f"the expected derivation length is infinite (mean branching factor {rho:.3f} >= 1): "
+            f"lower the weights of the recursive productions (non-terminals used: {', '.join(recursive)})",
+        )
+    return g
