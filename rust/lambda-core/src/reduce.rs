@@ -1,0 +1,285 @@
+//! Normal-order (leftmost-outermost) beta reduction on pre-order term arrays.
+
+use crate::term::{skip, Node, APP, LAM, VAR0};
+use std::collections::HashSet;
+
+/// Pre-order index of the leftmost-outermost redex, if any.
+///
+/// In pre-order, outer nodes come before inner ones and left before right, so the normal
+/// order redex is the first application whose function is an abstraction.
+#[inline]
+pub fn find_redex(t: &[Node]) -> Option<usize> {
+    t.windows(2).position(|w| w[0] == APP && w[1] == LAM)
+}
+
+/// Append `arg` with its free variables (index >= `cutoff` inside it) raised by `d`.
+fn shift_into(arg: &[Node], d: Node, out: &mut Vec<Node>) {
+    if d == 0 {
+        out.extend_from_slice(arg);
+        return;
+    }
+    let mut pending: Vec<Node> = Vec::with_capacity(16);
+    let mut b: Node = 0;
+    for &n in arg {
+        if n == APP {
+            out.push(APP);
+            pending.push(b);
+        } else if n == LAM {
+            out.push(LAM);
+            b += 1;
+        } else {
+            out.push(if n - VAR0 >= b { n + d } else { n });
+            if let Some(nb) = pending.pop() {
+                b = nb;
+            }
+        }
+    }
+}
+
+/// Append `body[0 := arg]`: the body of an abstraction with its variable replaced by `arg`
+/// (shifted under the binders it crosses) and the body's other free variables lowered by one.
+pub fn substitute_into(body: &[Node], arg: &[Node], out: &mut Vec<Node>) {
+    let mut pending: Vec<Node> = Vec::with_capacity(16);
+    let mut c: Node = 0; // binders inside the body above the current node
+    for &n in body {
+        if n == APP {
+            out.push(APP);
+            pending.push(c);
+        } else if n == LAM {
+            out.push(LAM);
+            c += 1;
+        } else {
+            let v = n - VAR0;
+            if v == c {
+                shift_into(arg, c, out);
+            } else if v > c {
+                out.push(n - 1);
+            } else {
+                out.push(n);
+            }
+            if let Some(nc) = pending.pop() {
+                c = nc;
+            }
+        }
+    }
+}
+
+/// Contract the redex at `pos` (an `APP` followed by a `LAM`) into `out` (cleared first).
+pub fn contract_at(t: &[Node], pos: usize, out: &mut Vec<Node>) {
+    debug_assert!(t[pos] == APP && t[pos + 1] == LAM);
+    let body_end = skip(t, pos + 2);
+    let arg_end = skip(t, body_end);
+    out.clear();
+    out.reserve(t.len() + (arg_end - body_end) * 4);
+    out.extend_from_slice(&t[..pos]);
+    substitute_into(&t[pos + 2..body_end], &t[body_end..arg_end], out);
+    out.extend_from_slice(&t[arg_end..]);
+}
+
+/// One normal-order step: the reduct and the position of the contracted redex.
+pub fn step(t: &[Node]) -> Option<(Vec<Node>, usize)> {
+    let pos = find_redex(t)?;
+    let mut out = Vec::new();
+    contract_at(t, pos, &mut out);
+    Some((out, pos))
+}
+
+/// How a trace ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Reached a term without a redex.
+    NormalForm,
+    /// Took `max_steps` steps and a redex remains.
+    StepCap,
+    /// The next reduct would be larger than `max_size` nodes (that step is not taken).
+    SizeCap,
+    /// The next reduct equals a term already in the trace (the step that closes the cycle
+    /// is included, the trace stops there).
+    Cycle,
+}
+
+impl Status {
+    /// Name used in records and telemetry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::NormalForm => "normal_form",
+            Status::StepCap => "step_cap",
+            Status::SizeCap => "size_cap",
+            Status::Cycle => "cycle",
+        }
+    }
+}
+
+/// A reduction trace: `terms[0]` is the start, `terms[i+1]` the reduct of `terms[i]`
+/// whose contracted redex was at `redexes[i]`.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    pub terms: Vec<Vec<Node>>,
+    pub redexes: Vec<usize>,
+    pub status: Status,
+}
+
+impl Trace {
+    /// Number of steps taken.
+    pub fn steps(&self) -> usize {
+        self.redexes.len()
+    }
+}
+
+/// Reduce in normal order until a normal form, `max_steps` steps, a reduct over
+/// `max_size` nodes, or a repeated term.
+pub fn trace(start: &[Node], max_steps: usize, max_size: usize) -> Trace {
+    let mut terms = vec![start.to_vec()];
+    let mut redexes = Vec::new();
+    // Hashes of terms seen; a hash hit is confirmed against the stored terms.
+    let mut seen: HashSet<u64> = HashSet::new();
+    seen.insert(xxhash_rust::xxh3::xxh3_64(as_bytes(start)));
+    let status = loop {
+        let cur = terms.last().expect("non-empty");
+        let Some(pos) = find_redex(cur) else { break Status::NormalForm };
+        if redexes.len() >= max_steps {
+            break Status::StepCap;
+        }
+        let mut next = Vec::new();
+        contract_at(cur, pos, &mut next);
+        if next.len() > max_size {
+            break Status::SizeCap;
+        }
+        let h = xxhash_rust::xxh3::xxh3_64(as_bytes(&next));
+        let repeated = !seen.insert(h) && terms.iter().any(|t| *t == next);
+        redexes.push(pos);
+        terms.push(next);
+        if repeated {
+            break Status::Cycle;
+        }
+    };
+    Trace { terms, redexes, status }
+}
+
+/// Normal form by normal-order reduction, with the same caps as [`trace`] but keeping
+/// only the current term (no cycle detection: a cycle runs into the step cap).
+pub fn normalize(start: &[Node], max_steps: usize, max_size: usize) -> (Vec<Node>, usize, Status) {
+    let mut cur = start.to_vec();
+    let mut next = Vec::new();
+    let mut steps = 0;
+    loop {
+        let Some(pos) = find_redex(&cur) else { return (cur, steps, Status::NormalForm) };
+        if steps >= max_steps {
+            return (cur, steps, Status::StepCap);
+        }
+        contract_at(&cur, pos, &mut next);
+        if next.len() > max_size {
+            return (cur, steps, Status::SizeCap);
+        }
+        std::mem::swap(&mut cur, &mut next);
+        steps += 1;
+    }
+}
+
+/// View a node array as bytes (for hashing).
+#[inline]
+pub fn as_bytes(t: &[Node]) -> &[u8] {
+    // SAFETY: u32 has no padding and any byte pattern is a valid u8.
+    unsafe { std::slice::from_raw_parts(t.as_ptr() as *const u8, std::mem::size_of_val(t)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::term::{parse, parse_bytes, to_string};
+
+    fn p(s: &str) -> Vec<Node> {
+        parse(s).unwrap()
+    }
+
+    fn nf(s: &str) -> String {
+        let (t, _, st) = normalize(&p(s), 10_000, 100_000);
+        assert_eq!(st, Status::NormalForm, "{s}");
+        to_string(&t)
+    }
+
+    fn church(n: usize) -> String {
+        let mut body = "0".to_string();
+        for _ in 0..n {
+            body = format!("(1 {body})");
+        }
+        format!("\\\\{body}")
+    }
+
+    const PLUS: &str = "\\\\\\\\((3 1) ((2 1) 0))";
+    const MULT: &str = "\\\\\\(2 (1 0))";
+    const SUCC: &str = "\\\\\\(1 ((2 1) 0))";
+
+    #[test]
+    fn identity_and_k_and_s() {
+        assert_eq!(nf("(\\0 \\0)"), "\\0");
+        // K a b = a, with a = \0, b = \\1
+        assert_eq!(nf("((\\\\1 \\0) \\\\1)"), "\\0");
+        // S K K = I (extensionally); normal form of S K K is \0
+        let s = "\\\\\\((2 0) (1 0))";
+        let k = "\\\\1";
+        assert_eq!(nf(&format!("(({s} {k}) {k})")), "\\0");
+    }
+
+    #[test]
+    fn church_arithmetic() {
+        for a in 0..4 {
+            for b in 0..4 {
+                let plus = format!("(({PLUS} {}) {})", church(a), church(b));
+                assert_eq!(nf(&plus), church(a + b));
+                let mult = format!("(({MULT} {}) {})", church(a), church(b));
+                assert_eq!(nf(&mult), church(a * b));
+            }
+            assert_eq!(nf(&format!("({SUCC} {})", church(a))), church(a + 1));
+        }
+    }
+
+    #[test]
+    fn shifting_under_binders() {
+        // (\ \ 1) applied to a term with a free variable under one binder: the free
+        // variable of the argument must be shifted when it moves under the inner binder.
+        let t = parse_bytes(b"(\\\\1 0)", true).unwrap();
+        let (r, pos) = step(&t).unwrap();
+        assert_eq!(pos, 0);
+        assert_eq!(to_string(&r), "\\1");
+        // Outer free variables of the body are lowered by one.
+        let t = parse_bytes(b"(\\2 \\0)", true).unwrap();
+        assert_eq!(to_string(&step(&t).unwrap().0), "1");
+        // Redex under a binder, argument refers to that binder.
+        let t = p("\\(\\\\(1 2) 0)");
+        assert_eq!(to_string(&step(&t).unwrap().0), "\\\\(1 1)");
+    }
+
+    #[test]
+    fn normal_order_picks_leftmost_outermost() {
+        // (K I) omega: normal order discards omega.
+        let t = p("((\\\\1 \\0) (\\(0 0) \\(0 0)))");
+        assert_eq!(find_redex(&t), Some(1));
+        assert_eq!(nf("((\\\\1 \\0) (\\(0 0) \\(0 0)))"), "\\0");
+        // The outer redex comes before one inside the argument.
+        let t = p("(\\0 (\\0 \\0))");
+        assert_eq!(find_redex(&t), Some(0));
+    }
+
+    #[test]
+    fn omega_cycles() {
+        let tr = trace(&p("(\\(0 0) \\(0 0))"), 100, 1000);
+        assert_eq!(tr.status, Status::Cycle);
+        assert_eq!(tr.steps(), 1);
+        assert_eq!(to_string(&tr.terms[1]), "(\\(0 0) \\(0 0))");
+    }
+
+    #[test]
+    fn caps() {
+        // Omega3 = (\(0 0 0)) applied to itself grows: size cap.
+        let w3 = "(\\((0 0) 0) \\((0 0) 0))";
+        let tr = trace(&p(w3), 1000, 60);
+        assert_eq!(tr.status, Status::SizeCap);
+        assert!(tr.terms.iter().all(|t| t.len() <= 60));
+        let tr = trace(&p(w3), 2, 100_000);
+        assert_eq!(tr.status, Status::StepCap);
+        assert_eq!(tr.steps(), 2);
+        let tr = trace(&p("\\0"), 10, 10);
+        assert_eq!((tr.status, tr.steps()), (Status::NormalForm, 0));
+    }
+}

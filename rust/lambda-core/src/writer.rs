@@ -1,0 +1,584 @@
+//! Deterministic, parallel generation of one shard of reduction examples, written as JSONL.
+//!
+//! A shard is made of *chunks* of `chunk_traces` start terms each.  Chunk `j` of a shard
+//! seeded `seed` draws from its own generator seeded
+//! `xxh64(b"lambdagen.chunk" + le_u64(seed) + le_u64(j))`, so chunks are independent and
+//! run in parallel (rayon).  Chunks are produced in waves of a size that depends only on
+//! what earlier waves yielded, then merged *in chunk order* by one thread, which applies
+//! the deduplication (start terms, then (input, target) pairs), the optional quotas and
+//! the exact record count.  The bytes written therefore do not depend on the number of
+//! threads, nor on the number of worker processes running other shards.
+
+use crate::reduce::{trace, Status};
+use crate::rng::Rng;
+use crate::sample::Sampler;
+use crate::schedule::Cell;
+use crate::split::Splitter;
+use crate::term::{depth, node_depth, write_term, Node};
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
+use xxhash_rust::xxh64::xxh64;
+
+/// A quota on the share of examples whose trace length (total steps) lies in `lo..=hi`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quota {
+    pub lo: usize,
+    pub hi: usize,
+    pub share: f64,
+}
+
+/// Everything that decides the content of a shard besides its seed and count.
+#[derive(Clone, Debug)]
+pub struct GenConfig {
+    pub cells: Vec<Cell>,
+    pub max_steps: usize,
+    pub max_size: usize,
+    /// Keep at most this many steps of a trace (evenly spread over it); 0 keeps all.
+    pub max_examples_per_trace: usize,
+    /// Skip start terms that are already in normal form.
+    pub redex_only: bool,
+    /// One record per trace (start, final term, all terms) instead of one per step.
+    pub whole_trace: bool,
+    pub chunk_traces: usize,
+    /// Quotas per trace-length bucket; empty: none.  Buckets must cover every length.
+    pub quotas: Vec<Quota>,
+    pub zstd_level: i32,
+}
+
+/// Compression of the shard files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compress {
+    None,
+    Gz,
+    Zst,
+}
+
+/// Counters and histograms, merged by key-wise addition on the Python side.
+#[derive(Default, Debug, Clone)]
+pub struct Telemetry {
+    pub counters: BTreeMap<String, u64>,
+    pub histograms: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl Telemetry {
+    fn count(&mut self, name: &str, by: u64) {
+        *self.counters.entry(name.to_string()).or_insert(0) += by;
+    }
+
+    fn observe(&mut self, hist: &str, bucket: &str, by: u64) {
+        *self.histograms.entry(hist.to_string()).or_default().entry(bucket.to_string()).or_insert(0) += by;
+    }
+
+    /// `{"counters": {...}, "histograms": {...}}` (the layout of `datacore.Telemetry.to_dict`).
+    pub fn to_json(&self) -> String {
+        fn obj(m: &BTreeMap<String, u64>) -> String {
+            let parts: Vec<String> = m.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            format!("{{{}}}", parts.join(","))
+        }
+        let hs: Vec<String> = self.histograms.iter().map(|(k, v)| format!("\"{k}\":{}", obj(v))).collect();
+        format!("{{\"counters\":{},\"histograms\":{{{}}}}}", obj(&self.counters), hs.join(","))
+    }
+}
+
+/// One example of a chunk, before the merge decides whether it is kept.
+struct Example {
+    pair: u128,
+    line: std::ops::Range<usize>,
+    size: u32,
+    depth: u32,
+    redex_depth: i32,
+}
+
+/// One trace of a chunk.
+struct TraceOut {
+    start: u128,
+    split: u8,
+    steps: usize,
+    status: Status,
+    cell: usize,
+    examples: Vec<Example>,
+}
+
+struct ChunkOut {
+    buf: Vec<u8>,
+    traces: Vec<TraceOut>,
+    normal_starts: u64,
+}
+
+fn chunk_seed(seed: u64, j: u64) -> u64 {
+    let mut b = Vec::with_capacity(31);
+    b.extend_from_slice(b"lambdagen.chunk");
+    b.extend_from_slice(&seed.to_le_bytes());
+    b.extend_from_slice(&j.to_le_bytes());
+    xxh64(&b, 0)
+}
+
+fn push_num(out: &mut Vec<u8>, v: usize) {
+    out.extend_from_slice(v.to_string().as_bytes());
+}
+
+fn json_term(t: &[Node], out: &mut Vec<u8>) {
+    out.push(b'"');
+    write_term(t, b"\\\\", out);
+    out.push(b'"');
+}
+
+/// Indices of the steps kept when a trace has `n` steps and at most `k` are wanted.
+fn kept_steps(n: usize, k: usize) -> Vec<usize> {
+    if k == 0 || n <= k {
+        return (0..n).collect();
+    }
+    if k == 1 {
+        return vec![0];
+    }
+    (0..k).map(|i| (i * (n - 1) + (k - 1) / 2) / (k - 1)).collect()
+}
+
+fn pick_cell(cells: &[Cell], total: f64, rng: &mut Rng) -> usize {
+    let mut u = rng.unit_f64() * total;
+    for (i, c) in cells.iter().enumerate() {
+        if u < c.weight {
+            return i;
+        }
+        u -= c.weight;
+    }
+    cells.len() - 1
+}
+
+fn make_chunk(cfg: &GenConfig, sampler: &Sampler, splitter: &Splitter, seed: u64) -> ChunkOut {
+    let mut rng = Rng::new(seed);
+    let total_weight: f64 = cfg.cells.iter().map(|c| c.weight).sum();
+    let mut out = ChunkOut { buf: Vec::with_capacity(cfg.chunk_traces * 4096), traces: Vec::new(), normal_starts: 0 };
+    let mut start: Vec<Node> = Vec::new();
+    let mut text: Vec<u8> = Vec::new();
+    let mut tgt: Vec<u8> = Vec::new();
+    for _ in 0..cfg.chunk_traces {
+        let ci = pick_cell(&cfg.cells, total_weight, &mut rng);
+        let cell = &cfg.cells[ci];
+        sampler.sample(cell.size, cell.depth, &mut rng, &mut start).expect("cells are checked to be feasible");
+        let tr = trace(&start, cfg.max_steps, cfg.max_size);
+        if tr.steps() == 0 && cfg.redex_only {
+            out.normal_starts += 1;
+            continue;
+        }
+        text.clear();
+        write_term(&start, b"\\", &mut text);
+        let split = splitter.split(&text) as u8;
+        let tid = format!("{:016x}", xxh3_64(&text));
+        let mut t = TraceOut {
+            start: xxh3_128(&text),
+            split,
+            steps: tr.steps(),
+            status: tr.status,
+            cell: ci,
+            examples: Vec::new(),
+        };
+        let status = tr.status.as_str();
+        let cell_name = format!("{}x{}", cell.size, cell.depth);
+        if cfg.whole_trace || tr.steps() == 0 {
+            // One record: the start and its last term (input == target for a normal start).
+            let b0 = out.buf.len();
+            let last = tr.terms.last().expect("non-empty");
+            let buf = &mut out.buf;
+            buf.extend_from_slice(b"{\"id\":\"");
+            buf.extend_from_slice(tid.as_bytes());
+            buf.extend_from_slice(b"\",\"input\":");
+            json_term(&start, buf);
+            buf.extend_from_slice(b",\"target\":");
+            json_term(last, buf);
+            if cfg.whole_trace {
+                buf.extend_from_slice(b",\"trace\":[");
+                for (i, term) in tr.terms.iter().enumerate() {
+                    if i > 0 {
+                        buf.push(b',');
+                    }
+                    json_term(term, buf);
+                }
+                buf.extend_from_slice(b"]");
+            }
+            buf.extend_from_slice(b",\"meta\":{\"step\":0,\"total_steps\":");
+            push_num(buf, tr.steps());
+            buf.extend_from_slice(b",\"size\":");
+            push_num(buf, start.len());
+            buf.extend_from_slice(b",\"depth\":");
+            let d = depth(&start);
+            push_num(buf, d);
+            if cfg.whole_trace {
+                buf.extend_from_slice(b",\"redexes\":[");
+                for (i, r) in tr.redexes.iter().enumerate() {
+                    if i > 0 {
+                        buf.push(b',');
+                    }
+                    push_num(buf, *r);
+                }
+                buf.extend_from_slice(b"]");
+            } else {
+                buf.extend_from_slice(b",\"redex\":null,\"redex_depth\":null");
+            }
+            buf.extend_from_slice(b",\"status\":\"");
+            buf.extend_from_slice(status.as_bytes());
+            buf.extend_from_slice(b"\",\"trace_id\":\"");
+            buf.extend_from_slice(tid.as_bytes());
+            buf.extend_from_slice(b"\",\"cell\":\"");
+            buf.extend_from_slice(cell_name.as_bytes());
+            buf.extend_from_slice(b"\"}}\n");
+            tgt.clear();
+            write_term(last, b"\\", &mut tgt);
+            let mut pk = text.clone();
+            pk.push(b'|');
+            pk.extend_from_slice(&tgt);
+            t.examples.push(Example {
+                pair: xxh3_128(&pk),
+                line: b0..out.buf.len(),
+                size: start.len() as u32,
+                depth: d as u32,
+                redex_depth: -1,
+            });
+        } else {
+            let mut itext: Vec<u8> = Vec::new();
+            for s in kept_steps(tr.steps(), cfg.max_examples_per_trace) {
+                let (inp, outp, pos) = (&tr.terms[s], &tr.terms[s + 1], tr.redexes[s]);
+                itext.clear();
+                write_term(inp, b"\\", &mut itext);
+                tgt.clear();
+                write_term(outp, b"\\", &mut tgt);
+                let pair_len = itext.len();
+                itext.push(b'|');
+                itext.extend_from_slice(&tgt);
+                let pair = xxh3_128(&itext);
+                let d = depth(inp);
+                let rd = node_depth(inp, pos);
+                let b0 = out.buf.len();
+                let buf = &mut out.buf;
+                buf.extend_from_slice(b"{\"id\":\"");
+                buf.extend_from_slice(tid.as_bytes());
+                buf.push(b'-');
+                push_num(buf, s);
+                buf.extend_from_slice(b"\",\"input\":\"");
+                for &c in &itext[..pair_len] {
+                    if c == b'\\' {
+                        buf.push(b'\\');
+                    }
+                    buf.push(c);
+                }
+                buf.extend_from_slice(b"\",\"target\":\"");
+                for &c in &tgt {
+                    if c == b'\\' {
+                        buf.push(b'\\');
+                    }
+                    buf.push(c);
+                }
+                buf.extend_from_slice(b"\",\"meta\":{\"step\":");
+                push_num(buf, s);
+                buf.extend_from_slice(b",\"total_steps\":");
+                push_num(buf, tr.steps());
+                buf.extend_from_slice(b",\"size\":");
+                push_num(buf, inp.len());
+                buf.extend_from_slice(b",\"depth\":");
+                push_num(buf, d);
+                buf.extend_from_slice(b",\"redex\":");
+                push_num(buf, pos);
+                buf.extend_from_slice(b",\"redex_depth\":");
+                push_num(buf, rd);
+                buf.extend_from_slice(b",\"status\":\"");
+                buf.extend_from_slice(status.as_bytes());
+                buf.extend_from_slice(b"\",\"trace_id\":\"");
+                buf.extend_from_slice(tid.as_bytes());
+                buf.extend_from_slice(b"\",\"cell\":\"");
+                buf.extend_from_slice(cell_name.as_bytes());
+                buf.extend_from_slice(b"\"}}\n");
+                t.examples.push(Example {
+                    pair,
+                    line: b0..out.buf.len(),
+                    size: inp.len() as u32,
+                    depth: d as u32,
+                    redex_depth: rd as i32,
+                });
+            }
+        }
+        out.traces.push(t);
+    }
+    out
+}
+
+/// The accepted lines of a shard, in order, with the split of each.
+pub struct ShardData {
+    pub lines: Vec<u8>,
+    /// (end offset in `lines`, split index) per record.
+    pub records: Vec<(usize, u8)>,
+    pub telemetry: Telemetry,
+}
+
+fn steps_bucket(steps: usize) -> &'static str {
+    match steps {
+        0 => "0",
+        1 => "1",
+        2..=3 => "2-3",
+        4..=7 => "4-7",
+        8..=15 => "8-15",
+        16..=31 => "16-31",
+        32..=63 => "32-63",
+        64..=127 => "64-127",
+        _ => "128+",
+    }
+}
+
+fn bucket10(v: u32, w: u32) -> String {
+    let lo = v / w * w;
+    format!("{:04}-{:04}", lo, lo + w - 1)
+}
+
+/// Make the `count` records of the shard seeded `seed` (see the module docs).
+pub fn make_shard(cfg: &GenConfig, splitter: &Splitter, seed: u64, count: usize, threads: usize) -> Result<ShardData, String> {
+    use rayon::prelude::*;
+    if cfg.cells.is_empty() {
+        return Err("schedule has no cells".into());
+    }
+    let max_size = cfg.cells.iter().map(|c| c.size).max().unwrap_or(1);
+    let max_depth = cfg.cells.iter().map(|c| c.depth).max().unwrap_or(0);
+    let bad = crate::schedule::infeasible(&cfg.cells);
+    if !bad.is_empty() {
+        return Err(bad.join("; "));
+    }
+    let sampler = Sampler::shared(max_size, max_depth);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
+    let mut tel = Telemetry::default();
+    let mut data = ShardData { lines: Vec::new(), records: Vec::with_capacity(count), telemetry: Telemetry::default() };
+    let mut starts: HashSet<u128> = HashSet::new();
+    let mut pairs: HashSet<u128> = HashSet::with_capacity(count);
+    let limits: Vec<usize> = cfg.quotas.iter().map(|q| (q.share * count as f64).ceil() as usize).collect();
+    let mut used: Vec<usize> = vec![0; cfg.quotas.len()];
+    let mut next_chunk: u64 = 0;
+    let mut wave: u64 = 16;
+    let mut tried_traces: u64 = 0;
+    // Give up on quotas that cannot be met rather than loop for ever.
+    let max_traces = 1000 * count.max(1) as u64 + 10_000;
+    while data.records.len() < count {
+        if tried_traces > max_traces {
+            let unmet: Vec<String> = cfg
+                .quotas
+                .iter()
+                .zip(limits.iter().zip(&used))
+                .filter(|(_, (l, u))| u < l)
+                .map(|(q, (l, u))| format!("steps {}-{} has {u} of {l}", q.lo, q.hi))
+                .collect();
+            return Err(format!(
+                "could not make {count} records after {tried_traces} traces (quotas unmet: {}); relax the quotas or the schedule",
+                if unmet.is_empty() { "none".to_string() } else { unmet.join(", ") }
+            ));
+        }
+        let ids: Vec<u64> = (next_chunk..next_chunk + wave).collect();
+        next_chunk += wave;
+        let chunks: Vec<ChunkOut> =
+            pool.install(|| ids.par_iter().map(|&j| make_chunk(cfg, &sampler, splitter, chunk_seed(seed, j))).collect());
+        let before = data.records.len();
+        'merge: for ch in &chunks {
+            tel.count("start_terms_normal_skipped", ch.normal_starts);
+            for t in &ch.traces {
+                tried_traces += 1;
+                if data.records.len() >= count {
+                    break 'merge;
+                }
+                if !starts.insert(t.start) {
+                    tel.count("duplicate_start_terms_dropped", 1);
+                    continue;
+                }
+                let q = cfg.quotas.iter().position(|q| q.lo <= t.steps && t.steps <= q.hi);
+                if !cfg.quotas.is_empty() {
+                    match q {
+                        Some(qi) if used[qi] < limits[qi] => {}
+                        _ => {
+                            tel.count("traces_over_quota", 1);
+                            continue;
+                        }
+                    }
+                }
+                let mut kept = 0u64;
+                for e in &t.examples {
+                    if data.records.len() >= count {
+                        break;
+                    }
+                    if let Some(qi) = q {
+                        if !cfg.quotas.is_empty() && used[qi] >= limits[qi] {
+                            tel.count("examples_over_quota", 1);
+                            break;
+                        }
+                    }
+                    if !pairs.insert(e.pair) {
+                        tel.count("duplicate_pairs_dropped", 1);
+                        continue;
+                    }
+                    if let (Some(qi), false) = (q, cfg.quotas.is_empty()) {
+                        used[qi] += 1;
+                    }
+                    data.lines.extend_from_slice(&ch.buf[e.line.clone()]);
+                    data.records.push((data.lines.len(), t.split));
+                    kept += 1;
+                    tel.observe("input_size", &bucket10(e.size, 20), 1);
+                    tel.observe("input_depth", &format!("{:02}", e.depth), 1);
+                    if e.redex_depth >= 0 {
+                        tel.observe("redex_depth", &format!("{:02}", e.redex_depth), 1);
+                    }
+                    tel.observe("examples_by_trace_steps", steps_bucket(t.steps), 1);
+                }
+                if kept > 0 {
+                    let c = &cfg.cells[t.cell];
+                    tel.count("traces", 1);
+                    tel.observe("trace_steps", steps_bucket(t.steps), 1);
+                    tel.observe("trace_status", t.status.as_str(), 1);
+                    tel.observe("start_cell", &format!("{:03}x{:02}", c.size, c.depth), 1);
+                    tel.observe("split_traces", crate::split::SPLITS[t.split as usize], 1);
+                }
+            }
+        }
+        // Size the next wave from this one's yield, so small shards do not overshoot much.
+        let got = (data.records.len() - before) as u64;
+        let missing = (count - data.records.len()) as u64;
+        wave = if got == 0 { (wave * 2).min(256) } else { (missing * wave / got + 1).clamp(1, 256) };
+    }
+    tel.count("examples", data.records.len() as u64);
+    if !cfg.quotas.is_empty() {
+        for (q, u) in cfg.quotas.iter().zip(&used) {
+            tel.observe("quota_examples", &format!("{}-{}", q.lo, q.hi), *u as u64);
+        }
+    }
+    data.telemetry = tel;
+    Ok(data)
+}
+
+enum Sink {
+    Plain(BufWriter<File>),
+    Gz(flate2::write::GzEncoder<BufWriter<File>>),
+    Zst(zstd::Encoder<'static, BufWriter<File>>),
+}
+
+impl Sink {
+    fn open(path: &PathBuf, c: Compress, level: i32) -> std::io::Result<Sink> {
+        let f = BufWriter::with_capacity(1 << 20, File::create(path)?);
+        Ok(match c {
+            Compress::None => Sink::Plain(f),
+            // mtime 0 and no file name in the header: the bytes depend on the content only.
+            Compress::Gz => Sink::Gz(flate2::GzBuilder::new().mtime(0).write(f, flate2::Compression::new(6))),
+            Compress::Zst => Sink::Zst(zstd::Encoder::new(f, level)?),
+        })
+    }
+
+    fn write_all(&mut self, b: &[u8]) -> std::io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.write_all(b),
+            Sink::Gz(w) => w.write_all(b),
+            Sink::Zst(w) => w.write_all(b),
+        }
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        let mut f = match self {
+            Sink::Plain(w) => w,
+            Sink::Gz(w) => w.finish()?,
+            Sink::Zst(w) => w.finish()?,
+        };
+        f.flush()?;
+        f.get_ref().sync_data()
+    }
+}
+
+/// Make a shard and write its three split files; returns records per split.
+pub fn write_shard(
+    cfg: &GenConfig,
+    splitter: &Splitter,
+    seed: u64,
+    count: usize,
+    paths: &[PathBuf; 3],
+    compress: Compress,
+    threads: usize,
+) -> Result<([u64; 3], Telemetry), String> {
+    let data = make_shard(cfg, splitter, seed, count, threads)?;
+    let io = |p: &PathBuf, e: std::io::Error| format!("{}: {e}", p.display());
+    let mut sinks = Vec::with_capacity(3);
+    for p in paths {
+        sinks.push(Sink::open(p, compress, cfg.zstd_level).map_err(|e| io(p, e))?);
+    }
+    let mut counts = [0u64; 3];
+    let mut begin = 0usize;
+    // Consecutive records of the same split are written in one call.
+    let mut run_start = 0usize;
+    let mut run_split: Option<u8> = None;
+    for &(end, split) in &data.records {
+        if run_split != Some(split) {
+            if let Some(s) = run_split {
+                sinks[s as usize].write_all(&data.lines[run_start..begin]).map_err(|e| io(&paths[s as usize], e))?;
+            }
+            run_start = begin;
+            run_split = Some(split);
+        }
+        counts[split as usize] += 1;
+        begin = end;
+    }
+    if let Some(s) = run_split {
+        sinks[s as usize].write_all(&data.lines[run_start..begin]).map_err(|e| io(&paths[s as usize], e))?;
+    }
+    for (s, p) in sinks.into_iter().zip(paths) {
+        s.finish().map_err(|e| io(p, e))?;
+    }
+    Ok((counts, data.telemetry))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> GenConfig {
+        GenConfig {
+            cells: vec![Cell { size: 30, depth: 8, weight: 1.0 }, Cell { size: 12, depth: 5, weight: 2.0 }],
+            max_steps: 50,
+            max_size: 200,
+            max_examples_per_trace: 0,
+            redex_only: true,
+            whole_trace: false,
+            chunk_traces: 8,
+            quotas: vec![],
+            zstd_level: 3,
+        }
+    }
+
+    fn sp() -> Splitter {
+        Splitter { t1: 800, t2: 900, salt: vec![] }
+    }
+
+    #[test]
+    fn same_output_for_any_thread_count() {
+        let a = make_shard(&cfg(), &sp(), 42, 500, 1).unwrap();
+        let b = make_shard(&cfg(), &sp(), 42, 500, 3).unwrap();
+        assert_eq!(a.records.len(), 500);
+        assert_eq!(a.lines, b.lines);
+        assert_eq!(a.records, b.records);
+        let c = make_shard(&cfg(), &sp(), 43, 500, 2).unwrap();
+        assert_ne!(a.lines, c.lines);
+    }
+
+    #[test]
+    fn no_duplicate_starts_or_pairs() {
+        // Small cells make collisions frequent, so dedup is exercised.
+        let mut c = cfg();
+        c.cells = vec![Cell { size: 7, depth: 6, weight: 1.0 }];
+        let d = make_shard(&c, &sp(), 1, 30, 2).unwrap();
+        let text = String::from_utf8(d.lines).unwrap();
+        let mut pairs = HashSet::new();
+        for line in text.lines() {
+            let i = line.find("\"input\":").unwrap();
+            let j = line.find(",\"meta\"").unwrap();
+            assert!(pairs.insert(line[i..j].to_string()), "{line}");
+        }
+        assert!(d.telemetry.counters.get("duplicate_start_terms_dropped").copied().unwrap_or(0) > 0);
+    }
+
+    #[test]
+    fn kept_steps_spread() {
+        assert_eq!(kept_steps(5, 0), vec![0, 1, 2, 3, 4]);
+        assert_eq!(kept_steps(10, 3), vec![0, 5, 9]);
+        assert_eq!(kept_steps(10, 1), vec![0]);
+    }
+}
