@@ -1,0 +1,92 @@
+"""GenerationConfig: every knob of a generation run (frozen, validated, JSON-able)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from .errors import ConfigError
+from .masks import MASK_TYPES
+from .tokenizer import EOS_TOKEN_ID
+
+__all__ = ["GenerationConfig"]
+
+
+def _int_ge(lo: int):  # type: ignore[no-untyped-def]
+    def check(_i: object, a: attrs.Attribute, v: object) -> None:
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise ConfigError(f"GenerationConfig.{a.name} = {v!r}: must be an integer >= {lo}")
+    return check
+
+
+def _choice(options: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    def check(_i: object, a: attrs.Attribute, v: object) -> None:
+        if v not in options:
+            raise ConfigError(f"GenerationConfig.{a.name} = {v!r}: must be one of {list(options)}")
+    return check
+
+
+def _temperature(_i: object, a: attrs.Attribute, v: object) -> None:
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 100:
+        raise ConfigError(f"GenerationConfig.{a.name} = {v!r}: must be a number in [0, 100] (0 = greedy)")
+
+
+def _top_k(_i: object, a: attrs.Attribute, v: object) -> None:
+    if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+        raise ConfigError(f"GenerationConfig.{a.name} = {v!r}: must be None or an integer >= 1")
+
+
+def _top_p(_i: object, a: attrs.Attribute, v: object) -> None:
+    if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v <= 1):
+        raise ConfigError(f"GenerationConfig.{a.name} = {v!r}: must be None or a number in (0, 1]")
+
+
+def _bool(_i: object, a: attrs.Attribute, v: object) -> None:
+    if not isinstance(v, bool):
+        raise ConfigError(f"GenerationConfig.{a.name} = {v!r}: must be true or false")
+
+
+@attrs.frozen
+class GenerationConfig:
+    """Configuration of one generation run.
+
+    ``max_new_tokens`` caps the tokens generated for the root document; every document (root,
+    generated or from the corpus) is capped at ``max_tokens_per_document`` tokens in all (corpus
+    documents are cut). ``max_context_length`` caps the tokens of all documents in context; when
+    it is reached ``eviction_policy`` decides: ``drop_oldest`` evicts the oldest finished auxiliary
+    document, ``stop_new`` refuses new documents and stops the current one. ``max_link_depth``:
+    the root is at depth 0, its links make depth-1 documents, and a document at depth ``d`` follows
+    links only while ``d < max_link_depth``. ``seed`` makes sampling reproducible.
+    """
+
+    max_new_tokens: int = attrs.field(default=100, validator=_int_ge(1))
+    temperature: float = attrs.field(default=1.0, validator=_temperature)
+    top_k: int | None = attrs.field(default=None, validator=_top_k)
+    top_p: float | None = attrs.field(default=None, validator=_top_p)
+    max_tokens_per_document: int = attrs.field(default=512, validator=_int_ge(2))
+    max_context_length: int = attrs.field(default=2048, validator=_int_ge(2))
+    max_auxiliary_documents: int = attrs.field(default=5, validator=_int_ge(0))
+    max_link_depth: int = attrs.field(default=1, validator=_int_ge(0))
+    allow_corpus_fallback: bool = attrs.field(default=True, validator=_bool)
+    eviction_policy: str = attrs.field(default="drop_oldest", validator=_choice(("drop_oldest", "stop_new")))
+    process_prompt_links: bool = attrs.field(default=True, validator=_bool)
+    allow_recursive_links: bool = attrs.field(default=True, validator=_bool)
+    eos_token_id: int = attrs.field(default=EOS_TOKEN_ID, validator=_int_ge(0))
+    mask_type: str = attrs.field(default="cross_doc_link", validator=_choice(MASK_TYPES))
+    use_kv_cache: bool = attrs.field(default=True, validator=_bool)
+    attention: str = attrs.field(default="sdpa", validator=_choice(("sdpa", "flex")))
+    dtype: str = attrs.field(default="float32", validator=_choice(("float32", "bfloat16")))
+    seed: int = attrs.field(default=0, validator=_int_ge(0))
+    device: str = "cpu"
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_tokens_per_document > self.max_context_length:
+            raise ConfigError(
+                f"GenerationConfig.max_tokens_per_document = {self.max_tokens_per_document}: must be <= "
+                f"max_context_length = {self.max_context_length}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for metadata (result.json, dataset manifests)."""
+        return attrs.asdict(self)

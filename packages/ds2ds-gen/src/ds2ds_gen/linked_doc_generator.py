@@ -1,0 +1,201 @@
+"""LinkedDocumentGenerator: generate a root document, following the links it writes.
+
+Every generated token that contains ``)`` is checked for a complete link. A link target is
+looked up in the context (already there: just linked), then in the corpus (added as a finished
+document), and otherwise, with ``allow_corpus_fallback``, generated recursively before the
+parent continues, so the parent's tokens after the link can attend to it. Recursion is bounded by
+``max_link_depth`` and ``max_auxiliary_documents``; documents stop at EOS, at
+``max_tokens_per_document``, at ``max_new_tokens`` (per document) or when the context is full.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from .context_runner import ContextRunner
+from .corpus import DocumentCorpus
+from .document_context import DocumentContext
+from .errors import ConfigError, PromptTooLongError
+from .generation_config import GenerationConfig
+from .generation_result import GeneratedDocument, GenerationResult, LinkEvent
+from .link_detector import DetectedLink, LinkDetector
+from .prompt_processor import PromptLinkProcessor, clean_target
+from .sampling import sample_token
+from .single_doc_generator import make_runner
+
+__all__ = ["LinkedDocumentGenerator", "topological_order"]
+
+
+def topological_order(docs: list[GeneratedDocument]) -> list[GeneratedDocument]:
+    """Auxiliary documents with link targets before the documents linking to them (DFS post-order
+    from the root over link edges; ties and unreachable documents in creation order)."""
+    by_title = {d.title: d for d in docs}
+    seen: set[str] = set()
+    out: list[GeneratedDocument] = []
+
+    def visit(t: str) -> None:
+        if t in seen:
+            return
+        seen.add(t)
+        for nxt in by_title[t].links:
+            if nxt in by_title:
+                visit(nxt)
+        out.append(by_title[t])
+
+    roots = [d.title for d in docs if d.is_root] + [d.title for d in docs if not d.is_root]
+    for t in roots:
+        visit(t)
+    return [d for d in out if not d.is_root]
+
+
+def _root_title(prompt_text: str) -> str:
+    first = prompt_text.split("\n", 1)[0]
+    if first.startswith("# ") and clean_target(first[2:]):
+        return first[2:].strip()
+    return "Root Document"
+
+
+class LinkedDocumentGenerator:
+    """Main generation entry point (see the module docstring)."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer_encode: Callable[[str], list[int]],
+                 tokenizer_decode: Callable[[list[int]], str], detector: LinkDetector | None = None) -> None:
+        self.model = model
+        self.encode = tokenizer_encode
+        self.decode = tokenizer_decode
+        self.detector = detector or LinkDetector()
+
+    def generate(self, prompt: str | None = None, prompt_tokens: np.ndarray | None = None,
+                 corpus: DocumentCorpus | None = None, config: GenerationConfig | None = None) -> GenerationResult:
+        """Generate from ``prompt`` (text) or ``prompt_tokens``; returns a :class:`GenerationResult`."""
+        config = config or GenerationConfig()
+        mcfg = getattr(self.model, "cfg", None)
+        if mcfg is not None:
+            if config.max_tokens_per_document > mcfg.max_doc_len:
+                raise ConfigError(f"GenerationConfig.max_tokens_per_document = {config.max_tokens_per_document}: "
+                                  f"must be <= the model's max_doc_len = {mcfg.max_doc_len}")
+            if config.max_context_length > mcfg.max_seq_len:
+                raise ConfigError(f"GenerationConfig.max_context_length = {config.max_context_length}: "
+                                  f"must be <= the model's max_seq_len = {mcfg.max_seq_len}")
+        if prompt_tokens is None:
+            if prompt is None:
+                raise ConfigError("generate: give a prompt or prompt_tokens")
+            prompt_tokens = np.asarray(self.encode(prompt), dtype=np.int64)
+        prompt_tokens = np.asarray(prompt_tokens, dtype=np.int64).reshape(-1)
+        if len(prompt_tokens) == 0:
+            raise PromptTooLongError("the prompt is empty: give at least one token")
+        limit = min(config.max_tokens_per_document, config.max_context_length) - 1
+        if len(prompt_tokens) > limit:
+            raise PromptTooLongError(f"the prompt has {len(prompt_tokens)} tokens; at most {limit} fit "
+                                     f"(max_tokens_per_document/max_context_length minus one)")
+        text = prompt if prompt is not None else self.decode(prompt_tokens.tolist())
+        t0 = time.perf_counter()
+        self._ctx = ctx = DocumentContext(config.max_context_length, config.max_tokens_per_document,
+                                          config.eviction_policy, self.encode, self.decode)  # type: ignore[arg-type]
+        ctx.initialize_root(prompt_tokens, _root_title(text))
+        self._runner: ContextRunner = make_runner(self.model, ctx, config)
+        self._rng = torch.Generator().manual_seed(config.seed)
+        self._events: list[LinkEvent] = []
+        self._new_tokens = 0
+        root = ctx.current_document.title
+
+        if config.process_prompt_links:
+            proc = PromptLinkProcessor(self.detector)
+            pending = proc.process_prompt(prompt_tokens, ctx, corpus, config)
+            self._events.extend(proc.events)
+            for title in pending:
+                ctx.switch_to_document(title)
+                self._generate_document_recursive(ctx, corpus, config, 1, title)
+            ctx.switch_to_document(root)
+        reason = self._generate_document_recursive(ctx, corpus, config, 0, root)
+        docs = ctx.get_all_documents()
+        root_doc = next(d for d in docs if d.is_root)
+        return GenerationResult(root_doc, topological_order(docs), config.to_dict(), self._events, reason,
+                                self._new_tokens, time.perf_counter() - t0)
+
+    def _generate_document_recursive(self, context: DocumentContext, corpus: DocumentCorpus | None,
+                                     config: GenerationConfig, current_depth: int, target_doc_title: str) -> str:
+        """Generate ``target_doc_title`` (made current) until it stops, recursing into new links.
+        Returns the stop reason."""
+        context.switch_to_document(target_doc_title)
+        doc = context.current_document
+        n = 0
+        reason = ""
+        while True:
+            stop, reason = self._check_stopping_condition(None, n, config)
+            if stop:
+                break
+            tok = sample_token(self._runner.next_logits(), config.temperature, config.top_k, config.top_p, self._rng)
+            if not context.append_token_to_current(tok):
+                reason = "max_tokens_per_document" if len(doc.tokens) >= context.max_tokens_per_doc else "context_full"
+                break
+            n += 1
+            self._new_tokens += 1
+            stop, reason = self._check_stopping_condition(tok, n, config)
+            if stop:
+                break
+            if self.detector.is_candidate(tok):
+                link = self.detector.detect_link_at_position(doc.tokens, len(doc.tokens) - 1)
+                if link is not None:
+                    self._handle_detected_link(link, context, corpus, config, current_depth, doc.title)
+                    context.switch_to_document(doc.title)
+        context.switch_to_document(doc.title)
+        context.complete_current_document()
+        return reason
+
+    def _handle_detected_link(self, link: DetectedLink, context: DocumentContext, corpus: DocumentCorpus | None,
+                              config: GenerationConfig, current_depth: int, current_doc_title: str) -> None:
+        """Resolve one link: reuse, corpus, or generate (recursively), and log what happened."""
+        def log(target: str, outcome: str) -> None:
+            self._events.append(LinkEvent(current_doc_title, target, link.text, outcome))
+
+        target = clean_target(link.target)
+        if target is None:
+            return log(link.target, "skipped:bad_target")
+        variants = corpus.get_title_variants(target) if corpus is not None else []
+        title = variants[0] if variants else target
+        existing = context.get(title)
+        if existing is not None:
+            if existing.active and existing.complete:
+                context.add_link(current_doc_title, title, link.paren_close_pos)
+                return log(title, "existing")
+            context.note_link(current_doc_title, title)
+            return log(title, "cycle" if existing.active else "skipped:evicted")
+        if current_depth >= config.max_link_depth or (current_depth > 0 and not config.allow_recursive_links):
+            return log(target, "skipped:max_depth")
+        if context.n_auxiliary() >= config.max_auxiliary_documents:
+            return log(target, "skipped:max_aux")
+        if variants:
+            assert corpus is not None
+            toks = corpus.get_document(title)
+            src = corpus.get_source_path(title) or "corpus"
+            if toks is not None and context.add_corpus_document(title, toks, current_doc_title, source=src,
+                                                                depth=current_depth + 1):
+                context.add_link(current_doc_title, title, link.paren_close_pos)
+                return log(title, "corpus")
+            return log(title, "skipped:context_full")
+        if not config.allow_corpus_fallback:
+            return log(target, "skipped:not_in_corpus")
+        if not context.start_auxiliary_generation(target, current_doc_title, depth=current_depth + 1):
+            return log(target, "skipped:context_full")
+        log(target, "generated")
+        self._generate_document_recursive(context, corpus, config, current_depth + 1, target)
+        context.switch_to_document(current_doc_title)
+        if context.docs[target].active:
+            context.add_link(current_doc_title, target, link.paren_close_pos)
+        else:
+            context.note_link(current_doc_title, target)
+        return None
+
+    def _check_stopping_condition(self, token_id: int | None, tokens_generated: int,
+                                  config: GenerationConfig) -> tuple[bool, str]:
+        """(should stop, reason): EOS, or ``max_new_tokens`` generated for this document."""
+        if token_id is not None and token_id == config.eos_token_id:
+            return True, "eos"
+        if tokens_generated >= config.max_new_tokens:
+            return True, "max_new_tokens"
+        return False, ""

@@ -1,0 +1,389 @@
+"""The DS2DS model: a small decoder-only transformer over packs of linked documents.
+
+* Token embedding tied with the output projection, pre-norm blocks (RMSNorm, attention, GELU MLP),
+  rotary position embeddings over *within-document* positions, and a ``logit_bias`` buffer
+  (tokens never seen in training get a large negative bias, see :mod:`ds2ds_gen.train`).
+* Attention: ``F.scaled_dot_product_attention`` with a boolean mask (default, all devices) or
+  FlexAttention with a :class:`BlockMask` (optional; ``attention="flex"``).
+* :meth:`DS2DSModel.forward_inference` (tokens + doc spans -> logits, full recomputation) and
+  :meth:`DS2DSModel.extend` (feed new tokens against a :class:`KVCache`, the decode step).
+* Checkpoints: a folder with ``model.pt`` (a state_dict, loaded with ``weights_only=True``) and
+  ``config.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .errors import CheckpointError, ConfigError
+from .masks import DocSpan, MaskType, allowed, link_table, token_layout
+from .tokenizer import VOCAB_SIZE
+
+__all__ = ["CHECKPOINT_FORMAT", "DS2DSModel", "KVCache", "ModelConfig", "load_checkpoint", "save_checkpoint"]
+
+CHECKPOINT_FORMAT = "ds2ds-gen-checkpoint/1"
+
+
+def _pos_int(_i: object, a: attrs.Attribute, v: int) -> None:
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise ConfigError(f"ModelConfig.{a.name} = {v!r}: must be an integer >= 1")
+
+
+@attrs.frozen
+class ModelConfig:
+    """Shape of the model. ``d_model`` must be divisible by ``n_heads`` into an even head size."""
+
+    vocab_size: int = attrs.field(default=VOCAB_SIZE, validator=_pos_int)
+    d_model: int = attrs.field(default=256, validator=_pos_int)
+    n_layers: int = attrs.field(default=4, validator=_pos_int)
+    n_heads: int = attrs.field(default=4, validator=_pos_int)
+    mlp_ratio: int = attrs.field(default=4, validator=_pos_int)
+    max_doc_len: int = attrs.field(default=512, validator=_pos_int)
+    max_seq_len: int = attrs.field(default=2048, validator=_pos_int)
+    rope_base: float = 10000.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
+            raise ConfigError(
+                f"ModelConfig.n_heads = {self.n_heads}: must divide d_model = {self.d_model} into an even head size"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Inverse of :meth:`to_dict`; unknown or mistyped fields raise :class:`ConfigError`."""
+        names = {f.name for f in attrs.fields(cls)}
+        extra = set(d) - names
+        if extra:
+            raise ConfigError(f"ModelConfig: unknown field(s) {sorted(extra)}; allowed: {sorted(names)}")
+        return cls(**d)
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square layer norm with a learned scale."""
+
+    def __init__(self, d: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
+
+
+def _rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    # x: [B, H, T, dh]; cos/sin: [B, 1, T, dh/2] (rotate interleaved halves)
+    x1, x2 = x[..., ::2], x[..., 1::2]
+    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        d = cfg.d_model
+        self.n_heads = cfg.n_heads
+        self.norm1 = RMSNorm(d)
+        self.qkv = nn.Linear(d, 3 * d, bias=False)
+        self.proj = nn.Linear(d, d, bias=False)
+        self.norm2 = RMSNorm(d)
+        self.fc = nn.Linear(d, cfg.mlp_ratio * d, bias=False)
+        self.out = nn.Linear(cfg.mlp_ratio * d, d, bias=False)
+
+    def qkv_heads(self, x: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        return _rope(q, cos, sin), _rope(k, cos, sin), v
+
+    def finish(self, x: Tensor, att: Tensor) -> Tensor:
+        b, h, t, dh = att.shape
+        x = x + self.proj(att.transpose(1, 2).reshape(b, t, h * dh))
+        return x + self.out(F.gelu(self.fc(self.norm2(x))))
+
+
+class KVCache:
+    """Keys and values of the tokens fed so far, with each token's document id and position.
+
+    ``rows[doc]`` is the cached boolean key-visibility row of the *next* query of ``doc`` (its
+    frontier): it changes only when tokens are appended or a link to another document is made
+    visible, so a decode step needs no mask computation at all.
+    """
+
+    def __init__(self, model: DS2DSModel, capacity: int, dtype: torch.dtype | None = None) -> None:
+        cfg = model.cfg
+        p = next(model.parameters())
+        dh = cfg.d_model // cfg.n_heads
+        self.capacity = capacity
+        shape = (cfg.n_layers, 1, cfg.n_heads, capacity, dh)
+        self.k = torch.zeros(shape, dtype=dtype or p.dtype, device=p.device)
+        self.v = torch.zeros(shape, dtype=dtype or p.dtype, device=p.device)
+        self.doc = torch.full((capacity,), -1, dtype=torch.long, device=p.device)
+        self.pos = torch.zeros(capacity, dtype=torch.long, device=p.device)
+        self.n = 0
+        self.rows: dict[int, Tensor] = {}
+
+
+class DS2DSModel(nn.Module):
+    """Decoder-only transformer with per-document spans and doc-causal / cross-doc-link masks."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = RMSNorm(cfg.d_model)
+        self.register_buffer("logit_bias", torch.zeros(cfg.vocab_size))
+        dh = cfg.d_model // cfg.n_heads
+        inv = 1.0 / (cfg.rope_base ** (torch.arange(0, dh, 2, dtype=torch.float64) / dh))
+        ang = torch.arange(cfg.max_doc_len, dtype=torch.float64)[:, None] * inv[None, :]
+        self.register_buffer("rope_cos", ang.cos().float(), persistent=False)
+        self.register_buffer("rope_sin", ang.sin().float(), persistent=False)
+        self._flex: Any = None
+        self._block_masks: dict[Any, Any] = {}
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """GPT-2 style init: N(0, 0.02), residual projections scaled by 1/sqrt(2 * layers)."""
+        for name, p in self.named_parameters():
+            if p.dim() == 2:
+                std = 0.02 / math.sqrt(2 * self.cfg.n_layers) if name.endswith(("proj.weight", "out.weight")) else 0.02
+                nn.init.normal_(p, std=std)
+
+    @property
+    def embedding_weight(self) -> Tensor:
+        """Token embedding matrix, also the output projection (tied)."""
+        return self.embedding.weight
+
+    @property
+    def lm_head_weight(self) -> Tensor:
+        """Output projection (tied with the embedding)."""
+        return self.embedding.weight
+
+    # ---- shared pieces -------------------------------------------------------------------------
+    def _cos_sin(self, pos: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        if int(pos.max()) >= self.cfg.max_doc_len:
+            raise ValueError(f"document position {int(pos.max())} >= max_doc_len {self.cfg.max_doc_len}")
+        return self.rope_cos[pos].unsqueeze(1).to(dtype), self.rope_sin[pos].unsqueeze(1).to(dtype)
+
+    def logits(self, h: Tensor, vocab: Tensor | None = None) -> Tensor:
+        """Final norm and tied projection; ``vocab`` restricts the output to those token ids."""
+        h = self.norm(h)
+        if vocab is None:
+            return F.linear(h, self.lm_head_weight) + self.logit_bias.to(h.dtype)
+        return F.linear(h, self.lm_head_weight[vocab]) + self.logit_bias[vocab].to(h.dtype)
+
+    def hidden(self, tokens: Tensor, positions: Tensor, mask: Tensor | Any, *, attention: str = "sdpa") -> Tensor:
+        """Hidden states ``[B, T, d]`` for a full pack: ``mask`` is a boolean ``[B|1, 1, T, T]``
+        tensor (SDPA) or a FlexAttention ``BlockMask`` (``attention="flex"``)."""
+        x = self.embedding(tokens)
+        cos, sin = self._cos_sin(positions, x.dtype)
+        for blk in self.blocks:
+            q, k, v = blk.qkv_heads(x, cos, sin)
+            if attention == "flex":
+                att = self._flex_fn()(q, k, v, block_mask=mask)
+            else:
+                att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            x = blk.finish(x, att)
+        return x
+
+    def forward(self, tokens: Tensor, positions: Tensor, mask: Tensor, vocab: Tensor | None = None) -> Tensor:
+        """Training forward: logits ``[B, T, V]`` (or ``[B, T, len(vocab)]``)."""
+        return self.logits(self.hidden(tokens, positions, mask), vocab)
+
+    # ---- masks -----------------------------------------------------------------------------------
+    def block_mask_creator(self, tokens: Tensor, doc_spans: Sequence[DocSpan] | None = None,
+                           mask_type: MaskType = "cross_doc_link", attention: str = "sdpa", **_: Any) -> Any:
+        """The attention mask of a pack: boolean ``[1, 1, T, T]`` (SDPA) or a cached ``BlockMask``."""
+        t = tokens.shape[-1]
+        spans = list(doc_spans) if doc_spans else [DocSpan(0, 0, t)]
+        doc, pos = token_layout(spans, t)
+        table = link_table(spans, mask_type)
+        if attention == "flex":
+            return self._flex_block_mask(doc, pos, table, tokens.device)
+        return allowed(doc, pos, doc, pos, table).to(tokens.device)[None, None]
+
+    def _flex_fn(self) -> Any:
+        if self._flex is None:
+            from torch.nn.attention.flex_attention import flex_attention
+
+            # dynamic=False: one compiled kernel per padded length (lengths are padded to 128s).
+            self._flex = torch.compile(flex_attention, dynamic=False)
+        return self._flex
+
+    def _flex_block_mask(self, doc: Tensor, pos: Tensor, table: Tensor, device: torch.device) -> Any:
+        from torch.nn.attention.flex_attention import create_block_mask
+
+        key = (doc.numpy().tobytes(), pos.numpy().tobytes(), table.numpy().tobytes(), str(device))
+        bm = self._block_masks.get(key)
+        if bm is None:
+            doc_d, pos_d, table_d = doc.to(device), pos.to(device), table.to(device)
+            d = table.shape[0]
+
+            def mask_mod(b: Tensor, h: Tensor, q: Tensor, kv: Tensor) -> Tensor:
+                qd, kd = doc_d[q], doc_d[kv]
+                same = (qd == kd) & (pos_d[kv] <= pos_d[q])
+                inside = (qd < d) & (kd < d)
+                vis = table_d[qd.clamp(max=d - 1), kd.clamp(max=d - 1)]
+                return same | (inside & (pos_d[q] >= vis))
+
+            t = doc.shape[0]
+            bm = create_block_mask(mask_mod, None, None, t, t, device=str(device))
+            if len(self._block_masks) > 8:
+                self._block_masks.clear()
+            self._block_masks[key] = bm
+        return bm
+
+    # ---- inference -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def forward_inference(self, tokens: Tensor, doc_spans: Sequence[DocSpan] | None = None,
+                          mask_type: MaskType = "cross_doc_link", attention: str = "sdpa", **kwargs: Any) -> Tensor:
+        """Tokens in (``[B, T]`` or ``[T]``), logits ``[B, T, V]`` out, recomputing everything.
+
+        ``doc_spans`` describe the documents of the pack (default: one document); with
+        ``attention="flex"`` the pack is padded to a multiple of 128 (padding attends only to
+        itself) so that the compiled kernel and the BlockMask are reused across calls.
+        """
+        if tokens.dim() == 1:
+            tokens = tokens[None]
+        t = tokens.shape[-1]
+        spans = list(doc_spans) if doc_spans else [DocSpan(0, 0, t)]
+        if attention == "flex":
+            tp = -(-t // 128) * 128
+            padded = F.pad(tokens, (0, tp - t))
+            mask = self.block_mask_creator(padded, spans, mask_type, attention="flex", **kwargs)
+            _, pos = token_layout(spans, tp)
+            h = self.hidden(padded, pos.to(tokens.device)[None].expand(tokens.shape[0], -1), mask, attention="flex")
+            return self.logits(h[:, :t])
+        mask = self.block_mask_creator(tokens, spans, mask_type, attention="sdpa", **kwargs)
+        _, pos = token_layout(spans, t)
+        h = self.hidden(tokens, pos.to(tokens.device)[None].expand(tokens.shape[0], -1), mask)
+        return self.logits(h)
+
+    @torch.no_grad()
+    def extend(self, cache: KVCache, tokens: Tensor, doc: Tensor, pos: Tensor, table: Tensor) -> Tensor:
+        """Feed ``tokens`` (``[m]``, of documents ``doc`` at positions ``pos``) through the model
+        against ``cache``; store their keys/values and return the logits ``[m, V]``.
+
+        ``table`` is the ``[D, D]`` link table (:func:`~ds2ds_gen.masks.link_table`). A single new
+        token of a document whose cached row is current (the decode step) uses that row directly.
+        """
+        m = tokens.shape[0]
+        n0 = cache.n
+        if n0 + m > cache.capacity:
+            raise ValueError(f"KV cache full: {n0} + {m} tokens > capacity {cache.capacity}")
+        cache.doc[n0 : n0 + m] = doc
+        cache.pos[n0 : n0 + m] = pos
+        n1 = n0 + m
+        d0 = int(doc[0])
+        row = cache.rows.get(d0)
+        if m == 1 and row is not None:
+            row[n0] = True
+            mask = row[:n1].view(1, 1, 1, n1)
+        else:
+            mask = allowed(doc, pos, cache.doc[:n1], cache.pos[:n1], table)[None, None]
+        x = self.embedding(tokens)[None]
+        cos, sin = self._cos_sin(pos[None], x.dtype)
+        for li, blk in enumerate(self.blocks):
+            q, k, v = blk.qkv_heads(x, cos, sin)
+            cache.k[li, :, :, n0:n1] = k.to(cache.k.dtype)
+            cache.v[li, :, :, n0:n1] = v.to(cache.v.dtype)
+            att = F.scaled_dot_product_attention(q, cache.k[li, :, :, :n1].to(q.dtype),
+                                                 cache.v[li, :, :, :n1].to(q.dtype), attn_mask=mask)
+            x = blk.finish(x, att)
+        cache.n = n1
+        return self.logits(x[0])
+
+    def refresh_row(self, cache: KVCache, doc_id: int, frontier_pos: int, table: Tensor) -> None:
+        """(Re)compute the cached key-visibility row of ``doc_id``'s next query at ``frontier_pos``."""
+        row = torch.zeros(cache.capacity, dtype=torch.bool, device=cache.doc.device)
+        n = cache.n
+        q_doc = torch.tensor([doc_id], device=cache.doc.device)
+        q_pos = torch.tensor([frontier_pos], device=cache.doc.device)
+        row[:n] = allowed(q_doc, q_pos, cache.doc[:n], cache.pos[:n], table)[0]
+        cache.rows[doc_id] = row
+
+    @torch.no_grad()
+    def generate(self, prompt: str | None = None, prompt_tokens: Tensor | Any = None, corpus: Any = None,
+                 max_new_tokens: int = 100, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, max_tokens_per_document: int | None = None,
+                 max_auxiliary_documents: int = 5, max_link_depth: int = 1, allow_corpus_fallback: bool = True,
+                 eviction_policy: str = "drop_oldest", seed: int = 0, **kwargs: Any) -> Any:
+        """Generate a root document and its linked documents (see :class:`LinkedDocumentGenerator`)."""
+        from .generation_config import GenerationConfig
+        from .linked_doc_generator import LinkedDocumentGenerator
+        from .tokenizer import get_encoding
+
+        enc = get_encoding()
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+            max_tokens_per_document=max_tokens_per_document or self.cfg.max_doc_len,
+            max_context_length=self.cfg.max_seq_len, max_auxiliary_documents=max_auxiliary_documents,
+            max_link_depth=max_link_depth, allow_corpus_fallback=allow_corpus_fallback,
+            eviction_policy=eviction_policy, seed=seed, device=str(next(self.parameters()).device), **kwargs,
+        )
+        if prompt_tokens is not None and isinstance(prompt_tokens, Tensor):
+            prompt_tokens = prompt_tokens.cpu().numpy()
+        gen = LinkedDocumentGenerator(self, enc.encode_ordinary, enc.decode)
+        return gen.generate(prompt=prompt, prompt_tokens=prompt_tokens, corpus=corpus, config=config)
+
+
+def save_checkpoint(model: DS2DSModel, path: Path, extra: dict[str, Any] | None = None) -> None:
+    """Write ``path/model.pt`` (state_dict) and ``path/config.json`` (model config + ``extra``)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    torch.save(sd, path / "model.pt.tmp")
+    (path / "model.pt.tmp").replace(path / "model.pt")
+    meta = {"format": CHECKPOINT_FORMAT, "model": model.cfg.to_dict(), "extra": extra or {}}
+    (path / "config.json.tmp").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    (path / "config.json.tmp").replace(path / "config.json")
+
+
+def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[DS2DSModel, dict[str, Any]]:
+    """Load a checkpoint folder; returns ``(model in eval mode, extra)``. Raises :class:`CheckpointError`."""
+    path = Path(path)
+    cfg_path, w_path = path / "config.json", path / "model.pt"
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: checkpoint folder not found")
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{cfg_path}: missing (not a ds2ds-gen checkpoint)")
+    if not w_path.is_file():
+        raise CheckpointError(f"{w_path}: missing (not a ds2ds-gen checkpoint)")
+    try:
+        meta = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{cfg_path}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT or not isinstance(meta.get("model"), dict):
+        raise CheckpointError(f"{cfg_path}: field 'format' must be {CHECKPOINT_FORMAT!r} with a 'model' object")
+    try:
+        cfg = ModelConfig.from_dict(meta["model"])
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{cfg_path}: bad model config: {e}") from None
+    try:
+        sd = torch.load(w_path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types (UnpicklingError, RuntimeError, EOFError) for corrupt files
+        raise CheckpointError(f"{w_path}: corrupt or not a weights-only state_dict ({type(e).__name__})") from None
+    if not isinstance(sd, dict):
+        raise CheckpointError(f"{w_path}: expected a state_dict, got {type(sd).__name__}")
+    model = DS2DSModel(cfg)
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0] if str(e) else "mismatch"
+        raise CheckpointError(f"{w_path}: weights do not match config.json ({first})") from None
+    return model.to(device).eval(), dict(meta.get("extra") or {})
+
+
