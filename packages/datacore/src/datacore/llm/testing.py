@@ -146,7 +146,7 @@ class FakeMessagesServer:
         class _H(_RequestHandler):
             fake = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _H)
+        self._httpd = _Server(("127.0.0.1", 0), _H)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
@@ -268,6 +268,12 @@ class FakeMessagesServer:
             "cancel_initiated_at": None,
             "results_url": f"{self.base_url}/v1/messages/batches/{bid}/results" if ended else None,
         }
+
+
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) refuses connects when a client opens dozens at once.
+    request_queue_size = 256
+    daemon_threads = True
 
 
 _BATCH_RE = re.compile(r"^/v1/messages/batches/([A-Za-z0-9_]+)(/results)?$")
