@@ -1,11 +1,104 @@
-"""Command line of routergen (skeleton: the generator is being built; see README)."""
+"""Command line of routergen: ``run``, ``validate``, ``arms``, ``recipes``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
 
 import click
+from datacore.cli_support import CliGroup
 
 from . import __version__
+from .pipeline import run_recipe, usable_arms
+from .spec import GenerationContext, builtin_recipes, load_recipe
 
 
-@click.group(help="""Bandit-routed synthetic data from grammars and LLMs, with validators and feedback.""")
+@click.group(cls=CliGroup, help="Bandit-routed synthetic data from grammars and LLMs, with validators and feedback.")
 @click.version_option(__version__, prog_name="routergen")
 def main() -> None:
     """Entry point of the `routergen` command."""
+
+
+@main.command()
+@click.argument("recipe")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output dataset directory.")
+@click.option("-n", "n", type=click.IntRange(min=1), default=None, help="Samples to keep [default: the recipe's samples].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Run seed.")
+@click.option("--offline", is_flag=True, help="Use no model: only procedural arms and offline validators.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="LLM response cache [default: OUT/llm-cache].")
+@click.option("--compress", type=click.Choice(["none", "gz", "zst"]), default="none", show_default=True)
+@click.option("--resume/--no-resume", default=True, show_default=True, help="Finish an unfinished run in --out, or discard it.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+def run(recipe: str, out: Path, n: int | None, seed: int, offline: bool, cache_dir: Path | None, compress: str,
+        resume: bool, quiet: bool) -> None:
+    """Generate a dataset from RECIPE (a file, or a built-in recipe name) into --out."""
+    r = load_recipe(recipe)
+    res = run_recipe(
+        r, out, n, seed=seed, offline=offline, cache_dir=cache_dir, resume=resume,
+        progress=not quiet and not os.environ.get("DATACORE_NO_PROGRESS"),
+        compress=None if compress == "none" else compress,
+    )
+    if not quiet:
+        s = res.manifest["splits"]
+        calls = int(res.llm_counters.get("llm.calls", 0))
+        hits = int(res.llm_counters.get("llm.cache_hits", 0))
+        click.echo(
+            f"{res.records:,} samples (train {s['train']:,} / val {s['val']:,} / test {s['test']:,}) in "
+            f"{res.iterations} iterations; stopped: {res.stop_reason}; model calls {calls}, cache hits {hits}\n"
+            f"-> {out} (report: {out / 'report.html'}, exports: {out / 'exports'})",
+            err=True,
+        )
+    sys.stderr.flush()
+
+
+@main.command()
+@click.argument("recipe")
+@click.option("--json", "as_json", is_flag=True, help="Print the validated recipe summary as JSON.")
+def validate(recipe: str, as_json: bool) -> None:
+    """Check RECIPE (schema, grammar, validators) without generating anything."""
+    r = load_recipe(recipe)
+    summary = {
+        "recipe": r.name,
+        "source": r.source,
+        "hash": r.hash,
+        "samples": r.samples,
+        "batch_size": r.batch_size,
+        "grammar": None if r.grammar is None else {
+            "start": r.grammar.start, "rules": len(r.grammar.rules), "slots": len(r.grammar.slots),
+            "branching_factor": round(r.grammar.branching_factor(), 4),
+        },
+        "schema": "derived from the grammar" if r.schema_derived and r.grammar else ("default" if r.schema_derived else "given"),
+        "fields": list((r.schema or {}).get("properties", {})),
+        "validators": [v.name for v in r.validators],
+        "arms": [a.name for a in r.arms],
+        "policy": r.router.policy,
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        click.echo(f"ok: {r.source}: recipe '{r.name}' (hash {r.hash})")
+        for k in ("grammar", "schema", "fields", "validators", "arms", "policy"):
+            click.echo(f"  {k}: {summary[k]}")
+
+
+@main.command()
+@click.argument("recipe")
+@click.option("--offline", is_flag=True, help="Explain the arms as a --offline run would see them.")
+def arms(recipe: str, offline: bool) -> None:
+    """Which arms RECIPE allows in this context, and why."""
+    r = load_recipe(recipe)
+    ctx = GenerationContext.from_recipe(r, offline=offline)
+    click.echo(f"recipe '{r.name}': grammar {'yes' if ctx.has_grammar else 'no'}; model: "
+               f"{'yes, ' if ctx.has_llm else 'no, '}{ctx.llm_reason}; policy {r.router.policy}")
+    for a, ok, why in usable_arms(r, ctx):
+        click.echo(f"  {'+' if ok else '-'} {a.name:<18} {'allowed' if ok else 'not allowed'}: {why}")
+
+
+@main.command()
+def recipes() -> None:
+    """List the example recipes shipped with routergen."""
+    for name, p in builtin_recipes().items():
+        click.echo(f"{name}\t{p}")
