@@ -1,6 +1,10 @@
 """Regex -> minimal DFA -> balanced, coverage-driven datasets of accept / incomplete / reject strings."""
 
-from .compile import DEFAULT_ALPHABET, compile_regex, compile_token_regex
+from .compile import DEFAULT_ALPHABET, build_fsm, compile_regex, compile_token_regex
+from .config import REJECT_SUBTYPES, GenConfig
+from .datagen import FsmGenerator
+from .dataset import FsmDataset, collate
+from .engine import Engine, TargetPlan
 from .errors import (
     EmptyLanguageError,
     FsmError,
@@ -9,20 +13,47 @@ from .errors import (
     RegexSyntaxError,
     UnsupportedConstructError,
 )
+from .feasibility import Feasibility, can_reach_tables, count_exact, count_scaled
 from .fsm import CLASS_NAMES, FSM
+from .generator import Corpus, backward, forward, generate_corpus, generate_sample, sample_target
+from .quotas import QuotaManager
+from .rejects import describe_reject, reject_subtype_holds
+from .telemetry import DataReport
 
 __version__ = "0.1.0"
 __all__ = [
     "CLASS_NAMES",
     "DEFAULT_ALPHABET",
     "FSM",
+    "REJECT_SUBTYPES",
+    "Corpus",
+    "DataReport",
     "EmptyLanguageError",
+    "Engine",
+    "Feasibility",
+    "FsmDataset",
     "FsmError",
     "FsmFormatError",
+    "FsmGenerator",
+    "GenConfig",
     "InfeasibleTargetError",
+    "QuotaManager",
     "RegexSyntaxError",
+    "TargetPlan",
     "UnsupportedConstructError",
     "__version__",
+    "backward",
+    "build_fsm",
+    "can_reach_tables",
+    "collate",
     "compile_regex",
     "compile_token_regex",
+    "count_exact",
+    "count_scaled",
+    "describe_reject",
+    "forward",
+    "generate_corpus",
+    "generate_sample",
+    "reject_subtype_holds",
+    "sample_target",
 ]

@@ -1,11 +1,144 @@
-"""Command line of fsmdata (skeleton: the generator is being built; see README)."""
+"""Command line of fsmdata: ``compile``, ``trace`` and ``generate``.
+
+Every command is a thin layer over the Python API; user errors print one clear line
+(plus, for regex errors, the pattern with a caret) and exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
 
 import click
+from datacore.cli_support import CliGroup, GenerateOptions, generate_options, run_generate
 
 from . import __version__
+from .compile import build_fsm
+from .config import GenConfig, parse_mix
+from .errors import FsmError
+from .fsm import FSM
 
 
-@click.group(help="""Regex -> minimal DFA -> balanced, coverage-driven datasets of accept / incomplete / reject strings.""")
+def _vocab(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    if value.startswith("@"):
+        path = Path(value[1:])
+        return [w.strip() for w in path.read_text(encoding="utf-8").splitlines() if w.strip()]
+    return [w for w in value.split(",") if w]
+
+
+def _source_options(f: Any) -> Any:
+    f = click.option("--vocab", default=None, help="Token regex vocabulary: w1,w2,... or @FILE (one word a line).")(f)
+    f = click.option("--tokens", "token_mode", is_flag=True, help="REGEX is a token-level regex over words.")(f)
+    f = click.option("--alphabet", default=None, help="Characters of the alphabet (default: the regex's own; printable ASCII for . and [^...]).")(f)
+    return f
+
+
+def _fsm(regex: str | None, fsm_file: str | None, alphabet: str | None, token_mode: bool, vocab: str | None) -> FSM:
+    if fsm_file is not None:
+        if regex is not None:
+            raise FsmError("give either a REGEX or --fsm FILE, not both")
+        return build_fsm(fsm_path=fsm_file)
+    if regex is None:
+        raise FsmError("give a REGEX (or --fsm FILE)")
+    if token_mode:
+        return build_fsm(token_regex=regex, vocab=_vocab(vocab))
+    return build_fsm(regex, alphabet=alphabet)
+
+
+@click.group(cls=CliGroup, help="Regex -> minimal DFA -> balanced, coverage-driven datasets of accept / incomplete / reject strings.")
 @click.version_option(__version__, prog_name="fsmdata")
 def main() -> None:
     """Entry point of the `fsmdata` command."""
+
+
+@main.command("compile")
+@click.argument("regex", required=False)
+@click.option("--fsm", "fsm_file", default=None, help="Read the FSM from a JSON transition table instead.")
+@_source_options
+@click.option("--format", "fmt", type=click.Choice(["summary", "json", "dot"]), default="summary", show_default=True, help="What to print.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the FSM as JSON here.")
+@click.option("--dot", "dot_out", type=click.Path(dir_okay=False), default=None, help="Also write a Graphviz DOT picture here.")
+def compile_cmd(regex: str | None, fsm_file: str | None, alphabet: str | None, token_mode: bool, vocab: str | None,
+                fmt: str, json_out: str | None, dot_out: str | None) -> None:
+    """Compile REGEX to a minimal DFA; print its states and edges (or JSON / DOT)."""
+    fsm = _fsm(regex, fsm_file, alphabet, token_mode, vocab)
+    if json_out:
+        fsm.save(json_out)
+    if dot_out:
+        Path(dot_out).write_text(fsm.to_dot(), encoding="utf-8")
+    if fmt == "json":
+        click.echo(fsm.to_json())
+    elif fmt == "dot":
+        click.echo(fsm.to_dot(), nl=False)
+    else:
+        s = fsm.summary()
+        click.echo(" ".join(f"{k}={v}" for k, v in s.items()))
+        sep = " " if fsm.kind == "token" else ""
+        for q in range(fsm.n_states):
+            if q == fsm.sink:
+                continue
+            groups: dict[int, list[str]] = {}
+            for a in range(fsm.n_symbols):
+                t = int(fsm.table[q, a])
+                if t != fsm.sink:
+                    groups.setdefault(t, []).append(fsm.alphabet[a])
+            mark = "*" if fsm.accepting[q] else " "
+            edges = "  ".join(f"{(',' if sep else '').join(syms) if len(syms) <= 12 else ''.join(syms[:12]) + '...'}->{t}" for t, syms in groups.items())
+            click.echo(f"{mark}{q}: {edges}")
+
+
+@main.command("trace")
+@click.argument("regex")
+@click.argument("text")
+@_source_options
+@click.option("--task", type=click.Choice(["ternary", "binary"]), default="ternary", show_default=True)
+def trace_cmd(regex: str, text: str, alphabet: str | None, token_mode: bool, vocab: str | None, task: str) -> None:
+    """Run TEXT through REGEX's DFA: the states visited and the class (A / I / R)."""
+    fsm = _fsm(regex, None, alphabet, token_mode, vocab)
+    symbols = text.split() if fsm.kind == "token" else list(text)
+    states = fsm.trace(symbols)
+    parts = [str(states[0])]
+    for sym, q in zip(symbols, states[1:]):
+        parts.append(f"-{sym!r}-> {q}{' (sink)' if q == fsm.sink else ''}")
+    click.echo(" ".join(parts))
+    click.echo(f"class: {fsm.classify(symbols, task)}  accepted: {fsm.accepts(symbols)}")
+
+
+@main.command("generate")
+@click.option("--regex", "regex", default=None, help="Character regex (or use --fsm).")
+@click.option("--fsm", "fsm_file", default=None, help="FSM JSON transition table.")
+@_source_options
+@click.option("--task", type=click.Choice(["ternary", "binary"]), default="ternary", show_default=True)
+@click.option("--l-min", type=int, default=1, show_default=True, help="Shortest string.")
+@click.option("--l-max", type=int, default=16, show_default=True, help="Longest string.")
+@click.option("--p-class", default=None, help="Class shares, e.g. A=0.5,I=0.25,R=0.25 [default: equal].")
+@click.option("--reject-mix", default=None, help="Reject subtype shares, e.g. illegal_step=1,overrun=1,wrong_alt=2.")
+@click.option("--mode", type=click.Choice(["coverage", "uniform"]), default="coverage", show_default=True)
+@click.option("--attempts", "attempts_per_sample", type=int, default=8, show_default=True, help="Tries per crafted reject.")
+@click.option("--batch-size", type=int, default=8192, show_default=True, help="Samples walked together.")
+@generate_options
+def generate_cmd(regex: str | None, fsm_file: str | None, alphabet: str | None, token_mode: bool, vocab: str | None,
+                 task: str, l_min: int, l_max: int, p_class: str | None, reject_mix: str | None, mode: str,
+                 attempts_per_sample: int, batch_size: int, opts: GenerateOptions) -> None:
+    """Generate a labelled dataset (datacore layout) from an FSM."""
+    from .datagen import FsmGenerator
+
+    fsm = _fsm(regex, fsm_file, alphabet, token_mode, vocab)
+    cfg = GenConfig(
+        L_min=l_min, L_max=l_max, task=task,
+        p_class=parse_mix(p_class, "p_class") if p_class else None,
+        reject_mix=parse_mix(reject_mix, "reject_mix") if reject_mix else None,
+        mode=mode, attempts_per_sample=attempts_per_sample, batch_size=batch_size,
+    )
+    gen = FsmGenerator(fsm, cfg)
+    run_generate(gen, opts)
+    (opts.out / "fsm.json").write_text(fsm.to_json() + "\n", encoding="utf-8")
+    sys.stderr.flush()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -13,6 +13,7 @@ from .regex_parser import Node, ParsedRegex, parse_regex, parse_token_regex
 
 __all__ = [
     "DEFAULT_ALPHABET",
+    "build_fsm",
     "canonical_fsm",
     "compile_regex",
     "compile_token_regex",
@@ -319,3 +320,23 @@ def compile_token_regex(pattern: str, vocab: Sequence[str] | None = None) -> FSM
     if not alpha:
         raise RegexSyntaxError("the token regex names no word; give a vocabulary", pattern, 0)
     return _compile(parsed, alpha)
+
+
+def build_fsm(
+    regex: str | None = None,
+    *,
+    alphabet: str | None = None,
+    token_regex: str | None = None,
+    vocab: Sequence[str] | None = None,
+    fsm_path: str | None = None,
+) -> FSM:
+    """Make an FSM from exactly one source: a character ``regex`` (with optional
+    ``alphabet``), a ``token_regex`` (with optional ``vocab``) or a JSON file ``fsm_path``."""
+    given = [x is not None for x in (regex, token_regex, fsm_path)]
+    if sum(given) != 1:
+        raise FsmError("give exactly one of a regex, a token regex or an FSM JSON file")
+    if regex is not None:
+        return compile_regex(regex, alphabet)
+    if token_regex is not None:
+        return compile_token_regex(token_regex, vocab)
+    return FSM.load(fsm_path)  # type: ignore[arg-type]

@@ -1,0 +1,150 @@
+"""Generation settings: :class:`GenConfig` (attrs, frozen, validated at construction)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from .errors import FsmError
+
+__all__ = ["REJECT_SUBTYPES", "TASK_CLASSES", "GenConfig", "parse_mix"]
+
+TASK_CLASSES = {"ternary": ("A", "I", "R"), "binary": ("A", "R")}
+#: Reject subtypes; ``premature`` exists only in the binary task (in ternary it is class I).
+REJECT_SUBTYPES = ("illegal_step", "overrun", "premature", "wrong_alt")
+L_LIMIT = 4096
+
+
+class ConfigError(FsmError):
+    """A bad GenConfig value: names the field, the value and what is allowed."""
+
+
+def _mix(value: Any, field: str, allowed: tuple[str, ...]) -> dict[str, float]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{field}: expected a mapping of {'/'.join(allowed)} to weights, got {value!r}")
+    out = {}
+    for k, v in value.items():
+        if k not in allowed:
+            raise ConfigError(f"{field}: unknown key {k!r}; allowed: {', '.join(allowed)}")
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
+            raise ConfigError(f"{field}: weight of {k!r} must be a finite number >= 0, got {v!r}")
+        out[k] = float(v)
+    if sum(out.values()) <= 0:
+        raise ConfigError(f"{field}: weights must not all be 0, got {dict(value)!r}")
+    total = sum(out.values())
+    return {k: out.get(k, 0.0) / total for k in allowed}
+
+
+def parse_mix(text: str, field: str) -> dict[str, float]:
+    """Parse ``"A=0.5,I=0.25,R=0.25"`` (the CLI form of a mix) into a dict."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        k, sep, v = part.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[k.strip()] = float(v)
+        except ValueError:
+            raise ConfigError(f"{field}: expected KEY=WEIGHT pairs separated by commas, got {part!r}") from None
+    return out
+
+
+def _positive_int(name: str, lo: int, hi: int | None = None):
+    def check(_inst: Any, _attr: Any, value: Any) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < lo or (hi is not None and value > hi):
+            bound = f">= {lo}" + (f" and <= {hi}" if hi is not None else "")
+            raise ConfigError(f"{name}: must be an integer {bound}, got {value!r}")
+
+    return check
+
+
+def _one_of(name: str, allowed: tuple[str, ...]):
+    def check(_inst: Any, _attr: Any, value: Any) -> None:
+        if value not in allowed:
+            raise ConfigError(f"{name}: must be one of {', '.join(allowed)}, got {value!r}")
+
+    return check
+
+
+@attrs.frozen
+class GenConfig:
+    """How to sample a corpus from an FSM.
+
+    * ``L_min``/``L_max``: string length range (uniform over the lengths a class can have);
+    * ``task``: ``ternary`` (classes A, I, R) or ``binary`` (A, R; I strings count as R);
+    * ``p_class``: share of each class (None: equal); normalized;
+    * ``reject_mix``: share of each reject subtype among R strings (None: equal over the
+      subtypes of the task that the FSM allows; ``premature`` only in binary); normalized;
+      a subtype given a share that the FSM cannot produce is an error;
+    * ``attempts_per_sample``: tries before a crafted reject falls back to another subtype;
+    * ``mode``: ``coverage`` (feasible walks steered by coverage quotas) or ``uniform``
+      (exactly uniform over the strings of each (class, length) cell);
+    * ``batch_size``: samples walked together (vectorized); quotas update between batches;
+    * ``edge_target``/``state_target``/``boost``: coverage targets of the QuotaManager;
+    * ``beam``: beam width of the forward generator.
+    """
+
+    L_min: int = attrs.field(default=1, validator=_positive_int("L_min", 0, L_LIMIT))
+    L_max: int = attrs.field(default=16, validator=_positive_int("L_max", 0, L_LIMIT))
+    task: str = attrs.field(default="ternary", validator=_one_of("task", tuple(TASK_CLASSES)))
+    p_class: dict[str, float] | None = attrs.field(default=None)
+    reject_mix: dict[str, float] | None = attrs.field(default=None)
+    attempts_per_sample: int = attrs.field(default=8, validator=_positive_int("attempts_per_sample", 1, 1000))
+    mode: str = attrs.field(default="coverage", validator=_one_of("mode", ("coverage", "uniform")))
+    batch_size: int = attrs.field(default=8192, validator=_positive_int("batch_size", 1, 1 << 20))
+    edge_target: int = attrs.field(default=0, validator=_positive_int("edge_target", 0))
+    state_target: int = attrs.field(default=0, validator=_positive_int("state_target", 0))
+    boost: float = attrs.field(default=4.0)
+    beam: int = attrs.field(default=16, validator=_positive_int("beam", 1, 4096))
+
+    def __attrs_post_init__(self) -> None:
+        if self.L_max < self.L_min:
+            raise ConfigError(f"L_max: must be >= L_min ({self.L_min}), got {self.L_max}")
+        if not isinstance(self.boost, (int, float)) or not math.isfinite(self.boost) or self.boost < 1:
+            raise ConfigError(f"boost: must be a number >= 1, got {self.boost!r}")
+        # Given mixes are normalized; None stays None (= equal shares over what is feasible).
+        if self.p_class is not None:
+            object.__setattr__(self, "p_class", _mix(self.p_class, "p_class", TASK_CLASSES[self.task]))
+        if self.reject_mix is not None:
+            if self.task == "ternary" and self.reject_mix.get("premature", 0):
+                raise ConfigError(
+                    "reject_mix: 'premature' strings are class I in the ternary task; set premature=0 or use task='binary'"
+                )
+            object.__setattr__(self, "reject_mix", _mix(self.reject_mix, "reject_mix", REJECT_SUBTYPES))
+
+    def class_weights(self) -> dict[str, float]:
+        """Normalized class shares (equal when ``p_class`` is None)."""
+        classes = TASK_CLASSES[self.task]
+        return dict(self.p_class) if self.p_class is not None else {c: 1.0 / len(classes) for c in classes}
+
+    def subtype_weights(self) -> dict[str, float]:
+        """Normalized reject subtype shares (equal over the task's subtypes when ``reject_mix`` is None)."""
+        if self.reject_mix is not None:
+            return dict(self.reject_mix)
+        valid = self.valid_subtypes()
+        return {s: (1.0 / len(valid) if s in valid else 0.0) for s in REJECT_SUBTYPES}
+
+    def valid_subtypes(self) -> tuple[str, ...]:
+        """Reject subtypes that exist in this task."""
+        return REJECT_SUBTYPES if self.task == "binary" else tuple(s for s in REJECT_SUBTYPES if s != "premature")
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names of the task."""
+        return TASK_CLASSES[self.task]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (normalized mixes)."""
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GenConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error naming them."""
+        names = {f.name for f in attrs.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown GenConfig field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(names))}")
+        return cls(**d)

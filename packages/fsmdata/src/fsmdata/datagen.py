@@ -1,0 +1,109 @@
+"""``FsmGenerator``: fsmdata as a datacore generator (``datacore.build_dataset`` makes the dataset)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from datacore import ReportSection, ShardTask, Telemetry
+
+from .config import GenConfig
+from .engine import Engine
+from .fsm import CLASS_NAMES, FSM
+from .generator import generate_corpus
+
+__all__ = ["FsmGenerator"]
+
+
+class FsmGenerator:
+    """Makes shards of labelled strings of ``fsm`` by ``cfg``; the split key is the token sequence.
+
+    The target plan is checked when the generator is made, so an impossible config fails
+    before any shard runs.  Every shard is generated from its own seed with fresh coverage
+    quotas, so the dataset does not depend on the worker count.
+    """
+
+    name = "fsmdata"
+
+    def __init__(self, fsm: FSM, cfg: GenConfig) -> None:
+        from . import __version__
+
+        self.version = __version__
+        self.fsm = fsm
+        self.cfg = cfg
+        self._engine: Engine | None = Engine(fsm, cfg)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ship the FSM as JSON (not its numpy internals) and rebuild the engine in the worker.
+        return {"fsm": self.fsm.to_dict(), "cfg": self.cfg.to_dict(), "version": self.version}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.fsm = FSM.from_table(state["fsm"])
+        self.cfg = GenConfig.from_dict(state["cfg"])
+        self.version = state["version"]
+        self._engine = None
+
+    @property
+    def engine(self) -> Engine:
+        """The vectorized engine (built on first use in each process)."""
+        if self._engine is None:
+            self._engine = Engine(self.fsm, self.cfg)
+        return self._engine
+
+    def config_dict(self) -> dict[str, Any]:
+        """Full config: the FSM (JSON table) and the generation settings."""
+        return {"fsm": self.fsm.to_dict(), "gen": self.cfg.to_dict()}
+
+    def generate_shard(self, task: ShardTask, telemetry: Telemetry) -> Iterable[dict[str, Any]]:
+        """Yield ``task.count`` records made from ``task.seed``; add the shard's report to ``telemetry``."""
+        corpus = generate_corpus(self.fsm, self.cfg, task.count, seed=task.seed % (1 << 63), _engine=self.engine)
+        corpus.report.to_telemetry(telemetry)
+        yield from corpus.records()
+
+    def split_key(self, record: dict[str, Any]) -> list[int]:
+        """The token ids: one string never lands in two splits."""
+        return record["tokens"]
+
+    def report_sections(self, telemetry: Telemetry) -> list[ReportSection]:
+        """Coverage heatmap (state x symbol), coverage summary and the class-by-length table."""
+        from datacore.report import heatmap_svg, table_html
+
+        fsm = self.fsm
+        sections = []
+        edges = telemetry.histograms.get("edge_coverage")
+        if edges is not None:
+            m = np.zeros((fsm.n_states, fsm.n_symbols))
+            for k, v in edges.items():
+                q, a = (int(x) for x in k.split(","))
+                m[q, a] = v
+            rows = [q for q in range(fsm.n_states) if q != fsm.sink][:48]
+            cols = list(range(min(fsm.n_symbols, 64)))
+            labels = [repr(fsm.alphabet[a])[1:-1] or " " for a in cols]
+            note = "" if len(rows) == fsm.n_states - 1 and len(cols) == fsm.n_symbols else " (first 48 states / 64 symbols)"
+            sections.append(ReportSection(
+                "Edge coverage (state x symbol)" + note,
+                heatmap_svg(np.log10(1 + m[np.ix_(rows, cols)]), rows, labels, "log10(1 + edge hits)", "log10(1 + hits)"),
+            ))
+            live = fsm.live_edges()
+            h = m[live]
+            if h.size:
+                med = float(np.median(h))
+                sections.append(ReportSection("Live-edge coverage", table_html(
+                    ["live edges", "hit", "least used", "median", "most used", "least / median"],
+                    [[int(h.size), int((h > 0).sum()), int(h.min()), med, int(h.max()), f"{h.min() / med:.3f}" if med else "-"]],
+                )))
+        cl = telemetry.histograms.get("class_length", {})
+        if cl:
+            lengths = sorted({int(k.split(":")[1]) for k in cl})
+            classes = [c for c in CLASS_NAMES if any(k.startswith(c + ":") for k in cl)]
+            rows_t = [[L] + [cl.get(f"{c}:{L}", 0) for c in classes] + [sum(cl.get(f"{c}:{L}", 0) for c in classes)] for L in lengths]
+            sections.append(ReportSection("Samples by class and length", table_html(["length", *classes, "total"], rows_t)))
+        samples = telemetry.counters.get("samples", 0)
+        if samples:
+            sections.append(ReportSection("Retries", table_html(
+                ["samples", "attempts", "retry rate", "wrong_alt fallbacks"],
+                [[int(samples), int(telemetry.counters.get("attempts", 0)),
+                  f"{telemetry.counters.get('retries', 0) / samples:.4f}", int(telemetry.counters.get("wrong_alt_fallbacks", 0))]],
+            )))
+        return sections

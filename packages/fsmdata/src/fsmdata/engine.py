@@ -1,0 +1,517 @@
+"""The vectorized sampler: many samples walk the DFA table together, one numpy step per symbol.
+
+A sample is a target ``(class, length, subtype)``.  It is made by a *feasible walk*: at each
+step only symbols from which the target set can still be reached in the remaining steps
+are allowed (the reach tables of :mod:`fsmdata.feasibility`), weighted by the coverage
+quotas (``coverage`` mode) or by the number of completions (``uniform`` mode, which makes
+every string of the cell equally likely).  Rejects are crafted on top of a walk:
+
+* ``illegal_step``: walk ``L - 1`` steps to a live state that has an undefined symbol, take it;
+* ``overrun``: walk ``L - 1`` steps to an accepting such state, take an undefined symbol,
+  preferring one the prefix already used (a repetition run past its end);
+* ``premature`` (binary): walk ``L`` steps to a live, non-accepting state;
+* ``wrong_alt``: walk an accepted string, then swap one late symbol (position >= L/2) for
+  another defined one so that the rest of the string no longer fits; retried up to
+  ``attempts_per_sample`` times, then the sample falls back to another subtype;
+* ``dead_suffix``: walk ``L`` steps into the sink (only where no crafted subtype fits L).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+
+from .config import GenConfig
+from .errors import EmptyLanguageError, InfeasibleTargetError
+from .feasibility import TARGETS, Feasibility
+from .fsm import CLASS_NAMES, FSM
+from .quotas import QuotaManager
+from .rejects import SUBTYPE_NAMES
+
+__all__ = ["Batch", "Engine", "TargetPlan"]
+
+K = {k: i for i, k in enumerate(TARGETS)}
+SUB = {s: i + 1 for i, s in enumerate(SUBTYPE_NAMES)}  # 0 = not a reject
+_EXACT_WA_STATES = 256  # up to this many states, wrong_alt swaps are searched exhaustively
+_CUM_BUDGET = 1 << 22  # entries of the precomputed choice table (float32): 16 MiB
+PATHS = ("walk", "walk+illegal_step", "walk+overrun", "walk+premature", "walk+branch_swap", "walk+dead_suffix", "uniform")
+
+
+@attrs.frozen
+class Batch:
+    """Samples as arrays: row ``i`` is ``tokens[i, :lengths[i]]`` with ``states[i, :lengths[i] + 1]``.
+
+    ``classes`` index :data:`~fsmdata.fsm.CLASS_NAMES` (task labels: binary uses 0 and 2),
+    ``subtypes`` index ``("",) + SUBTYPE_NAMES``, ``paths`` index :data:`PATHS`,
+    ``branch_pos`` is the swapped position of a ``wrong_alt`` (else -1).
+    """
+
+    tokens: np.ndarray
+    states: np.ndarray
+    lengths: np.ndarray
+    classes: np.ndarray
+    subtypes: np.ndarray
+    paths: np.ndarray
+    attempts: np.ndarray
+    branch_pos: np.ndarray
+    target_lengths: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+
+class TargetPlan:
+    """Which (class, length, subtype) cells an FSM can fill, and the share of each.
+
+    Raises :class:`InfeasibleTargetError` / :class:`EmptyLanguageError` when the config asks
+    for something no string can be (a class no length in range allows, an impossible reject
+    subtype given a share).
+    """
+
+    def __init__(self, fsm: FSM, cfg: GenConfig, feas: Feasibility, rng_seed: int = 0) -> None:
+        if fsm.is_empty:
+            raise EmptyLanguageError(f"the FSM accepts no string (pattern {fsm.pattern!r}); nothing to generate")
+        self.fsm, self.cfg, self.feas = fsm, cfg, feas
+        lengths = range(cfg.L_min, cfg.L_max + 1)
+        sf: dict[str, list[int]] = {}
+        sf["illegal_step"] = [L for L in lengths if L >= 1 and feas.start_feasible("ILL", L - 1)]
+        sf["overrun"] = [L for L in lengths if L >= 1 and feas.start_feasible("OVR", L - 1)]
+        sf["premature"] = [L for L in lengths if cfg.task == "binary" and feas.start_feasible("I", L)]
+        self.sub_lengths = sf
+        sf["wrong_alt"] = self._probe_wrong_alt(list(lengths), rng_seed)
+        weights = cfg.subtype_weights()
+        explicit = cfg.reject_mix is not None
+        cw = cfg.class_weights()
+        for s in cfg.valid_subtypes():
+            if weights[s] > 0 and not sf[s]:
+                if explicit and cw.get("R", 0) > 0:
+                    raise InfeasibleTargetError(
+                        f"reject_mix: this FSM has no {s} reject of length {cfg.L_min}..{cfg.L_max}; "
+                        f"set {s}=0 (or widen the length range / the alphabet)"
+                    )
+                weights[s] = 0.0
+        self.subtype_weights = weights
+        reject_kind = "NA" if cfg.task == "binary" else "R"
+        self.class_lengths = {
+            "A": [L for L in lengths if feas.start_feasible("A", L)],
+            "I": [L for L in lengths if cfg.task == "ternary" and feas.start_feasible("I", L)],
+            "R": [L for L in lengths if feas.start_feasible(reject_kind, L)],
+        }
+        for c, p in cw.items():
+            if p > 0 and not self.class_lengths[c]:
+                raise InfeasibleTargetError(self._why_infeasible(c))
+        self.class_weights = cw
+        # cells: (class, length, subtype) with shares
+        cells: list[tuple[str, int, str]] = []
+        shares: list[float] = []
+        for c, p in cw.items():
+            if p <= 0:
+                continue
+            Ls = self.class_lengths[c]
+            for L in Ls:
+                if c != "R":
+                    cells.append((c, L, ""))
+                    shares.append(p / len(Ls))
+                    continue
+                if cfg.mode == "uniform":
+                    cells.append((c, L, ""))
+                    shares.append(p / len(Ls))
+                    continue
+                here = {s: weights[s] for s in cfg.valid_subtypes() if weights[s] > 0 and L in sf[s]}
+                tot = sum(here.values())
+                if tot <= 0:
+                    here, tot = {"dead_suffix": 1.0}, 1.0
+                for s, w in here.items():
+                    cells.append((c, L, s))
+                    shares.append(p / len(Ls) * w / tot)
+        self.cells = cells
+        self.shares = np.array(shares) / np.sum(shares)
+
+    def _why_infeasible(self, c: str) -> str:
+        cfg, fsm = self.cfg, self.fsm
+        rng = f"length {cfg.L_min}..{cfg.L_max}"
+        if c == "A":
+            short = fsm.shortest_accepted_length()
+            hint = f"the shortest accepted string has length {short}; raise L_max to at least {short}" if short is not None and short > cfg.L_max else "change the length range"
+            return f"p_class: no accepted (A) string has {rng}; {hint}, or set A=0"
+        if c == "I":
+            return f"p_class: no string of {rng} stops short of acceptance with acceptance still reachable (class I); change the range or set I=0"
+        return (
+            f"p_class: every string of {rng} over this alphabet can still be accepted, so no reject (R) string exists; "
+            "give a larger alphabet or set R=0"
+        )
+
+    def _probe_wrong_alt(self, lengths: list[int], seed: int) -> list[int]:
+        """Lengths at which a wrong_alt near miss was found in a small fixed-seed trial."""
+        cand = [L for L in lengths if L >= 1 and self.feas.start_feasible("A", L)]
+        if not cand:
+            return []
+        eng = Engine(self.fsm, self.cfg, self.feas, plan=None)
+        rng = np.random.default_rng(seed)
+        per = 24
+        lens = np.repeat(np.array(cand, dtype=np.int64), per)
+        ok = eng.try_wrong_alt(lens, rng, np.ones((self.fsm.n_states, self.fsm.n_symbols)), attempts=4)
+        return sorted({int(L) for L, good in zip(lens, ok) if good})
+
+    def allocate(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stratified targets for ``n`` samples: ``(class_ids, lengths, subtype_codes)``, shuffled.
+
+        Each cell gets ``floor(n * share)`` samples; the remainder goes to cells drawn with
+        probability proportional to their fractional parts, so shares are unbiased across shards.
+        """
+        exact = n * self.shares
+        counts = np.floor(exact).astype(np.int64)
+        rem = n - int(counts.sum())
+        if rem > 0:
+            frac = exact - counts
+            extra = rng.choice(len(frac), size=rem, replace=False, p=frac / frac.sum())
+            counts[extra] += 1
+        cls = np.repeat(np.array([CLASS_NAMES.index(c) for c, _, _ in self.cells], dtype=np.int8), counts)
+        lens = np.repeat(np.array([L for _, L, _ in self.cells], dtype=np.int64), counts)
+        subs = np.repeat(np.array([SUB.get(s, 0) for _, _, s in self.cells], dtype=np.int8), counts)
+        perm = rng.permutation(n)
+        return cls[perm], lens[perm], subs[perm]
+
+    def sample_target(self, rng: np.random.Generator) -> tuple[str, int, str]:
+        """One target ``(class, length, subtype)`` drawn independently by the cell shares."""
+        i = int(rng.choice(len(self.cells), p=self.shares))
+        return self.cells[i]
+
+
+class Engine:
+    """Vectorized generation for one (FSM, GenConfig)."""
+
+    def __init__(self, fsm: FSM, cfg: GenConfig, feas: Feasibility | None = None, plan: TargetPlan | None | bool = True) -> None:
+        self.fsm, self.cfg = fsm, cfg
+        self.feas = feas or Feasibility(fsm, cfg.L_max)
+        self.T = cfg.L_max
+        self.reach_flat = self.feas.reach.reshape(-1)
+        self._count_flat: np.ndarray | None = None
+        self._cum_uniform: np.ndarray | None = None
+        self._count_slot: dict[str, int] = {}
+        self.plan = TargetPlan(fsm, cfg, self.feas) if plan is True else plan
+        S = fsm.n_symbols
+        self.dead_next = ~fsm.live[fsm.table]  # (n, S): symbol leads into the sink
+        self.live_next = ~self.dead_next
+        self.codes = np.array([ord(c) for c in fsm.alphabet], dtype=np.uint32) if fsm.kind == "char" else None
+        self.ar = np.arange(S)
+
+    # -- counting tables for uniform mode --------------------------------------------
+    def _counts(self, kinds: list[str]) -> tuple[np.ndarray, dict[str, int]]:
+        missing = [k for k in kinds if k not in self._count_slot]
+        if missing or self._count_flat is None:
+            need = sorted(set(kinds) | set(self._count_slot), key=TARGETS.index)
+            self._count_slot = {k: i for i, k in enumerate(need)}
+            self._count_flat = np.stack([self.feas.counts(k) for k in need]).reshape(-1)
+        return self._count_flat, self._count_slot
+
+    # -- the core walk ----------------------------------------------------------------
+    def _cum_rows(self, W: np.ndarray | None) -> np.ndarray | None:
+        """Cumulative choice weights for every (target, steps left, state) row, or None if too big.
+
+        Row ``(k * (T + 1) + r) * n + q`` holds the running sum over symbols of
+        ``weight(q, a) * [a string of r steps leads from table[q, a] into target k]``; with
+        it one walk step is a single row gather and one comparison.
+        """
+        fsm = self.fsm
+        K = len(TARGETS)
+        if K * (self.T + 1) * fsm.n_states * fsm.n_symbols > _CUM_BUDGET:
+            return None
+        if W is None:
+            if self._cum_uniform is None:
+                kinds = [k for k in ("A", "I", "R", "NA")]
+                rows = []
+                for k in TARGETS:
+                    c = self.feas.counts(k) if k in kinds else np.zeros((self.T + 1, fsm.n_states))
+                    cw = np.cumsum(c[:, fsm.table], axis=-1)  # (T+1, n, S)
+                    tot = cw[..., -1:]
+                    rows.append(np.divide(cw, tot, out=np.zeros_like(cw), where=tot > 0))
+                self._cum_uniform = np.stack(rows).reshape(-1, fsm.n_symbols).astype(np.float32)
+            return self._cum_uniform
+        F = self.feas.reach[:, :, fsm.table]  # (K, T+1, n, S)
+        return np.cumsum(F * W.astype(np.float32), axis=-1, dtype=np.float32).reshape(-1, fsm.n_symbols)
+
+    def walk(self, kinds: np.ndarray, lens: np.ndarray, rng: np.random.Generator, W: np.ndarray | None,
+             cum: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Walk ``lens[i]`` steps from the start into target set ``TARGETS[kinds[i]]``.
+
+        With ``W`` (edge weights) the choice among feasible symbols is proportional to
+        ``W``; with ``W=None`` it is proportional to the completion counts (exactly uniform
+        over the strings of the cell).  ``cum`` may pass :meth:`_cum_rows` precomputed.
+        Returns ``(tokens, states)`` padded with 0.
+        """
+        fsm = self.fsm
+        B = len(kinds)
+        width = int(lens.max()) if B else 0
+        n, S = fsm.n_states, fsm.n_symbols
+        tokens = np.zeros((B, width), dtype=np.int32)
+        states = np.zeros((B, width + 1), dtype=np.int32)
+        states[:, 0] = fsm.start
+        if B == 0 or width == 0:
+            return tokens, states
+        if cum is None:
+            cum = self._cum_rows(W)
+        order = np.argsort(-lens, kind="stable")
+        ls = lens[order]
+        base = (kinds[order].astype(np.int64) * (self.T + 1) + (ls - 1)) * n
+        n_active = np.searchsorted(-ls, -np.arange(width), side="left")
+        q = np.full(B, fsm.start, dtype=np.int64)
+        tok_t = np.zeros((width, B), dtype=np.int32)
+        st_t = np.zeros((width + 1, B), dtype=np.int32)
+        st_t[0] = fsm.start
+        table_flat = fsm.table.ravel().astype(np.int64)
+        if cum is None:
+            src = self.reach_flat if W is not None else None
+            if W is None:
+                csrc, slot = self._counts(["A", "I", "R", "NA"])
+                kk = np.array([slot.get(TARGETS[k], 0) for k in range(len(TARGETS))], dtype=np.int64)[kinds[order]]
+                base = (kk * (self.T + 1) + (ls - 1)) * n
+        for t in range(width):
+            na = int(n_active[t])
+            qa = q[:na]
+            if cum is not None:
+                rows = cum[base[:na] + qa]
+                u = rng.random(na) * rows[:, -1]
+                a = (rows <= u[:, None]).sum(axis=1)
+            else:  # large FSMs: gather feasibility per step instead of precomputing rows
+                nxt = fsm.table[qa]
+                w = csrc[base[:na, None] + nxt] if W is None else W[qa] * src[base[:na, None] + nxt]
+                rows = np.cumsum(w, axis=1)
+                u = rng.random(na) * rows[:, -1]
+                a = (rows <= u[:, None]).sum(axis=1)
+                if a.max(initial=0) >= S:  # float rounding at the top end: take the last positive weight
+                    bad = a >= S
+                    a[bad] = S - 1 - np.argmax(w[bad][:, ::-1] > 0, axis=1)
+            tok_t[t, :na] = a
+            q[:na] = table_flat[qa * S + a]
+            st_t[t + 1, :na] = q[:na]
+            base[:na] -= n
+        tokens[order] = tok_t.T
+        states[order] = st_t.T
+        return tokens, states
+
+    def _choose(self, mask: np.ndarray, q: np.ndarray, rng: np.random.Generator, W: np.ndarray | None) -> np.ndarray:
+        """Pick one allowed symbol per row (rows must have one), weighted by ``W[q]`` if given."""
+        w = mask * (W[q] if W is not None else 1.0)
+        cum = np.cumsum(w, axis=1)
+        u = rng.random(len(q)) * cum[:, -1]
+        a = (cum <= u[:, None]).sum(axis=1)
+        return np.minimum(a, mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1))
+
+    def try_wrong_alt(self, lens: np.ndarray, rng: np.random.Generator, W: np.ndarray | None, attempts: int,
+                      out: dict[str, Any] | None = None) -> np.ndarray:
+        """Try to craft wrong_alt near misses of the given lengths; return a success mask.
+
+        Each attempt walks a fresh accepted string ``u`` and looks for a swap ``(k, b)``
+        with ``k >= L // 2``, ``b != u[k]`` a defined step, and ``u`` with ``b`` at ``k``
+        rejected.  For FSMs of up to :data:`_EXACT_WA_STATES` states every swap is checked
+        at once (a backward pass over ``u`` tells, for each position and state, whether the
+        rest of ``u`` ends rejected) and one is drawn by quota weight; for larger FSMs one
+        random swap is tried per attempt.  With ``out`` (a dict) the tokens, states, branch
+        positions and attempts used are stored in it.
+        """
+        fsm = self.fsm
+        B = len(lens)
+        width = int(lens.max()) if B else 0
+        tokens = np.zeros((B, width), dtype=np.int32)
+        states = np.zeros((B, width + 1), dtype=np.int32)
+        states[:, 0] = fsm.start
+        ok = np.zeros(B, dtype=bool)
+        kpos = np.full(B, -1, dtype=np.int64)
+        used = np.zeros(B, dtype=np.int64)
+        todo = np.flatnonzero(lens >= 1)
+        for _ in range(attempts):
+            if len(todo) == 0:
+                break
+            used[todo] += 1
+            L = lens[todo]
+            t, st = self.walk(np.full(len(todo), K["A"], dtype=np.int64), L, rng, W)
+            tokens[todo, : t.shape[1]] = t
+            states[todo, : st.shape[1]] = st
+            swap = self._swap_exact if fsm.n_states <= _EXACT_WA_STATES else self._swap_sampled
+            k, b, good = swap(t, st, L, rng, W)
+            g = todo[good]
+            ok[g] = True
+            kpos[g] = k[good]
+            tokens[g, k[good]] = b[good]
+            todo = todo[~good]
+        if out is not None:
+            g = np.flatnonzero(ok)  # re-trace the rows whose symbol was swapped
+            for j in range(width):
+                act = j < lens[g]
+                states[g[act], j + 1] = fsm.table[states[g[act], j], tokens[g[act], j]]
+            out.update(tokens=tokens, states=states, branch_pos=kpos, attempts=np.maximum(used, 1))
+        return ok
+
+    def _rejecting(self) -> np.ndarray:
+        return ~self.fsm.accepting if self.cfg.task == "binary" else ~self.fsm.live
+
+    def _swap_exact(self, t: np.ndarray, s: np.ndarray, L: np.ndarray, rng: np.random.Generator,
+                    W: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        fsm = self.fsm
+        m, width = t.shape
+        order = np.argsort(-L, kind="stable")  # longest first: active rows are a prefix
+        t, s, Ls = t[order], s[order], L[order]
+        tableT = np.ascontiguousarray(fsm.table.T)
+        D = np.repeat(self._rejecting()[None, :], m, axis=0)  # D[i, x]: rest of u_i from x ends rejected
+        total = np.zeros(m)
+        k_sel = np.full(m, -1, dtype=np.int64)
+        b_sel = np.zeros(m, dtype=np.int64)
+        negL = -Ls
+        ar = np.arange(m)
+        for j in range(width - 1, -1, -1):
+            na = int(np.searchsorted(negL, -j, side="left"))  # rows with L > j
+            lo = int(np.searchsorted(negL, -(2 * j + 1), side="left"))  # rows with L > 2j+1 are not late yet
+            if na > lo:
+                sl = slice(lo, na)
+                qj, uj = s[sl, j], t[sl, j]
+                nxt = fsm.table[qj]
+                cand = self.live_next[qj] & D[ar[sl, None], nxt]
+                cand[np.arange(na - lo), uj] = False
+                w = cand * W[qj] if W is not None else cand.astype(np.float64)
+                wsum = w.sum(axis=1)
+                total[sl] += wsum
+                # weighted reservoir: keep position j with probability wsum / total so far
+                rep = rng.random(na - lo) * total[sl] < wsum
+                if rep.any():
+                    rr = np.flatnonzero(rep) + lo
+                    b_sel[rr] = self._choose(cand[rep], qj[rep], rng, W)
+                    k_sel[rr] = j
+            if na:
+                D[:na] = D[ar[:na, None], tableT[t[:na, j]]]
+        inv = np.empty_like(order)
+        inv[order] = ar
+        return k_sel[inv], b_sel[inv], (total > 0)[inv]
+
+    def _swap_sampled(self, t: np.ndarray, s: np.ndarray, L: np.ndarray, rng: np.random.Generator,
+                      W: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        fsm = self.fsm
+        m, width = t.shape
+        k = L // 2 + (rng.random(m) * (L - L // 2)).astype(np.int64)
+        qk, uk = s[np.arange(m), k], t[np.arange(m), k]
+        cand = self.live_next[qk].copy()
+        cand[np.arange(m), uk] = False
+        has = cand.any(axis=1)
+        b = np.zeros(m, dtype=np.int64)
+        if has.any():
+            b[has] = self._choose(cand[has], qk[has], rng, W)
+        x = fsm.table[qk, b]
+        for j in range(int(k.min()) + 1 if m else 0, width):
+            act = (j > k) & (j < L)
+            x[act] = fsm.table[x[act], t[act, j]]
+        return k, b, has & self._rejecting()[x]
+
+    def generate(self, cls: np.ndarray, lens: np.ndarray, subs: np.ndarray, rng: np.random.Generator,
+                 W: np.ndarray | None, stats: dict[str, int] | None = None) -> Batch:
+        """Make one sample per target row; ``W`` are coverage weights (None in uniform mode)."""
+        cfg = self.cfg
+        B = len(cls)
+        width = int(lens.max()) if B else 0
+        stats = stats if stats is not None else {}
+        tokens = np.zeros((B, width), dtype=np.int32)
+        states = np.zeros((B, width + 1), dtype=np.int32)
+        states[:, 0] = self.fsm.start
+        attempts = np.ones(B, dtype=np.int64)
+        branch = np.full(B, -1, dtype=np.int64)
+        paths = np.zeros(B, dtype=np.int8)
+        subs = subs.copy()
+        if cfg.mode == "uniform":
+            kinds = np.where(cls == 0, K["A"], np.where(cls == 1, K["I"], K["NA"] if cfg.task == "binary" else K["R"]))
+            t, s = self.walk(kinds.astype(np.int64), lens, rng, None)
+            tokens[:, : t.shape[1]], states[:, : s.shape[1]] = t, s
+            paths[:] = PATHS.index("uniform")
+            subs[:] = 0
+            self._label_uniform_rejects(tokens, states, lens, cls, subs)
+            return Batch(tokens, states, lens, cls, subs, paths, attempts, branch, lens.copy())
+        # coverage mode: plain walks (A, I, premature, dead_suffix) and crafted rejects
+        wa = subs == SUB["wrong_alt"]
+        fatal = (subs == SUB["illegal_step"]) | (subs == SUB["overrun"])
+        plain = ~wa & ~fatal
+        kinds = np.empty(B, dtype=np.int64)
+        kinds[cls == 0] = K["A"]
+        kinds[cls == 1] = K["I"]
+        kinds[subs == SUB["premature"]] = K["I"]
+        kinds[subs == SUB["dead_suffix"]] = K["R"]
+        kinds[subs == SUB["illegal_step"]] = K["ILL"]
+        kinds[subs == SUB["overrun"]] = K["OVR"]
+        walk_len = np.where(fatal, lens - 1, lens)
+        idx = np.flatnonzero(plain | fatal)
+        if len(idx):
+            t, s = self.walk(kinds[idx], walk_len[idx], rng, W)
+            tokens[idx, : t.shape[1]] = t
+            states[idx, : s.shape[1]] = s
+        paths[plain & (cls != 2)] = PATHS.index("walk")
+        paths[subs == SUB["premature"]] = PATHS.index("walk+premature")
+        paths[subs == SUB["dead_suffix"]] = PATHS.index("walk+dead_suffix")
+        f = np.flatnonzero(fatal)
+        if len(f):
+            L = lens[f]
+            q = states[f, L - 1]
+            mask = self.dead_next[q]
+            over = subs[f] == SUB["overrun"]
+            if over.any():
+                fo = f[over]
+                seen = np.zeros((len(fo), self.fsm.n_symbols), dtype=bool)
+                pos = np.arange(width)[None, :] < (lens[fo] - 1)[:, None]
+                r, c = np.nonzero(pos)
+                seen[r, tokens[fo][r, c]] = True
+                pref = mask[over] & seen
+                use = pref.any(axis=1)
+                sub_mask = mask[over]
+                sub_mask[use] = pref[use]
+                mask[over] = sub_mask
+            a = self._choose(mask, q, rng, W)
+            tokens[f, L - 1] = a
+            states[f, L] = self.fsm.table[q, a]
+            paths[f] = np.where(over, PATHS.index("walk+overrun"), PATHS.index("walk+illegal_step"))
+        w = np.flatnonzero(wa)
+        if len(w):
+            out: dict[str, Any] = {}
+            ok = self.try_wrong_alt(lens[w], rng, W, cfg.attempts_per_sample, out)
+            g = w[ok]
+            tokens[g, : out["tokens"].shape[1]] = out["tokens"][ok]
+            states[g, : out["states"].shape[1]] = out["states"][ok]
+            branch[g] = out["branch_pos"][ok]
+            attempts[w] = out["attempts"]
+            paths[g] = PATHS.index("walk+branch_swap")
+            failed = w[~ok]
+            if len(failed):
+                stats["wrong_alt_fallbacks"] = stats.get("wrong_alt_fallbacks", 0) + len(failed)
+                subs[failed] = self._fallback_subtypes(lens[failed], rng)
+                sub = self.generate(cls[failed], lens[failed], subs[failed], rng, W, stats)
+                tokens[failed, : sub.tokens.shape[1]] = sub.tokens
+                states[failed, : sub.states.shape[1]] = sub.states
+                paths[failed] = sub.paths
+                attempts[failed] += sub.attempts
+        return Batch(tokens, states, lens, cls, subs, paths, attempts, branch, lens.copy())
+
+    def _fallback_subtypes(self, lens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        plan = self.plan
+        out = np.empty(len(lens), dtype=np.int8)
+        for i, L in enumerate(lens.tolist()):
+            opts = [s for s in ("illegal_step", "overrun", "premature") if L in plan.sub_lengths[s]]
+            out[i] = SUB[opts[int(rng.integers(len(opts)))]] if opts else SUB["dead_suffix"]
+        return out
+
+    def _label_uniform_rejects(self, tokens: np.ndarray, states: np.ndarray, lens: np.ndarray, cls: np.ndarray, subs: np.ndarray) -> None:
+        """Label uniform-mode rejects by shape (see :func:`fsmdata.rejects.describe_reject`)."""
+        r = np.flatnonzero(cls == 2)
+        if not len(r):
+            return
+        fsm = self.fsm
+        L = lens[r]
+        end = states[r, L]
+        live_end = fsm.live[end]
+        width = states.shape[1]
+        pos = np.arange(width)[None, :]
+        dead = ~fsm.live[states[r]] & (pos <= L[:, None])
+        first_dead = np.where(dead.any(axis=1), np.argmax(dead, axis=1), -1)
+        last_step = (first_dead == L) & (L > 0)
+        prev_acc = fsm.accepting[states[r, np.maximum(L - 1, 0)]]
+        lab = np.full(len(r), SUB["dead_suffix"], dtype=np.int8)
+        lab[last_step & prev_acc] = SUB["overrun"]
+        lab[last_step & ~prev_acc] = SUB["illegal_step"]
+        lab[live_end] = SUB["premature"]
+        subs[r] = lab

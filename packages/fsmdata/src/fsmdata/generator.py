@@ -1,0 +1,280 @@
+"""Sampling orchestration: targets, backward and forward generators, samples and corpora.
+
+Two engines make the same kind of corpus:
+
+* ``batch`` (default, fast): :class:`~fsmdata.engine.Engine` walks thousands of samples
+  at once over the DFA table with numpy; coverage quotas are updated between batches
+  (batches start at 64 samples and double up to ``batch_size``, so quotas act early).
+* ``sample``: the per-sample path of :func:`generate_sample`: :func:`backward` (the fast
+  path), :func:`forward` (beam search) when it fails, reject crafting for R targets, and a
+  quota update after every sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import numpy as np
+
+from .config import GenConfig
+from .engine import PATHS, SUB, Batch, Engine, TargetPlan
+from .feasibility import TARGETS, Feasibility
+from .fsm import CLASS_NAMES, FSM
+from .quotas import QuotaManager
+from .rejects import SUBTYPE_NAMES
+from .telemetry import DataReport
+
+__all__ = ["Corpus", "backward", "forward", "generate_corpus", "generate_sample", "sample_target"]
+
+_SUBTYPE_LABELS = (None,) + SUBTYPE_NAMES
+
+
+def sample_target(cfg: GenConfig, rng: np.random.Generator, plan: TargetPlan) -> tuple[int, int]:
+    """Draw ``(class_id, L)`` by the config's class shares, ``L`` uniform over the lengths
+    that class can have (the plan was validated: every cell it holds is feasible)."""
+    c, L, _ = plan.sample_target(rng)
+    return CLASS_NAMES.index(c), L
+
+
+def _kind(class_id: int | str) -> int:
+    return TARGETS.index(class_id) if isinstance(class_id, str) else int(class_id)
+
+
+def _predecessors(fsm: FSM) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR predecessor index: edges into ``q`` are ``(src[o], sym[o])`` for ``o`` in ``order[starts[q]:starts[q+1]]``."""
+    cached = getattr(fsm, "_preds", None)
+    if cached is None:
+        flat = fsm.table.ravel()
+        order = np.argsort(flat, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(np.bincount(flat, minlength=fsm.n_states))])
+        cached = (order // fsm.n_symbols, order % fsm.n_symbols, starts)
+        fsm._preds = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _pick(weights: np.ndarray, rng: np.random.Generator) -> int:
+    cum = np.cumsum(weights)
+    return int(min(np.searchsorted(cum, rng.random() * cum[-1], side="right"), len(cum) - 1))
+
+
+def backward(fsm: FSM, class_id: int | str, L: int, quota: QuotaManager, reach: Feasibility, rng: np.random.Generator) -> list[int] | None:
+    """Sample a string of length ``L`` ending in target set ``class_id`` by walking backwards.
+
+    The end state is drawn among states of the class reachable in exactly ``L`` steps,
+    weighted by the quota weights of its usable incoming edges (under-covered predecessors
+    pull harder); then each step back picks an incoming edge ``(p, a)`` whose source is
+    reachable from the start in the steps left, weighted by the quota.  None if no such
+    string exists.
+    """
+    if L > reach.L_max:
+        return None
+    target = reach.masks[TARGETS[_kind(class_id)]] & reach.fwd[L]
+    ends = np.flatnonzero(target)
+    if len(ends) == 0:
+        return None
+    if L == 0:
+        return []
+    src, sym, starts = _predecessors(fsm)
+    W = quota.weights()
+    tw = np.empty(len(ends))
+    for i, q in enumerate(ends.tolist()):
+        o = slice(starts[q], starts[q + 1])
+        ok = reach.fwd[L - 1, src[o]]
+        tw[i] = W[src[o][ok], sym[o][ok]].sum()
+    q = int(ends[_pick(tw, rng)])
+    out = []
+    for t in range(L, 0, -1):
+        o = slice(starts[q], starts[q + 1])
+        ok = reach.fwd[t - 1, src[o]]
+        ps, syms = src[o][ok], sym[o][ok]
+        i = _pick(W[ps, syms], rng)
+        out.append(int(syms[i]))
+        q = int(ps[i])
+    return out[::-1]
+
+
+def forward(fsm: FSM, class_id: int | str, L: int, quota: QuotaManager, reach: Feasibility, rng: np.random.Generator, beam: int = 16) -> list[int] | None:
+    """Best-first beam search from the start for a string of length ``L`` in ``class_id``.
+
+    Children that can no longer reach the target set in the remaining steps are pruned;
+    a candidate's score is minus its summed coverage bonus (plus a tiny random tie-break),
+    lowest kept; the best finished candidate is returned (None if none is feasible).
+    """
+    k = _kind(class_id)
+    if L > reach.L_max or not reach.reach[k, L, fsm.start]:
+        return None
+    W = quota.weights()
+    scores = np.zeros(1)
+    states = np.array([fsm.start])
+    seqs = np.zeros((1, 0), dtype=np.int64)
+    for t in range(L):
+        nxt = fsm.table[states]  # (c, S)
+        feas = reach.reach[k, L - t - 1][nxt]
+        child_scores = scores[:, None] - W[states] + 1e-9 * rng.random(nxt.shape)
+        ci, ai = np.nonzero(feas)
+        cs = child_scores[ci, ai]
+        keep = np.argsort(cs, kind="stable")[:beam]
+        ci, ai = ci[keep], ai[keep]
+        scores, states = cs[keep], nxt[ci, ai]
+        seqs = np.concatenate([seqs[ci], ai[:, None]], axis=1)
+    return [int(a) for a in seqs[0]]
+
+
+@attrs.define
+class Corpus:
+    """Generated samples as arrays (one :class:`~fsmdata.engine.Batch` per chunk) and a report."""
+
+    fsm: FSM
+    cfg: GenConfig
+    batches: list[Batch]
+    report: DataReport
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self.batches)
+
+    def token_lists(self) -> list[list[int]]:
+        """Every sample's token ids."""
+        out = []
+        for b in self.batches:
+            out += [row[:L] for row, L in zip(b.tokens.tolist(), b.lengths.tolist())]
+        return out
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Records ``{text, tokens, class, length, reject_subtype, meta}`` in order."""
+        for b in self.batches:
+            yield from batch_records(self.fsm, self.cfg, b)
+
+
+def batch_texts(fsm: FSM, tokens: np.ndarray, lengths: np.ndarray) -> list[str]:
+    """Texts of a batch (vectorized for character FSMs)."""
+    B, width = tokens.shape
+    if fsm.kind == "char" and width and "\x00" not in fsm.alphabet:
+        codes = np.array([ord(c) for c in fsm.alphabet], dtype=np.uint32)[tokens]
+        codes[np.arange(width)[None, :] >= lengths[:, None]] = 0
+        # numpy unicode arrays drop trailing NULs: one view turns the rows into str
+        return np.ascontiguousarray(codes).view(f"<U{width}").ravel().tolist()
+    sep = " " if fsm.kind == "token" else ""
+    al = fsm.alphabet
+    return [sep.join(al[a] for a in row[:L]) for row, L in zip(tokens.tolist(), lengths.tolist())]
+
+
+def batch_records(fsm: FSM, cfg: GenConfig, b: Batch) -> list[dict[str, Any]]:
+    """The records of one batch."""
+    texts = batch_texts(fsm, b.tokens, b.lengths)
+    toks = [row[:L] for row, L in zip(b.tokens.tolist(), b.lengths.tolist())]
+    out = []
+    for text, tk, L, c, s, p, a, k in zip(
+        texts, toks, b.lengths.tolist(), b.classes.tolist(), b.subtypes.tolist(), b.paths.tolist(), b.attempts.tolist(), b.branch_pos.tolist()
+    ):
+        cname = CLASS_NAMES[c]
+        sub = _SUBTYPE_LABELS[s]
+        meta: dict[str, Any] = {"target": {"class": cname, "length": L}, "attempts": a, "path": PATHS[p], "task": cfg.task}
+        if k >= 0:
+            meta["branch_pos"] = k
+        out.append({"text": text, "tokens": tk, "class": cname, "length": L, "reject_subtype": sub, "meta": meta})
+    return out
+
+
+def _fill_report(report: DataReport, b: Batch) -> None:
+    for name, keys in (("length_hist", b.lengths), ("class_hist", b.classes), ("path_hist", b.paths)):
+        vals, cnt = np.unique(keys, return_counts=True)
+        h = getattr(report, name)
+        for v, c in zip(vals.tolist(), cnt.tolist()):
+            key = CLASS_NAMES[v] if name == "class_hist" else PATHS[v] if name == "path_hist" else str(v)
+            h[key] = h.get(key, 0) + c
+    cl = b.classes.astype(np.int64) * 100_000 + b.lengths
+    vals, cnt = np.unique(cl, return_counts=True)
+    for v, c in zip(vals.tolist(), cnt.tolist()):
+        key = f"{CLASS_NAMES[v // 100_000]}:{v % 100_000}"
+        report.class_length[key] = report.class_length.get(key, 0) + c
+    r = b.subtypes[b.subtypes > 0]
+    vals, cnt = np.unique(r, return_counts=True)
+    for v, c in zip(vals.tolist(), cnt.tolist()):
+        key = _SUBTYPE_LABELS[v]
+        report.subtype_hist[key] = report.subtype_hist.get(key, 0) + c
+    report.samples += len(b)
+    report.attempts += int(b.attempts.sum())
+
+
+def generate_corpus(fsm: FSM, cfg: GenConfig, n_samples: int, seed: int = 0, *, engine: str = "batch", _engine: Engine | None = None) -> Corpus:
+    """Generate ``n_samples`` labelled strings from ``fsm`` (deterministic in ``seed``).
+
+    Targets are stratified: each (class, length, subtype) cell gets its share of
+    ``n_samples`` (see :meth:`~fsmdata.engine.TargetPlan.allocate`), in shuffled order.
+    Returns a :class:`Corpus` whose ``report`` holds histograms, coverage and retries.
+    """
+    if engine not in ("batch", "sample"):
+        raise ValueError(f"engine must be 'batch' or 'sample', got {engine!r}")
+    eng = _engine or Engine(fsm, cfg)
+    rng = np.random.default_rng(seed)
+    quota = QuotaManager(fsm.n_states, fsm.n_symbols, edge_target=cfg.edge_target, state_target=cfg.state_target, boost=cfg.boost)
+    report = DataReport(fsm.n_states, fsm.n_symbols)
+    stats: dict[str, int] = {}
+    cls, lens, subs = eng.plan.allocate(n_samples, rng)
+    batches: list[Batch] = []
+    if engine == "sample":
+        b = _per_sample(eng, quota, rng, cls, lens, subs, stats)
+        batches.append(b)
+    else:
+        start, size = 0, min(64, cfg.batch_size)
+        while start < n_samples:
+            end = min(n_samples, start + size)
+            W = quota.weights() if cfg.mode == "coverage" else None
+            b = eng.generate(cls[start:end], lens[start:end], subs[start:end], rng, W, stats)
+            quota.update_batch(b.states, b.tokens, b.lengths)
+            batches.append(b)
+            start, size = end, min(size * 2, cfg.batch_size)
+    for b in batches:
+        _fill_report(report, b)
+    report.edge_hits = quota.hits.copy()
+    report.state_hits = quota.hits_state.copy()
+    report.fallbacks = stats.get("wrong_alt_fallbacks", 0)
+    return Corpus(fsm, cfg, batches, report)
+
+
+def generate_sample(eng: Engine, quota: QuotaManager, rng: np.random.Generator, target: tuple[str, int, str] | None = None,
+                    stats: dict[str, int] | None = None) -> dict[str, Any]:
+    """Make one sample (per-sample path): draw a target unless given, try :func:`backward`,
+    then :func:`forward`; R targets with a crafted subtype use the reject crafters.  The
+    quota is updated with the sample's path.  Returns the record."""
+    c, L, s = target if target is not None else eng.plan.sample_target(rng)
+    b = _per_sample(eng, quota, rng, np.array([CLASS_NAMES.index(c)], dtype=np.int8), np.array([L]),
+                    np.array([SUB.get(s, 0)], dtype=np.int8), stats if stats is not None else {})
+    return batch_records(eng.fsm, eng.cfg, b)[0]
+
+
+def _per_sample(eng: Engine, quota: QuotaManager, rng: np.random.Generator, cls: np.ndarray, lens: np.ndarray,
+                subs: np.ndarray, stats: dict[str, int]) -> Batch:
+    fsm, cfg = eng.fsm, eng.cfg
+    n = len(cls)
+    width = int(lens.max()) if n else 0
+    tokens = np.zeros((n, width), dtype=np.int32)
+    states = np.zeros((n, width + 1), dtype=np.int32)
+    paths = np.zeros(n, dtype=np.int8)
+    attempts = np.ones(n, dtype=np.int64)
+    branch = np.full(n, -1, dtype=np.int64)
+    subs = subs.copy()
+    crafted = {SUB["illegal_step"], SUB["overrun"], SUB["wrong_alt"]}
+    for i in range(n):
+        c, L, s = int(cls[i]), int(lens[i]), int(subs[i])
+        if cfg.mode == "uniform" or s in crafted:
+            W = quota.weights() if cfg.mode == "coverage" else None
+            b = eng.generate(cls[i : i + 1], lens[i : i + 1], subs[i : i + 1], rng, W, stats)
+            tk, st = b.tokens[0, :L], b.states[0, : L + 1]
+            paths[i], attempts[i], branch[i], subs[i] = b.paths[0], b.attempts[0], b.branch_pos[0], b.subtypes[0]
+        else:
+            kind = {0: "A", 1: "I"}.get(c) or ("I" if s == SUB["premature"] else "R")
+            seq = backward(fsm, kind, L, quota, eng.feas, rng)
+            paths[i] = PATHS.index("walk") if c != 2 else PATHS.index("walk+premature" if kind == "I" else "walk+dead_suffix")
+            if seq is None:
+                attempts[i] += 1
+                seq = forward(fsm, kind, L, quota, eng.feas, rng, beam=cfg.beam)
+            if seq is None:  # the plan only holds feasible cells, so this is a bug, not bad input
+                raise AssertionError(f"no string for feasible target {(kind, L)}")
+            tk = np.array(seq, dtype=np.int32)
+            st = np.array(fsm.trace(seq), dtype=np.int32)
+        tokens[i, :L], states[i, : L + 1] = tk, st
+        quota.update_path(st.tolist(), tk.tolist())
+    return Batch(tokens, states, lens.astype(np.int64), cls, subs, paths, attempts, branch, lens.copy())
