@@ -5,7 +5,6 @@ import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from routergen.errors import GrammarError, RecipeError
 from routergen.grammar import grammar_from_dict
 from routergen.spec import recipe_from_text

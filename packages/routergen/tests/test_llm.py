@@ -11,7 +11,6 @@ pytest.importorskip("datacore.llm.testing")
 
 from datacore.llm import AnthropicClient  # noqa: E402
 from datacore.llm.testing import FakeMessagesServer  # noqa: E402
-
 from routergen.llm import parse_json_object  # noqa: E402
 from routergen.pipeline import run_recipe  # noqa: E402
 from routergen.spec import recipe_from_text  # noqa: E402

@@ -1,15 +1,12 @@
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import orjson
 import pytest
 from datacore import ConfigMismatchError
-
 from routergen.pipeline import run_recipe
 from routergen.spec import load_recipe
 

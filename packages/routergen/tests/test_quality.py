@@ -2,7 +2,6 @@ import random
 import string
 
 import numpy as np
-
 from routergen.minhash import LSHIndex, MinHasher, jaccard_estimate, normalize
 from routergen.quality import dispersion, distinct_n
 

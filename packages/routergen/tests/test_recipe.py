@@ -1,7 +1,6 @@
 import textwrap
 
 import pytest
-
 from routergen.errors import RecipeError
 from routergen.spec import GenerationContext, builtin_recipes, load_recipe, recipe_from_text
 

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from routergen.router import AdaptationPolicy, BanditState, Router, simulate
 from routergen.spec import RouterConfig
 

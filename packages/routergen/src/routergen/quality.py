@@ -36,8 +36,8 @@ import jsonschema
 import numpy as np
 import xxhash
 
-from .llm import LLMBackend, parse_json_object
-from .minhash import LSHIndex, MinHasher, normalize
+from .llm import LLMBackend
+from .minhash import LSHIndex, MinHasher
 from .spec import FieldError, Recipe
 
 _WORD = re.compile(r"\w+", re.UNICODE)
