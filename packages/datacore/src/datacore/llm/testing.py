@@ -281,6 +281,8 @@ _BATCH_RE = re.compile(r"^/v1/messages/batches/([A-Za-z0-9_]+)(/results)?$")
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
+    # Headers and body go out in two writes; with Nagle on, the body waits for a delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
     fake: FakeMessagesServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
