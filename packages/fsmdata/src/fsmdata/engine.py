@@ -80,11 +80,12 @@ class TargetPlan:
         sf["overrun"] = [L for L in lengths if L >= 1 and feas.start_feasible("OVR", L - 1)]
         sf["premature"] = [L for L in lengths if cfg.task == "binary" and feas.start_feasible("I", L)]
         self.sub_lengths = sf
-        sf["wrong_alt"] = self._probe_wrong_alt(list(lengths), rng_seed)
+        # uniform mode samples whole classes and never crafts a subtype
+        sf["wrong_alt"] = self._probe_wrong_alt(list(lengths), rng_seed) if cfg.mode == "coverage" else []
         weights = cfg.subtype_weights()
         explicit = cfg.reject_mix is not None
         cw = cfg.class_weights()
-        for s in cfg.valid_subtypes():
+        for s in cfg.valid_subtypes() if cfg.mode == "coverage" else ():
             if weights[s] > 0 and not sf[s]:
                 if explicit and cw.get("R", 0) > 0:
                     raise InfeasibleTargetError(
@@ -208,6 +209,9 @@ class Engine:
         return self._count_flat, self._count_slot
 
     # -- the core walk ----------------------------------------------------------------
+    def _uniform_kinds(self) -> list[str]:
+        return ["A", "NA"] if self.cfg.task == "binary" else ["A", "I", "R"]
+
     def _cum_rows(self, W: np.ndarray | None) -> np.ndarray | None:
         """Cumulative choice weights for every (target, steps left, state) row, or None if too big.
 
@@ -221,7 +225,7 @@ class Engine:
             return None
         if W is None:
             if self._cum_uniform is None:
-                kinds = [k for k in ("A", "I", "R", "NA")]
+                kinds = self._uniform_kinds()
                 rows = []
                 for k in TARGETS:
                     c = self.feas.counts(k) if k in kinds else np.zeros((self.T + 1, fsm.n_states))
@@ -265,7 +269,7 @@ class Engine:
         if cum is None:
             src = self.reach_flat if W is not None else None
             if W is None:
-                csrc, slot = self._counts(["A", "I", "R", "NA"])
+                csrc, slot = self._counts(self._uniform_kinds())
                 kk = np.array([slot.get(TARGETS[k], 0) for k in range(len(TARGETS))], dtype=np.int64)[kinds[order]]
                 base = (kk * (self.T + 1) + (ls - 1)) * n
         for t in range(width):

@@ -87,14 +87,18 @@ class Feasibility:
         self.fsm = fsm
         self.L_max = L_max
         self.masks = target_masks(fsm)
-        self.reach = np.stack([reach_table(fsm.table, self.masks[k], L_max) for k in TARGETS])
+        # All six target sets at once, one bit each: one gather per step instead of six.
+        bits = np.zeros((L_max + 1, fsm.n_states), dtype=np.uint8)
+        for i, k in enumerate(TARGETS):
+            bits[0] |= self.masks[k].astype(np.uint8) << i
+        for t in range(1, L_max + 1):
+            bits[t] = np.bitwise_or.reduce(bits[t - 1][fsm.table], axis=1)
+        self.reach = np.stack([(bits >> i) & 1 for i in range(len(TARGETS))]).astype(bool)
         self.reach.setflags(write=False)
         fwd = np.zeros((L_max + 1, fsm.n_states), dtype=bool)
         fwd[0, fsm.start] = True
         for t in range(1, L_max + 1):
-            nxt = np.zeros(fsm.n_states, dtype=bool)
-            nxt[np.unique(fsm.table[fwd[t - 1]])] = True
-            fwd[t] = nxt
+            fwd[t, fsm.table[fwd[t - 1]].ravel()] = True
         self.fwd = fwd
         self._counts: dict[str, np.ndarray] = {}
 
