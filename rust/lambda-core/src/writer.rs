@@ -46,6 +46,17 @@ pub struct GenConfig {
     /// Quotas per trace-length bucket; empty: none.  Buckets must cover every length.
     pub quotas: Vec<Quota>,
     pub zstd_level: i32,
+    /// Pairs whose input has at most this many nodes recur across shards (traces converge
+    /// on small terms); with an [`Owner`], only the pair's owner shard may emit one.
+    pub shared_pair_max_size: usize,
+}
+
+/// This shard's place in the run, for cross-shard deduplication of small pairs:
+/// a small pair is emitted only by shard `hash(pair) % num_shards`.
+#[derive(Clone, Copy, Debug)]
+pub struct Owner {
+    pub index: u64,
+    pub num_shards: u64,
 }
 
 /// Compression of the shard files.
@@ -86,6 +97,7 @@ impl Telemetry {
 /// One example of a chunk, before the merge decides whether it is kept.
 struct Example {
     pair: u128,
+    small: bool,
     line: std::ops::Range<usize>,
     size: u32,
     depth: u32,
@@ -95,6 +107,7 @@ struct Example {
 /// One trace of a chunk.
 struct TraceOut {
     start: u128,
+    start_text: String,
     split: u8,
     steps: usize,
     status: Status,
@@ -170,6 +183,7 @@ fn make_chunk(cfg: &GenConfig, sampler: &Sampler, splitter: &Splitter, seed: u64
         let tid = format!("{:016x}", xxh3_64(&text));
         let mut t = TraceOut {
             start: xxh3_128(&text),
+            start_text: String::from_utf8(text.clone()).expect("ASCII"),
             split,
             steps: tr.steps(),
             status: tr.status,
@@ -232,6 +246,7 @@ fn make_chunk(cfg: &GenConfig, sampler: &Sampler, splitter: &Splitter, seed: u64
             pk.extend_from_slice(&tgt);
             t.examples.push(Example {
                 pair: xxh3_128(&pk),
+                small: start.len() <= cfg.shared_pair_max_size,
                 line: b0..out.buf.len(),
                 size: start.len() as u32,
                 depth: d as u32,
@@ -292,6 +307,7 @@ fn make_chunk(cfg: &GenConfig, sampler: &Sampler, splitter: &Splitter, seed: u64
                 buf.extend_from_slice(b"\"}}\n");
                 t.examples.push(Example {
                     pair,
+                    small: inp.len() <= cfg.shared_pair_max_size,
                     line: b0..out.buf.len(),
                     size: inp.len() as u32,
                     depth: d as u32,
@@ -309,6 +325,9 @@ pub struct ShardData {
     pub lines: Vec<u8>,
     /// (end offset in `lines`, split index) per record.
     pub records: Vec<(usize, u8)>,
+    /// Start term (the split key) of each record's trace, as an index into `starts`.
+    pub record_start: Vec<u32>,
+    pub starts: Vec<String>,
     pub telemetry: Telemetry,
 }
 
@@ -332,7 +351,14 @@ fn bucket10(v: u32, w: u32) -> String {
 }
 
 /// Make the `count` records of the shard seeded `seed` (see the module docs).
-pub fn make_shard(cfg: &GenConfig, splitter: &Splitter, seed: u64, count: usize, threads: usize) -> Result<ShardData, String> {
+pub fn make_shard(
+    cfg: &GenConfig,
+    splitter: &Splitter,
+    seed: u64,
+    count: usize,
+    threads: usize,
+    owner: Option<Owner>,
+) -> Result<ShardData, String> {
     use rayon::prelude::*;
     if cfg.cells.is_empty() {
         return Err("schedule has no cells".into());
@@ -346,7 +372,7 @@ pub fn make_shard(cfg: &GenConfig, splitter: &Splitter, seed: u64, count: usize,
     let sampler = Sampler::shared(max_size, max_depth);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
     let mut tel = Telemetry::default();
-    let mut data = ShardData { lines: Vec::new(), records: Vec::with_capacity(count), telemetry: Telemetry::default() };
+    let mut data = ShardData { lines: Vec::new(), records: Vec::with_capacity(count), record_start: Vec::with_capacity(count), starts: Vec::new(), telemetry: Telemetry::default() };
     let mut starts: HashSet<u128> = HashSet::new();
     let mut pairs: HashSet<u128> = HashSet::with_capacity(count);
     let limits: Vec<usize> = cfg.quotas.iter().map(|q| (q.share * count as f64).ceil() as usize).collect();
@@ -407,6 +433,12 @@ pub fn make_shard(cfg: &GenConfig, splitter: &Splitter, seed: u64, count: usize,
                             break;
                         }
                     }
+                    if let (true, Some(o)) = (e.small, owner) {
+                        if (e.pair as u64) % o.num_shards.max(1) != o.index % o.num_shards.max(1) {
+                            tel.count("small_pairs_left_to_owner_shard", 1);
+                            continue;
+                        }
+                    }
                     if !pairs.insert(e.pair) {
                         tel.count("duplicate_pairs_dropped", 1);
                         continue;
@@ -416,6 +448,7 @@ pub fn make_shard(cfg: &GenConfig, splitter: &Splitter, seed: u64, count: usize,
                     }
                     data.lines.extend_from_slice(&ch.buf[e.line.clone()]);
                     data.records.push((data.lines.len(), t.split));
+                    data.record_start.push(data.starts.len() as u32);
                     kept += 1;
                     tel.observe("input_size", &bucket10(e.size, 20), 1);
                     tel.observe("input_depth", &format!("{:02}", e.depth), 1);
@@ -425,6 +458,7 @@ pub fn make_shard(cfg: &GenConfig, splitter: &Splitter, seed: u64, count: usize,
                     tel.observe("examples_by_trace_steps", steps_bucket(t.steps), 1);
                 }
                 if kept > 0 {
+                    data.starts.push(t.start_text.clone());
                     let c = &cfg.cells[t.cell];
                     tel.count("traces", 1);
                     tel.observe("trace_steps", steps_bucket(t.steps), 1);
@@ -494,8 +528,9 @@ pub fn write_shard(
     paths: &[PathBuf; 3],
     compress: Compress,
     threads: usize,
+    owner: Option<Owner>,
 ) -> Result<([u64; 3], Telemetry), String> {
-    let data = make_shard(cfg, splitter, seed, count, threads)?;
+    let data = make_shard(cfg, splitter, seed, count, threads, owner)?;
     let io = |p: &PathBuf, e: std::io::Error| format!("{}: {e}", p.display());
     let mut sinks = Vec::with_capacity(3);
     for p in paths {
@@ -541,6 +576,7 @@ mod tests {
             chunk_traces: 8,
             quotas: vec![],
             zstd_level: 3,
+            shared_pair_max_size: 0,
         }
     }
 
@@ -550,12 +586,12 @@ mod tests {
 
     #[test]
     fn same_output_for_any_thread_count() {
-        let a = make_shard(&cfg(), &sp(), 42, 500, 1).unwrap();
-        let b = make_shard(&cfg(), &sp(), 42, 500, 3).unwrap();
+        let a = make_shard(&cfg(), &sp(), 42, 500, 1, None).unwrap();
+        let b = make_shard(&cfg(), &sp(), 42, 500, 3, None).unwrap();
         assert_eq!(a.records.len(), 500);
         assert_eq!(a.lines, b.lines);
         assert_eq!(a.records, b.records);
-        let c = make_shard(&cfg(), &sp(), 43, 500, 2).unwrap();
+        let c = make_shard(&cfg(), &sp(), 43, 500, 2, None).unwrap();
         assert_ne!(a.lines, c.lines);
     }
 
@@ -564,7 +600,7 @@ mod tests {
         // Small cells make collisions frequent, so dedup is exercised.
         let mut c = cfg();
         c.cells = vec![Cell { size: 7, depth: 6, weight: 1.0 }];
-        let d = make_shard(&c, &sp(), 1, 30, 2).unwrap();
+        let d = make_shard(&c, &sp(), 1, 30, 2, None).unwrap();
         let text = String::from_utf8(d.lines).unwrap();
         let mut pairs = HashSet::new();
         for line in text.lines() {
@@ -573,6 +609,18 @@ mod tests {
             assert!(pairs.insert(line[i..j].to_string()), "{line}");
         }
         assert!(d.telemetry.counters.get("duplicate_start_terms_dropped").copied().unwrap_or(0) > 0);
+    }
+
+    #[test]
+    fn small_pairs_only_in_their_owner_shard() {
+        let mut c = cfg();
+        c.shared_pair_max_size = 1000;
+        let all = make_shard(&c, &sp(), 5, 300, 2, Some(Owner { index: 0, num_shards: 1 })).unwrap();
+        let own = make_shard(&c, &sp(), 5, 300, 2, Some(Owner { index: 1, num_shards: 3 })).unwrap();
+        assert_eq!(all.records.len(), 300);
+        assert_eq!(own.records.len(), 300);
+        let dropped = own.telemetry.counters["small_pairs_left_to_owner_shard"];
+        assert!(dropped > 300, "{dropped}");
     }
 
     #[test]

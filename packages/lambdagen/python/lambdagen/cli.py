@@ -1,0 +1,83 @@
+"""Command line: ``lambdagen generate | reduce | stats``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from datacore.cli_support import CliGroup, GenerateOptions, generate_options, run_generate
+
+from ._version import __version__
+from .config import LambdaConfig
+from .generator import LambdaGenerator
+from .stats import dataset_stats
+from .terms import DEFAULT_MAX_SIZE, parse, trace
+
+
+@click.group(cls=CliGroup, help="Lambda-calculus beta-reduction traces from a Rust core.")
+@click.version_option(__version__, prog_name="lambdagen")
+def main() -> None:
+    """Entry point of the `lambdagen` command."""
+
+
+@main.command()
+@generate_options
+@click.option("--max-steps", type=click.IntRange(min=1), default=100, show_default=True, help="Step cap per trace.")
+@click.option("--max-size", type=click.IntRange(min=1), default=400, show_default=True, help="Size cap (nodes) per term.")
+@click.option("--max-examples-per-trace", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Keep at most this many steps per trace, evenly spread (0: all).")
+@click.option("--schedule", default="seed", show_default=True,
+              help="Start-term cells: 'seed' (the seed's ten cycles) or SIZExDEPTH[:WEIGHT],... e.g. 100x7,120x8:2.")
+@click.option("--quotas", default="", help="Trace-length quotas LO-HI:SHARE,... e.g. 1-2:0.25,3-6:0.25,7-20:0.25,21-:0.25.")
+@click.option("--include-normal", is_flag=True, help="Keep start terms already in normal form (one input==target record).")
+@click.option("--whole-trace", is_flag=True, help="One record per trace (all terms) instead of one per step.")
+@click.option("--zstd-level", type=click.IntRange(1, 19), default=3, show_default=True, help="zstd level for --compress zst.")
+@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Rust threads per shard (0: all cores); never changes the output.")
+def generate(opts: GenerateOptions, max_steps: int, max_size: int, max_examples_per_trace: int, schedule: str, quotas: str,
+             include_normal: bool, whole_trace: bool, zstd_level: int, threads: int) -> None:
+    """Generate N reduction examples into --out (datacore dataset layout)."""
+    config = LambdaConfig(
+        schedule=schedule, max_steps=max_steps, max_size=max_size, max_examples_per_trace=max_examples_per_trace,
+        redex_only=not include_normal, whole_trace=whole_trace, quotas=quotas, zstd_level=zstd_level, threads=threads,
+    )
+    run_generate(LambdaGenerator(config, num_shards=-(-opts.n // opts.shard_size)), opts)
+
+
+@main.command()
+@click.argument("term")
+@click.option("--max-steps", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--max-size", type=click.IntRange(min=1), default=DEFAULT_MAX_SIZE, show_default=True)
+@click.option("--named", is_flag=True, help="Also print each term with named binders.")
+def reduce(term: str, max_steps: int, max_size: int, named: bool) -> None:
+    """Print the normal-order reduction trace of TERM (canonical de Bruijn text)."""
+    t = parse(term)
+    tr = trace(t, max_steps, max_size)
+    for i, x in enumerate(tr.terms):
+        redex = f"  [redex at {tr.redexes[i]}]" if i < tr.steps else ""
+        click.echo(f"{i:>4}  {x.text}{redex}")
+        if named:
+            click.echo(f"      {x.named}")
+    click.echo(f"{tr.status} after {tr.steps} step(s)")
+
+
+@main.command()
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+def stats(out: Path, as_json: bool) -> None:
+    """Depth, size and trace-length histograms and duplicate counts of a dataset directory."""
+    s = dataset_stats(out)
+    if as_json:
+        json.dump(s, sys.stdout, indent=1, default=str)
+        sys.stdout.write("\n")
+        return
+    click.echo(f"records {s['records']:,}  traces {s['traces']:,}  duplicate start terms {s['duplicate_start_terms']}  "
+               f"duplicate (input, target) pairs {s['duplicate_pairs']}  traces in two splits {s['traces_in_two_splits']}")
+    for name, h in s["histograms"].items():
+        total = sum(h.values()) or 1
+        click.echo(f"\n{name}:")
+        for k, v in h.items():
+            bar = "#" * max(1, round(40 * v / total)) if v else ""
+            click.echo(f"  {str(k):>12} {v:>10,} {100 * v / total:6.2f}%  {bar}")

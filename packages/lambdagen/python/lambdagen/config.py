@@ -1,0 +1,170 @@
+"""The frozen configuration of a lambdagen run, and its text forms (``--schedule``, ``--quotas``)."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import attrs
+
+from . import _core
+from .errors import ScheduleError
+
+#: Largest size / depth bound accepted in a schedule (the count tables grow as size^2 * depth^2).
+MAX_CELL_SIZE = 400
+MAX_CELL_DEPTH = 40
+INF = 2**31 - 1
+
+
+def seed_schedule() -> tuple[tuple[int, int, float], ...]:
+    """The seed's ten complexity cycles (``chunk_id % 10 -> depth 6..15, size 80..200``) as
+    (size, depth, weight) cells with equal weights."""
+    return tuple((s, d, 1.0) for s, d in _core.seed_cycles())
+
+
+def parse_schedule(text: str) -> tuple[tuple[int, int, float], ...]:
+    """Parse ``"seed"`` or ``"SIZExDEPTH[:WEIGHT],..."`` (e.g. ``"100x7,120x8:2"``)."""
+    text = text.strip()
+    if text == "seed":
+        return seed_schedule()
+    cells = []
+    for i, part in enumerate(text.split(",")):
+        m = re.fullmatch(r"\s*(\d+)x(\d+)(?::([0-9.eE+-]+))?\s*", part)
+        if not m:
+            raise ScheduleError(f"--schedule item {i + 1} {part!r}: expected SIZExDEPTH or SIZExDEPTH:WEIGHT, e.g. 100x7:2")
+        try:
+            w = float(m.group(3)) if m.group(3) else 1.0
+        except ValueError:
+            raise ScheduleError(f"--schedule item {i + 1} {part!r}: weight is not a number") from None
+        cells.append((int(m.group(1)), int(m.group(2)), w))
+    return tuple(cells)
+
+
+def parse_quotas(text: str) -> tuple[tuple[int, int, float], ...]:
+    """Parse ``"LO-HI:SHARE,..."`` trace-length buckets (``HI`` may be empty: no upper end),
+    e.g. ``"1-2:0.25,3-6:0.25,7-20:0.25,21-:0.25"``; ``""`` means no quotas."""
+    if not text.strip():
+        return ()
+    out = []
+    for i, part in enumerate(text.split(",")):
+        m = re.fullmatch(r"\s*(\d+)-(\d*):([0-9.eE+-]+)\s*", part)
+        if not m:
+            raise ScheduleError(f"--quotas item {i + 1} {part!r}: expected LO-HI:SHARE or LO-:SHARE, e.g. 1-2:0.25")
+        hi = int(m.group(2)) if m.group(2) else INF
+        out.append((int(m.group(1)), hi, float(m.group(3))))
+    return tuple(out)
+
+
+def _cells(value: Any) -> tuple[tuple[int, int, float], ...]:
+    if isinstance(value, str):
+        return parse_schedule(value)
+    return tuple((int(s), int(d), float(w)) for s, d, w in value)
+
+
+def _check_schedule(_inst: Any, _attr: Any, cells: tuple[tuple[int, int, float], ...]) -> None:
+    if not cells:
+        raise ScheduleError("schedule: needs at least one SIZExDEPTH cell")
+    for s, d, w in cells:
+        if not (1 <= s <= MAX_CELL_SIZE) or not (0 <= d <= MAX_CELL_DEPTH):
+            raise ScheduleError(
+                f"schedule: cell {s}x{d}: size must be in 1..{MAX_CELL_SIZE} and depth in 0..{MAX_CELL_DEPTH}"
+            )
+        if not (w > 0 and math.isfinite(w)):
+            raise ScheduleError(f"schedule: cell {s}x{d}: weight must be a positive number, got {w}")
+    if len({(s, d) for s, d, _ in cells}) != len(cells):
+        raise ScheduleError("schedule: a (size, depth) cell is listed twice")
+    bad = _core.infeasible_cells([(s, d) for s, d, _ in cells])
+    if bad:
+        raise ScheduleError("schedule: " + "; ".join(bad))
+
+
+def _positive(_inst: Any, attr: Any, value: int) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ScheduleError(f"{attr.name} must be an integer >= 1, got {value!r}")
+
+
+def _non_negative(_inst: Any, attr: Any, value: int) -> None:
+    if not isinstance(value, int) or value < 0:
+        raise ScheduleError(f"{attr.name} must be an integer >= 0, got {value!r}")
+
+
+@attrs.frozen
+class LambdaConfig:
+    """Everything that decides a lambdagen dataset besides the seed and ``n``.
+
+    * ``schedule``: (size, depth bound, weight) cells start terms are drawn from, uniformly
+      within a cell, cells in proportion to their weights (default: the seed's ten cycles);
+      a string is parsed by :func:`parse_schedule`.  Infeasible cells are refused.
+    * ``max_steps`` / ``max_size``: caps of each trace (status ``step_cap`` / ``size_cap``).
+    * ``max_examples_per_trace``: keep at most this many steps per trace, evenly spread (0: all).
+    * ``redex_only``: skip start terms already in normal form (else they give one record
+      with ``input == target`` and ``total_steps == 0``).
+    * ``whole_trace``: one record per trace (``trace`` lists every term) instead of per step.
+    * ``quotas``: (lo, hi, share) buckets of trace length; each gets at most ``ceil(share*count)``
+      examples per shard (a string is parsed by :func:`parse_quotas`); empty: none.
+    * ``chunk_traces``: start terms per parallel chunk; ``zstd_level`` for ``--compress zst``.
+    * ``shared_pair_max_size``: (input, target) pairs whose input has at most this many nodes
+      recur in many shards (traces converge on small terms); when the generator knows the
+      run's shard count, such a pair is emitted only by its owner shard
+      ``xxh3_128(pair) % num_shards``, so it cannot repeat across shards.
+    * ``threads``: Rust threads per shard (0: all cores); it does not change the output.
+    """
+
+    schedule: tuple[tuple[int, int, float], ...] = attrs.field(factory=seed_schedule, converter=_cells, validator=_check_schedule)
+    max_steps: int = attrs.field(default=100, validator=_positive)
+    max_size: int = attrs.field(default=400, validator=_positive)
+    max_examples_per_trace: int = attrs.field(default=0, validator=_non_negative)
+    redex_only: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    whole_trace: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    quotas: tuple[tuple[int, int, float], ...] = attrs.field(
+        default=(), converter=lambda v: parse_quotas(v) if isinstance(v, str) else tuple((int(a), int(b), float(c)) for a, b, c in v)
+    )
+    chunk_traces: int = attrs.field(default=32, validator=_positive)
+    zstd_level: int = attrs.field(default=3)
+    shared_pair_max_size: int = attrs.field(default=30, validator=_non_negative)
+    threads: int = attrs.field(default=0, validator=_non_negative)
+
+    @zstd_level.validator
+    def _check_level(self, _attr: Any, value: int) -> None:
+        if not isinstance(value, int) or not 1 <= value <= 19:
+            raise ScheduleError(f"zstd_level must be an integer in 1..19, got {value!r}")
+
+    @quotas.validator
+    def _check_quotas(self, _attr: Any, quotas: tuple[tuple[int, int, float], ...]) -> None:
+        if not quotas:
+            return
+        if abs(sum(q[2] for q in quotas) - 1.0) > 1e-6 or any(q[2] <= 0 for q in quotas):
+            raise ScheduleError(f"quotas: shares must be > 0 and sum to 1, got {[q[2] for q in quotas]}")
+        spans = sorted((lo, hi) for lo, hi, _ in quotas)
+        first = 1 if self.redex_only else 0
+        if any(lo > hi for lo, hi in spans):
+            raise ScheduleError(f"quotas: a bucket has LO > HI: {spans}")
+        if spans[0][0] > first or spans[-1][1] < self.max_steps:
+            raise ScheduleError(f"quotas: buckets must cover trace lengths {first}..{self.max_steps} (max_steps), got {spans}")
+        for (a_lo, a_hi), (b_lo, _) in zip(spans, spans[1:]):
+            if b_lo != a_hi + 1:
+                raise ScheduleError(f"quotas: buckets must be contiguous and disjoint, got {a_lo}-{a_hi} then {b_lo}-")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored in the manifest (``threads`` left out: it does not change the output)."""
+        d = attrs.asdict(self)
+        d.pop("threads")
+        d["schedule"] = [list(c) for c in self.schedule]
+        d["quotas"] = [list(q) for q in self.quotas]
+        return d
+
+    def spec(self) -> Any:
+        """The Rust-side spec (built per process; not picklable)."""
+        return _core.GenSpec(
+            list(self.schedule),
+            self.max_steps,
+            self.max_size,
+            self.max_examples_per_trace,
+            self.redex_only,
+            self.whole_trace,
+            self.chunk_traces,
+            list(self.quotas),
+            self.zstd_level,
+            self.shared_pair_max_size,
+        )

@@ -1,0 +1,137 @@
+"""The datacore generator: the Rust core writes each shard's files; datacore does the rest."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import orjson
+from datacore import ReportSection, ShardTask, Splitter, Telemetry
+from datacore.split import SPLITS
+
+from ._version import __version__
+from .config import LambdaConfig
+from .errors import ScheduleError
+
+_SPECS: dict[int, Any] = {}
+
+
+def _spec(config: LambdaConfig) -> Any:
+    # One Rust spec per config per process (worker processes build their own on first use).
+    key = hash(config)
+    spec = _SPECS.get(key)
+    if spec is None:
+        spec = _SPECS[key] = config.spec()
+    return spec
+
+
+def _merge_rust_telemetry(telemetry: Telemetry, data: str) -> None:
+    part = Telemetry.from_dict(orjson.loads(data))
+    telemetry.merge(part)
+
+
+@attrs.frozen
+class LambdaGenerator:
+    """Beta-reduction examples (one per normal-order step) from uniformly sampled closed terms.
+
+    The split key is the start term of the record's trace, so a whole trace lands in one
+    split.  ``num_shards`` (the run's shard count, ``ceil(n / shard_size)``; set by
+    :func:`lambdagen.generate` and the CLI) turns on cross-shard deduplication of small
+    pairs (see :class:`LambdaConfig`); 0 deduplicates within shards only.
+    ``write_shard_files`` hands the whole shard to the Rust core (rayon over chunks);
+    ``generate_shard`` yields the same records as dicts (for executors that need them).
+    """
+
+    config: LambdaConfig = attrs.field(factory=LambdaConfig)
+    num_shards: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    name: str = attrs.field(default="lambdagen", init=False)
+    version: str = attrs.field(default=__version__, init=False)
+
+    def config_dict(self) -> dict[str, Any]:
+        """Full JSON config (stored in the manifest and compared on resume)."""
+        return {**self.config.to_dict(), "num_shards": self.num_shards}
+
+    def split_key(self, record: dict[str, Any]) -> str:
+        """The start term of the record's trace (so a whole trace lands in one split).
+
+        Records from :meth:`generate_shard` carry it as ``meta.start``; in the files the
+        Rust core writes, the step-0 record's ``input`` is the start term.
+        """
+        meta = record.get("meta", {})
+        if "start" in meta:
+            return meta["start"]
+        if meta.get("step") == 0:
+            return record["input"]
+        raise ScheduleError(
+            f"record {record.get('id')!r}: its split key is the start term of trace {meta.get('trace_id')!r}, "
+            "which only the step-0 record (or meta.start) carries"
+        )
+
+    def _threads(self) -> int:
+        return self.config.threads or int(os.environ.get("LAMBDAGEN_THREADS", "0") or 0)
+
+    def write_shard_files(
+        self, task: ShardTask, paths: dict[str, Path], splitter: Splitter, compress: str | None, telemetry: Telemetry
+    ) -> dict[str, int]:
+        """Let the Rust core make shard ``task`` and write the three split files."""
+        if compress not in (None, "gz", "zst"):
+            raise ScheduleError(f"compress must be None, 'gz' or 'zst', got {compress!r}")
+        salt = splitter._salt if hasattr(splitter, "_salt") else b""
+        try:
+            counts, tel = _spec(self.config).write_shard(
+                task.seed, task.count, [str(paths[s]) for s in SPLITS], compress, splitter.t1, splitter.t2, salt, self._threads(),
+                task.index, self.num_shards,
+            )
+        except RuntimeError as e:
+            raise ScheduleError(str(e)) from None
+        _merge_rust_telemetry(telemetry, tel)
+        return dict(zip(SPLITS, counts))
+
+    def generate_shard(self, task: ShardTask, telemetry: Telemetry) -> Iterator[dict[str, Any]]:
+        """The records of shard ``task`` as dicts (same content as :meth:`write_shard_files`).
+
+        The split is decided by the start term, which is not the input of later steps, so
+        this path is for inspection; datacore uses :meth:`write_shard_files` when present.
+        """
+        data, _splits, rec_start, starts, tel = _spec(self.config).shard_lines(
+            task.seed, task.count, 800, 900, b"", self._threads(), task.index, self.num_shards
+        )
+        _merge_rust_telemetry(telemetry, tel)
+        for line, si in zip(data.splitlines(), rec_start):
+            rec = orjson.loads(line)
+            rec["meta"]["start"] = starts[si]
+            yield rec
+
+    def report_sections(self, telemetry: Telemetry) -> list[ReportSection]:
+        """Charts for report.html: trace lengths, statuses, sizes, depths, cells."""
+        from datacore.report import bar_chart_svg, table_html
+
+        h = telemetry.histograms
+        out = []
+        for name, title, xlabel in [
+            ("trace_steps", "Traces by number of steps", "steps"),
+            ("examples_by_trace_steps", "Examples by length of their trace", "trace steps"),
+            ("trace_status", "How traces ended", "status"),
+            ("start_cell", "Start terms per (size x depth) cell", "cell"),
+            ("input_size", "Input size (nodes)", "size"),
+            ("input_depth", "Input depth", "depth"),
+            ("redex_depth", "Depth of the contracted redex", "depth"),
+        ]:
+            if h.get(name):
+                out.append(ReportSection(title, bar_chart_svg(h[name], title, xlabel)))
+        if self.config.quotas and h.get("quota_examples"):
+            total = sum(h["quota_examples"].values()) or 1
+            rows = []
+            for lo, hi, share in self.config.quotas:
+                key = f"{lo}-{hi}"
+                got = h["quota_examples"].get(key, 0)
+                rows.append([key, f"{share:.3f}", f"{got / total:.3f}", got])
+            out.append(ReportSection("Quotas", table_html(["trace steps", "configured share", "actual share", "examples"], rows)))
+        c = telemetry.counters
+        rows = [[k, c.get(k, 0)] for k in ("traces", "examples", "duplicate_start_terms_dropped", "duplicate_pairs_dropped",
+                                            "start_terms_normal_skipped", "traces_over_quota")]
+        out.append(ReportSection("Deduplication and filtering (per shard)", table_html(["counter", "value"], rows)))
+        return out

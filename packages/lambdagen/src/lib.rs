@@ -1,0 +1,262 @@
+//! Thin PyO3 bindings of `lambda-core`: terms cross as canonical text, shards as files.
+//! All logic lives in the pure-Rust crate; this file only converts arguments and errors.
+
+use lambda_core::reduce::{self, Status};
+use lambda_core::rng::Rng;
+use lambda_core::sample::Sampler;
+use lambda_core::schedule::{self, Cell};
+use lambda_core::split::Splitter;
+use lambda_core::term::{self, Node};
+use lambda_core::writer::{self, Compress, GenConfig, Owner, Quota};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::path::PathBuf;
+
+fn parse(text: &str) -> PyResult<Vec<Node>> {
+    term::parse(text).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+fn text(t: &[Node]) -> String {
+    term::to_string(t)
+}
+
+/// Canonical text of a closed term (raises ValueError naming the position).
+#[pyfunction]
+fn canonical(t: &str) -> PyResult<String> {
+    Ok(text(&parse(t)?))
+}
+
+/// (size, depth, named form, redex position or None) of a term.
+#[pyfunction]
+fn describe(t: &str) -> PyResult<(usize, usize, String, Option<usize>)> {
+    let t = parse(t)?;
+    Ok((term::size(&t), term::depth(&t), term::to_named(&t), reduce::find_redex(&t)))
+}
+
+/// One normal-order step: (reduct, redex position), or None for a normal form.
+#[pyfunction]
+fn reduce_step(t: &str) -> PyResult<Option<(String, usize)>> {
+    let t = parse(t)?;
+    Ok(reduce::step(&t).map(|(r, pos)| (text(&r), pos)))
+}
+
+/// Normal form: (term, steps, status); stops at the caps.
+#[pyfunction]
+fn normalize(py: Python<'_>, t: &str, max_steps: usize, max_size: usize) -> PyResult<(String, usize, &'static str)> {
+    let t = parse(t)?;
+    let (r, steps, st) = py.allow_threads(|| reduce::normalize(&t, max_steps, max_size));
+    Ok((text(&r), steps, st.as_str()))
+}
+
+/// A trace: (terms, redex positions, status).
+#[pyfunction]
+fn trace(py: Python<'_>, t: &str, max_steps: usize, max_size: usize) -> PyResult<(Vec<String>, Vec<usize>, &'static str)> {
+    let t = parse(t)?;
+    let tr = py.allow_threads(|| reduce::trace(&t, max_steps, max_size));
+    Ok((tr.terms.iter().map(|x| text(x)).collect(), tr.redexes, tr.status.as_str()))
+}
+
+/// Trace many terms in one call: per term (final term, steps, status, redex positions).
+#[pyfunction]
+fn trace_many(
+    py: Python<'_>,
+    terms: Vec<String>,
+    max_steps: usize,
+    max_size: usize,
+) -> PyResult<Vec<(String, usize, &'static str, Vec<usize>)>> {
+    let parsed: Vec<Vec<Node>> = terms.iter().map(|t| parse(t)).collect::<PyResult<_>>()?;
+    let out = py.allow_threads(|| {
+        parsed
+            .iter()
+            .map(|t| {
+                let tr = reduce::trace(t, max_steps, max_size);
+                let last = text(tr.terms.last().expect("non-empty"));
+                (last, tr.steps(), tr.status.as_str(), tr.redexes)
+            })
+            .collect()
+    });
+    Ok(out)
+}
+
+/// Reduction-only throughput: normalise each term; returns total steps taken.
+#[pyfunction]
+fn reduce_steps_total(py: Python<'_>, terms: Vec<String>, max_steps: usize, max_size: usize) -> PyResult<usize> {
+    let parsed: Vec<Vec<Node>> = terms.iter().map(|t| parse(t)).collect::<PyResult<_>>()?;
+    Ok(py.allow_threads(|| parsed.iter().map(|t| reduce::normalize(t, max_steps, max_size).1).sum()))
+}
+
+/// Exact number of closed terms of `size` nodes and depth <= `depth`, as a decimal string.
+#[pyfunction]
+fn count_terms(size: usize, depth: usize) -> String {
+    Sampler::shared(size, depth).count(size, depth).to_string()
+}
+
+/// Largest size of a closed term of depth <= `depth` (searched up to `limit` nodes).
+#[pyfunction]
+fn max_feasible_size(depth: usize, limit: usize) -> usize {
+    Sampler::shared(limit, depth).max_feasible_size(depth)
+}
+
+/// `n` uniform samples of closed terms with `size` nodes and depth <= `depth`.
+#[pyfunction]
+fn sample_terms(py: Python<'_>, size: usize, depth: usize, n: usize, seed: u64) -> PyResult<Vec<String>> {
+    let out = py.allow_threads(|| {
+        let s = Sampler::shared(size, depth);
+        let mut rng = Rng::new(seed);
+        let mut t = Vec::new();
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            s.sample(size, depth, &mut rng, &mut t)?;
+            v.push(text(&t));
+        }
+        Some(v)
+    });
+    out.ok_or_else(|| PyValueError::new_err(format!("no closed term has size {size} and depth <= {depth}")))
+}
+
+/// Messages for the cells (size, depth) that hold no closed term.
+#[pyfunction]
+fn infeasible_cells(cells: Vec<(usize, usize)>) -> Vec<String> {
+    let cells: Vec<Cell> = cells.into_iter().map(|(size, depth)| Cell { size, depth, weight: 1.0 }).collect();
+    schedule::infeasible(&cells)
+}
+
+/// The seed's ten (size, depth) cycles.
+#[pyfunction]
+fn seed_cycles() -> Vec<(usize, usize)> {
+    schedule::seed_schedule().into_iter().map(|c| (c.size, c.depth)).collect()
+}
+
+/// xxh64(salt + key) % 1000, the datacore split bucket.
+#[pyfunction]
+fn split_bucket(key: &[u8], salt: &[u8]) -> u32 {
+    Splitter { t1: 0, t2: 0, salt: salt.to_vec() }.bucket(key)
+}
+
+fn owner(index: u64, num_shards: u64) -> Option<Owner> {
+    (num_shards > 0).then_some(Owner { index, num_shards })
+}
+
+/// A generation config, built once and reused for every shard.
+#[pyclass(frozen, module = "lambdagen._core")]
+struct GenSpec {
+    cfg: GenConfig,
+}
+
+#[pymethods]
+impl GenSpec {
+    #[new]
+    #[pyo3(signature = (cells, max_steps, max_size, max_examples_per_trace, redex_only, whole_trace, chunk_traces, quotas, zstd_level, shared_pair_max_size))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        cells: Vec<(usize, usize, f64)>,
+        max_steps: usize,
+        max_size: usize,
+        max_examples_per_trace: usize,
+        redex_only: bool,
+        whole_trace: bool,
+        chunk_traces: usize,
+        quotas: Vec<(usize, usize, f64)>,
+        zstd_level: i32,
+        shared_pair_max_size: usize,
+    ) -> PyResult<GenSpec> {
+        let cells: Vec<Cell> = cells.into_iter().map(|(size, depth, weight)| Cell { size, depth, weight }).collect();
+        let bad = schedule::infeasible(&cells);
+        if !bad.is_empty() {
+            return Err(PyValueError::new_err(bad.join("; ")));
+        }
+        Ok(GenSpec {
+            cfg: GenConfig {
+                cells,
+                max_steps,
+                max_size,
+                max_examples_per_trace,
+                redex_only,
+                whole_trace,
+                chunk_traces: chunk_traces.max(1),
+                quotas: quotas.into_iter().map(|(lo, hi, share)| Quota { lo, hi, share }).collect(),
+                zstd_level,
+                shared_pair_max_size,
+            },
+        })
+    }
+
+    /// Write one shard's three split files; returns ([train, val, test] counts, telemetry JSON).
+    #[pyo3(signature = (seed, count, paths, compress, t1, t2, salt, threads=0, shard_index=0, num_shards=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn write_shard(
+        &self,
+        py: Python<'_>,
+        seed: u64,
+        count: usize,
+        paths: [PathBuf; 3],
+        compress: Option<&str>,
+        t1: u32,
+        t2: u32,
+        salt: &[u8],
+        threads: usize,
+        shard_index: u64,
+        num_shards: u64,
+    ) -> PyResult<([u64; 3], String)> {
+        let c = match compress {
+            None => Compress::None,
+            Some("gz") => Compress::Gz,
+            Some("zst") => Compress::Zst,
+            Some(other) => return Err(PyValueError::new_err(format!("compress must be None, 'gz' or 'zst', got {other:?}"))),
+        };
+        let sp = Splitter { t1, t2, salt: salt.to_vec() };
+        let (counts, tel) = py
+            .allow_threads(|| writer::write_shard(&self.cfg, &sp, seed, count, &paths, c, threads, owner(shard_index, num_shards)))
+            .map_err(PyRuntimeError::new_err)?;
+        Ok((counts, tel.to_json()))
+    }
+
+    /// The same records in memory: (JSONL bytes, split index per record, start-term index per
+    /// record, start terms, telemetry JSON).
+    #[pyo3(signature = (seed, count, t1, t2, salt, threads=0, shard_index=0, num_shards=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn shard_lines<'py>(
+        &self,
+        py: Python<'py>,
+        seed: u64,
+        count: usize,
+        t1: u32,
+        t2: u32,
+        salt: &[u8],
+        threads: usize,
+        shard_index: u64,
+        num_shards: u64,
+    ) -> PyResult<(Bound<'py, PyBytes>, Vec<u8>, Vec<u32>, Vec<String>, String)> {
+        let sp = Splitter { t1, t2, salt: salt.to_vec() };
+        let data = py.allow_threads(|| writer::make_shard(&self.cfg, &sp, seed, count, threads, owner(shard_index, num_shards))).map_err(PyRuntimeError::new_err)?;
+        let splits = data.records.iter().map(|&(_, s)| s).collect();
+        Ok((PyBytes::new(py, &data.lines), splits, data.record_start, data.starts, data.telemetry.to_json()))
+    }
+}
+
+/// Status names, in the order the core uses them.
+#[pyfunction]
+fn statuses() -> Vec<&'static str> {
+    [Status::NormalForm, Status::StepCap, Status::SizeCap, Status::Cycle].iter().map(|s| s.as_str()).collect()
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(canonical, m)?)?;
+    m.add_function(wrap_pyfunction!(describe, m)?)?;
+    m.add_function(wrap_pyfunction!(reduce_step, m)?)?;
+    m.add_function(wrap_pyfunction!(normalize, m)?)?;
+    m.add_function(wrap_pyfunction!(trace, m)?)?;
+    m.add_function(wrap_pyfunction!(trace_many, m)?)?;
+    m.add_function(wrap_pyfunction!(reduce_steps_total, m)?)?;
+    m.add_function(wrap_pyfunction!(count_terms, m)?)?;
+    m.add_function(wrap_pyfunction!(max_feasible_size, m)?)?;
+    m.add_function(wrap_pyfunction!(sample_terms, m)?)?;
+    m.add_function(wrap_pyfunction!(infeasible_cells, m)?)?;
+    m.add_function(wrap_pyfunction!(seed_cycles, m)?)?;
+    m.add_function(wrap_pyfunction!(split_bucket, m)?)?;
+    m.add_function(wrap_pyfunction!(statuses, m)?)?;
+    m.add_class::<GenSpec>()?;
+    Ok(())
+}
