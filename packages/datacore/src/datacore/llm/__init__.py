@@ -19,6 +19,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise ImportError(f"datacore.llm needs the 'llm' extra: pip install 'datacore[llm]' ({e})") from e
 
 from .admission import AdaptiveLimiter
+from .batches import BatchRunner
 from .cache import ResponseCache
 from .client import AnthropicClient
 from .structured import extract_json
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_PRICES",
     "AdaptiveLimiter",
     "AnthropicClient",
+    "BatchRunner",
     "BudgetExceeded",
     "LLMClient",
     "LLMConfigError",
