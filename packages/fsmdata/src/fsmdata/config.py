@@ -75,7 +75,8 @@ class GenConfig:
 
     * ``L_min``/``L_max``: string length range (uniform over the lengths a class can have);
     * ``task``: ``ternary`` (classes A, I, R) or ``binary`` (A, R; I strings count as R);
-    * ``p_class``: share of each class (None: equal); normalized;
+    * ``p_class``: share of each class (None: equal over the classes the FSM can produce in
+      the length range; a class given a share that no string can have is an error); normalized;
     * ``reject_mix``: share of each reject subtype among R strings (None: equal over the
       subtypes of the task that the FSM allows; ``premature`` only in binary); normalized;
       a subtype given a share that the FSM cannot produce is an error;

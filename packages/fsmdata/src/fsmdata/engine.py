@@ -100,6 +100,10 @@ class TargetPlan:
             "I": [L for L in lengths if cfg.task == "ternary" and feas.start_feasible("I", L)],
             "R": [L for L in lengths if feas.start_feasible(reject_kind, L)],
         }
+        if cfg.p_class is None:
+            # default mix: equal shares over the classes this FSM can produce (A must exist)
+            possible = [c for c in cw if self.class_lengths[c] or c == "A"]
+            cw = {c: (1.0 / len(possible) if c in possible else 0.0) for c in cw}
         for c, p in cw.items():
             if p > 0 and not self.class_lengths[c]:
                 raise InfeasibleTargetError(self._why_infeasible(c))
