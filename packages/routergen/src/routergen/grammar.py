@@ -39,6 +39,7 @@ import numpy as np
 from .errors import GrammarError
 
 _TOKEN = re.compile(r"<<|>>|\{\{|\}\}|<([A-Za-z_][\w\-]*)>|\{([A-Za-z_]\w*)\}")
+_SPACES = re.compile(r"[ \t]{2,}")
 _NAME = re.compile(r"^[A-Za-z_][\w\-]*$")
 _SLOT_NAME = re.compile(r"^[A-Za-z_]\w*$")
 RESERVED_FIELDS = ("id", "meta")
@@ -107,8 +108,13 @@ class Derivation:
         return "".join(p if k == "lit" else "{" + p + "}" for k, p in self.parts)
 
     def render(self, values: Mapping[str, Any]) -> str:
-        """Fill the slots with ``values`` (every slot of the derivation must be present)."""
-        return "".join(p if k == "lit" else _as_text(values[p]) for k, p in self.parts)
+        """Fill the slots with ``values`` (every slot of the derivation must be present).
+
+        Whitespace is tidied (runs of spaces/tabs collapse to one space, the ends are stripped)
+        so that empty productions such as an optional greeting leave no stray blanks.
+        """
+        text = "".join(p if k == "lit" else _as_text(values[p]) for k, p in self.parts)
+        return _SPACES.sub(" ", text).strip()
 
 
 def _as_text(v: Any) -> str:
