@@ -105,3 +105,12 @@ def test_stalls_stop_cleanly_when_grammar_is_exhausted(tmp_path):
     res = run_recipe(load_recipe(p), tmp_path / "o", n=50, offline=True, progress=False)
     assert res.records == 3 and res.stop_reason.startswith("stalled")
     assert json.loads((tmp_path / "o" / "dataset.json").read_text())["records"] == 3
+
+
+def test_max_iterations_budget_stops_and_finalizes(small_recipe_path, tmp_path):
+    text = small_recipe_path.read_text() + "budget: {max_iterations: 2}\n"
+    p = tmp_path / "b.yaml"
+    p.write_text(text)
+    res = run_recipe(load_recipe(p), tmp_path / "o", n=100, offline=True, progress=False)
+    assert res.iterations == 2 and res.stop_reason == "max_iterations (2)"
+    assert 0 < res.records <= 40

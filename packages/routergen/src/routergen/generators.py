@@ -63,7 +63,7 @@ class TemplaterGenerator:
     def generate(self, plan: GenerationPlan) -> list[Sample]:
         """Derive ``batch_size`` templates with the arm's weighting and fill them."""
         rng = random.Random(plan.seed)
-        derivs = []
+        derivs: list[Any] = []
         for _ in range(plan.batch_size):
             try:
                 derivs.append(self.grammar.derive(rng, plan.arm.weighting))

@@ -386,7 +386,8 @@ def grammar_from_dict(
         raise err(("slots",), "must be a mapping of slot -> list of values")
     slots: dict[str, Slot] = {}
     for name, s in slots_in.items():
-        path = ("slots", name)
+        spath: tuple[Any, ...] = ("slots", name)
+        path = spath
         if not isinstance(name, str) or not _SLOT_NAME.match(name) or name in RESERVED_FIELDS or name == "text":
             raise err(path, f"slot name {name!r} is not allowed (identifier; not text, id, meta)")
         if isinstance(s, list):
@@ -415,8 +416,8 @@ def grammar_from_dict(
         raise err(("slots", clash), f"'{clash}' is both a slot and a field set by a production")
 
     # Undefined references.
-    for name, prods in rules.items():
-        for i, p in enumerate(prods):
+    for name, rprods in rules.items():
+        for i, p in enumerate(rprods):
             for kind, val in p.parts():
                 if kind == "nt" and val not in rules:
                     raise err(("rules", name, i), f"undefined non-terminal <{val}> (defined: {', '.join(sorted(rules))})")
@@ -453,10 +454,10 @@ def grammar_from_dict(
     changed = True
     while changed:
         changed = False
-        for name, prods in rules.items():
+        for name, rprods in rules.items():
             if name in productive:
                 continue
-            if any(all(k != "nt" or v in productive for k, v in p.parts()) for p in prods):
+            if any(all(k != "nt" or v in productive for k, v in p.parts()) for p in rprods):
                 productive.add(name)
                 changed = True
     for name in rules:

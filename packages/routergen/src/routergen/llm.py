@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from .spec import LLMConfig
@@ -37,7 +37,7 @@ def prompt_hash(system: str | None, user: str) -> str:
     return hashlib.sha256(((system or "") + "\x00" + user).encode("utf-8")).hexdigest()[:16]
 
 
-def make_client(cache_dir: str | Path | None, budget_usd: float | None) -> Any:
+def make_client(cache_dir: str | os.PathLike[str] | None, budget_usd: float | None) -> Any:
     """An :class:`datacore.llm.AnthropicClient` (key from ``ANTHROPIC_API_KEY``; base URL from
     ``ANTHROPIC_BASE_URL`` if set) with the response cache in ``cache_dir``."""
     from datacore.llm import AnthropicClient

@@ -75,6 +75,11 @@ def jaccard_estimate(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(a == b))
 
 
+def _integrate(y: np.ndarray, x: np.ndarray) -> float:
+    """Trapezoid rule (numpy renamed trapz to trapezoid; this works with either)."""
+    return float(np.sum((y[1:] + y[:-1]) * np.diff(x)) / 2.0)
+
+
 def optimal_bands(num_perm: int, threshold: float) -> tuple[int, int]:
     """(bands, rows) with bands*rows <= num_perm minimising false positives + negatives
     around ``threshold`` (the S-curve ``1 - (1 - s^r)^b`` should step at the threshold)."""
@@ -83,8 +88,8 @@ def optimal_bands(num_perm: int, threshold: float) -> tuple[int, int]:
     for b in range(1, num_perm + 1):
         r = num_perm // b
         p = 1 - (1 - s**r) ** b
-        fp = np.trapezoid(np.where(s < threshold, p, 0), s) if hasattr(np, "trapezoid") else np.trapz(np.where(s < threshold, p, 0), s)
-        fn = (np.trapezoid if hasattr(np, "trapezoid") else np.trapz)(np.where(s >= threshold, 1 - p, 0), s)
+        fp = _integrate(np.where(s < threshold, p, 0), s)
+        fn = _integrate(np.where(s >= threshold, 1 - p, 0), s)
         # False negatives weigh more: a missed duplicate survives into the dataset.
         err = 0.3 * fp + 0.7 * fn
         if err < best_err:

@@ -93,10 +93,32 @@ def run_recipe(
         raise NoArmsError(f"{recipe.source}: no arm can run here ({why})")
     needs_llm = any(a.needs_llm for a in arms) or any(v.needs_llm for v in recipe.validators)
     backend = None
+    own_client = None
     if needs_llm and context.has_llm and recipe.llm is not None:
         if client is None:
-            client = make_client(cache_dir or out / "llm-cache", recipe.budget.max_usd)
+            client = own_client = make_client(cache_dir or out / "llm-cache", recipe.budget.max_usd)
         backend = LLMBackend(client, recipe.llm)
+    try:
+        return _run(recipe, out, n, seed, offline, arms, backend, resume, progress, compress, split_ratios, on_iteration)
+    finally:
+        if own_client is not None:
+            own_client.close()
+
+
+def _run(
+    recipe: Recipe,
+    out: Path,
+    n: int,
+    seed: int,
+    offline: bool,
+    arms: list[ArmSpec],
+    backend: LLMBackend | None,
+    resume: bool,
+    progress: bool,
+    compress: str | None,
+    split_ratios: tuple[float, float, float],
+    on_iteration: Callable[[int], None] | None,
+) -> RunResult:
     quality = QualityOrchestrator(recipe, backend)
     config = {
         "recipe": recipe.data,

@@ -59,7 +59,7 @@ _PARAMS: dict[str, dict[str, tuple[Any, str, float, float | None]]] = {
 def check_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a validator's parameters; return them with defaults filled in."""
     spec = _PARAMS[name]
-    out = {}
+    out: dict[str, Any] = {}
     for k in params:
         if k not in spec:
             raise FieldError(str(k), f"unknown parameter of {name} (allowed: {', '.join(spec) or 'none'})")
@@ -272,7 +272,7 @@ class QualityOrchestrator:
             k = self.params["dispersion"]["max_items"]
             chosen = survivors[:k]
             batch_scores["dispersion"] = dispersion(
-                [sigs.get(id(s)) if id(s) in sigs else self.hasher.signature(s.text) for s in chosen]
+                [sigs[id(s)] if id(s) in sigs else self.hasher.signature(s.text) for s in chosen]
             )
         if "judge" in self.active and survivors:
             assert self.llm is not None
