@@ -7,7 +7,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
 from fsmdata import (
     FSM,
     DataReport,
@@ -305,7 +304,11 @@ def test_scale_many_states_long_strings() -> None:
     n, S = 1500, 64
     table = rng.integers(0, n, size=(n, S))
     table[rng.random((n, S)) < 0.05] = -1  # undefined steps -> sink
-    obj = {"alphabet": [f"w{i}" for i in range(S)], "accepting": np.flatnonzero(rng.random(n) < 0.2).tolist(), "table": table.tolist()}
+    obj = {
+        "alphabet": [f"w{i}" for i in range(S)],
+        "accepting": np.flatnonzero(rng.random(n) < 0.2).tolist(),
+        "table": table.tolist(),
+    }
     fsm = FSM.from_table(obj)
     assert fsm.kind == "token" and fsm.n_states >= 1000
     for mode in ("coverage", "uniform"):

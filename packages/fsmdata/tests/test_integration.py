@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from datacore import build_dataset, read_jsonl, split_of
-
 from fsmdata import FSM, FsmDataset, FsmGenerator, GenConfig, collate, compile_regex, reject_subtype_holds
 from fsmdata.cli import main
 
@@ -93,8 +92,27 @@ def test_cli_compile_trace_generate(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["trace", "the (big|small)* dog", "the big", "--tokens"])
     assert r.exit_code == 0 and "class: I" in r.output
     out = tmp_path / "ds"
-    r = CliRunner().invoke(main, ["generate", "--regex", "(ab|cd)+e?", "--alphabet", "abcde", "--out", str(out), "-n", "500",
-                                  "--l-max", "8", "--p-class", "A=2,I=1,R=1", "--executor", "inline", "--quiet"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            "--regex",
+            "(ab|cd)+e?",
+            "--alphabet",
+            "abcde",
+            "--out",
+            str(out),
+            "-n",
+            "500",
+            "--l-max",
+            "8",
+            "--p-class",
+            "A=2,I=1,R=1",
+            "--executor",
+            "inline",
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 0, r.output
     recs = [x for rs in _records(out).values() for x in rs]
     assert len(recs) == 500 and abs(sum(x["class"] == "A" for x in recs) - 250) <= 2

@@ -5,13 +5,11 @@ from __future__ import annotations
 import itertools
 import re
 
-import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from fsmdata import FSM, compile_regex, compile_token_regex
 from fsmdata.errors import FsmFormatError, RegexSyntaxError, UnsupportedConstructError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 ALPHA = "abc"
 
@@ -54,9 +52,30 @@ def test_accepts_matches_python_re(pattern: str, strings: list[str]) -> None:
 @pytest.mark.parametrize(
     "pattern",
     [
-        r"a+", r"a*b*", r"(ab|cd)e", r"[a-c]{2,3}x?", r"(?i)aB", r"a.b", r"\d{1,3}(\.\d+)?", r"[^abc]+",
-        r"(a|b)*abb", r"^a(b|c)$", r"a{,2}", r"a{2,}", r"a{3}", r"x{}", r"[]a]", r"[a-]", r"\x41\u0042", r"(?s)a.b",
-        r"(?i:ab)c", r"(?P<n>ab)+", r"a*?b+?", r"\s\S\W", r"(?#note)ab", r"[\d_]+",
+        r"a+",
+        r"a*b*",
+        r"(ab|cd)e",
+        r"[a-c]{2,3}x?",
+        r"(?i)aB",
+        r"a.b",
+        r"\d{1,3}(\.\d+)?",
+        r"[^abc]+",
+        r"(a|b)*abb",
+        r"^a(b|c)$",
+        r"a{,2}",
+        r"a{2,}",
+        r"a{3}",
+        r"x{}",
+        r"[]a]",
+        r"[a-]",
+        r"\x41\u0042",
+        r"(?s)a.b",
+        r"(?i:ab)c",
+        r"(?P<n>ab)+",
+        r"a*?b+?",
+        r"\s\S\W",
+        r"(?#note)ab",
+        r"[\d_]+",
     ],
 )
 def test_exhaustive_against_re(pattern: str) -> None:

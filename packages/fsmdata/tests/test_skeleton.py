@@ -1,5 +1,4 @@
 from click.testing import CliRunner
-
 from fsmdata import __version__
 from fsmdata.cli import main
 

@@ -6,7 +6,6 @@ Every command is a thin layer over the Python API; user errors print one clear l
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,11 @@ def _vocab(value: str | None) -> list[str] | None:
 def _source_options(f: Any) -> Any:
     f = click.option("--vocab", default=None, help="Token regex vocabulary: w1,w2,... or @FILE (one word a line).")(f)
     f = click.option("--tokens", "token_mode", is_flag=True, help="REGEX is a token-level regex over words.")(f)
-    f = click.option("--alphabet", default=None, help="Characters of the alphabet (default: the regex's own; printable ASCII for . and [^...]).")(f)
+    f = click.option(
+        "--alphabet",
+        default=None,
+        help="Characters of the alphabet (default: the regex's own; printable ASCII for . and [^...]).",
+    )(f)
     return f
 
 
@@ -49,7 +52,9 @@ def _fsm(regex: str | None, fsm_file: str | None, alphabet: str | None, token_mo
     return build_fsm(regex, alphabet=alphabet)
 
 
-@click.group(cls=CliGroup, help="Regex -> minimal DFA -> balanced, coverage-driven datasets of accept / incomplete / reject strings.")
+@click.group(
+    cls=CliGroup, help="Regex -> minimal DFA -> balanced, coverage-driven datasets of accept / incomplete / reject strings."
+)
 @click.version_option(__version__, prog_name="fsmdata")
 def main() -> None:
     """Entry point of the `fsmdata` command."""
@@ -59,11 +64,21 @@ def main() -> None:
 @click.argument("regex", required=False)
 @click.option("--fsm", "fsm_file", default=None, help="Read the FSM from a JSON transition table instead.")
 @_source_options
-@click.option("--format", "fmt", type=click.Choice(["summary", "json", "dot"]), default="summary", show_default=True, help="What to print.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["summary", "json", "dot"]), default="summary", show_default=True, help="What to print."
+)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the FSM as JSON here.")
 @click.option("--dot", "dot_out", type=click.Path(dir_okay=False), default=None, help="Also write a Graphviz DOT picture here.")
-def compile_cmd(regex: str | None, fsm_file: str | None, alphabet: str | None, token_mode: bool, vocab: str | None,
-                fmt: str, json_out: str | None, dot_out: str | None) -> None:
+def compile_cmd(
+    regex: str | None,
+    fsm_file: str | None,
+    alphabet: str | None,
+    token_mode: bool,
+    vocab: str | None,
+    fmt: str,
+    json_out: str | None,
+    dot_out: str | None,
+) -> None:
     """Compile REGEX to a minimal DFA; print its states and edges (or JSON / DOT)."""
     fsm = _fsm(regex, fsm_file, alphabet, token_mode, vocab)
     if json_out:
@@ -87,7 +102,10 @@ def compile_cmd(regex: str | None, fsm_file: str | None, alphabet: str | None, t
                 if t != fsm.sink:
                     groups.setdefault(t, []).append(fsm.alphabet[a])
             mark = "*" if fsm.accepting[q] else " "
-            edges = "  ".join(f"{(',' if sep else '').join(syms) if len(syms) <= 12 else ''.join(syms[:12]) + '...'}->{t}" for t, syms in groups.items())
+            edges = "  ".join(
+                f"{(',' if sep else '').join(syms) if len(syms) <= 12 else ''.join(syms[:12]) + '...'}->{t}"
+                for t, syms in groups.items()
+            )
             click.echo(f"{mark}{q}: {edges}")
 
 
@@ -121,18 +139,35 @@ def trace_cmd(regex: str, text: str, alphabet: str | None, token_mode: bool, voc
 @click.option("--attempts", "attempts_per_sample", type=int, default=8, show_default=True, help="Tries per crafted reject.")
 @click.option("--batch-size", type=int, default=8192, show_default=True, help="Samples walked together.")
 @generate_options
-def generate_cmd(regex: str | None, fsm_file: str | None, alphabet: str | None, token_mode: bool, vocab: str | None,
-                 task: str, l_min: int, l_max: int, p_class: str | None, reject_mix: str | None, mode: str,
-                 attempts_per_sample: int, batch_size: int, opts: GenerateOptions) -> None:
+def generate_cmd(
+    regex: str | None,
+    fsm_file: str | None,
+    alphabet: str | None,
+    token_mode: bool,
+    vocab: str | None,
+    task: str,
+    l_min: int,
+    l_max: int,
+    p_class: str | None,
+    reject_mix: str | None,
+    mode: str,
+    attempts_per_sample: int,
+    batch_size: int,
+    opts: GenerateOptions,
+) -> None:
     """Generate a labelled dataset (datacore layout) from an FSM."""
     from .datagen import FsmGenerator
 
     fsm = _fsm(regex, fsm_file, alphabet, token_mode, vocab)
     cfg = GenConfig(
-        L_min=l_min, L_max=l_max, task=task,
+        L_min=l_min,
+        L_max=l_max,
+        task=task,
         p_class=parse_mix(p_class, "p_class") if p_class else None,
         reject_mix=parse_mix(reject_mix, "reject_mix") if reject_mix else None,
-        mode=mode, attempts_per_sample=attempts_per_sample, batch_size=batch_size,
+        mode=mode,
+        attempts_per_sample=attempts_per_sample,
+        batch_size=batch_size,
     )
     gen = FsmGenerator(fsm, cfg)
     run_generate(gen, opts)

@@ -54,9 +54,7 @@ def regex_alphabet(parsed: ParsedRegex) -> list[str]:
             continue
         for lo, hi in leaf[1]:
             if len(chars) + hi - lo + 1 > _MAX_OWN_ALPHABET:
-                raise FsmError(
-                    f"the pattern's character classes span more than {_MAX_OWN_ALPHABET} characters; give an alphabet"
-                )
+                raise FsmError(f"the pattern's character classes span more than {_MAX_OWN_ALPHABET} characters; give an alphabet")
             chars.update(range(lo, hi + 1))
     if parsed.needs_alphabet:
         chars.update(ord(c) for c in DEFAULT_ALPHABET)

@@ -81,29 +81,58 @@ class FsmGenerator:
             cols = list(range(min(fsm.n_symbols, 64)))
             labels = [repr(fsm.alphabet[a])[1:-1] or " " for a in cols]
             note = "" if len(rows) == fsm.n_states - 1 and len(cols) == fsm.n_symbols else " (first 48 states / 64 symbols)"
-            sections.append(ReportSection(
-                "Edge coverage (state x symbol)" + note,
-                heatmap_svg(np.log10(1 + m[np.ix_(rows, cols)]), rows, labels, "log10(1 + edge hits)", "log10(1 + hits)"),
-            ))
+            sections.append(
+                ReportSection(
+                    "Edge coverage (state x symbol)" + note,
+                    heatmap_svg(np.log10(1 + m[np.ix_(rows, cols)]), rows, labels, "log10(1 + edge hits)", "log10(1 + hits)"),
+                )
+            )
             live = fsm.live_edges()
             h = m[live]
             if h.size:
                 med = float(np.median(h))
-                sections.append(ReportSection("Live-edge coverage", table_html(
-                    ["live edges", "hit", "least used", "median", "most used", "least / median"],
-                    [[int(h.size), int((h > 0).sum()), int(h.min()), med, int(h.max()), f"{h.min() / med:.3f}" if med else "-"]],
-                )))
+                sections.append(
+                    ReportSection(
+                        "Live-edge coverage",
+                        table_html(
+                            ["live edges", "hit", "least used", "median", "most used", "least / median"],
+                            [
+                                [
+                                    int(h.size),
+                                    int((h > 0).sum()),
+                                    int(h.min()),
+                                    med,
+                                    int(h.max()),
+                                    f"{h.min() / med:.3f}" if med else "-",
+                                ]
+                            ],
+                        ),
+                    )
+                )
         cl = telemetry.histograms.get("class_length", {})
         if cl:
             lengths = sorted({int(k.split(":")[1]) for k in cl})
             classes = [c for c in CLASS_NAMES if any(k.startswith(c + ":") for k in cl)]
-            rows_t = [[L] + [cl.get(f"{c}:{L}", 0) for c in classes] + [sum(cl.get(f"{c}:{L}", 0) for c in classes)] for L in lengths]
+            rows_t = [
+                [L] + [cl.get(f"{c}:{L}", 0) for c in classes] + [sum(cl.get(f"{c}:{L}", 0) for c in classes)] for L in lengths
+            ]
             sections.append(ReportSection("Samples by class and length", table_html(["length", *classes, "total"], rows_t)))
         samples = telemetry.counters.get("samples", 0)
         if samples:
-            sections.append(ReportSection("Retries", table_html(
-                ["samples", "attempts", "retry rate", "wrong_alt fallbacks"],
-                [[int(samples), int(telemetry.counters.get("attempts", 0)),
-                  f"{telemetry.counters.get('retries', 0) / samples:.4f}", int(telemetry.counters.get("wrong_alt_fallbacks", 0))]],
-            )))
+            sections.append(
+                ReportSection(
+                    "Retries",
+                    table_html(
+                        ["samples", "attempts", "retry rate", "wrong_alt fallbacks"],
+                        [
+                            [
+                                int(samples),
+                                int(telemetry.counters.get("attempts", 0)),
+                                f"{telemetry.counters.get('retries', 0) / samples:.4f}",
+                                int(telemetry.counters.get("wrong_alt_fallbacks", 0)),
+                            ]
+                        ],
+                    ),
+                )
+            )
         return sections

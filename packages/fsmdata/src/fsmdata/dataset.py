@@ -41,8 +41,16 @@ class FsmDataset:
     * ``label``: the class id of the whole sequence; ``length``.
     """
 
-    def __init__(self, fsm: FSM, samples: Iterable[Sequence[int] | dict[str, Any]], split: str | None = None,
-                 eos_id: int | None = None, *, split_ratios: Sequence[float] = (0.8, 0.1, 0.1), salt: str = "") -> None:
+    def __init__(
+        self,
+        fsm: FSM,
+        samples: Iterable[Sequence[int] | dict[str, Any]],
+        split: str | None = None,
+        eos_id: int | None = None,
+        *,
+        split_ratios: Sequence[float] = (0.8, 0.1, 0.1),
+        salt: str = "",
+    ) -> None:
         from datacore import split_of
 
         self.torch = _torch()

@@ -27,7 +27,6 @@ from .config import GenConfig
 from .errors import EmptyLanguageError, InfeasibleTargetError
 from .feasibility import TARGETS, Feasibility
 from .fsm import CLASS_NAMES, FSM
-from .quotas import QuotaManager
 from .rejects import SUBTYPE_NAMES
 
 __all__ = ["Batch", "Engine", "TargetPlan"]
@@ -139,7 +138,11 @@ class TargetPlan:
         rng = f"length {cfg.L_min}..{cfg.L_max}"
         if c == "A":
             short = fsm.shortest_accepted_length()
-            hint = f"the shortest accepted string has length {short}; raise L_max to at least {short}" if short is not None and short > cfg.L_max else "change the length range"
+            hint = (
+                f"the shortest accepted string has length {short}; raise L_max to at least {short}"
+                if short is not None and short > cfg.L_max
+                else "change the length range"
+            )
             return f"p_class: no accepted (A) string has {rng}; {hint}, or set A=0"
         if c == "I":
             return f"p_class: no string of {rng} stops short of acceptance with acceptance still reachable (class I); change the range or set I=0"
@@ -153,26 +156,41 @@ class TargetPlan:
         cand = [L for L in lengths if L >= 1 and self.feas.start_feasible("A", L)]
         if not cand:
             return []
-        eng = Engine(self.fsm, self.cfg, self.feas, plan=None)
+        eng = Engine(self.fsm, self.cfg, self.feas, make_plan=False)
         rng = np.random.default_rng(seed)
-        per = 24
+        per = 4 if self.fsm.n_states > _EXACT_WA_STATES else 16
         lens = np.repeat(np.array(cand, dtype=np.int64), per)
         ok = eng.try_wrong_alt(lens, rng, np.ones((self.fsm.n_states, self.fsm.n_symbols)), attempts=4)
         return sorted({int(L) for L, good in zip(lens, ok) if good})
 
+    @staticmethod
+    def _round(exact: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Integers summing to ``n``: floors plus the remainder drawn by fractional part."""
+        counts = np.floor(exact + 1e-9).astype(np.int64)
+        rem = n - int(counts.sum())
+        if rem > 0:
+            frac = np.maximum(exact - counts, 0)
+            p = frac / frac.sum() if frac.sum() > 0 else np.full(len(frac), 1 / len(frac))
+            counts[rng.choice(len(frac), size=rem, replace=False, p=p)] += 1
+        return counts
+
     def allocate(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stratified targets for ``n`` samples: ``(class_ids, lengths, subtype_codes)``, shuffled.
 
-        Each cell gets ``floor(n * share)`` samples; the remainder goes to cells drawn with
-        probability proportional to their fractional parts, so shares are unbiased across shards.
+        Each (class, length) cell gets ``floor(n * share)`` samples and the remainder goes
+        to cells drawn by their fractional parts (unbiased across shards); R cells are then
+        split among their subtypes the same way, so subtypes never skew the length balance.
         """
-        exact = n * self.shares
-        counts = np.floor(exact).astype(np.int64)
-        rem = n - int(counts.sum())
-        if rem > 0:
-            frac = exact - counts
-            extra = rng.choice(len(frac), size=rem, replace=False, p=frac / frac.sum())
-            counts[extra] += 1
+        keys = list(dict.fromkeys((c, L) for c, L, _ in self.cells))
+        cell_share = {k: 0.0 for k in keys}
+        for (c, L, _), sh in zip(self.cells, self.shares):
+            cell_share[(c, L)] += sh
+        cell_counts = self._round(n * np.array([cell_share[k] for k in keys]), n, rng)
+        counts = np.zeros(len(self.cells), dtype=np.int64)
+        for k, m in zip(keys, cell_counts.tolist()):
+            idx = [i for i, (c, L, _) in enumerate(self.cells) if (c, L) == k]
+            sub = self.shares[idx] / self.shares[idx].sum()
+            counts[idx] = self._round(m * sub, m, rng)
         cls = np.repeat(np.array([CLASS_NAMES.index(c) for c, _, _ in self.cells], dtype=np.int8), counts)
         lens = np.repeat(np.array([L for _, L, _ in self.cells], dtype=np.int64), counts)
         subs = np.repeat(np.array([SUB.get(s, 0) for _, _, s in self.cells], dtype=np.int8), counts)
@@ -188,7 +206,7 @@ class TargetPlan:
 class Engine:
     """Vectorized generation for one (FSM, GenConfig)."""
 
-    def __init__(self, fsm: FSM, cfg: GenConfig, feas: Feasibility | None = None, plan: TargetPlan | None | bool = True) -> None:
+    def __init__(self, fsm: FSM, cfg: GenConfig, feas: Feasibility | None = None, *, make_plan: bool = True) -> None:
         self.fsm, self.cfg = fsm, cfg
         self.feas = feas or Feasibility(fsm, cfg.L_max)
         self.T = cfg.L_max
@@ -196,12 +214,19 @@ class Engine:
         self._count_flat: np.ndarray | None = None
         self._cum_uniform: np.ndarray | None = None
         self._count_slot: dict[str, int] = {}
-        self.plan = TargetPlan(fsm, cfg, self.feas) if plan is True else plan
+        self._plan = TargetPlan(fsm, cfg, self.feas) if make_plan else None
         S = fsm.n_symbols
         self.dead_next = ~fsm.live[fsm.table]  # (n, S): symbol leads into the sink
         self.live_next = ~self.dead_next
         self.codes = np.array([ord(c) for c in fsm.alphabet], dtype=np.uint32) if fsm.kind == "char" else None
         self.ar = np.arange(S)
+
+    @property
+    def plan(self) -> TargetPlan:
+        """The validated target plan (cells and their shares)."""
+        if self._plan is None:
+            raise RuntimeError("this engine was made without a target plan")
+        return self._plan
 
     # -- counting tables for uniform mode --------------------------------------------
     def _counts(self, kinds: list[str]) -> tuple[np.ndarray, dict[str, int]]:
@@ -241,8 +266,9 @@ class Engine:
         F = self.feas.reach[:, :, fsm.table]  # (K, T+1, n, S)
         return np.cumsum(F * W.astype(np.float32), axis=-1, dtype=np.float32).reshape(-1, fsm.n_symbols)
 
-    def walk(self, kinds: np.ndarray, lens: np.ndarray, rng: np.random.Generator, W: np.ndarray | None,
-             cum: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def walk(
+        self, kinds: np.ndarray, lens: np.ndarray, rng: np.random.Generator, W: np.ndarray | None, cum: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Walk ``lens[i]`` steps from the start into target set ``TARGETS[kinds[i]]``.
 
         With ``W`` (edge weights) the choice among feasible symbols is proportional to
@@ -271,7 +297,7 @@ class Engine:
         st_t[0] = fsm.start
         table_flat = fsm.table.ravel().astype(np.int64)
         if cum is None:
-            src = self.reach_flat if W is not None else None
+            src = self.reach_flat
             if W is None:
                 csrc, slot = self._counts(self._uniform_kinds())
                 kk = np.array([slot.get(TARGETS[k], 0) for k in range(len(TARGETS))], dtype=np.int64)[kinds[order]]
@@ -280,7 +306,7 @@ class Engine:
             na = int(n_active[t])
             qa = q[:na]
             if cum is not None:
-                rows = cum[base[:na] + qa]
+                rows = cum[base[:na] + qa]  # type: ignore[index]
                 u = rng.random(na) * rows[:, -1]
                 a = (rows <= u[:, None]).sum(axis=1)
             else:  # large FSMs: gather feasibility per step instead of precomputing rows
@@ -308,8 +334,9 @@ class Engine:
         a = (cum <= u[:, None]).sum(axis=1)
         return np.minimum(a, mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1))
 
-    def try_wrong_alt(self, lens: np.ndarray, rng: np.random.Generator, W: np.ndarray | None, attempts: int,
-                      out: dict[str, Any] | None = None) -> np.ndarray:
+    def try_wrong_alt(
+        self, lens: np.ndarray, rng: np.random.Generator, W: np.ndarray | None, attempts: int, out: dict[str, Any] | None = None
+    ) -> np.ndarray:
         """Try to craft wrong_alt near misses of the given lengths; return a success mask.
 
         Each attempt walks a fresh accepted string ``u`` and looks for a swap ``(k, b)``
@@ -356,8 +383,9 @@ class Engine:
     def _rejecting(self) -> np.ndarray:
         return ~self.fsm.accepting if self.cfg.task == "binary" else ~self.fsm.live
 
-    def _swap_exact(self, t: np.ndarray, s: np.ndarray, L: np.ndarray, rng: np.random.Generator,
-                    W: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _swap_exact(
+        self, t: np.ndarray, s: np.ndarray, L: np.ndarray, rng: np.random.Generator, W: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         fsm = self.fsm
         m, width = t.shape
         order = np.argsort(-L, kind="stable")  # longest first: active rows are a prefix
@@ -393,8 +421,9 @@ class Engine:
         inv[order] = ar
         return k_sel[inv], b_sel[inv], (total > 0)[inv]
 
-    def _swap_sampled(self, t: np.ndarray, s: np.ndarray, L: np.ndarray, rng: np.random.Generator,
-                      W: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _swap_sampled(
+        self, t: np.ndarray, s: np.ndarray, L: np.ndarray, rng: np.random.Generator, W: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         fsm = self.fsm
         m, width = t.shape
         k = L // 2 + (rng.random(m) * (L - L // 2)).astype(np.int64)
@@ -411,8 +440,15 @@ class Engine:
             x[act] = fsm.table[x[act], t[act, j]]
         return k, b, has & self._rejecting()[x]
 
-    def generate(self, cls: np.ndarray, lens: np.ndarray, subs: np.ndarray, rng: np.random.Generator,
-                 W: np.ndarray | None, stats: dict[str, int] | None = None) -> Batch:
+    def generate(
+        self,
+        cls: np.ndarray,
+        lens: np.ndarray,
+        subs: np.ndarray,
+        rng: np.random.Generator,
+        W: np.ndarray | None,
+        stats: dict[str, int] | None = None,
+    ) -> Batch:
         """Make one sample per target row; ``W`` are coverage weights (None in uniform mode)."""
         cfg = self.cfg
         B = len(cls)
@@ -503,7 +539,9 @@ class Engine:
             out[i] = SUB[opts[int(rng.integers(len(opts)))]] if opts else SUB["dead_suffix"]
         return out
 
-    def _label_uniform_rejects(self, tokens: np.ndarray, states: np.ndarray, lens: np.ndarray, cls: np.ndarray, subs: np.ndarray) -> None:
+    def _label_uniform_rejects(
+        self, tokens: np.ndarray, states: np.ndarray, lens: np.ndarray, cls: np.ndarray, subs: np.ndarray
+    ) -> None:
         """Label uniform-mode rejects by shape (see :func:`fsmdata.rejects.describe_reject`)."""
         r = np.flatnonzero(cls == 2)
         if not len(r):

@@ -44,7 +44,7 @@ class UnsupportedConstructError(RegexSyntaxError):
 
     def __init__(self, reason: str, pattern: str, pos: int) -> None:
         self.reason, self.pattern, self.pos = reason, pattern, pos
-        FsmError.__init__(self, caret_message(f"unsupported construct: {reason}", pattern, pos))
+        Exception.__init__(self, caret_message(f"unsupported construct: {reason}", pattern, pos))
 
 
 class FsmFormatError(FsmError):

@@ -14,7 +14,6 @@ In the ``binary`` task ``I`` folds into ``R``.
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -298,7 +297,9 @@ class FSM:
         if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start < n:
             raise bad("start", f"must be a state id in 0..{n - 1}, got {start!r}")
         acc_list = obj.get("accepting")
-        if not isinstance(acc_list, list) or not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < n for x in acc_list):
+        if not isinstance(acc_list, list) or not all(
+            isinstance(x, int) and not isinstance(x, bool) and 0 <= x < n for x in acc_list
+        ):
             raise bad("accepting", f"must be a list of state ids in 0..{n - 1}")
         # Complete the table with a fresh sink, then canonicalize (and maybe minimize).
         full = np.vstack([table, np.full((1, S), n)])

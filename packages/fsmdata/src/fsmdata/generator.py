@@ -59,7 +59,9 @@ def _pick(weights: np.ndarray, rng: np.random.Generator) -> int:
     return int(min(np.searchsorted(cum, rng.random() * cum[-1], side="right"), len(cum) - 1))
 
 
-def backward(fsm: FSM, class_id: int | str, L: int, quota: QuotaManager, reach: Feasibility, rng: np.random.Generator) -> list[int] | None:
+def backward(
+    fsm: FSM, class_id: int | str, L: int, quota: QuotaManager, reach: Feasibility, rng: np.random.Generator
+) -> list[int] | None:
     """Sample a string of length ``L`` ending in target set ``class_id`` by walking backwards.
 
     The end state is drawn among states of the class reachable in exactly ``L`` steps,
@@ -95,7 +97,9 @@ def backward(fsm: FSM, class_id: int | str, L: int, quota: QuotaManager, reach: 
     return out[::-1]
 
 
-def forward(fsm: FSM, class_id: int | str, L: int, quota: QuotaManager, reach: Feasibility, rng: np.random.Generator, beam: int = 16) -> list[int] | None:
+def forward(
+    fsm: FSM, class_id: int | str, L: int, quota: QuotaManager, reach: Feasibility, rng: np.random.Generator, beam: int = 16
+) -> list[int] | None:
     """Best-first beam search from the start for a string of length ``L`` in ``class_id``.
 
     Children that can no longer reach the target set in the remaining steps are pruned;
@@ -166,7 +170,14 @@ def batch_records(fsm: FSM, cfg: GenConfig, b: Batch) -> list[dict[str, Any]]:
     toks = [row[:L] for row, L in zip(b.tokens.tolist(), b.lengths.tolist())]
     out = []
     for text, tk, L, c, s, p, a, k in zip(
-        texts, toks, b.lengths.tolist(), b.classes.tolist(), b.subtypes.tolist(), b.paths.tolist(), b.attempts.tolist(), b.branch_pos.tolist()
+        texts,
+        toks,
+        b.lengths.tolist(),
+        b.classes.tolist(),
+        b.subtypes.tolist(),
+        b.paths.tolist(),
+        b.attempts.tolist(),
+        b.branch_pos.tolist(),
     ):
         cname = CLASS_NAMES[c]
         sub = _SUBTYPE_LABELS[s]
@@ -192,13 +203,15 @@ def _fill_report(report: DataReport, b: Batch) -> None:
     r = b.subtypes[b.subtypes > 0]
     vals, cnt = np.unique(r, return_counts=True)
     for v, c in zip(vals.tolist(), cnt.tolist()):
-        key = _SUBTYPE_LABELS[v]
-        report.subtype_hist[key] = report.subtype_hist.get(key, 0) + c
+        label = str(_SUBTYPE_LABELS[v])
+        report.subtype_hist[label] = report.subtype_hist.get(label, 0) + c
     report.samples += len(b)
     report.attempts += int(b.attempts.sum())
 
 
-def generate_corpus(fsm: FSM, cfg: GenConfig, n_samples: int, seed: int = 0, *, engine: str = "batch", _engine: Engine | None = None) -> Corpus:
+def generate_corpus(
+    fsm: FSM, cfg: GenConfig, n_samples: int, seed: int = 0, *, engine: str = "batch", _engine: Engine | None = None
+) -> Corpus:
     """Generate ``n_samples`` labelled strings from ``fsm`` (deterministic in ``seed``).
 
     Targets are stratified: each (class, length, subtype) cell gets its share of
@@ -234,19 +247,38 @@ def generate_corpus(fsm: FSM, cfg: GenConfig, n_samples: int, seed: int = 0, *, 
     return Corpus(fsm, cfg, batches, report)
 
 
-def generate_sample(eng: Engine, quota: QuotaManager, rng: np.random.Generator, target: tuple[str, int, str] | None = None,
-                    stats: dict[str, int] | None = None) -> dict[str, Any]:
+def generate_sample(
+    eng: Engine,
+    quota: QuotaManager,
+    rng: np.random.Generator,
+    target: tuple[str, int, str] | None = None,
+    stats: dict[str, int] | None = None,
+) -> dict[str, Any]:
     """Make one sample (per-sample path): draw a target unless given, try :func:`backward`,
     then :func:`forward`; R targets with a crafted subtype use the reject crafters.  The
     quota is updated with the sample's path.  Returns the record."""
     c, L, s = target if target is not None else eng.plan.sample_target(rng)
-    b = _per_sample(eng, quota, rng, np.array([CLASS_NAMES.index(c)], dtype=np.int8), np.array([L]),
-                    np.array([SUB.get(s, 0)], dtype=np.int8), stats if stats is not None else {})
+    b = _per_sample(
+        eng,
+        quota,
+        rng,
+        np.array([CLASS_NAMES.index(c)], dtype=np.int8),
+        np.array([L]),
+        np.array([SUB.get(s, 0)], dtype=np.int8),
+        stats if stats is not None else {},
+    )
     return batch_records(eng.fsm, eng.cfg, b)[0]
 
 
-def _per_sample(eng: Engine, quota: QuotaManager, rng: np.random.Generator, cls: np.ndarray, lens: np.ndarray,
-                subs: np.ndarray, stats: dict[str, int]) -> Batch:
+def _per_sample(
+    eng: Engine,
+    quota: QuotaManager,
+    rng: np.random.Generator,
+    cls: np.ndarray,
+    lens: np.ndarray,
+    subs: np.ndarray,
+    stats: dict[str, int],
+) -> Batch:
     fsm, cfg = eng.fsm, eng.cfg
     n = len(cls)
     width = int(lens.max()) if n else 0

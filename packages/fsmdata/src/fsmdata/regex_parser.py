@@ -281,7 +281,6 @@ class _Parser:
             self.needs_alphabet = True
             return ("set", () if self.dotall else ((10, 10),), True)
         if c == "\\":
-            pos = self.i
             kind, value = self.escape(in_class=False)
             if kind == "class":
                 iv, neg = value

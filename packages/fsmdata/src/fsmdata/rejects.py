@@ -30,7 +30,9 @@ def _is_reject(fsm: FSM, end: int, task: str) -> bool:
     return not fsm.accepting[end] if task == "binary" else not fsm.live[end]
 
 
-def reject_subtype_holds(fsm: FSM, tokens: Sequence[int], subtype: str, task: str = "ternary", branch_pos: int | None = None) -> bool:
+def reject_subtype_holds(
+    fsm: FSM, tokens: Sequence[int], subtype: str, task: str = "ternary", branch_pos: int | None = None
+) -> bool:
     """True if ``tokens`` is a reject of ``task`` and meets the definition of ``subtype``."""
     ids = fsm.encode(list(tokens), strict=False)
     states = fsm.trace(ids)

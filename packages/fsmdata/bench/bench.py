@@ -1,0 +1,289 @@
+"""fsmdata benchmark: throughput against exrex and automata-lib in the same run, a 1M-sample
+dataset, class/length balance, edge coverage, uniform-mode TVD and a 10,000-state scale check.
+
+    python packages/fsmdata/bench/bench.py [--quick] [--json PATH]
+
+Prints a table; ``--json`` writes every figure.  ``--quick`` (< 60 s) shrinks every size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from fsmdata import FSM, GenConfig, compile_regex, generate_corpus
+from fsmdata.engine import Engine
+
+PATTERNS = [
+    ("(ab|cd)+e?", "abcde"),
+    ("x(a|b)*y(c|d)z", "abcdxyz"),
+    ("(0|1(01*0)*1)*", "01"),
+    ("(GET|POST|PUT)/(a|b|c)+(/(x|y|z)+)*", "GETPOSU/abcxyz"),
+]
+
+
+def timed(fn, *a, **k):
+    t = time.perf_counter()
+    out = fn(*a, **k)
+    return out, time.perf_counter() - t
+
+
+def throughput(n: int) -> list[dict]:
+    rows = []
+    for pattern, alphabet in PATTERNS:
+        fsm = compile_regex(pattern, alphabet)
+        row: dict = {"pattern": pattern, "states": fsm.n_states}
+        # full mixed-class pipeline with quotas (A / I / R and crafted reject subtypes)
+        cfg = GenConfig(L_min=1, L_max=64)
+        eng = Engine(fsm, cfg)
+        corpus, dt = timed(generate_corpus, fsm, cfg, n, 1, _engine=eng)
+        row["mixed_labelled_per_s"] = n / dt
+        _, dr = timed(lambda c=corpus: list(c.records()))
+        row["mixed_records_per_s"] = n / (dt + dr)
+        # uniform over accepted strings (exact counting DP)
+        ucfg = GenConfig(L_min=1, L_max=64, mode="uniform", p_class={"A": 1})
+        ueng = Engine(fsm, ucfg)
+        ucorp, du = timed(generate_corpus, fsm, ucfg, n, 2, _engine=ueng)
+        row["uniform_A_per_s"] = n / du
+        _, dur = timed(lambda c=ucorp: list(c.records()))
+        row["uniform_A_records_per_s"] = n / (du + dur)
+        m = max(200, n // 50)
+        try:
+            import exrex
+
+            _, de = timed(lambda p=pattern, k=m: [exrex.getone(p, limit=32) for _ in range(k)])
+            row["exrex_per_s"] = m / de
+        except Exception as e:  # noqa: BLE001 - a baseline that cannot run is reported, not fatal
+            row["exrex_per_s"] = f"n/a ({type(e).__name__})"
+        try:
+            from automata.fa.dfa import DFA
+            from automata.fa.nfa import NFA
+
+            dfa = DFA.from_nfa(NFA.from_regex(pattern, input_symbols=set(alphabet)))
+            rng = np.random.default_rng(0)
+            lens = [int(x) for x in rng.integers(1, 65, size=m)]
+            ok_lens = [L for L in lens if dfa.count_words_of_length(L) > 0] or [fsm.shortest_accepted_length()]
+            _, da = timed(lambda d=dfa, ls=ok_lens, k=m: [d.random_word(L) for L in itertools.islice(itertools.cycle(ls), k)])
+            row["automata_lib_per_s"] = m / da
+        except Exception as e:  # noqa: BLE001
+            row["automata_lib_per_s"] = f"n/a ({type(e).__name__})"
+        rows.append(row)
+    return rows
+
+
+def dataset_time(n: int, workers: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "ds"
+        cmd = [
+            sys.executable,
+            "-m",
+            "fsmdata.cli",
+            "generate",
+            "--regex",
+            "x(a|b)*y(c|d)z",
+            "--alphabet",
+            "abcdxyz",
+            "--l-max",
+            "64",
+            "--out",
+            str(out),
+            "-n",
+            str(n),
+            "--shard-size",
+            "50000",
+            "-w",
+            str(workers),
+            "--quiet",
+        ]
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, env={**os.environ, "DATACORE_NO_PROGRESS": "1"})
+        dt = time.perf_counter() - t
+        size = sum(p.stat().st_size for p in out.rglob("*.jsonl"))
+        lines = sum(1 for p in out.rglob("*.jsonl") for _ in p.open("rb"))
+    return {"n": n, "workers": workers, "seconds": dt, "records": lines, "bytes": size, "command": " ".join(cmd[1:])}
+
+
+def balance(n: int) -> dict:
+    fsm = compile_regex("x(a|b)*y(c|d)z", "abcdxyz")
+    cfg = GenConfig(L_min=1, L_max=64)
+    eng = Engine(fsm, cfg)
+    # the dataset is made in shards of 10,000 with their own seeds, as datacore runs it
+    reps = [generate_corpus(fsm, cfg, min(10_000, n - i), seed=i, _engine=eng).report for i in range(0, n, 10_000)]
+    rep = reps[0]
+    for r in reps[1:]:
+        rep.merge(r)
+    dev = []
+    for c, p in eng.plan.class_weights.items():
+        Ls = eng.plan.class_lengths[c]
+        for L in Ls:
+            share = p / len(Ls)
+            dev.append(abs(rep.class_length.get(f"{c}:{L}", 0) / n - share) / share)
+    return {"n": n, "cells": len(dev), "max_rel_dev": max(dev), "mean_rel_dev": float(np.mean(dev))}
+
+
+def coverage(n_big: int) -> list[dict]:
+    rows = []
+    for pattern, alphabet in PATTERNS:
+        fsm = compile_regex(pattern, alphabet)
+        cfg = GenConfig(L_min=1, L_max=64)
+        eng = Engine(fsm, cfg)
+        E = int(fsm.live_edges().sum())
+        budget = max(10 * E, 1000)
+        small = generate_corpus(fsm, cfg, budget, seed=3, _engine=eng).report.coverage(fsm)
+        big = generate_corpus(fsm, cfg, n_big, seed=4, _engine=eng).report
+        cov = big.coverage(fsm)
+        # per-sample coverage: in how many samples each edge occurs at least once
+        seen = np.zeros(fsm.live_edges().shape, dtype=np.int64)
+        corpus = generate_corpus(fsm, cfg, min(n_big, 20_000), seed=5, _engine=eng)
+        for b in corpus.batches:
+            for st, tk, L in zip(b.states, b.tokens, b.lengths):
+                e = np.zeros_like(seen, dtype=bool)
+                e[st[:L], tk[:L]] = True
+                seen += e
+        ps = seen[fsm.live_edges()]
+        rows.append(
+            {
+                "pattern": pattern,
+                "live_edges": E,
+                "budget": budget,
+                "hit_within_budget": f"{small['live_edges_hit']}/{E}",
+                "min_over_median_hits": cov["min_over_median"],
+                "min_over_median_samples_with_edge": float(ps.min() / np.median(ps)),
+            }
+        )
+    return rows
+
+
+def uniform_tvd(n: int) -> dict:
+    pattern, alphabet, L = "(a|bc)*(d|ab)", "abcd", 8
+    fsm = compile_regex(pattern, alphabet)
+    words = ["".join(w) for w in itertools.product(alphabet, repeat=L) if fsm.accepts("".join(w))]
+    cfg = GenConfig(L_min=L, L_max=L, mode="uniform", p_class={"A": 1})
+    got = Counter(r["text"] for r in generate_corpus(fsm, cfg, n, seed=1).records())
+    tvd = 0.5 * sum(abs(got.get(w, 0) / n - 1 / len(words)) for w in words)
+    # the same statistic for an ideal sampler (numpy choice over the enumerated words)
+    ideal = np.bincount(np.random.default_rng(0).integers(0, len(words), n), minlength=len(words)) / n
+    return {
+        "pattern": pattern,
+        "length": L,
+        "strings": len(words),
+        "n": n,
+        "tvd": tvd,
+        "ideal_sampler_tvd": float(0.5 * np.abs(ideal - 1 / len(words)).sum()),
+    }
+
+
+def scale(n_states: int, n: int) -> dict:
+    rng = np.random.default_rng(0)
+    S = 64
+    table = rng.integers(0, n_states, size=(n_states, S))
+    table[rng.random((n_states, S)) < 0.05] = -1
+    fsm = FSM.from_table(
+        {
+            "alphabet": [f"w{i}" for i in range(S)],
+            "accepting": np.flatnonzero(rng.random(n_states) < 0.2).tolist(),
+            "table": table.tolist(),
+        }
+    )
+    out = {"states": fsm.n_states, "symbols": S, "L_max": 512}
+    for mode in ("coverage", "uniform"):
+        cfg = GenConfig(L_min=1, L_max=512, mode=mode, batch_size=1024)
+        eng, de = timed(Engine, fsm, cfg)
+        corpus, dg = timed(generate_corpus, fsm, cfg, n, 1, _engine=eng)
+        recs = list(corpus.records())
+        bad = sum(fsm.classify(r["tokens"]) != r["class"] for r in recs)
+        out[mode] = {
+            "setup_s": de,
+            "samples": n,
+            "gen_per_s": n / dg,
+            "label_errors": bad,
+            "max_len": max(r["length"] for r in recs),
+        }
+    return out
+
+
+def compile_time() -> dict:
+    pattern = r"(GET|POST|PUT|DELETE) /[a-z]{1,8}(/[a-z0-9]{1,4}){0,3} HTTP/1\.[01]"
+    best = min(timed(compile_regex, pattern)[1] for _ in range(5))
+    return {"pattern": pattern, "states": compile_regex(pattern).n_states, "ms": best * 1000}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes (< 60 s)")
+    ap.add_argument("--json", type=Path, default=None, help="write results here")
+    args = ap.parse_args()
+    q = args.quick
+    res: dict = {"machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}", "quick": q}
+    res["compile"] = compile_time()
+    res["throughput"] = throughput(20_000 if q else 200_000)
+    res["balance"] = balance(20_000 if q else 100_000)
+    res["coverage"] = coverage(20_000 if q else 100_000)
+    res["uniform_tvd"] = uniform_tvd(20_000 if q else 100_000)
+    res["scale"] = scale(2_000 if q else 10_000, 200 if q else 2_000)
+    res["dataset"] = dataset_time(100_000 if q else 1_000_000, min(2, os.cpu_count() or 1))
+
+    def f(x):
+        return f"{x:,.0f}" if isinstance(x, (int, float)) else str(x)
+
+    print(f"\nfsmdata benchmark ({res['machine']}{', quick' if q else ''})\n")
+    c = res["compile"]
+    print(f"compile: {c['states']}-state pattern in {c['ms']:.1f} ms\n")
+    hdr = ["pattern", "states", "mixed lab/s", "mixed rec/s", "uniform-A/s", "uniform-A rec/s", "exrex/s", "automata-lib/s"]
+    print(" | ".join(hdr))
+    for r in res["throughput"]:
+        print(
+            " | ".join(
+                [
+                    r["pattern"],
+                    str(r["states"]),
+                    f(r["mixed_labelled_per_s"]),
+                    f(r["mixed_records_per_s"]),
+                    f(r["uniform_A_per_s"]),
+                    f(r["uniform_A_records_per_s"]),
+                    f(r["exrex_per_s"]),
+                    f(r["automata_lib_per_s"]),
+                ]
+            )
+        )
+    b = res["balance"]
+    print(
+        f"\nbalance at {b['n']:,}: {b['cells']} (class, length) cells, max relative deviation {b['max_rel_dev']:.4f}, mean {b['mean_rel_dev']:.4f}"
+    )
+    print("\ncoverage: pattern | live edges | budget | hit within budget | least/median hits | least/median samples-with-edge")
+    for r in res["coverage"]:
+        print(
+            f"  {r['pattern']} | {r['live_edges']} | {r['budget']} | {r['hit_within_budget']} | {r['min_over_median_hits']:.3f} | {r['min_over_median_samples_with_edge']:.3f}"
+        )
+    u = res["uniform_tvd"]
+    print(
+        f"\nuniform TVD: {u['pattern']} length {u['length']} ({u['strings']} strings), n={u['n']:,}: {u['tvd']:.4f} (ideal sampler: {u['ideal_sampler_tvd']:.4f})"
+    )
+    s = res["scale"]
+    for mode in ("coverage", "uniform"):
+        m = s[mode]
+        print(
+            f"scale {s['states']:,} states x {s['symbols']} symbols, L<=512, {mode}: setup {m['setup_s']:.1f}s, {f(m['gen_per_s'])} samples/s, "
+            f"max len {m['max_len']}, label errors {m['label_errors']}"
+        )
+    d = res["dataset"]
+    print(
+        f"\ndataset: {d['records']:,} records ({d['bytes'] / 1e6:.0f} MB) in {d['seconds']:.1f}s whole process, {d['workers']} workers"
+    )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
