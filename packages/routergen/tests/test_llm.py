@@ -103,8 +103,8 @@ def test_fault_injection_no_loss_no_duplicates_and_cached_rerun(tmp_path, datase
                 errors[k] = errors.get(k, 0) + v
         # Retries absorbed every 429/529; the non-JSON replies were counted and the run went on.
         assert not any(k.startswith("llm_error") for k in errors), errors
-        if any(h["arm"] != "templater" for h in res.history):
-            assert errors.get("invalid_json", 0) > 0
+        # At least two arms ran, so at least one model arm did, and its non-JSON replies were counted.
+        assert errors.get("invalid_json", 0) > 0
         models = {r["meta"]["model"] for r in recs}
         assert "procedural" in models or "claude-3-5-haiku-latest" in models
         for r in recs:

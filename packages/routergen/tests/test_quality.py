@@ -59,3 +59,14 @@ def test_distinct_n_and_dispersion_oracles():
     assert dispersion([s, s, s]) == 0.0
     far = dispersion([m.signature(rand_text(random.Random(i))) for i in range(5)])
     assert far > 0.95
+
+
+def test_shingles_are_packed_byte_windows_of_normalized_text():
+    m = MinHasher(shingle=5)
+    for text in ["Hello, World!  foo", "ab", "ünïcödé text with accents", ""]:
+        t = normalize(text).encode()
+        if len(t) >= 5:
+            expected = sorted({int.from_bytes(t[i : i + 5], "little") for i in range(len(t) - 4)})
+        else:
+            expected = [int.from_bytes(t, "little")]
+        assert sorted(int(x) for x in m.shingles(text)) == expected

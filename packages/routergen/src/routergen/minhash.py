@@ -13,6 +13,7 @@ order earlier texts were added in (what resume relies on).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -59,8 +60,11 @@ class MinHasher:
             return np.zeros(1, dtype=np.uint64)
         if len(b) < k:
             return np.array([int((b << self._shift[: len(b)]).sum())], dtype=np.uint64)
-        win = np.lib.stride_tricks.sliding_window_view(b, k)
-        return np.unique((win << self._shift).sum(axis=1, dtype=np.uint64))
+        m = len(b) - k + 1
+        packed = b[:m].copy()
+        for j in range(1, k):
+            packed |= b[j : j + m] << self._shift[j]
+        return np.unique(packed)
 
     def signature(self, text: str) -> np.ndarray:
         """MinHash signature of ``text``."""
@@ -80,6 +84,7 @@ def _integrate(y: np.ndarray, x: np.ndarray) -> float:
     return float(np.sum((y[1:] + y[:-1]) * np.diff(x)) / 2.0)
 
 
+@functools.lru_cache(maxsize=64)
 def optimal_bands(num_perm: int, threshold: float) -> tuple[int, int]:
     """(bands, rows) with bands*rows <= num_perm minimising false positives + negatives
     around ``threshold`` (the S-curve ``1 - (1 - s^r)^b`` should step at the threshold)."""
