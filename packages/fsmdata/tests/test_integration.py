@@ -139,3 +139,20 @@ def test_cli_bad_input_is_one_clear_error(tmp_path: Path, args: list[str], needl
     r = CliRunner().invoke(main, args)
     assert r.exit_code != 0 and needle in r.output and "Traceback" not in r.output
     assert r.output.startswith("Error: ")
+
+
+def test_split_helpers() -> None:
+    from fsmdata import generate_corpus, split_counts_by
+    from fsmdata import split_of as fsm_split_of
+
+    fsm = compile_regex("(ab|cd)+e?", "abcde")
+    recs = list(generate_corpus(fsm, GenConfig(L_max=10), 2000, seed=3).records())
+    for r in recs[:200]:
+        assert fsm_split_of(r["tokens"]) == fsm_split_of(list(r["tokens"])) == split_of(r["tokens"])
+    by = split_counts_by(recs)
+    assert sum(sum(v.values()) for v in by.values()) == 2000
+    assert all(by[s].get(c, 0) > 0 for s in ("train", "val", "test") for c in "AIR")
+    where: dict[tuple, set] = {}
+    for r in recs:
+        where.setdefault(tuple(r["tokens"]), set()).add(fsm_split_of(r["tokens"]))
+    assert all(len(v) == 1 for v in where.values())

@@ -18,6 +18,7 @@ from .fsm import CLASS_NAMES, FSM
 from .generator import Corpus, backward, forward, generate_corpus, generate_sample, sample_target
 from .quotas import QuotaManager
 from .rejects import describe_reject, reject_subtype_holds
+from .split import split_counts_by, split_of
 from .telemetry import DataReport
 
 __version__ = "0.1.0"
@@ -56,4 +57,6 @@ __all__ = [
     "generate_sample",
     "reject_subtype_holds",
     "sample_target",
+    "split_counts_by",
+    "split_of",
 ]
