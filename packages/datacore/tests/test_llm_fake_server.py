@@ -10,7 +10,6 @@ pytest.importorskip("anthropic")
 httpx = pytest.importorskip("httpx")
 
 import anthropic  # noqa: E402
-
 from datacore.llm.testing import FakeMessagesServer  # noqa: E402
 
 BODY = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hello"}]}

@@ -121,11 +121,13 @@ def test_limiter_multiplicative_decrease_cooldown_and_additive_growth():
     assert lim.limit == 16
     assert lim.on_throttle() and lim.limit == 12
     assert not lim.on_throttle() and lim.limit == 12  # same cool-down: an echo of the same overload
-    for _ in range(100):
+    for _ in range(11):
         lim.on_success()
-    assert lim.limit == 12  # no growth during cool-down
+    assert lim.limit == 12  # a run of `limit` successes is needed
+    lim.on_success()
+    assert lim.limit == 13
     clock.t = 1.5
-    assert lim.on_throttle() and lim.limit == 9
+    assert lim.on_throttle() and lim.limit == 9  # floor(13 * 0.75)
     clock.t = 3.0
     for _ in range(8):
         lim.on_success()

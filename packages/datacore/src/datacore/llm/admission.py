@@ -2,11 +2,14 @@
 
 An AIMD limiter in the spirit of TCP congestion control.  The limit starts at ``max_limit``.
 When the server pushes back (429 rate limit or 529 overloaded) the limit is multiplied by
-``decrease`` (0.75) and a cool-down of ``cooldown_s`` starts, during which the limit neither
-shrinks again nor grows: the requests already in flight were admitted under the old limit, so
-their 429s are echoes of the same overload, not new evidence.  After the cool-down, every run of
-``growth_after`` successes (default: the current limit, i.e. one "round trip" worth) adds 1, up
-to ``max_limit``.  The limiter lives on one event loop; ``clock`` is injectable for tests.
+``decrease`` (0.75) and a cool-down of ``cooldown_s`` starts, during which it does not shrink
+again: the requests already in flight were admitted under the old limit, so their 429s are
+echoes of the same overload, not new evidence.  Every run of ``growth_after`` successes since the
+last change (default: the current limit, i.e. about one round trip's worth) adds 1, up to
+``max_limit``.  So growth is about +1 per request latency and shrinking at most 25% per
+cool-down: with real model latencies (seconds) sustained 429s win and the limit settles low;
+with sparse, random 429s it stays near the top.  The limiter lives on one event loop;
+``clock`` is injectable for tests.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ class AdaptiveLimiter:
 
     def on_success(self) -> None:
         """Record a success; may grow the limit by 1."""
-        if self._clock() < self._cooldown_until or self._limit >= self.max_limit:
+        if self._limit >= self.max_limit:
             return
         self._successes += 1
         need = self.growth_after or self.limit

@@ -126,11 +126,17 @@ class BatchRunner:
         for i in range(0, len(items), self.max_batch_size):
             chunk = items[i : i + self.max_batch_size]
             c._check_budget()
-            payload = [{"custom_id": k, "params": r.to_api_params(send_temperature=c.send_temperature)} for k, r in chunk]
-            for p in payload:
+            payload: list[dict[str, Any]] = []
+            for k, r in chunk:
+                params = r.to_api_params(send_temperature=c.send_temperature)
                 # Batch params are a plain body: extra_body is an SDK call option, not a field.
-                p["params"].update(p["params"].pop("extra_body", {}))
-            batch = await self._retrying(lambda payload=payload: c._sdk.messages.batches.create(requests=payload))
+                params.update(params.pop("extra_body", {}))
+                payload.append({"custom_id": k, "params": params})
+
+            async def create(payload: list[dict[str, Any]] = payload) -> Any:
+                return await c._sdk.messages.batches.create(requests=payload)  # type: ignore[arg-type]
+
+            batch = await self._retrying(create)
             # Persist the id before anything else can fail: a lost id is a batch paid for twice.
             self.state["batches"].append({"id": batch.id, "keys": [k for k, _ in chunk], "collected": False})
             for k, _ in chunk:
@@ -147,16 +153,24 @@ class BatchRunner:
 
     async def _apoll(self) -> dict[str, str]:
         c = self.client
-        out = {}
+        out: dict[str, str] = {}
         for b in self.state["batches"]:
             if b.get("collected"):
                 continue
-            info = await self._retrying(lambda b=b: c._sdk.messages.batches.retrieve(b["id"]))
+            bid: str = b["id"]
+
+            async def retrieve(bid: str = bid) -> Any:
+                return await c._sdk.messages.batches.retrieve(bid)
+
+            async def results(bid: str = bid) -> Any:
+                return await c._sdk.messages.batches.results(bid)
+
+            info = await self._retrying(retrieve)
             c._count("llm.batch.polls")
             out[b["id"]] = info.processing_status
             if info.processing_status != "ended":
                 continue
-            decoder = await self._retrying(lambda b=b: c._sdk.messages.batches.results(b["id"]))
+            decoder = await self._retrying(results)
             async for item in decoder:
                 k = item.custom_id
                 res = item.result

@@ -392,7 +392,8 @@ class AnthropicClient:
         try:
             resp = await self._call_with_retries(req)
             if resp.ok:
-                self.cache.put(key, req, resp)
+                # File I/O off the event loop: a slow disk must not stall the requests in flight.
+                await asyncio.get_running_loop().run_in_executor(None, self.cache.put, key, req, resp)
             fut.set_result(resp)
             return resp
         except BaseException as e:

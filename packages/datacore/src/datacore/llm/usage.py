@@ -9,6 +9,7 @@ extend them (e.g. from a YAML config).  Message Batches are billed at ``batch_di
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -72,7 +73,8 @@ class PriceTable:
                 return v
             if isinstance(v, Mapping):
                 return ModelPrice(float(v["input_per_mtok"]), float(v["output_per_mtok"]))
-            i, o = v  # type: ignore[misc]
+            pair: Any = v
+            i, o = pair
             return ModelPrice(float(i), float(o))
         except (KeyError, TypeError, ValueError) as e:
             raise LLMConfigError(
