@@ -23,7 +23,7 @@ from datacore.runner import DatasetBuilder
 from tqdm import tqdm
 
 from . import __version__
-from .errors import NoArmsError
+from .errors import NoArmsError, RoutergenError
 from .exports import write_exports
 from .feedback import LocalFeedbackState, compute_reward
 from .generators import GenerationPlan, make_generator
@@ -83,7 +83,7 @@ def run_recipe(
     """
     n = recipe.samples if n is None else int(n)
     if n < 1:
-        raise NoArmsError(f"n must be >= 1, got {n}")
+        raise RoutergenError(f"n must be >= 1, got {n}")
     out = Path(out)
     context = GenerationContext.from_recipe(recipe, offline=offline, client=client)
     arms_info = usable_arms(recipe, context)
@@ -138,7 +138,7 @@ def _run(
 
     done = sorted(builder.done)
     if done != list(range(len(done))):
-        raise NoArmsError(f"{out}: progress markers are not contiguous ({done[:10]}); use --no-resume")
+        raise RoutergenError(f"{out}: progress markers are not contiguous ({done[:10]}); use --no-resume")
     history = [builder.done[i]["extra"]["summary"] for i in done]
     state = BanditState.from_dict(builder.done[done[-1]]["extra"]["bandit"]) if done else None
     router = Router([a.name for a in arms], recipe.router, seed, state)

@@ -31,7 +31,7 @@ import attrs
 import jsonschema
 import orjson
 
-from .errors import GrammarError, RecipeError
+from .errors import RecipeError
 from .grammar import Grammar, grammar_from_dict
 from .yamlmarks import Marked, load_marked
 
@@ -284,10 +284,7 @@ def recipe_from_marked(m: Marked) -> Recipe:
             sub = ("output", "schema") + tuple(e.path)
             raise m.error(sub, f"not a valid JSON Schema: {e.message}") from None
         if grammar is not None:
-            try:
-                grammar.check_schema(schema, where=f"{m.source}:{m.line(('output', 'schema'))}: output.schema")
-            except GrammarError:
-                raise
+            grammar.check_schema(schema, where=f"{m.source}:{m.line(('output', 'schema'))}: output.schema")
     elif grammar is not None:
         schema = grammar.derived_schema()
         derived = True
