@@ -335,7 +335,13 @@ class Engine:
         return np.minimum(a, mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1))
 
     def try_wrong_alt(
-        self, lens: np.ndarray, rng: np.random.Generator, W: np.ndarray | None, attempts: int, out: dict[str, Any] | None = None
+        self,
+        lens: np.ndarray,
+        rng: np.random.Generator,
+        W: np.ndarray | None,
+        attempts: int,
+        out: dict[str, Any] | None = None,
+        first: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Try to craft wrong_alt near misses of the given lengths; return a success mask.
 
@@ -345,7 +351,8 @@ class Engine:
         at once (a backward pass over ``u`` tells, for each position and state, whether the
         rest of ``u`` ends rejected) and one is drawn by quota weight; for larger FSMs one
         random swap is tried per attempt.  With ``out`` (a dict) the tokens, states, branch
-        positions and attempts used are stored in it.
+        positions and attempts used are stored in it.  ``first`` may pass the accepted
+        walks (tokens, states) of the first attempt, already made.
         """
         fsm = self.fsm
         B = len(lens)
@@ -362,7 +369,12 @@ class Engine:
                 break
             used[todo] += 1
             L = lens[todo]
-            t, st = self.walk(np.full(len(todo), K["A"], dtype=np.int64), L, rng, W)
+            if first is not None:
+                wmax = int(L.max())
+                t, st = first[0][todo, :wmax], first[1][todo, : wmax + 1]
+                first = None
+            else:
+                t, st = self.walk(np.full(len(todo), K["A"], dtype=np.int64), L, rng, W)
             tokens[todo, : t.shape[1]] = t
             states[todo, : st.shape[1]] = st
             swap = self._swap_exact if fsm.n_states <= _EXACT_WA_STATES else self._swap_sampled
@@ -373,8 +385,8 @@ class Engine:
             tokens[g, k[good]] = b[good]
             todo = todo[~good]
         if out is not None:
-            g = np.flatnonzero(ok)  # re-trace the rows whose symbol was swapped
-            for j in range(width):
+            g = np.flatnonzero(ok)  # re-trace the rows whose symbol was swapped, from the swap on
+            for j in range(int(kpos[g].min()) if len(g) else width, width):
                 act = j < lens[g]
                 states[g[act], j + 1] = fsm.table[states[g[act], j], tokens[g[act], j]]
             out.update(tokens=tokens, states=states, branch_pos=kpos, attempts=np.maximum(used, 1))
@@ -480,8 +492,9 @@ class Engine:
         kinds[subs == SUB["dead_suffix"]] = K["R"]
         kinds[subs == SUB["illegal_step"]] = K["ILL"]
         kinds[subs == SUB["overrun"]] = K["OVR"]
+        kinds[wa] = K["A"]  # wrong_alt starts from an accepted string
         walk_len = np.where(fatal, lens - 1, lens)
-        idx = np.flatnonzero(plain | fatal)
+        idx = np.arange(B)
         if len(idx):
             t, s = self.walk(kinds[idx], walk_len[idx], rng, W)
             tokens[idx, : t.shape[1]] = t
@@ -513,7 +526,7 @@ class Engine:
         w = np.flatnonzero(wa)
         if len(w):
             out: dict[str, Any] = {}
-            ok = self.try_wrong_alt(lens[w], rng, W, cfg.attempts_per_sample, out)
+            ok = self.try_wrong_alt(lens[w], rng, W, cfg.attempts_per_sample, out, first=(tokens[w], states[w]))
             g = w[ok]
             tokens[g, : out["tokens"].shape[1]] = out["tokens"][ok]
             states[g, : out["states"].shape[1]] = out["states"][ok]
