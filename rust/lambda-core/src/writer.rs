@@ -130,7 +130,27 @@ fn chunk_seed(seed: u64, j: u64) -> u64 {
 }
 
 fn push_num(out: &mut Vec<u8>, v: usize) {
-    out.extend_from_slice(v.to_string().as_bytes());
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Hash of an (input, target) pair: pre-order arrays are self-delimiting, so hashing the
+/// two node arrays back to back identifies the pair.
+fn pair_hash(a: &[Node], b: &[Node]) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(crate::reduce::as_bytes(a));
+    h.update(crate::reduce::as_bytes(b));
+    h.digest128()
 }
 
 fn json_term(t: &[Node], out: &mut Vec<u8>) {
@@ -167,7 +187,7 @@ fn make_chunk(cfg: &GenConfig, sampler: &Sampler, splitter: &Splitter, seed: u64
     let mut out = ChunkOut { buf: Vec::with_capacity(cfg.chunk_traces * 4096), traces: Vec::new(), normal_starts: 0 };
     let mut start: Vec<Node> = Vec::new();
     let mut text: Vec<u8> = Vec::new();
-    let mut tgt: Vec<u8> = Vec::new();
+    let mut jt: Vec<u8> = Vec::new();
     for _ in 0..cfg.chunk_traces {
         let ci = pick_cell(&cfg.cells, total_weight, &mut rng);
         let cell = &cfg.cells[ci];
@@ -239,13 +259,8 @@ fn make_chunk(cfg: &GenConfig, sampler: &Sampler, splitter: &Splitter, seed: u64
             buf.extend_from_slice(b"\",\"cell\":\"");
             buf.extend_from_slice(cell_name.as_bytes());
             buf.extend_from_slice(b"\"}}\n");
-            tgt.clear();
-            write_term(last, b"\\", &mut tgt);
-            let mut pk = text.clone();
-            pk.push(b'|');
-            pk.extend_from_slice(&tgt);
             t.examples.push(Example {
-                pair: xxh3_128(&pk),
+                pair: pair_hash(&start, last),
                 small: start.len() <= cfg.shared_pair_max_size,
                 line: b0..out.buf.len(),
                 size: start.len() as u32,
@@ -253,17 +268,23 @@ fn make_chunk(cfg: &GenConfig, sampler: &Sampler, splitter: &Splitter, seed: u64
                 redex_depth: -1,
             });
         } else {
-            let mut itext: Vec<u8> = Vec::new();
+            // Each term is printed once (it is the target of one step and the input of the
+            // next), already JSON-escaped, and lines are assembled by copying.
+            let mut spans: Vec<Option<std::ops::Range<usize>>> = vec![None; tr.terms.len()];
+            jt.clear();
+            let mut span = |i: usize, jt: &mut Vec<u8>| -> std::ops::Range<usize> {
+                if let Some(r) = &spans[i] {
+                    return r.clone();
+                }
+                let b0 = jt.len();
+                write_term(&tr.terms[i], b"\\\\", jt);
+                spans[i] = Some(b0..jt.len());
+                b0..jt.len()
+            };
             for s in kept_steps(tr.steps(), cfg.max_examples_per_trace) {
                 let (inp, outp, pos) = (&tr.terms[s], &tr.terms[s + 1], tr.redexes[s]);
-                itext.clear();
-                write_term(inp, b"\\", &mut itext);
-                tgt.clear();
-                write_term(outp, b"\\", &mut tgt);
-                let pair_len = itext.len();
-                itext.push(b'|');
-                itext.extend_from_slice(&tgt);
-                let pair = xxh3_128(&itext);
+                let pair = pair_hash(inp, outp);
+                let (ri, ro) = (span(s, &mut jt), span(s + 1, &mut jt));
                 let d = depth(inp);
                 let rd = node_depth(inp, pos);
                 let b0 = out.buf.len();
@@ -273,19 +294,9 @@ fn make_chunk(cfg: &GenConfig, sampler: &Sampler, splitter: &Splitter, seed: u64
                 buf.push(b'-');
                 push_num(buf, s);
                 buf.extend_from_slice(b"\",\"input\":\"");
-                for &c in &itext[..pair_len] {
-                    if c == b'\\' {
-                        buf.push(b'\\');
-                    }
-                    buf.push(c);
-                }
+                buf.extend_from_slice(&jt[ri]);
                 buf.extend_from_slice(b"\",\"target\":\"");
-                for &c in &tgt {
-                    if c == b'\\' {
-                        buf.push(b'\\');
-                    }
-                    buf.push(c);
-                }
+                buf.extend_from_slice(&jt[ro]);
                 buf.extend_from_slice(b"\",\"meta\":{\"step\":");
                 push_num(buf, s);
                 buf.extend_from_slice(b",\"total_steps\":");
@@ -359,6 +370,32 @@ pub fn make_shard(
     threads: usize,
     owner: Option<Owner>,
 ) -> Result<ShardData, String> {
+    let mut data = ShardData { lines: Vec::new(), records: Vec::new(), record_start: Vec::new(), starts: Vec::new(), telemetry: Telemetry::default() };
+    let mut last_trace = u64::MAX;
+    let tel = run_shard(cfg, splitter, seed, count, threads, owner, &mut |line, split, trace, start| {
+        if trace != last_trace {
+            data.starts.push(start.to_string());
+            last_trace = trace;
+        }
+        data.lines.extend_from_slice(line);
+        data.records.push((data.lines.len(), split));
+        data.record_start.push((data.starts.len() - 1) as u32);
+        Ok(())
+    })?;
+    data.telemetry = tel;
+    Ok(data)
+}
+
+/// The records of a shard, in order: `emit(line, split, trace number, start term)` per record.
+pub fn run_shard(
+    cfg: &GenConfig,
+    splitter: &Splitter,
+    seed: u64,
+    count: usize,
+    threads: usize,
+    owner: Option<Owner>,
+    emit: &mut dyn FnMut(&[u8], u8, u64, &str) -> Result<(), String>,
+) -> Result<Telemetry, String> {
     use rayon::prelude::*;
     if cfg.cells.is_empty() {
         return Err("schedule has no cells".into());
@@ -372,7 +409,8 @@ pub fn make_shard(
     let sampler = Sampler::shared(max_size, max_depth);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
     let mut tel = Telemetry::default();
-    let mut data = ShardData { lines: Vec::new(), records: Vec::with_capacity(count), record_start: Vec::with_capacity(count), starts: Vec::new(), telemetry: Telemetry::default() };
+    let mut emitted = 0usize;
+    let mut trace_no = 0u64;
     let mut starts: HashSet<u128> = HashSet::new();
     let mut pairs: HashSet<u128> = HashSet::with_capacity(count);
     let limits: Vec<usize> = cfg.quotas.iter().map(|q| (q.share * count as f64).ceil() as usize).collect();
@@ -382,7 +420,7 @@ pub fn make_shard(
     let mut tried_traces: u64 = 0;
     // Give up on quotas that cannot be met rather than loop for ever.
     let max_traces = 1000 * count.max(1) as u64 + 10_000;
-    while data.records.len() < count {
+    while emitted < count {
         if tried_traces > max_traces {
             let unmet: Vec<String> = cfg
                 .quotas
@@ -400,12 +438,12 @@ pub fn make_shard(
         next_chunk += wave;
         let chunks: Vec<ChunkOut> =
             pool.install(|| ids.par_iter().map(|&j| make_chunk(cfg, &sampler, splitter, chunk_seed(seed, j))).collect());
-        let before = data.records.len();
+        let before = emitted;
         'merge: for ch in &chunks {
             tel.count("start_terms_normal_skipped", ch.normal_starts);
             for t in &ch.traces {
                 tried_traces += 1;
-                if data.records.len() >= count {
+                if emitted >= count {
                     break 'merge;
                 }
                 if !starts.insert(t.start) {
@@ -424,7 +462,7 @@ pub fn make_shard(
                 }
                 let mut kept = 0u64;
                 for e in &t.examples {
-                    if data.records.len() >= count {
+                    if emitted >= count {
                         break;
                     }
                     if let Some(qi) = q {
@@ -446,9 +484,8 @@ pub fn make_shard(
                     if let (Some(qi), false) = (q, cfg.quotas.is_empty()) {
                         used[qi] += 1;
                     }
-                    data.lines.extend_from_slice(&ch.buf[e.line.clone()]);
-                    data.records.push((data.lines.len(), t.split));
-                    data.record_start.push(data.starts.len() as u32);
+                    emit(&ch.buf[e.line.clone()], t.split, trace_no, &t.start_text)?;
+                    emitted += 1;
                     kept += 1;
                     tel.observe("input_size", &bucket10(e.size, 20), 1);
                     tel.observe("input_depth", &format!("{:02}", e.depth), 1);
@@ -458,7 +495,7 @@ pub fn make_shard(
                     tel.observe("examples_by_trace_steps", steps_bucket(t.steps), 1);
                 }
                 if kept > 0 {
-                    data.starts.push(t.start_text.clone());
+                    trace_no += 1;
                     let c = &cfg.cells[t.cell];
                     tel.count("traces", 1);
                     tel.observe("trace_steps", steps_bucket(t.steps), 1);
@@ -469,18 +506,17 @@ pub fn make_shard(
             }
         }
         // Size the next wave from this one's yield, so small shards do not overshoot much.
-        let got = (data.records.len() - before) as u64;
-        let missing = (count - data.records.len()) as u64;
+        let got = (emitted - before) as u64;
+        let missing = (count - emitted) as u64;
         wave = if got == 0 { (wave * 2).min(256) } else { (missing * wave / got + 1).clamp(1, 256) };
     }
-    tel.count("examples", data.records.len() as u64);
+    tel.count("examples", emitted as u64);
     if !cfg.quotas.is_empty() {
         for (q, u) in cfg.quotas.iter().zip(&used) {
             tel.observe("quota_examples", &format!("{}-{}", q.lo, q.hi), *u as u64);
         }
     }
-    data.telemetry = tel;
-    Ok(data)
+    Ok(tel)
 }
 
 enum Sink {
@@ -530,35 +566,33 @@ pub fn write_shard(
     threads: usize,
     owner: Option<Owner>,
 ) -> Result<([u64; 3], Telemetry), String> {
-    let data = make_shard(cfg, splitter, seed, count, threads, owner)?;
     let io = |p: &PathBuf, e: std::io::Error| format!("{}: {e}", p.display());
     let mut sinks = Vec::with_capacity(3);
     for p in paths {
         sinks.push(Sink::open(p, compress, cfg.zstd_level).map_err(|e| io(p, e))?);
     }
     let mut counts = [0u64; 3];
-    let mut begin = 0usize;
-    // Consecutive records of the same split are written in one call.
-    let mut run_start = 0usize;
-    let mut run_split: Option<u8> = None;
-    for &(end, split) in &data.records {
-        if run_split != Some(split) {
-            if let Some(s) = run_split {
-                sinks[s as usize].write_all(&data.lines[run_start..begin]).map_err(|e| io(&paths[s as usize], e))?;
-            }
-            run_start = begin;
-            run_split = Some(split);
+    // Lines are gathered per split and handed to the encoder in large blocks (an encoder
+    // call per 800-byte line costs more than the compression itself).
+    const BLOCK: usize = 1 << 20;
+    let mut bufs: [Vec<u8>; 3] = [Vec::with_capacity(BLOCK + 65536), Vec::with_capacity(BLOCK + 65536), Vec::with_capacity(BLOCK + 65536)];
+    let tel = run_shard(cfg, splitter, seed, count, threads, owner, &mut |line, split, _, _| {
+        let si = split as usize;
+        counts[si] += 1;
+        bufs[si].extend_from_slice(line);
+        if bufs[si].len() >= BLOCK {
+            sinks[si].write_all(&bufs[si]).map_err(|e| io(&paths[si], e))?;
+            bufs[si].clear();
         }
-        counts[split as usize] += 1;
-        begin = end;
-    }
-    if let Some(s) = run_split {
-        sinks[s as usize].write_all(&data.lines[run_start..begin]).map_err(|e| io(&paths[s as usize], e))?;
+        Ok(())
+    })?;
+    for si in 0..3 {
+        sinks[si].write_all(&bufs[si]).map_err(|e| io(&paths[si], e))?;
     }
     for (s, p) in sinks.into_iter().zip(paths) {
         s.finish().map_err(|e| io(p, e))?;
     }
-    Ok((counts, data.telemetry))
+    Ok((counts, tel))
 }
 
 #[cfg(test)]
