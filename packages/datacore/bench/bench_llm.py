@@ -152,12 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         from rich.console import Console
         from rich.table import Table
 
-        t = Table(width=120, title=f"datacore.llm vs ideal and sequential SDK (latency {lat * 1000:.0f} ms, concurrency {conc})")
+        t = Table(title=f"datacore.llm vs ideal and sequential SDK (latency {lat * 1000:.0f} ms, concurrency {conc})")
         for col in ("mode", "N", "req/s", "of ideal", "API calls", "retries", "failed"):
             t.add_column(col, justify="left" if col == "mode" else "right")
         for row in rows:
             t.add_row(*map(str, row))
-        Console().print(t)
+        Console(width=130).print(t)
     except ImportError:
         for row in rows:
             print(*row, sep="\t")

@@ -141,6 +141,9 @@ def test_limiter_multiplicative_decrease_cooldown_and_additive_growth():
         clock.t = 10 + 2 * i
         lim.on_throttle()
     assert lim.limit == 1  # floor at min_limit
+    d = lim.decreases
+    clock.t = 100
+    assert not lim.on_throttle() and lim.decreases == d  # nothing left to shrink: not counted
 
 
 def test_limiter_bounds_concurrency():

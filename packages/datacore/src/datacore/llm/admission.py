@@ -105,9 +105,12 @@ class AdaptiveLimiter:
         now = self._clock()
         if now < self._cooldown_until:
             return False
+        before = self.limit
         self._limit = max(float(self.min_limit), self._limit * self.decrease)
         self._cooldown_until = now + self.cooldown_s
         self._successes = 0
+        if self.limit == before:
+            return False  # already at min_limit: nothing shrank
         self.decreases += 1
         self.min_seen = min(self.min_seen, self.limit)
         return True
