@@ -1,11 +1,106 @@
-"""Command line of gatling-sid (skeleton: the generator is being built; see README)."""
+"""Command line of gatling-sid: ``generate``, ``validate``, ``domains``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
 
 import click
+
+from datacore.cli_support import CliGroup, GenerateOptions, generate_options, run_generate
 
 from . import __version__
 
 
-@click.group(help="""Policy-compliant gold tool-call traces and labelled hard negatives.""")
+@click.group(cls=CliGroup, help="Policy-compliant gold tool-call traces and labelled hard negatives.")
 @click.version_option(__version__, prog_name="gatling-sid")
 def main() -> None:
     """Entry point of the `gatling-sid` command."""
+
+
+_registry_opt = click.option("--registry", "registry_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                             help="A registry directory of domain YAML files [default: the packaged one].")
+
+
+def _ratio(_ctx: object, _p: object, v: float) -> float:
+    if not 0.0 <= v <= 1.0:
+        raise click.BadParameter(f"expected a share in [0, 1] of gold traces that get a negative twin, got {v}")
+    return v
+
+
+@main.command()
+@generate_options
+@click.option("--oracle", type=click.Choice(["procedural", "anthropic"]), default="procedural", show_default=True,
+              help="Who writes requests and graphs: the offline planner or a Claude model (ANTHROPIC_API_KEY).")
+@click.option("--negatives", type=float, default=0.0, show_default=True, callback=_ratio,
+              help="Share of gold traces followed by a labelled hard negative (0..1).")
+@click.option("--domains", default="", help="Comma-separated domains to draw from [default: all].")
+@click.option("--with-messages", is_flag=True, help="Add the Anthropic-style training conversation to each gold record.")
+@_registry_opt
+@click.option("--model", default="claude-3-5-haiku-latest", show_default=True, help="Model of the anthropic oracle.")
+@click.option("--base-url", default=None, help="API root for the anthropic oracle (e.g. a proxy or a fake server).")
+@click.option("--cache-dir", default=None, help="Response cache of the anthropic oracle (re-runs make no calls).")
+@click.option("--budget-usd", type=float, default=None, help="Stop calling the model after this spend.")
+def generate(opts: GenerateOptions, oracle: str, negatives: float, domains: str, with_messages: bool,
+             registry_dir: Path | None, model: str, base_url: str | None, cache_dir: str | None,
+             budget_usd: float | None) -> None:
+    """Generate gold traces (and hard negatives) into a datacore dataset directory."""
+    from .generator import GatlingConfig, GatlingGenerator
+
+    try:
+        cfg = GatlingConfig(oracle=oracle, negatives=negatives, domains=tuple(d for d in domains.split(",") if d),
+                            with_messages=with_messages, registry_dir=str(registry_dir.resolve()) if registry_dir else None,
+                            model=model, base_url=base_url, cache_dir=cache_dir, budget_usd=budget_usd)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    run_generate(GatlingGenerator(cfg), opts)
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@_registry_opt
+@click.option("--max-near-dup-rate", type=float, default=0.01, show_default=True, help="Allowed share of near-duplicate requests.")
+@click.option("--threshold", type=float, default=0.8, show_default=True, help="Jaccard similarity that makes a near-duplicate.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+def validate(dataset: Path, registry_dir: Path | None, max_near_dup_rate: float, threshold: float, as_json: bool) -> None:
+    """Validate every trace of DATASET (a dataset directory or a JSONL file); exit 1 on any violation."""
+    from .dataset_check import validate_dataset
+    from .registry import DomainRegistry
+
+    res = validate_dataset(dataset, DomainRegistry.load(registry_dir), max_near_dup_rate=max_near_dup_rate,
+                           near_dup_threshold=threshold)
+    if as_json:
+        click.echo(json.dumps(res.to_dict(), indent=2))
+    else:
+        d = res.diversity
+        click.echo(f"gold: {res.gold_passed:,}/{res.gold:,} pass; negatives flagged with exactly their rule: "
+                   f"{res.negatives_exact:,}/{res.negatives:,}")
+        click.echo(f"diversity: {d.domains} domains, {len(d.intents)} intents, {d.tools_used}/{d.tools_available} tools, "
+                   f"near-duplicate requests {d.near_duplicate_rate:.3%} (Jaccard >= {d.threshold})")
+        for rule, n in res.violations.items():
+            click.echo(f"  violation {rule}: {n:,}")
+        for e in res.examples:
+            click.echo(f"  e.g. {e}")
+        for p in res.dataset_problems:
+            click.echo(f"  dataset: {p}")
+        click.echo("OK" if res.ok else "FAILED")
+    sys.exit(0 if res.ok else 1)
+
+
+@main.command()
+@_registry_opt
+@click.option("--json", "as_json", is_flag=True, help="Print domains, tools and rules as JSON.")
+def domains(registry_dir: Path | None, as_json: bool) -> None:
+    """List the registry's domains, tools and policy rules (validating the registry)."""
+    from .registry import DomainRegistry
+
+    reg = DomainRegistry.load(registry_dir)
+    rows = reg.summary()
+    if as_json:
+        click.echo(json.dumps({"domains": rows, "tools": len(reg.tools)}, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['domain']:<22} {r['tools']:>3} tools  subject={r['subject']:<18} entity={r['entity']:<22} "
+                   f"rules={','.join(r['rules'])}")
+    click.echo(f"{len(rows)} domains, {len(reg.tools)} tools")

@@ -1,0 +1,115 @@
+"""Validate a whole dataset directory (what ``gatling-sid validate DIR`` runs).
+
+Gold records must pass every check; a negative must be flagged with exactly the rule it is
+labelled with (and its twin must be in the dataset); the gold requests must be diverse
+(near-duplicate rate at most ``max_near_dup_rate``).  A record that is not a trace at all
+raises :class:`~gatling_sid.errors.TraceFormatError` naming file, line and field.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from datacore import load_manifest, read_jsonl
+
+from .diversity import DiversityReport, diversity_report
+from .errors import TraceFormatError
+from .models import GoldTrace
+from .mutations import HardNegative
+from .registry import DomainRegistry
+from .validator import TraceValidator
+
+__all__ = ["DatasetValidation", "dataset_files", "validate_dataset"]
+
+
+@attrs.frozen
+class DatasetValidation:
+    """Outcome of :func:`validate_dataset`."""
+
+    gold: int
+    gold_passed: int
+    negatives: int
+    negatives_exact: int
+    violations: dict[str, int]
+    examples: tuple[str, ...]
+    diversity: DiversityReport
+    dataset_problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True if every record and the dataset-level checks pass."""
+        return self.gold == self.gold_passed and self.negatives == self.negatives_exact and not self.dataset_problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        d = attrs.asdict(self)
+        d["ok"] = self.ok
+        return d
+
+
+def dataset_files(path: str | Path) -> list[Path]:
+    """The JSONL shard files of a dataset directory (checks the manifest), or ``[path]`` for a file."""
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    load_manifest(p)
+    files = sorted(f for split in ("train", "val", "test") for f in (p / split).glob("*.jsonl*"))
+    if not files:
+        raise TraceFormatError(f"{p}: no shard files under train/, val/ or test/")
+    return files
+
+
+def validate_dataset(path: str | Path, registry: DomainRegistry | None = None, *, max_near_dup_rate: float = 0.01,
+                     near_dup_threshold: float = 0.8, max_examples: int = 10) -> DatasetValidation:
+    """Check every record of a dataset (see the module docstring)."""
+    reg = registry or DomainRegistry.load()
+    validator = TraceValidator(reg)
+    golds: list[GoldTrace] = []
+    gold_ids: set[str] = set()
+    twins: list[tuple[str, str, int]] = []
+    viol: Counter[str] = Counter()
+    examples: list[str] = []
+    passed = negs = exact = 0
+
+    def note(where: str, msg: str) -> None:
+        if len(examples) < max_examples:
+            examples.append(f"{where}: {msg}")
+
+    for f in dataset_files(path):
+        for lineno, rec in enumerate(read_jsonl(f), 1):
+            where = f"{f}:{lineno}"
+            if not isinstance(rec, dict):
+                raise TraceFormatError(f"{where}: expected a JSON object")
+            label = rec.get("label", "gold")
+            if label == "negative":
+                neg = HardNegative.from_dict(rec, where)
+                negs += 1
+                rep = validator.validate(neg.trace)
+                if rep.rules == {neg.rule}:
+                    exact += 1
+                else:
+                    viol["negative_not_flagged_exactly"] += 1
+                    note(where, f"negative {neg.trace.trace_id} labelled {neg.rule} but flagged {sorted(rep.rules)}")
+                twins.append((neg.twin_id, where, lineno))
+            elif label == "gold":
+                tr = GoldTrace.from_dict(rec, where)
+                golds.append(tr)
+                gold_ids.add(tr.trace_id)
+                rep = validator.validate(tr)
+                if rep.ok:
+                    passed += 1
+                for v in rep.violations:
+                    viol[v.rule] += 1
+                    note(where, f"{tr.trace_id} {v.rule} at {v.call_id or 'request'}: {v.message}")
+            else:
+                raise TraceFormatError(f"{where}: label {label!r} is not 'gold' or 'negative'")
+    missing = [(t, w) for t, w, _ in twins if t not in gold_ids]
+    div = diversity_report(golds, len(reg.tools), near_dup_threshold)
+    problems = div.problems(max_near_dup_rate=max_near_dup_rate)
+    if missing:
+        problems.append(f"pairs: {len(missing)} negatives whose gold twin is not in the dataset (first: {missing[0][1]})")
+    return DatasetValidation(len(golds), passed, negs, exact, dict(viol.most_common()), tuple(examples), div, tuple(problems))

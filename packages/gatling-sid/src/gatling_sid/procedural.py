@@ -1,0 +1,225 @@
+"""`ProceduralOracle`: the offline oracle.  Requests from intent templates, graphs from a planner.
+
+For a domain and an intent the planner lays out the calls the domain's policy demands
+(identity check before writes, approval above the limit, confirmation before destructive
+calls, internal-only recipients), wires later arguments to earlier outputs with ``$ref``s,
+fills literal arguments from the tool schemas, and simulates each tool's output (consistent
+with its inputs: ``get_account(ACC-1)`` returns ``ACC-1``).  Everything is drawn from the
+``random.Random`` it is handed, so a seed fixes the trace.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from .models import REF_KEY, GoldTrace, ToolCall, ToolCallGraph, UserRequest
+from .registry import Domain, DomainRegistry
+from .text import INTENTS, compose, humanize
+from .values import from_pattern, full_name, rand_date, value_for
+
+__all__ = ["INTENTS", "ProceduralOracle"]
+
+MAILBOXES = ("support", "reports", "ops-team", "compliance", "billing", "case-review", "service-desk", "records")
+QUERIES = ("recent", "open items", "last quarter", "pending", "this year", "flagged", "renewals", "high value")
+_FORCED = {"verified": True, "confirmed": True, "delivered": True}
+
+
+def ref(call_id: str, path: str) -> dict[str, str]:
+    """A reference argument ``{"$ref": "<call_id>.output.<path>"}``."""
+    return {REF_KEY: f"{call_id}.output.{path}"}
+
+
+class _Plan:
+    """Accumulates calls; simulates each output as it is added."""
+
+    def __init__(self, rng: random.Random, registry: DomainRegistry, domain: Domain, ctx: dict[str, Any]) -> None:
+        self.rng, self.registry, self.domain, self.ctx = rng, registry, domain, ctx
+        self.calls: list[ToolCall] = []
+        self.outputs: dict[str, Any] = {}
+
+    def add(self, role: str, args: dict[str, Any], deps: tuple[str, ...] = ()) -> str:
+        tool = self.domain.tool(role)
+        cid = f"call_{len(self.calls) + 1}"
+        call = ToolCall(cid, tool.name, args, deps)
+        resolved = ToolCallGraph(()).resolve_arguments(call, self.outputs)
+        out = self.simulate(role, tool.output_schema, resolved)
+        self.calls.append(ToolCall(cid, tool.name, args, deps, out))
+        self.outputs[cid] = out
+        return cid
+
+    def simulate(self, role: str, schema: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+        rng, ctx = self.rng, self.ctx
+        out: dict[str, Any] = {}
+        for name, sub in schema["properties"].items():
+            if name in _FORCED:
+                out[name] = _FORCED[name]
+            elif name == "results":
+                n = rng.randint(1, 4)
+                ent = f"{self.domain.entity}_id"
+                item = sub["items"]
+                out[name] = [{ent: ctx[ent] if i == 0 else value_for(rng, item["properties"][ent]), "status": "active"}
+                             for i in range(n)]
+            elif name == "total":
+                out[name] = len(out.get("results", ())) + rng.randint(0, 3)
+            elif name in args and name != "status":
+                out[name] = args[name]
+            elif name in ctx:
+                out[name] = ctx[name]
+            elif name == "status":
+                out[name] = {"approval": "approved", "money": "completed", "destroy": "closed"}.get(role, "active")
+            elif name == "notes":
+                out[name] = value_for(rng, sub, "notes")
+            else:
+                out[name] = value_for(rng, sub, name)
+        return out
+
+
+class ProceduralOracle:
+    """Offline oracle: ``make_trace(rng, trace_id, domain, intent)`` -> a policy-compliant :class:`GoldTrace`."""
+
+    name = "procedural"
+
+    def __init__(self, registry: DomainRegistry | None = None) -> None:
+        self.registry = registry or DomainRegistry.load()
+        self.domain_names = self.registry.get_all_domains()
+
+    def pick(self, rng: random.Random) -> tuple[str, str]:
+        """A (domain, intent) pair, uniform over both."""
+        return rng.choice(self.domain_names), rng.choice(INTENTS)
+
+    def slots(self, rng: random.Random, d: Domain) -> dict[str, Any]:
+        """The values a request of domain ``d`` talks about (ids, person, amounts, a field to set)."""
+        sp = d.tool("identity").input_schema["properties"][f"{d.subject}_id"]["pattern"]
+        ep = d.tool("get").input_schema["properties"][f"{d.entity}_id"]["pattern"]
+        money_op = d.roles["money"].split("__", 1)[1]
+        destroy = d.roles["destroy"].split("__", 1)[1]
+        upd = d.tool("update").input_schema["properties"]
+        fields = [k for k in upd if k not in (f"{d.entity}_id", "verification_token")]
+        field = rng.choice(fields)
+        value = value_for(rng, upd[field], field)
+        if isinstance(value, str) and value == "":
+            value = "n/a"
+        limit = float(d.policy.rule("approval_above_limit").params["limit"])  # type: ignore[union-attr]
+        big = rng.random() < 0.4
+        amount = round(rng.uniform(limit * 1.01, limit * 4.5) if big else rng.uniform(5, limit), 2)
+        name = full_name(rng)
+        return {
+            "subject": humanize(d.subject), "entity": humanize(d.entity), "subject_id": from_pattern(rng, sp),
+            "entity_id": from_pattern(rng, ep), "name": name, "dob": rand_date(rng, 1940, 2005),
+            "last4": from_pattern(rng, "^[0-9]{4}$"), "money_op": money_op, "money": humanize(money_op),
+            "destroy": humanize(destroy), "destroy_op": destroy, "amount": amount,
+            "currency": rng.choice(d.tool("money").input_schema["properties"]["currency"]["enum"]),
+            "field_key": field, "field": humanize(field), "value_raw": value,
+            "value": ("on" if value else "off") if isinstance(value, bool) else value,
+            "memo": f"{rng.choice(QUERIES)} {rng.randint(1, 999)}",
+            "reason_code": rng.choice(d.tool("destroy").input_schema["properties"]["reason"]["enum"]),
+            "recipient": f"{rng.choice(MAILBOXES)}@{d.host}", "query": rng.choice(QUERIES),
+        }
+
+    def make_traces(self, rng: random.Random, trace_ids: list[str], telemetry: Any = None) -> list[GoldTrace]:
+        """One trace per id (the oracle interface shared with AnthropicOracle)."""
+        return [self.make_trace(rng, tid) for tid in trace_ids]
+
+    def make_trace(self, rng: random.Random, trace_id: str, domain: str | None = None, intent: str | None = None,
+                   meta: dict[str, Any] | None = None) -> GoldTrace:
+        """One gold trace (domain and intent drawn from ``rng`` unless given)."""
+        if domain is None or intent is None:
+            dd, ii = self.pick(rng)
+            domain, intent = domain or dd, intent or ii
+        d = self.registry.domain(domain)
+        s = self.slots(rng, d)
+        text = compose(rng, intent, s)
+        graph = self.plan(rng, d, intent, s)
+        req_slots = {k: s[k] for k in ("subject_id", "entity_id", "amount", "currency", "field_key", "recipient")}
+        return GoldTrace(trace_id, domain, intent, UserRequest(text, intent, domain, req_slots), d.policy, graph,
+                         {"oracle": self.name, **(meta or {})})
+
+    def plan(self, rng: random.Random, d: Domain, intent: str, s: dict[str, Any]) -> ToolCallGraph:
+        """The compliant call graph for ``intent`` in domain ``d`` with slots ``s``."""
+        subj, ent = f"{d.subject}_id", f"{d.entity}_id"
+        ctx = {subj: s["subject_id"], ent: s["entity_id"], "currency": s["currency"], "full_name": s["name"]}
+        p = _Plan(rng, self.registry, d, ctx)
+
+        def verify() -> str:
+            return p.add("identity", {subj: s["subject_id"], "date_of_birth": s["dob"], "last4": s["last4"]})
+
+        def notify(deps: tuple[str, ...], subject: str, body: str) -> str:
+            return p.add("notify", {"recipient": s["recipient"], "subject": subject, "body": body}, deps)
+
+        def update_args(target: str, token_call: str) -> dict[str, Any]:
+            return {ent: ref(target, ent), "verification_token": ref(token_call, "session_token"), s["field_key"]: s["value_raw"]}
+
+        notify_p = rng.random() < 0.5
+        if intent == "account_inquiry":
+            shape = rng.randrange(3)
+            if shape == 0:
+                p.add("get", {ent: s["entity_id"]})
+            elif shape == 1:
+                c1 = p.add("profile", {subj: s["subject_id"]})
+                c2 = p.add("search", {subj: ref(c1, subj), "limit": rng.randint(1, 20)}, (c1,))
+                p.add("get", {ent: ref(c2, f"results.0.{ent}")}, (c2,))
+            else:  # two independent reads in one wave
+                p.add("profile", {subj: s["subject_id"]})
+                p.add("get", {ent: s["entity_id"]})
+        elif intent == "account_update":
+            c1 = verify()
+            c2 = p.add("get", {ent: s["entity_id"]})
+            c3 = p.add("update", update_args(c2, c1), (c1, c2))
+            if notify_p:
+                notify((c3,), f"{humanize(d.entity).capitalize()} updated", f"{s['field']} changed for {s['entity_id']}.")
+        elif intent == "transaction":
+            c1 = verify()
+            c2 = p.add("get", {ent: s["entity_id"]})
+            limit = float(d.policy.rule("approval_above_limit").params["limit"])  # type: ignore[union-attr]
+            args: dict[str, Any] = {ent: ref(c2, ent), "amount": s["amount"], "currency": ref(c2, "currency"),
+                                    "verification_token": ref(c1, "session_token")}
+            deps: tuple[str, ...] = (c1, c2)
+            if s["amount"] > limit:
+                c3 = p.add("approval", {ent: ref(c2, ent), "amount": s["amount"], "currency": ref(c2, "currency"),
+                                        "justification": f"{humanize(s['money_op'])} requested by {s['subject_id']}"}, (c2,))
+                args["approval_id"] = ref(c3, "approval_id")
+                deps = (c1, c2, c3)
+            if rng.random() < 0.6:
+                args["memo"] = s["memo"]
+            c4 = p.add("money", args, deps)
+            if notify_p:
+                notify((c4,), "Transaction processed", f"{s['amount']} {s['currency']} on {s['entity_id']}.")
+        elif intent == "cancellation":
+            c1 = verify()
+            c2 = p.add("get", {ent: s["entity_id"]})
+            c3 = p.add("confirm", {ent: ref(c2, ent), "action": s["destroy_op"],
+                                   "prompt": f"Please confirm: {s['destroy']} {s['entity_id']} cannot be undone."}, (c2,))
+            c4 = p.add("destroy", {ent: ref(c2, ent), "reason": s["reason_code"], "verification_token": ref(c1, "session_token"),
+                                   "confirmation_id": ref(c3, "confirmation_id")}, (c1, c2, c3))
+            if notify_p:
+                notify((c4,), "Closure completed", f"{s['entity_id']} closed ({s['reason_code']}).")
+        elif intent == "creation":
+            c1 = verify()
+            create = d.tool("create").input_schema
+            args = {subj: ref(c1, subj), "verification_token": ref(c1, "session_token")}
+            for k in create["required"]:
+                if k not in args:
+                    args[k] = s["value_raw"] if k == s["field_key"] else value_for(rng, create["properties"][k], k)
+            c2 = p.add("create", args, (c1,))
+            if notify_p:
+                notify((c2,), f"New {humanize(d.entity)}", f"Created for {s['subject_id']}.")
+        elif intent == "report":
+            args = {subj: s["subject_id"], "limit": rng.randint(5, 50)}
+            if rng.random() < 0.5:
+                args["query"] = s["query"]
+            c1 = p.add("search", args)
+            c2 = p.add("get", {ent: ref(c1, f"results.0.{ent}")}, (c1,))
+            notify((c1, c2), f"Report: {humanize(d.entity)}s of {s['subject_id']}",
+                   f"Summary of {humanize(d.entity)}s for {s['subject_id']} ({s['query']}).")
+        elif intent == "account_review":
+            c1 = verify()
+            c2 = p.add("profile", {subj: ref(c1, subj)}, (c1,))
+            c3 = p.add("search", {subj: ref(c1, subj), "limit": rng.randint(1, 10)}, (c1,))
+            c4 = p.add("get", {ent: ref(c3, f"results.0.{ent}")}, (c3,))
+            c5 = p.add("update", update_args(c4, c1), (c1, c4))
+            if notify_p:
+                notify((c2, c5), "Review complete", f"Reviewed {s['subject_id']}.")
+        else:
+            raise ValueError(f"unknown intent {intent!r}; known: {', '.join(INTENTS)}")
+        return ToolCallGraph(tuple(p.calls))

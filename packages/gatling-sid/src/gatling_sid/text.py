@@ -1,0 +1,147 @@
+"""User-request text: intent templates filled with slot values, wrapped in varied openers, context and closers.
+
+A request is ``opener + core + detail + closer``; each part is drawn independently from its own
+pool and the core carries the slot values (ids, names, amounts, dates), so two requests of the
+same domain and intent rarely share more than a few word trigrams.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+INTENTS = ("account_inquiry", "account_update", "transaction", "cancellation", "creation", "report", "account_review")
+
+OPENERS = (
+    "", "", "Hi,", "Hello there.", "Good morning!", "Hey,", "Quick question:", "Hi team,", "Hello, hoping you can help.",
+    "Afternoon!", "Hi, this is {name}.", "{name} here.", "Hello, my name is {name}.", "Hi! {name} writing.",
+    "Sorry to bother you,", "Hope your day is going well.", "Hi again,", "Urgent-ish:", "Morning,", "Greetings,",
+    "Hey there, it's {name}.", "Hi support,", "Evening!", "So,", "Hello from {city}.", "Hi, quick one from {city}.",
+)
+CLOSERS = (
+    "", "", "Thanks!", "Thank you so much.", "Appreciate it.", "Cheers.", "Thanks in advance.", "Let me know when it's done.",
+    "Please confirm once finished.", "Many thanks, {first}.", "Thanks a lot - {first}", "That's all for now.",
+    "I'll wait for your reply.", "Have a good one.", "Much obliged.", "Ping me if you need anything else.",
+    "Best, {first}.", "Thanks for the quick help.", "Hope that's clear.", "Talk soon.",
+)
+CITIES = ("Lisbon", "Austin", "Nairobi", "Osaka", "Toronto", "Leeds", "Porto Alegre", "Krakow", "Pune", "Adelaide",
+          "Accra", "Bergen", "Tucson", "Seville", "Hanoi", "Halifax", "Lyon", "Cebu", "Denver", "Tallinn")
+REASON_TEXT = {
+    "customer_request": "I just don't need it anymore", "duplicate": "it looks like a duplicate",
+    "no_longer_needed": "it's no longer needed", "fraud_suspected": "I think something fishy is going on",
+    "relocation": "I'm relocating", "cost": "it's getting too expensive",
+}
+CORES: dict[str, tuple[str, ...]] = {
+    "account_inquiry": (
+        "Can you tell me the current status of my {entity} {entity_id}?",
+        "What's the balance on {entity} {entity_id}? My {subject} number is {subject_id}.",
+        "I'd like to see the details of {entity} {entity_id}, please.",
+        "Could you look up {entity} {entity_id} and tell me what's on file?",
+        "Please check what my {entity} {entity_id} currently shows for {field}.",
+        "I can't find my {entity} in the app. I'm {subject} {subject_id}; can you look at {entity_id}?",
+        "Is {entity} {entity_id} still active? Just want to double-check {field}.",
+        "Pull up the record for {entity} {entity_id} and read me the {field}.",
+        "As {subject} {subject_id} I want a summary of my {entity}s.",
+        "What does {entity_id} say under {field} right now?",
+    ),
+    "account_update": (
+        "Please change the {field} on {entity} {entity_id} to {value}.",
+        "I need to update my {entity} {entity_id}: set {field} to {value}.",
+        "Could you switch {field} to {value} for {entity_id}? I'm {subject} {subject_id}.",
+        "Update {entity} {entity_id} so that {field} reads {value}, my date of birth is {dob}.",
+        "For {entity} {entity_id}, {field} should be {value} from now on.",
+        "Can we modify {entity_id}? The {field} needs to become {value}.",
+        "My details changed - put {value} as the {field} on {entity} {entity_id}.",
+        "I'm {subject} {subject_id} (born {dob}, card ending {last4}); set {field} = {value} on {entity_id}.",
+        "Change of plans: {field} on my {entity} ({entity_id}) is now {value}.",
+    ),
+    "transaction": (
+        "Please {money} {amount} {currency} using {entity} {entity_id}.",
+        "I need to {money} for {amount} {currency} on {entity_id}, memo '{memo}'.",
+        "Go ahead and {money}: {amount} {currency} from {entity} {entity_id}.",
+        "Can you {money} of {amount} {currency}? The {entity} is {entity_id}, I'm {subject} {subject_id}.",
+        "{money_cap} - amount {amount} {currency}, {entity} {entity_id}, please process today.",
+        "I'd like to {money} ({amount} {currency}) against {entity_id}; my DOB is {dob}.",
+        "Process a {money_noun} of {amount} {currency} on {entity} {entity_id} for me.",
+        "Time to {money}: {currency} {amount} via {entity_id}. Last four digits {last4}.",
+        "Quick {money_noun} please - {amount} {currency}, {entity} {entity_id}.",
+    ),
+    "cancellation": (
+        "Please {destroy} {entity_id}; {reason}.",
+        "I want to {destroy} - it's {entity} {entity_id}. Reason: {reason}.",
+        "Can you {destroy} for me? {entity_id}, because {reason}.",
+        "I'd like to permanently {destroy} ({entity_id}), {reason}.",
+        "{destroy_cap} {entity_id} please, {reason}. I'm {subject} {subject_id}.",
+        "Go ahead and {destroy} {entity_id}. Honestly {reason}.",
+        "Kindly {destroy} on file as {entity_id} since {reason}.",
+        "Could we {destroy}? ID {entity_id}, DOB {dob}; {reason}.",
+    ),
+    "creation": (
+        "I'd like to open a new {entity} with {field} set to {value}.",
+        "Please create a {entity} for me ({subject} {subject_id}), {field}: {value}.",
+        "Set me up with a new {entity}; I want {field} as {value}.",
+        "Can you start a fresh {entity}? {field_cap} should be {value}. DOB {dob}.",
+        "New {entity} please, {subject} ID {subject_id}, with {field} {value}.",
+        "I want another {entity} - make the {field} {value}, card ending {last4}.",
+        "Create a {entity} under {subject_id} with {field} = {value}.",
+        "Could I get a new {entity}? Put {value} for {field}.",
+    ),
+    "report": (
+        "Send the team a summary of {subject} {subject_id}'s {entity}s.",
+        "Compile the {entity}s for {subject_id} and email the report to {recipient}.",
+        "Can you look up {subject} {subject_id}'s {entity}s and forward the first one to {recipient}?",
+        "Prepare a short report on {entity}s of {subject_id} for {recipient}.",
+        "Search {entity}s for '{query}' under {subject_id} and notify {recipient}.",
+        "Please find {subject_id}'s {entity}s matching '{query}' and send a note to {recipient}.",
+        "Email {recipient} a rundown of the {entity}s belonging to {subject_id}.",
+        "Report on {subject_id}: list their {entity}s and share it with {recipient}.",
+    ),
+    "account_review": (
+        "Review all my {entity}s, I'm {subject} {subject_id}, and set {field} to {value} on the main one.",
+        "Could you go through my {entity}s and update the first one's {field} to {value}? ID {subject_id}.",
+        "Do an account review for {subject_id}: check my profile and {entity}s, then change {field} to {value}.",
+        "Audit my {entity}s ({subject} {subject_id}, born {dob}) and fix the {field} to {value}.",
+        "Look over my profile and {entity}s and make the {field} {value} where needed. {subject_id}.",
+        "I'm {subject_id} - please review my {entity}s and set {field} to {value} on the top result.",
+        "Annual check-in: review {subject_id}'s {entity}s, then update {field} to {value}.",
+    ),
+}
+DETAILS = (
+    "", "", "", "I already tried the website.", "My last four are {last4} if you need them.", "It's been a hectic week.",
+    "I'm on my phone so excuse typos.", "My birthday is {dob} for verification.", "No rush, but today would be great.",
+    "I called earlier and got disconnected.", "This is for my records.", "My partner asked me to sort this out.",
+    "Happy to verify whatever you need.", "I'm travelling next week.", "The app keeps timing out on me.",
+    "Reference {ref} from my last chat.", "I think the reference was {ref}.", "Ticket {ref} is related.",
+    "Date of birth {dob}, last four {last4}.", "I'm at the office until six.",
+)
+
+
+def humanize(s: str) -> str:
+    """``close_account`` -> ``close account``."""
+    return s.replace("_", " ")
+
+
+def _money_noun(money: str) -> str:
+    words = money.split("_")
+    return " ".join(words[1:] if len(words) > 1 else words)
+
+
+def compose(rng: random.Random, intent: str, slots: dict[str, Any]) -> str:
+    """Request text for ``intent`` from ``slots`` (keys used by the templates; unused keys are ignored)."""
+    fill = dict(slots)
+    fill.setdefault("first", str(fill.get("name", "")).split(" ")[0])
+    fill.setdefault("city", rng.choice(CITIES))
+    fill.setdefault("ref", f"#{rng.randint(10000, 999999)}")
+    if "money" in fill:
+        fill["money_noun"] = humanize(_money_noun(fill["money_op"]))
+        fill["money_cap"] = fill["money"][:1].upper() + fill["money"][1:]
+    if "destroy" in fill:
+        fill["destroy_cap"] = fill["destroy"][:1].upper() + fill["destroy"][1:]
+    if "field" in fill:
+        fill["field_cap"] = fill["field"][:1].upper() + fill["field"][1:]
+    if "reason_code" in fill:
+        fill["reason"] = REASON_TEXT[fill["reason_code"]]
+    parts = [rng.choice(OPENERS), rng.choice(CORES[intent]), rng.choice(DETAILS), rng.choice(CLOSERS)]
+    if rng.random() < 0.5:  # detail before or after the ask
+        parts[1], parts[2] = parts[2], parts[1]
+    return " ".join(p.format(**fill) for p in parts if p).strip()

@@ -1,0 +1,237 @@
+"""`TraceValidator`: format, structure, scope, policy and safety checks, with a report per trace.
+
+Rule ids cited by violations:
+
+* ``structure.duplicate_id``, ``structure.unknown_dependency``, ``structure.cycle``,
+  ``structure.order`` (a dependency listed after its user), ``structure.unresolved_ref``
+  (a ``$ref`` to a call that is not a dependency, or to an output path that does not exist);
+* ``scope`` (a tool that is not the domain's, or an unknown domain), ``policy_mismatch``
+  (the trace's policy differs from the registry's);
+* ``argument_schema`` / ``output_schema`` (JSON Schema of the tool, arguments checked after
+  resolving references to the values they point at);
+* the ids of the domain policy's rules (``identity_before_write``, ``approval_above_limit``,
+  ``confirm_destructive``, ``forbidden_tools``, ``data_stays_in_domain``, ``no_prompt_injection``).
+
+Dataset-level diversity is :func:`gatling_sid.diversity.diversity_report`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from .errors import GraphError
+from .injection import detect_injection, may_inject
+from .models import REF_KEY, GoldTrace, PolicyRule, ToolCall, is_ref, parse_ref, resolve_path
+from .registry import DomainRegistry
+
+__all__ = ["STRUCTURE_RULES", "TraceValidator", "ValidationReport", "Violation"]
+
+STRUCTURE_RULES = ("structure.duplicate_id", "structure.unknown_dependency", "structure.cycle", "structure.order",
+                   "structure.unresolved_ref")
+
+
+@attrs.frozen
+class Violation:
+    """One broken rule: the rule id, the call at fault (None for the request/trace) and why."""
+
+    rule: str
+    call_id: str | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {"rule": self.rule, "call_id": self.call_id, "message": self.message}
+
+
+@attrs.frozen
+class ValidationReport:
+    """The violations of one trace (empty: the trace passes)."""
+
+    trace_id: str
+    violations: tuple[Violation, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True if nothing was violated."""
+        return not self.violations
+
+    @property
+    def rules(self) -> set[str]:
+        """The distinct rule ids violated."""
+        return {v.rule for v in self.violations}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {"trace_id": self.trace_id, "ok": self.ok, "violations": [v.to_dict() for v in self.violations]}
+
+
+def _strings(obj: Any) -> Iterable[str]:
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v)
+
+
+class TraceValidator:
+    """Checks traces against the registry: ``validate(trace) -> ValidationReport``."""
+
+    def __init__(self, registry: DomainRegistry | None = None) -> None:
+        self.registry = registry or DomainRegistry.load()
+
+    def validate_trace(self, trace: GoldTrace) -> tuple[bool, ValidationReport]:
+        """The seed's API: ``(passed, report)``."""
+        rep = self.validate(trace)
+        return rep.ok, rep
+
+    def validate(self, trace: GoldTrace) -> ValidationReport:
+        """Every check on one trace; the report lists each violation with its rule id and call id."""
+        out: list[Violation] = []
+        reg = self.registry
+        domain = reg.domains.get(trace.domain)
+        calls = trace.graph.calls
+        by: dict[str, ToolCall] = {}
+        pos: dict[str, int] = {}
+        for i, c in enumerate(calls):
+            if c.id in by:
+                out.append(Violation("structure.duplicate_id", c.id, f"call id {c.id!r} used twice"))
+            by[c.id] = c
+            pos.setdefault(c.id, i)
+        # structure: dependencies known, listed earlier (list order is execution order), acyclic
+        dag_ok = True
+        for i, c in enumerate(calls):
+            for dep in c.dependencies:
+                if dep not in by:
+                    out.append(Violation("structure.unknown_dependency", c.id, f"depends on unknown call {dep!r}"))
+                    dag_ok = False
+                elif pos[dep] >= i:
+                    out.append(Violation("structure.order", c.id, f"depends on {dep}, which comes later"))
+        if dag_ok:
+            try:
+                trace.graph.topological_order()
+            except GraphError as e:
+                out.append(Violation("structure.cycle", None, str(e)))
+                dag_ok = False
+        anc: dict[str, set[str]] = {}
+        if dag_ok:
+            for cid in trace.graph.topological_order():
+                s: set[str] = set()
+                for dep in by[cid].dependencies:
+                    s.add(dep)
+                    s |= anc.get(dep, set())
+                anc[cid] = s
+        outputs = {c.id: c.output for c in calls}
+        resolved: dict[str, dict[str, Any] | None] = {}
+        for c in calls:
+            args: dict[str, Any] | None = c.arguments
+            if any(is_ref(v) for v in c.arguments.values()):
+                args = {}
+                for k, v in c.arguments.items():
+                    if not is_ref(v):
+                        args[k] = v
+                        continue
+                    r = v[REF_KEY]
+                    try:
+                        cid, path = parse_ref(r) if isinstance(r, str) else ("", [])
+                        if cid not in c.dependencies:
+                            raise LookupError(f"argument {k}: reference {r!r} is to a call that is not a dependency")
+                        args[k] = resolve_path(outputs.get(cid), path)
+                    except LookupError as e:
+                        msg = str(e) if "dependency" in str(e) else f"argument {k}: reference {r!r} does not resolve"
+                        out.append(Violation("structure.unresolved_ref", c.id, msg))
+                        args = None
+                        break
+                    except Exception:  # noqa: BLE001 - a malformed reference is a structure violation
+                        out.append(Violation("structure.unresolved_ref", c.id, f"argument {k}: malformed reference {r!r}"))
+                        args = None
+                        break
+            resolved[c.id] = args
+        # scope + format
+        if domain is None:
+            out.append(Violation("scope", None, f"unknown domain {trace.domain!r}"))
+        elif trace.policy != domain.policy:
+            out.append(Violation("policy_mismatch", None, f"policy {trace.policy.id!r} differs from the registry's {domain.policy.id!r}"))
+        for c in calls:
+            if domain is not None and c.tool not in domain.tools:
+                where = reg.tools[c.tool].domain if c.tool in reg.tools else None
+                out.append(Violation("scope", c.id, f"tool {c.tool!r} is not a {trace.domain} tool"
+                                     + (f" (it belongs to {where})" if where else " (unknown tool)")))
+            if c.tool not in reg.tools:
+                continue
+            args = resolved[c.id]
+            if args is not None:
+                err = reg.input_validator(c.tool).first_error(args)
+                if err:
+                    out.append(Violation("argument_schema", c.id, f"{c.tool} arguments: {err}"))
+            if c.output is None:
+                out.append(Violation("output_schema", c.id, "no output recorded"))
+            else:
+                err = reg.output_validator(c.tool).first_error(c.output)
+                if err:
+                    out.append(Violation("output_schema", c.id, f"{c.tool} output: {err}"))
+        if domain is not None:
+            for rule in domain.policy.rules:
+                self._check_rule(rule, trace, calls, by, anc, resolved, dag_ok, out)
+        return ValidationReport(trace.trace_id, tuple(out))
+
+    def _check_rule(self, rule: PolicyRule, trace: GoldTrace, calls: tuple[ToolCall, ...], by: dict[str, ToolCall],
+                    anc: dict[str, set[str]], resolved: dict[str, dict[str, Any] | None], dag_ok: bool,
+                    out: list[Violation]) -> None:
+        p = rule.params
+        typ = rule.type
+        if typ == "no_injection":
+            hit = detect_injection(trace.request.text)
+            if hit:
+                out.append(Violation(rule.id, None, f"request contains an injected instruction: {hit!r}"))
+            strings = [list(_strings(c.output)) for c in calls]
+            if not may_inject("\n".join(s for ss in strings for s in ss)):
+                return
+            for c, ss in zip(calls, strings):
+                for s in ss:
+                    hit = detect_injection(s)
+                    if hit:
+                        out.append(Violation(rule.id, c.id, f"tool output contains an injected instruction: {hit!r}"))
+                        break
+            return
+        if typ == "forbidden":
+            banned = p["tools"]
+            for c in calls:
+                if c.tool in banned:
+                    out.append(Violation(rule.id, c.id, f"tool {c.tool} is forbidden by policy"))
+            return
+        applies = p["applies_to"]
+        for c in calls:
+            if c.tool not in applies:
+                continue
+            args = resolved.get(c.id)
+            if typ == "allowed_recipients":
+                val = (args or {}).get(p["field"]) if args is not None else None
+                if isinstance(val, str):
+                    host = val.rsplit("@", 1)[-1].lower()
+                    if not any(host == h or host.endswith("." + h) for h in p["allowed_hosts"]):
+                        out.append(Violation(rule.id, c.id, f"{p['field']} {val!r} is outside {', '.join(p['allowed_hosts'])}"))
+                continue
+            if not dag_ok:
+                continue  # ancestry is undefined on a broken graph; the structure violation says so
+            need = p["requires"]
+            if typ == "requires_ancestor":
+                must = p.get("output_must") or {}
+                if not any(by[a].tool == need and all((by[a].output or {}).get(k) == v for k, v in must.items())
+                           for a in anc.get(c.id, ())):
+                    extra = f" with {must}" if must else ""
+                    out.append(Violation(rule.id, c.id, f"{c.tool} has no earlier {need}{extra} feeding it"))
+            elif typ == "approval_above_limit":
+                val = (args or {}).get(p["field"]) if args is not None else None
+                if isinstance(val, (int, float)) and val > p["limit"]:
+                    if not any(by[a].tool == need and (by[a].output or {}).get("status") == "approved"
+                               and isinstance((by[a].output or {}).get("amount"), (int, float))
+                               and by[a].output["amount"] >= val  # type: ignore[index]
+                               for a in anc.get(c.id, ())):
+                        out.append(Violation(rule.id, c.id, f"{p['field']} {val} above limit {p['limit']} without an "
+                                                            f"approved {need} for at least that amount"))

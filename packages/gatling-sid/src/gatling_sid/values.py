@@ -1,0 +1,149 @@
+"""Schema-driven value generation: a random value that satisfies a (registry-style) JSON Schema.
+
+Supports what the registry uses: objects, arrays, enums, integer/number ranges (inclusive and
+exclusive), booleans, ``format: date`` / ``email``, and ``pattern`` in the regex subset the
+registry writes (literals, ``[0-9]``, ``[0-9a-f]``, ``[A-Z]``, ``{n}`` counts, ``^``/``$``).
+Field names pick realistic text (names, notes, subjects) where the schema allows free text.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import random
+import re
+from typing import Any
+
+from .errors import GatlingError
+
+FIRST = ("Maria Liam Aisha Noah Chen Olivia Mateo Priya Lucas Fatima Ethan Yuki Sofia Omar Hannah Diego Amara Jonas Leila "
+         "Kai Elena Tariq Grace Ivan Mei Samuel Zara Hugo Nia Felix Ana Ravi Clara Kwame Ingrid Tomas Lina Arjun Rosa "
+         "Emeka Freya Pablo Sana Viktor Keiko Andre Nadia Oscar Ayla Bruno").split()
+LAST = ("Lopez Kim Okafor Schmidt Nguyen Rossi Patel Haddad Johansson Silva Tanaka Brown Novak Mensah Dubois Ivanova "
+        "Garcia Chen Murphy Kowalski Adeyemi Larsen Moreau Yilmaz Fischer Costa Singh Ali Walsh Petrov Sato Ortiz "
+        "Eriksen Mbeki Romano Hughes Park Lindqvist Alvarez Nakamura Reyes Khan Bauer Quinn Varga Osei Holm Duarte").split()
+WORDS = ("amber basil cedar delta ember fable garnet harbor indigo juniper kestrel lagoon meadow nectar orchid pioneer "
+         "quarry raven summit tundra umber velvet willow xenon yarrow zephyr atlas beacon cobalt dune falcon glacier "
+         "heron island jasper lotus maple nova opal prairie quill ridge sierra timber vista").split()
+NOTE_BITS = ("prefers email contact", "called last week about billing", "moved to a new address in spring",
+             "asked for paper statements", "long-time client since 2016", "spoke with support twice this month",
+             "requested a callback after 5pm", "uses the mobile app", "has a pending document review",
+             "was sent the annual summary", "verified phone number on file", "no open complaints",
+             "travelling until the end of the month", "prefers weekend appointments", "account flagged for a routine audit")
+PAT_TOKEN = re.compile(r"\[0-9a-f\]|\[0-9\]|\[A-Z\]|\[a-z\]|\\.|.")
+_ALPH = {"[0-9]": "0123456789", "[0-9a-f]": "0123456789abcdef", "[A-Z]": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+         "[a-z]": "abcdefghijklmnopqrstuvwxyz"}
+_pattern_cache: dict[str, list[tuple[str, int]]] = {}
+
+
+def _compile_pattern(pat: str) -> list[tuple[str, int]]:
+    """Pattern -> [(alphabet, count)]; a literal character is a one-letter alphabet."""
+    got = _pattern_cache.get(pat)
+    if got is not None:
+        return got
+    body = pat[1:] if pat.startswith("^") else pat
+    body = body[:-1] if body.endswith("$") else body
+    parts: list[tuple[str, int]] = []
+    i = 0
+    while i < len(body):
+        m = PAT_TOKEN.match(body, i)
+        assert m is not None
+        tok = m.group(0)
+        i = m.end()
+        if tok in _ALPH:
+            alph = _ALPH[tok]
+        elif tok.startswith("\\"):
+            alph = tok[1]
+        elif tok in "[](){}*+?|.":
+            raise GatlingError(f"pattern {pat!r}: only literals, character classes and {{n}} counts are supported")
+        else:
+            alph = tok
+        n = 1
+        if i < len(body) and body[i] == "{":
+            j = body.index("}", i)
+            n = int(body[i + 1 : j])
+            i = j + 1
+        parts.append((alph, n))
+    _pattern_cache[pat] = parts
+    return parts
+
+
+def from_pattern(rng: random.Random, pat: str) -> str:
+    """A random string matching a registry-style pattern."""
+    out = []
+    for alph, n in _compile_pattern(pat):
+        if len(alph) == 1:
+            out.append(alph * n)
+        elif alph == "0123456789":  # one draw for the whole run of digits (hot path: ids)
+            out.append(str(rng.randrange(10**n)).zfill(n))
+        elif alph == "0123456789abcdef":
+            out.append(f"{rng.getrandbits(4 * n):0{n}x}")
+        else:
+            out.append("".join(rng.choice(alph) for _ in range(n)))
+    return "".join(out)
+
+
+def rand_date(rng: random.Random, lo: int = 2024, hi: int = 2027) -> str:
+    """An ISO date between Jan 1 of ``lo`` and Dec 28 of ``hi``."""
+    return _dt.date(rng.randint(lo, hi), rng.randint(1, 12), rng.randint(1, 28)).isoformat()
+
+
+def full_name(rng: random.Random) -> str:
+    """A person's name."""
+    return f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+
+
+def fit_text(text: str, lo: int, hi: int, pad: str = " ok") -> str:
+    """Cut or pad ``text`` to a length in [lo, hi] (padding repeats ``pad``)."""
+    while len(text) < lo:
+        text += pad
+    return text[:hi].rstrip() if len(text[:hi].rstrip()) >= lo else text[:hi]
+
+
+def text_for(rng: random.Random, name: str, lo: int, hi: int) -> str:
+    """Plausible free text for a field called ``name`` within [lo, hi] characters."""
+    if hi <= 0:
+        return ""
+    if name.endswith("name"):
+        base = full_name(rng) if ("beneficiary" in name or "full" in name) else f"{rng.choice(WORDS).title()} {rng.choice(WORDS)}"
+    elif name in ("notes", "intake_note", "case_summary", "scope_summary", "strategy_note"):
+        base = "; ".join(rng.sample(NOTE_BITS, rng.randint(1, 3)))
+    elif "code" in name or "number" in name or "last4" in name:
+        base = from_pattern(rng, "^[A-Z]{2}[0-9]{12}$")
+    else:
+        base = f"{rng.choice(WORDS)} {rng.choice(WORDS)} {rng.randint(2, 99)}"
+    if lo == 0 and rng.random() < 0.3:
+        return ""
+    return fit_text(base, lo, hi)
+
+
+def value_for(rng: random.Random, schema: dict[str, Any], name: str = "") -> Any:
+    """A random value satisfying ``schema`` (see module docstring for the supported subset)."""
+    if "enum" in schema:
+        return rng.choice(schema["enum"])
+    typ = schema.get("type")
+    if typ == "string":
+        if "pattern" in schema and schema.get("format") != "date":
+            return from_pattern(rng, schema["pattern"])
+        if schema.get("format") == "date":
+            return rand_date(rng)
+        if schema.get("format") == "email":
+            return f"{rng.choice(WORDS)}.{rng.choice(WORDS)}@example.org"
+        return text_for(rng, name, int(schema.get("minLength", 0)), int(schema.get("maxLength", 80)))
+    if typ == "integer":
+        return rng.randint(int(schema.get("minimum", 0)), int(schema.get("maximum", 1000)))
+    if typ == "number":
+        lo = float(schema.get("minimum", schema.get("exclusiveMinimum", 0)))
+        hi = float(schema.get("maximum", lo + 1000))
+        v = round(rng.uniform(lo, hi), 2)
+        if "exclusiveMinimum" in schema and v <= schema["exclusiveMinimum"]:
+            v = round(schema["exclusiveMinimum"] + 0.01, 2)
+        return v
+    if typ == "boolean":
+        return rng.random() < 0.5
+    if typ == "array":
+        n = rng.randint(int(schema.get("minItems", 0)), min(int(schema.get("maxItems", 3)), 5))
+        return [value_for(rng, schema.get("items", {}), name) for _ in range(n)]
+    if typ == "object":
+        props = schema.get("properties", {})
+        return {k: value_for(rng, s, k) for k, s in props.items()}
+    raise GatlingError(f"cannot generate a value for schema {schema!r} (field {name!r})")
