@@ -207,3 +207,17 @@ def test_client_config_errors_name_the_option(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
     with AnthropicClient(base_url="http://127.0.0.1:9") as c:
         assert KEY not in repr(c)
+
+
+def test_telemetry_reset_hands_out_each_count_once():
+    from datacore import Telemetry
+
+    with FakeMessagesServer(fault_fn=lambda b, n: "429" if n == 0 else None) as srv, make_client(srv) as c:
+        total = Telemetry()
+        for shard in range(3):
+            c.complete_many([req(10 * shard + i) for i in range(4)])
+            total.merge(c.telemetry(reset=True))
+        assert total.counters["llm.calls"] == srv.calls == 24
+        assert total.counters["llm.ok"] == 12 and total.counters["llm.retries"] == 12
+        assert total.counters["llm.admission.decreases"] == c.limiter.decreases
+        assert c.telemetry().counters == {}

@@ -173,3 +173,12 @@ def test_limiter_validation():
         AdaptiveLimiter(0)
     with pytest.raises(LLMConfigError, match="min_in_flight"):
         AdaptiveLimiter(4, min_limit=5)
+
+
+def test_datacore_does_not_import_the_llm_layer():
+    import subprocess
+    import sys
+
+    code = "import sys, datacore; bad = [m for m in ('datacore.llm', 'anthropic', 'jsonschema') if m in sys.modules]; print(bad)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

@@ -165,6 +165,7 @@ class AnthropicClient:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._tel = Telemetry()
+        self._reported: dict[str, int] = {}  # limiter/cache totals already handed out by telemetry(reset=True)
         self._spent = 0.0
         self._pending: dict[str, asyncio.Future[LLMResponse]] = {}
         # The SDK does no retrying of its own: every retry decision is made (and counted) here.
@@ -236,14 +237,25 @@ class AnthropicClient:
         """USD spent so far by this client (cache hits cost nothing)."""
         return self._spent
 
-    def telemetry(self) -> Telemetry:
-        """A copy of the client's counters: requests, calls, retries, cache hits, tokens, cost, failures."""
+    def telemetry(self, *, reset: bool = False) -> Telemetry:
+        """A copy of the client's counters: requests, calls, retries, cache hits, tokens, cost, failures.
+
+        With ``reset=True`` the counters start again from zero, so a generator can merge the
+        returned part into each shard's telemetry without counting anything twice.
+        """
         with self._lock:
             t = Telemetry.from_dict(self._tel.to_dict())
-        t.counters["llm.admission.decreases"] = self.limiter.decreases
-        t.counters["llm.admission.increases"] = self.limiter.increases
-        if self.cache is not None and self.cache.corrupt:
-            t.counters["llm.cache_corrupt"] = self.cache.corrupt
+            lim = self.limiter
+            corrupt = self.cache.corrupt if self.cache is not None else 0
+            base = self._reported
+            for name, value in (("llm.admission.decreases", lim.decreases), ("llm.admission.increases", lim.increases),
+                                ("llm.cache_corrupt", corrupt)):
+                if value - base.get(name, 0):
+                    t.counters[name] = value - base.get(name, 0)
+            if reset:
+                self._tel = Telemetry()
+                self._reported = {"llm.admission.decreases": lim.decreases, "llm.admission.increases": lim.increases,
+                                  "llm.cache_corrupt": corrupt}
         return t
 
     def _account(self, model: str, usage: Usage, *, batch: bool = False) -> None:
@@ -396,8 +408,11 @@ class AnthropicClient:
                 await asyncio.get_running_loop().run_in_executor(None, self.cache.put, key, req, resp)
             fut.set_result(resp)
             return resp
-        except BaseException as e:
-            fut.set_exception(e if isinstance(e, Exception) else asyncio.CancelledError())
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+        except Exception as e:
+            fut.set_exception(e)
             fut.exception()  # mark retrieved: nobody else may be waiting on it
             raise
         finally:
