@@ -14,6 +14,7 @@ The split key is the gold request text (a negative uses its twin's), so a pair n
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -23,6 +24,7 @@ import attrs
 from datacore import ReportSection, ShardTask, Telemetry
 
 from . import __version__
+from .errors import GatlingError
 from .models import GoldTrace
 from .mutations import Mutator
 from .procedural import ProceduralOracle
@@ -91,6 +93,8 @@ class GatlingGenerator:
         reg = self.registry()  # fail now, in the parent, on a broken registry or unknown domain
         for d in self.config.domains:
             reg.domain(d)
+        if self.config.oracle == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
+            raise GatlingError("--oracle anthropic needs the ANTHROPIC_API_KEY environment variable")
 
     def registry(self) -> DomainRegistry:
         """The (cached) registry this run uses."""
@@ -123,6 +127,14 @@ class GatlingGenerator:
         validator = TraceValidator(reg)
         mutator = Mutator(reg)
         rng = random.Random(task.seed)
+        try:
+            yield from self._shard(task, telemetry, oracle, validator, mutator, rng)
+        finally:
+            if hasattr(oracle, "close"):
+                oracle.close(telemetry)
+
+    def _shard(self, task: ShardTask, telemetry: Telemetry, oracle: Any, validator: TraceValidator, mutator: Mutator,
+               rng: random.Random) -> Iterator[dict[str, Any]]:
         made = 0
         serial = 0
         while made < task.count:

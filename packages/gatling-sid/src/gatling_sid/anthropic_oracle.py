@@ -1,0 +1,182 @@
+"""`AnthropicOracle`: a Claude model writes the request and the tool-call graph (the seed's OracleAgent).
+
+For each trace the oracle draws the facts procedurally (domain, intent, ids, amount, a field to
+change), shows the model the domain policy and tool schemas, and asks for
+``{"request": ..., "calls": [...]}`` through a forced tool call validated against
+:data:`TRACE_SCHEMA` (one repair round, by ``datacore.llm``).  Tool outputs are simulated from
+the output schemas exactly as for the procedural oracle, and the whole trace goes through
+:class:`~gatling_sid.validator.TraceValidator`.  A reply that is missing, malformed or
+violates the policy is counted (``anthropic.rejected`` and the rules it broke) and replaced by
+a procedural trace whose lineage says ``procedural-fallback``; the shard still gets its count.
+The API key comes from ``ANTHROPIC_API_KEY`` and is never written anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+from datacore import Telemetry
+
+from .models import GoldTrace, ToolCall, ToolCallGraph, UserRequest
+from .procedural import ProceduralOracle, _Plan
+from .registry import DomainRegistry
+from .text import INTENTS
+from .validator import TraceValidator
+
+__all__ = ["SYSTEM_PROMPT", "TRACE_SCHEMA", "AnthropicOracle"]
+
+TRACE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "request": {"type": "string", "minLength": 10, "maxLength": 1500},
+        "calls": {
+            "type": "array", "minItems": 1, "maxItems": 12,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string", "pattern": "^call_[0-9]+$"},
+                    "tool": {"type": "string"},
+                    "arguments": {"type": "object"},
+                    "dependencies": {"type": "array", "items": {"type": "string"}},
+                },
+                "required": ["id", "tool", "arguments", "dependencies"],
+            },
+        },
+    },
+    "required": ["request", "calls"],
+}
+SYSTEM_PROMPT = """You write training data for tool-using assistants: one realistic user request and the
+tool-call graph a careful, policy-compliant assistant would execute for it.
+Rules for the graph:
+- calls are listed in execution order with ids call_1, call_2, ...; dependencies name earlier calls;
+- an argument taken from an earlier call's output is written {"$ref": "call_N.output.<field>"} (list items by
+  index: results.0.<field>) and call_N must be among the dependencies;
+- every argument must satisfy the tool's input_schema; use only the tools listed;
+- obey every policy rule below (verify identity first and feed its session_token to writes, get an approval
+  above the limit, confirm destructive actions with the user, only message mailboxes of the domain host).
+The request must sound like a real person, mention the facts given, and vary in wording and tone."""
+INTENT_HINTS = {
+    "account_inquiry": "a read-only question about their record",
+    "account_update": "change one field of an existing record",
+    "transaction": "move money (the amount given)",
+    "cancellation": "irreversibly close/cancel a record",
+    "creation": "open a new record",
+    "report": "find records and send an internal summary",
+    "account_review": "review their profile and records, then update one field",
+}
+
+
+class AnthropicOracle:
+    """Model-written traces through ``datacore.llm.AnthropicClient`` (see the module docstring)."""
+
+    name = "anthropic"
+
+    def __init__(self, registry: DomainRegistry, config: Any, client: Any = None) -> None:
+        self.registry = registry
+        self.config = config
+        self.procedural = ProceduralOracle(registry)
+        self.domain_names = self.procedural.domain_names
+        self.validator = TraceValidator(registry)
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        """The LLM client (made on first use, in the worker process)."""
+        if self._client is None:
+            from datacore.llm import AnthropicClient
+
+            self._client = AnthropicClient(base_url=self.config.base_url, cache_dir=self.config.cache_dir,
+                                           budget_usd=self.config.budget_usd, max_in_flight=self.config.batch_size)
+        return self._client
+
+    def prompt(self, domain: str, intent: str, slots: dict[str, Any]) -> Any:
+        """The LLMRequest for one trace."""
+        from datacore.llm import LLMRequest
+
+        d = self.registry.domain(domain)
+        facts = {k: slots[k] for k in ("subject_id", "entity_id", "name", "dob", "last4", "amount", "currency",
+                                       "field_key", "value_raw", "reason_code", "recipient")}
+        tools = [{"name": t.name, "description": t.description, "input_schema": t.input_schema}
+                 for t in d.tools.values()]
+        user = (f"Domain: {domain}\nIntent: {intent} ({INTENT_HINTS[intent]})\n"
+                f"FACTS: {json.dumps(facts, sort_keys=True)}\n"
+                f"TOOLS: {json.dumps(tools, sort_keys=True)}\n"
+                "Write the request and the call graph.")
+        return LLMRequest(model=self.config.model, messages=[{"role": "user", "content": user}],
+                          system=SYSTEM_PROMPT + "\n\n" + d.policy.render(), max_tokens=self.config.max_tokens,
+                          temperature=1.0, metadata={"domain": domain, "intent": intent})
+
+    def to_trace(self, obj: dict[str, Any], trace_id: str, domain: str, intent: str, slots: dict[str, Any]) -> GoldTrace:
+        """Turn the model's JSON into a trace with simulated outputs (raises on an unusable reply)."""
+        d = self.registry.domain(domain)
+        role_of = {name: role for role, name in d.roles.items()}
+        subj, ent = f"{d.subject}_id", f"{d.entity}_id"
+        ctx = {subj: slots["subject_id"], ent: slots["entity_id"], "currency": slots["currency"], "full_name": slots["name"]}
+        plan = _Plan(random.Random(hash_seed(trace_id)), self.registry, d, ctx)
+        for c in obj["calls"]:
+            if c["tool"] not in role_of:
+                raise ValueError(f"tool {c['tool']!r} is not a {domain} tool")
+            call = ToolCall(c["id"], c["tool"], dict(c["arguments"]), tuple(c["dependencies"]))
+            resolved = ToolCallGraph(()).resolve_arguments(call, plan.outputs)
+            out = plan.simulate(role_of[c["tool"]], d.tools[c["tool"]].output_schema, resolved)
+            plan.calls.append(ToolCall(call.id, call.tool, call.arguments, call.dependencies, out))
+            plan.outputs[call.id] = out
+        req_slots = {k: slots[k] for k in ("subject_id", "entity_id", "amount", "currency", "field_key", "recipient")}
+        return GoldTrace(trace_id, domain, intent, UserRequest(obj["request"], intent, domain, req_slots), d.policy,
+                         ToolCallGraph(tuple(plan.calls)), {"oracle": self.name, "model": self.config.model})
+
+    def make_traces(self, rng: random.Random, trace_ids: list[str], telemetry: Telemetry | None = None) -> list[GoldTrace]:
+        """One trace per id: the model's where it is valid, a procedural fallback where not."""
+        tel = telemetry if telemetry is not None else Telemetry()
+        jobs = []
+        for tid in trace_ids:
+            domain, intent = rng.choice(self.domain_names), rng.choice(INTENTS)
+            slots = self.procedural.slots(rng, self.registry.domain(domain))
+            jobs.append((tid, domain, intent, slots))
+        replies = self.client.complete_json_many([self.prompt(dm, it, sl) for _, dm, it, sl in jobs], TRACE_SCHEMA,
+                                                 method="tool")
+        out = []
+        for (tid, domain, intent, slots), (obj, resp) in zip(jobs, replies):
+            tel.count("anthropic.requests")
+            reason = None
+            trace = None
+            if obj is None:
+                reason = f"llm_error:{getattr(resp, 'error_kind', None) or 'invalid'}"
+            else:
+                try:
+                    trace = self.to_trace(obj, tid, domain, intent, slots)
+                except (KeyError, ValueError, TypeError, IndexError) as e:
+                    reason = f"unusable:{type(e).__name__}"
+                if trace is not None:
+                    rep = self.validator.validate(trace)
+                    if not rep.ok:
+                        reason = "policy_or_schema"
+                        for v in rep.violations:
+                            tel.observe("anthropic.rejected_rule", v.rule)
+                        trace = None
+            if trace is None:
+                tel.count("anthropic.rejected")
+                tel.observe("anthropic.rejected_reason", reason)
+                trace = self.procedural.make_trace(rng, tid, domain, intent, {"oracle": "procedural-fallback"})
+                trace = GoldTrace(trace.trace_id, trace.domain, trace.intent, trace.request, trace.policy, trace.graph,
+                                  {"oracle": "procedural-fallback", "fallback_reason": reason})
+            else:
+                tel.count("anthropic.accepted")
+            out.append(trace)
+        return out
+
+    def close(self, telemetry: Telemetry) -> None:
+        """Add the client's counters (calls, tokens, cost, retries, cache hits) and release it."""
+        if self._client is not None:
+            telemetry.merge(self._client.telemetry())
+            self._client.close()
+            self._client = None
+
+
+def hash_seed(text: str) -> int:
+    """A stable 64-bit seed from a string (Python's hash() is salted per process)."""
+    import xxhash
+
+    return xxhash.xxh64_intdigest(text.encode())
