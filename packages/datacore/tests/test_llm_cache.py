@@ -139,3 +139,13 @@ def test_key_echoed_by_a_server_is_scrubbed_from_errors():
     with FakeMessagesServer(handler=handler) as srv, make_client(srv, max_retries=0) as c:
         r = c.complete(reqs(1)[0])
         assert r.error_kind == "server" and "[redacted]" in r.error and KEY not in r.error
+
+
+def test_unwritable_cache_still_returns_answers(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")  # cache_dir/ab/... cannot be created under a file
+    with FakeMessagesServer() as srv, make_client(srv, cache_dir=blocker) as c:
+        rs = c.complete_many(reqs(3))
+        assert all(r.ok for r in rs) and srv.calls == 3
+        t = c.telemetry().counters
+        assert t["llm.cache_write_errors"] == 3 and t["llm.cache_read_errors"] == 3

@@ -26,7 +26,8 @@ class ResponseCache:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
-        self.corrupt = 0  # unreadable entries seen (treated as misses and overwritten)
+        self.corrupt = 0  # unparsable entries seen (treated as misses and overwritten)
+        self.read_errors = 0  # entries that could not be read at all (permissions, not a folder)
 
     def path_for(self, key: str) -> Path:
         """Where the entry for ``key`` lives."""
@@ -38,6 +39,9 @@ class ResponseCache:
         try:
             data = p.read_bytes()
         except FileNotFoundError:
+            return None
+        except OSError:
+            self.read_errors += 1  # unreadable cache folder: a miss, not a failed request
             return None
         try:
             entry = json.loads(data)

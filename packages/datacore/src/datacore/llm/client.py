@@ -246,16 +246,18 @@ class AnthropicClient:
         with self._lock:
             t = Telemetry.from_dict(self._tel.to_dict())
             lim = self.limiter
-            corrupt = self.cache.corrupt if self.cache is not None else 0
-            base = self._reported
-            for name, value in (("llm.admission.decreases", lim.decreases), ("llm.admission.increases", lim.increases),
-                                ("llm.cache_corrupt", corrupt)):
-                if value - base.get(name, 0):
-                    t.counters[name] = value - base.get(name, 0)
+            totals = {
+                "llm.admission.decreases": lim.decreases,
+                "llm.admission.increases": lim.increases,
+                "llm.cache_corrupt": self.cache.corrupt if self.cache is not None else 0,
+                "llm.cache_read_errors": self.cache.read_errors if self.cache is not None else 0,
+            }
+            for name, value in totals.items():
+                if value - self._reported.get(name, 0):
+                    t.counters[name] = value - self._reported.get(name, 0)
             if reset:
                 self._tel = Telemetry()
-                self._reported = {"llm.admission.decreases": lim.decreases, "llm.admission.increases": lim.increases,
-                                  "llm.cache_corrupt": corrupt}
+                self._reported = totals
         return t
 
     def _account(self, model: str, usage: Usage, *, batch: bool = False) -> None:
@@ -405,7 +407,11 @@ class AnthropicClient:
             resp = await self._call_with_retries(req)
             if resp.ok:
                 # File I/O off the event loop: a slow disk must not stall the requests in flight.
-                await asyncio.get_running_loop().run_in_executor(None, self.cache.put, key, req, resp)
+                try:
+                    await asyncio.get_running_loop().run_in_executor(None, self.cache.put, key, req, resp)
+                except OSError:
+                    # A paid-for answer is still returned; the run just loses its replay for this one.
+                    self._count("llm.cache_write_errors")
             fut.set_result(resp)
             return resp
         except asyncio.CancelledError:
