@@ -1,23 +1,55 @@
-"""The fake server itself, over raw HTTP (httpx) and through the SDK: wire format, faults, bounds."""
+"""The fake server itself, over raw HTTP (stdlib http.client) and through the SDK: wire format, faults, bounds."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
 pytest.importorskip("anthropic")
-httpx = pytest.importorskip("httpx")
 
 import anthropic  # noqa: E402
 from datacore.llm.testing import FakeMessagesServer  # noqa: E402
 
 BODY = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hello"}]}
-HDR = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+HDR = {"x-api-key": "k", "anthropic-version": "2023-06-01", "content-type": "application/json"}
 
 
-def post(srv, body=BODY, headers=HDR, timeout=5.0):
-    return httpx.post(srv.base_url + "/v1/messages", json=body, headers=headers, timeout=timeout)
+class Reply:
+    def __init__(self, resp: http.client.HTTPResponse) -> None:
+        self.status_code = resp.status
+        self.headers = {k.lower(): v for k, v in resp.getheaders()}
+        self.content = resp.read()
+
+    def json(self):
+        return json.loads(self.content)
+
+
+class Conn:
+    """One keep-alive connection to the fake server."""
+
+    def __init__(self, srv, timeout=5.0):
+        u = urlsplit(srv.base_url)
+        self.c = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=HDR):
+        data = None if body is None else json.dumps(body).encode()
+        self.c.request(method, path, body=data, headers=headers)
+        return Reply(self.c.getresponse())
+
+    def close(self):
+        self.c.close()
+
+
+def post(srv, body=BODY, headers=HDR, timeout=5.0, path="/v1/messages"):
+    c = Conn(srv, timeout)
+    try:
+        return c.request("POST", path, body, headers)
+    finally:
+        c.close()
 
 
 def test_message_wire_format_parses_in_the_sdk():
@@ -37,10 +69,10 @@ def test_message_wire_format_parses_in_the_sdk():
 
 def test_auth_required_and_bad_requests():
     with FakeMessagesServer() as srv:
-        assert post(srv, headers={}).status_code == 401
+        assert post(srv, headers={"content-type": "application/json"}).status_code == 401
         r = post(srv, body={"model": "m"})
         assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
-        assert httpx.post(srv.base_url + "/v1/other", json={}, headers=HDR).status_code == 404
+        assert post(srv, body={}, path="/v1/other").status_code == 404
 
 
 def test_injected_faults_on_the_wire():
@@ -62,9 +94,11 @@ def test_injected_faults_on_the_wire():
 
 def test_fault_injection_is_seeded_and_rate_is_respected():
     def run(seed):
-        with FakeMessagesServer(fault_rate=0.2, faults=("429", "529"), seed=seed) as srv, httpx.Client(headers=HDR) as h:
+        with FakeMessagesServer(fault_rate=0.2, faults=("429", "529"), seed=seed) as srv:
+            c = Conn(srv)
             for i in range(150):
-                h.post(srv.base_url + "/v1/messages", json={**BODY, "messages": [{"role": "user", "content": f"m{i}"}]})
+                c.request("POST", "/v1/messages", {**BODY, "messages": [{"role": "user", "content": f"m{i}"}]})
+            c.close()
             return [r["fault"] for r in srv.requests]
 
     a, b, c = run(5), run(5), run(6)
@@ -76,7 +110,7 @@ def test_fault_injection_is_seeded_and_rate_is_respected():
 
 def test_slow_reply_and_latency():
     with FakeMessagesServer(fault_rate=1.0, faults=("slow",), slow_s=2.0) as srv:
-        with pytest.raises(httpx.ReadTimeout):
+        with pytest.raises(TimeoutError):
             post(srv, timeout=0.2)
     with FakeMessagesServer(latency=0.2) as srv:
         t0 = time.monotonic()
@@ -93,7 +127,7 @@ def test_bounded_and_self_stopping():
         while srv.running and time.monotonic() < deadline:
             time.sleep(0.02)
         assert not srv.running
-        with pytest.raises(httpx.HTTPError):
+        with pytest.raises(OSError):
             post(srv, timeout=1.0)
     srv = FakeMessagesServer(max_lifetime_s=0.3).start()
     time.sleep(0.6)
