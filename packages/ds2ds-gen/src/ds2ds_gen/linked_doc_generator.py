@@ -63,8 +63,10 @@ class LinkedDocumentGenerator:
     """Main generation entry point (see the module docstring)."""
 
     def __init__(self, model: torch.nn.Module, tokenizer_encode: Callable[[str], list[int]],
-                 tokenizer_decode: Callable[[list[int]], str], detector: LinkDetector | None = None) -> None:
+                 tokenizer_decode: Callable[[list[int]], str], detector: LinkDetector | None = None,
+                 runner_factory: Callable[..., ContextRunner] | None = None) -> None:
         self.model = model
+        self.runner_factory = runner_factory or make_runner
         self.encode = tokenizer_encode
         self.decode = tokenizer_decode
         self.detector = detector or LinkDetector()
@@ -97,7 +99,7 @@ class LinkedDocumentGenerator:
         self._ctx = ctx = DocumentContext(config.max_context_length, config.max_tokens_per_document,
                                           config.eviction_policy, self.encode, self.decode)  # type: ignore[arg-type]
         ctx.initialize_root(prompt_tokens, _root_title(text))
-        self._runner: ContextRunner = make_runner(self.model, ctx, config)
+        self._runner: ContextRunner = self.runner_factory(self.model, ctx, config)
         self._rng = torch.Generator().manual_seed(config.seed)
         self._events: list[LinkEvent] = []
         self._new_tokens = 0

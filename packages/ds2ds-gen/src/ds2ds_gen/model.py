@@ -152,6 +152,8 @@ class DS2DSModel(nn.Module):
         self.register_buffer("rope_cos", ang.cos().float(), persistent=False)
         self.register_buffer("rope_sin", ang.sin().float(), persistent=False)
         self._flex: Any = None
+        #: compile FlexAttention (dynamic=False); eager flex is a slow reference, for tests
+        self.compile_flex = True
         self._block_masks: dict[Any, Any] = {}
         self.reset_parameters()
 
@@ -220,7 +222,7 @@ class DS2DSModel(nn.Module):
             from torch.nn.attention.flex_attention import flex_attention
 
             # dynamic=False: one compiled kernel per padded length (lengths are padded to 128s).
-            self._flex = torch.compile(flex_attention, dynamic=False)
+            self._flex = torch.compile(flex_attention, dynamic=False) if self.compile_flex else flex_attention
         return self._flex
 
     def _flex_block_mask(self, doc: Tensor, pos: Tensor, table: Tensor, device: torch.device) -> Any:
@@ -320,7 +322,8 @@ class DS2DSModel(nn.Module):
                  max_new_tokens: int = 100, temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None, max_tokens_per_document: int | None = None,
                  max_auxiliary_documents: int = 5, max_link_depth: int = 1, allow_corpus_fallback: bool = True,
-                 eviction_policy: str = "drop_oldest", seed: int = 0, **kwargs: Any) -> Any:
+                 eviction_policy: str = "drop_oldest", seed: int = 0, max_context_length: int | None = None,
+                 **kwargs: Any) -> Any:
         """Generate a root document and its linked documents (see :class:`LinkedDocumentGenerator`)."""
         from .generation_config import GenerationConfig
         from .linked_doc_generator import LinkedDocumentGenerator
@@ -330,7 +333,7 @@ class DS2DSModel(nn.Module):
         config = GenerationConfig(
             max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
             max_tokens_per_document=max_tokens_per_document or self.cfg.max_doc_len,
-            max_context_length=self.cfg.max_seq_len, max_auxiliary_documents=max_auxiliary_documents,
+            max_context_length=max_context_length or self.cfg.max_seq_len, max_auxiliary_documents=max_auxiliary_documents,
             max_link_depth=max_link_depth, allow_corpus_fallback=allow_corpus_fallback,
             eviction_policy=eviction_policy, seed=seed, device=str(next(self.parameters()).device), **kwargs,
         )

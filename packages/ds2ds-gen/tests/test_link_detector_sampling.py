@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import re
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ds2ds_gen.link_detector import LinkDetector
+from ds2ds_gen.sampling import filter_logits, greedy_sample, sample_token
+from ds2ds_gen.tokenizer import get_encoding
+
+enc = get_encoding()
+det = LinkDetector()
+
+
+def links(s: str) -> list[tuple[str, str]]:
+    return [(x.text, x.target) for x in det.find_all(enc.encode(s))]
+
+
+def test_seed_cases() -> None:
+    assert links("see [text](target) ok") == [("text", "target")]
+    assert links("a [text (with parens)](target).") == [("text (with parens)", "target")]
+    assert links("[Mercury](Mercury (planet)), x") == [("Mercury", "Mercury (planet)")]
+    assert links("[text") == [] and links("just [some] text (x)") == []
+    assert links("[a](b)[c](d)") == [("a", "b"), ("c", "d")]
+    assert links("[a\nb](c)") == []
+
+
+def test_positions() -> None:
+    toks = enc.encode("x [Foo](Bar Baz) y")
+    (link,) = det.find_all(toks)
+    assert toks[link.bracket_open_pos] == 685 and toks[link.paren_open_pos] == 16151 and toks[link.paren_close_pos] == 8
+    assert enc.decode(link.link_text_tokens.tolist()) == "Foo"
+    assert enc.decode(link.target_tokens.tolist()) == "Bar Baz"
+    # only a link whose ')' is in the given token is reported
+    assert det.detect_link_at_position(toks, link.paren_close_pos - 1) is None
+
+
+word = st.text(alphabet="abcXYZ 12-,.'", min_size=1, max_size=8).filter(lambda w: w.strip() == w and w)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(word, st.tuples(word, word)), max_size=8))
+def test_matches_regex_oracle(parts) -> None:
+    text = " ".join(p if isinstance(p, str) else f"[{p[0]}]({p[1]})" for p in parts) + "."
+    expected = re.findall(r"\[([^\[\]()\n]+)\]\(([^()\n]+)\)", text)
+    assert links(text) == expected
+
+
+def test_sampling() -> None:
+    logits = torch.tensor([1.0, 3.0, 2.0, -1.0])
+    assert greedy_sample(logits) == 1 and sample_token(logits, temperature=0) == 1
+    assert sample_token(logits, 1.0, top_k=1, generator=torch.Generator().manual_seed(3)) == 1
+    assert sample_token(logits, 1.0, top_p=0.01, generator=torch.Generator().manual_seed(3)) == 1
+    f = filter_logits(logits, top_k=2)
+    assert torch.isinf(f[[0, 3]]).all() and torch.isfinite(f[[1, 2]]).all()
+    p = torch.softmax(logits, 0)  # top-p keeps the smallest prefix reaching p
+    f = filter_logits(logits, top_p=float(p[1] + p[2]) - 1e-6)
+    assert torch.isfinite(f[[1, 2]]).all() and torch.isinf(f[[0, 3]]).all()
+    a = [sample_token(logits, 1.0, generator=torch.Generator().manual_seed(7)) for _ in range(3)]
+    b = [sample_token(logits, 1.0, generator=torch.Generator().manual_seed(7)) for _ in range(3)]
+    assert a == b
+    g = torch.Generator().manual_seed(0)
+    counts = torch.bincount(torch.tensor([sample_token(logits, 1.0, generator=g) for _ in range(4000)]), minlength=4)
+    assert torch.allclose(counts / 4000, p, atol=0.03)
+    g = torch.Generator().manual_seed(0)
+    hot = torch.bincount(torch.tensor([sample_token(logits, 0.5, generator=g) for _ in range(2000)]), minlength=4)
+    assert torch.allclose(hot / 2000, torch.softmax(logits / 0.5, 0), atol=0.04)
