@@ -221,3 +221,14 @@ def test_telemetry_reset_hands_out_each_count_once():
         assert total.counters["llm.ok"] == 12 and total.counters["llm.retries"] == 12
         assert total.counters["llm.admission.decreases"] == c.limiter.decreases
         assert c.telemetry().counters == {}
+
+
+def test_cost_from_reported_usage_matches_price_table():
+    # The server reports usage; cost must be exactly tokens x list price (haiku-4-5: $1 in, $5 out per MTok).
+    usage = {"input_tokens": 1000, "output_tokens": 2000}
+    with FakeMessagesServer(handler=lambda b: {"content": [{"type": "text", "text": "x"}], "usage": usage}) as srv, make_client(srv) as c:
+        c.complete_many([req(i) for i in range(3)])
+        t = c.telemetry().counters
+        assert t["llm.input_tokens"] == 3000 and t["llm.output_tokens"] == 6000
+        assert t["llm.cost_usd"] == pytest.approx(3 * (1000 * 1.0 + 2000 * 5.0) / 1e6)
+        assert c.spent_usd == pytest.approx(0.033)

@@ -7,6 +7,8 @@ import hashlib
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("anthropic")
 pytest.importorskip("jsonschema")
@@ -182,3 +184,52 @@ def test_datacore_does_not_import_the_llm_layer():
     code = "import sys, datacore; bad = [m for m in ('datacore.llm', 'anthropic', 'jsonschema') if m in sys.modules]; print(bad)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_retry_after_parsing():
+    import email.utils
+    import time
+
+    from datacore.llm.client import _parse_retry_after
+
+    assert _parse_retry_after({"retry-after": "2"}) == 2.0
+    assert _parse_retry_after({"retry-after": "0.25"}) == 0.25
+    assert _parse_retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5  # ms wins, as in the SDK
+    assert _parse_retry_after({"retry-after": "-1"}) is None
+    assert _parse_retry_after({"retry-after": "soon"}) is None
+    assert _parse_retry_after({}) is None
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= _parse_retry_after({"retry-after": when}) <= 31
+
+
+
+def _reorder(v, rnd):
+    """The same JSON value with every dict's keys in a shuffled order."""
+    if isinstance(v, dict):
+        items = list(v.items())
+        rnd.shuffle(items)
+        return {k: _reorder(x, rnd) for k, x in items}
+    if isinstance(v, list):
+        return [_reorder(x, rnd) for x in v]
+    return v
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(extra=st.dictionaries(st.text(min_size=1, max_size=5).filter(lambda k: k not in ("role", "content")), JSON, max_size=3),
+       tool_input=JSON, seed=st.integers(0, 2**16))
+def test_cache_key_ignores_dict_key_order(extra, tool_input, seed):
+    import random
+
+    rnd = random.Random(seed)
+    msgs = [{"role": "user", "content": "x", **extra}]
+    tools = [{"name": "t", "input_schema": {"type": "object"}, "example": tool_input}]
+    a = LLMRequest("m", msgs, tools=tools)
+    b = LLMRequest("m", _reorder(msgs, rnd), tools=_reorder(tools, rnd))
+    assert a.cache_key() == b.cache_key()
