@@ -20,6 +20,7 @@ from fsmdata import (
     compile_token_regex,
     count_exact,
     count_scaled,
+    describe_reject,
     forward,
     generate_corpus,
     reject_subtype_holds,
@@ -203,6 +204,8 @@ def test_every_label_true_by_definition(pattern: str, alphabet: str, task: str, 
     recs = list(corpus.records())
     assert len(recs) == 1500
     _check_labels(fsm, recs, task)
+    if mode == "uniform":  # rejects are labelled by shape, the same way describe_reject does
+        assert all(r["reject_subtype"] == describe_reject(fsm, r["tokens"], task) for r in recs if r["class"] == "R")
     classes = Counter(r["class"] for r in recs)
     want = cfg.class_weights()
     for c, share in want.items():

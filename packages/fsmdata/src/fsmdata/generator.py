@@ -167,7 +167,11 @@ def batch_texts(fsm: FSM, tokens: np.ndarray, lengths: np.ndarray) -> list[str]:
 def batch_records(fsm: FSM, cfg: GenConfig, b: Batch) -> list[dict[str, Any]]:
     """The records of one batch."""
     texts = batch_texts(fsm, b.tokens, b.lengths)
-    toks = [row[:L] for row, L in zip(b.tokens.tolist(), b.lengths.tolist())]
+    # one flat list of the valid tokens, cut per row: half the Python ints of tolist() on the padded array
+    valid = np.arange(b.tokens.shape[1])[None, :] < b.lengths[:, None]
+    flat = b.tokens[valid].tolist()
+    ends = np.cumsum(b.lengths).tolist()
+    toks = [flat[s:e] for s, e in zip([0, *ends[:-1]], ends)]
     out = []
     for text, tk, L, c, s, p, a, k in zip(
         texts,
