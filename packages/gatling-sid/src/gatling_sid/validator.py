@@ -84,6 +84,7 @@ class TraceValidator:
 
     def __init__(self, registry: DomainRegistry | None = None) -> None:
         self.registry = registry or DomainRegistry.load()
+        self._index: dict[str, tuple[list[PolicyRule], dict[str, list[PolicyRule]]]] = {}
 
     def validate_trace(self, trace: GoldTrace) -> tuple[bool, ValidationReport]:
         """The seed's API: ``(passed, report)``."""
@@ -112,15 +113,16 @@ class TraceValidator:
                     dag_ok = False
                 elif pos[dep] >= i:
                     out.append(Violation("structure.order", c.id, f"depends on {dep}, which comes later"))
+        order: list[str] = []
         if dag_ok:
             try:
-                trace.graph.topological_order()
+                order = trace.graph.topological_order()
             except GraphError as e:
                 out.append(Violation("structure.cycle", None, str(e)))
                 dag_ok = False
         anc: dict[str, set[str]] = {}
         if dag_ok:
-            for cid in trace.graph.topological_order():
+            for cid in order:
                 s: set[str] = set()
                 for dep in by[cid].dependencies:
                     s.add(dep)
@@ -176,14 +178,32 @@ class TraceValidator:
                 if err:
                     out.append(Violation("output_schema", c.id, f"{c.tool} output: {err}"))
         if domain is not None:
-            for rule in domain.policy.rules:
+            global_rules, per_tool = self._rule_index(domain.name)
+            for rule in global_rules:
                 self._check_rule(rule, trace, calls, by, anc, resolved, dag_ok, out)
+            for c in calls:
+                for rule in per_tool.get(c.tool, ()):
+                    self._check_call(rule, c, by, anc, resolved, dag_ok, out)
         return ValidationReport(trace.trace_id, tuple(out))
+
+    def _rule_index(self, domain: str) -> tuple[list[PolicyRule], dict[str, list[PolicyRule]]]:
+        """Rules that look at the whole trace, and per tool the rules that apply to its calls (cached)."""
+        got = self._index.get(domain)
+        if got is None:
+            glob: list[PolicyRule] = []
+            per: dict[str, list[PolicyRule]] = {}
+            for r in self.registry.domains[domain].policy.rules:
+                if r.type == "no_injection":
+                    glob.append(r)
+                else:
+                    for t in r.params["tools"] if r.type == "forbidden" else r.params["applies_to"]:
+                        per.setdefault(t, []).append(r)
+            got = self._index[domain] = (glob, per)
+        return got
 
     def _check_rule(self, rule: PolicyRule, trace: GoldTrace, calls: tuple[ToolCall, ...], by: dict[str, ToolCall],
                     anc: dict[str, set[str]], resolved: dict[str, dict[str, Any] | None], dag_ok: bool,
                     out: list[Violation]) -> None:
-        p = rule.params
         typ = rule.type
         if typ == "no_injection":
             hit = detect_injection(trace.request.text)
@@ -199,39 +219,41 @@ class TraceValidator:
                         out.append(Violation(rule.id, c.id, f"tool output contains an injected instruction: {hit!r}"))
                         break
             return
+
+    def _check_call(self, rule: PolicyRule, c: ToolCall, by: dict[str, ToolCall], anc: dict[str, set[str]],
+                    resolved: dict[str, dict[str, Any] | None], dag_ok: bool, out: list[Violation]) -> None:
+        p = rule.params
+        typ = rule.type
         if typ == "forbidden":
-            banned = p["tools"]
-            for c in calls:
-                if c.tool in banned:
-                    out.append(Violation(rule.id, c.id, f"tool {c.tool} is forbidden by policy"))
+            out.append(Violation(rule.id, c.id, f"tool {c.tool} is forbidden by policy"))
             return
-        applies = p["applies_to"]
-        for c in calls:
-            if c.tool not in applies:
-                continue
-            args = resolved.get(c.id)
-            if typ == "allowed_recipients":
-                val = (args or {}).get(p["field"]) if args is not None else None
-                if isinstance(val, str):
-                    host = val.rsplit("@", 1)[-1].lower()
-                    if not any(host == h or host.endswith("." + h) for h in p["allowed_hosts"]):
-                        out.append(Violation(rule.id, c.id, f"{p['field']} {val!r} is outside {', '.join(p['allowed_hosts'])}"))
-                continue
-            if not dag_ok:
-                continue  # ancestry is undefined on a broken graph; the structure violation says so
-            need = p["requires"]
-            if typ == "requires_ancestor":
-                must = p.get("output_must") or {}
-                if not any(by[a].tool == need and all((by[a].output or {}).get(k) == v for k, v in must.items())
-                           for a in anc.get(c.id, ())):
-                    extra = f" with {must}" if must else ""
-                    out.append(Violation(rule.id, c.id, f"{c.tool} has no earlier {need}{extra} feeding it"))
-            elif typ == "approval_above_limit":
-                val = (args or {}).get(p["field"]) if args is not None else None
-                if isinstance(val, (int, float)) and val > p["limit"]:
-                    if not any(by[a].tool == need and (by[a].output or {}).get("status") == "approved"
-                               and isinstance((by[a].output or {}).get("amount"), (int, float))
-                               and by[a].output["amount"] >= val  # type: ignore[index]
-                               for a in anc.get(c.id, ())):
-                        out.append(Violation(rule.id, c.id, f"{p['field']} {val} above limit {p['limit']} without an "
-                                                            f"approved {need} for at least that amount"))
+        args = resolved.get(c.id)
+        if typ == "allowed_recipients":
+            val = args.get(p["field"]) if args is not None else None
+            if isinstance(val, str):
+                host = val.rsplit("@", 1)[-1].lower()
+                if not any(host == h or host.endswith("." + h) for h in p["allowed_hosts"]):
+                    out.append(Violation(rule.id, c.id, f"{p['field']} {val!r} is outside {', '.join(p['allowed_hosts'])}"))
+            return
+        if not dag_ok:
+            return  # ancestry is undefined on a broken graph; the structure violation says so
+        need = p["requires"]
+        if typ == "requires_ancestor":
+            must = p.get("output_must") or {}
+            if not any(by[a].tool == need and all((by[a].output or {}).get(k) == v for k, v in must.items())
+                       for a in anc.get(c.id, ())):
+                extra = f" with {must}" if must else ""
+                out.append(Violation(rule.id, c.id, f"{c.tool} has no earlier {need}{extra} feeding it"))
+        elif typ == "approval_above_limit":
+            val = args.get(p["field"]) if args is not None else None
+            if isinstance(val, (int, float)) and not isinstance(val, bool) and val > p["limit"]:
+                ok = False
+                for a in anc.get(c.id, ()):
+                    o = by[a].output or {}
+                    amt = o.get("amount")
+                    if by[a].tool == need and o.get("status") == "approved" and isinstance(amt, (int, float)) and amt >= val:
+                        ok = True
+                        break
+                if not ok:
+                    out.append(Violation(rule.id, c.id, f"{p['field']} {val} above limit {p['limit']} without an "
+                                                        f"approved {need} for at least that amount"))
