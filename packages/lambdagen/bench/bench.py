@@ -81,7 +81,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (under a minute)")
     ap.add_argument("--n", type=int, default=None, help="examples for the end-to-end run")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     ap.add_argument("--shard-size", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()

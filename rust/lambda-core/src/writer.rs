@@ -501,7 +501,6 @@ pub fn run_shard(
                     tel.observe("trace_steps", steps_bucket(t.steps), 1);
                     tel.observe("trace_status", t.status.as_str(), 1);
                     tel.observe("start_cell", &format!("{:03}x{:02}", c.size, c.depth), 1);
-                    tel.observe("split_traces", crate::split::SPLITS[t.split as usize], 1);
                 }
             }
         }

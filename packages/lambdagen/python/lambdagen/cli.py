@@ -34,14 +34,17 @@ def main() -> None:
 @click.option("--include-normal", is_flag=True, help="Keep start terms already in normal form (one input==target record).")
 @click.option("--whole-trace", is_flag=True, help="One record per trace (all terms) instead of one per step.")
 @click.option("--zstd-level", type=click.IntRange(1, 19), default=3, show_default=True, help="zstd level for --compress zst.")
+@click.option("--shared-pair-max-size", type=click.IntRange(min=0), default=50, show_default=True,
+              help="Pairs with inputs up to this many nodes are emitted only by their owner shard (cross-shard dedup).")
 @click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
               help="Rust threads per shard (0: all cores); never changes the output.")
 def generate(opts: GenerateOptions, max_steps: int, max_size: int, max_examples_per_trace: int, schedule: str, quotas: str,
-             include_normal: bool, whole_trace: bool, zstd_level: int, threads: int) -> None:
+             include_normal: bool, whole_trace: bool, zstd_level: int, shared_pair_max_size: int, threads: int) -> None:
     """Generate N reduction examples into --out (datacore dataset layout)."""
     config = LambdaConfig(
         schedule=schedule, max_steps=max_steps, max_size=max_size, max_examples_per_trace=max_examples_per_trace,
         redex_only=not include_normal, whole_trace=whole_trace, quotas=quotas, zstd_level=zstd_level, threads=threads,
+        shared_pair_max_size=shared_pair_max_size,
     )
     run_generate(LambdaGenerator(config, num_shards=-(-opts.n // opts.shard_size)), opts)
 

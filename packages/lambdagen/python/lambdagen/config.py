@@ -122,7 +122,7 @@ class LambdaConfig:
     )
     chunk_traces: int = attrs.field(default=32, validator=_positive)
     zstd_level: int = attrs.field(default=3)
-    shared_pair_max_size: int = attrs.field(default=30, validator=_non_negative)
+    shared_pair_max_size: int = attrs.field(default=50, validator=_non_negative)
     threads: int = attrs.field(default=0, validator=_non_negative)
 
     @zstd_level.validator

@@ -106,22 +106,12 @@ class LambdaGenerator:
             yield rec
 
     def report_sections(self, telemetry: Telemetry) -> list[ReportSection]:
-        """Charts for report.html: trace lengths, statuses, sizes, depths, cells."""
-        from datacore.report import bar_chart_svg, table_html
+        """Tables for report.html: quota shares and dedup/filter counters (datacore already
+        charts every histogram: trace steps, statuses, cells, sizes, depths)."""
+        from datacore.report import table_html
 
         h = telemetry.histograms
         out = []
-        for name, title, xlabel in [
-            ("trace_steps", "Traces by number of steps", "steps"),
-            ("examples_by_trace_steps", "Examples by length of their trace", "trace steps"),
-            ("trace_status", "How traces ended", "status"),
-            ("start_cell", "Start terms per (size x depth) cell", "cell"),
-            ("input_size", "Input size (nodes)", "size"),
-            ("input_depth", "Input depth", "depth"),
-            ("redex_depth", "Depth of the contracted redex", "depth"),
-        ]:
-            if h.get(name):
-                out.append(ReportSection(title, bar_chart_svg(h[name], title, xlabel)))
         if self.config.quotas and h.get("quota_examples"):
             total = sum(h["quota_examples"].values()) or 1
             rows = []
@@ -132,6 +122,6 @@ class LambdaGenerator:
             out.append(ReportSection("Quotas", table_html(["trace steps", "configured share", "actual share", "examples"], rows)))
         c = telemetry.counters
         rows = [[k, c.get(k, 0)] for k in ("traces", "examples", "duplicate_start_terms_dropped", "duplicate_pairs_dropped",
-                                            "start_terms_normal_skipped", "traces_over_quota")]
-        out.append(ReportSection("Deduplication and filtering (per shard)", table_html(["counter", "value"], rows)))
+                                            "small_pairs_left_to_owner_shard", "start_terms_normal_skipped", "traces_over_quota")]
+        out.append(ReportSection("Deduplication and filtering (summed over shards)", table_html(["counter", "value"], rows)))
         return out
