@@ -130,12 +130,24 @@ def trace_cmd(regex: str, text: str, alphabet: str | None, token_mode: bool, voc
 @click.option("--regex", "regex", default=None, help="Character regex (or use --fsm).")
 @click.option("--fsm", "fsm_file", default=None, help="FSM JSON transition table.")
 @_source_options
-@click.option("--task", type=click.Choice(["ternary", "binary"]), default="ternary", show_default=True)
+@click.option(
+    "--task", type=click.Choice(["ternary", "binary"]), default="ternary", show_default=True, help="Classes A/I/R, or A/R."
+)
 @click.option("--l-min", type=int, default=1, show_default=True, help="Shortest string.")
 @click.option("--l-max", type=int, default=16, show_default=True, help="Longest string.")
-@click.option("--p-class", default=None, help="Class shares, e.g. A=0.5,I=0.25,R=0.25 [default: equal].")
+@click.option(
+    "--p-class",
+    default=None,
+    help="Class shares, e.g. A=0.5,I=0.25,R=0.25 [default: equal over the classes the FSM can produce].",
+)
 @click.option("--reject-mix", default=None, help="Reject subtype shares, e.g. illegal_step=1,overrun=1,wrong_alt=2.")
-@click.option("--mode", type=click.Choice(["coverage", "uniform"]), default="coverage", show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice(["coverage", "uniform"]),
+    default="coverage",
+    show_default=True,
+    help="Coverage-steered walks, or exactly uniform within each (class, length).",
+)
 @click.option("--attempts", "attempts_per_sample", type=int, default=8, show_default=True, help="Tries per crafted reject.")
 @click.option("--batch-size", type=int, default=8192, show_default=True, help="Samples walked together.")
 @generate_options
