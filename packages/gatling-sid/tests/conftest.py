@@ -1,7 +1,6 @@
 import random
 
 import pytest
-
 from gatling_sid import DomainRegistry, Mutator, ProceduralOracle, TraceValidator
 
 

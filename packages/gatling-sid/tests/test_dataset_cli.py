@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from datacore import build_dataset, read_jsonl, split_of
 from gatling_sid import GatlingConfig, GatlingGenerator
 from gatling_sid.cli import main

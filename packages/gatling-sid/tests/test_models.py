@@ -2,11 +2,10 @@ import json
 import random
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from gatling_sid import GoldTrace, GraphError, ToolCall, ToolCallGraph, TraceFormatError
 from gatling_sid.models import parse_ref
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 @settings(max_examples=40, deadline=None)

@@ -6,7 +6,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-
 from gatling_sid import DomainRegistry, RegistryError
 from gatling_sid.registry import DEFAULT_DOMAINS_DIR
 

@@ -1,11 +1,10 @@
 import random
 
 import jsonschema
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from gatling_sid.schemacheck import compiled
 from gatling_sid.values import value_for
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 FMT = jsonschema.FormatChecker(formats=("date", "email"))
 JUNK = [None, True, False, 0, -1, 3.5, 10**9, "", "x", "2024-02-30", "2024-13-01", "a@b", [], {}, [1], {"k": 1}, 1.0]

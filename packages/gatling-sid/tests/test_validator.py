@@ -3,7 +3,6 @@ from collections import Counter
 
 import attrs
 import pytest
-
 from gatling_sid import MUTATIONS, GoldTrace, ToolCall, ToolCallGraph
 from gatling_sid.injection import INJECTION_TEMPLATES, detect_injection
 

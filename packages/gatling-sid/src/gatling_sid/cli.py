@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import click
-
 from datacore.cli_support import CliGroup, GenerateOptions, generate_options, run_generate
 
 from . import __version__
@@ -49,7 +48,7 @@ def generate(opts: GenerateOptions, oracle: str, negatives: float, domains: str,
     from .generator import GatlingConfig, GatlingGenerator
 
     try:
-        cfg = GatlingConfig(oracle=oracle, negatives=negatives, domains=tuple(d for d in domains.split(",") if d),
+        cfg = GatlingConfig(oracle=oracle, negatives=negatives, domains=tuple([d for d in domains.split(",") if d]),
                             with_messages=with_messages, registry_dir=str(registry_dir.resolve()) if registry_dir else None,
                             model=model, base_url=base_url, cache_dir=cache_dir, budget_usd=budget_usd)
     except ValueError as e:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-
 from datacore import load_manifest, read_jsonl
 
 from .diversity import DiversityReport, diversity_report

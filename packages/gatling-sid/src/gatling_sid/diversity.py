@@ -130,7 +130,10 @@ class DiversityReport:
 
 def diversity_report(traces: Iterable[GoldTrace], tools_available: int, threshold: float = 0.8) -> DiversityReport:
     """Coverage of domains, intents and tools, and the near-duplicate rate of request texts."""
-    texts, domains, intents, tools = [], set(), Counter(), set()
+    texts: list[str] = []
+    domains: set[str] = set()
+    intents: Counter[str] = Counter()
+    tools: set[str] = set()
     for t in traces:
         texts.append(t.request.text)
         domains.add(t.domain)

@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import attrs
-
 from datacore import ReportSection, ShardTask, Telemetry
 
 from . import __version__
@@ -48,6 +47,10 @@ def _ratio(inst: Any, attr: attrs.Attribute, value: Any) -> None:
         raise ValueError(f"GatlingConfig.{attr.name}: got {value!r}; allowed: a number in [0, 1]")
 
 
+def _str_tuple(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value)
+
+
 def _positive(inst: Any, attr: attrs.Attribute, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"GatlingConfig.{attr.name}: got {value!r}; allowed: an integer >= 1")
@@ -65,7 +68,7 @@ class GatlingConfig:
 
     oracle: str = attrs.field(default="procedural", validator=_in(ORACLES))
     negatives: float = attrs.field(default=0.0, validator=_ratio)
-    domains: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    domains: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     with_messages: bool = False
     registry_dir: str | None = None
     model: str = "claude-3-5-haiku-latest"

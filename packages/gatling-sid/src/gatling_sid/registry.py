@@ -156,13 +156,13 @@ def _load_domain(path: Path, seen_tools: dict[str, str]) -> tuple[Domain, list[T
         if r["id"] in ids:
             raise RegistryError(f"{file}: {entry}: duplicate rule id")
         ids.add(r["id"])
-        typ = r.get("type")
-        if typ not in RULE_TYPES:
-            raise RegistryError(f"{file}: {entry}: type {typ!r} is not one of {', '.join(RULE_TYPES)}")
-        for pname, ptype in _RULE_PARAMS[typ].items():
+        rtype = r.get("type")
+        if not isinstance(rtype, str) or rtype not in RULE_TYPES:
+            raise RegistryError(f"{file}: {entry}: type {rtype!r} is not one of {', '.join(RULE_TYPES)}")
+        for pname, ptype in _RULE_PARAMS[rtype].items():
             if not isinstance(r.get(pname), ptype) or isinstance(r.get(pname), bool):
                 raise RegistryError(f"{file}: {entry}: parameter {pname!r} is missing or has the wrong type")
-        for pname in RULE_TYPES[typ]:
+        for pname in RULE_TYPES[rtype]:
             val = r[pname]
             for tool in val if isinstance(val, list) else [val]:
                 if tool not in tools:

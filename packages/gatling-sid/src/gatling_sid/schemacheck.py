@@ -53,6 +53,10 @@ class _Unsupported(Exception):
     pass
 
 
+def _bound_check(op: Callable[[Any, Any], bool], bound: Any) -> Check:
+    return lambda x: type(x) not in (int, float) or op(x, bound)
+
+
 def _compile(s: Any) -> Check:
     if s is True or s == {}:
         return lambda x: True
@@ -102,14 +106,13 @@ def _compile(s: Any) -> Check:
         else:
             checks.append(_TYPES[t])
     is_str = lambda x: type(x) is str  # noqa: E731
-    is_num = lambda x: type(x) in (int, float)  # noqa: E731
     if not scalar_only or t == "boolean":
         if "minLength" in s:
-            lo = s["minLength"]
-            checks.append(lambda x: not is_str(x) or len(x) >= lo)
+            min_len: int = s["minLength"]
+            checks.append(lambda x: not is_str(x) or len(x) >= min_len)
         if "maxLength" in s:
-            hi = s["maxLength"]
-            checks.append(lambda x: not is_str(x) or len(x) <= hi)
+            max_len: int = s["maxLength"]
+            checks.append(lambda x: not is_str(x) or len(x) <= max_len)
         if "pattern" in s:
             rx2 = re.compile(s["pattern"])
             checks.append(lambda x: not is_str(x) or rx2.search(x) is not None)
@@ -117,11 +120,12 @@ def _compile(s: Any) -> Check:
             checks.append(lambda x: not is_str(x) or _is_date(x))
         elif s.get("format") == "email":
             checks.append(lambda x: not is_str(x) or "@" in x)
-        for key, op in (("minimum", lambda a, b: a >= b), ("maximum", lambda a, b: a <= b),
-                        ("exclusiveMinimum", lambda a, b: a > b), ("exclusiveMaximum", lambda a, b: a < b)):
+        ops: tuple[tuple[str, Callable[[Any, Any], bool]], ...] = (
+            ("minimum", lambda a, b: a >= b), ("maximum", lambda a, b: a <= b),
+            ("exclusiveMinimum", lambda a, b: a > b), ("exclusiveMaximum", lambda a, b: a < b))
+        for key, op in ops:
             if key in s:
-                bound = s[key]
-                checks.append(lambda x, bound=bound, op=op: not is_num(x) or op(x, bound))
+                checks.append(_bound_check(op, s[key]))
     elif "enum" in s and t == "string":
         # enum already pins the value; length/pattern/format still apply
         lo, hi = s.get("minLength", 0), s.get("maxLength")
