@@ -319,3 +319,16 @@ def test_scale_many_states_long_strings() -> None:
         recs = list(generate_corpus(fsm, cfg, 120, seed=1).records())
         _check_labels(fsm, recs[:30], "ternary")
         assert all(500 <= r["length"] <= 512 for r in recs)
+
+
+@pytest.mark.parametrize(("pattern", "alphabet"), PATTERNS)
+def test_feasibility_monotone_where_staying_put_is_allowed(pattern: str, alphabet: str) -> None:
+    """The sink loops on every symbol, so an R end reachable in t-1 steps stays reachable in t;
+    the same holds for A in a*b*, whose accepting states loop."""
+    fsm = compile_regex(pattern, alphabet)
+    feas = Feasibility(fsm, 12)
+    r = feas.reach[TARGETS.index("R")]
+    assert (r[:-1] <= r[1:]).all()
+    if pattern == "a*b*":
+        a = feas.reach[TARGETS.index("A")]
+        assert (a[:-1] <= a[1:]).all()

@@ -4,7 +4,7 @@ from .compile import DEFAULT_ALPHABET, build_fsm, compile_regex, compile_token_r
 from .config import REJECT_SUBTYPES, GenConfig
 from .datagen import FsmGenerator
 from .dataset import FsmDataset, collate
-from .engine import Engine, TargetPlan
+from .engine import Engine
 from .errors import (
     EmptyLanguageError,
     FsmError,
@@ -19,6 +19,7 @@ from .generator import Corpus, backward, forward, generate_corpus, generate_samp
 from .quotas import QuotaManager
 from .rejects import describe_reject, reject_subtype_holds
 from .split import split_counts_by, split_of
+from .targets import TargetPlan
 from .telemetry import DataReport
 
 __version__ = "0.1.0"
