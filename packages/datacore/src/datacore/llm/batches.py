@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import anthropic
 
-from .client import AnthropicClient, _parse_retry_after
+from .client import AnthropicClient, _api_message, _parse_retry_after
 from .types import LLMConfigError, LLMError, LLMRequest, LLMResponse
 
 __all__ = ["BatchRunner"]
@@ -93,7 +93,7 @@ class BatchRunner:
             except anthropic.APIStatusError as e:
                 transient = e.status_code in (408, 409, 429) or e.status_code >= 500
                 if not transient or attempt > c.max_retries:
-                    raise LLMError(c._scrub(f"Message Batches call failed: HTTP {e.status_code}: {e.api_message}")) from None
+                    raise LLMError(c._scrub(f"Message Batches call failed: HTTP {e.status_code}: {_api_message(e)}")) from None
                 ra = _parse_retry_after(e.response.headers)
             except anthropic.APIConnectionError as e:
                 if attempt > c.max_retries:

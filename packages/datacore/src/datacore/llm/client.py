@@ -88,6 +88,17 @@ def _parse_retry_after(headers: Mapping[str, str]) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _api_message(e: anthropic.APIStatusError) -> str:
+    """The server's ``error.message`` (SDK 2.x has ``api_message``; older SDKs only the raw body)."""
+    msg = getattr(e, "api_message", None)
+    if msg:
+        return str(msg)
+    body = getattr(e, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("error"), dict) and body["error"].get("message"):
+        return str(body["error"]["message"])
+    return "no message"
+
+
 def _check_number(name: str, value: Any, lo: float, *, allow_none: bool = False, strict: bool = False) -> None:
     if value is None and allow_none:
         return
@@ -319,7 +330,7 @@ class AnthropicClient:
             msg = await self._sdk.messages.create(**params)
         except anthropic.APIStatusError as e:
             status = e.status_code
-            detail = self._scrub(f"HTTP {status}: {e.api_message or e.type or 'no message'}")
+            detail = self._scrub(f"HTTP {status}: {_api_message(e)}")
             ra = _parse_retry_after(e.response.headers)
             if status == 429:
                 return _Outcome(kind="rate_limit", message=detail, retryable=True, throttle=True, retry_after=ra)
