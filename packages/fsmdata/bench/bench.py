@@ -248,8 +248,8 @@ def main() -> None:
     res["balance"] = balance(20_000 if q else 100_000)
     res["coverage"] = coverage(20_000 if q else 100_000)
     res["uniform_tvd"] = uniform_tvd(20_000 if q else 100_000)
-    res["scale"] = scale(2_000 if q else 10_000, 200 if q else 2_000)
-    res["dataset"] = dataset_time(100_000 if q else 1_000_000, min(2, os.cpu_count() or 1))
+    res["scale"] = scale(1_000 if q else 10_000, 100 if q else 2_000)
+    res["dataset"] = dataset_time(50_000 if q else 1_000_000, min(2, os.cpu_count() or 1))
 
     def f(x):
         return f"{x:,.0f}" if isinstance(x, (int, float)) else str(x)

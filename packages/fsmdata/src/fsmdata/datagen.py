@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,6 +16,11 @@ from .fsm import CLASS_NAMES, FSM
 from .generator import generate_corpus
 
 __all__ = ["FsmGenerator"]
+
+# Per-process cache: workers receive a fresh unpickled generator for every shard; rebuilding
+# the FSM and its engine (reach tables, probe) each time would dominate for large FSMs.
+_CACHE: dict[str, tuple[FSM, GenConfig, Engine]] = {}
+_CACHE_MAX = 4
 
 
 class FsmGenerator:
@@ -35,14 +42,23 @@ class FsmGenerator:
         self._engine: Engine | None = Engine(fsm, cfg)
 
     def __getstate__(self) -> dict[str, Any]:
-        # Ship the FSM as JSON (not its numpy internals) and rebuild the engine in the worker.
-        return {"fsm": self.fsm.to_dict(), "cfg": self.cfg.to_dict(), "version": self.version}
+        # Ship the FSM as JSON (not its numpy internals); the worker rebuilds (or reuses) the engine.
+        state = {"fsm": self.fsm.to_dict(), "cfg": self.cfg.to_dict(), "version": self.version}
+        state["key"] = hashlib.sha256(json.dumps([state["fsm"], state["cfg"]], sort_keys=True).encode()).hexdigest()
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        self.version = state["version"]
+        hit = _CACHE.get(state["key"])
+        if hit is not None:
+            self.fsm, self.cfg, self._engine = hit
+            return
         self.fsm = FSM.from_table(state["fsm"])
         self.cfg = GenConfig.from_dict(state["cfg"])
-        self.version = state["version"]
         self._engine = None
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[state["key"]] = (self.fsm, self.cfg, self.engine)
 
     @property
     def engine(self) -> Engine:

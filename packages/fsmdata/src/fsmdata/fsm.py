@@ -29,6 +29,18 @@ CLASS_IDS = {c: i for i, c in enumerate(CLASS_NAMES)}
 FORMAT = "fsmdata.fsm/1"
 
 
+def _int_table(rows: list[Any], n: int, S: int) -> np.ndarray | None:
+    """The table as an int array when every entry is a valid int (fast path), else None
+    (the caller then walks the rows to name the first bad entry)."""
+    try:
+        arr = np.array(rows)
+    except (ValueError, TypeError):
+        return None
+    if arr.shape != (n, S) or arr.dtype.kind not in "iu" or (arr.size and (arr.min() < -1 or arr.max() >= n)):
+        return None
+    return arr.astype(np.int64)
+
+
 class FSM:
     """A complete minimal DFA over a finite alphabet of symbols (characters or words).
 
@@ -257,7 +269,10 @@ class FSM:
                 raise bad("table", "must be a non-empty list of rows")
             n = len(rows)
             table = np.full((n, S), -1, dtype=np.int64)
-            for q, row in enumerate(rows):
+            fast = _int_table(rows, n, S)
+            if fast is not None:
+                table = fast
+            for q, row in enumerate(rows if fast is None else ()):
                 if not isinstance(row, list) or len(row) != S:
                     raise bad(f"table[{q}]", f"must be a list of {S} entries (one per symbol)")
                 for a, t in enumerate(row):
