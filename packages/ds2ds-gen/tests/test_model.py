@@ -139,3 +139,20 @@ def test_checkpoint_roundtrip_and_errors(tiny_model, tmp_path) -> None:
     (tmp_path / "ev" / "model.pt").write_bytes(pickle.dumps(Evil()))
     with pytest.raises(CheckpointError):
         load_checkpoint(tmp_path / "ev")
+
+
+def test_active_vocab_head_is_exact(tiny_model) -> None:
+    m = tiny_model(vocab=400)
+    with torch.no_grad():
+        m.logit_bias[::3] = -1e4
+    t = torch.arange(20)
+    full = m.forward_inference(t)
+    assert m.use_active_vocab(True) == 400 - len(range(0, 400, 3))
+    fast = m.forward_inference(t)
+    keep = torch.ones(400, dtype=torch.bool)
+    keep[::3] = False
+    assert torch.allclose(fast[..., keep], full[..., keep], atol=1e-5)
+    assert torch.allclose(torch.softmax(fast, -1), torch.softmax(full, -1), atol=1e-6)
+    assert torch.equal(torch.softmax(fast, -1)[..., ::3], torch.zeros_like(fast[..., ::3]))
+    m.use_active_vocab(False)
+    assert torch.equal(m.forward_inference(t), full)

@@ -63,3 +63,11 @@ def test_filenames_are_safe_and_roundtrip(title: str) -> None:
     assert "/" not in name and ".." not in name and len(name) <= 207
     assert name == create_filename(title)  # deterministic
     assert strip_hash(name) == normalize_title(title)[:200]
+
+
+def test_encode_prefix_matches_mid_text_tokens() -> None:
+    enc = tk.get_encoding()
+    for head in ["# Foo Bar\n\n", "A [x](y)\n", "Title\n\n\n"]:
+        ids = tk.encode_prefix(head)
+        assert enc.decode(ids) == head
+        assert enc.encode(head + "Next words")[: len(ids)] == ids

@@ -19,6 +19,7 @@ import torch
 from .generation_result import GeneratedDocument
 from .masks import DocSpan
 from .title_utils import create_filename
+from .tokenizer import encode_prefix
 
 __all__ = ["ContextDocument", "DocumentContext"]
 
@@ -141,7 +142,7 @@ class DocumentContext:
         if header_tokens is None:
             if self.encode is None:
                 raise ValueError("a tokenizer_encode is needed to write the document header")
-            header_tokens = self.encode(f"# {title}\n\n")
+            header_tokens = encode_prefix(f"# {title}\n\n", self.encode)
         header_tokens = header_tokens[: max(1, self.max_tokens_per_doc - 1)]
         ok, _ = self.can_add_document(len(header_tokens) + 1)
         if not ok or not self._make_room(len(header_tokens) + 1):

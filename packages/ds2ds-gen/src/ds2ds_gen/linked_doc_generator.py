@@ -26,6 +26,7 @@ from .link_detector import DetectedLink, LinkDetector
 from .prompt_processor import PromptLinkProcessor, clean_target
 from .sampling import sample_token
 from .single_doc_generator import make_runner
+from .tokenizer import encode_prefix
 
 __all__ = ["LinkedDocumentGenerator", "topological_order"]
 
@@ -86,7 +87,9 @@ class LinkedDocumentGenerator:
         if prompt_tokens is None:
             if prompt is None:
                 raise ConfigError("generate: give a prompt or prompt_tokens")
-            prompt_tokens = np.asarray(self.encode(prompt), dtype=np.int64)
+            # a prompt ending in whitespace ("# Title\n\n") is encoded as it would be mid-text
+            ids = encode_prefix(prompt, self.encode) if prompt[-1:].isspace() else self.encode(prompt)
+            prompt_tokens = np.asarray(ids, dtype=np.int64)
         prompt_tokens = np.asarray(prompt_tokens, dtype=np.int64).reshape(-1)
         if len(prompt_tokens) == 0:
             raise PromptTooLongError("the prompt is empty: give at least one token")

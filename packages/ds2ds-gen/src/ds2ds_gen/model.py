@@ -152,6 +152,7 @@ class DS2DSModel(nn.Module):
         self.register_buffer("rope_cos", ang.cos().float(), persistent=False)
         self.register_buffer("rope_sin", ang.sin().float(), persistent=False)
         self._flex: Any = None
+        self._active: tuple[Tensor, Tensor] | None = None
         #: compile FlexAttention (dynamic=False); eager flex is a slow reference, for tests
         self.compile_flex = True
         self._block_masks: dict[Any, Any] = {}
@@ -180,9 +181,34 @@ class DS2DSModel(nn.Module):
             raise ValueError(f"document position {int(pos.max())} >= max_doc_len {self.cfg.max_doc_len}")
         return self.rope_cos[pos].unsqueeze(1).to(dtype), self.rope_sin[pos].unsqueeze(1).to(dtype)
 
+    def use_active_vocab(self, enable: bool = True) -> int:
+        """Inference shortcut: compute logits only for ids whose ``logit_bias`` is above -1e3 and
+        give the others exactly their bias (-1e4, i.e. probability 0 in float32). Exact for a
+        model trained by :mod:`ds2ds_gen.train`; a no-op for an untrained model. Returns the
+        number of active ids."""
+        active = torch.nonzero(self.logit_bias > -1e3).flatten()
+        if not enable or len(active) == self.cfg.vocab_size:
+            self._active = None
+            return self.cfg.vocab_size
+        self._active = (active, self.lm_head_weight.detach()[active].clone())
+        return len(active)
+
+    def _apply(self, fn: Any, *args: Any, **kw: Any) -> Any:
+        # .to()/.half() etc.: rebuild the active-vocabulary head on the new device/dtype
+        out = super()._apply(fn, *args, **kw)
+        if getattr(self, "_active", None) is not None:
+            self.use_active_vocab(True)
+        return out
+
     def logits(self, h: Tensor, vocab: Tensor | None = None) -> Tensor:
         """Final norm and tied projection; ``vocab`` restricts the output to those token ids."""
         h = self.norm(h)
+        if vocab is None and self._active is not None and not self.training:
+            idx, w = self._active
+            bias = self.logit_bias.to(h.dtype)
+            out = bias.expand(*h.shape[:-1], bias.shape[0]).clone()
+            out[..., idx] = F.linear(h, w.to(h.dtype)) + bias[idx]
+            return out
         if vocab is None:
             return F.linear(h, self.lm_head_weight) + self.logit_bias.to(h.dtype)
         return F.linear(h, self.lm_head_weight[vocab]) + self.logit_bias[vocab].to(h.dtype)
@@ -387,6 +413,7 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[DS2
     except RuntimeError as e:
         first = str(e).splitlines()[0] if str(e) else "mismatch"
         raise CheckpointError(f"{w_path}: weights do not match config.json ({first})") from None
+    model.use_active_vocab(True)
     return model.to(device).eval(), dict(meta.get("extra") or {})
 
 

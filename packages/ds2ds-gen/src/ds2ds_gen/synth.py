@@ -1,7 +1,9 @@
 """A synthetic linked corpus: short markdown articles about invented entities that link to each other.
 
-Regions contain cities; cities are in a region and on a river; people are born in a city and
-work for an organization; organizations are based in a city and founded by a person. Every
+Regions contain cities; cities are in a region and on a river; people come from a region, are
+born in a city and work for an organization; organizations belong to a region, are based in a
+city and founded by a person. The few regions are linked from almost every article (hubs), the
+many cities and people less often, as in real link graphs. Every
 article starts with ``# Title`` and links in the ``[text](Title)`` form, so the whole pipeline
 (pretokenize, train, generate with links) runs with no download. Same seed, same corpus.
 """
@@ -106,12 +108,12 @@ def make_entities(cfg: SynthConfig) -> dict[str, str]:
         )
     for p in people:
         arts[p] = (
-            f"{p} is a {rng.choice(_JOBS)} born in {_link(person_city[p])}. "
+            f"{p} is a {rng.choice(_JOBS)} from {_link(city_region[person_city[p]])}, born in {_link(person_city[p])}. "
             f"{p.split()[0]} works for the {_link(person_org[p])}."
         )
     for o in orgs:
         arts[o] = (
-            f"The {o} is based in {_link(org_city[o])}. "
+            f"The {o} is a company of {_link(city_region[org_city[o]])}, based in {_link(org_city[o])}. "
             f"It was founded by {_link(org_founder[o])} and works in {rng.choice(_TRADES)}."
         )
     return {t: f"# {t}\n\n{body}\n" for t, body in arts.items()}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -28,6 +29,7 @@ __all__ = [
     "VOCAB_BPE_SHA256",
     "VOCAB_SIZE",
     "LinkTokenIds",
+    "encode_prefix",
     "get_encoding",
     "link_token_ids",
 ]
@@ -119,3 +121,18 @@ def link_token_ids() -> LinkTokenIds:
         close_candidates=frozenset(close_c),
         bracket_candidates=frozenset(brack_c),
     )
+
+
+def encode_prefix(text: str, encode: Callable[[str], list[int]] | None = None) -> list[int]:
+    """Tokens of ``text`` as they are when more text follows it.
+
+    BPE splits trailing whitespace differently at the end of a string: ``"x\\n\\n"`` ends in the
+    single token ``"\\n\\n"`` but ``"x\\n\\ny"`` has ``"\\n", "\\n"``. Documents seen in training
+    always continue, so a prompt or a ``# Title\\n\\n`` header is encoded as if followed by text.
+    """
+    enc_fn = encode or get_encoding().encode_ordinary
+    ids = enc_fn(text + "x")
+    head = ids[:-1]
+    if ids and get_encoding().decode(head) == text:
+        return head
+    return enc_fn(text)
