@@ -20,7 +20,6 @@ import argparse
 import json
 import platform
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -155,6 +154,7 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-e2e", action="store_true")
+    ap.add_argument("--flex", action="store_true", help="also time FlexAttention (always on CUDA)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dev = args.device
@@ -169,7 +169,7 @@ def main() -> None:
         "full_recompute_fp32": decode_rate(model, n_full, kv=False),
         "kv_bf16": decode_rate(model, n_kv, kv=True, dtype=torch.bfloat16),
     }
-    if dev.startswith("cuda") or "--flex" in sys.argv:
+    if dev.startswith("cuda") or args.flex:
         try:
             rates["full_recompute_flex_fp32"] = decode_rate(model, n_full, kv=False, attention="flex")
         except Exception as e:  # report, do not fail the whole benchmark
