@@ -18,9 +18,7 @@ import time
 from pathlib import Path
 
 from datacore import write_jsonl
-
-from lambdagen import LambdaConfig, dataset_stats, generate, sample_terms
-from lambdagen import _core
+from lambdagen import LambdaConfig, _core, dataset_stats, generate, sample_terms
 from lambdagen import reference as ref
 
 QUOTAS = "1-2:0.25,3-6:0.25,7-15:0.25,16-:0.25"
@@ -32,8 +30,13 @@ def end_to_end(out: Path, n: int, workers: int, shard_size: int, config: LambdaC
     res = generate(out, n, seed=0, config=config, workers=workers, shard_size=shard_size, compress="zst", resume=False)
     wall = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in out.glob("*/part-*"))
-    return {"examples": res.records, "seconds": wall, "examples_per_s": res.records / wall, "bytes_on_disk": size,
-            "shards": len(res.manifest["shards"])}
+    return {
+        "examples": res.records,
+        "seconds": wall,
+        "examples_per_s": res.records / wall,
+        "bytes_on_disk": size,
+        "shards": len(res.manifest["shards"]),
+    }
 
 
 def python_reference(out: Path, n: int, config: LambdaConfig) -> dict:
@@ -81,7 +84,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (under a minute)")
     ap.add_argument("--n", type=int, default=None, help="examples for the end-to-end run")
-    ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    ap.add_argument(
+        "--workers", type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
     ap.add_argument("--shard-size", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -110,13 +115,25 @@ def main() -> None:
         "projected_seconds_for_15M": 15_000_000 / e2e["examples_per_s"],
     }
     rows = [
-        ("end to end (sample, reduce, dedup, zstd JSONL, manifest+report)", f"{e2e['examples_per_s']:,.0f} ex/s",
-         f"{py['examples_per_s']:,.0f} ex/s (pure Python)", f"x{result['speedup_vs_python']:,.0f}"),
-        (f"  run: {e2e['examples']:,} examples, {args.workers} workers", f"{e2e['seconds']:.1f} s",
-         f"{py['examples']:,} in {py['seconds']:.1f} s", ""),
+        (
+            "end to end (sample, reduce, dedup, zstd JSONL, manifest+report)",
+            f"{e2e['examples_per_s']:,.0f} ex/s",
+            f"{py['examples_per_s']:,.0f} ex/s (pure Python)",
+            f"x{result['speedup_vs_python']:,.0f}",
+        ),
+        (
+            f"  run: {e2e['examples']:,} examples, {args.workers} workers",
+            f"{e2e['seconds']:.1f} s",
+            f"{py['examples']:,} in {py['seconds']:.1f} s",
+            "",
+        ),
         ("  projected 15M examples", f"{result['projected_seconds_for_15M']:.0f} s", "", ""),
-        ("reduction, one core", f"{red['steps_per_s_one_core']:,.0f} steps/s", f"{red['python_steps_per_s']:,.0f} steps/s",
-         f"x{red['steps_per_s_one_core'] / red['python_steps_per_s']:,.0f}"),
+        (
+            "reduction, one core",
+            f"{red['steps_per_s_one_core']:,.0f} steps/s",
+            f"{red['python_steps_per_s']:,.0f} steps/s",
+            f"x{red['steps_per_s_one_core'] / red['python_steps_per_s']:,.0f}",
+        ),
     ]
     if dist:
         rows += [

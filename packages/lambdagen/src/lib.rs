@@ -31,7 +31,12 @@ fn canonical(t: &str) -> PyResult<String> {
 #[pyfunction]
 fn describe(t: &str) -> PyResult<(usize, usize, String, Option<usize>)> {
     let t = parse(t)?;
-    Ok((term::size(&t), term::depth(&t), term::to_named(&t), reduce::find_redex(&t)))
+    Ok((
+        term::size(&t),
+        term::depth(&t),
+        term::to_named(&t),
+        reduce::find_redex(&t),
+    ))
 }
 
 /// One normal-order step: (reduct, redex position), or None for a normal form.
@@ -43,7 +48,12 @@ fn reduce_step(t: &str) -> PyResult<Option<(String, usize)>> {
 
 /// Normal form: (term, steps, status); stops at the caps.
 #[pyfunction]
-fn normalize(py: Python<'_>, t: &str, max_steps: usize, max_size: usize) -> PyResult<(String, usize, &'static str)> {
+fn normalize(
+    py: Python<'_>,
+    t: &str,
+    max_steps: usize,
+    max_size: usize,
+) -> PyResult<(String, usize, &'static str)> {
     let t = parse(t)?;
     let (r, steps, st) = py.allow_threads(|| reduce::normalize(&t, max_steps, max_size));
     Ok((text(&r), steps, st.as_str()))
@@ -51,10 +61,19 @@ fn normalize(py: Python<'_>, t: &str, max_steps: usize, max_size: usize) -> PyRe
 
 /// A trace: (terms, redex positions, status).
 #[pyfunction]
-fn trace(py: Python<'_>, t: &str, max_steps: usize, max_size: usize) -> PyResult<(Vec<String>, Vec<usize>, &'static str)> {
+fn trace(
+    py: Python<'_>,
+    t: &str,
+    max_steps: usize,
+    max_size: usize,
+) -> PyResult<(Vec<String>, Vec<usize>, &'static str)> {
     let t = parse(t)?;
     let tr = py.allow_threads(|| reduce::trace(&t, max_steps, max_size));
-    Ok((tr.terms.iter().map(|x| text(x)).collect(), tr.redexes, tr.status.as_str()))
+    Ok((
+        tr.terms.iter().map(|x| text(x)).collect(),
+        tr.redexes,
+        tr.status.as_str(),
+    ))
 }
 
 /// Trace many terms in one call: per term (final term, steps, status, redex positions).
@@ -81,9 +100,19 @@ fn trace_many(
 
 /// Reduction-only throughput: normalise each term; returns total steps taken.
 #[pyfunction]
-fn reduce_steps_total(py: Python<'_>, terms: Vec<String>, max_steps: usize, max_size: usize) -> PyResult<usize> {
+fn reduce_steps_total(
+    py: Python<'_>,
+    terms: Vec<String>,
+    max_steps: usize,
+    max_size: usize,
+) -> PyResult<usize> {
     let parsed: Vec<Vec<Node>> = terms.iter().map(|t| parse(t)).collect::<PyResult<_>>()?;
-    Ok(py.allow_threads(|| parsed.iter().map(|t| reduce::normalize(t, max_steps, max_size).1).sum()))
+    Ok(py.allow_threads(|| {
+        parsed
+            .iter()
+            .map(|t| reduce::normalize(t, max_steps, max_size).1)
+            .sum()
+    }))
 }
 
 /// Exact number of closed terms of `size` nodes and depth <= `depth`, as a decimal string.
@@ -100,7 +129,13 @@ fn max_feasible_size(depth: usize, limit: usize) -> usize {
 
 /// `n` uniform samples of closed terms with `size` nodes and depth <= `depth`.
 #[pyfunction]
-fn sample_terms(py: Python<'_>, size: usize, depth: usize, n: usize, seed: u64) -> PyResult<Vec<String>> {
+fn sample_terms(
+    py: Python<'_>,
+    size: usize,
+    depth: usize,
+    n: usize,
+    seed: u64,
+) -> PyResult<Vec<String>> {
     let out = py.allow_threads(|| {
         let s = Sampler::shared(size, depth);
         let mut rng = Rng::new(seed);
@@ -112,30 +147,81 @@ fn sample_terms(py: Python<'_>, size: usize, depth: usize, n: usize, seed: u64) 
         }
         Some(v)
     });
-    out.ok_or_else(|| PyValueError::new_err(format!("no closed term has size {size} and depth <= {depth}")))
+    out.ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "no closed term has size {size} and depth <= {depth}"
+        ))
+    })
+}
+
+/// Start terms of a small cell as the shard writer draws them: term of rank
+/// `perm(key)` for each key, the permutation keyed by `perm_key` (None if the cell is not small).
+#[pyfunction]
+fn permuted_terms(
+    size: usize,
+    depth: usize,
+    keys: Vec<u128>,
+    perm_key: u64,
+) -> PyResult<Option<Vec<String>>> {
+    let s = Sampler::shared(size, depth);
+    let Some(n) = s.small_count(size, depth) else {
+        return Ok(None);
+    };
+    let p = lambda_core::perm::Perm::new(n, perm_key);
+    let mut t = Vec::new();
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        if k >= n {
+            return Err(PyValueError::new_err(format!(
+                "key {k} >= {n} terms in the cell"
+            )));
+        }
+        s.unrank(size, depth, p.apply(k), &mut t);
+        out.push(text(&t));
+    }
+    Ok(Some(out))
 }
 
 /// Messages for the cells (size, depth) that hold no closed term.
 #[pyfunction]
 fn infeasible_cells(cells: Vec<(usize, usize)>) -> Vec<String> {
-    let cells: Vec<Cell> = cells.into_iter().map(|(size, depth)| Cell { size, depth, weight: 1.0 }).collect();
+    let cells: Vec<Cell> = cells
+        .into_iter()
+        .map(|(size, depth)| Cell {
+            size,
+            depth,
+            weight: 1.0,
+        })
+        .collect();
     schedule::infeasible(&cells)
 }
 
 /// The seed's ten (size, depth) cycles.
 #[pyfunction]
 fn seed_cycles() -> Vec<(usize, usize)> {
-    schedule::seed_schedule().into_iter().map(|c| (c.size, c.depth)).collect()
+    schedule::seed_schedule()
+        .into_iter()
+        .map(|c| (c.size, c.depth))
+        .collect()
 }
 
 /// xxh64(salt + key) % 1000, the datacore split bucket.
 #[pyfunction]
 fn split_bucket(key: &[u8], salt: &[u8]) -> u32 {
-    Splitter { t1: 0, t2: 0, salt: salt.to_vec() }.bucket(key)
+    Splitter {
+        t1: 0,
+        t2: 0,
+        salt: salt.to_vec(),
+    }
+    .bucket(key)
 }
 
-fn owner(index: u64, num_shards: u64) -> Option<Owner> {
-    (num_shards > 0).then_some(Owner { index, num_shards })
+fn owner(index: u64, num_shards: u64, run_seed: u64) -> Option<Owner> {
+    (num_shards > 0).then_some(Owner {
+        index,
+        num_shards,
+        run_seed,
+    })
 }
 
 /// A generation config, built once and reused for every shard.
@@ -161,7 +247,14 @@ impl GenSpec {
         zstd_level: i32,
         shared_pair_max_size: usize,
     ) -> PyResult<GenSpec> {
-        let cells: Vec<Cell> = cells.into_iter().map(|(size, depth, weight)| Cell { size, depth, weight }).collect();
+        let cells: Vec<Cell> = cells
+            .into_iter()
+            .map(|(size, depth, weight)| Cell {
+                size,
+                depth,
+                weight,
+            })
+            .collect();
         let bad = schedule::infeasible(&cells);
         if !bad.is_empty() {
             return Err(PyValueError::new_err(bad.join("; ")));
@@ -175,7 +268,10 @@ impl GenSpec {
                 redex_only,
                 whole_trace,
                 chunk_traces: chunk_traces.max(1),
-                quotas: quotas.into_iter().map(|(lo, hi, share)| Quota { lo, hi, share }).collect(),
+                quotas: quotas
+                    .into_iter()
+                    .map(|(lo, hi, share)| Quota { lo, hi, share })
+                    .collect(),
                 zstd_level,
                 shared_pair_max_size,
             },
@@ -183,7 +279,7 @@ impl GenSpec {
     }
 
     /// Write one shard's three split files; returns ([train, val, test] counts, telemetry JSON).
-    #[pyo3(signature = (seed, count, paths, compress, t1, t2, salt, threads=0, shard_index=0, num_shards=0))]
+    #[pyo3(signature = (seed, count, paths, compress, t1, t2, salt, threads=0, shard_index=0, num_shards=0, run_seed=0))]
     #[allow(clippy::too_many_arguments)]
     fn write_shard(
         &self,
@@ -198,23 +294,43 @@ impl GenSpec {
         threads: usize,
         shard_index: u64,
         num_shards: u64,
+        run_seed: u64,
     ) -> PyResult<([u64; 3], String)> {
         let c = match compress {
             None => Compress::None,
             Some("gz") => Compress::Gz,
             Some("zst") => Compress::Zst,
-            Some(other) => return Err(PyValueError::new_err(format!("compress must be None, 'gz' or 'zst', got {other:?}"))),
+            Some(other) => {
+                return Err(PyValueError::new_err(format!(
+                    "compress must be None, 'gz' or 'zst', got {other:?}"
+                )))
+            }
         };
-        let sp = Splitter { t1, t2, salt: salt.to_vec() };
+        let sp = Splitter {
+            t1,
+            t2,
+            salt: salt.to_vec(),
+        };
         let (counts, tel) = py
-            .allow_threads(|| writer::write_shard(&self.cfg, &sp, seed, count, &paths, c, threads, owner(shard_index, num_shards)))
+            .allow_threads(|| {
+                writer::write_shard(
+                    &self.cfg,
+                    &sp,
+                    seed,
+                    count,
+                    &paths,
+                    c,
+                    threads,
+                    owner(shard_index, num_shards, run_seed),
+                )
+            })
             .map_err(PyRuntimeError::new_err)?;
         Ok((counts, tel.to_json()))
     }
 
     /// The same records in memory: (JSONL bytes, split index per record, start-term index per
     /// record, start terms, telemetry JSON).
-    #[pyo3(signature = (seed, count, t1, t2, salt, threads=0, shard_index=0, num_shards=0))]
+    #[pyo3(signature = (seed, count, t1, t2, salt, threads=0, shard_index=0, num_shards=0, run_seed=0))]
     #[allow(clippy::too_many_arguments)]
     fn shard_lines<'py>(
         &self,
@@ -227,18 +343,48 @@ impl GenSpec {
         threads: usize,
         shard_index: u64,
         num_shards: u64,
+        run_seed: u64,
     ) -> PyResult<(Bound<'py, PyBytes>, Vec<u8>, Vec<u32>, Vec<String>, String)> {
-        let sp = Splitter { t1, t2, salt: salt.to_vec() };
-        let data = py.allow_threads(|| writer::make_shard(&self.cfg, &sp, seed, count, threads, owner(shard_index, num_shards))).map_err(PyRuntimeError::new_err)?;
+        let sp = Splitter {
+            t1,
+            t2,
+            salt: salt.to_vec(),
+        };
+        let data = py
+            .allow_threads(|| {
+                writer::make_shard(
+                    &self.cfg,
+                    &sp,
+                    seed,
+                    count,
+                    threads,
+                    owner(shard_index, num_shards, run_seed),
+                )
+            })
+            .map_err(PyRuntimeError::new_err)?;
         let splits = data.records.iter().map(|&(_, s)| s).collect();
-        Ok((PyBytes::new(py, &data.lines), splits, data.record_start, data.starts, data.telemetry.to_json()))
+        Ok((
+            PyBytes::new(py, &data.lines),
+            splits,
+            data.record_start,
+            data.starts,
+            data.telemetry.to_json(),
+        ))
     }
 }
 
 /// Status names, in the order the core uses them.
 #[pyfunction]
 fn statuses() -> Vec<&'static str> {
-    [Status::NormalForm, Status::StepCap, Status::SizeCap, Status::Cycle].iter().map(|s| s.as_str()).collect()
+    [
+        Status::NormalForm,
+        Status::StepCap,
+        Status::SizeCap,
+        Status::Cycle,
+    ]
+    .iter()
+    .map(|s| s.as_str())
+    .collect()
 }
 
 #[pymodule]
@@ -254,6 +400,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(max_feasible_size, m)?)?;
     m.add_function(wrap_pyfunction!(sample_terms, m)?)?;
     m.add_function(wrap_pyfunction!(infeasible_cells, m)?)?;
+    m.add_function(wrap_pyfunction!(permuted_terms, m)?)?;
     m.add_function(wrap_pyfunction!(seed_cycles, m)?)?;
     m.add_function(wrap_pyfunction!(split_bucket, m)?)?;
     m.add_function(wrap_pyfunction!(statuses, m)?)?;

@@ -5,15 +5,34 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
-
 from lambdagen.cli import main
 
 
 def test_generate_then_stats(tmp_path):
     out = tmp_path / "ds"
-    r = CliRunner().invoke(main, ["generate", "--out", str(out), "-n", "1500", "--shard-size", "500", "-w", "1",
-                                  "--schedule", "20x7,28x8", "--max-steps", "30", "--max-size", "100", "-q",
-                                  "--compress", "zst"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            "--out",
+            str(out),
+            "-n",
+            "1500",
+            "--shard-size",
+            "500",
+            "-w",
+            "1",
+            "--schedule",
+            "20x7,28x8",
+            "--max-steps",
+            "30",
+            "--max-size",
+            "100",
+            "-q",
+            "--compress",
+            "zst",
+        ],
+    )
     assert r.exit_code == 0, r.output
     manifest = json.loads((out / "dataset.json").read_text())
     assert manifest["records"] == 1500 and manifest["spec"]["config"]["max_steps"] == 30
@@ -37,8 +56,11 @@ def test_reduce_prints_a_trace():
 
 
 def test_errors_are_one_line_without_traceback(tmp_path):
-    for args in (["reduce", "(\\0 \\0"], ["generate", "--out", str(tmp_path / "x"), "-n", "10", "--schedule", "100x6"],
-                 ["generate", "--out", str(tmp_path / "x"), "-n", "10", "--quotas", "1-2:1.5"]):
+    for args in (
+        ["reduce", "(\\0 \\0"],
+        ["generate", "--out", str(tmp_path / "x"), "-n", "10", "--schedule", "100x6"],
+        ["generate", "--out", str(tmp_path / "x"), "-n", "10", "--quotas", "1-2:1.5"],
+    ):
         r = CliRunner().invoke(main, args)
         assert r.exit_code != 0
         assert "Traceback" not in r.output and r.exception is None or isinstance(r.exception, SystemExit)

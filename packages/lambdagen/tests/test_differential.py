@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from lambdagen import sample_terms, trace, trace_many
 from lambdagen import reference as ref
+from lambdagen import sample_terms, trace, trace_many
 
 MAX_STEPS = 25
 MAX_SIZE = 150

@@ -10,9 +10,7 @@ import orjson
 import pytest
 from datacore import DatacoreError, ShardTask, Splitter, Telemetry, build_dataset, shard_seed, split_of
 from datacore.split import bucket_of
-
-from lambdagen import LambdaConfig, LambdaGenerator, ScheduleError, generate, parse
-from lambdagen import _core
+from lambdagen import LambdaConfig, LambdaGenerator, ScheduleError, _core, generate, parse
 
 
 def test_rust_split_equals_datacore_bit_for_bit():
@@ -27,14 +25,13 @@ def test_rust_split_equals_datacore_bit_for_bit():
 def test_same_bytes_for_any_worker_or_thread_count(tmp_path, small_config, read_dataset, dataset_bytes):
     a = generate(tmp_path / "a", 3000, seed=7, config=small_config, workers=1, shard_size=700, executor="inline")
     b = generate(tmp_path / "b", 3000, seed=7, config=attrs.evolve(small_config, threads=1), workers=2, shard_size=700)
-    c = generate(tmp_path / "c", 3000, seed=7, config=attrs.evolve(small_config, threads=2), workers=3, shard_size=700,
-                 compress=None)
+    generate(tmp_path / "c", 3000, seed=7, config=attrs.evolve(small_config, threads=2), workers=3, shard_size=700, compress=None)
     assert a.records == b.records == 3000
     assert dataset_bytes(tmp_path / "a") == dataset_bytes(tmp_path / "b")
     assert a.manifest["shards"] == b.manifest["shards"]
     plain = read_dataset(tmp_path / "c")
     assert plain == read_dataset(tmp_path / "a")
-    d = generate(tmp_path / "d", 3000, seed=8, config=small_config, workers=1, shard_size=700)
+    generate(tmp_path / "d", 3000, seed=8, config=small_config, workers=1, shard_size=700)
     assert dataset_bytes(tmp_path / "d") != dataset_bytes(tmp_path / "a")
 
 
@@ -84,9 +81,23 @@ def test_small_pairs_cannot_repeat_across_shards(tmp_path, read_dataset, dataset
     assert max(pairs.values()) > 1
 
 
+def test_small_cells_never_repeat_a_start_term_across_shards(tmp_path, read_dataset, dataset_bytes):
+    # 11x5 holds few terms: free sampling would repeat start terms across 8 shards.
+    cfg = LambdaConfig(schedule="11x5,12x6", max_steps=10, max_size=60, whole_trace=True, redex_only=False, chunk_traces=4)
+    res = generate(tmp_path / "u", 800, seed=5, config=cfg, workers=2, shard_size=100)
+    starts = Counter(r["input"] for recs in read_dataset(tmp_path / "u").values() for r in recs)
+    assert sum(starts.values()) == 800 and max(starts.values()) == 1
+    assert res.telemetry.counters["start_terms_by_permutation"] >= 800
+    free = build_dataset(LambdaGenerator(cfg), tmp_path / "f", 800, 5, workers=2, shard_size=100, progress=False)
+    assert free.telemetry.counters.get("start_terms_by_permutation", 0) == 0
+    starts = Counter(r["input"] for recs in read_dataset(tmp_path / "f").values() for r in recs)
+    assert max(starts.values()) > 1  # the guarantee is what makes the difference
+
+
 def test_quotas_hold_within_five_percent(tmp_path, read_dataset, dataset_bytes):
-    cfg = LambdaConfig(schedule="30x8,40x9", max_steps=40, max_size=200, quotas="1-2:0.25,3-5:0.25,6-12:0.25,13-:0.25",
-                       chunk_traces=16)
+    cfg = LambdaConfig(
+        schedule="30x8,40x9", max_steps=40, max_size=200, quotas="1-2:0.25,3-5:0.25,6-12:0.25,13-:0.25", chunk_traces=16
+    )
     res = generate(tmp_path / "q", 4000, seed=2, config=cfg, workers=2, shard_size=2000)
     data = read_dataset(tmp_path / "q")
     got: Counter[str] = Counter()
@@ -132,8 +143,15 @@ def test_resume_is_byte_identical(tmp_path, small_config, read_dataset, dataset_
     build_dataset(gen, tmp_path / "full", 2000, 11, executor="inline", shard_size=500, compress="zst", progress=False)
     assert dataset_bytes(tmp_path / "r") == dataset_bytes(tmp_path / "full")
     with pytest.raises(DatacoreError, match="different config"):
-        build_dataset(LambdaGenerator(attrs.evolve(small_config, max_steps=41), num_shards=4), tmp_path / "r", 2000, 11,
-                      executor="inline", shard_size=500, progress=False)
+        build_dataset(
+            LambdaGenerator(attrs.evolve(small_config, max_steps=41), num_shards=4),
+            tmp_path / "r",
+            2000,
+            11,
+            executor="inline",
+            shard_size=500,
+            progress=False,
+        )
 
 
 def test_generate_shard_matches_files(tmp_path, small_config):
@@ -172,5 +190,14 @@ def test_bad_config_is_refused_clearly(kwargs, msg):
 def test_seed_schedule_is_the_seed_table():
     cfg = LambdaConfig()
     assert [(s, d) for s, d, _ in cfg.schedule] == [
-        (80, 6), (100, 7), (120, 8), (140, 9), (160, 10), (180, 11), (200, 12), (150, 13), (130, 14), (110, 15)
+        (80, 6),
+        (100, 7),
+        (120, 8),
+        (140, 9),
+        (160, 10),
+        (180, 11),
+        (200, 12),
+        (150, 13),
+        (130, 14),
+        (110, 15),
     ]

@@ -19,12 +19,19 @@ SCRIPT = Path(__file__).resolve().parents[1] / "tools" / "check_sdist.sh"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("LAMBDAGEN_TEST_SDIST") != "1", reason="set LAMBDAGEN_TEST_SDIST=1 (builds Rust from the sdist)")
+@pytest.mark.skipif(
+    os.environ.get("LAMBDAGEN_TEST_SDIST") != "1", reason="set LAMBDAGEN_TEST_SDIST=1 (builds Rust from the sdist)"
+)
 def test_sdist_builds_and_installs(tmp_path):
     maturin = shutil.which("maturin") or str(Path(sys.executable).with_name("maturin"))
     if not Path(maturin).exists() or not shutil.which("uv") or not shutil.which("cargo"):
         pytest.skip("needs maturin, uv and cargo")
-    r = subprocess.run(["bash", str(SCRIPT), str(tmp_path / "work")], env={**os.environ, "MATURIN": maturin},
-                       capture_output=True, text=True, timeout=1800)
+    r = subprocess.run(
+        ["bash", str(SCRIPT), str(tmp_path / "work")],
+        env={**os.environ, "MATURIN": maturin},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "sdist install OK" in r.stdout

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from lambdagen import LambdaSyntaxError, Term, count_terms, normalize, parse, reduce_step, sample_terms, trace
 from lambdagen import reference as ref
 
 OMEGA = "(\\(0 0) \\(0 0))"
 K = "\\\\1"
 S = "\\\\\\((2 0) (1 0))"
-I = "\\0"
+ID = "\\0"
 
 
 def church(n: int) -> str:
@@ -64,9 +63,9 @@ def test_parse_errors_name_the_position(text, pos, what):
 
 
 def test_known_reductions():
-    assert normalize(f"({I} {I})").term.text == I
-    assert normalize(f"(({K} {I}) {K})").term.text == I
-    assert normalize(f"(({S} {K}) {K})").term.text == I
+    assert normalize(f"({ID} {ID})").term.text == ID
+    assert normalize(f"(({K} {ID}) {K})").term.text == ID
+    assert normalize(f"(({S} {K}) {K})").term.text == ID
     for a in range(4):
         for b in range(4):
             assert normalize(f"(({PLUS} {church(a)}) {church(b)})").term.text == church(a + b)
@@ -76,20 +75,20 @@ def test_known_reductions():
 def test_omega_is_a_cycle_and_k_discards_it():
     tr = trace(OMEGA)
     assert tr.status == "cycle" and tr.steps == 1 and tr.terms[1].text == OMEGA
-    tr = trace(f"(({K} {I}) {OMEGA})")
-    assert tr.status == "normal_form" and tr.terms[-1].text == I
+    tr = trace(f"(({K} {ID}) {OMEGA})")
+    assert tr.status == "normal_form" and tr.terms[-1].text == ID
     # normal order: the outer redex at position 1 (K I) first, never the omega inside.
     assert tr.redexes[0] == 1
 
 
 def test_reduce_step_and_term_properties():
-    t = parse(f"({I} {I})")
+    t = parse(f"({ID} {ID})")
     assert t.redex == 0 and not t.is_normal
     r = reduce_step(t)
-    assert r is not None and r[0].text == I and r[1] == 0
-    assert reduce_step(I) is None
+    assert r is not None and r[0].text == ID and r[1] == 0
+    assert reduce_step(ID) is None
     assert parse("\\\\(1 0)").named == "λa. λb. a b"
-    assert Term(I) == parse(I) and len({Term(I), parse(I)}) == 1
+    assert Term(ID) == parse(ID) and len({Term(ID), parse(ID)}) == 1
 
 
 def test_caps():

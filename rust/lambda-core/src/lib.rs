@@ -4,6 +4,7 @@
 //!
 //! Pure Rust; the Python bindings live in `packages/lambdagen`.
 
+pub mod perm;
 pub mod reduce;
 pub mod rng;
 pub mod sample;

@@ -136,7 +136,9 @@ pub fn trace(start: &[Node], max_steps: usize, max_size: usize) -> Trace {
     seen.insert(xxhash_rust::xxh3::xxh3_64(as_bytes(start)));
     let status = loop {
         let cur = terms.last().expect("non-empty");
-        let Some(pos) = find_redex(cur) else { break Status::NormalForm };
+        let Some(pos) = find_redex(cur) else {
+            break Status::NormalForm;
+        };
         if redexes.len() >= max_steps {
             break Status::StepCap;
         }
@@ -153,7 +155,11 @@ pub fn trace(start: &[Node], max_steps: usize, max_size: usize) -> Trace {
             break Status::Cycle;
         }
     };
-    Trace { terms, redexes, status }
+    Trace {
+        terms,
+        redexes,
+        status,
+    }
 }
 
 /// Normal form by normal-order reduction, with the same caps as [`trace`] but keeping
@@ -163,7 +169,9 @@ pub fn normalize(start: &[Node], max_steps: usize, max_size: usize) -> (Vec<Node
     let mut next = Vec::new();
     let mut steps = 0;
     loop {
-        let Some(pos) = find_redex(&cur) else { return (cur, steps, Status::NormalForm) };
+        let Some(pos) = find_redex(&cur) else {
+            return (cur, steps, Status::NormalForm);
+        };
         if steps >= max_steps {
             return (cur, steps, Status::StepCap);
         }

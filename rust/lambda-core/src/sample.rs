@@ -32,7 +32,14 @@ pub struct Sampler {
     counts: Vec<Vec<Vec<BigUint>>>,
     /// cdf[d][k][s]: cumulative probabilities over [abstraction, split 1, ..., split s-2].
     cdf: Vec<Vec<Vec<Box<[f64]>>>>,
+    /// counts[d][k][s] as u128 where below 2^SMALL_BITS, else None (for exact unranking).
+    small: Vec<Vec<Vec<Option<u128>>>>,
 }
+
+/// Cells with fewer than 2^SMALL_BITS terms are sampled by exact unranking of a keyed
+/// permutation of distinct keys (so start terms cannot repeat); products of their
+/// sub-counts stay below 2^SMALL_BITS and fit in u128.
+pub const SMALL_BITS: u64 = 96;
 
 fn big_ratio(a: &BigUint, b: &BigUint) -> f64 {
     // a/b for huge numbers without overflowing f64: drop the same low bits from both.
@@ -112,7 +119,26 @@ impl Sampler {
             }
             cdf.push(per_k);
         }
-        Sampler { max_size, max_depth, counts, cdf }
+        let small = counts
+            .iter()
+            .map(|per_k| {
+                per_k
+                    .iter()
+                    .map(|row| {
+                        row.iter()
+                            .map(|c| (c.bits() < SMALL_BITS).then(|| c.to_u128().expect("small")))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        Sampler {
+            max_size,
+            max_depth,
+            counts,
+            cdf,
+            small,
+        }
     }
 
     /// A shared sampler covering at least (max_size, max_depth), built once per process.
@@ -120,7 +146,11 @@ impl Sampler {
         static CACHE: OnceLock<Mutex<HashMap<(usize, usize), Arc<Sampler>>>> = OnceLock::new();
         let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
         let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = map.iter().find(|((ms, md), _)| *ms >= max_size && *md >= max_depth).map(|(_, s)| s.clone()) {
+        if let Some(s) = map
+            .iter()
+            .find(|((ms, md), _)| *ms >= max_size && *md >= max_depth)
+            .map(|(_, s)| s.clone())
+        {
             return s;
         }
         let s = Arc::new(Sampler::new(max_size, max_depth));
@@ -137,18 +167,71 @@ impl Sampler {
 
     /// Largest size of a closed term of depth at most `depth` (within the table).
     pub fn max_feasible_size(&self, depth: usize) -> usize {
-        (1..=self.max_size).rev().find(|&s| !self.counts[depth][0][s].is_zero()).unwrap_or(0)
+        (1..=self.max_size)
+            .rev()
+            .find(|&s| !self.counts[depth][0][s].is_zero())
+            .unwrap_or(0)
     }
 
     /// A uniformly random closed term with `size` nodes and depth at most `depth`;
     /// `None` when there is none.
-    pub fn sample(&self, size: usize, depth: usize, rng: &mut Rng, out: &mut Vec<Node>) -> Option<()> {
+    pub fn sample(
+        &self,
+        size: usize,
+        depth: usize,
+        rng: &mut Rng,
+        out: &mut Vec<Node>,
+    ) -> Option<()> {
         if size > self.max_size || depth > self.max_depth || self.counts[depth][0][size].is_zero() {
             return None;
         }
         out.clear();
         self.go(size, depth, 0, rng, out);
         Some(())
+    }
+
+    /// Number of closed terms of the cell when below 2^SMALL_BITS (else None).
+    pub fn small_count(&self, size: usize, depth: usize) -> Option<u128> {
+        self.small[depth][0][size].filter(|&n| n > 0)
+    }
+
+    /// The closed term of rank `r` (0 <= r < small_count) among those of `size` nodes and
+    /// depth <= `depth`, in the order: abstraction first, then applications by the size of
+    /// their function.  A bijection between ranks and terms.
+    pub fn unrank(&self, size: usize, depth: usize, r: u128, out: &mut Vec<Node>) {
+        out.clear();
+        self.unrank_go(size, depth, 0, r, out);
+    }
+
+    fn unrank_go(&self, s: usize, d: usize, k: usize, mut r: u128, out: &mut Vec<Node>) {
+        if s == 1 {
+            out.push(VAR0 + r as Node);
+            return;
+        }
+        let lam = self.small[d - 1][k + 1][s - 1].expect("sub-count of a small cell");
+        if r < lam {
+            out.push(LAM);
+            return self.unrank_go(s - 1, d - 1, k + 1, r, out);
+        }
+        r -= lam;
+        for i in 1..s - 1 {
+            let (a, b) = (
+                self.small[d - 1][k][i].unwrap_or(0),
+                self.small[d - 1][k][s - 1 - i].unwrap_or(0),
+            );
+            if a == 0 || b == 0 {
+                continue;
+            }
+            let p = a * b;
+            if r < p {
+                out.push(APP);
+                self.unrank_go(i, d - 1, k, r / b, out);
+                self.unrank_go(s - 1 - i, d - 1, k, r % b, out);
+                return;
+            }
+            r -= p;
+        }
+        unreachable!("rank out of range");
     }
 
     fn go(&self, s: usize, d: usize, k: usize, rng: &mut Rng, out: &mut Vec<Node>) {
@@ -208,7 +291,9 @@ mod tests {
         let terms = all(s, d, k);
         let set: std::collections::HashSet<_> = terms.iter().cloned().collect();
         assert_eq!(set.len(), terms.len());
-        assert!(terms.iter().all(|t| is_closed(t) && depth(t) <= d && t.len() == s));
+        assert!(terms
+            .iter()
+            .all(|t| is_closed(t) && depth(t) <= d && t.len() == s));
         terms.len() as u64
     }
 
@@ -217,7 +302,11 @@ mod tests {
         let s = Sampler::new(9, 7);
         for n in 1..=9 {
             for d in 0..=7 {
-                assert_eq!(s.count(n, d).to_u64().unwrap(), enumerate(n, d, 0), "size {n} depth {d}");
+                assert_eq!(
+                    s.count(n, d).to_u64().unwrap(),
+                    enumerate(n, d, 0),
+                    "size {n} depth {d}"
+                );
             }
         }
     }
@@ -230,6 +319,23 @@ mod tests {
         assert_eq!(got, vec![0, 2, 5, 11, 23, 47, 95, 191]);
         assert!(!s.count(80, 6).is_zero());
         assert!(s.count(100, 6).is_zero());
+    }
+
+    #[test]
+    fn unrank_is_a_bijection() {
+        let s = Sampler::new(12, 8);
+        for (size, dmax) in [(7, 7), (9, 5), (10, 4)] {
+            let n = s.small_count(size, dmax).unwrap();
+            let mut seen = std::collections::HashSet::new();
+            let mut t = Vec::new();
+            for r in 0..n {
+                s.unrank(size, dmax, r, &mut t);
+                assert_eq!(t.len(), size);
+                assert!(is_closed(&t) && depth(&t) <= dmax);
+                assert!(seen.insert(t.clone()));
+            }
+            assert_eq!(seen.len() as u64, enumerate(size, dmax, 0));
+        }
     }
 
     #[test]

@@ -12,8 +12,18 @@ pub struct Cell {
 }
 
 /// The seed's ten complexity cycles (chunk_id % 10 -> depth, size), in cycle order.
-pub const SEED_CYCLES: [(usize, usize); 10] =
-    [(80, 6), (100, 7), (120, 8), (140, 9), (160, 10), (180, 11), (200, 12), (150, 13), (130, 14), (110, 15)];
+pub const SEED_CYCLES: [(usize, usize); 10] = [
+    (80, 6),
+    (100, 7),
+    (120, 8),
+    (140, 9),
+    (160, 10),
+    (180, 11),
+    (200, 12),
+    (150, 13),
+    (130, 14),
+    (110, 15),
+];
 
 /// The default schedule: the seed's ten cycles, equal weights.
 ///
@@ -21,7 +31,14 @@ pub const SEED_CYCLES: [(usize, usize); 10] =
 /// closed term of depth 6 has 95 nodes.  Infeasible cells in a user schedule are refused
 /// by [`infeasible`], never changed.
 pub fn seed_schedule() -> Vec<Cell> {
-    SEED_CYCLES.iter().map(|&(size, depth)| Cell { size, depth, weight: 1.0 }).collect()
+    SEED_CYCLES
+        .iter()
+        .map(|&(size, depth)| Cell {
+            size,
+            depth,
+            weight: 1.0,
+        })
+        .collect()
 }
 
 /// For each cell that holds no closed term, a message saying why (empty if all are fine).
@@ -51,7 +68,18 @@ mod tests {
         let cells = seed_schedule();
         assert_eq!(cells.len(), 10);
         assert!(infeasible(&cells).is_empty());
-        let bad = infeasible(&[Cell { size: 100, depth: 6, weight: 1.0 }, Cell { size: 90, depth: 6, weight: 1.0 }]);
+        let bad = infeasible(&[
+            Cell {
+                size: 100,
+                depth: 6,
+                weight: 1.0,
+            },
+            Cell {
+                size: 90,
+                depth: 6,
+                weight: 1.0,
+            },
+        ]);
         assert_eq!(bad.len(), 1);
         assert!(bad[0].contains("size=100 depth=6"), "{}", bad[0]);
         assert!(bad[0].contains("95"), "{}", bad[0]);

@@ -46,9 +46,17 @@ mod tests {
     #[test]
     fn known_values() {
         // xxh64 of the empty input with seed 0 is 0xEF46DB3751D8E999 (reference vector).
-        let s = Splitter { t1: 800, t2: 900, salt: vec![] };
+        let s = Splitter {
+            t1: 800,
+            t2: 900,
+            salt: vec![],
+        };
         assert_eq!(s.bucket(b""), (0xEF46_DB37_51D8_E999u64 % 1000) as u32);
-        let salted = Splitter { t1: 800, t2: 900, salt: b"ab".to_vec() };
+        let salted = Splitter {
+            t1: 800,
+            t2: 900,
+            salt: b"ab".to_vec(),
+        };
         assert_eq!(salted.bucket(b"c"), s.bucket(b"abc"));
     }
 }

@@ -59,10 +59,17 @@ pub fn parse(s: &str) -> Result<Vec<Node>, ParseError> {
 /// Parse canonical text; with `allow_open`, free variables are accepted.
 pub fn parse_bytes(b: &[u8], allow_open: bool) -> Result<Vec<Node>, ParseError> {
     let mut out = Vec::with_capacity(b.len());
-    let mut p = Parser { b, i: 0, allow_open };
+    let mut p = Parser {
+        b,
+        i: 0,
+        allow_open,
+    };
     p.term(&mut out, 0, 0)?;
     if p.i != b.len() {
-        return Err(p.err(format!("unexpected {} after the end of the term", p.describe())));
+        return Err(p.err(format!(
+            "unexpected {} after the end of the term",
+            p.describe()
+        )));
     }
     Ok(out)
 }
@@ -126,7 +133,10 @@ impl Parser<'_> {
                 while let Some(d) = self.b.get(self.i).filter(|d| d.is_ascii_digit()) {
                     v = v * 10 + u64::from(d - b'0');
                     if v > u64::from(u32::MAX - VAR0) {
-                        return Err(ParseError { pos: start, msg: "index too large".to_string() });
+                        return Err(ParseError {
+                            pos: start,
+                            msg: "index too large".to_string(),
+                        });
                     }
                     self.i += 1;
                 }
@@ -139,7 +149,10 @@ impl Parser<'_> {
                 out.push(VAR0 + v as Node);
                 Ok(())
             }
-            _ => Err(self.err(format!("expected '\\', '(' or an index, found {}", self.describe()))),
+            _ => Err(self.err(format!(
+                "expected '\\', '(' or an index, found {}",
+                self.describe()
+            ))),
         }
     }
 }
@@ -343,7 +356,12 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for s in ["\\0", "(\\(0 0) \\(0 0))", "\\\\\\((2 0) (1 0))", "\\\\(1 \\(12 0))"] {
+        for s in [
+            "\\0",
+            "(\\(0 0) \\(0 0))",
+            "\\\\\\((2 0) (1 0))",
+            "\\\\(1 \\(12 0))",
+        ] {
             let allow = s.contains("12");
             let t = parse_bytes(s.as_bytes(), allow).unwrap();
             assert_eq!(to_string(&t), s);

@@ -9,6 +9,7 @@
 //! the exact record count.  The bytes written therefore do not depend on the number of
 //! threads, nor on the number of worker processes running other shards.
 
+use crate::perm::Perm;
 use crate::reduce::{trace, Status};
 use crate::rng::Rng;
 use crate::sample::Sampler;
@@ -57,6 +58,8 @@ pub struct GenConfig {
 pub struct Owner {
     pub index: u64,
     pub num_shards: u64,
+    /// The run's seed: keys the permutations that make small-cell start terms distinct.
+    pub run_seed: u64,
 }
 
 /// Compression of the shard files.
@@ -80,7 +83,12 @@ impl Telemetry {
     }
 
     fn observe(&mut self, hist: &str, bucket: &str, by: u64) {
-        *self.histograms.entry(hist.to_string()).or_default().entry(bucket.to_string()).or_insert(0) += by;
+        *self
+            .histograms
+            .entry(hist.to_string())
+            .or_default()
+            .entry(bucket.to_string())
+            .or_insert(0) += by;
     }
 
     /// `{"counters": {...}, "histograms": {...}}` (the layout of `datacore.Telemetry.to_dict`).
@@ -89,8 +97,16 @@ impl Telemetry {
             let parts: Vec<String> = m.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
             format!("{{{}}}", parts.join(","))
         }
-        let hs: Vec<String> = self.histograms.iter().map(|(k, v)| format!("\"{k}\":{}", obj(v))).collect();
-        format!("{{\"counters\":{},\"histograms\":{{{}}}}}", obj(&self.counters), hs.join(","))
+        let hs: Vec<String> = self
+            .histograms
+            .iter()
+            .map(|(k, v)| format!("\"{k}\":{}", obj(v)))
+            .collect();
+        format!(
+            "{{\"counters\":{},\"histograms\":{{{}}}}}",
+            obj(&self.counters),
+            hs.join(",")
+        )
     }
 }
 
@@ -119,6 +135,7 @@ struct ChunkOut {
     buf: Vec<u8>,
     traces: Vec<TraceOut>,
     normal_starts: u64,
+    unique_starts: u64,
 }
 
 fn chunk_seed(seed: u64, j: u64) -> u64 {
@@ -167,7 +184,9 @@ fn kept_steps(n: usize, k: usize) -> Vec<usize> {
     if k == 1 {
         return vec![0];
     }
-    (0..k).map(|i| (i * (n - 1) + (k - 1) / 2) / (k - 1)).collect()
+    (0..k)
+        .map(|i| (i * (n - 1) + (k - 1) / 2) / (k - 1))
+        .collect()
 }
 
 fn pick_cell(cells: &[Cell], total: f64, rng: &mut Rng) -> usize {
@@ -181,17 +200,62 @@ fn pick_cell(cells: &[Cell], total: f64, rng: &mut Rng) -> usize {
     cells.len() - 1
 }
 
-fn make_chunk(cfg: &GenConfig, sampler: &Sampler, splitter: &Splitter, seed: u64) -> ChunkOut {
+/// With an [`Owner`], trace `t` of chunk `j` gets the run-wide unique key
+/// `(j * chunk_traces + t) * num_shards + shard_index`; in a cell with fewer than 2^96
+/// terms its start term is the one of rank `perm_cell(key)`, so no two traces of the run
+/// (any shard) share a start term.  Bigger cells are sampled freely: there a repeat has
+/// probability below n^2 / 2^97.
+fn make_chunk(
+    cfg: &GenConfig,
+    sampler: &Sampler,
+    splitter: &Splitter,
+    seed: u64,
+    j: u64,
+    owner: Option<Owner>,
+) -> ChunkOut {
     let mut rng = Rng::new(seed);
     let total_weight: f64 = cfg.cells.iter().map(|c| c.weight).sum();
-    let mut out = ChunkOut { buf: Vec::with_capacity(cfg.chunk_traces * 4096), traces: Vec::new(), normal_starts: 0 };
+    let mut out = ChunkOut {
+        buf: Vec::with_capacity(cfg.chunk_traces * 4096),
+        traces: Vec::new(),
+        normal_starts: 0,
+        unique_starts: 0,
+    };
     let mut start: Vec<Node> = Vec::new();
     let mut text: Vec<u8> = Vec::new();
     let mut jt: Vec<u8> = Vec::new();
-    for _ in 0..cfg.chunk_traces {
+    let perms: Vec<Option<(u128, Perm)>> = cfg
+        .cells
+        .iter()
+        .map(|c| {
+            let o = owner?;
+            let n = sampler.small_count(c.size, c.depth)?;
+            let mut b = Vec::with_capacity(40);
+            b.extend_from_slice(b"lambdagen.cell");
+            b.extend_from_slice(&o.run_seed.to_le_bytes());
+            b.extend_from_slice(&(c.size as u64).to_le_bytes());
+            b.extend_from_slice(&(c.depth as u64).to_le_bytes());
+            Some((n, Perm::new(n, xxh64(&b, 0))))
+        })
+        .collect();
+    for t in 0..cfg.chunk_traces {
         let ci = pick_cell(&cfg.cells, total_weight, &mut rng);
         let cell = &cfg.cells[ci];
-        sampler.sample(cell.size, cell.depth, &mut rng, &mut start).expect("cells are checked to be feasible");
+        let key = owner.map(|o| {
+            ((j * cfg.chunk_traces as u64 + t as u64) as u128) * o.num_shards.max(1) as u128
+                + o.index as u128
+        });
+        match (&perms[ci], key) {
+            (Some((n, perm)), Some(k)) if k < *n => {
+                sampler.unrank(cell.size, cell.depth, perm.apply(k), &mut start);
+                out.unique_starts += 1;
+            }
+            _ => {
+                sampler
+                    .sample(cell.size, cell.depth, &mut rng, &mut start)
+                    .expect("cells are checked to be feasible");
+            }
+        }
         let tr = trace(&start, cfg.max_steps, cfg.max_size);
         if tr.steps() == 0 && cfg.redex_only {
             out.normal_starts += 1;
@@ -370,18 +434,32 @@ pub fn make_shard(
     threads: usize,
     owner: Option<Owner>,
 ) -> Result<ShardData, String> {
-    let mut data = ShardData { lines: Vec::new(), records: Vec::new(), record_start: Vec::new(), starts: Vec::new(), telemetry: Telemetry::default() };
+    let mut data = ShardData {
+        lines: Vec::new(),
+        records: Vec::new(),
+        record_start: Vec::new(),
+        starts: Vec::new(),
+        telemetry: Telemetry::default(),
+    };
     let mut last_trace = u64::MAX;
-    let tel = run_shard(cfg, splitter, seed, count, threads, owner, &mut |line, split, trace, start| {
-        if trace != last_trace {
-            data.starts.push(start.to_string());
-            last_trace = trace;
-        }
-        data.lines.extend_from_slice(line);
-        data.records.push((data.lines.len(), split));
-        data.record_start.push((data.starts.len() - 1) as u32);
-        Ok(())
-    })?;
+    let tel = run_shard(
+        cfg,
+        splitter,
+        seed,
+        count,
+        threads,
+        owner,
+        &mut |line, split, trace, start| {
+            if trace != last_trace {
+                data.starts.push(start.to_string());
+                last_trace = trace;
+            }
+            data.lines.extend_from_slice(line);
+            data.records.push((data.lines.len(), split));
+            data.record_start.push((data.starts.len() - 1) as u32);
+            Ok(())
+        },
+    )?;
     data.telemetry = tel;
     Ok(data)
 }
@@ -407,13 +485,20 @@ pub fn run_shard(
         return Err(bad.join("; "));
     }
     let sampler = Sampler::shared(max_size, max_depth);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| e.to_string())?;
     let mut tel = Telemetry::default();
     let mut emitted = 0usize;
     let mut trace_no = 0u64;
     let mut starts: HashSet<u128> = HashSet::new();
     let mut pairs: HashSet<u128> = HashSet::with_capacity(count);
-    let limits: Vec<usize> = cfg.quotas.iter().map(|q| (q.share * count as f64).ceil() as usize).collect();
+    let limits: Vec<usize> = cfg
+        .quotas
+        .iter()
+        .map(|q| (q.share * count as f64).ceil() as usize)
+        .collect();
     let mut used: Vec<usize> = vec![0; cfg.quotas.len()];
     let mut next_chunk: u64 = 0;
     let mut wave: u64 = 16;
@@ -436,11 +521,15 @@ pub fn run_shard(
         }
         let ids: Vec<u64> = (next_chunk..next_chunk + wave).collect();
         next_chunk += wave;
-        let chunks: Vec<ChunkOut> =
-            pool.install(|| ids.par_iter().map(|&j| make_chunk(cfg, &sampler, splitter, chunk_seed(seed, j))).collect());
+        let chunks: Vec<ChunkOut> = pool.install(|| {
+            ids.par_iter()
+                .map(|&j| make_chunk(cfg, &sampler, splitter, chunk_seed(seed, j), j, owner))
+                .collect()
+        });
         let before = emitted;
         'merge: for ch in &chunks {
             tel.count("start_terms_normal_skipped", ch.normal_starts);
+            tel.count("start_terms_by_permutation", ch.unique_starts);
             for t in &ch.traces {
                 tried_traces += 1;
                 if emitted >= count {
@@ -450,7 +539,10 @@ pub fn run_shard(
                     tel.count("duplicate_start_terms_dropped", 1);
                     continue;
                 }
-                let q = cfg.quotas.iter().position(|q| q.lo <= t.steps && t.steps <= q.hi);
+                let q = cfg
+                    .quotas
+                    .iter()
+                    .position(|q| q.lo <= t.steps && t.steps <= q.hi);
                 if !cfg.quotas.is_empty() {
                     match q {
                         Some(qi) if used[qi] < limits[qi] => {}
@@ -507,7 +599,11 @@ pub fn run_shard(
         // Size the next wave from this one's yield, so small shards do not overshoot much.
         let got = (emitted - before) as u64;
         let missing = (count - emitted) as u64;
-        wave = if got == 0 { (wave * 2).min(256) } else { (missing * wave / got + 1).clamp(1, 256) };
+        wave = if got == 0 {
+            (wave * 2).min(256)
+        } else {
+            (missing * wave / got + 1).clamp(1, 256)
+        };
     }
     tel.count("examples", emitted as u64);
     if !cfg.quotas.is_empty() {
@@ -530,7 +626,11 @@ impl Sink {
         Ok(match c {
             Compress::None => Sink::Plain(f),
             // mtime 0 and no file name in the header: the bytes depend on the content only.
-            Compress::Gz => Sink::Gz(flate2::GzBuilder::new().mtime(0).write(f, flate2::Compression::new(6))),
+            Compress::Gz => Sink::Gz(
+                flate2::GzBuilder::new()
+                    .mtime(0)
+                    .write(f, flate2::Compression::new(6)),
+            ),
             Compress::Zst => Sink::Zst(zstd::Encoder::new(f, level)?),
         })
     }
@@ -574,19 +674,35 @@ pub fn write_shard(
     // Lines are gathered per split and handed to the encoder in large blocks (an encoder
     // call per 800-byte line costs more than the compression itself).
     const BLOCK: usize = 1 << 20;
-    let mut bufs: [Vec<u8>; 3] = [Vec::with_capacity(BLOCK + 65536), Vec::with_capacity(BLOCK + 65536), Vec::with_capacity(BLOCK + 65536)];
-    let tel = run_shard(cfg, splitter, seed, count, threads, owner, &mut |line, split, _, _| {
-        let si = split as usize;
-        counts[si] += 1;
-        bufs[si].extend_from_slice(line);
-        if bufs[si].len() >= BLOCK {
-            sinks[si].write_all(&bufs[si]).map_err(|e| io(&paths[si], e))?;
-            bufs[si].clear();
-        }
-        Ok(())
-    })?;
+    let mut bufs: [Vec<u8>; 3] = [
+        Vec::with_capacity(BLOCK + 65536),
+        Vec::with_capacity(BLOCK + 65536),
+        Vec::with_capacity(BLOCK + 65536),
+    ];
+    let tel = run_shard(
+        cfg,
+        splitter,
+        seed,
+        count,
+        threads,
+        owner,
+        &mut |line, split, _, _| {
+            let si = split as usize;
+            counts[si] += 1;
+            bufs[si].extend_from_slice(line);
+            if bufs[si].len() >= BLOCK {
+                sinks[si]
+                    .write_all(&bufs[si])
+                    .map_err(|e| io(&paths[si], e))?;
+                bufs[si].clear();
+            }
+            Ok(())
+        },
+    )?;
     for si in 0..3 {
-        sinks[si].write_all(&bufs[si]).map_err(|e| io(&paths[si], e))?;
+        sinks[si]
+            .write_all(&bufs[si])
+            .map_err(|e| io(&paths[si], e))?;
     }
     for (s, p) in sinks.into_iter().zip(paths) {
         s.finish().map_err(|e| io(p, e))?;
@@ -600,7 +716,18 @@ mod tests {
 
     fn cfg() -> GenConfig {
         GenConfig {
-            cells: vec![Cell { size: 30, depth: 8, weight: 1.0 }, Cell { size: 12, depth: 5, weight: 2.0 }],
+            cells: vec![
+                Cell {
+                    size: 30,
+                    depth: 8,
+                    weight: 1.0,
+                },
+                Cell {
+                    size: 12,
+                    depth: 5,
+                    weight: 2.0,
+                },
+            ],
             max_steps: 50,
             max_size: 200,
             max_examples_per_trace: 0,
@@ -614,7 +741,11 @@ mod tests {
     }
 
     fn sp() -> Splitter {
-        Splitter { t1: 800, t2: 900, salt: vec![] }
+        Splitter {
+            t1: 800,
+            t2: 900,
+            salt: vec![],
+        }
     }
 
     #[test]
@@ -632,7 +763,11 @@ mod tests {
     fn no_duplicate_starts_or_pairs() {
         // Small cells make collisions frequent, so dedup is exercised.
         let mut c = cfg();
-        c.cells = vec![Cell { size: 7, depth: 6, weight: 1.0 }];
+        c.cells = vec![Cell {
+            size: 7,
+            depth: 6,
+            weight: 1.0,
+        }];
         let d = make_shard(&c, &sp(), 1, 30, 2, None).unwrap();
         let text = String::from_utf8(d.lines).unwrap();
         let mut pairs = HashSet::new();
@@ -641,19 +776,81 @@ mod tests {
             let j = line.find(",\"meta\"").unwrap();
             assert!(pairs.insert(line[i..j].to_string()), "{line}");
         }
-        assert!(d.telemetry.counters.get("duplicate_start_terms_dropped").copied().unwrap_or(0) > 0);
+        assert!(
+            d.telemetry
+                .counters
+                .get("duplicate_start_terms_dropped")
+                .copied()
+                .unwrap_or(0)
+                > 0
+        );
     }
 
     #[test]
     fn small_pairs_only_in_their_owner_shard() {
         let mut c = cfg();
         c.shared_pair_max_size = 1000;
-        let all = make_shard(&c, &sp(), 5, 300, 2, Some(Owner { index: 0, num_shards: 1 })).unwrap();
-        let own = make_shard(&c, &sp(), 5, 300, 2, Some(Owner { index: 1, num_shards: 3 })).unwrap();
+        let all = make_shard(
+            &c,
+            &sp(),
+            5,
+            300,
+            2,
+            Some(Owner {
+                index: 0,
+                num_shards: 1,
+                run_seed: 0,
+            }),
+        )
+        .unwrap();
+        let own = make_shard(
+            &c,
+            &sp(),
+            5,
+            300,
+            2,
+            Some(Owner {
+                index: 1,
+                num_shards: 3,
+                run_seed: 0,
+            }),
+        )
+        .unwrap();
         assert_eq!(all.records.len(), 300);
         assert_eq!(own.records.len(), 300);
         let dropped = own.telemetry.counters["small_pairs_left_to_owner_shard"];
         assert!(dropped > 300, "{dropped}");
+    }
+
+    #[test]
+    fn small_cells_never_repeat_a_start_term_across_shards() {
+        let mut c = cfg();
+        c.cells = vec![Cell {
+            size: 12,
+            depth: 6,
+            weight: 1.0,
+        }];
+        c.redex_only = false;
+        c.whole_trace = true;
+        let mut starts = HashSet::new();
+        let mut total = 0;
+        for index in 0..4u64 {
+            let o = Owner {
+                index,
+                num_shards: 4,
+                run_seed: 9,
+            };
+            let d = make_shard(&c, &sp(), 100 + index, 150, 2, Some(o)).unwrap();
+            assert_eq!(
+                d.telemetry.counters["start_terms_by_permutation"] as usize >= 150,
+                true
+            );
+            for s in d.starts {
+                assert!(starts.insert(s));
+                total += 1;
+            }
+        }
+        assert_eq!(total, 600);
     }
 
     #[test]

@@ -6,14 +6,13 @@ step at a time; each step is a training example.  Shards are written by the Rust
 (``lambdagen._core``) into a :mod:`datacore` dataset directory.
 """
 
+from ._version import __version__
 from .api import generate
 from .config import LambdaConfig, parse_quotas, parse_schedule, seed_schedule
 from .errors import LambdaSyntaxError, ScheduleError
 from .generator import LambdaGenerator
 from .stats import dataset_stats
 from .terms import Normalized, Term, Trace, count_terms, normalize, parse, reduce_step, sample_terms, trace, trace_many
-
-from ._version import __version__
 
 __all__ = [
     "LambdaConfig",

@@ -40,7 +40,7 @@ def generate(
 
         config = attrs.evolve(config, **config_fields)
     return build_dataset(
-        LambdaGenerator(config, num_shards=-(-n // shard_size) if shard_size > 0 else 0),
+        LambdaGenerator(config, num_shards=-(-n // shard_size) if shard_size > 0 else 0, run_seed=seed),
         out,
         n,
         seed,

@@ -26,27 +26,64 @@ def main() -> None:
 @generate_options
 @click.option("--max-steps", type=click.IntRange(min=1), default=100, show_default=True, help="Step cap per trace.")
 @click.option("--max-size", type=click.IntRange(min=1), default=400, show_default=True, help="Size cap (nodes) per term.")
-@click.option("--max-examples-per-trace", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Keep at most this many steps per trace, evenly spread (0: all).")
-@click.option("--schedule", default="seed", show_default=True,
-              help="Start-term cells: 'seed' (the seed's ten cycles) or SIZExDEPTH[:WEIGHT],... e.g. 100x7,120x8:2.")
+@click.option(
+    "--max-examples-per-trace",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Keep at most this many steps per trace, evenly spread (0: all).",
+)
+@click.option(
+    "--schedule",
+    default="seed",
+    show_default=True,
+    help="Start-term cells: 'seed' (the seed's ten cycles) or SIZExDEPTH[:WEIGHT],... e.g. 100x7,120x8:2.",
+)
 @click.option("--quotas", default="", help="Trace-length quotas LO-HI:SHARE,... e.g. 1-2:0.25,3-6:0.25,7-20:0.25,21-:0.25.")
 @click.option("--include-normal", is_flag=True, help="Keep start terms already in normal form (one input==target record).")
 @click.option("--whole-trace", is_flag=True, help="One record per trace (all terms) instead of one per step.")
 @click.option("--zstd-level", type=click.IntRange(1, 19), default=3, show_default=True, help="zstd level for --compress zst.")
-@click.option("--shared-pair-max-size", type=click.IntRange(min=0), default=50, show_default=True,
-              help="Pairs with inputs up to this many nodes are emitted only by their owner shard (cross-shard dedup).")
-@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Rust threads per shard (0: all cores); never changes the output.")
-def generate(opts: GenerateOptions, max_steps: int, max_size: int, max_examples_per_trace: int, schedule: str, quotas: str,
-             include_normal: bool, whole_trace: bool, zstd_level: int, shared_pair_max_size: int, threads: int) -> None:
+@click.option(
+    "--shared-pair-max-size",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Pairs with inputs up to this many nodes are emitted only by their owner shard (cross-shard dedup).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Rust threads per shard (0: all cores); never changes the output.",
+)
+def generate(
+    opts: GenerateOptions,
+    max_steps: int,
+    max_size: int,
+    max_examples_per_trace: int,
+    schedule: str,
+    quotas: str,
+    include_normal: bool,
+    whole_trace: bool,
+    zstd_level: int,
+    shared_pair_max_size: int,
+    threads: int,
+) -> None:
     """Generate N reduction examples into --out (datacore dataset layout)."""
     config = LambdaConfig(
-        schedule=schedule, max_steps=max_steps, max_size=max_size, max_examples_per_trace=max_examples_per_trace,
-        redex_only=not include_normal, whole_trace=whole_trace, quotas=quotas, zstd_level=zstd_level, threads=threads,
+        schedule=schedule,
+        max_steps=max_steps,
+        max_size=max_size,
+        max_examples_per_trace=max_examples_per_trace,
+        redex_only=not include_normal,
+        whole_trace=whole_trace,
+        quotas=quotas,
+        zstd_level=zstd_level,
+        threads=threads,
         shared_pair_max_size=shared_pair_max_size,
     )
-    run_generate(LambdaGenerator(config, num_shards=-(-opts.n // opts.shard_size)), opts)
+    run_generate(LambdaGenerator(config, num_shards=-(-opts.n // opts.shard_size), run_seed=opts.seed), opts)
 
 
 @main.command()
@@ -76,8 +113,10 @@ def stats(out: Path, as_json: bool) -> None:
         json.dump(s, sys.stdout, indent=1, default=str)
         sys.stdout.write("\n")
         return
-    click.echo(f"records {s['records']:,}  traces {s['traces']:,}  duplicate start terms {s['duplicate_start_terms']}  "
-               f"duplicate (input, target) pairs {s['duplicate_pairs']}  traces in two splits {s['traces_in_two_splits']}")
+    click.echo(
+        f"records {s['records']:,}  traces {s['traces']:,}  duplicate start terms {s['duplicate_start_terms']}  "
+        f"duplicate (input, target) pairs {s['duplicate_pairs']}  traces in two splits {s['traces_in_two_splits']}"
+    )
     for name, h in s["histograms"].items():
         total = sum(h.values()) or 1
         click.echo(f"\n{name}:")

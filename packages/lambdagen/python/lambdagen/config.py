@@ -67,9 +67,7 @@ def _check_schedule(_inst: Any, _attr: Any, cells: tuple[tuple[int, int, float],
         raise ScheduleError("schedule: needs at least one SIZExDEPTH cell")
     for s, d, w in cells:
         if not (1 <= s <= MAX_CELL_SIZE) or not (0 <= d <= MAX_CELL_DEPTH):
-            raise ScheduleError(
-                f"schedule: cell {s}x{d}: size must be in 1..{MAX_CELL_SIZE} and depth in 0..{MAX_CELL_DEPTH}"
-            )
+            raise ScheduleError(f"schedule: cell {s}x{d}: size must be in 1..{MAX_CELL_SIZE} and depth in 0..{MAX_CELL_DEPTH}")
         if not (w > 0 and math.isfinite(w)):
             raise ScheduleError(f"schedule: cell {s}x{d}: weight must be a positive number, got {w}")
     if len({(s, d) for s, d, _ in cells}) != len(cells):
@@ -118,7 +116,8 @@ class LambdaConfig:
     redex_only: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
     whole_trace: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     quotas: tuple[tuple[int, int, float], ...] = attrs.field(
-        default=(), converter=lambda v: parse_quotas(v) if isinstance(v, str) else tuple((int(a), int(b), float(c)) for a, b, c in v)
+        default=(),
+        converter=lambda v: parse_quotas(v) if isinstance(v, str) else tuple((int(a), int(b), float(c)) for a, b, c in v),
     )
     chunk_traces: int = attrs.field(default=32, validator=_positive)
     zstd_level: int = attrs.field(default=3)

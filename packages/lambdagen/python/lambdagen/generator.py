@@ -38,21 +38,25 @@ class LambdaGenerator:
     """Beta-reduction examples (one per normal-order step) from uniformly sampled closed terms.
 
     The split key is the start term of the record's trace, so a whole trace lands in one
-    split.  ``num_shards`` (the run's shard count, ``ceil(n / shard_size)``; set by
-    :func:`lambdagen.generate` and the CLI) turns on cross-shard deduplication of small
-    pairs (see :class:`LambdaConfig`); 0 deduplicates within shards only.
+    split.  ``num_shards`` (the run's shard count, ``ceil(n / shard_size)``) and ``run_seed``
+    (the run's seed) are set by :func:`lambdagen.generate` and the CLI; they turn on the
+    cross-shard guarantees: start terms of cells with fewer than 2^96 terms are drawn as
+    distinct ranks of a keyed permutation (never repeated in the run), and small pairs are
+    emitted only by their owner shard (see :class:`LambdaConfig`).  With ``num_shards=0``
+    deduplication is exact within each shard only.
     ``write_shard_files`` hands the whole shard to the Rust core (rayon over chunks);
     ``generate_shard`` yields the same records as dicts (for executors that need them).
     """
 
     config: LambdaConfig = attrs.field(factory=LambdaConfig)
     num_shards: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    run_seed: int = attrs.field(default=0)
     name: str = attrs.field(default="lambdagen", init=False)
     version: str = attrs.field(default=__version__, init=False)
 
     def config_dict(self) -> dict[str, Any]:
         """Full JSON config (stored in the manifest and compared on resume)."""
-        return {**self.config.to_dict(), "num_shards": self.num_shards}
+        return {**self.config.to_dict(), "num_shards": self.num_shards, "run_seed": self.run_seed}
 
     def split_key(self, record: dict[str, Any]) -> str:
         """The start term of the record's trace (so a whole trace lands in one split).
@@ -82,8 +86,17 @@ class LambdaGenerator:
         salt = splitter._salt if hasattr(splitter, "_salt") else b""
         try:
             counts, tel = _spec(self.config).write_shard(
-                task.seed, task.count, [str(paths[s]) for s in SPLITS], compress, splitter.t1, splitter.t2, salt, self._threads(),
-                task.index, self.num_shards,
+                task.seed,
+                task.count,
+                [str(paths[s]) for s in SPLITS],
+                compress,
+                splitter.t1,
+                splitter.t2,
+                salt,
+                self._threads(),
+                task.index,
+                self.num_shards,
+                self.run_seed & (2**64 - 1),
             )
         except RuntimeError as e:
             raise ScheduleError(str(e)) from None
@@ -97,7 +110,7 @@ class LambdaGenerator:
         this path is for inspection; datacore uses :meth:`write_shard_files` when present.
         """
         data, _splits, rec_start, starts, tel = _spec(self.config).shard_lines(
-            task.seed, task.count, 800, 900, b"", self._threads(), task.index, self.num_shards
+            task.seed, task.count, 800, 900, b"", self._threads(), task.index, self.num_shards, self.run_seed & (2**64 - 1)
         )
         _merge_rust_telemetry(telemetry, tel)
         for line, si in zip(data.splitlines(), rec_start):
@@ -121,7 +134,17 @@ class LambdaGenerator:
                 rows.append([key, f"{share:.3f}", f"{got / total:.3f}", got])
             out.append(ReportSection("Quotas", table_html(["trace steps", "configured share", "actual share", "examples"], rows)))
         c = telemetry.counters
-        rows = [[k, c.get(k, 0)] for k in ("traces", "examples", "duplicate_start_terms_dropped", "duplicate_pairs_dropped",
-                                            "small_pairs_left_to_owner_shard", "start_terms_normal_skipped", "traces_over_quota")]
+        rows = [
+            [k, c.get(k, 0)]
+            for k in (
+                "traces",
+                "examples",
+                "duplicate_start_terms_dropped",
+                "duplicate_pairs_dropped",
+                "small_pairs_left_to_owner_shard",
+                "start_terms_normal_skipped",
+                "traces_over_quota",
+            )
+        ]
         out.append(ReportSection("Deduplication and filtering (summed over shards)", table_html(["counter", "value"], rows)))
         return out

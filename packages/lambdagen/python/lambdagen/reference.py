@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import sys
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 Tree = tuple[Any, ...]
@@ -140,7 +140,7 @@ def trace(text: str, max_steps: int, max_size: int) -> tuple[list[str], str]:
         t = nxt
 
 
-@lru_cache(maxsize=None)
+@cache
 def count(s: int, d: int, k: int = 0) -> int:
     """Closed-under-``k``-binders terms of size ``s`` and depth <= ``d`` (exact ints)."""
     if s == 1:
@@ -207,9 +207,19 @@ def generate_examples(
                 continue
             pairs.add((a, b))
             t = parse(a)
-            out.append({
-                "id": f"{tid}-{i}", "input": a, "target": b,
-                "meta": {"step": i, "total_steps": len(terms) - 1, "size": size(t), "depth": depth(t),
-                         "status": status, "trace_id": str(tid)},
-            })
+            out.append(
+                {
+                    "id": f"{tid}-{i}",
+                    "input": a,
+                    "target": b,
+                    "meta": {
+                        "step": i,
+                        "total_steps": len(terms) - 1,
+                        "size": size(t),
+                        "depth": depth(t),
+                        "status": status,
+                        "trace_id": str(tid),
+                    },
+                }
+            )
     return out

@@ -147,7 +147,9 @@ def _trusted(text: str) -> Term:
     return t
 
 
-def trace_many(terms: Sequence[str], max_steps: int = DEFAULT_MAX_STEPS, max_size: int = DEFAULT_MAX_SIZE) -> list[tuple[str, int, str, list[int]]]:
+def trace_many(
+    terms: Sequence[str], max_steps: int = DEFAULT_MAX_STEPS, max_size: int = DEFAULT_MAX_SIZE
+) -> list[tuple[str, int, str, list[int]]]:
     """Trace many terms in one call: ``(last term, steps, status, redex positions)`` each."""
     try:
         return _core.trace_many(list(terms), max_steps, max_size)
