@@ -89,6 +89,7 @@ def main() -> None:
     )
     ap.add_argument("--shard-size", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--stats", action="store_true", help="duplicate/distribution figures even above 5M examples (slow: reads every record)")
     args = ap.parse_args()
     n = args.n or (200_000 if args.quick else 2_000_000)
     n_py = 1000 if args.quick else 5000
@@ -97,7 +98,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="lambdagen-bench-"))
     try:
         e2e = end_to_end(tmp / "rust", n, args.workers, shard_size, config)
-        dist = distribution(tmp / "rust") if n <= 5_000_000 else {}
+        dist = distribution(tmp / "rust") if n <= 5_000_000 or args.stats else {}
         py = python_reference(tmp, n_py, config)
         red = reduction_rate(config, 100 if args.quick else 400)
         quotas = quota_shares(tmp / "quota", 100_000 if args.quick else 400_000, args.workers, 20_000)
