@@ -156,3 +156,18 @@ def test_config_validation():
         GatlingConfig(negatives=1.5)
     with pytest.raises(ValueError, match="GatlingConfig.oracle: got 'gpt'"):
         GatlingConfig(oracle="gpt")
+
+
+def test_resume_refuses_a_different_config_and_validate_json(dataset, tmp_path):
+    src, _ = dataset
+    out = tmp_path / "r"
+    shutil.copytree(src, out)
+    before = _files(out)
+    res = CliRunner().invoke(main, ["generate", "--out", str(out), "-n", "900", "--seed", "3", "--shard-size", "300",
+                                    "--negatives", "0.5", "-q"])
+    assert res.exit_code == 1 and "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+    assert _files(out) == before  # nothing overwritten
+    res = CliRunner().invoke(main, ["validate", str(out), "--json"])
+    doc = json.loads(res.output)
+    assert res.exit_code == 0 and doc["ok"] and doc["gold"] == doc["gold_passed"] and doc["negatives"] == doc["negatives_exact"]
+    assert doc["diversity"]["near_duplicate_rate"] < 0.01

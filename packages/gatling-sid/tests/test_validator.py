@@ -5,6 +5,8 @@ import attrs
 import pytest
 from gatling_sid import MUTATIONS, GoldTrace, ToolCall, ToolCallGraph
 from gatling_sid.injection import INJECTION_TEMPLATES, detect_injection
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def test_every_gold_trace_passes(traces, validator):
@@ -112,3 +114,16 @@ def test_argument_type_tamper(traces, validator, bad_type):
 def test_round_tripped_trace_still_validates(traces, validator):
     for t in traces[:50]:
         assert validator.validate(GoldTrace.from_dict(t.to_dict())).ok
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32), st.sampled_from(sorted(MUTATIONS)))
+def test_random_mutation_is_flagged_exactly(oracle, validator, mutator, seed, kind):
+    rng = random.Random(seed)
+    t = oracle.make_trace(rng, f"h{seed}")
+    assert validator.validate(t).ok
+    neg = mutator.mutate(t, rng, kind)
+    if kind not in mutator.applicable(t):
+        assert neg is None
+        return
+    assert validator.validate(neg.trace).rules == {MUTATIONS[kind]}

@@ -33,6 +33,9 @@ REASON_TEXT = {
 }
 CORES: dict[str, tuple[str, ...]] = {
     "account_inquiry": (
+        "Hey, does {entity} {entity_id} have anything pending? Curious about the {field} too.",
+        "Need a quick look at {entity_id} - specifically the {field}. Thanks, {subject} {subject_id}.",
+        "Could I get the latest on my {entity} ({entity_id})? Mostly interested in {field}.",
         "Can you tell me the current status of my {entity} {entity_id}?",
         "What's the balance on {entity} {entity_id}? My {subject} number is {subject_id}.",
         "I'd like to see the details of {entity} {entity_id}, please.",
@@ -45,6 +48,9 @@ CORES: dict[str, tuple[str, ...]] = {
         "What does {entity_id} say under {field} right now?",
     ),
     "account_update": (
+        "Small change needed on {entity_id}: the {field} is wrong, it should be {value}.",
+        "Can you edit my {entity}? ID {entity_id}. New {field}: {value}.",
+        "Please record {value} as the {field} for {entity} {entity_id} going forward.",
         "Please change the {field} on {entity} {entity_id} to {value}.",
         "I need to update my {entity} {entity_id}: set {field} to {value}.",
         "Could you switch {field} to {value} for {entity_id}? I'm {subject} {subject_id}.",
@@ -56,6 +62,9 @@ CORES: dict[str, tuple[str, ...]] = {
         "Change of plans: {field} on my {entity} ({entity_id}) is now {value}.",
     ),
     "transaction": (
+        "Would you {money} for me? {amount} {currency}, {entity} {entity_id}, reference '{memo}'.",
+        "{amount} {currency} needs to go through today - please {money} on {entity_id}.",
+        "Requesting a {money_noun}: {entity} {entity_id}, {currency} {amount}, verified under {subject_id}.",
         "Please {money} {amount} {currency} using {entity} {entity_id}.",
         "I need to {money} for {amount} {currency} on {entity_id}, memo '{memo}'.",
         "Go ahead and {money}: {amount} {currency} from {entity} {entity_id}.",
@@ -67,6 +76,9 @@ CORES: dict[str, tuple[str, ...]] = {
         "Quick {money_noun} please - {amount} {currency}, {entity} {entity_id}.",
     ),
     "cancellation": (
+        "Time to let go of {entity_id}. Please {destroy} - {reason}.",
+        "Honestly {reason}, so I'd like you to {destroy} ({entity} {entity_id}).",
+        "I've decided: {destroy} {entity_id}. {reason_cap}.",
         "Please {destroy} {entity_id}; {reason}.",
         "I want to {destroy} - it's {entity} {entity_id}. Reason: {reason}.",
         "Can you {destroy} for me? {entity_id}, because {reason}.",
@@ -77,6 +89,9 @@ CORES: dict[str, tuple[str, ...]] = {
         "Could we {destroy}? ID {entity_id}, DOB {dob}; {reason}.",
     ),
     "creation": (
+        "Looking to add a {entity} to my profile ({subject_id}); {field} would be {value}.",
+        "Please register a new {entity} for {name}, with {field} {value}.",
+        "Starting fresh - open one more {entity}, and note {field} as {value}.",
         "I'd like to open a new {entity} with {field} set to {value}.",
         "Please create a {entity} for me ({subject} {subject_id}), {field}: {value}.",
         "Set me up with a new {entity}; I want {field} as {value}.",
@@ -87,6 +102,9 @@ CORES: dict[str, tuple[str, ...]] = {
         "Could I get a new {entity}? Put {value} for {field}.",
     ),
     "report": (
+        "Need an internal summary of {subject_id}'s {entity}s sent over to {recipient}.",
+        "Put together the {entity} list for {subject} {subject_id} and mail it to {recipient}.",
+        "Could {recipient} get a digest of {subject_id}'s {entity}s ('{query}')?",
         "Send the team a summary of {subject} {subject_id}'s {entity}s.",
         "Compile the {entity}s for {subject_id} and email the report to {recipient}.",
         "Can you look up {subject} {subject_id}'s {entity}s and forward the first one to {recipient}?",
@@ -97,6 +115,8 @@ CORES: dict[str, tuple[str, ...]] = {
         "Report on {subject_id}: list their {entity}s and share it with {recipient}.",
     ),
     "account_review": (
+        "Please do a full pass over my account ({subject_id}): profile, {entity}s, and set {field} to {value}.",
+        "Check everything under {subject_id} and then switch the first {entity}'s {field} to {value}.",
         "Review all my {entity}s, I'm {subject} {subject_id}, and set {field} to {value} on the main one.",
         "Could you go through my {entity}s and update the first one's {field} to {value}? ID {subject_id}.",
         "Do an account review for {subject_id}: check my profile and {entity}s, then change {field} to {value}.",
@@ -112,7 +132,9 @@ DETAILS = (
     "I called earlier and got disconnected.", "This is for my records.", "My partner asked me to sort this out.",
     "Happy to verify whatever you need.", "I'm travelling next week.", "The app keeps timing out on me.",
     "Reference {ref} from my last chat.", "I think the reference was {ref}.", "Ticket {ref} is related.",
-    "Date of birth {dob}, last four {last4}.", "I'm at the office until six.",
+    "Date of birth {dob}, last four {last4}.", "I'm at the office until six.", "Writing from {city} this week.",
+    "My number on file ends in {last4}.", "This came up while doing my paperwork.", "Second time asking, sorry.",
+    "Just want this sorted before the weekend.", "I'm double-checking everything after a move to {city}.",
 )
 
 
@@ -141,6 +163,7 @@ def compose(rng: random.Random, intent: str, slots: dict[str, Any]) -> str:
         fill["field_cap"] = fill["field"][:1].upper() + fill["field"][1:]
     if "reason_code" in fill:
         fill["reason"] = REASON_TEXT[fill["reason_code"]]
+        fill["reason_cap"] = fill["reason"][:1].upper() + fill["reason"][1:]
     parts = [rng.choice(OPENERS), rng.choice(CORES[intent]), rng.choice(DETAILS), rng.choice(CLOSERS)]
     if rng.random() < 0.5:  # detail before or after the ask
         parts[1], parts[2] = parts[2], parts[1]
