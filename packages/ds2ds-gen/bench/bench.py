@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from ds2ds_gen.context_runner import ContextRunner
 from ds2ds_gen.corpus import DocumentCorpus, pretokenize
 from ds2ds_gen.document_context import DocumentContext
@@ -193,7 +192,8 @@ def main() -> None:
     print(f"{'KV cache speed-up over full recomputation':44s} {rates['kv_fp32'] / rates['full_recompute_fp32']:11.1f}x")
     if "end_to_end" in results:
         e = results["end_to_end"]
-        print(f"{'end-to-end s (root %d tok, %d corpus + %d generated aux)' % (e['root_tokens'], e['aux_corpus'], e['aux_generated']):44s} {e['seconds']:12.2f}")
+        label = f"end-to-end s (root {e['root_tokens']} tok, {e['aux_corpus']} corpus + {e['aux_generated']} generated aux)"
+        print(f"{label:44s} {e['seconds']:12.2f}")
     if "quality" in results:
         for label in ("novel", "known"):
             q = results["quality"][label]

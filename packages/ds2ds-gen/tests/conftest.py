@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from ds2ds_gen.corpus import pretokenize
 from ds2ds_gen.model import DS2DSModel, ModelConfig
 from ds2ds_gen.synth import SynthConfig, write_synthetic_corpus

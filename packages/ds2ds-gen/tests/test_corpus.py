@@ -5,7 +5,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 from ds2ds_gen.corpus import DocumentCorpus, extract_links, pretokenize
 from ds2ds_gen.errors import CorpusError
 from ds2ds_gen.synth import make_entities

@@ -3,7 +3,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from ds2ds_gen.context_runner import ContextRunner
 from ds2ds_gen.corpus import DocumentCorpus
 from ds2ds_gen.document_context import DocumentContext

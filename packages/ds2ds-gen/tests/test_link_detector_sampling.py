@@ -3,12 +3,11 @@ from __future__ import annotations
 import re
 
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from ds2ds_gen.link_detector import LinkDetector
 from ds2ds_gen.sampling import filter_logits, greedy_sample, sample_token
 from ds2ds_gen.tokenizer import get_encoding
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 enc = get_encoding()
 det = LinkDetector()

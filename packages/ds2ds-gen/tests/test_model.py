@@ -5,7 +5,6 @@ import random
 
 import pytest
 import torch
-
 from ds2ds_gen.errors import CheckpointError
 from ds2ds_gen.masks import DocSpan, dense_mask, link_table
 from ds2ds_gen.model import KVCache, load_checkpoint, save_checkpoint

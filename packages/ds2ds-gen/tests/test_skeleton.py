@@ -1,5 +1,4 @@
 from click.testing import CliRunner
-
 from ds2ds_gen import __version__
 from ds2ds_gen.cli import main
 

@@ -4,12 +4,11 @@ import hashlib
 import re
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from ds2ds_gen import tokenizer as tk
 from ds2ds_gen.errors import TokenizerError
 from ds2ds_gen.title_utils import create_filename, generate_title_hash, normalize_title, strip_hash, title_matches_filename
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def test_known_gpt2_ids() -> None:

@@ -17,7 +17,6 @@ from typing import Any
 
 import attrs
 import torch
-
 from datacore import ReportSection, ShardTask, Telemetry
 
 from . import __version__

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-
 from datacore.cli_support import CliGroup, GenerateOptions, generate_options, run_generate
 
 from . import __version__
@@ -78,7 +77,8 @@ def train(corpus_dir: Path, out: Path, steps: int, max_seconds: float, d_model: 
           seq_len: int, batch_size: int, lr: float, threads: int, seed: int, quiet: bool) -> None:
     """Train the small model on a pretokenized CORPUS_DIR; write a checkpoint folder."""
     from .model import ModelConfig
-    from .train import TrainConfig, train as run
+    from .train import TrainConfig
+    from .train import train as run
 
     mc = ModelConfig(d_model=d_model, n_layers=layers, n_heads=heads, max_doc_len=max(256, seq_len), max_seq_len=2048)
     cfg = TrainConfig(model=mc, seq_len=seq_len, batch_size=batch_size, steps=steps, max_seconds=max_seconds,

@@ -315,21 +315,26 @@ class DS2DSModel(nn.Module):
         cache.doc[n0 : n0 + m] = doc
         cache.pos[n0 : n0 + m] = pos
         n1 = n0 + m
+        # Attend over a key length rounded up to 64 (masked beyond n1): attention backends that
+        # plan per shape (cuDNN) then see a new shape every 64 tokens, not every token.
+        na = min(cache.capacity, -(-n1 // 64) * 64)
         d0 = int(doc[0])
         row = cache.rows.get(d0)
         if m == 1 and row is not None:
             row[n0] = True
-            mask = row[:n1].view(1, 1, 1, n1)
+            mask = row[:na].view(1, 1, 1, na)
         else:
-            mask = allowed(doc, pos, cache.doc[:n1], cache.pos[:n1], table)[None, None]
+            mask = torch.zeros(m, na, dtype=torch.bool, device=cache.doc.device)
+            mask[:, :n1] = allowed(doc, pos, cache.doc[:n1], cache.pos[:n1], table)
+            mask = mask[None, None]
         x = self.embedding(tokens)[None]
         cos, sin = self._cos_sin(pos[None], x.dtype)
         for li, blk in enumerate(self.blocks):
             q, k, v = blk.qkv_heads(x, cos, sin)
             cache.k[li, :, :, n0:n1] = k.to(cache.k.dtype)
             cache.v[li, :, :, n0:n1] = v.to(cache.v.dtype)
-            att = F.scaled_dot_product_attention(q, cache.k[li, :, :, :n1].to(q.dtype),
-                                                 cache.v[li, :, :, :n1].to(q.dtype), attn_mask=mask)
+            att = F.scaled_dot_product_attention(q, cache.k[li, :, :, :na].to(q.dtype),
+                                                 cache.v[li, :, :, :na].to(q.dtype), attn_mask=mask)
             x = blk.finish(x, att)
         cache.n = n1
         return self.logits(x[0])
