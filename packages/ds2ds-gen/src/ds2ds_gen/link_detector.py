@@ -134,7 +134,7 @@ class LinkDetector:
 
     def find_all(self, tokens: Sequence[int] | np.ndarray) -> list[DetectedLink]:
         """Every complete link of a finished token sequence, in order."""
-        out = []
+        out: list[DetectedLink] = []
         for pos in range(len(tokens)):
             if self.is_candidate(int(tokens[pos])):
                 link = self.detect_link_at_position(tokens, pos)

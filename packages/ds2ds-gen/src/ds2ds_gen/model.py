@@ -139,6 +139,10 @@ class KVCache:
 class DS2DSModel(nn.Module):
     """Decoder-only transformer with per-document spans and doc-causal / cross-doc-link masks."""
 
+    logit_bias: Tensor
+    rope_cos: Tensor
+    rope_sin: Tensor
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
