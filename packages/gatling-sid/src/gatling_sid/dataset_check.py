@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 from datacore import load_manifest, read_jsonl
 
-from .diversity import DiversityReport, diversity_report
+from .diversity import DiversityCounter, DiversityReport
 from .errors import TraceFormatError
 from .models import GoldTrace
 from .mutations import HardNegative
@@ -67,7 +67,8 @@ def validate_dataset(path: str | Path, registry: DomainRegistry | None = None, *
     """Check every record of a dataset (see the module docstring)."""
     reg = registry or DomainRegistry.load()
     validator = TraceValidator(reg)
-    golds: list[GoldTrace] = []
+    div_acc = DiversityCounter()  # texts and counts only: a 1M-trace dataset is not held in memory
+    n_gold = 0
     gold_ids: set[str] = set()
     twins: list[tuple[str, str, int]] = []
     viol: Counter[str] = Counter()
@@ -96,7 +97,8 @@ def validate_dataset(path: str | Path, registry: DomainRegistry | None = None, *
                 twins.append((neg.twin_id, where, lineno))
             elif label == "gold":
                 tr = GoldTrace.from_dict(rec, where)
-                golds.append(tr)
+                div_acc.add(tr)
+                n_gold += 1
                 gold_ids.add(tr.trace_id)
                 rep = validator.validate(tr)
                 if rep.ok:
@@ -107,8 +109,8 @@ def validate_dataset(path: str | Path, registry: DomainRegistry | None = None, *
             else:
                 raise TraceFormatError(f"{where}: label {label!r} is not 'gold' or 'negative'")
     missing = [(t, w) for t, w, _ in twins if t not in gold_ids]
-    div = diversity_report(golds, len(reg.tools), near_dup_threshold)
+    div = div_acc.report(len(reg.tools), near_dup_threshold)
     problems = div.problems(max_near_dup_rate=max_near_dup_rate)
     if missing:
         problems.append(f"pairs: {len(missing)} negatives whose gold twin is not in the dataset (first: {missing[0][1]})")
-    return DatasetValidation(len(golds), passed, negs, exact, dict(viol.most_common()), tuple(examples), div, tuple(problems))
+    return DatasetValidation(n_gold, passed, negs, exact, dict(viol.most_common()), tuple(examples), div, tuple(problems))

@@ -20,7 +20,7 @@ import xxhash
 
 from .models import GoldTrace
 
-__all__ = ["DiversityReport", "diversity_report", "jaccard", "near_duplicates", "shingles"]
+__all__ = ["DiversityCounter", "DiversityReport", "diversity_report", "jaccard", "near_duplicates", "shingles"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 _PRIME = np.uint64((1 << 61) - 1)
@@ -42,7 +42,19 @@ def jaccard(a: set[int], b: set[int]) -> float:
     return len(a & b) / len(a | b)
 
 
-def _signatures(sets: Sequence[set[int]], num_perm: int, seed: int) -> np.ndarray:
+def _shingle_array(text: str, n: int) -> np.ndarray:
+    """Sorted unique uint64 shingle hashes (compact: 100k+ requests stay in memory cheaply)."""
+    sh = shingles(text, n)
+    return np.fromiter(sorted(sh), dtype=np.uint64, count=len(sh))
+
+
+def _jaccard_arrays(a: np.ndarray, b: np.ndarray) -> float:
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    union = len(a) + len(b) - inter
+    return inter / union if union else 1.0
+
+
+def _signatures(sets: Sequence[np.ndarray], num_perm: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     a = rng.integers(1, 1 << 32, size=num_perm, dtype=np.uint64)
     b = rng.integers(0, 1 << 32, size=num_perm, dtype=np.uint64)
@@ -51,7 +63,7 @@ def _signatures(sets: Sequence[set[int]], num_perm: int, seed: int) -> np.ndarra
     for lo in range(0, len(sets), chunk):
         part = sets[lo : lo + chunk]
         lens = np.fromiter((len(s) for s in part), dtype=np.int64, count=len(part))
-        flat = np.fromiter((h for s in part for h in s), dtype=np.uint64, count=int(lens.sum()))
+        flat = np.concatenate(part)
         # a*h + b fits in 64 bits (a, h < 2^32, b < 2^32); the universal-hash modulus then a 32-bit mask
         vals = ((flat[:, None] * a[None, :] + b[None, :]) % _PRIME) & _MASK32
         starts = np.concatenate(([0], np.cumsum(lens)[:-1]))
@@ -70,7 +82,7 @@ def near_duplicates(texts: Sequence[str], threshold: float = 0.8, n: int = 3, nu
         return []
     if num_perm % bands:
         raise ValueError(f"num_perm ({num_perm}) must be a multiple of bands ({bands})")
-    sets = [shingles(t, n) for t in texts]
+    sets = [_shingle_array(t, n) for t in texts]
     sig = _signatures(sets, num_perm, seed)
     rows = num_perm // bands
     cands: dict[int, set[int]] = {}
@@ -89,7 +101,7 @@ def near_duplicates(texts: Sequence[str], threshold: float = 0.8, n: int = 3, nu
     for j in sorted(cands):
         best = None
         for i in sorted(cands[j]):
-            s = jaccard(sets[i], sets[j])
+            s = _jaccard_arrays(sets[i], sets[j])
             if s >= threshold:
                 best = (i, j, s)
                 break
@@ -128,17 +140,37 @@ class DiversityReport:
         return out
 
 
+class DiversityCounter:
+    """Accumulates what :func:`diversity_report` needs, one trace at a time (texts and counts only)."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.domains: set[str] = set()
+        self.intents: Counter[str] = Counter()
+        self.tools: set[str] = set()
+
+    def add(self, t: GoldTrace) -> None:
+        """Count one trace."""
+        self.texts.append(t.request.text)
+        self.domains.add(t.domain)
+        self.intents[t.intent] += 1
+        self.tools.update(c.tool for c in t.graph.calls)
+
+    def report(self, tools_available: int, threshold: float = 0.8) -> DiversityReport:
+        """The report over everything added."""
+        return _report(self.texts, self.domains, self.intents, self.tools, tools_available, threshold)
+
+
 def diversity_report(traces: Iterable[GoldTrace], tools_available: int, threshold: float = 0.8) -> DiversityReport:
     """Coverage of domains, intents and tools, and the near-duplicate rate of request texts."""
-    texts: list[str] = []
-    domains: set[str] = set()
-    intents: Counter[str] = Counter()
-    tools: set[str] = set()
+    acc = DiversityCounter()
     for t in traces:
-        texts.append(t.request.text)
-        domains.add(t.domain)
-        intents[t.intent] += 1
-        tools.update(c.tool for c in t.graph.calls)
+        acc.add(t)
+    return acc.report(tools_available, threshold)
+
+
+def _report(texts: list[str], domains: set[str], intents: Counter[str], tools: set[str], tools_available: int,
+            threshold: float) -> DiversityReport:
     dups = near_duplicates(texts, threshold)
     ex = tuple((texts[i], texts[j], round(s, 3)) for i, j, s in dups[:5])
     return DiversityReport(len(texts), len(domains), dict(sorted(intents.items())), len(tools), tools_available,
