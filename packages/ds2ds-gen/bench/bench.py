@@ -144,6 +144,19 @@ def quality(ckpt: Path, corpus_dir: Path, n: int, seed: int = 0) -> dict:
     return {**stats, "training": extra.get("training", {})}
 
 
+def set_active_vocab(model: DS2DSModel, on: bool) -> int:
+    """Make ``model`` look like one trained by ``ds2ds-gen train`` on the synthetic corpus: ids
+    absent from it carry a -1e4 logit bias, and the exact active-vocabulary head skips them."""
+    with torch.no_grad():
+        if not on:
+            model.logit_bias.zero_()
+            return model.use_active_vocab(False)
+        vocab = sorted({t for text in make_entities(SynthConfig()).values() for t in enc.encode_ordinary(text)} | {50256})
+        model.logit_bias.fill_(-1e4)
+        model.logit_bias[torch.tensor(vocab, device=model.logit_bias.device)] = 0.0
+    return model.use_active_vocab(True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
@@ -173,6 +186,10 @@ def main() -> None:
             rates["full_recompute_flex_fp32"] = decode_rate(model, n_full, kv=False, attention="flex")
         except Exception as e:  # report, do not fail the whole benchmark
             results["flex_error"] = f"{type(e).__name__}: {str(e)[:200]}"
+    results["active_vocab"] = set_active_vocab(model, True)
+    rates["kv_fp32_active_vocab"] = decode_rate(model, n_kv, kv=True)
+    rates["full_recompute_fp32_active_vocab"] = decode_rate(model, n_full, kv=False)
+    set_active_vocab(model, False)
     results["decode_tokens_per_s"] = rates
     if not args.skip_e2e:
         with tempfile.TemporaryDirectory() as tmp:
@@ -182,6 +199,9 @@ def main() -> None:
                 model = model.float()
                 end_to_end(model, corpus, 1)  # warm-up
                 results["end_to_end"] = end_to_end(model, corpus, 1 if args.quick else 3)
+                set_active_vocab(model, True)
+                results["end_to_end_active_vocab"] = end_to_end(model, corpus, 1 if args.quick else 3)
+                set_active_vocab(model, False)
     if args.checkpoint and args.corpus:
         results["quality"] = quality(args.checkpoint, args.corpus, 5 if args.quick else 30)
 
@@ -194,6 +214,7 @@ def main() -> None:
         e = results["end_to_end"]
         label = f"end-to-end s (root {e['root_tokens']} tok, {e['aux_corpus']} corpus + {e['aux_generated']} generated aux)"
         print(f"{label:44s} {e['seconds']:12.2f}")
+        print(f"{'end-to-end s, active-vocabulary head':44s} {results['end_to_end_active_vocab']['seconds']:12.2f}")
     if "quality" in results:
         for label in ("novel", "known"):
             q = results["quality"][label]
