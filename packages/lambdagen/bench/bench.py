@@ -89,7 +89,9 @@ def main() -> None:
     )
     ap.add_argument("--shard-size", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--stats", action="store_true", help="duplicate/distribution figures even above 5M examples (slow: reads every record)")
+    ap.add_argument(
+        "--stats", action="store_true", help="duplicate/distribution figures even above 5M examples (slow: reads every record)"
+    )
     args = ap.parse_args()
     n = args.n or (200_000 if args.quick else 2_000_000)
     n_py = 1000 if args.quick else 5000
