@@ -46,9 +46,9 @@ def _pos(_i: object, a: attrs.Attribute, v: object) -> None:
 class TrainConfig:
     """Training settings (model shape in ``model``)."""
 
-    model: ModelConfig = ModelConfig(d_model=128, n_layers=4, n_heads=4, max_doc_len=256, max_seq_len=1024)
-    seq_len: int = attrs.field(default=320, validator=_pos)
-    batch_size: int = attrs.field(default=16, validator=_pos)
+    model: ModelConfig = ModelConfig(d_model=128, n_layers=2, n_heads=4, max_doc_len=256, max_seq_len=2048)
+    seq_len: int = attrs.field(default=192, validator=_pos)
+    batch_size: int = attrs.field(default=12, validator=_pos)
     steps: int = attrs.field(default=400, validator=_pos)
     max_seconds: float = attrs.field(default=200.0, validator=_pos)
     lr: float = attrs.field(default=3e-3, validator=_pos)
