@@ -155,3 +155,18 @@ def test_active_vocab_head_is_exact(tiny_model) -> None:
     assert torch.equal(torch.softmax(fast, -1)[..., ::3], torch.zeros_like(fast[..., ::3]))
     m.use_active_vocab(False)
     assert torch.equal(m.forward_inference(t), full)
+
+
+def test_transposed_head_matches_linear_and_follows_weight_updates(tiny_model) -> None:
+    import torch.nn.functional as F
+
+    m = tiny_model(vocab=50257, d_model=64)
+    h = torch.randn(3, 64)
+    with torch.no_grad():
+        ref = F.linear(m.norm(h), m.embedding.weight) + m.logit_bias
+        assert torch.allclose(m.logits(h), ref, atol=1e-5)
+        m.embedding.weight.mul_(2.0)  # in place: the cached transposed copy must be rebuilt
+        assert torch.allclose(m.logits(h), 2 * ref, atol=1e-5)
+    m.train()
+    m.logits(h).sum().backward()  # training path: gradients still reach the tied weight
+    assert m.embedding.weight.grad is not None and m.embedding.weight.grad.abs().sum() > 0
