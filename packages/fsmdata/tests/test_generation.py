@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
+import attrs
 import numpy as np
 import pytest
 from fsmdata import (
@@ -89,9 +90,12 @@ def test_quota_manager() -> None:
     qm = QuotaManager(3, 2)
     w0 = qm.edge_weight(0, 1)
     qm.update_path([0, 1, 1], [1, 0])
-    assert qm.hits[0, 1] == 1 and qm.hits[1, 0] == 1 and qm.hits_state.tolist() == [1, 2, 0]
+    # counts are samples containing the edge / visiting the state: state 1 twice counts once
+    assert qm.hits[0, 1] == 1 and qm.hits[1, 0] == 1 and qm.hits_state.tolist() == [1, 1, 0]
+    qm.update_path([0, 1, 1, 1], [1, 0, 0])  # edge (1, 0) twice in one sample: +1
+    assert qm.hits[1, 0] == 2 and qm.hits_state.tolist() == [2, 2, 0]
     assert qm.edge_weight(0, 1) < w0 and qm.edge_weight(0, 0) == w0
-    for _ in range(10):
+    for _ in range(9):
         qm.update_path([0, 1, 1], [1, 0])
     assert qm.edge_weight(0, 1) == pytest.approx(1 / np.sqrt(12))
     tq = QuotaManager(2, 2, edge_target=5)
@@ -99,8 +103,57 @@ def test_quota_manager() -> None:
     assert tq.edge_weight(0, 1) == pytest.approx(4.0)  # under target: boosted
     assert tq.summary()["below_edge_target"] == 4
     bq = QuotaManager(3, 2)
-    bq.update_batch(np.array([[0, 1, 1], [0, 2, 0]]), np.array([[1, 0], [0, 0]]), np.array([2, 1]))
-    assert bq.hits.tolist() == [[1, 1], [1, 0], [0, 0]] and bq.hits_state.tolist() == [2, 2, 1]
+    bq.update_batch(np.array([[0, 1, 1, 1], [0, 2, 0, 0]]), np.array([[1, 0, 0], [0, 0, 0]]), np.array([3, 1]))
+    assert bq.hits.tolist() == [[1, 1], [1, 0], [0, 0]] and bq.hits_state.tolist() == [2, 1, 1]
+    # the sparse path (many rows x edges) counts the same
+    import fsmdata.quotas as quotas
+
+    sq = QuotaManager(3, 2)
+    old_dense, quotas._DENSE_CELLS = quotas._DENSE_CELLS, 0
+    try:
+        sq.update_batch(np.array([[0, 1, 1, 1], [0, 2, 0, 0]]), np.array([[1, 0, 0], [0, 0, 0]]), np.array([3, 1]))
+    finally:
+        quotas._DENSE_CELLS = old_dense
+    assert sq.hits.tolist() == bq.hits.tolist() and sq.hits_state.tolist() == bq.hits_state.tolist()
+
+
+def test_palettes_damp_over_covered_but_never_cut_off_rare_edges() -> None:
+    fsm = compile_regex("x(a|b)*y(c|d)z", "abcdxyz")
+    live = fsm.live_edges()
+    qm = QuotaManager(fsm.n_states, fsm.n_symbols, balance=0.65)
+    sym = {c: i for i, c in enumerate(fsm.alphabet)}
+    q1 = int(fsm.table[fsm.start, sym["x"]])
+    q2 = int(fsm.table[q1, sym["y"]])
+    qm.hits[live] = 1000
+    qm.hits[q2, sym["c"]] = qm.hits[q2, sym["d"]] = 300  # c, d rare: tau = 300 / 0.65
+    P = qm.palettes(64, fsm.table, live, np.random.default_rng(0))
+    base = qm.weights()
+    assert P.shape == (64, fsm.n_states, fsm.n_symbols)
+    assert P[0, q1, sym["a"]] == pytest.approx(base[q1, sym["a"]])
+    damped = P[1:] < base[None] * 0.5
+    assert damped[:, q1, sym["a"]].any() and damped[:, q1, sym["b"]].any()  # loop edges avoided
+    assert not (damped[:, q1, sym["a"]] & damped[:, q1, sym["b"]]).any()  # never both: one is kept
+    assert not damped[:, q1, sym["y"]].any()  # y leads to the rare c / d: never avoided
+    assert not damped[:, fsm.start, sym["x"]].any()
+    assert (P[:, q2, sym["c"]] > base[q2, sym["c"]]).all()  # rare edges pulled up
+    qm.hits[:] = 0  # an unhit live edge: no steering yet
+    assert np.allclose(qm.palettes(4, fsm.table, live, np.random.default_rng(0)), qm.weights()[None])
+
+
+@pytest.mark.parametrize(("pattern", "alphabet"), [("(ab|cd)+e?", "abcde"), ("x(a|b)*y(c|d)z", "abcdxyz")])
+def test_coverage_balance_least_over_median(pattern: str, alphabet: str) -> None:
+    """Least-used live edge >= half the median (counted as samples containing the edge).
+
+    Both patterns have an edge a string can use at most once (``e``; ``c`` / ``d``) next to
+    loop edges; plain inverse-sqrt weights give 0.37 / 0.40 here, the palettes ~0.55."""
+    fsm = compile_regex(pattern, alphabet)
+    cfg = GenConfig(L_min=1, L_max=32)
+    rep = generate_corpus(fsm, cfg, 20_000, seed=4).report
+    cov = rep.coverage(fsm)
+    assert cov["live_edges_hit"] == cov["live_edges"]
+    assert cov["min_over_median"] >= 0.5, cov
+    off = generate_corpus(fsm, attrs.evolve(cfg, balance=0.0), 20_000, seed=4).report.coverage(fsm)
+    assert off["min_over_median"] < cov["min_over_median"]
 
 
 @pytest.mark.parametrize(

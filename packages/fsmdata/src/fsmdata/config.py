@@ -85,7 +85,11 @@ class GenConfig:
       (exactly uniform over the strings of each (class, length) cell);
     * ``batch_size``: samples walked together (vectorized); quotas update between batches;
     * ``edge_target``/``state_target``/``boost``: coverage targets of the QuotaManager;
-    * ``beam``: beam width of the forward generator.
+    * ``beam``: beam width of the forward generator;
+    * ``balance``: coverage balance target of the batch engine (coverage mode): edges
+      contained in more than ``least / balance`` samples are avoided by part of each batch
+      (:meth:`~fsmdata.quotas.QuotaManager.palettes`); 0 turns that off (inverse-sqrt
+      weights only).
     """
 
     L_min: int = attrs.field(default=1, validator=_positive_int("L_min", 0, L_LIMIT))
@@ -100,12 +104,15 @@ class GenConfig:
     state_target: int = attrs.field(default=0, validator=_positive_int("state_target", 0))
     boost: float = attrs.field(default=4.0)
     beam: int = attrs.field(default=16, validator=_positive_int("beam", 1, 4096))
+    balance: float = attrs.field(default=0.65)
 
     def __attrs_post_init__(self) -> None:
         if self.L_max < self.L_min:
             raise ConfigError(f"L_max: must be >= L_min ({self.L_min}), got {self.L_max}")
         if not isinstance(self.boost, (int, float)) or not math.isfinite(self.boost) or self.boost < 1:
             raise ConfigError(f"boost: must be a number >= 1, got {self.boost!r}")
+        if not isinstance(self.balance, (int, float)) or isinstance(self.balance, bool) or not 0 <= self.balance < 1:
+            raise ConfigError(f"balance: must be a number in [0, 1), got {self.balance!r}")
         # Given mixes are normalized; None stays None (= equal shares over what is feasible).
         if self.p_class is not None:
             object.__setattr__(self, "p_class", _mix(self.p_class, "p_class", TASK_CLASSES[self.task]))

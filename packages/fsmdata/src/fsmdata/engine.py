@@ -106,7 +106,8 @@ class Engine:
         """
         fsm = self.fsm
         K = len(TARGETS)
-        if K * (self.T + 1) * fsm.n_states * fsm.n_symbols > _CUM_BUDGET:
+        P = W.shape[0] if W is not None and W.ndim == 3 else 1
+        if P * K * (self.T + 1) * fsm.n_states * fsm.n_symbols > _CUM_BUDGET:
             return None
         if W is None:
             if self._cum_uniform is None:
@@ -120,16 +121,27 @@ class Engine:
                 self._cum_uniform = np.stack(rows).reshape(-1, fsm.n_symbols).astype(np.float32)
             return self._cum_uniform
         F = self.feas.reach[:, :, fsm.table]  # (K, T+1, n, S)
+        if W.ndim == 3:  # one block of rows per weight palette: (P, K, T+1, n, S)
+            F = F[None] * W.astype(np.float32)[:, None, None]
+            return np.cumsum(F, axis=-1, dtype=np.float32).reshape(-1, fsm.n_symbols)
         return np.cumsum(F * W.astype(np.float32), axis=-1, dtype=np.float32).reshape(-1, fsm.n_symbols)
 
     def walk(
-        self, kinds: np.ndarray, lens: np.ndarray, rng: np.random.Generator, W: np.ndarray | None, cum: np.ndarray | None = None
+        self,
+        kinds: np.ndarray,
+        lens: np.ndarray,
+        rng: np.random.Generator,
+        W: np.ndarray | None,
+        cum: np.ndarray | None = None,
+        pal: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Walk ``lens[i]`` steps from the start into target set ``TARGETS[kinds[i]]``.
 
         With ``W`` (edge weights) the choice among feasible symbols is proportional to
         ``W``; with ``W=None`` it is proportional to the completion counts (exactly uniform
-        over the strings of the cell).  ``cum`` may pass :meth:`_cum_rows` precomputed.
+        over the strings of the cell).  ``W`` may be a stack of palettes ``(P, n, S)``
+        (:meth:`~fsmdata.quotas.QuotaManager.palettes`); row ``i`` then walks with
+        ``W[pal[i]]``.  ``cum`` may pass :meth:`_cum_rows` precomputed.
         Returns ``(tokens, states)`` padded with 0.
         """
         fsm = self.fsm
@@ -141,11 +153,20 @@ class Engine:
         states[:, 0] = fsm.start
         if B == 0 or width == 0:
             return tokens, states
+        if W is not None and W.ndim == 3:
+            if pal is None or len(pal) != B:
+                raise ValueError("a palette stack W needs one palette index per row")
+        else:
+            pal = None
         if cum is None:
             cum = self._cum_rows(W)
         order = np.argsort(-lens, kind="stable")
         ls = lens[order]
-        base = (kinds[order].astype(np.int64) * (self.T + 1) + (ls - 1)) * n
+        kk = kinds[order].astype(np.int64)
+        pal_o = pal[order].astype(np.int64) if pal is not None else None
+        if pal_o is not None and cum is not None:
+            kk = kk + pal_o * len(TARGETS)  # palette blocks are stacked in front of the targets
+        base = (kk * (self.T + 1) + (ls - 1)) * n
         n_active = np.searchsorted(-ls, -np.arange(width), side="left")
         q = np.full(B, fsm.start, dtype=np.int64)
         tok_t = np.zeros((width, B), dtype=np.int32)
@@ -167,7 +188,11 @@ class Engine:
                 a = (rows <= u[:, None]).sum(axis=1)
             else:  # large FSMs: gather feasibility per step instead of precomputing rows
                 nxt = fsm.table[qa]
-                w = csrc[base[:na, None] + nxt] if W is None else W[qa] * src[base[:na, None] + nxt]
+                if W is None:
+                    w = csrc[base[:na, None] + nxt]
+                else:
+                    wq = W[pal_o[:na], qa] if pal_o is not None else W[qa]
+                    w = wq * src[base[:na, None] + nxt]
                 rows = np.cumsum(w, axis=1)
                 u = rng.random(na) * rows[:, -1]
                 a = (rows <= u[:, None]).sum(axis=1)
@@ -316,9 +341,16 @@ class Engine:
         rng: np.random.Generator,
         W: np.ndarray | None,
         stats: dict[str, int] | None = None,
+        pal: np.ndarray | None = None,
     ) -> Batch:
-        """Make one sample per target row; ``W`` are coverage weights (None in uniform mode)."""
+        """Make one sample per target row; ``W`` are coverage weights (None in uniform mode).
+
+        ``W`` may be a palette stack ``(P, n, S)`` with ``pal`` the palette of each row: the
+        walks use the row's palette, crafted steps and wrong_alt retries use ``W[0]``."""
         cfg = self.cfg
+        W0 = W[0] if W is not None and W.ndim == 3 else W
+        if W0 is W:
+            pal = None
         B = len(cls)
         width = int(lens.max()) if B else 0
         stats = stats if stats is not None else {}
@@ -352,7 +384,7 @@ class Engine:
         walk_len = np.where(fatal, lens - 1, lens)
         idx = np.arange(B)
         if len(idx):
-            t, s = self.walk(kinds[idx], walk_len[idx], rng, W)
+            t, s = self.walk(kinds[idx], walk_len[idx], rng, W if pal is not None else W0, pal=pal)
             tokens[idx, : t.shape[1]] = t
             states[idx, : s.shape[1]] = s
         paths[plain & (cls != 2)] = PATHS.index("walk")
@@ -375,14 +407,14 @@ class Engine:
                 sub_mask = mask[over]
                 sub_mask[use] = pref[use]
                 mask[over] = sub_mask
-            a = self._choose(mask, q, rng, W)
+            a = self._choose(mask, q, rng, W0)
             tokens[f, L - 1] = a
             states[f, L] = self.fsm.table[q, a]
             paths[f] = np.where(over, PATHS.index("walk+overrun"), PATHS.index("walk+illegal_step"))
         w = np.flatnonzero(wa)
         if len(w):
             out: dict[str, Any] = {}
-            ok = self.try_wrong_alt(lens[w], rng, W, cfg.attempts_per_sample, out, first=(tokens[w], states[w]))
+            ok = self.try_wrong_alt(lens[w], rng, W0, cfg.attempts_per_sample, out, first=(tokens[w], states[w]))
             g = w[ok]
             tokens[g, : out["tokens"].shape[1]] = out["tokens"][ok]
             states[g, : out["states"].shape[1]] = out["states"][ok]
@@ -393,7 +425,9 @@ class Engine:
             if len(failed):
                 stats["wrong_alt_fallbacks"] = stats.get("wrong_alt_fallbacks", 0) + len(failed)
                 subs[failed] = self._fallback_subtypes(lens[failed], rng)
-                sub = self.generate(cls[failed], lens[failed], subs[failed], rng, W, stats)
+                sub = self.generate(
+                    cls[failed], lens[failed], subs[failed], rng, W, stats, pal=pal[failed] if pal is not None else None
+                )
                 tokens[failed, : sub.tokens.shape[1]] = sub.tokens
                 states[failed, : sub.states.shape[1]] = sub.states
                 paths[failed] = sub.paths

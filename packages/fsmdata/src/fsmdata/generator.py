@@ -29,6 +29,8 @@ from .telemetry import DataReport
 __all__ = ["Corpus", "backward", "forward", "generate_corpus", "generate_sample", "sample_target"]
 
 _SUBTYPE_LABELS = (None,) + SUBTYPE_NAMES
+#: Weight palettes per batch in coverage mode (palette 0 = plain inverse-sqrt weights).
+PALETTES = 8
 
 
 def sample_target(cfg: GenConfig, rng: np.random.Generator, plan: TargetPlan) -> tuple[int, int]:
@@ -226,7 +228,14 @@ def generate_corpus(
         raise ValueError(f"engine must be 'batch' or 'sample', got {engine!r}")
     eng = _engine or Engine(fsm, cfg)
     rng = np.random.default_rng(seed)
-    quota = QuotaManager(fsm.n_states, fsm.n_symbols, edge_target=cfg.edge_target, state_target=cfg.state_target, boost=cfg.boost)
+    quota = QuotaManager(
+        fsm.n_states,
+        fsm.n_symbols,
+        edge_target=cfg.edge_target,
+        state_target=cfg.state_target,
+        boost=cfg.boost,
+        balance=cfg.balance,
+    )
     report = DataReport(fsm.n_states, fsm.n_symbols)
     stats: dict[str, int] = {}
     cls, lens, subs = eng.plan.allocate(n_samples, rng)
@@ -236,10 +245,17 @@ def generate_corpus(
         batches.append(b)
     else:
         start, size = 0, min(64, cfg.batch_size)
+        live = fsm.live_edges()
+        steer = cfg.mode == "coverage" and cfg.balance > 0
         while start < n_samples:
             end = min(n_samples, start + size)
-            W = quota.weights() if cfg.mode == "coverage" else None
-            b = eng.generate(cls[start:end], lens[start:end], subs[start:end], rng, W, stats)
+            W, pal = None, None
+            if steer:
+                W = quota.palettes(PALETTES, fsm.table, live, rng)
+                pal = rng.integers(PALETTES, size=end - start)
+            elif cfg.mode == "coverage":
+                W = quota.weights()
+            b = eng.generate(cls[start:end], lens[start:end], subs[start:end], rng, W, stats, pal=pal)
             quota.update_batch(b.states, b.tokens, b.lengths)
             batches.append(b)
             start, size = end, min(size * 2, cfg.batch_size)

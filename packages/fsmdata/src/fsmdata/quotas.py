@@ -1,4 +1,13 @@
-"""Coverage quotas: per-edge and per-state hit counts that steer sampling to unused edges."""
+"""Coverage quotas: per-edge and per-state sample counts that steer sampling to unused edges.
+
+**Edge count** (one definition everywhere in fsmdata: quotas, ``DataReport.edge_hits``,
+telemetry ``edge_coverage``, report.html and the benchmark): the number of *samples that
+contain the edge* ``(state, symbol)`` at least once.  A sample that loops over an edge 30
+times counts once for it, as a sample that uses it once does; a state's count is the number
+of samples that visit it.  This is what "coverage" asks (how many training strings show this
+transition), and it is comparable between edges that a string can use only once (a final
+``e``) and loop edges (see docs/fsmdata.md, "Coverage").
+"""
 
 from __future__ import annotations
 
@@ -9,20 +18,39 @@ import numpy as np
 
 __all__ = ["QuotaManager"]
 
+_DENSE_CELLS = 1 << 24  # batch rows x edges up to which per-sample counting uses a dense mask
+
 
 class QuotaManager:
-    """Counts how often each edge ``(state, symbol)`` and each state was used.
+    """Counts in how many samples each edge ``(state, symbol)`` and each state occurs.
 
     :meth:`edge_weight` is the inverse-sqrt frequency bonus ``1 / sqrt(1 + hits)``,
     multiplied by ``boost`` while an edge is below its ``edge_target`` (or its source state
     below ``state_target``), so rarely used edges are preferred by the generators.
+
+    :meth:`palettes` turns the counts into per-sample weight variants that also steer
+    *away* from over-covered edges (see there): with counts per sample, a sample adds one
+    to every edge it contains, so balancing needs samples that avoid some common edges,
+    not only local preferences for rare ones.
     """
 
-    def __init__(self, n_states: int, n_symbols: int, *, edge_target: int = 0, state_target: int = 0, boost: float = 4.0) -> None:
+    def __init__(
+        self,
+        n_states: int,
+        n_symbols: int,
+        *,
+        edge_target: int = 0,
+        state_target: int = 0,
+        boost: float = 4.0,
+        balance: float = 0.65,
+    ) -> None:
         if boost < 1:
             raise ValueError(f"boost must be >= 1, got {boost}")
+        if not 0 <= balance <= 1:
+            raise ValueError(f"balance must be in [0, 1], got {balance}")
         self.n_states, self.n_symbols = n_states, n_symbols
         self.edge_target, self.state_target, self.boost = edge_target, state_target, boost
+        self.balance = balance
         self.hits = np.zeros((n_states, n_symbols), dtype=np.int64)
         self.hits_state = np.zeros(n_states, dtype=np.int64)
 
@@ -39,26 +67,118 @@ class QuotaManager:
             w = np.where((self.hits_state < self.state_target)[:, None], w * self.boost, w)
         return w
 
+    def palettes(
+        self,
+        n: int,
+        table: np.ndarray,
+        live: np.ndarray,
+        rng: np.random.Generator,
+        damp: float = 1e-3,
+        gain: float = 8.0,
+        protect: float = 1.25,
+        pull: float = 1.0,
+    ) -> np.ndarray:
+        """``n`` weight variants ``(n, n_states, n_symbols)``; each sample walks with one of them.
+
+        Variant 0 is :meth:`weights`.  With ``lo`` the least count among the ``live`` edges
+        and ``tau = lo / balance``, a live edge with ``hits > tau`` is *over-covered* and one
+        with ``hits < tau`` is *wanted*.  An over-covered edge ``(q, a)`` may be damped only
+        if every wanted edge reachable after it is also reachable from ``q`` without it
+        (so avoiding it never cuts a sample off from a rare edge: ``y`` of
+        ``x(a|b)*y(c|d)z`` is never damped while ``c`` / ``d`` are wanted, ``a`` and ``b``
+        are).  In each variant but 0 such an edge is damped (weight x ``damp``) with
+        probability ``min(1, gain * (1 - tau / hits))``; where that would damp every
+        over-covered edge of a state, one of them (drawn at random) is kept, so the variant
+        takes that one there.  A sample walking a variant thus avoids some common edges
+        altogether, which lowers their counts; as a count falls back toward ``tau`` it is
+        damped less (a proportional controller toward least / median >= ``balance``).
+        ``table`` is the FSM's transition table.  Damping only reweights feasible symbols,
+        so every walk still reaches its target.  FSMs whose reachability check would exceed
+        ``2**22`` cells get variant 0 only.
+        """
+        base = self.weights()
+        out = np.repeat(base[None], n, axis=0)
+        h = self.hits[live]
+        if n <= 1 or self.balance <= 0 or h.size == 0 or h.min() <= 0:
+            return out
+        tau = h.min() / self.balance
+        over = live & (self.hits > tau)
+        wanted = live & (self.hits < tau * protect)
+        if not over.any():
+            return out
+        rare = live & (self.hits < tau)
+        out[:, rare] *= (tau / self.hits[rare])[None, :] ** pull
+        wq, wa = np.nonzero(wanted)
+        m = len(wq)
+        ns, S = self.hits.shape
+        elig = over.copy()
+        if m:
+            if ns * ns * S * m > 1 << 24:
+                return out
+            direct = np.zeros((ns, m), dtype=bool)
+            direct[wq, np.arange(m)] = True
+            for q in np.flatnonzero(over.any(axis=1)).tolist():
+                # R[x, j]: wanted edge j can be reached from state x without entering q again
+                R = direct.copy()
+                R[q] = False
+                for _ in range(ns):
+                    nxt = R | (R[table] & live[:, :, None]).any(axis=1)
+                    nxt[q] = False
+                    if np.array_equal(nxt, R):
+                        break
+                    R = nxt
+                G = R[table[q]] & live[q][:, None]  # (S, m): wanted edges reached after (q, a)
+                others = G.sum(axis=0)[None, :] - G
+                lost = G & ~(direct[q][None, :] | (others > 0))
+                elig[q] &= ~lost.any(axis=1)
+        p = np.where(elig, np.minimum(1.0, gain * (1.0 - tau / np.maximum(self.hits, 1))), 0.0)
+        D = rng.random((n - 1, *p.shape)) < p[None]  # (n-1, states, symbols): damped in that variant
+        stuck = (D | ~elig[None]).all(axis=2) & elig.any(axis=1)[None]
+        if stuck.any():
+            r = np.where(elig[None], rng.random(D.shape), -1.0)
+            keep = r.argmax(axis=2)
+            pi, qi = np.nonzero(stuck)
+            D[pi, qi, keep[pi, qi]] = False
+        out[1:][D] *= damp
+        return out
+
     def update_path(self, states: Sequence[int], tokens: Sequence[int]) -> None:
-        """Count one sample: ``states`` has ``len(tokens) + 1`` entries (start included)."""
+        """Count one sample: ``states`` has ``len(tokens) + 1`` entries (start included).
+
+        Each distinct edge and state of the sample is counted once."""
         if len(states) != len(tokens) + 1:
             raise ValueError(f"states must be one longer than tokens ({len(states)} vs {len(tokens)})")
-        for q, a in zip(states[:-1], tokens):
+        for q, a in set(zip(states[:-1], tokens)):
             self.hits[q, a] += 1
-        for q in states:
+        for q in set(states):
             self.hits_state[q] += 1
 
     def update_batch(self, states: np.ndarray, tokens: np.ndarray, lengths: np.ndarray) -> None:
-        """Count a batch: ``states`` ``(B, W+1)``, ``tokens`` ``(B, W)``, row ``i`` valid up to ``lengths[i]``."""
-        if tokens.shape[1] == 0:
-            np.add.at(self.hits_state, states[:, 0], 1)
+        """Count a batch: ``states`` ``(B, W+1)``, ``tokens`` ``(B, W)``, row ``i`` valid up to ``lengths[i]``.
+
+        Each distinct edge and state of a row is counted once for that row."""
+        B = len(lengths)
+        if B == 0:
             return
-        pos = np.arange(tokens.shape[1])
-        valid = pos[None, :] < lengths[:, None]
-        flat = states[:, :-1][valid].astype(np.int64) * self.n_symbols + tokens[valid]
-        self.hits += np.bincount(flat, minlength=self.hits.size).reshape(self.hits.shape)
-        valid_s = np.concatenate([np.ones((len(lengths), 1), dtype=bool), valid], axis=1)
-        self.hits_state += np.bincount(states[valid_s], minlength=self.n_states)
+        width = tokens.shape[1]
+        valid = np.arange(width)[None, :] < lengths[:, None]
+        rows = np.nonzero(valid)[0]
+        edges = states[:, :-1][valid].astype(np.int64) * self.n_symbols + tokens[valid]
+        valid_s = np.concatenate([np.ones((B, 1), dtype=bool), valid], axis=1)
+        rows_s = np.nonzero(valid_s)[0]
+        st = states[:, : width + 1][valid_s].astype(np.int64)
+        self.hits += self._per_row(rows, edges, B, self.hits.size).reshape(self.hits.shape)
+        self.hits_state += self._per_row(rows_s, st, B, self.n_states)
+
+    @staticmethod
+    def _per_row(rows: np.ndarray, keys: np.ndarray, B: int, size: int) -> np.ndarray:
+        """How many rows contain each key in ``[0, size)`` (pairs ``(rows[i], keys[i])``)."""
+        if B * size <= _DENSE_CELLS:
+            m = np.zeros((B, size), dtype=bool)
+            m[rows, keys] = True
+            return np.count_nonzero(m, axis=0)
+        u = np.unique(rows.astype(np.int64) * size + keys)
+        return np.bincount(u % size, minlength=size)
 
     def summary(self, mask: np.ndarray | None = None) -> dict[str, Any]:
         """Coverage of the edges in ``mask`` (default all): hit share, min/median/max, targets met."""
