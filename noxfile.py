@@ -87,6 +87,12 @@ def isolated(session: nox.Session, package: str) -> None:
                 env={"DATACORE_NO_PROGRESS": "1"})
 
 
+@nox.session(tags=["ci"], venv_backend="none")
+def rust(session: nox.Session) -> None:
+    """cargo test of the pure-Rust core (rust/lambda-core), no Python involved."""
+    session.run("cargo", "test", "--quiet", "--manifest-path", "rust/Cargo.toml", external=True)
+
+
 @nox.session(tags=["ci"])
 def lint(session: nox.Session) -> None:
     """ruff over every package, the tools and this file."""

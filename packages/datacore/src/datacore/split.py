@@ -16,7 +16,8 @@ splits, and every re-run agrees.
 
 from __future__ import annotations
 
-import struct
+import array
+import sys
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Union
@@ -37,17 +38,39 @@ def encode_key(key: SplitKey) -> bytes:
     if isinstance(key, (bytes, bytearray, memoryview)):
         return bytes(key)
     if isinstance(key, (list, tuple)):
-        # struct is ~10x faster than numpy for the short lists typical of token sequences
-        try:
-            return struct.pack(f"<{len(key)}I", *key)
-        except struct.error:
-            pass  # out of range or not ints: numpy below gives the precise error
+        packed = _pack_u32(key)
+        if packed is not None:
+            return packed.tobytes()
     arr = np.asarray(key)
     if arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.integer)):
         raise TypeError(f"split key must be str, bytes or a 1-D sequence of ints, got {type(key).__name__}")
     if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= 2**32):
         raise ValueError("split key ints must lie in [0, 2**32)")
     return arr.astype("<u4", copy=False).tobytes()
+
+
+# array('I') is the C unsigned int: 4 bytes on every platform Python supports today; checked
+# here so that a platform where it is not falls back to numpy instead of hashing other bytes.
+_ARRAY_U32 = array.array("I").itemsize == 4
+_SWAP = sys.byteorder != "little"
+
+
+def _pack_u32(key: list | tuple) -> array.array | None:
+    """Pack a list of ints as little-endian uint32 (a buffer xxhash reads without a copy).
+
+    ``None`` when an element is not an int in ``[0, 2**32)``: the numpy path then raises the
+    precise error.  array is ~10x faster than numpy and ~2x faster than struct for the short
+    lists typical of token sequences.
+    """
+    if not _ARRAY_U32:
+        return None
+    try:
+        arr = array.array("I", key)
+    except (OverflowError, TypeError):
+        return None
+    if _SWAP:
+        arr.byteswap()
+    return arr
 
 
 def thresholds(ratios: Sequence[float] = DEFAULT_RATIOS) -> tuple[int, int]:
@@ -80,7 +103,14 @@ class Splitter:
         self._salt = salt.encode("utf-8")
 
     def __call__(self, key: SplitKey) -> str:
-        b = xxhash.xxh64_intdigest(self._salt + encode_key(key), seed=0) % 1000
+        packed = _pack_u32(key) if type(key) is list or type(key) is tuple else None
+        if packed is None:
+            data: bytes | array.array = self._salt + encode_key(key)
+        elif self._salt:
+            data = self._salt + packed.tobytes()
+        else:
+            data = packed  # hashed in place, no copy
+        b = xxhash.xxh64_intdigest(data, seed=0) % 1000
         return "train" if b < self.t1 else "val" if b < self.t2 else "test"
 
 
