@@ -167,6 +167,12 @@ def test_transposed_head_matches_linear_and_follows_weight_updates(tiny_model) -
         assert torch.allclose(m.logits(h), ref, atol=1e-5)
         m.embedding.weight.mul_(2.0)  # in place: the cached transposed copy must be rebuilt
         assert torch.allclose(m.logits(h), 2 * ref, atol=1e-5)
+        blk = m.blocks[0]
+        x = torch.randn(2, 5, 64)
+        assert torch.allclose(blk.fc(x), F.linear(x, blk.fc.weight), atol=1e-6)  # block linears: same trick
+        assert sorted(m.state_dict()) == sorted(type(m)(m.cfg).state_dict())  # no extra state saved
     m.train()
     m.logits(h).sum().backward()  # training path: gradients still reach the tied weight
     assert m.embedding.weight.grad is not None and m.embedding.weight.grad.abs().sum() > 0
+    m.to(torch.bfloat16)  # dtype change: transposed copies dropped, bf16 uses F.linear
+    assert not m._head_t and not m.blocks[0].fc.transposed

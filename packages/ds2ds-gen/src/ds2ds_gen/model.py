@@ -89,6 +89,39 @@ def _rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
 
 
+def _matmul_t(x: Tensor, w: Tensor, store: dict[str, tuple[Any, Tensor]], slot: str) -> Tensor:
+    """``x @ w.T`` (``F.linear`` without bias) for inference; ``store[slot]`` caches ``w.T``.
+
+    Why: for decode rows, MKL's fp32 ``F.linear`` on the ``[out, in]`` layout (SGEMM T,N) streams
+    the weights at ~9 GB/s on this AMD CPU: 6 ms for the 51 MB GPT-2 head, ~1.4 ms for the 12.6 MB
+    of block weights per token. ``x @ Wt`` with ``Wt = w.T`` stored contiguously (SGEMM N,N) runs
+    at ~28 GB/s (head 1.8 ms). bf16 goes the other way (head F.linear 1.2 ms, transposed 3.3 ms)
+    and CUDA does not need it, so only CPU float32 inference uses the transposed copy; training
+    (grad enabled) keeps ``F.linear`` so that gradients reach the parameter. The copy is rebuilt
+    whenever the weight changes: new storage (``.to()``), in-place update (version counter).
+    """
+    if w.device.type != "cpu" or w.dtype != torch.float32 or (torch.is_grad_enabled() and w.requires_grad):
+        return F.linear(x, w)
+    key = (w.data_ptr(), w._version, tuple(w.shape))
+    cached = store.get(slot)
+    if cached is None or cached[0] != key:
+        cached = (key, w.detach().t().contiguous())
+        store[slot] = cached
+    return x @ cached[1]
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` without bias whose CPU fp32 inference uses :func:`_matmul_t` (same
+    parameters and state_dict keys as ``nn.Linear``)."""
+
+    def __init__(self, d_in: int, d_out: int) -> None:
+        super().__init__(d_in, d_out, bias=False)
+        self.transposed: dict[str, tuple[Any, Tensor]] = {}
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _matmul_t(x, self.weight, self.transposed, "weight")
+
+
 class Block(nn.Module):
     """Pre-norm transformer block."""
 
@@ -97,11 +130,11 @@ class Block(nn.Module):
         d = cfg.d_model
         self.n_heads = cfg.n_heads
         self.norm1 = RMSNorm(d)
-        self.qkv = nn.Linear(d, 3 * d, bias=False)
-        self.proj = nn.Linear(d, d, bias=False)
+        self.qkv = Linear(d, 3 * d)
+        self.proj = Linear(d, d)
         self.norm2 = RMSNorm(d)
-        self.fc = nn.Linear(d, cfg.mlp_ratio * d, bias=False)
-        self.out = nn.Linear(cfg.mlp_ratio * d, d, bias=False)
+        self.fc = Linear(d, cfg.mlp_ratio * d)
+        self.out = Linear(cfg.mlp_ratio * d, d)
 
     def qkv_heads(self, x: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         b, t, d = x.shape
@@ -157,7 +190,7 @@ class DS2DSModel(nn.Module):
         self.register_buffer("rope_sin", ang.sin().float(), persistent=False)
         self._flex: Any = None
         self._active: tuple[Tensor, Tensor] | None = None
-        self._head_t: dict[str, tuple[Any, Tensor]] = {}  # see _project
+        self._head_t: dict[str, tuple[Any, Tensor]] = {}  # transposed head copies, see _matmul_t
         #: compile FlexAttention (dynamic=False); eager flex is a slow reference, for tests
         self.compile_flex = True
         self._block_masks: dict[Any, Any] = {}
@@ -200,32 +233,17 @@ class DS2DSModel(nn.Module):
         return len(active)
 
     def _apply(self, fn: Any, *args: Any, **kw: Any) -> Any:
-        # .to()/.half() etc.: rebuild the active-vocabulary head on the new device/dtype
+        # .to()/.half() etc.: rebuild the active-vocabulary head on the new device/dtype, and drop
+        # the transposed copies of the old weights (rebuilt lazily, see _matmul_t)
         out = super()._apply(fn, *args, **kw)
+        for mod in self.modules():
+            if isinstance(mod, Linear):
+                mod.transposed.clear()
+        if hasattr(self, "_head_t"):
+            self._head_t.clear()
         if getattr(self, "_active", None) is not None:
             self.use_active_vocab(True)
         return out
-
-    def _project(self, h: Tensor, w: Tensor, slot: str) -> Tensor:
-        """``h @ w.T`` for the tied head (``slot`` "full") or the active-vocabulary rows ("active").
-
-        Why not always ``F.linear``: for one decode row, MKL's fp32 ``F.linear`` on the ``[V, d]``
-        layout (SGEMM T,N) streams the 51 MB GPT-2 head at ~9 GB/s on this AMD CPU (6 ms), while
-        ``h @ Wt`` with ``Wt = W.T`` stored contiguously (SGEMM N,N) runs at ~28 GB/s (1.8 ms).
-        bf16 is the other way round (F.linear 1.2 ms, transposed 3.3 ms) and CUDA does not need
-        it, so only CPU float32 inference uses the transposed copy. The copy is rebuilt whenever
-        the weight changes (new storage after ``.to()``/``load_state_dict``, or an in-place
-        update, seen through the version counter); training keeps ``F.linear`` so that
-        gradients reach the tied parameter.
-        """
-        if w.device.type != "cpu" or w.dtype != torch.float32 or (torch.is_grad_enabled() and w.requires_grad):
-            return F.linear(h, w)
-        key = (w.data_ptr(), w._version, tuple(w.shape))
-        cached = self._head_t.get(slot)
-        if cached is None or cached[0] != key:
-            cached = (key, w.detach().t().contiguous())
-            self._head_t[slot] = cached
-        return h @ cached[1]
 
     def logits(self, h: Tensor, vocab: Tensor | None = None) -> Tensor:
         """Final norm and tied projection; ``vocab`` restricts the output to those token ids."""
@@ -234,10 +252,10 @@ class DS2DSModel(nn.Module):
             idx, w = self._active
             bias = self.logit_bias.to(h.dtype)
             out = bias.expand(*h.shape[:-1], bias.shape[0]).clone()
-            out[..., idx] = self._project(h, w.to(h.dtype), "active") + bias[idx]
+            out[..., idx] = _matmul_t(h, w.to(h.dtype), self._head_t, "active") + bias[idx]
             return out
         if vocab is None:
-            return self._project(h, self.lm_head_weight, "full") + self.logit_bias.to(h.dtype)
+            return _matmul_t(h, self.lm_head_weight, self._head_t, "full") + self.logit_bias.to(h.dtype)
         return F.linear(h, self.lm_head_weight[vocab]) + self.logit_bias[vocab].to(h.dtype)
 
     def hidden(self, tokens: Tensor, positions: Tensor, mask: Tensor | Any, *, attention: str = "sdpa") -> Tensor:
