@@ -51,6 +51,42 @@ def test_dataset_identical_for_any_worker_count(tmp_path: Path) -> None:
             assert p.read_bytes() == (tmp_path / "b" / split / p.name).read_bytes()
 
 
+@pytest.mark.parametrize(
+    ("compress", "pattern", "alphabet"),
+    [
+        (None, "x(a|b)*y(c|d)z", "abcdxyz"),  # directly formatted JSON
+        ("gz", "x(a|b)*y(c|d)z", "abcdxyz"),
+        ("zst", "x(a|b)*y(c|d)z", "abcdxyz"),
+        (None, '"(a|\\\\)+"', 'a"\\x'),  # quote and backslash in the alphabet: orjson path
+    ],
+)
+def test_shard_file_writer_matches_datacore_record_path(
+    tmp_path: Path, compress: str | None, pattern: str, alphabet: str
+) -> None:
+    """write_shard_files (one serialization per record) == datacore writing generate_shard's records."""
+    from datacore import ShardTask, Splitter, Telemetry
+    from datacore.runner import content_id, write_records
+
+    fsm = compile_regex(pattern, alphabet)
+    assert (FsmGenerator(fsm, GenConfig())._tok_table is None) == ('"' in alphabet)
+    gen = FsmGenerator(fsm, GenConfig(L_min=0, L_max=20))
+    task = ShardTask(index=3, seed=77, count=3000, start=9000)
+    ext = ".jsonl" + (f".{compress}" if compress else "")
+    fast = {s: tmp_path / "fast" / f"{s}{ext}.tmp" for s in ("train", "val", "test")}
+    slow = {s: tmp_path / "slow" / f"{s}{ext}" for s in ("train", "val", "test")}
+    (tmp_path / "fast").mkdir()
+    t1, t2 = Telemetry(), Telemetry()
+    counts = gen.write_shard_files(task, fast, Splitter(), compress, t1)
+    info = write_records(slow, gen.generate_shard(task, t2), gen.split_key, Splitter())
+    assert t1.to_dict() == t2.to_dict()
+    for s in fast:
+        assert counts[s] == info[s]["records"]
+        assert fast[s].read_bytes() == slow[s].read_bytes(), s
+    assert sum(counts.values()) == 3000 and min(counts.values()) > 0
+    rec = next(iter(read_jsonl(slow["train"])))
+    assert rec["id"] == content_id({k: v for k, v in rec.items() if k != "id"})
+
+
 def test_generator_pickles_as_json() -> None:
     fsm = compile_regex("a(b|c)*", "abc")
     gen = FsmGenerator(fsm, GenConfig(L_max=6))

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from datacore import ReportSection, ShardTask, Telemetry
+import orjson
+import xxhash
+from datacore import ReportSection, ShardTask, Splitter, Telemetry
+from datacore.jsonl import ZSTD_LEVEL
 
 from .config import GenConfig
 from .engine import Engine
 from .fsm import CLASS_NAMES, FSM
-from .generator import generate_corpus
+from .generator import batch_records, generate_corpus
 
 __all__ = ["FsmGenerator"]
 
@@ -21,6 +27,27 @@ __all__ = ["FsmGenerator"]
 # the FSM and its engine (reach tables, probe) each time would dominate for large FSMs.
 _CACHE: dict[str, tuple[FSM, GenConfig, Engine]] = {}
 _CACHE_MAX = 4
+
+
+@contextmanager
+def _open_shard_file(path: Path, compress: str | None) -> Iterator[Any]:
+    """A binary stream into ``path``, compressed as datacore's JsonlWriter does (gzip mtime=0, level 6; zstd)."""
+    raw = open(path, "wb")  # noqa: SIM115 - closed below, after the compressor
+    try:
+        if compress == "gz":
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
+                yield gz
+        elif compress == "zst":
+            import zstandard
+
+            with zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(raw, closefd=False) as zw:
+                yield zw
+        elif compress is None:
+            yield raw
+        else:
+            raise ValueError(f"unknown compression {compress!r}")
+    finally:
+        raw.close()
 
 
 class FsmGenerator:
@@ -76,6 +103,87 @@ class FsmGenerator:
         corpus = generate_corpus(self.fsm, self.cfg, task.count, seed=task.seed % (1 << 63), _engine=self.engine)
         corpus.report.to_telemetry(telemetry)
         yield from corpus.records()
+
+    def write_shard_files(
+        self, task: ShardTask, paths: dict[str, Path], splitter: Splitter, compress: str | None, telemetry: Telemetry
+    ) -> dict[str, int]:
+        """Write the shard's records (the same as :meth:`generate_shard`'s) into ``paths`` itself.
+
+        The files are byte-identical to what datacore writes from :meth:`generate_shard`
+        (``{"id": content_id(record), **record}`` per line, split by :meth:`split_key`), but
+        each record is serialized once: its keys are already in sorted order, so its JSON is
+        the canonical JSON that :func:`datacore.runner.content_id` hashes; the split key
+        bytes are cut from one little-endian buffer of the batch's tokens.
+        """
+        corpus = generate_corpus(self.fsm, self.cfg, task.count, seed=task.seed % (1 << 63), _engine=self.engine)
+        corpus.report.to_telemetry(telemetry)
+        counts = dict.fromkeys(paths, 0)
+        with ExitStack() as stack:
+            files = {s: stack.enter_context(_open_shard_file(p, compress)) for s, p in paths.items()}
+            bufs: dict[str, list[bytes]] = {s: [] for s in paths}
+            dumps, h128 = orjson.dumps, xxhash.xxh3_128_hexdigest
+            for b in corpus.batches:
+                valid = np.arange(b.tokens.shape[1])[None, :] < b.lengths[:, None]
+                keys = b.tokens[valid].astype("<u4").tobytes()
+                ends = (4 * np.cumsum(b.lengths)).tolist()
+                bodies = (
+                    self._bodies(b) if self._tok_table is not None else [dumps(r) for r in batch_records(self.fsm, self.cfg, b)]
+                )
+                s0 = 0
+                for body, e in zip(bodies, ends):
+                    split = splitter(keys[s0:e])
+                    s0 = e
+                    bufs[split].append(b'{"id":"' + h128(body).encode() + b'",' + body[1:] + b"\n")
+                for s, buf in bufs.items():
+                    if buf:
+                        files[s].write(b"".join(buf))
+                        counts[s] += len(buf)
+                        buf.clear()
+        return counts
+
+    @property
+    def _tok_table(self) -> dict[int, str] | None:
+        """``str.translate`` table symbol -> ``"id,"`` when records can be formatted directly.
+
+        Only for character FSMs whose symbols are printable ASCII other than ``"`` and ``\\``
+        (their JSON is the character itself); None otherwise (records go through orjson)."""
+        fsm = self.fsm
+        if fsm.kind != "char" or not all(" " <= c <= "~" and c not in '"\\' for c in fsm.alphabet):
+            return None
+        return {ord(c): f"{i}," for i, c in enumerate(fsm.alphabet)}
+
+    def _bodies(self, b: Any) -> list[bytes]:
+        """Canonical JSON of each record of batch ``b``, formatted directly (see :attr:`_tok_table`).
+
+        Byte-identical to ``orjson.dumps`` of :func:`~fsmdata.generator.batch_records`' dicts
+        (tested); it skips building the dicts."""
+        from .engine import PATHS
+        from .generator import _SUBTYPE_LABELS, batch_texts
+
+        tbl = self._tok_table
+        task = self.cfg.task
+        subj = ["null" if x is None else f'"{x}"' for x in _SUBTYPE_LABELS]
+        out = []
+        append = out.append
+        for text, L, c, sub, p, a, k in zip(
+            batch_texts(self.fsm, b.tokens, b.lengths),
+            b.lengths.tolist(),
+            b.classes.tolist(),
+            b.subtypes.tolist(),
+            b.paths.tolist(),
+            b.attempts.tolist(),
+            b.branch_pos.tolist(),
+        ):
+            cn = CLASS_NAMES[c]
+            bp = f',"branch_pos":{k}' if k >= 0 else ""
+            append(
+                (
+                    f'{{"class":"{cn}","length":{L},"meta":{{"attempts":{a}{bp},"path":"{PATHS[p]}",'
+                    f'"target":{{"class":"{cn}","length":{L}}},"task":"{task}"}},"reject_subtype":{subj[sub]},'
+                    f'"text":"{text}","tokens":[{text.translate(tbl)[:-1]}]}}'
+                ).encode()
+            )
+        return out
 
     def split_key(self, record: dict[str, Any]) -> list[int]:
         """The token ids: one string never lands in two splits."""

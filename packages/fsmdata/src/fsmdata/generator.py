@@ -167,17 +167,25 @@ def batch_texts(fsm: FSM, tokens: np.ndarray, lengths: np.ndarray) -> list[str]:
 
 
 def batch_records(fsm: FSM, cfg: GenConfig, b: Batch) -> list[dict[str, Any]]:
-    """The records of one batch."""
+    """The records of one batch.
+
+    Keys are inserted in sorted order (``class, length, meta, reject_subtype, text, tokens``;
+    inside ``meta`` too), so the plain JSON of a record is its canonical (key-sorted) JSON:
+    :meth:`~fsmdata.datagen.FsmGenerator.write_shard_files` hashes it for the id without a
+    second serialization.
+    """
     texts = batch_texts(fsm, b.tokens, b.lengths)
     # one flat list of the valid tokens, cut per row: half the Python ints of tolist() on the padded array
     valid = np.arange(b.tokens.shape[1])[None, :] < b.lengths[:, None]
     flat = b.tokens[valid].tolist()
     ends = np.cumsum(b.lengths).tolist()
-    toks = [flat[s:e] for s, e in zip([0, *ends[:-1]], ends)]
+    task = cfg.task
     out = []
-    for text, tk, L, c, s, p, a, k in zip(
+    append = out.append
+    s = 0
+    for text, e, L, c, sub, p, a, k in zip(
         texts,
-        toks,
+        ends,
         b.lengths.tolist(),
         b.classes.tolist(),
         b.subtypes.tolist(),
@@ -186,11 +194,21 @@ def batch_records(fsm: FSM, cfg: GenConfig, b: Batch) -> list[dict[str, Any]]:
         b.branch_pos.tolist(),
     ):
         cname = CLASS_NAMES[c]
-        sub = _SUBTYPE_LABELS[s]
-        meta: dict[str, Any] = {"target": {"class": cname, "length": L}, "attempts": a, "path": PATHS[p], "task": cfg.task}
         if k >= 0:
-            meta["branch_pos"] = k
-        out.append({"text": text, "tokens": tk, "class": cname, "length": L, "reject_subtype": sub, "meta": meta})
+            meta = {"attempts": a, "branch_pos": k, "path": PATHS[p], "target": {"class": cname, "length": L}, "task": task}
+        else:
+            meta = {"attempts": a, "path": PATHS[p], "target": {"class": cname, "length": L}, "task": task}
+        append(
+            {
+                "class": cname,
+                "length": L,
+                "meta": meta,
+                "reject_subtype": _SUBTYPE_LABELS[sub],
+                "text": text,
+                "tokens": flat[s:e],
+            }
+        )
+        s = e
     return out
 
 

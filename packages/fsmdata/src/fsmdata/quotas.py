@@ -161,24 +161,28 @@ class QuotaManager:
         if B == 0:
             return
         width = tokens.shape[1]
-        valid = np.arange(width)[None, :] < lengths[:, None]
-        rows = np.nonzero(valid)[0]
-        edges = states[:, :-1][valid].astype(np.int64) * self.n_symbols + tokens[valid]
-        valid_s = np.concatenate([np.ones((B, 1), dtype=bool), valid], axis=1)
-        rows_s = np.nonzero(valid_s)[0]
-        st = states[:, : width + 1][valid_s].astype(np.int64)
-        self.hits += self._per_row(rows, edges, B, self.hits.size).reshape(self.hits.shape)
-        self.hits_state += self._per_row(rows_s, st, B, self.n_states)
+        nE, nS = self.hits.size, self.n_states
+        pos = np.arange(width + 1)[None, :]
+        # padded positions point at one extra dummy column, so no boolean compaction is needed
+        st = np.where(pos <= lengths[:, None], states[:, : width + 1], nS)
+        if width:
+            ed = np.where(pos[:, :width] < lengths[:, None], states[:, :width].astype(np.int64) * self.n_symbols + tokens, nE)
+        else:
+            ed = np.full((B, 0), nE, dtype=np.int64)
+        self.hits += self._per_row(ed, nE).reshape(self.hits.shape)
+        self.hits_state += self._per_row(st, nS)
 
     @staticmethod
-    def _per_row(rows: np.ndarray, keys: np.ndarray, B: int, size: int) -> np.ndarray:
-        """How many rows contain each key in ``[0, size)`` (pairs ``(rows[i], keys[i])``)."""
-        if B * size <= _DENSE_CELLS:
-            m = np.zeros((B, size), dtype=bool)
-            m[rows, keys] = True
-            return np.count_nonzero(m, axis=0)
-        u = np.unique(rows.astype(np.int64) * size + keys)
-        return np.bincount(u % size, minlength=size)
+    def _per_row(keys: np.ndarray, size: int) -> np.ndarray:
+        """How many rows of ``keys`` ``(B, W)`` contain each key in ``[0, size)`` (``size`` = padding)."""
+        B = keys.shape[0]
+        if B * (size + 1) <= _DENSE_CELLS:
+            m = np.zeros((B, size + 1), dtype=bool)
+            m[np.arange(B)[:, None], keys] = True
+            return np.count_nonzero(m[:, :size], axis=0)
+        flat = (np.arange(B, dtype=np.int64)[:, None] * (size + 1) + keys).ravel()
+        u = np.unique(flat) % (size + 1)
+        return np.bincount(u[u < size], minlength=size)
 
     def summary(self, mask: np.ndarray | None = None) -> dict[str, Any]:
         """Coverage of the edges in ``mask`` (default all): hit share, min/median/max, targets met."""
