@@ -17,6 +17,7 @@ splits, and every re-run agrees.
 from __future__ import annotations
 
 import array
+import functools
 import sys
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -89,9 +90,14 @@ def bucket_of(key: SplitKey, salt: str = "") -> int:
 
 def split_of(key: SplitKey, ratios: Sequence[float] = DEFAULT_RATIOS, salt: str = "") -> str:
     """Return ``"train"``, ``"val"`` or ``"test"`` for a key, deterministically."""
-    t1, t2 = thresholds(ratios)
-    b = bucket_of(key, salt)
-    return "train" if b < t1 else "val" if b < t2 else "test"
+    return _splitter(tuple(ratios), salt)(key)
+
+
+@functools.lru_cache(maxsize=64)
+def _splitter(ratios: tuple[float, ...], salt: str) -> Splitter:
+    # split_of is called per record in user code; validating the ratios once per (ratios, salt)
+    # makes it as fast as a Splitter held by the caller.
+    return Splitter(ratios, salt)
 
 
 class Splitter:
