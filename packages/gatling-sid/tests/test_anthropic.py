@@ -47,6 +47,16 @@ def fake_model(body):
                          "input": {"request": text, "calls": calls}}]}
 
 
+def _assert_key_nowhere(root, key):
+    """Every file under root (dataset, report, telemetry, response cache) is free of the key."""
+    n = 0
+    for p in root.rglob("*"):
+        if p.is_file():
+            n += 1
+            assert key.encode() not in p.read_bytes(), p
+    assert n > 0
+
+
 def test_oracle_through_fake_server_with_faults(tmp_path, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     with FakeMessagesServer(handler=fake_model, fault_rate=0.2, faults=("429", "529"), seed=1) as srv:
@@ -71,8 +81,7 @@ def test_oracle_through_fake_server_with_faults(tmp_path, monkeypatch):
         tel = res.telemetry.counters
         assert tel["anthropic.requests"] == tel["anthropic.accepted"] + tel["anthropic.rejected"]
         assert res.telemetry.histograms["anthropic.rejected_rule"].get("identity_before_write", 0) > 0
-        assert "test-key" not in (tmp_path / "a" / "dataset.json").read_text()
-        assert "test-key" not in (tmp_path / "a" / "telemetry.json").read_text()
+        _assert_key_nowhere(tmp_path, "test-key")
 
         # same config again: the response cache answers everything, the dataset is byte-identical
         build_dataset(GatlingGenerator(cfg), tmp_path / "b", 60, seed=5, workers=1, executor="inline", shard_size=30,
@@ -93,3 +102,78 @@ def test_every_model_trace_passes_the_validator(tmp_path):
         assert all(v.validate(t).ok for t in traces)
         assert any(t.meta["oracle"] == "anthropic" for t in traces)
         client.close()
+
+
+def test_malformed_model_references_are_counted_rejections():
+    """A reply whose $ref is not a string, not '<call>.output.<path>', or points nowhere must not crash the shard."""
+    bad_refs = [5, "nonsense", "call_1.output.0.x", None, ["call_1"]]
+
+    def model(body):
+        user = body["messages"][0]["content"]
+        domain = re.search(r"Domain: (\w+)", user).group(1)
+        facts = json.loads(re.search(r"FACTS: (\{.*\})", user).group(1))
+        d = REG.domain(domain)
+        ent = f"{d.entity}_id"
+        h = int(hashlib.sha256(user.encode()).hexdigest()[:8], 16)
+        calls = [{"id": "call_1", "tool": d.roles["get"], "arguments": {ent: facts["entity_id"]}, "dependencies": []},
+                 {"id": "call_2", "tool": d.roles["get"], "arguments": {ent: {"$ref": bad_refs[h % len(bad_refs)]}},
+                  "dependencies": ["call_1"]}]
+        return {"content": [{"type": "tool_use", "id": "toolu_1", "name": TOOL_NAME,
+                             "input": {"request": f"please look at {facts['entity_id']} for me", "calls": calls}}]}
+
+    import random
+
+    with FakeMessagesServer(handler=model) as srv, AnthropicClient(api_key="test-key", base_url=srv.base_url) as client:
+        oracle = AnthropicOracle(REG, GatlingConfig(oracle="anthropic"), client=client)
+        from datacore import Telemetry
+
+        tel = Telemetry()
+        traces = oracle.make_traces(random.Random(1), [f"m{i}" for i in range(30)], tel)
+    assert len(traces) == 30 and all(t.meta["oracle"] == "procedural-fallback" for t in traces)
+    assert tel.counters["anthropic.rejected"] == 30
+    reasons = tel.histograms["anthropic.rejected_reason"]
+    assert set(reasons) <= {"unusable:TraceFormatError", "unusable:AttributeError", "unusable:KeyError", "policy_or_schema"}
+    assert reasons.get("unusable:TraceFormatError") and reasons.get("unusable:AttributeError")
+    v = TraceValidator(REG)
+    assert all(v.validate(t).ok for t in traces)
+
+
+def test_budget_stops_the_run_and_resume_finishes_it(tmp_path, monkeypatch):
+    """budget_usd spans the shards of a worker; once spent the run stops, finished shards and paid answers are kept."""
+    from datacore import DatacoreError
+
+    key = "sk-ant-budget-test-0123456789"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    out = tmp_path / "d"
+    with FakeMessagesServer(handler=fake_model) as srv:
+        # Measure one call's price, then allow a bit more than two shards' worth (a shard = 4 calls at once).
+        base = GatlingConfig(oracle="anthropic", base_url=srv.base_url, cache_dir=str(tmp_path / "cache"), batch_size=4)
+        with AnthropicClient(base_url=srv.base_url) as probe:
+            oracle = AnthropicOracle(REG, base, client=probe)
+            import random
+
+            oracle.make_traces(random.Random(0), ["probe"])
+            per_call = probe.spent_usd
+        assert per_call > 0
+        calls0 = srv.calls
+        cfg = GatlingConfig(oracle="anthropic", base_url=srv.base_url, cache_dir=str(tmp_path / "cache"), batch_size=4,
+                            budget_usd=per_call * 9)
+        with pytest.raises(DatacoreError, match=r"shard \d+: budget exceeded"):
+            build_dataset(GatlingGenerator(cfg), out, 40, seed=2, workers=1, executor="inline", shard_size=4, progress=False)
+        # A per-shard budget would have let all 10 shards (40+ calls) through; a silent fallback would have finished.
+        assert 8 <= srv.calls - calls0 < 40
+        assert not (out / "dataset.json").exists()
+        done = [p for p in out.rglob("*.jsonl") if p.stat().st_size]
+        assert done  # the shards made before the budget ran out are on disk
+        paid = {r["hash"] for r in srv.requests[calls0:]}
+        before = srv.calls
+        # Resume with room to finish: the answers already paid for come from the cache.
+        cfg2 = GatlingConfig(oracle="anthropic", base_url=srv.base_url, cache_dir=str(tmp_path / "cache"), batch_size=4,
+                             budget_usd=per_call * 1000)
+        res = build_dataset(GatlingGenerator(cfg2), out, 40, seed=2, workers=1, executor="inline", shard_size=4,
+                            progress=False, resume=True)
+        assert res.records == 40
+        assert not paid & {r["hash"] for r in srv.requests[before:]}  # nothing paid for was asked again
+        recs = [r for p in sorted(out.rglob("*.jsonl")) for r in read_jsonl(p)]
+        assert len(recs) == 40 and not [r for r in recs if r["meta"].get("fallback_reason") == "llm_error:budget"]
+    _assert_key_nowhere(tmp_path, key)

@@ -130,6 +130,35 @@ def test_validate_flags_violations_and_corruption(dataset, tmp_path):
     assert res.exit_code != 0
 
 
+def test_validate_checks_shards_against_the_manifest(dataset, tmp_path):
+    src, _ = dataset
+    # A shard cut at a line boundary still parses: only the manifest's counts and hashes show it.
+    out = tmp_path / "cut"
+    shutil.copytree(src, out)
+    f = next(p for p in sorted(out.rglob("*.jsonl")) if p.stat().st_size)
+    lines = f.read_text().splitlines()
+    f.write_text("\n".join(lines[:-2]) + "\n")
+    res = CliRunner().invoke(main, ["validate", str(out)])
+    assert res.exit_code == 1 and "FAILED" in res.output and "Traceback" not in res.output
+    assert f"{f}: {len(lines) - 2:,} records, the manifest says {len(lines):,}" in res.output
+    # A listed shard that is gone, and an unlisted one dropped in.
+    out = tmp_path / "gone"
+    shutil.copytree(src, out)
+    gone = sorted(out.rglob("*.jsonl"))[0]
+    extra = gone.with_name("part-09999.jsonl")
+    gone.rename(extra)
+    res = CliRunner().invoke(main, ["validate", str(out), "--json"])
+    doc = json.loads(res.output)
+    assert res.exit_code == 1 and not doc["ok"]
+    assert f"{out}/{gone.relative_to(out)}: missing" in doc["dataset_problems"]
+    assert any(str(extra) in q and "not listed" in q for q in doc["dataset_problems"])
+    # Nothing to validate is not a pass.
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    res = CliRunner().invoke(main, ["validate", str(empty)])
+    assert res.exit_code == 1 and "no records to validate" in res.output
+
+
 def test_broken_registry_is_one_line_and_writes_nothing(tmp_path):
     reg = tmp_path / "reg"
     shutil.copytree(DEFAULT_DOMAINS_DIR, reg)

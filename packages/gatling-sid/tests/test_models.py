@@ -26,6 +26,11 @@ def test_from_dict_names_the_bad_field(traces):
     d["request"]["text"] = 7
     with pytest.raises(TraceFormatError, match=r"request\.text: expected str"):
         GoldTrace.from_dict(d)
+    for bad in (7, ["a"], "xy"):  # dict() of these raised TypeError/ValueError (a traceback in validate)
+        d = traces[0].to_dict()
+        d["request"]["slots"] = bad
+        with pytest.raises(TraceFormatError, match=r"request\.slots: expected an object"):
+            GoldTrace.from_dict(d)
 
 
 def test_topological_order_and_cycles():

@@ -8,17 +8,27 @@ the output schemas exactly as for the procedural oracle, and the whole trace goe
 :class:`~gatling_sid.validator.TraceValidator`.  A reply that is missing, malformed or
 violates the policy is counted (``anthropic.rejected`` and the rules it broke) and replaced by
 a procedural trace whose lineage says ``procedural-fallback``; the shard still gets its count.
+
+Budget: one client serves every shard a worker process makes, so ``budget_usd`` is not reset
+per shard.  Once it is spent, the shard in progress raises
+:class:`~datacore.llm.BudgetExceeded`: the run stops with one line, the shards already finished
+stay on disk, and every answer paid for is in the response cache, so ``--resume`` with a larger
+budget re-asks nothing.  (datacore gives a generator no run-wide state, so with ``--workers W``
+each worker process has its own budget: a run may spend up to ``W x budget_usd``.)
 The API key comes from ``ANTHROPIC_API_KEY`` and is never written anywhere.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import random
 from typing import Any
 
 from datacore import Telemetry
 
+from .errors import GatlingError
 from .models import GoldTrace, ToolCall, ToolCallGraph, UserRequest
 from .procedural import ProceduralOracle, _Plan
 from .registry import DomainRegistry
@@ -68,6 +78,29 @@ INTENT_HINTS = {
 }
 
 
+# One client per worker process and client settings (keyed by pid too: a forked child must not
+# reuse its parent's client, whose event-loop thread does not exist in the child).
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _close_clients() -> None:
+    for k in [k for k in _CLIENTS if k[0] == os.getpid()]:
+        _CLIENTS.pop(k).close()
+
+
+def _shared_client(config: Any) -> Any:
+    from datacore.llm import AnthropicClient
+
+    if not _CLIENTS:
+        atexit.register(_close_clients)
+    key = (os.getpid(), config.base_url, config.cache_dir, config.budget_usd, config.batch_size)
+    c = _CLIENTS.get(key)
+    if c is None:
+        c = _CLIENTS[key] = AnthropicClient(base_url=config.base_url, cache_dir=config.cache_dir,
+                                            budget_usd=config.budget_usd, max_in_flight=config.batch_size)
+    return c
+
+
 class AnthropicOracle:
     """Model-written traces through ``datacore.llm.AnthropicClient`` (see the module docstring)."""
 
@@ -80,15 +113,13 @@ class AnthropicOracle:
         self.domain_names = self.procedural.domain_names
         self.validator = TraceValidator(registry)
         self._client = client
+        self._own = client is None  # the process-wide client is shared by shards, not closed by one
 
     @property
     def client(self) -> Any:
-        """The LLM client (made on first use, in the worker process)."""
+        """The LLM client (the worker process's shared one, made on first use, unless one was given)."""
         if self._client is None:
-            from datacore.llm import AnthropicClient
-
-            self._client = AnthropicClient(base_url=self.config.base_url, cache_dir=self.config.cache_dir,
-                                           budget_usd=self.config.budget_usd, max_in_flight=self.config.batch_size)
+            self._client = _shared_client(self.config)
         return self._client
 
     def prompt(self, domain: str, intent: str, slots: dict[str, Any]) -> Any:
@@ -137,6 +168,12 @@ class AnthropicOracle:
             jobs.append((tid, domain, intent, slots))
         replies = self.client.complete_json_many([self.prompt(dm, it, sl) for _, dm, it, sl in jobs], TRACE_SCHEMA,
                                                  method="tool")
+        if any(getattr(resp, "error_kind", None) == "budget" for _, resp in replies):
+            # Stop, rather than fill the rest of the run with procedural fallbacks nobody asked for.
+            from datacore.llm import BudgetExceeded
+
+            c = self.client
+            raise BudgetExceeded(float(getattr(c, "spent_usd", 0.0)), float(getattr(c, "budget_usd", None) or 0.0))
         out = []
         for (tid, domain, intent, slots), (obj, resp) in zip(jobs, replies):
             tel.count("anthropic.requests")
@@ -147,7 +184,8 @@ class AnthropicOracle:
             else:
                 try:
                     trace = self.to_trace(obj, tid, domain, intent, slots)
-                except (KeyError, ValueError, TypeError, IndexError) as e:
+                except (KeyError, ValueError, TypeError, IndexError, AttributeError, GatlingError) as e:
+                    # A malformed reference ({"$ref": 5}, "call_1.nowhere") is the model's fault, not the run's.
                     reason = f"unusable:{type(e).__name__}"
                 if trace is not None:
                     rep = self.validator.validate(trace)
@@ -168,10 +206,15 @@ class AnthropicOracle:
         return out
 
     def close(self, telemetry: Telemetry) -> None:
-        """Add the client's counters (calls, tokens, cost, retries, cache hits) and release it."""
+        """Add the client's counters since the last shard (calls, tokens, cost, retries, cache hits).
+
+        A client handed to the constructor is closed; the process-wide shared one stays open for
+        the worker's next shard (its counters are reset, so each shard reports only its own).
+        """
         if self._client is not None:
-            telemetry.merge(self._client.telemetry())
-            self._client.close()
+            telemetry.merge(self._client.telemetry(reset=True))
+            if not self._own:
+                self._client.close()
             self._client = None
 
 

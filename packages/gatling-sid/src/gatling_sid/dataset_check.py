@@ -4,6 +4,12 @@ Gold records must pass every check; a negative must be flagged with exactly the 
 labelled with (and its twin must be in the dataset); the gold requests must be diverse
 (near-duplicate rate at most ``max_near_dup_rate``).  A record that is not a trace at all
 raises :class:`~gatling_sid.errors.TraceFormatError` naming file, line and field.
+
+A dataset directory is read through its manifest: the shard files it lists are the ones
+validated, and a file that is missing, has another size or sha256, holds another number of
+records than the manifest says, or lies in a split folder without being listed, is a dataset
+problem naming the file (so a shard truncated at a line boundary, which parses cleanly, is
+still caught).  A dataset with no records at all fails too.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from datacore import load_manifest, read_jsonl
+from datacore import load_manifest, read_jsonl, verify_dataset
 
 from .diversity import DiversityCounter, DiversityReport
 from .errors import TraceFormatError
@@ -50,13 +56,36 @@ class DatasetValidation:
         return d
 
 
+def _manifest_files(p: Path) -> tuple[list[tuple[Path, int | None]], list[str]]:
+    """(shard files to read with the record count the manifest gives, problems) of a dataset directory."""
+    m = load_manifest(p)
+    problems = [f"{p}/{q}" for q in verify_dataset(p)]  # "train/part-00000.jsonl: missing" etc.
+    listed: list[tuple[Path, int | None]] = []
+    names: set[str] = set()
+    try:
+        for shard in m["shards"]:
+            for entry in shard["files"].values():
+                names.add(str(Path(entry["path"])))
+                f = p / entry["path"]
+                if f.exists():
+                    listed.append((f, int(entry["records"])))
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise TraceFormatError(f"{p / 'dataset.json'}: shards: expected entries with files, path and records ({e!r})") from None
+    for split in ("train", "val", "test"):
+        for f in sorted((p / split).glob("*.jsonl*")):
+            if f.name.startswith(".") or f.name.endswith(".tmp"):
+                continue  # a writer's temporary file, not part of the dataset
+            if str(f.relative_to(p)) not in names:
+                problems.append(f"{f}: shard file not listed in {p / 'dataset.json'} (not validated)")
+    return sorted(listed), problems
+
+
 def dataset_files(path: str | Path) -> list[Path]:
-    """The JSONL shard files of a dataset directory (checks the manifest), or ``[path]`` for a file."""
+    """The JSONL shard files of a dataset directory (those its manifest lists), or ``[path]`` for a file."""
     p = Path(path)
     if p.is_file():
         return [p]
-    load_manifest(p)
-    files = sorted(f for split in ("train", "val", "test") for f in (p / split).glob("*.jsonl*"))
+    files = [f for f, _ in _manifest_files(p)[0]]
     if not files:
         raise TraceFormatError(f"{p}: no shard files under train/, val/ or test/")
     return files
@@ -79,7 +108,15 @@ def validate_dataset(path: str | Path, registry: DomainRegistry | None = None, *
         if len(examples) < max_examples:
             examples.append(f"{where}: {msg}")
 
-    for f in dataset_files(path):
+    p = Path(path)
+    problems: list[str] = []
+    if p.is_file():
+        files: list[tuple[Path, int | None]] = [(p, None)]
+    else:
+        files, problems = _manifest_files(p)
+    total = 0
+    for f, expected in files:
+        lineno = 0
         for lineno, rec in enumerate(read_jsonl(f), 1):
             where = f"{f}:{lineno}"
             if not isinstance(rec, dict):
@@ -108,9 +145,14 @@ def validate_dataset(path: str | Path, registry: DomainRegistry | None = None, *
                     note(where, f"{tr.trace_id} {v.rule} at {v.call_id or 'request'}: {v.message}")
             else:
                 raise TraceFormatError(f"{where}: label {label!r} is not 'gold' or 'negative'")
+        total += lineno
+        if expected is not None and lineno != expected:
+            problems.append(f"{f}: {lineno:,} records, the manifest says {expected:,}")
     missing = [(t, w) for t, w, _ in twins if t not in gold_ids]
     div = div_acc.report(len(reg.tools), near_dup_threshold)
-    problems = div.problems(max_near_dup_rate=max_near_dup_rate)
+    problems += div.problems(max_near_dup_rate=max_near_dup_rate)
+    if total == 0:
+        problems.append(f"{p}: no records to validate")
     if missing:
         problems.append(f"pairs: {len(missing)} negatives whose gold twin is not in the dataset (first: {missing[0][1]})")
     return DatasetValidation(n_gold, passed, negs, exact, dict(viol.most_common()), tuple(examples), div, tuple(problems))

@@ -104,8 +104,15 @@ class GatlingGenerator:
         return DomainRegistry.load(self.config.registry_dir)
 
     def config_dict(self) -> dict[str, Any]:
-        """The config for the manifest."""
-        return self.config.to_dict()
+        """The config for the manifest (compared on resume), without ``budget_usd``.
+
+        The budget decides how far a run gets, not what it contains (like ``--workers``): a run
+        stopped by its budget must be resumable with a larger one, which a recorded budget would
+        refuse as a different config.
+        """
+        d = self.config.to_dict()
+        d.pop("budget_usd", None)
+        return d
 
     def split_key(self, record: dict[str, Any]) -> str:
         """Gold: its request text; negative: its gold twin's request text."""

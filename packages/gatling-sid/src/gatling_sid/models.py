@@ -81,8 +81,11 @@ class UserRequest:
     @classmethod
     def from_dict(cls, d: Any, where: str = "request") -> UserRequest:
         """Inverse of :meth:`to_dict`."""
+        slots = d.get("slots") if isinstance(d, dict) else None
+        if slots is not None and not isinstance(slots, dict):
+            raise TraceFormatError(f"{where}.slots: expected an object, got {type(slots).__name__}")
         return cls(_need(d, "text", str, where), _need(d, "intent", str, where), _need(d, "domain", str, where),
-                   dict(d.get("slots") or {}))
+                   dict(slots or {}))
 
 
 @attrs.frozen
