@@ -176,3 +176,26 @@ def test_transposed_head_matches_linear_and_follows_weight_updates(tiny_model) -
     assert m.embedding.weight.grad is not None and m.embedding.weight.grad.abs().sum() > 0
     m.to(torch.bfloat16)  # dtype change: transposed copies dropped, bf16 uses F.linear
     assert not m._head_t and not m.blocks[0].fc.transposed
+
+
+def test_bf16_kv_decode_close_to_fp32(tiny_model) -> None:
+    """bf16 decode on CPU (fp32 attention over an fp32 KV cache) stays within bf16 rounding of
+    the fp32 model, as close as bf16 full recomputation is."""
+    spans = [DocSpan(0, 0, 20), DocSpan(1, 20, 20, ((0, 5),))]
+    toks = torch.randint(0, 500, (40,), generator=torch.Generator().manual_seed(0))
+    ref = tiny_model(vocab=500).forward_inference(toks, spans)[0]
+    mb = tiny_model(vocab=500).to(torch.bfloat16)
+    full_bf16 = mb.forward_inference(toks, spans)[0].float()
+    cache = KVCache(mb, 64, torch.bfloat16)
+    assert cache.k.dtype == torch.float32
+    table = link_table(spans, "cross_doc_link")
+    doc = torch.tensor([0] * 20 + [1] * 20)
+    pos = torch.cat([torch.arange(20)] * 2)
+    got = [mb.extend(cache, toks[:21], doc[:21], pos[:21], table)]
+    for i in range(21, 40):
+        mb.refresh_row(cache, 1, int(pos[i]), table)
+        got.append(mb.extend(cache, toks[i : i + 1], doc[i : i + 1], pos[i : i + 1], table))
+    kv = torch.cat(got).float()
+    tol = 1e-2 * float(ref.abs().max())
+    assert (kv - ref).abs().max() < tol
+    assert (full_bf16 - ref).abs().max() < tol
