@@ -21,6 +21,7 @@ The API key comes from ``ANTHROPIC_API_KEY`` and is never written anywhere.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import os
 import random
@@ -93,7 +94,9 @@ def _shared_client(config: Any) -> Any:
 
     if not _CLIENTS:
         atexit.register(_close_clients)
-    key = (os.getpid(), config.base_url, config.cache_dir, config.budget_usd, config.batch_size)
+    # The API key's digest too: a process whose environment now holds another key gets a new client.
+    secret = hashlib.sha256(os.environ.get("ANTHROPIC_API_KEY", "").encode()).hexdigest()
+    key = (os.getpid(), secret, config.base_url, config.cache_dir, config.budget_usd, config.batch_size)
     c = _CLIENTS.get(key)
     if c is None:
         c = _CLIENTS[key] = AnthropicClient(base_url=config.base_url, cache_dir=config.cache_dir,
