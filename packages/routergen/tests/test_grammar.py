@@ -129,6 +129,50 @@ output:
 """)
 
 
+def test_text_schema_of_the_wrong_type_is_refused():
+    with pytest.raises(GrammarError, match=r"r\.yaml:9: output\.schema\.properties\.text: type 'integer' cannot hold"):
+        load(HEAD + """\
+grammar:
+  rules:
+    s: ["a {color}"]
+  slots:
+    color: [red]
+output:
+  schema: {type: object, properties: {text: {type: integer}, color: {type: string}}}
+""")
+
+
+def test_text_constraint_no_derivation_meets_is_refused_before_generation():
+    # Every ticket is longer than 12 characters: a run would stall with every sample failing `schema`.
+    text = HEAD + """\
+grammar:
+  rules:
+    s: ["my {color} lamp is broken", "the {color} kettle leaks <tail>"]
+    tail: ["", "again"]
+  slots:
+    color: [red, blue]
+output:
+  schema: {type: object, properties: {text: {type: string, maxLength: MAX}, color: {type: string}}}
+"""
+    with pytest.raises(GrammarError, match=r"r\.yaml:10: output\.schema: none of 200 records .* field text: .* is too long"):
+        load(text.replace("MAX", "12"))
+    # Satisfiable by some derivations only: accepted (the schema validator filters the rest).
+    assert load(text.replace("MAX", "21")).grammar is not None
+
+
+def test_pattern_no_template_matches_is_refused():
+    with pytest.raises(GrammarError, match="none of 200 records"):
+        load(HEAD + """\
+grammar:
+  rules:
+    s: ["a {color} thing"]
+  slots:
+    color: [red, green]
+output:
+  schema: {type: object, properties: {text: {type: string, pattern: "^[0-9]+$"}, color: {type: string}}}
+""")
+
+
 def test_derived_schema_accepts_every_derivation_and_marks_required():
     r = load(HEAD + """\
 grammar:

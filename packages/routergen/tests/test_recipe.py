@@ -51,6 +51,18 @@ def test_unknown_arm_and_bad_arm_mapping():
     assert "arms[0].temperature: temperature=3" in m
 
 
+def test_arm_mapping_missing_a_key_names_it():
+    m = err("name: a\ntask: b\narms:\n  - {name: x}\n")
+    assert m == "bad.yaml:4: arms[0]: missing required key 'generator'"
+
+
+def test_templater_arm_without_grammar_is_refused():
+    m = err("name: a\ntask: b\nllm: {model: m}\narms:\n  - naive\n  - {name: t, generator: templater}\n")
+    assert m.startswith("bad.yaml:6: arms[1]: arm 't' uses the templater generator, which needs a grammar")
+    # Without an explicit arms list the context simply leaves the templater arms out.
+    assert recipe_from_text("name: a\ntask: b\nllm: {model: m}\n").grammar is None
+
+
 def test_invalid_json_schema_names_line():
     m = err("name: a\ntask: b\noutput:\n  schema:\n    type: objekt\n")
     assert m.startswith("bad.yaml:5: output.schema.type: not a valid JSON Schema")

@@ -22,6 +22,8 @@ Loading checks (each a :class:`~routergen.errors.GrammarError` naming the rule a
 undefined non-terminals and slots, non-terminals unreachable from ``start``, unused slots,
 non-terminals with no finite derivation (a left-recursive loop with no way out), and weights
 under which the expected derivation is infinite (the branching process is not subcritical).
+A recipe's output schema is checked against the grammar too (:meth:`Grammar.check_schema`,
+:meth:`Grammar.check_satisfiable`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ _NAME = re.compile(r"^[A-Za-z_][\w\-]*$")
 _SLOT_NAME = re.compile(r"^[A-Za-z_]\w*$")
 RESERVED_FIELDS = ("id", "meta")
 MAX_STEPS = 20_000
+#: Records :meth:`Grammar.check_satisfiable` expands before declaring a schema unsatisfiable.
+SATISFY_TRIES = 200
 WEIGHTINGS = ("grammar", "uniform")
 
 LineOf = Callable[[tuple[Any, ...]], "int | None"]
@@ -284,6 +288,13 @@ class Grammar:
                 raise GrammarError(
                     f"{where}: additionalProperties is false but the grammar produces field(s) {', '.join(extra)}"
                 )
+        text_schema = props.get("text")
+        if isinstance(text_schema, Mapping) and "type" in text_schema:
+            allowed = text_schema["type"] if isinstance(text_schema["type"], list) else [text_schema["type"]]
+            if "string" not in allowed:
+                raise GrammarError(
+                    f"{where}.properties.text: type {text_schema['type']!r} cannot hold the grammar's text (a string)"
+                )
         for name, sub in props.items():
             origin = fields.get(name)
             if origin == "slot":
@@ -302,6 +313,40 @@ class Grammar:
                                 f"{self.source}:{p.line or '?'}: grammar.rules.{rule}: sets {name}={p.sets[name]!r}, "
                                 f"which does not satisfy {where}.properties.{name} ({_brief(sub)})"
                             )
+
+
+    def check_satisfiable(self, schema: Mapping[str, Any], where: str = "output.schema", tries: int = SATISFY_TRIES) -> None:
+        """Raise :class:`GrammarError` if none of ``tries`` records expanded from the grammar
+        (seeded, offline slot values, both weightings) satisfies ``schema``.
+
+        :meth:`check_schema` proves the field-level conflicts; this catches the rest (a text
+        ``maxLength`` every derivation exceeds, a ``pattern`` no template matches, ...), which
+        would otherwise only show as a run that stalls with every sample failing ``schema``.
+        """
+        validator = jsonschema.Draft202012Validator(schema)
+        rng = random.Random(0)
+        first: jsonschema.ValidationError | None = None
+        for i in range(tries):
+            try:
+                d = self.derive(rng, "grammar" if i % 2 == 0 else "uniform")
+            except DerivationTooLong:
+                continue
+            values = self.fill(d, rng)
+            record = {"text": d.render(values), **values, **d.sets}
+            err = next(iter(validator.iter_errors(record)), None)
+            if err is None:
+                return
+            first = first or err
+        if first is not None:
+            at = ".".join(str(p) for p in first.absolute_path)
+            raise GrammarError(
+                f"{where}: none of {tries} records expanded from the grammar satisfies it "
+                f"(e.g. {'field ' + at + ': ' if at else ''}{_brief_text(first.message)})"
+            )
+
+
+def _brief_text(s: str) -> str:
+    return s if len(s) <= 120 else s[:117] + "..."
 
 
 def _brief(schema: Any) -> str:

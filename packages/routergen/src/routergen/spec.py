@@ -240,6 +240,9 @@ def _build(cls: type, data: Any, path: tuple[Any, ...], m: Marked, rename: Mappi
         if field not in names:
             raise m.error(path + (k,), f"unknown key (allowed: {', '.join(rename.get(n, n) for n in names)})")
         kwargs[field] = v
+    for f in attrs.fields(cls):
+        if f.init and f.default is attrs.NOTHING and f.name not in kwargs:
+            raise m.error(path, f"missing required key '{rename.get(f.name, f.name)}'")
     try:
         return cls(**kwargs)
     except FieldError as e:
@@ -284,7 +287,9 @@ def recipe_from_marked(m: Marked) -> Recipe:
             sub = ("output", "schema") + tuple(e.path)
             raise m.error(sub, f"not a valid JSON Schema: {e.message}") from None
         if grammar is not None:
-            grammar.check_schema(schema, where=f"{m.source}:{m.line(('output', 'schema'))}: output.schema")
+            where = f"{m.source}:{m.line(('output', 'schema'))}: output.schema"
+            grammar.check_schema(schema, where=where)
+            grammar.check_satisfiable(schema, where=where)
     elif grammar is not None:
         schema = grammar.derived_schema()
         derived = True
@@ -317,6 +322,12 @@ def recipe_from_marked(m: Marked) -> Recipe:
         dup = next((n for n in names if names.count(n) > 1), None)
         if dup:
             raise m.error(("arms",), f"arm name {dup!r} appears twice")
+        if grammar is None:
+            # Unlike a model, a grammar is not a property of the run's context: such an arm could never run.
+            for i, a in enumerate(arms):
+                if a.needs_grammar:
+                    raise m.error(("arms", i), f"arm {a.name!r} uses the templater generator, which needs a grammar; "
+                                               "the recipe has none")
 
     vals_in = d.get("validators")
     validators: list[ValidatorSpec] = []
