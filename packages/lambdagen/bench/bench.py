@@ -62,8 +62,10 @@ def reduction_rate(config: LambdaConfig, terms_per_cell: int) -> dict:
 
 def distribution(out: Path) -> dict:
     s = dataset_stats(out)
-    return {k: s[k] for k in ("records", "traces", "duplicate_start_terms", "duplicate_pairs", "traces_in_two_splits")} | {
+    keys = ("records", "traces", "duplicate_start_terms", "duplicate_pairs", "traces_in_two_splits", "traces_labelled")
+    return {k: s[k] for k in keys} | {
         "duplicate_pair_share": s["duplicate_pairs"] / max(1, s["records"]),
+        "traces_labelled_share": s["traces_labelled"] / max(1, s["traces"]),
         "status": s["histograms"]["status"],
     }
 
@@ -143,9 +145,22 @@ def main() -> None:
             ("duplicate start terms", str(dist["duplicate_start_terms"]), "", ""),
             ("duplicate (input, target) pairs", f"{dist['duplicate_pairs']} ({100 * dist['duplicate_pair_share']:.3f}%)", "", ""),
             ("traces in two splits", str(dist["traces_in_two_splits"]), "", ""),
+            (
+                "traces labelled (normal_form/step_cap/size_cap/cycle)",
+                f"{100 * dist['traces_labelled_share']:.2f}%",
+                f"{dist['traces_labelled']:,} of {dist['traces']:,}",
+                "",
+            ),
+            (
+                "  trace endings (share of examples)",
+                ", ".join(f"{k} {100 * v / max(1, dist['records']):.1f}%" for k, v in dist["status"].items()),
+                "",
+                "",
+            ),
         ]
     for k, v in quotas.items():
-        rows.append((f"quota steps {k}", f"{100 * v['actual']:.1f}%", f"configured {100 * v['configured']:.0f}%", ""))
+        ok = "within 5% of share" if abs(v["actual"] - v["configured"]) <= 0.05 * v["configured"] else "OFF BY > 5%"
+        rows.append((f"quota steps {k}", f"{100 * v['actual']:.1f}%", f"configured {100 * v['configured']:.0f}%", ok))
     w = max(len(r[0]) for r in rows)
     print(f"{'figure':<{w}}  {'lambdagen (Rust)':>22}  {'baseline':>30}  ratio")
     for r in rows:

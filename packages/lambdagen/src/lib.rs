@@ -233,7 +233,7 @@ struct GenSpec {
 #[pymethods]
 impl GenSpec {
     #[new]
-    #[pyo3(signature = (cells, max_steps, max_size, max_examples_per_trace, redex_only, whole_trace, chunk_traces, quotas, zstd_level, shared_pair_max_size))]
+    #[pyo3(signature = (cells, max_steps, max_size, max_examples_per_trace, redex_only, whole_trace, chunk_traces, quotas, zstd_level, shared_pair_max_size, size_quotas=vec![], depth_quotas=vec![]))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         cells: Vec<(usize, usize, f64)>,
@@ -246,7 +246,14 @@ impl GenSpec {
         quotas: Vec<(usize, usize, f64)>,
         zstd_level: i32,
         shared_pair_max_size: usize,
+        size_quotas: Vec<(usize, usize, f64)>,
+        depth_quotas: Vec<(usize, usize, f64)>,
     ) -> PyResult<GenSpec> {
+        let to_quotas = |qs: Vec<(usize, usize, f64)>| -> Vec<Quota> {
+            qs.into_iter()
+                .map(|(lo, hi, share)| Quota { lo, hi, share })
+                .collect()
+        };
         let cells: Vec<Cell> = cells
             .into_iter()
             .map(|(size, depth, weight)| Cell {
@@ -268,10 +275,9 @@ impl GenSpec {
                 redex_only,
                 whole_trace,
                 chunk_traces: chunk_traces.max(1),
-                quotas: quotas
-                    .into_iter()
-                    .map(|(lo, hi, share)| Quota { lo, hi, share })
-                    .collect(),
+                quotas: to_quotas(quotas),
+                size_quotas: to_quotas(size_quotas),
+                depth_quotas: to_quotas(depth_quotas),
                 zstd_level,
                 shared_pair_max_size,
             },

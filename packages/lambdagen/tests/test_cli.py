@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 from lambdagen.cli import main
 
@@ -42,8 +43,25 @@ def test_generate_then_stats(tmp_path):
     s = json.loads(r.output)
     assert s["records"] == 1500 and s["duplicate_start_terms"] == 0 and s["traces_in_two_splits"] == 0
     assert sum(s["histograms"]["depth"].values()) == 1500
+    assert s["traces_labelled"] == s["traces"] and s["traces_unlabelled"] == 0
     r = CliRunner().invoke(main, ["stats", str(out)])
     assert "total_steps:" in r.output
+    assert "traces labelled 100.00%" in r.output
+
+
+@pytest.mark.parametrize(("option", "spec", "field"), [("--size-quotas", "2-15:0.5,16-:0.5", "size_quotas"),
+                                                       ("--depth-quotas", "1-6:0.5,7-:0.5", "depth_quotas")])
+def test_generate_with_size_or_depth_quotas(tmp_path, option, spec, field):
+    out = tmp_path / "q"
+    args = ["generate", "--out", str(out), "-n", "600", "-w", "1", "--schedule", "20x7,28x8", "--max-steps", "30",
+            "--max-size", "100", "-q", option, spec]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((out / "dataset.json").read_text())
+    assert manifest["spec"]["config"][field] == [[int(a), int(b) if b else 2**31 - 1, float(c)]
+                                                 for a, b, c in (q.replace("-", ":").split(":") for q in spec.split(","))]
+    tel = json.loads((out / "telemetry.json").read_text())
+    assert sum(tel["histograms"][f"quota_examples_{field.split('_')[0]}"].values()) == 600
 
 
 def test_reduce_prints_a_trace():
@@ -60,6 +78,8 @@ def test_errors_are_one_line_without_traceback(tmp_path):
         ["reduce", "(\\0 \\0"],
         ["generate", "--out", str(tmp_path / "x"), "-n", "10", "--schedule", "100x6"],
         ["generate", "--out", str(tmp_path / "x"), "-n", "10", "--quotas", "1-2:1.5"],
+        ["generate", "--out", str(tmp_path / "x"), "-n", "10", "--quotas", "1-:1", "--depth-quotas", "1-:1"],
+        ["generate", "--out", str(tmp_path / "x"), "-n", "10", "--size-quotas", "9-:1"],
     ):
         r = CliRunner().invoke(main, args)
         assert r.exit_code != 0

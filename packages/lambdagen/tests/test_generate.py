@@ -111,6 +111,28 @@ def test_quotas_hold_within_five_percent(tmp_path, read_dataset, dataset_bytes):
     assert sum(res.telemetry.histograms["quota_examples"].values()) == 4000
 
 
+@pytest.mark.parametrize(
+    ("field", "key", "spec", "cut", "share"),
+    [
+        ("size_quotas", "size", "2-14:0.5,15-:0.5", 14, 0.5),
+        ("depth_quotas", "depth", "1-5:0.3,6-:0.7", 5, 0.3),
+    ],
+)
+def test_size_and_depth_quotas_hold_within_five_percent(tmp_path, read_dataset, field, key, spec, cut, share):
+    base = {"schedule": "30x8,40x9", "max_steps": 40, "max_size": 200, "chunk_traces": 16}
+    res = generate(tmp_path / "q", 4000, seed=2, config=LambdaConfig(**base, **{field: spec}), workers=2, shard_size=2000)
+    recs = [r for v in read_dataset(tmp_path / "q").values() for r in v]
+    assert len(recs) == 4000
+    got = sum(r["meta"][key] <= cut for r in recs) / 4000
+    assert abs(got - share) <= 0.05, got
+    assert sum(res.telemetry.histograms[f"quota_examples_{key}"].values()) == 4000
+    # The same cells without quotas give a clearly different mix, so the quotas did the work.
+    generate(tmp_path / "f", 4000, seed=2, config=LambdaConfig(**base), workers=2, shard_size=2000)
+    free = [r for v in read_dataset(tmp_path / "f").values() for r in v]
+    assert abs(sum(r["meta"][key] <= cut for r in free) / 4000 - share) > 0.1
+    assert f"Quotas by input {key}" in (tmp_path / "q" / "report.html").read_text()
+
+
 def test_whole_trace_and_normal_starts(tmp_path, read_dataset, dataset_bytes):
     cfg = LambdaConfig(schedule="12x5", max_steps=20, max_size=100, whole_trace=True, redex_only=False, chunk_traces=8)
     generate(tmp_path / "w", 200, seed=4, config=cfg, workers=1, shard_size=200, compress="gz")
@@ -179,6 +201,10 @@ def test_generate_shard_matches_files(tmp_path, small_config):
         ({"quotas": "1-2:0.5,4-:0.5"}, "contiguous"),
         ({"quotas": "1-2:0.5,3-:0.6"}, "sum to 1"),
         ({"zstd_level": 40}, "zstd_level must be an integer in 1..19"),
+        ({"size_quotas": "2-10:0.5,11-300:0.5"}, "size_quotas: buckets must cover input sizes 2..400 (max_size)"),
+        ({"depth_quotas": "2-:1"}, "depth_quotas: buckets must cover input depths 1..399"),
+        ({"size_quotas": "2-10:x"}, "--size-quotas item 1 '2-10:x'"),
+        ({"quotas": "1-:1", "size_quotas": "2-:1"}, "only one kind of quota per run, got quotas and size_quotas"),
     ],
 )
 def test_bad_config_is_refused_clearly(kwargs, msg):

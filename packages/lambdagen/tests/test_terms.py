@@ -60,6 +60,8 @@ def test_parse_errors_name_the_position(text, pos, what):
     msg = str(e.value)
     assert f"position {pos}:" in msg
     assert what in msg
+    # The term is quoted as typed (no doubled backslashes), so the position can be counted in it.
+    assert msg.startswith(f'term "{text}": position {pos}:')
 
 
 def test_known_reductions():

@@ -46,6 +46,11 @@ pub struct GenConfig {
     pub chunk_traces: usize,
     /// Quotas per trace-length bucket; empty: none.  Buckets must cover every length.
     pub quotas: Vec<Quota>,
+    /// Quotas per bucket of the example's input size (nodes); empty: none.  Buckets must
+    /// cover every size an input can have (the caller checks).
+    pub size_quotas: Vec<Quota>,
+    /// Quotas per bucket of the example's input depth; empty: none.  Same rule.
+    pub depth_quotas: Vec<Quota>,
     pub zstd_level: i32,
     /// Pairs whose input has at most this many nodes recur across shards (traces converge
     /// on small terms); with an [`Owner`], only the pair's owner shard may emit one.
@@ -500,6 +505,20 @@ pub fn run_shard(
         .map(|q| (q.share * count as f64).ceil() as usize)
         .collect();
     let mut used: Vec<usize> = vec![0; cfg.quotas.len()];
+    // Size and depth quotas act per example: an example whose bucket is full is skipped.
+    let limits_of = |qs: &[Quota]| -> Vec<usize> {
+        qs.iter()
+            .map(|q| (q.share * count as f64).ceil() as usize)
+            .collect()
+    };
+    let size_limits = limits_of(&cfg.size_quotas);
+    let depth_limits = limits_of(&cfg.depth_quotas);
+    let mut size_used: Vec<usize> = vec![0; cfg.size_quotas.len()];
+    let mut depth_used: Vec<usize> = vec![0; cfg.depth_quotas.len()];
+    let bucket_of = |qs: &[Quota], v: u32| {
+        qs.iter()
+            .position(|q| q.lo <= v as usize && v as usize <= q.hi)
+    };
     let mut next_chunk: u64 = 0;
     let mut wave: u64 = 16;
     let mut tried_traces: u64 = 0;
@@ -507,15 +526,22 @@ pub fn run_shard(
     let max_traces = 1000 * count.max(1) as u64 + 10_000;
     while emitted < count {
         if tried_traces > max_traces {
-            let unmet: Vec<String> = cfg
-                .quotas
-                .iter()
-                .zip(limits.iter().zip(&used))
-                .filter(|(_, (l, u))| u < l)
-                .map(|(q, (l, u))| format!("steps {}-{} has {u} of {l}", q.lo, q.hi))
-                .collect();
+            let mut unmet: Vec<String> = Vec::new();
+            for (what, qs, ls, us) in [
+                ("steps", &cfg.quotas, &limits, &used),
+                ("size", &cfg.size_quotas, &size_limits, &size_used),
+                ("depth", &cfg.depth_quotas, &depth_limits, &depth_used),
+            ] {
+                for (q, (l, u)) in qs.iter().zip(ls.iter().zip(us.iter())) {
+                    if u < l {
+                        unmet.push(format!("{what} {}-{} has {u} of {l}", q.lo, q.hi));
+                    }
+                }
+            }
             return Err(format!(
-                "could not make {count} records after {tried_traces} traces (quotas unmet: {}); relax the quotas or the schedule",
+                "could not make {count} records after {tried_traces} traces ({emitted} made from {} distinct start terms; \
+                 quotas unmet: {}); relax the quotas or the schedule",
+                starts.len(),
                 if unmet.is_empty() { "none".to_string() } else { unmet.join(", ") }
             ));
         }
@@ -563,6 +589,20 @@ pub fn run_shard(
                             break;
                         }
                     }
+                    let qs = bucket_of(&cfg.size_quotas, e.size);
+                    let qd = bucket_of(&cfg.depth_quotas, e.depth);
+                    if !cfg.size_quotas.is_empty()
+                        && qs.map_or(true, |i| size_used[i] >= size_limits[i])
+                    {
+                        tel.count("examples_over_size_quota", 1);
+                        continue;
+                    }
+                    if !cfg.depth_quotas.is_empty()
+                        && qd.map_or(true, |i| depth_used[i] >= depth_limits[i])
+                    {
+                        tel.count("examples_over_depth_quota", 1);
+                        continue;
+                    }
                     if let (true, Some(o)) = (e.small, owner) {
                         if (e.pair as u64) % o.num_shards.max(1) != o.index % o.num_shards.max(1) {
                             tel.count("small_pairs_left_to_owner_shard", 1);
@@ -575,6 +615,12 @@ pub fn run_shard(
                     }
                     if let (Some(qi), false) = (q, cfg.quotas.is_empty()) {
                         used[qi] += 1;
+                    }
+                    if let Some(i) = qs {
+                        size_used[i] += 1;
+                    }
+                    if let Some(i) = qd {
+                        depth_used[i] += 1;
                     }
                     emit(&ch.buf[e.line.clone()], t.split, trace_no, &t.start_text)?;
                     emitted += 1;
@@ -606,9 +652,13 @@ pub fn run_shard(
         };
     }
     tel.count("examples", emitted as u64);
-    if !cfg.quotas.is_empty() {
-        for (q, u) in cfg.quotas.iter().zip(&used) {
-            tel.observe("quota_examples", &format!("{}-{}", q.lo, q.hi), *u as u64);
+    for (hist, qs, us) in [
+        ("quota_examples", &cfg.quotas, &used),
+        ("quota_examples_size", &cfg.size_quotas, &size_used),
+        ("quota_examples_depth", &cfg.depth_quotas, &depth_used),
+    ] {
+        for (q, u) in qs.iter().zip(us.iter()) {
+            tel.observe(hist, &format!("{}-{}", q.lo, q.hi), *u as u64);
         }
     }
     Ok(tel)
@@ -735,6 +785,8 @@ mod tests {
             whole_trace: false,
             chunk_traces: 8,
             quotas: vec![],
+            size_quotas: vec![],
+            depth_quotas: vec![],
             zstd_level: 3,
             shared_pair_max_size: 0,
         }
@@ -851,6 +903,52 @@ mod tests {
             }
         }
         assert_eq!(total, 600);
+    }
+
+    fn meta_field(line: &str, key: &str) -> usize {
+        let k = format!("\"{key}\":");
+        let at = line.find(&k).unwrap() + k.len();
+        line[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn size_and_depth_quotas_hold() {
+        let q = |lo, hi, share| Quota { lo, hi, share };
+        let n = 1000;
+        let share = |lines: &[u8], key: &str, hi: usize| {
+            let text = std::str::from_utf8(lines).unwrap();
+            let k = text.lines().filter(|l| meta_field(l, key) <= hi).count();
+            k as f64 / n as f64
+        };
+        let free = make_shard(&cfg(), &sp(), 7, n, 2, None).unwrap();
+        for (key, hi, want) in [("size", 12, 0.5), ("depth", 4, 0.4)] {
+            let mut c = cfg();
+            let qs = vec![q(0, hi, want), q(hi + 1, usize::MAX, 1.0 - want)];
+            if key == "size" {
+                c.size_quotas = qs;
+            } else {
+                c.depth_quotas = qs;
+            }
+            let d = make_shard(&c, &sp(), 7, n, 2, None).unwrap();
+            assert_eq!(d.records.len(), n);
+            let got = share(&d.lines, key, hi);
+            assert!((got - want).abs() <= 0.05, "{key}: {got}");
+            // Without quotas the same cells give a clearly different mix: the quotas do the work.
+            let unquoted = share(&free.lines, key, hi);
+            assert!((unquoted - want).abs() > 0.1, "{key}: {unquoted}");
+            let hist = format!("quota_examples_{key}");
+            assert_eq!(
+                d.telemetry.histograms[&hist].values().sum::<u64>(),
+                n as u64
+            );
+            let one = make_shard(&c, &sp(), 7, n, 1, None).unwrap();
+            assert_eq!(one.lines, d.lines);
+        }
     }
 
     #[test]

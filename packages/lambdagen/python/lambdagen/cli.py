@@ -40,6 +40,16 @@ def main() -> None:
     help="Start-term cells: 'seed' (the seed's ten cycles) or SIZExDEPTH[:WEIGHT],... e.g. 100x7,120x8:2.",
 )
 @click.option("--quotas", default="", help="Trace-length quotas LO-HI:SHARE,... e.g. 1-2:0.25,3-6:0.25,7-20:0.25,21-:0.25.")
+@click.option(
+    "--size-quotas",
+    default="",
+    help="Input-size quotas LO-HI:SHARE,... over example input sizes, e.g. 2-40:0.5,41-:0.5 (instead of --quotas).",
+)
+@click.option(
+    "--depth-quotas",
+    default="",
+    help="Input-depth quotas LO-HI:SHARE,... over example input depths, e.g. 1-8:0.5,9-:0.5 (instead of --quotas).",
+)
 @click.option("--include-normal", is_flag=True, help="Keep start terms already in normal form (one input==target record).")
 @click.option("--whole-trace", is_flag=True, help="One record per trace (all terms) instead of one per step.")
 @click.option("--zstd-level", type=click.IntRange(1, 19), default=3, show_default=True, help="zstd level for --compress zst.")
@@ -64,6 +74,8 @@ def generate(
     max_examples_per_trace: int,
     schedule: str,
     quotas: str,
+    size_quotas: str,
+    depth_quotas: str,
     include_normal: bool,
     whole_trace: bool,
     zstd_level: int,
@@ -79,6 +91,8 @@ def generate(
         redex_only=not include_normal,
         whole_trace=whole_trace,
         quotas=quotas,
+        size_quotas=size_quotas,
+        depth_quotas=depth_quotas,
         zstd_level=zstd_level,
         threads=threads,
         shared_pair_max_size=shared_pair_max_size,
@@ -115,7 +129,8 @@ def stats(out: Path, as_json: bool) -> None:
         return
     click.echo(
         f"records {s['records']:,}  traces {s['traces']:,}  duplicate start terms {s['duplicate_start_terms']}  "
-        f"duplicate (input, target) pairs {s['duplicate_pairs']}  traces in two splits {s['traces_in_two_splits']}"
+        f"duplicate (input, target) pairs {s['duplicate_pairs']}  traces in two splits {s['traces_in_two_splits']}  "
+        f"traces labelled {100 * s['traces_labelled'] / max(1, s['traces']):.2f}%"
     )
     for name, h in s["histograms"].items():
         total = sum(h.values()) or 1

@@ -1,4 +1,5 @@
-"""The frozen configuration of a lambdagen run, and its text forms (``--schedule``, ``--quotas``)."""
+"""The frozen configuration of a lambdagen run, and its text forms (``--schedule``, ``--quotas``,
+``--size-quotas``, ``--depth-quotas``)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def parse_schedule(text: str) -> tuple[tuple[int, int, float], ...]:
     return tuple(cells)
 
 
-def parse_quotas(text: str) -> tuple[tuple[int, int, float], ...]:
+def parse_quotas(text: str, option: str = "--quotas") -> tuple[tuple[int, int, float], ...]:
     """Parse ``"LO-HI:SHARE,..."`` trace-length buckets (``HI`` may be empty: no upper end),
     e.g. ``"1-2:0.25,3-6:0.25,7-20:0.25,21-:0.25"``; ``""`` means no quotas."""
     if not text.strip():
@@ -50,10 +51,37 @@ def parse_quotas(text: str) -> tuple[tuple[int, int, float], ...]:
     for i, part in enumerate(text.split(",")):
         m = re.fullmatch(r"\s*(\d+)-(\d*):([0-9.eE+-]+)\s*", part)
         if not m:
-            raise ScheduleError(f"--quotas item {i + 1} {part!r}: expected LO-HI:SHARE or LO-:SHARE, e.g. 1-2:0.25")
+            raise ScheduleError(f"{option} item {i + 1} {part!r}: expected LO-HI:SHARE or LO-:SHARE, e.g. 1-2:0.25")
         hi = int(m.group(2)) if m.group(2) else INF
         out.append((int(m.group(1)), hi, float(m.group(3))))
     return tuple(out)
+
+
+def _quota_tuple(value: Any, option: str = "--quotas") -> tuple[tuple[int, int, float], ...]:
+    if isinstance(value, str):
+        return parse_quotas(value, option)
+    return tuple((int(a), int(b), float(c)) for a, b, c in value)
+
+
+def _check_buckets(
+    what: str, quotas: tuple[tuple[int, int, float], ...], first: int, last: int, unit: str, bound: str
+) -> None:
+    """Shares > 0 summing to 1; buckets contiguous, disjoint and covering ``first..last``."""
+    if not quotas:
+        return
+    if abs(sum(q[2] for q in quotas) - 1.0) > 1e-6 or any(q[2] <= 0 for q in quotas):
+        raise ScheduleError(f"{what}: shares must be > 0 and sum to 1, got {[q[2] for q in quotas]}")
+    spans = sorted((lo, hi) for lo, hi, _ in quotas)
+    if any(lo > hi for lo, hi in spans):
+        raise ScheduleError(f"{what}: a bucket has LO > HI: {spans}")
+    if spans[0][0] > first or spans[-1][1] < last:
+        raise ScheduleError(
+            f"{what}: buckets must cover {unit} {first}..{last} ({bound}), got {spans} "
+            "(end with LO-:SHARE for an open last bucket)"
+        )
+    for (a_lo, a_hi), (b_lo, _) in zip(spans, spans[1:]):
+        if b_lo != a_hi + 1:
+            raise ScheduleError(f"{what}: buckets must be contiguous and disjoint, got {a_lo}-{a_hi} then {b_lo}-")
 
 
 def _cells(value: Any) -> tuple[tuple[int, int, float], ...]:
@@ -101,6 +129,9 @@ class LambdaConfig:
     * ``whole_trace``: one record per trace (``trace`` lists every term) instead of per step.
     * ``quotas``: (lo, hi, share) buckets of trace length; each gets at most ``ceil(share*count)``
       examples per shard (a string is parsed by :func:`parse_quotas`); empty: none.
+    * ``size_quotas`` / ``depth_quotas``: the same, over the size (nodes) / depth of each
+      example's input term; an example whose bucket is full is skipped.  At most one of the
+      three quota kinds per run (greedy filling of several marginals at once can deadlock).
     * ``chunk_traces``: start terms per parallel chunk; ``zstd_level`` for ``--compress zst``.
     * ``shared_pair_max_size``: (input, target) pairs whose input has at most this many nodes
       recur in many shards (traces converge on small terms); when the generator knows the
@@ -115,14 +146,17 @@ class LambdaConfig:
     max_examples_per_trace: int = attrs.field(default=0, validator=_non_negative)
     redex_only: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
     whole_trace: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    quotas: tuple[tuple[int, int, float], ...] = attrs.field(
-        default=(),
-        converter=lambda v: parse_quotas(v) if isinstance(v, str) else tuple((int(a), int(b), float(c)) for a, b, c in v),
-    )
+    quotas: tuple[tuple[int, int, float], ...] = attrs.field(default=(), converter=_quota_tuple)
     chunk_traces: int = attrs.field(default=32, validator=_positive)
     zstd_level: int = attrs.field(default=3)
     shared_pair_max_size: int = attrs.field(default=50, validator=_non_negative)
     threads: int = attrs.field(default=0, validator=_non_negative)
+    size_quotas: tuple[tuple[int, int, float], ...] = attrs.field(
+        default=(), converter=lambda v: _quota_tuple(v, "--size-quotas")
+    )
+    depth_quotas: tuple[tuple[int, int, float], ...] = attrs.field(
+        default=(), converter=lambda v: _quota_tuple(v, "--depth-quotas")
+    )
 
     @zstd_level.validator
     def _check_level(self, _attr: Any, value: int) -> None:
@@ -131,26 +165,28 @@ class LambdaConfig:
 
     @quotas.validator
     def _check_quotas(self, _attr: Any, quotas: tuple[tuple[int, int, float], ...]) -> None:
-        if not quotas:
-            return
-        if abs(sum(q[2] for q in quotas) - 1.0) > 1e-6 or any(q[2] <= 0 for q in quotas):
-            raise ScheduleError(f"quotas: shares must be > 0 and sum to 1, got {[q[2] for q in quotas]}")
-        spans = sorted((lo, hi) for lo, hi, _ in quotas)
-        first = 1 if self.redex_only else 0
-        if any(lo > hi for lo, hi in spans):
-            raise ScheduleError(f"quotas: a bucket has LO > HI: {spans}")
-        if spans[0][0] > first or spans[-1][1] < self.max_steps:
-            raise ScheduleError(f"quotas: buckets must cover trace lengths {first}..{self.max_steps} (max_steps), got {spans}")
-        for (a_lo, a_hi), (b_lo, _) in zip(spans, spans[1:]):
-            if b_lo != a_hi + 1:
-                raise ScheduleError(f"quotas: buckets must be contiguous and disjoint, got {a_lo}-{a_hi} then {b_lo}-")
+        _check_buckets("quotas", quotas, 1 if self.redex_only else 0, self.max_steps, "trace lengths", "max_steps")
+
+    @size_quotas.validator
+    def _check_size_quotas(self, _attr: Any, quotas: tuple[tuple[int, int, float], ...]) -> None:
+        # The smallest closed term (an abstraction over its variable) has 2 nodes; inputs never exceed max_size.
+        _check_buckets("size_quotas", quotas, 2, self.max_size, "input sizes", "max_size")
+
+    @depth_quotas.validator
+    def _check_depth_quotas(self, _attr: Any, quotas: tuple[tuple[int, int, float], ...]) -> None:
+        # A closed term has depth >= 1; a term of at most max_size nodes has depth < max_size.
+        _check_buckets("depth_quotas", quotas, 1, self.max_size - 1, "input depths", "max_size - 1")
+        kinds = [k for k in ("quotas", "size_quotas", "depth_quotas") if getattr(self, k)]
+        if len(kinds) > 1:
+            raise ScheduleError(f"only one kind of quota per run, got {' and '.join(kinds)}")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored in the manifest (``threads`` left out: it does not change the output)."""
         d = attrs.asdict(self)
         d.pop("threads")
         d["schedule"] = [list(c) for c in self.schedule]
-        d["quotas"] = [list(q) for q in self.quotas]
+        for k in ("quotas", "size_quotas", "depth_quotas"):
+            d[k] = [list(q) for q in getattr(self, k)]
         return d
 
     def spec(self) -> Any:
@@ -166,4 +202,6 @@ class LambdaConfig:
             list(self.quotas),
             self.zstd_level,
             self.shared_pair_max_size,
+            list(self.size_quotas),
+            list(self.depth_quotas),
         )

@@ -125,14 +125,23 @@ class LambdaGenerator:
 
         h = telemetry.histograms
         out = []
-        if self.config.quotas and h.get("quota_examples"):
-            total = sum(h["quota_examples"].values()) or 1
+        for field, hist, label in (
+            ("quotas", "quota_examples", "trace steps"),
+            ("size_quotas", "quota_examples_size", "input size"),
+            ("depth_quotas", "quota_examples_depth", "input depth"),
+        ):
+            quotas = getattr(self.config, field)
+            if not (quotas and h.get(hist)):
+                continue
+            total = sum(h[hist].values()) or 1
             rows = []
-            for lo, hi, share in self.config.quotas:
+            for lo, hi, share in quotas:
                 key = f"{lo}-{hi}"
-                got = h["quota_examples"].get(key, 0)
+                got = h[hist].get(key, 0)
                 rows.append([key, f"{share:.3f}", f"{got / total:.3f}", got])
-            out.append(ReportSection("Quotas", table_html(["trace steps", "configured share", "actual share", "examples"], rows)))
+            out.append(
+                ReportSection(f"Quotas by {label}", table_html([label, "configured share", "actual share", "examples"], rows))
+            )
         c = telemetry.counters
         rows = [
             [k, c.get(k, 0)]
@@ -144,6 +153,9 @@ class LambdaGenerator:
                 "small_pairs_left_to_owner_shard",
                 "start_terms_normal_skipped",
                 "traces_over_quota",
+                "examples_over_quota",
+                "examples_over_size_quota",
+                "examples_over_depth_quota",
             )
         ]
         out.append(ReportSection("Deduplication and filtering (summed over shards)", table_html(["counter", "value"], rows)))

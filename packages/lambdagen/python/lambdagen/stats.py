@@ -10,10 +10,14 @@ from typing import Any
 import xxhash
 from datacore import load_manifest, read_jsonl
 
+#: The statuses a trace can end with (every record's ``meta.status`` is one of them).
+STATUSES = ("normal_form", "step_cap", "size_cap", "cycle")
+
 
 def dataset_stats(out: str | os.PathLike[str]) -> dict[str, Any]:
     """Read every record of ``out`` and count depths, sizes, trace lengths, statuses and
-    duplicates (start terms across traces, (input, target) pairs) over the whole dataset."""
+    duplicates (start terms across traces, (input, target) pairs) over the whole dataset;
+    ``traces_labelled`` counts traces whose records all carry the same known ``status``."""
     root = Path(out)
     manifest = load_manifest(root)
     hist: dict[str, Counter[Any]] = {k: Counter() for k in ("depth", "size", "total_steps", "status", "split")}
@@ -21,6 +25,7 @@ def dataset_stats(out: str | os.PathLike[str]) -> dict[str, Any]:
     starts: dict[str, str] = {}
     dup_pairs = dup_starts = records = 0
     trace_split: dict[str, str] = {}
+    trace_status: dict[str, Any] = {}
     split_conflicts = 0
     for shard in manifest["shards"]:
         for split, f in shard["files"].items():
@@ -37,6 +42,10 @@ def dataset_stats(out: str | os.PathLike[str]) -> dict[str, Any]:
                     dup_pairs += 1
                 pairs.add(key)
                 tid = m["trace_id"]
+                # A trace is labelled if all its records carry one and the same known status.
+                st = m.get("status")
+                if trace_status.setdefault(tid, st) != st or st not in STATUSES:
+                    trace_status[tid] = None
                 if trace_split.setdefault(tid, split) != split:
                     split_conflicts += 1
                 if m.get("step") == 0:
@@ -50,5 +59,7 @@ def dataset_stats(out: str | os.PathLike[str]) -> dict[str, Any]:
         "duplicate_pairs": dup_pairs,
         "duplicate_start_terms": dup_starts,
         "traces_in_two_splits": split_conflicts,
+        "traces_labelled": sum(st is not None for st in trace_status.values()),
+        "traces_unlabelled": sum(st is None for st in trace_status.values()),
         "histograms": {k: dict(sorted(v.items(), key=lambda kv: (str(type(kv[0])), kv[0]))) for k, v in hist.items()},
     }

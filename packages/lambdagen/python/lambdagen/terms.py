@@ -19,7 +19,8 @@ DEFAULT_MAX_SIZE = 10_000
 
 
 def _wrap(exc: ValueError, text: str) -> LambdaSyntaxError:
-    return LambdaSyntaxError(f"term {text[:60]!r}{'...' if len(text) > 60 else ''}: {exc}")
+    # The text as typed (repr would double every backslash and shift the positions the message names).
+    return LambdaSyntaxError(f"term \"{text[:60]}{'...' if len(text) > 60 else ''}\": {exc}")
 
 
 @attrs.frozen(eq=True, hash=True)
