@@ -19,16 +19,28 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
     (always at least the most likely one), so filtering never empties the distribution.
     """
     out = logits.float().clone()
-    if top_k is not None and top_k < out.numel():
+    n = out.numel()
+    if top_k is not None and top_k < n:
         kth = torch.topk(out, top_k).values[-1]
-        out[out < kth] = float("-inf")
+        out.masked_fill_(out < kth, float("-inf"))
     if top_p is not None and top_p < 1.0:
-        sorted_l, idx = torch.sort(out, descending=True)
-        probs = torch.softmax(sorted_l, dim=-1)
-        before = torch.cumsum(probs, dim=-1) - probs  # mass strictly before each token
-        drop = before >= top_p
-        drop[0] = False
-        out[idx[drop]] = float("-inf")
+        # The kept set is a prefix of the ids in order of decreasing probability. Rather than
+        # sorting all 50,257 ids (3.5 ms on CPU), take the top k by probability (k starts at 256,
+        # or top_k) and grow k only while that prefix holds less than top_p of the mass; the
+        # prefix, and so the result, is the same as with a full sort.
+        probs = torch.softmax(out, dim=-1)
+        k = min(n, max(256, top_k or 0))
+        while True:
+            vals, idx = torch.topk(probs, k)
+            mass = torch.cumsum(vals, dim=-1)
+            if float(mass[-1]) >= top_p or k == n:
+                break
+            k = min(n, k * 8)
+        keep = max(1, int(((mass - vals) < top_p).sum()))  # mass strictly before each token < top_p
+        kept = idx[:keep]
+        filtered = torch.full_like(out, float("-inf"))
+        filtered[kept] = out[kept]
+        out = filtered
     return out
 
 
