@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import tempfile
@@ -32,6 +33,7 @@ from ds2ds_gen.generation_config import GenerationConfig
 from ds2ds_gen.link_detector import LinkDetector
 from ds2ds_gen.linked_doc_generator import LinkedDocumentGenerator
 from ds2ds_gen.model import DS2DSModel, ModelConfig, load_checkpoint
+from ds2ds_gen.sampling import sample_token
 from ds2ds_gen.single_doc_generator import make_runner
 from ds2ds_gen.synth import SynthConfig, make_entities, write_synthetic_corpus
 from ds2ds_gen.tokenizer import get_encoding
@@ -56,24 +58,38 @@ def linked_context(device: str) -> DocumentContext:
     return ctx
 
 
-def decode_rate(model: DS2DSModel, n: int, *, kv: bool, attention: str = "sdpa", dtype: torch.dtype = torch.float32) -> float:
+def decode_rate(model: DS2DSModel, n: int, *, kv: bool, attention: str = "sdpa", dtype: torch.dtype = torch.float32,
+                sampled: bool = False, cpu_times: dict | None = None, name: str = "") -> float:
+    """Tokens/s of ``n`` decode steps (wall clock). ``sampled``: pick tokens with
+    :func:`sample_token` (temperature 0.8, top-k 40, top-p 0.95, seeded) instead of argmax.
+    ``cpu_times[name]`` receives the process CPU milliseconds per token of the timed loop (all
+    threads together: with ``--threads 1`` it is the wall time a quiet core would give)."""
     device = str(next(model.parameters()).device)
     m = model.to(dtype)
     ctx = linked_context(device)
     runner = ContextRunner(m, ctx, use_kv_cache=kv, attention=attention, dtype=dtype)
-    tok = int(torch.argmax(runner.next_logits()))  # prefill / warm-up, not timed
-    ctx.append_token_to_current(tok)
+    gen = torch.Generator().manual_seed(0)
+
+    def pick(logits: torch.Tensor) -> int:
+        if sampled:
+            return sample_token(logits, 0.8, top_k=40, top_p=0.95, generator=gen)
+        return int(torch.argmax(logits))
+
+    ctx.append_token_to_current(pick(runner.next_logits()))  # prefill / warm-up, not timed
     for _ in range(3):
-        ctx.append_token_to_current(int(torch.argmax(runner.next_logits())))
+        ctx.append_token_to_current(pick(runner.next_logits()))
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n):
-        ctx.append_token_to_current(int(torch.argmax(runner.next_logits())))
+        ctx.append_token_to_current(pick(runner.next_logits()))
     if device.startswith("cuda"):
         torch.cuda.synchronize()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if cpu_times is not None:
+        cpu_times[name] = cpu / n * 1e3
     model.float()
-    return n / (time.perf_counter() - t0)
+    return n / wall
 
 
 class ForcedRunner:
@@ -175,11 +191,14 @@ def main() -> None:
                      "quick": args.quick}
     if dev.startswith("cuda"):
         results["gpu"] = torch.cuda.get_device_name()
+    results["load_average_start"] = os.getloadavg()
     model = bench_model(dev)
+    cpu: dict = {}
     rates = {
-        "kv_fp32": decode_rate(model, n_kv, kv=True),
-        "full_recompute_fp32": decode_rate(model, n_full, kv=False),
-        "kv_bf16": decode_rate(model, n_kv, kv=True, dtype=torch.bfloat16),
+        "kv_fp32": decode_rate(model, n_kv, kv=True, cpu_times=cpu, name="kv_fp32"),
+        "full_recompute_fp32": decode_rate(model, n_full, kv=False, cpu_times=cpu, name="full_recompute_fp32"),
+        "kv_bf16": decode_rate(model, n_kv, kv=True, dtype=torch.bfloat16, cpu_times=cpu, name="kv_bf16"),
+        "kv_fp32_sampled": decode_rate(model, n_kv, kv=True, sampled=True, cpu_times=cpu, name="kv_fp32_sampled"),
     }
     if dev.startswith("cuda") or args.flex:
         try:
@@ -191,6 +210,7 @@ def main() -> None:
     rates["full_recompute_fp32_active_vocab"] = decode_rate(model, n_full, kv=False)
     set_active_vocab(model, False)
     results["decode_tokens_per_s"] = rates
+    results["decode_cpu_ms_per_token"] = cpu
     if not args.skip_e2e:
         with tempfile.TemporaryDirectory() as tmp:
             write_synthetic_corpus(Path(tmp) / "md", SynthConfig(regions=3, rivers=3, cities=10, people=10, organizations=5))
@@ -205,10 +225,13 @@ def main() -> None:
     if args.checkpoint and args.corpus:
         results["quality"] = quality(args.checkpoint, args.corpus, 5 if args.quick else 30)
 
-    print(f"ds2ds-gen benchmark  device={dev} threads={args.threads} torch={torch.__version__}")
+    results["load_average_end"] = os.getloadavg()
+    print(f"ds2ds-gen benchmark  device={dev} threads={args.threads} torch={torch.__version__}  "
+          f"load average {results['load_average_start'][0]:.2f} -> {results['load_average_end'][0]:.2f}")
     print(f"{'figure':44s} {'value':>12s}")
     for k, v in rates.items():
-        print(f"{'decode tokens/s ' + k:44s} {v:12.1f}")
+        extra = f"   (CPU {cpu[k]:.2f} ms/token)" if k in cpu else ""
+        print(f"{'decode tokens/s ' + k:44s} {v:12.1f}{extra}")
     print(f"{'KV cache speed-up over full recomputation':44s} {rates['kv_fp32'] / rates['full_recompute_fp32']:11.1f}x")
     if "end_to_end" in results:
         e = results["end_to_end"]
