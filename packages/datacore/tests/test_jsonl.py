@@ -31,6 +31,31 @@ def test_malformed_line_named(tmp_path) -> None:
     assert stats.skipped == 2 and stats.skipped_lines == [3, 4]
 
 
+def test_line_numbers_past_blank_lines_and_blocks(tmp_path) -> None:
+    """Blank and CRLF lines are skipped; two values on one line is an error; numbers stay exact
+    across the reader's 64 KiB blocks (the bad line sits in the third block)."""
+    good = [b'{"i": %d, "pad": "%s"}' % (i, b"x" * 200) for i in range(900)]
+    lines = good[:300] + [b"", b"  "] + good[300:600] + [b'{"i": -1}\r'] + good[600:700] + [b'{"a": 1} {"b": 2}'] + good[700:]
+    p = tmp_path / "mixed.jsonl"
+    p.write_bytes(b"\n".join(lines) + b"\n")
+    bad_line = lines.index(b'{"a": 1} {"b": 2}') + 1
+    with pytest.raises(JsonlError, match=rf"mixed.jsonl:{bad_line}: malformed JSON"):
+        list(read_jsonl(p))
+    stats = ReadStats()
+    got = [r["i"] for r in read_jsonl(p, on_error="skip", stats=stats)]
+    assert got == list(range(600)) + [-1] + list(range(600, 900))
+    assert stats.skipped_lines == [bad_line] and stats.records == 901
+
+
+def test_unterminated_last_line_and_non_object(tmp_path) -> None:
+    p = tmp_path / "t.jsonl"
+    p.write_bytes(b'{"a": 1}\n{"a": 2}')
+    assert [r["a"] for r in read_jsonl(p)] == [1, 2]
+    p.write_bytes(b'{"a": 1}\n"text"\n')
+    with pytest.raises(JsonlError, match=r"t.jsonl:2: malformed JSON: Expected `object`, got `str`"):
+        list(read_jsonl(p))
+
+
 def test_truncated_gzip_raises(tmp_path) -> None:
     p = tmp_path / "t.jsonl.gz"
     write_jsonl(p, RECS)
