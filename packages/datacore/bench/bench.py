@@ -54,7 +54,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="write results as JSON here")
     args = ap.parse_args()
     n = 50_000 if args.quick else 300_000
-    repeat = 2 if args.quick else 3
+    repeat = 2 if args.quick else 5
     recs = make_records(n)
     tmp = Path(tempfile.mkdtemp())
     results: dict[str, dict[str, float]] = {}

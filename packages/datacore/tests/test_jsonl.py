@@ -97,3 +97,24 @@ def test_gzip_is_standard(tmp_path) -> None:
     p = tmp_path / "s.jsonl.gz"
     write_jsonl(p, RECS[:3])
     assert gzip.decompress(p.read_bytes()).count(b"\n") == 3
+
+
+def test_numpy_values_and_unencodable_record(tmp_path) -> None:
+    """numpy arrays/scalars are written as JSON lists/numbers; a record that cannot be encoded
+    raises and leaves no partial line in what the writer holds."""
+    import numpy as np
+    import orjson
+
+    rec = {"a": np.arange(3, dtype=np.int32), "b": np.float64(0.5), "c": [np.int64(7)], "d": 1.5e300}
+    p = tmp_path / "n.jsonl"
+    with JsonlWriter(p) as w:
+        w.write(rec)
+        with pytest.raises(TypeError, match="object"):
+            w.write({"ok": 1, "bad": object()})
+        w.write_many([{"i": 1}, {"i": 2}])
+    assert list(read_jsonl(p)) == [{"a": [0, 1, 2], "b": 0.5, "c": [7], "d": 1.5e300}, {"i": 1}, {"i": 2}]
+    assert w.count == 3
+    # the same bytes as orjson for ordinary records (what every generator writes)
+    plain = [{"id": "x", "tokens": [1, 2, 3], "t": "λ \"q\" \n", "f": 0.1, "n": None, "b": True, "m": {"k": -5}}]
+    write_jsonl(p, plain)
+    assert p.read_bytes() == b"".join(orjson.dumps(r) + b"\n" for r in plain)
