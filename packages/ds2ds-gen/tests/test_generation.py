@@ -78,7 +78,8 @@ def test_corpus_and_generated_links(corpus, tiny_model) -> None:
     assert res.get_document_by_title(a).tokens.tolist() == corpus.get_document(a).tolist()
     b = res.get_document_by_title("B")
     assert b.text.startswith("# B\n\nB is new. See [C](C).") and b.depth == 1 and b.parent_title == "Root"
-    assert res.root_document.text == f"# Root\n\n Intro [{a}]({a}) mid [B](B) end.<|endoftext|>"
+    assert res.root_document.text == f"# Root\n\n Intro [{a}]({a}) mid [B](B) end."
+    assert int(res.root_document.tokens[-1]) == 50256  # the tokens keep the end-of-document id
     assert res.link_graph()["Root"] == [a, "B"] and res.stop_reason == "eos"
     assert res.get_document_by_title(b.title_normalized) is b
 
@@ -113,8 +114,8 @@ def test_prompt_links(corpus, tiny_model) -> None:
     res, runner = run({"Q": "q text.", "Root": " done."}, prompt, corpus, check=True,
                       model=tiny_model(vocab=V, max_seq_len=512))
     assert [(e.target, e.outcome, e.in_prompt) for e in res.links] == [(a, "corpus", True), ("Q", "generated", True)]
-    assert res.get_document_by_title("Q").text == "# Q\n\nq text.<|endoftext|>"
-    assert res.root_document.text == prompt + " done.<|endoftext|>"
+    assert res.get_document_by_title("Q").text == "# Q\n\nq text."
+    assert res.root_document.text == prompt + " done."
 
 
 def test_eviction(corpus, tiny_model) -> None:

@@ -21,6 +21,8 @@ from .masks import DocSpan
 from .title_utils import create_filename
 from .tokenizer import encode_prefix
 
+_EOS_TEXT = "<|endoftext|>"
+
 __all__ = ["ContextDocument", "DocumentContext"]
 
 
@@ -250,12 +252,18 @@ class DocumentContext:
         raise RuntimeError("current document not active")
 
     def get_all_documents(self) -> list[GeneratedDocument]:
-        """Every document (active and evicted) as :class:`GeneratedDocument`, in creation order."""
+        """Every document (active and evicted) as :class:`GeneratedDocument`, in creation order.
+
+        ``text`` is the decoded tokens without a final ``<|endoftext|>``; ``tokens`` keep it."""
         out = []
         for t in self.order:
             d = self.docs[t]
             arr = np.asarray(d.tokens, dtype=np.int64)
             text = self.decode(d.tokens) if self.decode is not None else None
+            if text is not None:
+                # The tokens keep the end-of-document token (the model's boundary); the text,
+                # which becomes a markdown file, does not.
+                text = text.removesuffix(_EOS_TEXT)
             src = d.source if isinstance(d.source, Path) or d.source in ("generated", "corpus") else "corpus"
             out.append(GeneratedDocument(d.title, create_filename(d.title), arr, text, src, d.is_root,
                                          d.parent_title, d.depth, not d.active, list(d.link_titles)))
