@@ -54,7 +54,14 @@ def bar_chart_svg(hist: Mapping[Any, float], title: str, xlabel: str = "", ylabe
     fig, ax = plt.subplots(figsize=(max(5.0, min(14.0, 0.28 * len(keys) + 2)), 3.2))
     ax.bar(range(len(keys)), [values[k] for k in keys], color="#4c72b0")
     ax.set_xticks(range(len(keys)))
-    ax.set_xticklabels(keys, rotation=90 if len(keys) > 12 else 0, fontsize=8)
+    # Upright labels only while they fit under their bars (long category names overlap).
+    longest = max((len(k) for k in keys), default=0)
+    if len(keys) > 12:
+        ax.set_xticklabels(keys, rotation=90, fontsize=8)
+    elif longest * len(keys) > 60:
+        ax.set_xticklabels(keys, rotation=30, ha="right", fontsize=8)
+    else:
+        ax.set_xticklabels(keys, fontsize=8)
     ax.set_title(title + note, fontsize=10)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
