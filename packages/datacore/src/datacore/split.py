@@ -109,13 +109,9 @@ class Splitter:
         self._salt = salt.encode("utf-8")
 
     def __call__(self, key: SplitKey) -> str:
-        packed = _pack_u32(key) if type(key) is list or type(key) is tuple else None
-        if packed is None:
-            data: bytes | array.array = self._salt + encode_key(key)
-        elif self._salt:
-            data = self._salt + packed.tobytes()
-        else:
-            data = packed  # hashed in place, no copy
+        packed = _pack_u32(key) if not self._salt and (type(key) is list or type(key) is tuple) else None
+        # An unsalted int list is hashed in place, without a copy; everything else as encode_key says.
+        data: bytes | array.array = packed if packed is not None else self._salt + encode_key(key)
         b = xxhash.xxh64_intdigest(data, seed=0) % 1000
         return "train" if b < self.t1 else "val" if b < self.t2 else "test"
 

@@ -158,22 +158,14 @@ class FsmGenerator:
         Byte-identical to ``orjson.dumps`` of :func:`~fsmdata.generator.batch_records`' dicts
         (tested); it skips building the dicts."""
         from .engine import PATHS
-        from .generator import _SUBTYPE_LABELS, batch_texts
+        from .generator import _SUBTYPE_LABELS, batch_row_fields, batch_texts
 
         tbl = self._tok_table
         task = self.cfg.task
         subj = ["null" if x is None else f'"{x}"' for x in _SUBTYPE_LABELS]
         out = []
         append = out.append
-        for text, L, c, sub, p, a, k in zip(
-            batch_texts(self.fsm, b.tokens, b.lengths),
-            b.lengths.tolist(),
-            b.classes.tolist(),
-            b.subtypes.tolist(),
-            b.paths.tolist(),
-            b.attempts.tolist(),
-            b.branch_pos.tolist(),
-        ):
+        for text, (L, c, sub, p, a, k) in zip(batch_texts(self.fsm, b.tokens, b.lengths), batch_row_fields(b)):
             cn = CLASS_NAMES[c]
             bp = f',"branch_pos":{k}' if k >= 0 else ""
             append(

@@ -166,6 +166,18 @@ def batch_texts(fsm: FSM, tokens: np.ndarray, lengths: np.ndarray) -> list[str]:
     return [sep.join(al[a] for a in row[:L]) for row, L in zip(tokens.tolist(), lengths.tolist())]
 
 
+def batch_row_fields(b: Batch) -> Iterator[tuple[int, int, int, int, int, int]]:
+    """Per sample of ``b``: (length, class, subtype, path, attempts, branch_pos) as Python ints."""
+    return zip(
+        b.lengths.tolist(),
+        b.classes.tolist(),
+        b.subtypes.tolist(),
+        b.paths.tolist(),
+        b.attempts.tolist(),
+        b.branch_pos.tolist(),
+    )
+
+
 def batch_records(fsm: FSM, cfg: GenConfig, b: Batch) -> list[dict[str, Any]]:
     """The records of one batch.
 
@@ -183,16 +195,7 @@ def batch_records(fsm: FSM, cfg: GenConfig, b: Batch) -> list[dict[str, Any]]:
     out = []
     append = out.append
     s = 0
-    for text, e, L, c, sub, p, a, k in zip(
-        texts,
-        ends,
-        b.lengths.tolist(),
-        b.classes.tolist(),
-        b.subtypes.tolist(),
-        b.paths.tolist(),
-        b.attempts.tolist(),
-        b.branch_pos.tolist(),
-    ):
+    for text, e, (L, c, sub, p, a, k) in zip(texts, ends, batch_row_fields(b)):
         cname = CLASS_NAMES[c]
         if k >= 0:
             meta = {"attempts": a, "branch_pos": k, "path": PATHS[p], "target": {"class": cname, "length": L}, "task": task}
