@@ -21,6 +21,29 @@ def main() -> None:
     """Entry point of the `routergen` command."""
 
 
+def _parse_prices(values: tuple[str, ...]) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    for v in values:
+        model, _, rest = v.partition("=")
+        try:
+            a, b = (float(x) for x in rest.split(","))
+            if not model or a < 0 or b < 0:
+                raise ValueError
+        except ValueError:
+            raise click.BadParameter(
+                f"{v!r}: expected MODEL=USD_IN,USD_OUT (per million tokens, numbers >= 0), e.g. my-model=0.5,1.5",
+                param_hint="--price",
+            ) from None
+        out[model] = (a, b)
+    return out
+
+
+_price_option = click.option(
+    "--price", "prices", multiple=True, metavar="MODEL=IN,OUT",
+    help="Price a model (prefix) in USD per million input,output tokens; overrides the recipe's llm.prices.",
+)
+
+
 @main.command()
 @click.argument("recipe")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output dataset directory.")
@@ -32,10 +55,11 @@ def main() -> None:
 @click.option("--compress", type=click.Choice(["none", "gz", "zst"]), default="none", show_default=True)
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Finish an unfinished run in --out, or discard it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+@_price_option
 def run(recipe: str, out: Path, n: int | None, seed: int, offline: bool, cache_dir: Path | None, compress: str,
-        resume: bool, quiet: bool) -> None:
+        resume: bool, quiet: bool, prices: tuple[str, ...]) -> None:
     """Generate a dataset from RECIPE (a file, or a built-in recipe name) into --out."""
-    r = load_recipe(recipe)
+    r = load_recipe(recipe, _parse_prices(prices))
     res = run_recipe(
         r, out, n, seed=seed, offline=offline, cache_dir=cache_dir, resume=resume,
         progress=not quiet and not os.environ.get("DATACORE_NO_PROGRESS"),
@@ -57,9 +81,10 @@ def run(recipe: str, out: Path, n: int | None, seed: int, offline: bool, cache_d
 @main.command()
 @click.argument("recipe")
 @click.option("--json", "as_json", is_flag=True, help="Print the validated recipe summary as JSON.")
-def validate(recipe: str, as_json: bool) -> None:
-    """Check RECIPE (schema, grammar, validators) without generating anything."""
-    r = load_recipe(recipe)
+@_price_option
+def validate(recipe: str, as_json: bool, prices: tuple[str, ...]) -> None:
+    """Check RECIPE (schema, grammar, validators, prices) without generating anything."""
+    r = load_recipe(recipe, _parse_prices(prices))
     summary = {
         "recipe": r.name,
         "source": r.source,

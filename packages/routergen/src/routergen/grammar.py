@@ -44,6 +44,8 @@ _TOKEN = re.compile(r"<<|>>|\{\{|\}\}|<([A-Za-z_][\w\-]*)>|\{([A-Za-z_]\w*)\}")
 _SPACES = re.compile(r"[ \t]{2,}")
 _NAME = re.compile(r"^[A-Za-z_][\w\-]*$")
 _SLOT_NAME = re.compile(r"^[A-Za-z_]\w*$")
+# In the text between valid tokens: a brace, or something shaped like a <reference>.
+_STRAY = re.compile(r"[{}]|<[^<>\n]{0,60}>")
 RESERVED_FIELDS = ("id", "meta")
 MAX_STEPS = 20_000
 #: Records :meth:`Grammar.check_satisfiable` expands before declaring a schema unsatisfiable.
@@ -345,6 +347,38 @@ class Grammar:
             )
 
 
+def _stray_reference(text: str) -> str | None:
+    """Why ``text`` holds a malformed ``<non-terminal>`` / ``{slot}`` reference, or None.
+
+    A typo such as ``{my-slot}`` or ``<  greet>`` would otherwise be kept as literal text and
+    reach every sample; literal braces and angle brackets are written doubled.
+    """
+    pos = 0
+    gaps = []
+    for m in _TOKEN.finditer(text):
+        gaps.append((pos, text[pos : m.start()]))
+        pos = m.end()
+    gaps.append((pos, text[pos:]))
+    for start, gap in gaps:
+        m = _STRAY.search(gap)
+        if m is None:
+            continue
+        tok = m.group(0)
+        col = start + m.start() + 1
+        if tok in "{}":
+            close = gap.find("}", m.start()) if tok == "{" else -1
+            shown = gap[m.start() : close + 1] if 0 <= close < m.start() + 60 else tok
+            return (
+                f"{shown!r} at column {col} is not a slot reference (a slot is {{name}}, name = letters, digits "
+                "and _); write {{ or }} for a literal brace"
+            )
+        return (
+            f"{tok!r} at column {col} is not a non-terminal reference (a non-terminal is <name>, no spaces; "
+            "name = letters, digits, _ and -); write << or >> for a literal angle bracket"
+        )
+    return None
+
+
 def _brief_text(s: str) -> str:
     return s if len(s) <= 120 else s[:117] + "..."
 
@@ -354,14 +388,26 @@ def _brief(schema: Any) -> str:
     return s if len(s) <= 80 else s[:77] + "..."
 
 
-def _json_type(values: Sequence[Any]) -> str:
-    if values and all(isinstance(v, bool) for v in values):
-        return "boolean"
-    if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return "integer"
-    if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        return "number"
-    return "string"
+def _json_type(values: Sequence[Any]) -> str | list[str]:
+    """The JSON Schema type of a list of YAML scalars: one name, or a list for mixed values
+    (YAML reads ``yes`` as a boolean and ``7`` as an integer beside strings)."""
+    kinds: set[str] = set()
+    for v in values:
+        if isinstance(v, bool):
+            kinds.add("boolean")
+        elif isinstance(v, int):
+            kinds.add("integer")
+        elif isinstance(v, float):
+            kinds.add("number")
+        else:
+            kinds.add("string")
+    if "number" in kinds:
+        kinds.discard("integer")  # JSON Schema numbers include the integers
+    if not kinds:
+        return "string"
+    order = ["boolean", "integer", "number", "string"]
+    names = [k for k in order if k in kinds]
+    return names[0] if len(names) == 1 else names
 
 
 # -- building and checking ------------------------------------------------------------------
@@ -424,6 +470,10 @@ def grammar_from_dict(
                 if not isinstance(k, str) or not _SLOT_NAME.match(k) or k in RESERVED_FIELDS or k == "text":
                     raise err(path + ("set", k), f"field name {k!r} is not allowed (identifier; not text, id, meta)")
             prods.append(Production(str(p["text"]), float(w), dict(sets), lo(base + path)))
+        for i, prod in enumerate(prods):
+            bad_ref = _stray_reference(prod.text)
+            if bad_ref is not None:
+                raise err(("rules", name, i), bad_ref)
         rules[name] = tuple(prods)
 
     slots_in = data.get("slots", {}) or {}
@@ -515,6 +565,30 @@ def grammar_from_dict(
                 f"non-terminal <{name}> never terminates: every production refers to a non-terminating "
                 f"non-terminal (e.g. <{loop}>), a recursive loop with no way out",
             )
+
+    # Non-terminals that can render non-blank text (a literal, a slot with a non-blank value, or
+    # such a non-terminal); a start symbol outside that set makes only empty samples.
+    slot_text = {n: any(_as_text(v).strip() for v in s.values) for n, s in slots.items()}
+    wordy: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, rprods in rules.items():
+            if name in wordy:
+                continue
+            if any(
+                (k == "lit" and v.strip()) or (k == "slot" and slot_text[v]) or (k == "nt" and v in wordy)
+                for p in rprods
+                for k, v in p.parts()
+            ):
+                wordy.add(name)
+                changed = True
+    if start not in wordy:
+        raise err(
+            ("rules", start),
+            f"every derivation of <{start}> renders as empty text (no production reaches a non-blank literal "
+            "or a slot with a non-blank value), so no sample could ever be accepted",
+        )
 
     g = Grammar(start, rules, slots, source, {n: lo(base + ("rules", n)) for n in rules})
     rho = g.branching_factor("grammar")

@@ -54,9 +54,14 @@ DEFAULT_VALIDATORS: dict[str, dict[str, Any]] = {
 class FieldError(ValueError):
     """Raised by config validators; carries the field name so the loader can find its line."""
 
-    def __init__(self, field: str, msg: str) -> None:
+    def __init__(self, field: str | tuple[Any, ...], msg: str) -> None:
         self.field = field
         super().__init__(msg)
+
+    @property
+    def path(self) -> tuple[Any, ...]:
+        """The field as a key path below the section being built."""
+        return self.field if isinstance(self.field, tuple) else (self.field,)
 
 
 def _check(cond: bool, field: str, value: Any, allowed: str) -> None:
@@ -92,6 +97,10 @@ def _one_of(options: tuple[str, ...]):
     return v
 
 
+def _bool(_i: Any, a: attrs.Attribute, x: Any) -> None:
+    _check(isinstance(x, bool), a.name, x, "must be true or false")
+
+
 def _text(_i: Any, a: attrs.Attribute, x: Any) -> None:
     _check(isinstance(x, str) and x.strip() != "", a.name, x, "must be a non-empty string")
 
@@ -111,7 +120,7 @@ class RouterConfig:
     min_epsilon: float = attrs.field(default=0.05, validator=_num_range(0.0, 1.0))
     decay: float = attrs.field(default=0.9, validator=_num_range(0.0, 1.0, lo_open=True))
     ucb_c: float = attrs.field(default=2.0, validator=_num_range(0.0))
-    cost_aware: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    cost_aware: bool = attrs.field(default=False, validator=_bool)
     cost_scale_usd: float = attrs.field(default=0.001, validator=_num_range(0.0, lo_open=True))
 
 
@@ -124,14 +133,41 @@ class Budget:
     max_calls: int | None = attrs.field(default=None, validator=_int_range(1, optional=True))
 
 
+def _prices(value: Any) -> dict[str, tuple[float, float]]:
+    """``{model_prefix: [usd_in_per_mtok, usd_out_per_mtok]}`` (or a mapping with those keys)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise FieldError("prices", "prices: must be a mapping of model-name prefix -> [USD in, USD out] per million tokens")
+    out: dict[str, tuple[float, float]] = {}
+    for k, v in value.items():
+        if isinstance(v, Mapping) and set(v) == {"input_per_mtok", "output_per_mtok"}:
+            v = [v["input_per_mtok"], v["output_per_mtok"]]
+        ok = (
+            isinstance(k, str) and k.strip() != "" and isinstance(v, (list, tuple)) and len(v) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in v)
+        )
+        if not ok:
+            raise FieldError(("prices", str(k)), f"{k}={v!r}: must be two numbers >= 0, [USD per million input "
+                             "tokens, USD per million output tokens]")
+        out[k] = (float(v[0]), float(v[1]))
+    return out
+
+
 @attrs.frozen
 class LLMConfig:
-    """The model used by LLM arms and LLM validators (key from ``ANTHROPIC_API_KEY``)."""
+    """The model used by LLM arms and LLM validators (key from ``ANTHROPIC_API_KEY``).
+
+    ``prices`` adds or overrides price rows (model-name prefix -> USD per million input and
+    output tokens) on top of datacore's list prices; every response is priced from its token
+    usage with them, whether it came from the network or the cache.
+    """
 
     model: str = attrs.field(default="claude-3-5-haiku-latest", validator=_text)
     temperature: float = attrs.field(default=0.8, validator=_num_range(0.0, 1.0))
     max_tokens: int = attrs.field(default=512, validator=_int_range(1, 64_000))
-    judge_model: str | None = attrs.field(default=None)
+    judge_model: str | None = attrs.field(default=None, validator=lambda i, a, x: x is None or _text(i, a, x))
+    prices: Mapping[str, tuple[float, float]] = attrs.field(factory=dict, converter=_prices)
 
 
 @attrs.frozen
@@ -209,6 +245,21 @@ class Recipe:
     examples: tuple[Any, ...] = ()
     source: str = "<recipe>"
     data: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    #: Price rows given outside the recipe (``--price``); they override ``llm.prices``.
+    extra_prices: Mapping[str, tuple[float, float]] = attrs.field(factory=dict)
+
+    @property
+    def prices(self) -> dict[str, tuple[float, float]]:
+        """Price overrides in force: ``llm.prices`` then ``extra_prices`` (model prefix -> USD/Mtok)."""
+        out = dict(self.llm.prices) if self.llm is not None else {}
+        out.update(self.extra_prices)
+        return out
+
+    def price_table(self) -> Any:
+        """A :class:`datacore.llm.PriceTable`: datacore's list prices plus :attr:`prices`."""
+        from datacore.llm import PriceTable
+
+        return PriceTable(self.prices)
 
     @property
     def hash(self) -> str:
@@ -246,13 +297,16 @@ def _build(cls: type, data: Any, path: tuple[Any, ...], m: Marked, rename: Mappi
     try:
         return cls(**kwargs)
     except FieldError as e:
-        raise m.error(path + (e.field,), str(e)) from None
+        raise m.error(path + e.path, str(e)) from None
     except TypeError as e:
         raise m.error(path, str(e)) from None
 
 
-def recipe_from_marked(m: Marked) -> Recipe:
-    """Validate a loaded YAML document into a :class:`Recipe` (errors name file and line)."""
+def recipe_from_marked(m: Marked, prices: Mapping[str, tuple[float, float]] | None = None) -> Recipe:
+    """Validate a loaded YAML document into a :class:`Recipe` (errors name file and line).
+
+    ``prices`` (e.g. from ``--price``) override the recipe's ``llm.prices``.
+    """
     d = m.data
     if not isinstance(d, Mapping):
         raise m.error((), f"a recipe is a mapping of keys ({', '.join(_TOP_KEYS)}); got {type(d).__name__}")
@@ -381,27 +435,56 @@ def recipe_from_marked(m: Marked) -> Recipe:
             examples=tuple(examples),
             source=m.source,
             data=orjson.loads(orjson.dumps(d, default=str)),
+            extra_prices=dict(prices or {}),
         )
     except FieldError as e:
-        raise m.error((e.field,), str(e)) from None
+        raise m.error(e.path, str(e)) from None
     if r.router.min_epsilon > r.router.epsilon:
         raise m.error(("router", "min_epsilon"), f"min_epsilon={r.router.min_epsilon} must be <= epsilon={r.router.epsilon}")
+    _check_priced(r, m)
     return r
 
 
-def load_recipe(path: str | os.PathLike[str]) -> Recipe:
-    """Load and validate a recipe file; a built-in recipe may be named without its path."""
+def _check_priced(r: Recipe, m: Marked) -> None:
+    """A budget or cost-aware routing needs a price for every model the recipe calls."""
+    if r.llm is None:
+        return
+    needs = []
+    if r.budget.max_usd is not None:
+        needs.append(("budget", "max_usd"))
+    if r.router.cost_aware:
+        needs.append(("router", "cost_aware"))
+    if not needs:
+        return
+    table = r.price_table()
+    for key in ("model", "judge_model"):
+        model = getattr(r.llm, key)
+        if model is None or table.price_for(model) is not None:
+            continue
+        why = " and ".join(f"{'.'.join(p)} (line {m.line(p)})" for p in needs)
+        raise m.error(
+            ("llm", key),
+            f"model {model!r} has no price, and {why} needs one: add llm.prices: {{{model}: [USD_in, USD_out]}} "
+            f"(per million tokens) or pass --price {model}=IN,OUT",
+        )
+
+
+def load_recipe(path: str | os.PathLike[str], prices: Mapping[str, tuple[float, float]] | None = None) -> Recipe:
+    """Load and validate a recipe file; a built-in recipe may be named without its path.
+
+    ``prices`` (model prefix -> USD per million input/output tokens) override ``llm.prices``.
+    """
     p = resolve_recipe(path)
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise RecipeError(p, None, "", f"not UTF-8 text ({e.reason} at byte {e.start})") from None
-    return recipe_from_marked(load_marked(text, str(p)))
+    return recipe_from_marked(load_marked(text, str(p)), prices)
 
 
-def recipe_from_text(text: str, source: str = "<recipe>") -> Recipe:
+def recipe_from_text(text: str, source: str = "<recipe>", prices: Mapping[str, tuple[float, float]] | None = None) -> Recipe:
     """Validate recipe YAML given as a string."""
-    return recipe_from_marked(load_marked(text, source))
+    return recipe_from_marked(load_marked(text, source), prices)
 
 
 def builtin_recipes() -> dict[str, Path]:

@@ -4,7 +4,9 @@
 ``recipe.yaml:12: grammar.rules.greeting[2]: ...``.  We compose the node tree once, build
 the Python value with PyYAML's safe constructor and record each node's line (1-based)
 under its path (a tuple of keys and list indices).  Duplicate mapping keys, which PyYAML
-silently collapses to the last one, are reported as errors.
+silently collapses to the last one, are reported as errors.  Aliases are expanded by the walk,
+so a "billion laughs" document (a few anchors of ten aliases each, nested) would take forever:
+the walk stops after :data:`MAX_NODES` nodes and refuses the document, naming the alias's line.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import yaml
 from .errors import RecipeError
 
 Path_ = tuple[Any, ...]
+
+#: Most YAML nodes (aliases expanded) a recipe may have; real recipes have a few thousand.
+MAX_NODES = 200_000
 
 
 def path_str(path: Path_) -> str:
@@ -51,7 +56,20 @@ class Marked:
         return RecipeError(self.source, self.line(path), path_str(path), reason)
 
 
-def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], source: str) -> None:
+class _Budget:
+    __slots__ = ("left",)
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+
+def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], source: str, budget: _Budget) -> None:
+    budget.left -= 1
+    if budget.left < 0:
+        raise RecipeError(
+            source, node.start_mark.line + 1, path_str(path),
+            f"YAML aliases expand to more than {MAX_NODES:,} nodes (an alias bomb?); write the values out",
+        )
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
@@ -64,11 +82,11 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], source: str) ->
                 )
             seen[key] = key_node.start_mark.line + 1
             # The key's own line is the useful one for "bad value for key" errors.
-            _walk(value_node, path + (key,), lines, source)
+            _walk(value_node, path + (key,), lines, source, budget)
             lines[path + (key,)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, path + (i,), lines, source)
+            _walk(item, path + (i,), lines, source, budget)
 
 
 def load_marked(text: str, source: str = "<recipe>") -> Marked:
@@ -82,7 +100,7 @@ def load_marked(text: str, source: str = "<recipe>") -> Marked:
         if node is None:
             raise RecipeError(source, 1, "", "the recipe is empty")
         lines: dict[Path_, int] = {}
-        _walk(node, (), lines, source)
+        _walk(node, (), lines, source, _Budget(MAX_NODES))
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
