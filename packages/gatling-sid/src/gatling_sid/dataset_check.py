@@ -80,6 +80,45 @@ def _manifest_files(p: Path) -> tuple[list[tuple[Path, int | None]], list[str]]:
     return sorted(listed), problems
 
 
+def _deep_line(path: Path, after: int) -> int | None:
+    """The first line after ``after`` that the standard library cannot decode for nesting (plain files only)."""
+    import json
+
+    if path.suffix != ".jsonl":
+        return None
+    with open(path, "rb") as fh:
+        for n, line in enumerate(fh, 1):
+            if n <= after:
+                continue
+            try:
+                json.loads(line)
+            except RecursionError:
+                return n
+            except ValueError:
+                continue
+    return None
+
+
+def _records(path: Path) -> Any:
+    """``read_jsonl(path)``, with a line nested too deeply to decode turned into one error naming file and line.
+
+    (datacore's reader lets the decoder's RecursionError through; worked around here.)
+    """
+    n = 0
+    it = iter(read_jsonl(path))
+    while True:
+        try:
+            rec = next(it)
+        except StopIteration:
+            return
+        except RecursionError:
+            line = _deep_line(path, n)
+            at = f"{path}:{line}" if line is not None else f"{path}: a line after line {n}"
+            raise TraceFormatError(f"{at}: JSON nested too deeply to decode (not a trace record)") from None
+        n += 1
+        yield rec
+
+
 def dataset_files(path: str | Path) -> list[Path]:
     """The JSONL shard files of a dataset directory (those its manifest lists), or ``[path]`` for a file."""
     p = Path(path)
@@ -117,7 +156,7 @@ def validate_dataset(path: str | Path, registry: DomainRegistry | None = None, *
     total = 0
     for f, expected in files:
         lineno = 0
-        for lineno, rec in enumerate(read_jsonl(f), 1):
+        for lineno, rec in enumerate(_records(f), 1):
             where = f"{f}:{lineno}"
             if not isinstance(rec, dict):
                 raise TraceFormatError(f"{where}: expected a JSON object")

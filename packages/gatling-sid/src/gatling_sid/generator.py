@@ -96,6 +96,7 @@ class GatlingGenerator:
         reg = self.registry()  # fail now, in the parent, on a broken registry or unknown domain
         for d in self.config.domains:
             reg.domain(d)
+        ProceduralOracle(reg).check(self.config.domains)  # both oracles draw facts procedurally
         if self.config.oracle == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
             raise GatlingError("--oracle anthropic needs the ANTHROPIC_API_KEY environment variable")
 

@@ -311,11 +311,13 @@ class GoldTrace:
     def from_dict(cls, d: Any, where: str = "trace") -> GoldTrace:
         """Inverse of :meth:`to_dict` (extra keys such as ``id``, ``label`` are ignored)."""
         meta = d.get("meta", {}) if isinstance(d, dict) else {}
+        if not isinstance(meta, dict):
+            raise TraceFormatError(f"{where}.meta: expected an object, got {type(meta).__name__}")
         return cls(_need(d, "trace_id", str, where), _need(d, "domain", str, where), _need(d, "intent", str, where),
                    UserRequest.from_dict(_need(d, "request", dict, where), f"{where}.request"),
                    SystemPolicy.from_dict(_need(d, "policy", dict, where), f"{where}.policy"),
                    ToolCallGraph.from_dict(_need(d, "graph", dict, where), f"{where}.graph"),
-                   dict(meta) if isinstance(meta, dict) else {})
+                   dict(meta))
 
     def to_training_format(self, tools: Mapping[str, ToolSchema] | None = None) -> dict[str, Any]:
         """Anthropic-style chat: ``{"system", "tools", "messages"}``.

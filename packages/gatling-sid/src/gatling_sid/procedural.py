@@ -13,10 +13,11 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from .errors import GatlingError, RegistryError
 from .models import REF_KEY, GoldTrace, ToolCall, ToolCallGraph, UserRequest
 from .registry import Domain, DomainRegistry
 from .text import INTENTS, compose, humanize
-from .values import from_pattern, full_name, rand_date, value_for
+from .values import _compile_pattern, from_pattern, full_name, rand_date, value_for
 
 __all__ = ["INTENTS", "ProceduralOracle"]
 
@@ -75,6 +76,51 @@ class _Plan:
         return out
 
 
+def _where(d: Domain, tool: str, which: str, path: str) -> str:
+    i = list(d.tools).index(tool)
+    return f"{d.source}: tools[{i}] ({tool}): {which}" + (f"/{path}" if path else "")
+
+
+def check_domain(d: Domain) -> None:
+    """Refuse, naming file, tool and field, a domain the procedural planner cannot draw values for.
+
+    The registry loader checks that schemas are valid JSON Schemas; this checks what the planner
+    needs beyond that: every property has a ``type`` or ``enum`` it can generate (a ``$ref`` is
+    not followed), every ``pattern`` is in the subset :func:`~gatling_sid.values.from_pattern`
+    draws from, and the ids and enums the planner reads exist.
+    """
+    for name, t in d.tools.items():
+        for which in ("input_schema", "output_schema"):
+            stack: list[tuple[Any, str]] = [(getattr(t, which), "")]
+            while stack:
+                node, path = stack.pop()
+                if not isinstance(node, dict):
+                    continue
+                if path and "enum" not in node and node.get("type") not in ("string", "integer", "number", "boolean",
+                                                                             "array", "object"):
+                    raise RegistryError(f"{_where(d, name, which, path)}: the procedural oracle needs a 'type' or an "
+                                        f"'enum' here to draw a value (got keys {', '.join(sorted(node)) or 'none'})")
+                if isinstance(node.get("pattern"), str) and node.get("format") != "date":
+                    try:
+                        _compile_pattern(node["pattern"])
+                    except GatlingError as e:
+                        raise RegistryError(f"{_where(d, name, which, path + '/pattern' if path else 'pattern')}: "
+                                            f"{e}") from None
+                for k, v in (node.get("properties") or {}).items():
+                    stack.append((v, f"{path}/properties/{k}" if path else f"properties/{k}"))
+                if isinstance(node.get("items"), dict):
+                    stack.append((node["items"], f"{path}/items" if path else "items"))
+    needs = (("identity", f"{d.subject}_id", "pattern"), ("get", f"{d.entity}_id", "pattern"),
+             ("money", "currency", "enum"), ("destroy", "reason", "enum"))
+    for role, field, key in needs:
+        tool = d.tool(role)
+        if key not in tool.input_schema.get("properties", {}).get(field, {}):
+            raise RegistryError(f"{_where(d, tool.name, 'input_schema', 'properties/' + field)}: needs a {key!r} "
+                                f"(the procedural oracle draws {field} from it)")
+    if d.policy.rule("approval_above_limit") is None:
+        raise RegistryError(f"{d.source}: policy: the procedural oracle needs an 'approval_above_limit' rule")
+
+
 class ProceduralOracle:
     """Offline oracle: ``make_trace(rng, trace_id, domain, intent)`` -> a policy-compliant :class:`GoldTrace`."""
 
@@ -83,6 +129,11 @@ class ProceduralOracle:
     def __init__(self, registry: DomainRegistry | None = None) -> None:
         self.registry = registry or DomainRegistry.load()
         self.domain_names = self.registry.get_all_domains()
+
+    def check(self, names: list[str] | tuple[str, ...] | None = None) -> None:
+        """Run :func:`check_domain` on these domains (default: all); raises RegistryError naming the field."""
+        for n in names or self.domain_names:
+            check_domain(self.registry.domain(n))
 
     def pick(self, rng: random.Random) -> tuple[str, str]:
         """A (domain, intent) pair, uniform over both."""

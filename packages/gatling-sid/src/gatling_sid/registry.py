@@ -89,6 +89,45 @@ class Domain:
         return self.tools[self.roles[role]]
 
 
+def _pointer(doc: Any, ref: str) -> bool:
+    """True if the local reference ``ref`` (``#/a/b``) points at something inside ``doc``."""
+    cur = doc
+    for raw in ref[1:].split("/")[1:] if ref != "#" else []:
+        seg = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(cur, dict) and seg in cur:
+            cur = cur[seg]
+        elif isinstance(cur, list) and seg.isdigit() and int(seg) < len(cur):
+            cur = cur[int(seg)]
+        else:
+            return False
+    return True
+
+
+def _dangling_ref(schema: dict[str, Any]) -> tuple[str, str] | None:
+    """(where, why) of the first ``$ref`` that does not resolve inside ``schema``, or None.
+
+    Only local references are allowed: a registry file must be self-contained (a remote
+    reference would be fetched, or fail, in the middle of a run).
+    """
+    stack: list[tuple[Any, str]] = [(schema, "")]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if ref is not None:
+                at = f"{where}/$ref" if where else "$ref"
+                if not isinstance(ref, str) or not ref.startswith("#"):
+                    return at, f"{ref!r} is not a local reference (only '#/...' inside the same schema is allowed)"
+                if not _pointer(schema, ref):
+                    return at, f"reference {ref!r} does not resolve"
+            for k, v in reversed(list(node.items())):
+                stack.append((v, f"{where}/{k}" if where else str(k)))
+        elif isinstance(node, list):
+            for i in range(len(node) - 1, -1, -1):
+                stack.append((node[i], f"{where}/{i}"))
+    return None
+
+
 def _schema_error(file: str, entry: str, which: str, err: jsonschema.exceptions.ValidationError) -> RegistryError:
     where = "/".join(str(p) for p in err.absolute_path) or "(root)"
     return RegistryError(f"{file}: {entry}: {which} is not a valid JSON Schema at {where}: {err.message}")
@@ -131,6 +170,9 @@ def _load_domain(path: Path, seen_tools: dict[str, str]) -> tuple[Domain, list[T
             err = _check_schema(sch)
             if err is not None:
                 raise _schema_error(file, entry, which, err)
+            bad = _dangling_ref(sch)
+            if bad is not None:
+                raise RegistryError(f"{file}: {entry}: {which} at {bad[0]}: {bad[1]}")
             if sch.get("type") != "object":
                 raise RegistryError(f"{file}: {entry}: {which} must describe an object (type: object)")
         if t["name"] in seen_tools:

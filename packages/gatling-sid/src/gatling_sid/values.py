@@ -32,11 +32,15 @@ NOTE_BITS = ("prefers email contact", "called last week about billing", "moved t
 PAT_TOKEN = re.compile(r"\[0-9a-f\]|\[0-9\]|\[A-Z\]|\[a-z\]|\\.|.")
 _ALPH = {"[0-9]": "0123456789", "[0-9a-f]": "0123456789abcdef", "[A-Z]": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
          "[a-z]": "abcdefghijklmnopqrstuvwxyz"}
-_pattern_cache: dict[str, list[tuple[str, int]]] = {}
+_pattern_cache: dict[str, list[tuple[str, int, int]]] = {}
+_COUNT = re.compile(r"\{([0-9]+)(?:(,)([0-9]*))?\}")
 
 
-def _compile_pattern(pat: str) -> list[tuple[str, int]]:
-    """Pattern -> [(alphabet, count)]; a literal character is a one-letter alphabet."""
+def _compile_pattern(pat: str) -> list[tuple[str, int, int]]:
+    """Pattern -> [(alphabet, min count, max count)]; a literal character is a one-letter alphabet.
+
+    Raises :class:`GatlingError` for anything outside the subset (alternation, groups, ``*``...).
+    """
     got = _pattern_cache.get(pat)
     if got is not None:
         return got
@@ -53,16 +57,22 @@ def _compile_pattern(pat: str) -> list[tuple[str, int]]:
             alph = _ALPH[tok]
         elif tok.startswith("\\"):
             alph = tok[1]
-        elif tok in "[](){}*+?|.":
-            raise GatlingError(f"pattern {pat!r}: only literals, character classes and {{n}} counts are supported")
+        elif tok in "[](){}*+?|.^$":
+            raise GatlingError(f"pattern {pat!r}: only literals, [0-9]/[0-9a-f]/[A-Z]/[a-z] and {{n}} / {{m,n}} "
+                               f"counts can be generated (found {tok!r})")
         else:
             alph = tok
-        n = 1
+        lo = hi = 1
         if i < len(body) and body[i] == "{":
-            j = body.index("}", i)
-            n = int(body[i + 1 : j])
-            i = j + 1
-        parts.append((alph, n))
+            cm = _COUNT.match(body, i)
+            if cm is None:
+                raise GatlingError(f"pattern {pat!r}: malformed count at position {i + (pat != body)}")
+            lo = int(cm.group(1))
+            hi = lo if cm.group(2) is None else (int(cm.group(3)) if cm.group(3) else lo + 8)
+            if hi < lo:
+                raise GatlingError(f"pattern {pat!r}: count {cm.group(0)} has max < min")
+            i = cm.end()
+        parts.append((alph, lo, hi))
     _pattern_cache[pat] = parts
     return parts
 
@@ -70,7 +80,8 @@ def _compile_pattern(pat: str) -> list[tuple[str, int]]:
 def from_pattern(rng: random.Random, pat: str) -> str:
     """A random string matching a registry-style pattern."""
     out = []
-    for alph, n in _compile_pattern(pat):
+    for alph, lo, hi in _compile_pattern(pat):
+        n = lo if lo == hi else rng.randint(lo, hi)
         if len(alph) == 1:
             out.append(alph * n)
         elif alph == "0123456789":  # one draw for the whole run of digits (hot path: ids)
