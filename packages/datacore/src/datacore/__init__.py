@@ -4,22 +4,37 @@ Deterministic hash splits, shard seeds, streaming JSONL, sharded parallel runs (
 process pool or Ray) with resume, mergeable telemetry and self-contained HTML reports.
 """
 
+from .cli_support import CliGroup, GenerateOptions, generate_options, run_generate
+from .config import ConfigError, load_config, read_config_file
+from .dataset_dir import DatasetBuilder
 from .errors import ConfigMismatchError, DatacoreError, JsonlError, ManifestError
 from .generator import FileWritingGenerator, Generator, ReportSection, ShardTask
-from .jsonl import JsonlWriter, ReadStats, read_jsonl, write_jsonl
+from .jsonl import ZSTD_LEVEL, JsonlWriter, ReadStats, read_jsonl, write_jsonl
 from .manifest import load_manifest, verify_dataset
-from .runner import BuildResult, build_dataset, write_shard
+from .report import bar_chart_svg, heatmap_svg, line_chart_svg, table_html
+from .runner import BuildResult, build_dataset
 from .seeds import shard_seed
+from .shards import content_id, write_records, write_shard
 from .split import SPLITS, Splitter, encode_key, split_counts, split_of
+from .strata import STRATA, Delivery, ShortfallError, Target
 from .telemetry import Telemetry
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SPLITS",
+    "STRATA",
+    "ZSTD_LEVEL",
     "BuildResult",
+    "CliGroup",
+    "ConfigError",
     "ConfigMismatchError",
     "DatacoreError",
+    "DatasetBuilder",
+    "Delivery",
+    "GenerateOptions",
+    "ShortfallError",
+    "Target",
     "FileWritingGenerator",
     "Generator",
     "JsonlError",
@@ -31,7 +46,17 @@ __all__ = [
     "Splitter",
     "Telemetry",
     "__version__",
+    "bar_chart_svg",
     "build_dataset",
+    "content_id",
+    "generate_options",
+    "heatmap_svg",
+    "line_chart_svg",
+    "load_config",
+    "read_config_file",
+    "run_generate",
+    "table_html",
+    "write_records",
     "encode_key",
     "load_manifest",
     "read_jsonl",

@@ -16,6 +16,14 @@ Required:
 
 Optional:
 
+* ``setup() -> None``: build heavy per-worker state (compiled tables, a Rust spec, model
+  weights, an LLM client).  datacore calls it once per worker process (or Ray worker, or
+  once in this process for the inline executor) before the worker's first shard, on the
+  instance that then makes the shards.  Keep such state out of ``config_dict()``.
+* ``targets(n) -> list[Target]``: the strata a run of ``n`` records promises (shares with
+  tolerances).  The generator counts every record it makes into the ``"strata"`` histogram
+  of the shard telemetry (``telemetry.observe(STRATA, name)``); datacore compares at the
+  end and fails the run on a miss unless the user allowed a shortfall.
 * ``write_shard_files(task, paths, splitter, compress, telemetry) -> dict[str, int]``: for
   generators that write their shard files themselves (lambdagen's Rust core).  ``paths``
   maps each split to the temporary file to write (all three must be written, empty if need
