@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import FsmError
 from .fsm import FSM
 
 __all__ = ["FsmDataset", "collate"]
@@ -35,10 +36,14 @@ class FsmDataset:
     * ``tokens``: the input symbols;
     * ``next_tokens``: ``tokens[1:] + [eos_id]`` (``eos_id`` defaults to ``n_symbols``);
     * ``states``: the state after reading ``tokens[:j+1]``;
-    * ``classes``: class id (0 A, 1 I, 2 R) of that state, i.e. of the prefix so far;
+    * ``classes``: class id (0 A, 1 I, 2 R; see ``task``) of that state, i.e. of the prefix so far;
     * ``valid_next``: ``(L, n_symbols + 1)`` bool, symbols after which acceptance is still
       reachable, plus EOS (last column) where the prefix is accepted;
     * ``label``: the class id of the whole sequence; ``length``.
+
+    ``task``: ``ternary`` (labels 0 A, 1 I, 2 R) or ``binary`` (0 A, 2 R: a prefix that is
+    not accepted is a reject, so ``premature`` records are labelled 2).  Default: the
+    ``meta.task`` of the records when they all carry the same one, else ``ternary``.
     """
 
     def __init__(
@@ -50,12 +55,23 @@ class FsmDataset:
         *,
         split_ratios: Sequence[float] = (0.8, 0.1, 0.1),
         salt: str = "",
+        task: str | None = None,
     ) -> None:
         from datacore import split_of
 
+        samples = list(samples)
+        if task is None:
+            tasks = {s.get("meta", {}).get("task") for s in samples if isinstance(s, dict)}
+            task = tasks.pop() if len(tasks) == 1 and None not in tasks else "ternary"
+        if task not in ("ternary", "binary"):
+            raise FsmError(f"task: must be ternary or binary, got {task!r}")
+        self.task = task
         self.torch = _torch()
         self.fsm = fsm
         self.eos_id = fsm.n_symbols if eos_id is None else int(eos_id)
+        # binary: I (live, not accepted) folds into R, per position and for the label
+        cls = fsm.state_class.astype(np.int64)
+        self._state_class = np.where(cls == 1, 2, cls) if task == "binary" else cls
         seqs = [list(s["tokens"]) if isinstance(s, dict) else list(s) for s in samples]
         if split is not None:
             seqs = [s for s in seqs if split_of(s, split_ratios, salt) == split]
@@ -80,9 +96,9 @@ class FsmDataset:
             "tokens": torch.from_numpy(toks),
             "next_tokens": torch.from_numpy(nxt.astype(np.int64)),
             "states": torch.from_numpy(states),
-            "classes": torch.from_numpy(fsm.state_class[states].astype(np.int64)),
+            "classes": torch.from_numpy(self._state_class[states]),
             "valid_next": torch.from_numpy(valid),
-            "label": torch.tensor(int(fsm.state_class[end])),
+            "label": torch.tensor(int(self._state_class[end])),
             "length": torch.tensor(L),
         }
 

@@ -1,0 +1,298 @@
+"""Issue 14 (fsmdata 0.2) defects: each test here failed on main at 078fba8.
+
+The oracles share no code with the generator: class and subtype definitions are checked
+with Python's ``re`` (full match) and the ``regex`` module's partial matching (a string is
+"live" when some extension of it is fully matched).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import regex as regex_mod
+from click.testing import CliRunner
+from datacore import build_dataset, read_jsonl
+from fsmdata import FsmDataset, FsmGenerator, GenConfig, InfeasibleTargetError, compile_regex, generate_corpus
+from fsmdata.cli import main
+from fsmdata.errors import FsmError
+
+# -- the independent oracle -------------------------------------------------------------
+
+
+def _live(pattern: str, s: str) -> bool:
+    """Some extension of ``s`` is fully matched (``regex`` partial matching)."""
+    return regex_mod.fullmatch(pattern, s, partial=True) is not None
+
+
+def _acc(pattern: str, s: str) -> bool:
+    return re.fullmatch(pattern, s) is not None
+
+
+def oracle_class(pattern: str, s: str, task: str) -> str:
+    if _acc(pattern, s):
+        return "A"
+    if task == "binary":
+        return "R"
+    return "I" if _live(pattern, s) else "R"
+
+
+def oracle_subtype(pattern: str, alphabet: str, s: str, subtype: str, task: str, branch_pos: int | None) -> bool:
+    """Each subtype's docstring, checked with re / regex only."""
+    L = len(s)
+    if oracle_class(pattern, s, task) != "R":
+        return False
+    if subtype in ("illegal_step", "overrun"):
+        ok = L >= 1 and all(_live(pattern, s[:j]) for j in range(L)) and not _live(pattern, s)
+        if subtype == "overrun":
+            ok = ok and L >= 2 and _acc(pattern, s[:-1]) and s[-1] == s[-2]
+        return ok
+    if subtype == "premature":
+        return task == "binary" and _live(pattern, s) and not _acc(pattern, s)
+    if subtype == "dead_suffix":
+        return L >= 1 and not _live(pattern, s[: L - 1])
+    if subtype == "wrong_alt":
+        k = branch_pos
+        if k is None or not L // 2 <= k < L or not _live(pattern, s[: k + 1]):
+            return False
+        if task == "binary" and not _live(pattern, s):  # binary: every step defined
+            return False
+        if task == "ternary" and _live(pattern, s):
+            return False
+        return any(b != s[k] and _acc(pattern, s[:k] + b + s[k + 1 :]) for b in alphabet)
+    raise AssertionError(subtype)
+
+
+def random_pattern(rng: np.random.Generator, depth: int = 3) -> str:
+    """A random regex over a, b, c (Python ``re`` syntax, fsmdata dialect)."""
+
+    def atom(d: int) -> str:
+        r = rng.random()
+        if d <= 0 or r < 0.35:
+            return str(rng.choice(["a", "b", "c", "[ab]", "[bc]", "a", "b"]))
+        if r < 0.6:
+            return "(" + "|".join(expr(d - 1) for _ in range(int(rng.integers(2, 4)))) + ")"
+        return "(" + expr(d - 1) + ")"
+
+    def piece(d: int) -> str:
+        a = atom(d)
+        r = rng.random()
+        if r < 0.2:
+            return a + "*"
+        if r < 0.3:
+            return a + "+"
+        if r < 0.4:
+            return a + "?"
+        if r < 0.5:
+            lo = int(rng.integers(0, 3))
+            return a + "{%d,%d}" % (lo, lo + int(rng.integers(0, 3)))
+        return a
+
+    def expr(d: int) -> str:
+        return "".join(piece(d) for _ in range(int(rng.integers(1, 4))))
+
+    return expr(depth)
+
+
+def _records(out: Path) -> list[dict]:
+    return [r for s in ("train", "val", "test") for p in sorted((out / s).glob("part-*")) for r in read_jsonl(p)]
+
+
+# -- defect 1: binary task, explicit mix without premature ----------------------------
+
+
+def test_binary_explicit_mix_without_premature_does_not_crash(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    r = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            "--regex",
+            ".{5}x.*",
+            "--task",
+            "binary",
+            "--reject-mix",
+            "illegal_step=1",
+            "--l-max",
+            "12",
+            "-n",
+            "200",
+            "--out",
+            str(out),
+            "--executor",
+            "inline",
+            "--quiet",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    recs = _records(out)
+    assert len(recs) == 200
+    assert not list(out.rglob("*.tmp"))
+    rej = [x for x in recs if x["class"] == "R"]
+    assert rej and {x["reject_subtype"] for x in rej} == {"illegal_step"}
+    for x in recs:
+        assert oracle_class(".{5}x.*", x["text"], "binary") == x["class"]
+        if x["class"] == "R":
+            assert oracle_subtype(".{5}x.*", "", x["text"], "illegal_step", "binary", None), x
+
+
+# -- defect 2: FsmDataset honours the task --------------------------------------------
+
+
+def test_fsmdataset_binary_premature_is_labelled_reject() -> None:
+    pytest.importorskip("torch")
+    fsm = compile_regex("(ab)+", "ab")
+    cfg = GenConfig(L_min=1, L_max=8, task="binary", reject_mix={"premature": 1})
+    recs = list(generate_corpus(fsm, cfg, 300, seed=1).records())
+    prem = [r for r in recs if r["reject_subtype"] == "premature"]
+    assert prem
+    ds = FsmDataset(fsm, prem)
+    assert ds.task == "binary"
+    for i in range(len(ds)):
+        assert int(ds[i]["label"]) == 2  # class R
+        assert set(ds[i]["classes"].tolist()) <= {0, 2}
+    # ternary records (or an explicit task) keep I
+    tern = FsmDataset(fsm, [[0]], task="ternary")
+    assert int(tern[0]["label"]) == 1
+    with pytest.raises(FsmError, match="task"):
+        FsmDataset(fsm, [[0]], task="quad")
+
+
+# -- defect 3: the reject mix is honoured or refused ----------------------------------
+
+
+def test_reject_mix_honoured_without_dead_suffix_fallback() -> None:
+    pat = ".{2}a.{3}"
+    fsm = compile_regex(pat, "abc")
+    cfg = GenConfig(L_min=1, L_max=16, reject_mix={"illegal_step": 1, "overrun": 1})
+    recs = list(generate_corpus(fsm, cfg, 3000, seed=0).records())
+    sub = Counter(r["reject_subtype"] for r in recs if r["class"] == "R")
+    n_r = sum(sub.values())
+    assert set(sub) == {"illegal_step", "overrun"}
+    assert abs(sub["illegal_step"] - n_r / 2) <= 1 and abs(sub["overrun"] - n_r / 2) <= 1
+    for r in recs:
+        assert oracle_class(pat, r["text"], "ternary") == r["class"]
+        if r["class"] == "R":
+            assert oracle_subtype(pat, "abc", r["text"], r["reject_subtype"], "ternary", None), r
+
+
+def test_uniform_mode_reject_mix_honoured_or_refused() -> None:
+    fsm = compile_regex("(ab|cd)+e?", "abcde")
+    with pytest.raises(InfeasibleTargetError, match="wrong_alt"):
+        generate_corpus(fsm, GenConfig(L_max=10, mode="uniform", reject_mix={"wrong_alt": 1}), 100, seed=0)
+    cfg = GenConfig(L_max=10, mode="uniform", reject_mix={"illegal_step": 1, "overrun": 1})
+    recs = list(generate_corpus(fsm, cfg, 2000, seed=0).records())
+    sub = Counter(r["reject_subtype"] for r in recs if r["class"] == "R")
+    assert set(sub) == {"illegal_step", "overrun"} and abs(sub["illegal_step"] - sub["overrun"]) <= 2
+    for r in recs:
+        if r["class"] == "R":
+            assert oracle_subtype("(ab|cd)+e?", "abcde", r["text"], r["reject_subtype"], "ternary", None)
+
+
+def test_mix_conflicting_with_length_balance_is_refused_or_bent_as_asked() -> None:
+    # overrun exists only at length 7; illegal_step at 3 and 7: equal subtype shares and
+    # equal R lengths are compatible; add dead_suffix (lengths 4..16) and they are not.
+    fsm = compile_regex(".{2}a.{3}", "abc")
+    mix = {"illegal_step": 1, "overrun": 1, "dead_suffix": 1}
+    with pytest.raises(InfeasibleTargetError, match="mix_priority"):
+        generate_corpus(fsm, GenConfig(L_max=16, reject_mix=mix), 100, seed=0)
+    sub_first = generate_corpus(fsm, GenConfig(L_max=16, reject_mix=mix, mix_priority="subtype"), 3000, seed=0)
+    got = Counter(r["reject_subtype"] for r in sub_first.records() if r["class"] == "R")
+    assert max(got.values()) - min(got.values()) <= 1
+    len_first = generate_corpus(fsm, GenConfig(L_max=16, reject_mix=mix, mix_priority="length"), 3000, seed=0)
+    lens = Counter(r["length"] for r in len_first.records() if r["class"] == "R")
+    assert max(lens.values()) - min(lens.values()) <= 1
+    resid = len_first.report.plan_residual
+    assert resid and max(abs(v) for v in resid.values()) > 0.05  # subtypes bent, and reported
+
+
+def test_targets_declared_and_strata_observed(tmp_path: Path) -> None:
+    fsm = compile_regex(".{2}a.{3}", "abc")
+    gen = FsmGenerator(fsm, GenConfig(L_max=16, reject_mix={"illegal_step": 1, "overrun": 1}))
+    targets = gen.targets(1000)
+    names = {t.stratum: t.share for t in targets}
+    assert abs(names["subtype=overrun"] - 1 / 6) < 1e-9 and abs(names["class=A,length=6"] - 1 / 3) < 1e-9
+    assert abs(sum(v for k, v in names.items() if k.startswith("class=")) - 1) < 1e-9
+    build_dataset(gen, tmp_path / "d", 1000, seed=1, executor="inline", shard_size=300, progress=False)
+    tel = json.loads((tmp_path / "d" / "telemetry.json").read_text())
+    strata = tel["histograms"]["strata"]
+    for t in targets:
+        assert abs(strata.get(t.stratum, 0) / 1000 - t.share) <= t.tolerance, t
+
+
+# -- defect 4: subtype semantics, on random patterns ----------------------------------
+
+
+@pytest.mark.parametrize("task", ["ternary", "binary"])
+def test_subtypes_meet_their_definitions_on_random_patterns(task: str) -> None:
+    rng = np.random.default_rng(14)
+    checked = Counter()
+    n_patterns = 0
+    while n_patterns < 12:
+        pat = random_pattern(rng)
+        fsm = compile_regex(pat, "abcd")
+        if fsm.is_empty:
+            continue
+        cfg = GenConfig(L_min=1, L_max=9, task=task)
+        try:
+            corpus = generate_corpus(fsm, cfg, 400, seed=int(rng.integers(1 << 30)))
+        except InfeasibleTargetError:
+            continue
+        n_patterns += 1
+        for r in corpus.records():
+            assert oracle_class(pat, r["text"], task) == r["class"], (pat, r)
+            if r["class"] == "R":
+                st = r["reject_subtype"]
+                assert oracle_subtype(pat, "abcd", r["text"], st, task, r["meta"].get("branch_pos")), (pat, r)
+                checked[st] += 1
+    assert checked["wrong_alt"] > 100 and checked["overrun"] > 50 and checked["illegal_step"] > 100
+    if task == "binary":
+        assert checked["premature"] > 100
+
+
+# -- defect 5: deep nesting and state blow-up -----------------------------------------
+
+
+def test_200_nested_groups_compile() -> None:
+    pat = "(" * 200 + "ab" + ")" * 200 + "*"
+    assert re.compile(pat)
+    assert compile_regex(pat) == compile_regex("(ab)*")
+
+
+def test_too_deep_nesting_is_one_clear_error() -> None:
+    with pytest.raises(FsmError, match="nest") as ei:
+        compile_regex("(" * 5000 + "a" + ")" * 5000)
+    assert "\n" not in str(ei.value).splitlines()[0]
+
+
+def test_state_blowup_is_refused_with_numbers_and_limit() -> None:
+    t0 = time.perf_counter()
+    with pytest.raises(FsmError) as ei:
+        compile_regex("(a{1000}){100}")
+    assert time.perf_counter() - t0 < 5
+    msg = str(ei.value)
+    assert "100,000" in msg and "limit" in msg and "\n" not in msg
+    r = CliRunner().invoke(main, ["compile", "(a{1000}){100}"])
+    assert r.exit_code == 1 and "Traceback" not in r.output and r.output.count("\n") == 1
+
+
+# -- defect 6: --unique ----------------------------------------------------------------
+
+
+def test_unique_gives_distinct_strings_per_cell_and_refuses_exhausted_cells(tmp_path: Path) -> None:
+    fsm = compile_regex("(ab|a)(bc|c)", "abc")
+    with pytest.raises(InfeasibleTargetError, match="distinct"):
+        FsmGenerator(fsm, GenConfig(L_min=1, L_max=4, unique=True)).targets(2000)
+    cfg = GenConfig(L_min=1, L_max=6, unique=True, p_class={"A": 1})
+    gen = FsmGenerator(fsm, cfg)
+    gen.targets(4)  # "ac", "abc" (twice: ab.c and a.bc are one string), "abbc": 3 strings, 2 lengths
+    build_dataset(gen, tmp_path / "u", 3, seed=2, executor="inline", shard_size=1, progress=False)
+    texts = [r["text"] for r in _records(tmp_path / "u")]
+    assert sorted(texts) == ["abbc", "abc", "ac"]
+    with pytest.raises(InfeasibleTargetError, match="distinct"):
+        gen.targets(5)
