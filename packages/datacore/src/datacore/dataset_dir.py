@@ -274,6 +274,7 @@ class DatasetBuilder:
         """
         if self.complete:
             return self.manifest
+        from .card import write_card
         from .report import render_report
 
         indices = sorted(self.done)
@@ -319,10 +320,11 @@ class DatasetBuilder:
         dump_json(self.out / TELEMETRY, telemetry.to_dict())
         # Timings vary from run to run, so they are shown in the report but kept out of the manifest.
         timed = {**manifest, "shards": [s | _timing(self.done[s["index"]]) for s in shards]}
-        html = render_report(timed, telemetry, list(sections))
+        html = render_report(timed, telemetry, list(sections), root=self.out)
         tmp = self.out / (REPORT + ".tmp")
         tmp.write_text(html, encoding="utf-8")
         os.replace(tmp, self.out / REPORT)
+        write_card(self.out, manifest, telemetry)  # README.md + croissant.json; the manifest stays last
         dump_json(self.out / MANIFEST, manifest)
         shutil.rmtree(self.progress, ignore_errors=True)
         self.manifest = manifest

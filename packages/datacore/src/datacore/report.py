@@ -128,7 +128,9 @@ pre{background:#f7f7f7;padding:.6rem;overflow:auto;font-size:.8rem;max-height:20
 """
 
 
-def render_report(manifest: Mapping[str, Any], telemetry: Telemetry, sections: Sequence[ReportSection] = ()) -> str:
+def render_report(
+    manifest: Mapping[str, Any], telemetry: Telemetry, sections: Sequence[ReportSection] = (), root: Any = None
+) -> str:
     """Render report.html: run summary, splits, files, counters, one chart per histogram, extras."""
     gen = html.escape(str(manifest.get("generator")))
     spec = manifest.get("spec", {})
@@ -176,3 +178,140 @@ def render_report(manifest: Mapping[str, Any], telemetry: Telemetry, sections: S
         parts.append(f"<p>... and {len(files) - 200} more (see dataset.json)</p>")
     parts.append("</body></html>\n")
     return "".join(parts)
+
+
+# -- scanning the records of a dataset directory (schema, samples) ----------------------------
+
+SCAN_LIMIT = 20_000
+"""Records read per split for the schema and distribution tables (the report says so when fewer than all)."""
+
+_DISTINCT_CAP = 100_000
+
+
+def json_type(v: Any) -> str:
+    """The JSON type name of a decoded value: string, integer, number, boolean, null, array, object."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int):
+        return "integer"
+    if isinstance(v, float):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    if isinstance(v, dict):
+        return "object"
+    return type(v).__name__
+
+
+class FieldStats:
+    """What one field looks like over the records scanned: types, presence, range, distinct values, lengths."""
+
+    def __init__(self) -> None:
+        self.types: dict[str, int] = {}
+        self.present = 0
+        self.min: float | str | None = None
+        self.max: float | str | None = None
+        self._distinct: set[Any] = set()
+        self.distinct_capped = False
+        self.lengths: dict[int, int] = {}
+        self.item_types: dict[str, int] = {}
+
+    def add(self, v: Any) -> None:
+        t = json_type(v)
+        self.types[t] = self.types.get(t, 0) + 1
+        self.present += 1
+        if t in ("integer", "number"):
+            self.min = v if self.min is None or v < self.min else self.min  # type: ignore[operator]
+            self.max = v if self.max is None or v > self.max else self.max  # type: ignore[operator]
+        if t in ("string", "array"):
+            n = len(v)
+            self.lengths[n] = self.lengths.get(n, 0) + 1
+        if t == "array":
+            for x in v[:64]:
+                it = json_type(x)
+                self.item_types[it] = self.item_types.get(it, 0) + 1
+        if not self.distinct_capped:
+            key = v if t in ("string", "integer", "number", "boolean", "null") else orjson.dumps(v, option=orjson.OPT_SORT_KEYS)
+            self._distinct.add((t, key))
+            if len(self._distinct) >= _DISTINCT_CAP:
+                self.distinct_capped = True
+
+    @property
+    def distinct(self) -> int:
+        return len(self._distinct)
+
+    def main_type(self) -> str:
+        """The most frequent non-null type (``null`` when the field is only ever null)."""
+        non_null = {t: c for t, c in self.types.items() if t != "null"}
+        pool = non_null or self.types
+        return max(sorted(pool), key=lambda t: pool[t]) if pool else "null"
+
+    def item_type(self) -> str | None:
+        """For arrays: the most frequent item type (None if no items were seen)."""
+        if not self.item_types:
+            return None
+        return max(sorted(self.item_types), key=lambda t: self.item_types[t])
+
+
+class SplitScan:
+    """The scan of one split: records read, of how many, a few samples, stats per field."""
+
+    def __init__(self, split: str, total: int) -> None:
+        self.split = split
+        self.total = total
+        self.scanned = 0
+        self.samples: list[dict[str, Any]] = []
+        self.fields: dict[str, FieldStats] = {}
+
+    def add(self, rec: dict[str, Any], n_samples: int) -> None:
+        self.scanned += 1
+        if len(self.samples) < n_samples:
+            self.samples.append(rec)
+        for k, v in rec.items():
+            self.fields.setdefault(k, FieldStats()).add(v)
+            if isinstance(v, dict):
+                for mk, mv in v.items():
+                    self.fields.setdefault(f"{k}.{mk}", FieldStats()).add(mv)
+
+
+def scan_dataset(
+    root: Any, manifest: Mapping[str, Any], limit: int = SCAN_LIMIT, n_samples: int = 5
+) -> dict[str, SplitScan]:
+    """Read up to ``limit`` records of each split of the dataset at ``root`` (files as in the manifest).
+
+    Shards are read in index order; a split's scan says how many of its records it saw.
+    """
+    from pathlib import Path
+
+    from .jsonl import read_jsonl
+
+    splits = manifest.get("splits", {})
+    scans = {s: SplitScan(s, int(c)) for s, c in splits.items()}
+    for sh in manifest.get("shards", []):
+        for s, e in sh["files"].items():
+            scan = scans.setdefault(s, SplitScan(s, 0))
+            if scan.scanned >= limit or not e.get("records"):
+                continue
+            for rec in read_jsonl(Path(root) / e["path"]):
+                scan.add(rec, n_samples)
+                if scan.scanned >= limit:
+                    break
+    return scans
+
+
+def merged_fields(scans: Mapping[str, SplitScan]) -> dict[str, FieldStats]:
+    """Field stats over all splits (types and presence summed; used for the card's field list)."""
+    out: dict[str, FieldStats] = {}
+    for scan in scans.values():
+        for name, fs in scan.fields.items():
+            m = out.setdefault(name, FieldStats())
+            for t, c in fs.types.items():
+                m.types[t] = m.types.get(t, 0) + c
+            for t, c in fs.item_types.items():
+                m.item_types[t] = m.item_types.get(t, 0) + c
+            m.present += fs.present
+    return out
