@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import CorpusError
 from .title_utils import normalize_title, strip_hash
-from .tokenizer import EOS_TOKEN_ID, get_encoding
+from .tokenizer import EOS_TOKEN_ID, VOCAB_SIZE, get_encoding
 
 __all__ = [
     "INDEX_FORMAT",
@@ -205,6 +205,14 @@ class PretokShardedBackend:
                 raise CorpusError(f"{path}: not a readable .npy token shard ({e})") from None
             if m.ndim != 1 or m.dtype != np.uint16 or len(m) != meta["tokens"]:
                 raise CorpusError(f"{path}: expected {meta['tokens']} uint16 tokens, found {m.dtype} shape {m.shape}")
+            if len(m):
+                # uint16 holds ids up to 65535, beyond GPT-2's 50257: check once per shard (one
+                # pass over the memory map) instead of failing later inside the embedding
+                top = int(m.max())
+                if top >= VOCAB_SIZE:
+                    at = int(np.argmax(m >= VOCAB_SIZE))
+                    raise CorpusError(f"{path}: token id {top} (first bad id {int(m[at])} at position {at}) "
+                                      f">= the GPT-2 vocabulary size {VOCAB_SIZE}")
             self._maps[i] = m
         return m
 
@@ -234,12 +242,19 @@ class DocumentCorpus:
         """Whether a document with exactly this title exists."""
         return title in self.index
 
-    def get_document(self, title: str) -> np.ndarray | None:
-        """Token ids of the document ``title`` (ending with ``<|endoftext|>``), or None."""
+    def get_document(self, title: str, vocab_size: int | None = None) -> np.ndarray | None:
+        """Token ids of the document ``title`` (ending with ``<|endoftext|>``), or None.
+
+        With ``vocab_size`` (a model's vocabulary), an id outside it raises :class:`CorpusError`
+        naming the corpus file and the document."""
         d = self.index.documents.get(title)
         if d is None:
             return None
-        return self.backend.read(d["shard"], d["offset"], d["length"])
+        toks = self.backend.read(d["shard"], d["offset"], d["length"])
+        if vocab_size is not None and len(toks) and int(toks.max()) >= vocab_size:
+            raise CorpusError(f"{self.path / 'index.json'}: document {title!r} ({d.get('file')}) has token id "
+                              f"{int(toks.max())}, outside the model's vocab_size = {vocab_size}")
+        return toks
 
     def get_title_variants(self, title: str) -> list[str]:
         """Corpus titles that ``title`` may refer to: the exact title first, else titles with the

@@ -91,6 +91,11 @@ class LinkedDocumentGenerator:
             ids = encode_prefix(prompt, self.encode) if prompt[-1:].isspace() else self.encode(prompt)
             prompt_tokens = np.asarray(ids, dtype=np.int64)
         prompt_tokens = np.asarray(prompt_tokens, dtype=np.int64).reshape(-1)
+        vocab = mcfg.vocab_size if mcfg is not None else None
+        if vocab is not None and len(prompt_tokens) and (int(prompt_tokens.max()) >= vocab or int(prompt_tokens.min()) < 0):
+            bad = int(prompt_tokens.max()) if int(prompt_tokens.max()) >= vocab else int(prompt_tokens.min())
+            raise ConfigError(f"the prompt has token id {bad}, outside the model's vocab_size = {vocab}")
+        self._vocab = vocab
         if len(prompt_tokens) == 0:
             raise PromptTooLongError("the prompt is empty: give at least one token")
         limit = min(config.max_tokens_per_document, config.max_context_length) - 1
@@ -109,7 +114,7 @@ class LinkedDocumentGenerator:
         root = ctx.current_document.title
 
         if config.process_prompt_links:
-            proc = PromptLinkProcessor(self.detector)
+            proc = PromptLinkProcessor(self.detector, vocab_size=vocab)
             pending = proc.process_prompt(prompt_tokens, ctx, corpus, config)
             self._events.extend(proc.events)
             for title in pending:
@@ -176,7 +181,7 @@ class LinkedDocumentGenerator:
             return log(target, "skipped:max_aux")
         if variants:
             assert corpus is not None
-            toks = corpus.get_document(title)
+            toks = corpus.get_document(title, self._vocab)
             src = corpus.get_source_path(title) or "corpus"
             if toks is not None and context.add_corpus_document(title, toks, current_doc_title, source=src,
                                                                 depth=current_depth + 1):

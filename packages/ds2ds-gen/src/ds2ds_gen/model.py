@@ -33,29 +33,57 @@ __all__ = ["CHECKPOINT_FORMAT", "DS2DSModel", "KVCache", "ModelConfig", "load_ch
 CHECKPOINT_FORMAT = "ds2ds-gen-checkpoint/1"
 
 
-def _pos_int(_i: object, a: attrs.Attribute, v: int) -> None:
-    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-        raise ConfigError(f"ModelConfig.{a.name} = {v!r}: must be an integer >= 1")
+def _bounded_int(hi: int):  # type: ignore[no-untyped-def]
+    def check(_i: object, a: attrs.Attribute, v: object) -> None:
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= hi:
+            raise ConfigError(f"ModelConfig.{a.name} = {v!r}: must be an integer in [1, {hi}]")
+    return check
+
+
+def _rope_base(_i: object, a: attrs.Attribute, v: object) -> None:
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or not 1 < v <= 1e12:
+        raise ConfigError(f"ModelConfig.{a.name} = {v!r}: must be a finite number in (1, 1e12]")
+
+
+#: Upper bound on the parameter count of a ModelConfig (8 GiB of float32): a config.json with
+#: absurd sizes is refused before anything is allocated.
+MAX_PARAMETERS = 2 * 1024**3
 
 
 @attrs.frozen
 class ModelConfig:
-    """Shape of the model. ``d_model`` must be divisible by ``n_heads`` into an even head size."""
+    """Shape of the model. ``d_model`` must be divisible by ``n_heads`` into an even head size.
 
-    vocab_size: int = attrs.field(default=VOCAB_SIZE, validator=_pos_int)
-    d_model: int = attrs.field(default=256, validator=_pos_int)
-    n_layers: int = attrs.field(default=4, validator=_pos_int)
-    n_heads: int = attrs.field(default=4, validator=_pos_int)
-    mlp_ratio: int = attrs.field(default=4, validator=_pos_int)
-    max_doc_len: int = attrs.field(default=512, validator=_pos_int)
-    max_seq_len: int = attrs.field(default=2048, validator=_pos_int)
-    rope_base: float = 10000.0
+    Every field is type-checked and bounded (a checkpoint's ``config.json`` is user input):
+    ``vocab_size`` <= 2**20, ``d_model`` <= 8192, ``n_layers``/``n_heads`` <= 256,
+    ``mlp_ratio`` <= 16, ``max_doc_len`` <= 2**16, ``max_seq_len`` <= 2**20, ``rope_base`` a
+    finite number in (1, 1e12], and at most :data:`MAX_PARAMETERS` parameters in all.
+    """
+
+    vocab_size: int = attrs.field(default=VOCAB_SIZE, validator=_bounded_int(1 << 20))
+    d_model: int = attrs.field(default=256, validator=_bounded_int(8192))
+    n_layers: int = attrs.field(default=4, validator=_bounded_int(256))
+    n_heads: int = attrs.field(default=4, validator=_bounded_int(256))
+    mlp_ratio: int = attrs.field(default=4, validator=_bounded_int(16))
+    max_doc_len: int = attrs.field(default=512, validator=_bounded_int(1 << 16))
+    max_seq_len: int = attrs.field(default=2048, validator=_bounded_int(1 << 20))
+    rope_base: float = attrs.field(default=10000.0, validator=_rope_base)
 
     def __attrs_post_init__(self) -> None:
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
             raise ConfigError(
                 f"ModelConfig.n_heads = {self.n_heads}: must divide d_model = {self.d_model} into an even head size"
             )
+        if self.n_parameters() > MAX_PARAMETERS:
+            raise ConfigError(f"ModelConfig: {self.n_parameters():,} parameters (vocab_size={self.vocab_size}, "
+                              f"d_model={self.d_model}, n_layers={self.n_layers}, mlp_ratio={self.mlp_ratio}) "
+                              f"exceed the limit of {MAX_PARAMETERS:,}")
+
+    def n_parameters(self) -> int:
+        """Parameter count of a model of this shape (tied embedding/head)."""
+        d = self.d_model
+        per_layer = 4 * d * d + 2 * self.mlp_ratio * d * d + 2 * d
+        return self.vocab_size * d + self.n_layers * per_layer + d
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -462,12 +490,18 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[DS2
         cfg = ModelConfig.from_dict(meta["model"])
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"{cfg_path}: bad model config: {e}") from None
+    extra = meta.get("extra", {})
+    if extra is None:
+        extra = {}
+    if not isinstance(extra, dict):
+        raise CheckpointError(f"{cfg_path}: field 'extra' must be an object, got {type(extra).__name__}")
     try:
         sd = torch.load(w_path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types (UnpicklingError, RuntimeError, EOFError) for corrupt files
         raise CheckpointError(f"{w_path}: corrupt or not a weights-only state_dict ({type(e).__name__})") from None
     if not isinstance(sd, dict):
         raise CheckpointError(f"{w_path}: expected a state_dict, got {type(sd).__name__}")
+    _check_state_dict(sd, cfg, w_path)
     model = DS2DSModel(cfg)
     try:
         model.load_state_dict(sd, strict=True)
@@ -475,6 +509,29 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[DS2
         first = str(e).splitlines()[0] if str(e) else "mismatch"
         raise CheckpointError(f"{w_path}: weights do not match config.json ({first})") from None
     model.use_active_vocab(True)
-    return model.to(device).eval(), dict(meta.get("extra") or {})
+    return model.to(device).eval(), dict(extra)
+
+
+def _check_state_dict(sd: dict[Any, Any], cfg: ModelConfig, w_path: Path) -> None:
+    """Names, shapes, dtypes and finiteness of a loaded state_dict against ``cfg``, before any
+    real model is allocated (the expected shapes come from a model on the meta device)."""
+    with torch.device("meta"):
+        expected = DS2DSModel(cfg).state_dict()
+    missing = sorted(set(expected) - set(sd))
+    unexpected = sorted(str(k) for k in set(sd) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{w_path}: weights do not match config.json (missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]})")
+    for k, ref in expected.items():
+        v = sd[k]
+        if not isinstance(v, Tensor) or tuple(v.shape) != tuple(ref.shape):
+            got = tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__
+            raise CheckpointError(f"{w_path}: weights do not match config.json ({k}: expected shape "
+                                  f"{tuple(ref.shape)}, got {got})")
+        if not v.is_floating_point():
+            raise CheckpointError(f"{w_path}: {k} has dtype {v.dtype}; expected a floating-point tensor")
+        if not bool(torch.isfinite(v).all()):
+            bad = int((~torch.isfinite(v)).sum())
+            raise CheckpointError(f"{w_path}: {k} has {bad} non-finite value(s) (NaN or inf)")
 
 

@@ -30,8 +30,9 @@ class PromptLinkProcessor:
     empty placeholders to be generated (when ``allow_corpus_fallback``). Prompt links are at
     depth 0 -> 1, so nothing is followed when ``max_link_depth`` is 0."""
 
-    def __init__(self, detector: LinkDetector | None = None) -> None:
+    def __init__(self, detector: LinkDetector | None = None, vocab_size: int | None = None) -> None:
         self.detector = detector or LinkDetector()
+        self.vocab_size = vocab_size
         self.events: list[LinkEvent] = []
 
     def process_prompt(self, prompt_tokens: np.ndarray, context: DocumentContext,
@@ -63,7 +64,7 @@ class PromptLinkProcessor:
             return log(target, "skipped:max_aux")
         if variants:
             assert corpus is not None
-            toks = corpus.get_document(title)
+            toks = corpus.get_document(title, self.vocab_size)
             src = corpus.get_source_path(title) or "corpus"
             if toks is not None and context.add_corpus_document(title, toks, root, source=src, depth=1):
                 context.add_link(root, title, link.paren_close_pos)

@@ -1,0 +1,114 @@
+"""Defects of issue 18 (ds2ds-gen 0.2): each test failed on main at 078fba8."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from ds2ds_gen.errors import CheckpointError, ConfigError, CorpusError
+from ds2ds_gen.model import ModelConfig, load_checkpoint, save_checkpoint
+
+torch.set_num_threads(1)
+
+
+# ---- checkpoint config.json: every field validated, sizes bounded ------------------------------
+@pytest.mark.parametrize("field,value,match", [
+    ("rope_base", "x", "rope_base"),
+    ("rope_base", -1.0, "rope_base"),
+    ("rope_base", float("nan"), "rope_base"),
+    ("d_model", 10**9, "d_model"),
+    ("n_layers", 10**6, "n_layers"),
+    ("vocab_size", 10**12, "vocab_size"),
+    ("max_doc_len", 10**12, "max_doc_len"),
+    ("max_seq_len", "2048", "max_seq_len"),
+    ("mlp_ratio", 4.5, "mlp_ratio"),
+])
+def test_checkpoint_config_fields_validated(tiny_model, tmp_path, field, value, match) -> None:
+    save_checkpoint(tiny_model(vocab=300), tmp_path / "ck")
+    meta = json.loads((tmp_path / "ck" / "config.json").read_text())
+    meta["model"][field] = value
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=match) as ei:
+        load_checkpoint(tmp_path / "ck")
+    assert "config.json" in str(ei.value) and "\n" not in str(ei.value)
+
+
+def test_model_config_bounds_direct() -> None:
+    with pytest.raises(ConfigError, match="rope_base"):
+        ModelConfig(rope_base="x")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="d_model"):
+        ModelConfig(d_model=1 << 20, n_heads=4)
+    assert ModelConfig(rope_base=500000).rope_base == 500000  # ints are fine numbers
+
+
+def test_checkpoint_with_nan_weights_is_refused(tiny_model, tmp_path) -> None:
+    m = tiny_model(vocab=300)
+    with torch.no_grad():
+        m.blocks[1].fc.weight[3, 2] = float("nan")
+    save_checkpoint(m, tmp_path / "ck")
+    with pytest.raises(CheckpointError, match=r"model\.pt.*blocks\.1\.fc\.weight.*(NaN|finite)"):
+        load_checkpoint(tmp_path / "ck")
+
+
+def test_checkpoint_extra_not_an_object(tiny_model, tmp_path) -> None:
+    save_checkpoint(tiny_model(vocab=300), tmp_path / "ck")
+    meta = json.loads((tmp_path / "ck" / "config.json").read_text())
+    meta["extra"] = [1, 2]
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="extra"):
+        load_checkpoint(tmp_path / "ck")
+
+
+# ---- corpus token ids beyond the vocabulary ----------------------------------------------------
+def _damaged_corpus(small_corpus, tmp_path, value: int):
+    import shutil
+
+    dst = tmp_path / "c"
+    shutil.copytree(small_corpus[1], dst)
+    shard = dst / "tokens_00000.npy"
+    arr = np.load(shard)
+    arr[5] = value
+    np.save(shard, arr)
+    return dst
+
+
+def test_corpus_token_id_beyond_vocab(small_corpus, tmp_path) -> None:
+    from ds2ds_gen.corpus import DocumentCorpus
+
+    dst = _damaged_corpus(small_corpus, tmp_path, 60000)
+    with DocumentCorpus(dst) as c:
+        with pytest.raises(CorpusError, match=r"tokens_00000\.npy.*60000.*position 5"):
+            for t in c.titles():
+                c.get_document(t)
+
+
+def test_corpus_token_id_beyond_model_vocab(small_corpus, tiny_model) -> None:
+    """A corpus valid for GPT-2 but a model with a smaller vocabulary: one clear error, not an
+    IndexError in the embedding."""
+    from ds2ds_gen.corpus import DocumentCorpus
+    from ds2ds_gen.generation_config import GenerationConfig
+    from ds2ds_gen.linked_doc_generator import LinkedDocumentGenerator
+    from ds2ds_gen.tokenizer import get_encoding
+
+    enc = get_encoding()
+    with DocumentCorpus(small_corpus[1]) as c:
+        a = c.titles()[0]
+        m = tiny_model(vocab=max(enc.encode(f"[x]({a})")) + 1)  # the prompt fits; the corpus doc's EOS does not
+        gen = LinkedDocumentGenerator(m, enc.encode_ordinary, enc.decode)
+        with pytest.raises(CorpusError, match=r"vocab"):
+            gen.generate(prompt=f"[x]({a})", corpus=c,
+                         config=GenerationConfig(max_new_tokens=2, max_tokens_per_document=128, max_context_length=512))
+
+
+def test_prompt_token_id_beyond_model_vocab(tiny_model) -> None:
+    from ds2ds_gen.generation_config import GenerationConfig
+    from ds2ds_gen.linked_doc_generator import LinkedDocumentGenerator
+    from ds2ds_gen.tokenizer import get_encoding
+
+    enc = get_encoding()
+    gen = LinkedDocumentGenerator(tiny_model(vocab=300), enc.encode_ordinary, enc.decode)
+    with pytest.raises(ConfigError, match=r"prompt.*token id.*vocab_size = 300"):
+        gen.generate(prompt="Hello world", config=GenerationConfig(max_new_tokens=2, max_tokens_per_document=128,
+                                                                    max_context_length=512))
