@@ -1,0 +1,113 @@
+"""Toy generators for the conformance suite's own tests: one correct, one broken per check.
+
+They live in a plain module (not a test module) so spawned pool workers can import them.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import attrs
+from datacore import STRATA, ShardTask, Target, Telemetry
+from datacore.config import integer
+
+_COUNTER = {"shards": 0}  # per-process state: what a correct generator must never depend on
+
+
+@attrs.frozen
+class StrataToy:
+    """Correct: declares a 50/50 target on token-length parity and counts every record into it."""
+
+    name: str = "strata-toy"
+    version: str = "1"
+    vocab: int = attrs.field(default=20, validator=integer(2))
+
+    def config_dict(self) -> dict[str, Any]:
+        return {"vocab": self.vocab}
+
+    def targets(self, n: int) -> list[Target]:
+        return [Target("parity=even", 0.5, 0.1), Target("parity=odd", 0.5, 0.1)]
+
+    def generate_shard(self, task: ShardTask, telemetry: Telemetry):
+        rng = random.Random(task.seed)
+        for i in range(task.count):
+            length = 1 + (task.start + i) % 6
+            toks = [rng.randrange(self.vocab) for _ in range(length)]
+            telemetry.observe(STRATA, f"parity={'even' if length % 2 == 0 else 'odd'}")
+            yield {"tokens": toks, "meta": {"i": task.start + i}}
+
+    def split_key(self, record: dict[str, Any]):
+        return record["tokens"]
+
+
+@attrs.frozen
+class ProcessStateToy(StrataToy):
+    """Broken: content depends on how many shards this process made before (worker-count dependent)."""
+
+    def generate_shard(self, task: ShardTask, telemetry: Telemetry):
+        _COUNTER["shards"] += 1
+        seen = _COUNTER["shards"]
+        for rec in super().generate_shard(task, telemetry):
+            rec["meta"]["order"] = seen
+            yield rec
+
+
+@attrs.frozen
+class SameIdToy(StrataToy):
+    """Broken: every record carries the same id."""
+
+    def generate_shard(self, task: ShardTask, telemetry: Telemetry):
+        for rec in super().generate_shard(task, telemetry):
+            yield {"id": "same", **rec}
+
+
+@attrs.frozen
+class RandomKeyToy(StrataToy):
+    """Broken: a split key that is not a function of the record."""
+
+    def split_key(self, record: dict[str, Any]):
+        return [random.randrange(10**9)]
+
+
+@attrs.frozen
+class ShardEdgeToy(StrataToy):
+    """Broken: the first 10 records of every shard are stratum A, so shares follow the shard size."""
+
+    def targets(self, n: int) -> list[Target]:
+        return [Target("kind=A", 0.2, 0.05), Target("kind=B", 0.8, 0.05)]
+
+    def generate_shard(self, task: ShardTask, telemetry: Telemetry):
+        for i, rec in enumerate(super().generate_shard(task, Telemetry())):
+            telemetry.observe(STRATA, "kind=A" if i < 10 else "kind=B")
+            yield rec
+
+
+@attrs.frozen
+class MiscountingWriterToy(StrataToy):
+    """Broken: a file-writing generator that reports one record more per shard than it wrote."""
+
+    def write_shard_files(self, task, paths, splitter, compress, telemetry) -> dict[str, int]:
+        from datacore import write_records
+
+        recs = list(self.generate_shard(task, telemetry))[:-1]
+        files = write_records(paths, recs, self.split_key, splitter)
+        counts = {s: f["records"] for s, f in files.items()}
+        counts["train"] += 1
+        return counts
+
+
+@attrs.frozen
+class LitteringToy(StrataToy):
+    """Broken: leaves a scratch file in the output directory when it fails."""
+
+    scratch: str = ""
+
+    def config_dict(self) -> dict[str, Any]:
+        return {"vocab": self.vocab}
+
+    def generate_shard(self, task: ShardTask, telemetry: Telemetry):
+        Path(self.scratch).mkdir(parents=True, exist_ok=True)
+        (Path(self.scratch) / "scratch.tmp").write_text("x")
+        yield from super().generate_shard(task, telemetry)
