@@ -38,3 +38,45 @@ def small_cfg() -> SynthConfig:
 def tiny_model():  # type: ignore[no-untyped-def]
     """Factory: tiny_model(seed=0, vocab=50257, **ModelConfig overrides)."""
     return _tiny_model
+
+
+class _ScriptedRunner:
+    """Emits a fixed continuation per document title (then EOS): the generation logic without a
+    trained model (same as test_generation.ScriptedRunner, without the cache check)."""
+
+    def __init__(self, scripts, ctx):  # type: ignore[no-untyped-def]
+        from ds2ds_gen.tokenizer import get_encoding
+
+        enc = get_encoding()
+        self.scripts = {t: enc.encode(s) for t, s in scripts.items()}
+        self.ctx = ctx
+
+    def next_logits(self):  # type: ignore[no-untyped-def]
+        from ds2ds_gen.tokenizer import EOS_TOKEN_ID
+
+        doc = self.ctx.current_document
+        script = self.scripts.get(doc.title, [])
+        i = len(doc.tokens) - doc.prompt_len
+        tok = script[i] if i < len(script) else EOS_TOKEN_ID
+        out = torch.zeros(50257)
+        out[tok] = 10.0
+        return out
+
+
+@pytest.fixture(scope="session")
+def scripted():  # type: ignore[no-untyped-def]
+    """``scripted(scripts, prompt, corpus=None, **GenerationConfig fields) -> GenerationResult``."""
+    from ds2ds_gen.generation_config import GenerationConfig
+    from ds2ds_gen.linked_doc_generator import LinkedDocumentGenerator
+    from ds2ds_gen.tokenizer import get_encoding
+
+    enc = get_encoding()
+
+    def run(scripts, prompt, corpus=None, **cfg):  # type: ignore[no-untyped-def]
+        config = GenerationConfig(**{"temperature": 0.0, "max_tokens_per_document": 128, "max_context_length": 512,
+                                     "max_new_tokens": 60, **cfg})
+        gen = LinkedDocumentGenerator(None, enc.encode_ordinary, enc.decode,  # type: ignore[arg-type]
+                                      runner_factory=lambda m, ctx, c: _ScriptedRunner(scripts, ctx))
+        return gen.generate(prompt=prompt, corpus=corpus, config=config)
+
+    return run

@@ -112,3 +112,48 @@ def test_prompt_token_id_beyond_model_vocab(tiny_model) -> None:
     with pytest.raises(ConfigError, match=r"prompt.*token id.*vocab_size = 300"):
         gen.generate(prompt="Hello world", config=GenerationConfig(max_new_tokens=2, max_tokens_per_document=128,
                                                                     max_context_length=512))
+
+
+# ---- link targets holding markdown link syntax ---------------------------------------------------
+def test_link_target_with_markdown_link_syntax() -> None:
+    from ds2ds_gen.corpus import extract_links
+    from ds2ds_gen.link_detector import LinkDetector
+    from ds2ds_gen.prompt_processor import clean_target
+    from ds2ds_gen.tokenizer import get_encoding
+
+    enc = get_encoding()
+    text = "see [a](x [b](c) y) ok and [d](e)."
+    found = [(lk.text, lk.target) for lk in LinkDetector().find_all(enc.encode(text))]
+    assert found == [("b", "c"), ("d", "e")]
+    assert extract_links(text) == ["c", "e"]
+    assert clean_target("x [b](c) y") is None and clean_target("x ] y") is None
+    assert extract_links("[Mercury](Mercury (planet))") == ["Mercury (planet)"]  # still fine
+
+
+# ---- the link graph: corpus documents' links, pending siblings -----------------------------------
+def _outcomes(res):
+    return [(e.target, e.outcome) for e in res.links]
+
+
+def test_link_graph_includes_corpus_documents_links(small_corpus, scripted) -> None:
+    from ds2ds_gen.corpus import DocumentCorpus
+
+    run = scripted
+
+    with DocumentCorpus(small_corpus[1]) as c:
+        # a corpus document a that links to another corpus document b
+        a, b = next((t, x) for t in c.titles() for x in c.links(t) if x in c.titles() and x != t)
+        res = run({"Root": f" [{a}]({a}) and [{b}]({b})."}, "# Root\n\n", c)
+        graph = res.link_graph()
+        assert b in graph[a], graph
+        assert res.get_document_by_title(a).links == c.links(a)
+
+
+def test_pending_sibling_is_not_a_cycle(scripted) -> None:
+    run, outcomes = scripted, _outcomes
+    scripts = {"A": "a [B](B).", "B": "b.", "Root": " r [Root](Root)."}
+    res = run(scripts, "# Root\n\nSee [A](A) and [B](B).", None, max_link_depth=2)
+    got = outcomes(res)
+    assert ("B", "pending") in got and ("B", "cycle") not in got, got
+    assert ("Root", "cycle") in got  # a real cycle: an unfinished ancestor
+    assert "B" in res.link_graph()["A"]

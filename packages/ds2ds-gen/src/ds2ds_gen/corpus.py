@@ -37,7 +37,8 @@ __all__ = [
 
 INDEX_FORMAT = "ds2ds-corpus/1"
 # [text](target), the target allowing one level of balanced parentheses: [Mercury](Mercury (planet)).
-_LINK_RE = re.compile(r"\[([^\[\]\n]+)\]\(((?:[^()\n]|\([^()\n]*\))+)\)")
+# Brackets are not allowed in the target (as in LinkDetector): `[a](x [b](c) y)` links only to c.
+_LINK_RE = re.compile(r"\[([^\[\]\n]+)\]\(((?:[^()\[\]\n]|\([^()\[\]\n]*\))+)\)")
 
 
 def extract_links(markdown: str) -> list[str]:

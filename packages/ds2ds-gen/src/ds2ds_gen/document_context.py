@@ -119,14 +119,16 @@ class DocumentContext:
         self.current = title
 
     def add_corpus_document(self, title: str, tokens: np.ndarray, linked_from_title: str | None,
-                            source: Any = "corpus", depth: int = 1) -> bool:
-        """Add a finished document from the corpus (cut to ``max_tokens_per_doc``).
+                            source: Any = "corpus", depth: int = 1, links: list[str] | None = None) -> bool:
+        """Add a finished document from the corpus (cut to ``max_tokens_per_doc``); ``links`` are
+        its outgoing link targets (graph edges; a corpus document attends only to itself).
         Returns False if it cannot fit (``stop_new``, or nothing left to evict)."""
         toks = [int(t) for t in tokens[: self.max_tokens_per_doc]]
         ok, _ = self.can_add_document(len(toks))
         if not ok or not self._make_room(len(toks)):
             return False
-        self._new(title, toks, source, linked_from_title, depth, complete=True)
+        doc = self._new(title, toks, source, linked_from_title, depth, complete=True)
+        doc.link_titles = list(links or [])
         return True
 
     def start_auxiliary_generation(self, title: str, linked_from_title: str | None, depth: int = 1,
@@ -193,6 +195,10 @@ class DocumentContext:
         self.current = title
 
     # ---- eviction ----------------------------------------------------------------------------
+    def ancestors(self) -> set[str]:
+        """The current document and its parents up to the root."""
+        return self._ancestors()
+
     def _ancestors(self) -> set[str]:
         out: set[str] = set()
         t = self.current

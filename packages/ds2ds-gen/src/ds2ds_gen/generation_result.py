@@ -58,7 +58,8 @@ class LinkEvent:
 
     ``outcome``: ``corpus`` (document added from the corpus), ``generated`` (document generated),
     ``existing`` (target already in context: linked, not duplicated), ``cycle`` (target is an
-    unfinished ancestor), or ``skipped:<reason>`` (``max_depth``, ``max_aux``, ``context_full``,
+    unfinished ancestor), ``pending`` (target is an unfinished document waiting to be generated,
+    e.g. a later link of the prompt: recorded in the graph, no attention edge), or ``skipped:<reason>`` (``max_depth``, ``max_aux``, ``context_full``,
     ``not_in_corpus``, ``bad_target``).
     """
 
@@ -93,9 +94,32 @@ class GenerationResult:
         return None
 
     def link_graph(self) -> dict[str, list[str]]:
-        """``{title: [linked titles present in the result]}``."""
-        titles = {d.title for d in self.get_all_documents()}
-        return {d.title: [t for t in d.links if t in titles] for d in self.get_all_documents()}
+        """``{title: [linked titles present in the result]}``, corpus documents' links included
+        (a target naming a document by a variant of its title, e.g. other case, is resolved
+        through :func:`~ds2ds_gen.title_utils.normalize_title` when that is unambiguous)."""
+        from .title_utils import normalize_title
+
+        docs = self.get_all_documents()
+        titles = {d.title for d in docs}
+        by_norm: dict[str, list[str]] = {}
+        for d in docs:
+            by_norm.setdefault(normalize_title(d.title), []).append(d.title)
+
+        def resolve(t: str) -> str | None:
+            if t in titles:
+                return t
+            cands = by_norm.get(normalize_title(t), [])
+            return cands[0] if len(cands) == 1 else None
+
+        out: dict[str, list[str]] = {}
+        for d in docs:
+            seen: list[str] = []
+            for t in d.links:
+                r = resolve(t)
+                if r is not None and r not in seen:
+                    seen.append(r)
+            out[d.title] = seen
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (what ``result.json`` holds)."""

@@ -124,6 +124,10 @@ class LinkDetector:
             return None
         text = "".join(chars[k + 1 : bracket_close])
         target = "".join(chars[paren_open + 1 : close])
+        if "[" in target or "]" in target:
+            # `[a](x [b](c) y)`: brackets cannot be part of a link destination (CommonMark), so
+            # this `)` closes no link; the inner `[b](c)` was found at its own `)`
+            return None
         bo, bc, po, pc = owner[k], owner[bracket_close], owner[paren_open], owner[close]
         arr = np.asarray(tokens)
         return DetectedLink(

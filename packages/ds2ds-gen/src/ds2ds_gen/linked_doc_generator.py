@@ -174,7 +174,11 @@ class LinkedDocumentGenerator:
                 context.add_link(current_doc_title, title, link.paren_close_pos)
                 return log(title, "existing")
             context.note_link(current_doc_title, title)
-            return log(title, "cycle" if existing.active else "skipped:evicted")
+            if not existing.active:
+                return log(title, "skipped:evicted")
+            # unfinished: an ancestor of this document is a cycle; otherwise it is a document
+            # waiting to be generated (a later prompt link's placeholder): pending
+            return log(title, "cycle" if title in context.ancestors() else "pending")
         if current_depth >= config.max_link_depth or (current_depth > 0 and not config.allow_recursive_links):
             return log(target, "skipped:max_depth")
         if context.n_auxiliary() >= config.max_auxiliary_documents:
@@ -184,7 +188,7 @@ class LinkedDocumentGenerator:
             toks = corpus.get_document(title, self._vocab)
             src = corpus.get_source_path(title) or "corpus"
             if toks is not None and context.add_corpus_document(title, toks, current_doc_title, source=src,
-                                                                depth=current_depth + 1):
+                                                                depth=current_depth + 1, links=corpus.links(title)):
                 context.add_link(current_doc_title, title, link.paren_close_pos)
                 return log(title, "corpus")
             return log(title, "skipped:context_full")

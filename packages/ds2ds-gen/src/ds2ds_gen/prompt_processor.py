@@ -17,10 +17,10 @@ _MAX_TARGET = 200
 
 def clean_target(raw: str) -> str | None:
     """The title a link target names, or None if it cannot be a title (empty, too long, control
-    characters). Path characters are allowed: titles only become file names through
+    characters, markdown link brackets). Path characters are allowed: titles only become file names through
     :func:`~ds2ds_gen.title_utils.create_filename`, which keeps ``[a-z0-9_]`` only."""
     t = raw.strip()
-    if not t or len(t) > _MAX_TARGET or any(ord(c) < 32 for c in t):
+    if not t or len(t) > _MAX_TARGET or any(ord(c) < 32 for c in t) or "[" in t or "]" in t:
         return None
     return t
 
@@ -66,7 +66,8 @@ class PromptLinkProcessor:
             assert corpus is not None
             toks = corpus.get_document(title, self.vocab_size)
             src = corpus.get_source_path(title) or "corpus"
-            if toks is not None and context.add_corpus_document(title, toks, root, source=src, depth=1):
+            if toks is not None and context.add_corpus_document(title, toks, root, source=src, depth=1,
+                                                                links=corpus.links(title)):
                 context.add_link(root, title, link.paren_close_pos)
                 return log(title, "corpus")
             return log(title, "skipped:context_full")
