@@ -157,3 +157,24 @@ def test_pending_sibling_is_not_a_cycle(scripted) -> None:
     assert ("B", "pending") in got and ("B", "cycle") not in got, got
     assert ("Root", "cycle") in got  # a real cycle: an unfinished ancestor
     assert "B" in res.link_graph()["A"]
+
+
+# ---- training: steps are the bound, wall-clock time is opt-in --------------------------------------
+def test_training_is_bounded_by_steps_not_time(small_corpus, tmp_path, monkeypatch) -> None:
+    import ds2ds_gen.train as tr
+
+    clock = iter(range(0, 10**9, 1000))  # a very busy machine: every clock read is 1000 s later
+    monkeypatch.setattr(tr.time, "perf_counter", lambda: float(next(clock)))
+    mc = ModelConfig(d_model=16, n_layers=1, n_heads=2, max_doc_len=128, max_seq_len=512)
+    cfg = tr.TrainConfig(model=mc, seq_len=64, batch_size=2, steps=4, warmup=2, threads=1)
+    assert cfg.max_seconds is None
+    s = tr.train(small_corpus[1], tmp_path / "ck", cfg)
+    assert s["steps"] == 4 and s["stopped_by"] == "steps"
+    s2 = tr.train(small_corpus[1], tmp_path / "ck2", tr.TrainConfig(model=mc, seq_len=64, batch_size=2, steps=4,
+                                                                    warmup=2, threads=1, max_seconds=1.0))
+    assert s2["steps"] < 4 and s2["stopped_by"] == "max_seconds"  # opt-in time cap, recorded
+    a = torch.load(tmp_path / "ck" / "model.pt", weights_only=True)
+    monkeypatch.undo()
+    tr.train(small_corpus[1], tmp_path / "ck3", cfg)
+    b = torch.load(tmp_path / "ck3" / "model.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)  # same command, same checkpoint

@@ -63,7 +63,8 @@ def pretokenize(md_dir: Path, out: Path, shard_tokens: int) -> None:
 @click.argument("corpus_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Checkpoint folder.")
 @click.option("--steps", type=click.IntRange(min=1), default=400, show_default=True)
-@click.option("--max-seconds", type=click.FloatRange(min=1), default=200, show_default=True, help="Stop early after this long.")
+@click.option("--max-seconds", type=click.FloatRange(min=1), default=None,
+              help="Opt-in wall-clock cap (the run is then not reproducible); default: --steps only.")
 @click.option("--d-model", type=click.IntRange(min=8), default=128, show_default=True)
 @click.option("--layers", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--heads", type=click.IntRange(min=1), default=4, show_default=True)
@@ -73,7 +74,7 @@ def pretokenize(md_dir: Path, out: Path, shard_tokens: int) -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
-def train(corpus_dir: Path, out: Path, steps: int, max_seconds: float, d_model: int, layers: int, heads: int,
+def train(corpus_dir: Path, out: Path, steps: int, max_seconds: float | None, d_model: int, layers: int, heads: int,
           seq_len: int, batch_size: int, lr: float, threads: int, seed: int, quiet: bool) -> None:
     """Train the small model on a pretokenized CORPUS_DIR; write a checkpoint folder."""
     from .model import ModelConfig
@@ -84,6 +85,8 @@ def train(corpus_dir: Path, out: Path, steps: int, max_seconds: float, d_model: 
     cfg = TrainConfig(model=mc, seq_len=seq_len, batch_size=batch_size, steps=steps, max_seconds=max_seconds,
                       lr=lr, warmup=min(30, steps), threads=threads, seed=seed)
     s = run(corpus_dir, out, cfg, log=None if quiet else (lambda m: click.echo(m, err=True)))
+    if s["stopped_by"] == "max_seconds":
+        click.echo(f"warning: stopped by --max-seconds after {s['steps']} of {steps} steps", err=True)
     click.echo(f"{s['steps']} steps in {s['seconds']}s, loss {s['first_loss']:.2f} -> {s['final_loss']:.2f} -> {out}", err=True)
 
 

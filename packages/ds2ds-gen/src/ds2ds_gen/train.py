@@ -42,15 +42,24 @@ def _pos(_i: object, a: attrs.Attribute, v: object) -> None:
         raise ConfigError(f"TrainConfig.{a.name} = {v!r}: must be a number > 0")
 
 
+def _opt_pos(_i: object, a: attrs.Attribute, v: object) -> None:
+    if v is not None:
+        _pos(_i, a, v)
+
+
 @attrs.frozen
 class TrainConfig:
-    """Training settings (model shape in ``model``)."""
+    """Training settings (model shape in ``model``).
+
+    ``steps`` is the bound, so the same config gives the same checkpoint on any machine load;
+    ``max_seconds`` (default None) is an opt-in wall-clock cap, and a run it cut short says so
+    (``stopped_by`` in the summary and the checkpoint's ``extra.training``)."""
 
     model: ModelConfig = ModelConfig(d_model=128, n_layers=2, n_heads=4, max_doc_len=256, max_seq_len=2048)
     seq_len: int = attrs.field(default=192, validator=_pos)
     batch_size: int = attrs.field(default=12, validator=_pos)
     steps: int = attrs.field(default=400, validator=_pos)
-    max_seconds: float = attrs.field(default=200.0, validator=_pos)
+    max_seconds: float | None = attrs.field(default=None, validator=_opt_pos)
     lr: float = attrs.field(default=3e-3, validator=_pos)
     warmup: int = attrs.field(default=30, validator=_pos)
     max_links_per_group: int = 2
@@ -156,6 +165,7 @@ def train(corpus_path: Path, out: Path, cfg: TrainConfig = TrainConfig(),
     n = len(tokens)
     order: list[int] = []
     step = 0
+    stopped_by = "steps"
     for step in range(1, cfg.steps + 1):
         lr = cfg.lr * min(1.0, step / cfg.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
         for g in opt.param_groups:
@@ -176,7 +186,8 @@ def train(corpus_path: Path, out: Path, cfg: TrainConfig = TrainConfig(),
         losses.append(float(loss.detach()))
         if log and (step % 25 == 0 or step == 1):
             log(f"step {step} loss {losses[-1]:.3f} lr {lr:.2e} {time.perf_counter() - t0:.0f}s")
-        if time.perf_counter() - t0 > cfg.max_seconds:
+        if cfg.max_seconds is not None and step < cfg.steps and time.perf_counter() - t0 > cfg.max_seconds:
+            stopped_by = "max_seconds"
             break
     full = DS2DSModel(cfg.model)
     with torch.no_grad():
@@ -188,7 +199,7 @@ def train(corpus_path: Path, out: Path, cfg: TrainConfig = TrainConfig(),
         full.logit_bias.copy_(bias)
     model = full
     summary = {
-        "corpus": str(corpus_path), "steps": step, "seconds": round(time.perf_counter() - t0, 1),
+        "corpus": str(corpus_path), "steps": step, "stopped_by": stopped_by, "seconds": round(time.perf_counter() - t0, 1),
         "first_loss": losses[0], "final_loss": float(np.mean(losses[-10:])), "active_vocab": int(len(vocab)),
         "rows": int(n), "train_config": {k: v for k, v in attrs.asdict(cfg).items() if k != "model"},
     }
