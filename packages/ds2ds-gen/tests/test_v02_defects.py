@@ -178,3 +178,42 @@ def test_training_is_bounded_by_steps_not_time(small_corpus, tmp_path, monkeypat
     tr.train(small_corpus[1], tmp_path / "ck3", cfg)
     b = torch.load(tmp_path / "ck3" / "model.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)  # same command, same checkpoint
+
+
+# ---- device / dtype / threads ------------------------------------------------------------------
+def test_generation_config_device_is_used(tiny_model) -> None:
+    from ds2ds_gen.generation_config import GenerationConfig
+    from ds2ds_gen.linked_doc_generator import LinkedDocumentGenerator
+    from ds2ds_gen.tokenizer import get_encoding
+
+    enc = get_encoding()
+    with pytest.raises(ConfigError, match="device"):
+        GenerationConfig(device="gpu0")
+    gen = LinkedDocumentGenerator(tiny_model(), enc.encode_ordinary, enc.decode)
+    base = dict(max_new_tokens=2, max_tokens_per_document=128, max_context_length=512)
+    with pytest.raises(ConfigError, match=r"device = 'cuda'.*model is on cpu"):
+        gen.generate(prompt="Hi", config=GenerationConfig(device="cuda", **base))
+    with pytest.raises(ConfigError, match=r"dtype = 'bfloat16'.*float32"):
+        gen.generate(prompt="Hi", config=GenerationConfig(dtype="bfloat16", **base))
+    assert gen.generate(prompt="Hi", config=GenerationConfig(device="cpu", **base)).new_tokens == 2
+
+
+def test_cli_generate_threads_device_dtype(tiny_model, tmp_path) -> None:
+    from click.testing import CliRunner
+    from ds2ds_gen.cli import main
+
+    save_checkpoint(tiny_model(), tmp_path / "ck")
+    args = ["generate", "--model", str(tmp_path / "ck"), "--prompt", "# T\n\nHi", "--max-new-tokens", "3",
+            "--max-tokens-per-document", "64", "--max-context-length", "256"]
+    try:
+        r = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "o"), "--threads", "2", "--device", "cpu",
+                                      "--dtype", "bfloat16"])
+        assert r.exit_code == 0, r.output
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    res = json.loads((tmp_path / "o" / "result.json").read_text())
+    assert res["config"]["dtype"] == "bfloat16" and res["config"]["device"] == "cpu"
+    if not torch.cuda.is_available():
+        r = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "o2"), "--device", "cuda"])
+        assert r.exit_code == 1 and "CUDA is not available" in r.output and "Traceback" not in r.output

@@ -129,9 +129,11 @@ class LinkedDocDatasetGenerator:
                 "generation": c.generation.to_dict(), "threads": c.threads}
 
     def _model(self) -> DS2DSModel:
-        key = (self.config.model, self.config.model_sha256)
+        g = self.config.generation
+        key = (self.config.model, self.config.model_sha256, g.device, g.dtype)
         if key not in _MODELS:
-            _MODELS[key] = load_checkpoint(Path(self.config.model))[0]
+            m = load_checkpoint(Path(self.config.model), device=g.device)[0]
+            _MODELS[key] = m.to(torch.bfloat16) if g.dtype == "bfloat16" else m
         return _MODELS[key]
 
     def generate_shard(self, task: ShardTask, telemetry: Telemetry) -> Iterable[dict[str, Any]]:

@@ -108,13 +108,24 @@ def _gen_options(f: Any) -> Any:
         click.option("--no-kv-cache", is_flag=True, help="Recompute the whole context every token (slow; for checking)."),
         click.option("--attention", type=click.Choice(["sdpa", "flex"]), default="sdpa", show_default=True),
         click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True),
+        click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps."),
     ]
     for o in reversed(opts):
         f = o(f)
     return f
 
 
-def _gen_config(kw: dict[str, Any], seed: int, device: str = "cpu") -> Any:
+def _check_device(device: str) -> None:
+    import torch
+
+    kind = device.split(":", 1)[0]
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: CUDA is not available on this machine")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"--device {device}: MPS is not available on this machine")
+
+
+def _gen_config(kw: dict[str, Any], seed: int) -> Any:
     from .generation_config import GenerationConfig
 
     return GenerationConfig(
@@ -123,7 +134,7 @@ def _gen_config(kw: dict[str, Any], seed: int, device: str = "cpu") -> Any:
         max_auxiliary_documents=kw["max_auxiliary_documents"], max_link_depth=kw["max_link_depth"],
         allow_corpus_fallback=not kw["no_fallback"], eviction_policy=kw["eviction_policy"],
         mask_type=kw["mask_type"], use_kv_cache=not kw["no_kv_cache"], attention=kw["attention"],
-        dtype=kw["dtype"], seed=seed, device=device,
+        dtype=kw["dtype"], seed=seed, device=kw["device"],
     )
 
 
@@ -132,8 +143,11 @@ def _gen_config(kw: dict[str, Any], seed: int, device: str = "cpu") -> Any:
 @click.option("--prompt", required=True, help="Root prompt; a first line '# Title' names the root document.")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="torch CPU threads (1 is robust on a machine shared with other jobs).")
 @_gen_options
-def generate(model_dir: Path, prompt: str, out: Path, seed: int, corpus_dir: Path | None, **kw: Any) -> None:
+def generate(model_dir: Path, prompt: str, out: Path, seed: int, threads: int, corpus_dir: Path | None,
+             **kw: Any) -> None:
     """Generate a root document and its linked documents: OUT/<title>_<hash>.md each, and result.json."""
     import torch
 
@@ -145,7 +159,9 @@ def generate(model_dir: Path, prompt: str, out: Path, seed: int, corpus_dir: Pat
     if seed < 0:
         raise ConfigError(f"--seed = {seed}: must be >= 0")
     cfg = _gen_config(kw, seed)
-    model, _ = load_checkpoint(model_dir)
+    _check_device(cfg.device)
+    torch.set_num_threads(threads)
+    model, _ = load_checkpoint(model_dir, device=cfg.device)
     if cfg.dtype == "bfloat16":
         model = model.to(torch.bfloat16)
     enc = get_encoding()
@@ -183,6 +199,7 @@ def batch(model_dir: Path, prompts_file: Path, threads: int, corpus_dir: Path | 
     from .batch import BatchConfig, LinkedDocDatasetGenerator, read_prompts
 
     cfg = _gen_config(kw, 0)
+    _check_device(cfg.device)
     bc = BatchConfig(model=str(model_dir), prompts=read_prompts(prompts_file), generation=cfg,
                      corpus=str(corpus_dir) if corpus_dir else None, threads=threads)
     run_generate(LinkedDocDatasetGenerator(bc), opts)

@@ -42,6 +42,17 @@ def _top_p(_i: object, a: attrs.Attribute, v: object) -> None:
         raise ConfigError(f"GenerationConfig.{a.name} = {v!r}: must be None or a number in (0, 1]")
 
 
+def _device(_i: object, a: attrs.Attribute, v: object) -> None:
+    import torch
+
+    try:
+        dev = torch.device(v) if isinstance(v, str) else None
+    except (RuntimeError, ValueError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"GenerationConfig.{a.name} = {v!r}: must be 'cpu', 'cuda', 'cuda:N' or 'mps'")
+
+
 def _bool(_i: object, a: attrs.Attribute, v: object) -> None:
     if not isinstance(v, bool):
         raise ConfigError(f"GenerationConfig.{a.name} = {v!r}: must be true or false")
@@ -51,13 +62,18 @@ def _bool(_i: object, a: attrs.Attribute, v: object) -> None:
 class GenerationConfig:
     """Configuration of one generation run.
 
-    ``max_new_tokens`` caps the tokens generated for the root document; every document (root,
+    ``max_new_tokens`` caps the tokens generated for *each* document (the root and every
+    generated auxiliary document, counted separately; a run generates up to
+    ``(1 + max_auxiliary_documents) * max_new_tokens`` tokens); every document (root,
     generated or from the corpus) is capped at ``max_tokens_per_document`` tokens in all (corpus
     documents are cut). ``max_context_length`` caps the tokens of all documents in context; when
     it is reached ``eviction_policy`` decides: ``drop_oldest`` evicts the oldest finished auxiliary
     document, ``stop_new`` refuses new documents and stops the current one. ``max_link_depth``:
     the root is at depth 0, its links make depth-1 documents, and a document at depth ``d`` follows
-    links only while ``d < max_link_depth``. ``seed`` makes sampling reproducible.
+    links only while ``d < max_link_depth``. ``seed`` makes sampling reproducible. ``device``
+    (``cpu``, ``cuda``, ``cuda:N``, ``mps``) and ``dtype`` are where and in what precision the
+    context and KV cache live; the model must already be there (``load_checkpoint(path,
+    device=...)``, ``model.to(...)``): a mismatch is refused, never silently ignored.
     """
 
     max_new_tokens: int = attrs.field(default=100, validator=_int_ge(1))
@@ -78,7 +94,7 @@ class GenerationConfig:
     attention: str = attrs.field(default="sdpa", validator=_choice(("sdpa", "flex")))
     dtype: str = attrs.field(default="float32", validator=_choice(("float32", "bfloat16")))
     seed: int = attrs.field(default=0, validator=_int_ge(0))
-    device: str = "cpu"
+    device: str = attrs.field(default="cpu", validator=_device)
 
     def __attrs_post_init__(self) -> None:
         if self.max_tokens_per_document > self.max_context_length:

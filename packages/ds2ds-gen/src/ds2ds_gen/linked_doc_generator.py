@@ -53,6 +53,23 @@ def topological_order(docs: list[GeneratedDocument]) -> list[GeneratedDocument]:
     return [d for d in out if not d.is_root]
 
 
+def _check_model_placement(model: object, config: GenerationConfig) -> None:
+    """``config.device``/``config.dtype`` must be where the model is: refuse a mismatch (moving
+    the caller's model behind its back, or decoding in another precision, would be silent)."""
+    params = getattr(model, "parameters", None)
+    p = next(iter(params()), None) if callable(params) else None
+    if p is None:
+        return
+    want = torch.device(config.device)
+    if p.device.type != want.type or (want.index is not None and p.device.index not in (want.index, None)):
+        raise ConfigError(f"GenerationConfig.device = {config.device!r}, but the model is on {p.device}: load it "
+                          f"with load_checkpoint(path, device=...) or move it with model.to(...)")
+    name = {torch.float32: "float32", torch.bfloat16: "bfloat16"}.get(p.dtype, str(p.dtype))
+    if name != config.dtype:
+        raise ConfigError(f"GenerationConfig.dtype = {config.dtype!r}, but the model's weights are {name}: "
+                          f"convert it with model.to(torch.{config.dtype})")
+
+
 def _root_title(prompt_text: str) -> str:
     first = prompt_text.split("\n", 1)[0]
     if first.startswith("# ") and clean_target(first[2:]):
@@ -84,6 +101,7 @@ class LinkedDocumentGenerator:
             if config.max_context_length > mcfg.max_seq_len:
                 raise ConfigError(f"GenerationConfig.max_context_length = {config.max_context_length}: "
                                   f"must be <= the model's max_seq_len = {mcfg.max_seq_len}")
+        _check_model_placement(self.model, config)
         if prompt_tokens is None:
             if prompt is None:
                 raise ConfigError("generate: give a prompt or prompt_tokens")
@@ -105,7 +123,8 @@ class LinkedDocumentGenerator:
         text = prompt if prompt is not None else self.decode(prompt_tokens.tolist())
         t0 = time.perf_counter()
         self._ctx = ctx = DocumentContext(config.max_context_length, config.max_tokens_per_document,
-                                          config.eviction_policy, self.encode, self.decode)  # type: ignore[arg-type]
+                                          config.eviction_policy, self.encode, self.decode,  # type: ignore[arg-type]
+                                          device=config.device)
         ctx.initialize_root(prompt_tokens, _root_title(text))
         self._runner: ContextRunner = self.runner_factory(self.model, ctx, config)
         self._rng = torch.Generator().manual_seed(config.seed)

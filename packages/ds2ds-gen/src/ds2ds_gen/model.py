@@ -450,7 +450,9 @@ class DS2DSModel(nn.Module):
             max_tokens_per_document=max_tokens_per_document or self.cfg.max_doc_len,
             max_context_length=max_context_length or self.cfg.max_seq_len, max_auxiliary_documents=max_auxiliary_documents,
             max_link_depth=max_link_depth, allow_corpus_fallback=allow_corpus_fallback,
-            eviction_policy=eviction_policy, seed=seed, device=str(next(self.parameters()).device), **kwargs,
+            eviction_policy=eviction_policy, seed=seed,
+            **{"device": str(next(self.parameters()).device),
+               "dtype": "bfloat16" if next(self.parameters()).dtype == torch.bfloat16 else "float32", **kwargs},
         )
         if prompt_tokens is not None and isinstance(prompt_tokens, Tensor):
             prompt_tokens = prompt_tokens.cpu().numpy()
