@@ -217,3 +217,50 @@ def test_cli_generate_threads_device_dtype(tiny_model, tmp_path) -> None:
     if not torch.cuda.is_available():
         r = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "o2"), "--device", "cuda"])
         assert r.exit_code == 1 and "CUDA is not available" in r.output and "Traceback" not in r.output
+
+
+# ---- generate --out: stale files of an earlier run, folders that are not ours ---------------------
+def test_generate_out_stale_files(tiny_model, tmp_path) -> None:
+    from click.testing import CliRunner
+    from ds2ds_gen.cli import main
+
+    save_checkpoint(tiny_model(), tmp_path / "ck")
+    out = tmp_path / "o"
+
+    def gen(prompt: str):
+        return CliRunner().invoke(main, ["generate", "--model", str(tmp_path / "ck"), "--prompt", prompt, "--out",
+                                         str(out), "--max-new-tokens", "2", "--max-tokens-per-document", "64",
+                                         "--max-context-length", "256", "--temperature", "0"])
+
+    assert gen("# First\n\nSee [Aux One](Aux One) x").exit_code == 0
+    first = json.loads((out / "result.json").read_text())["files"]
+    assert len(first) == 2
+    (out / "notes.txt").write_text("mine")  # not ours: must survive
+    r = gen("# Second\n\nplain")
+    assert r.exit_code == 0, r.output
+    second = json.loads((out / "result.json").read_text())["files"]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted([*second.values(), "result.json", "notes.txt"]), names  # no stale .md left
+    other = tmp_path / "foreign"
+    other.mkdir()
+    (other / "keep.md").write_text("x")
+    r = CliRunner().invoke(main, ["generate", "--model", str(tmp_path / "ck"), "--prompt", "x", "--out", str(other),
+                                  "--max-new-tokens", "2", "--max-tokens-per-document", "64",
+                                  "--max-context-length", "256"])
+    assert r.exit_code == 1 and "not empty" in r.output and (other / "keep.md").read_text() == "x"
+
+
+# ---- batch: a prompt that does not fit is reported with the prompt, before generating -------------
+def test_batch_too_long_prompt_names_the_prompt(tiny_model, tmp_path) -> None:
+    from click.testing import CliRunner
+    from ds2ds_gen.cli import main
+
+    save_checkpoint(tiny_model(), tmp_path / "ck")
+    pf = tmp_path / "p.txt"
+    pf.write_text("# A\\n\\nshort\n\n" + "word " * 100 + "\n")
+    r = CliRunner().invoke(main, ["batch", "--model", str(tmp_path / "ck"), "--prompts", str(pf), "--out",
+                                  str(tmp_path / "ds"), "-n", "4", "--max-tokens-per-document", "64",
+                                  "--max-context-length", "256", "--executor", "inline", "-q"])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "prompt 2" in r.output and "p.txt:3" in r.output and "shard 0" not in r.output, r.output
+    assert not (tmp_path / "ds" / "dataset.json").exists()

@@ -21,21 +21,26 @@ from datacore import ReportSection, ShardTask, Telemetry
 
 from . import __version__
 from .corpus import DocumentCorpus
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, Ds2dsError, PromptTooLongError
 from .generation_config import GenerationConfig
 from .generation_result import GenerationResult
 from .linked_doc_generator import LinkedDocumentGenerator
 from .model import DS2DSModel, load_checkpoint
-from .tokenizer import get_encoding
+from .tokenizer import encode_prefix, get_encoding
 
-__all__ = ["BatchConfig", "LinkedDocDatasetGenerator", "read_prompts", "result_record"]
+__all__ = ["BatchConfig", "LinkedDocDatasetGenerator", "read_prompts", "read_prompts_with_origin", "result_record"]
 
 
 def read_prompts(path: Path) -> tuple[str, ...]:
     """Prompts from a file: JSONL lines ``{"prompt": ...}`` or JSON strings, else one prompt per
     non-empty line (``\\n`` escapes allowed). Errors name the file and line."""
+    return tuple(p for _, p in read_prompts_with_origin(path))
+
+
+def read_prompts_with_origin(path: Path) -> list[tuple[str, str]]:
+    """Like :func:`read_prompts`, each prompt with its origin ``"FILE:LINE"``."""
     path = Path(path)
-    out = []
+    out: list[tuple[str, str]] = []
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         s = line.strip()
         if not s:
@@ -48,12 +53,12 @@ def read_prompts(path: Path) -> tuple[str, ...]:
             p = obj.get("prompt") if isinstance(obj, dict) else obj
             if not isinstance(p, str) or not p:
                 raise ConfigError(f"{path}:{i}: expected a non-empty string or an object with 'prompt'")
-            out.append(p)
+            out.append((f"{path}:{i}", p))
         else:
-            out.append(s.replace("\\n", "\n"))
+            out.append((f"{path}:{i}", s.replace("\\n", "\n")))
     if not out:
         raise ConfigError(f"{path}: no prompts found")
-    return tuple(out)
+    return out
 
 
 def _sha256(path: Path) -> str:
@@ -75,6 +80,8 @@ class BatchConfig:
     corpus: str | None = None
     threads: int = 1
     model_sha256: str = ""
+    #: where each prompt came from ("FILE:LINE"), for error messages only (not in the manifest)
+    prompt_origins: tuple[str, ...] = ()
 
     def __attrs_post_init__(self) -> None:
         if not self.prompts:
@@ -118,9 +125,30 @@ class LinkedDocDatasetGenerator:
         if not config.model_sha256:
             config = attrs.evolve(config, model_sha256=_sha256(mp))
         self.config = config
-        load_checkpoint(Path(config.model))  # fail early, with a clear error, on a bad checkpoint
+        model, _ = load_checkpoint(Path(config.model))  # fail early, with a clear error, on a bad checkpoint
         if config.corpus is not None:
             DocumentCorpus(Path(config.corpus)).close()
+        self._check_prompts(model)
+
+    def _where(self, k: int) -> str:
+        o = self.config.prompt_origins
+        head = self.config.prompts[k][:40]
+        return f"prompt {k + 1} ({o[k] if k < len(o) else repr(head)})"
+
+    def _check_prompts(self, model: DS2DSModel) -> None:
+        """Refuse, before anything is generated, a prompt that cannot be used (too long, empty,
+        token ids outside the model's vocabulary), naming the prompt and where it came from."""
+        enc = get_encoding()
+        g = self.config.generation
+        limit = min(g.max_tokens_per_document, g.max_context_length) - 1
+        for k, p in enumerate(self.config.prompts):
+            ids = encode_prefix(p, enc.encode_ordinary) if p[-1:].isspace() else enc.encode_ordinary(p)
+            if len(ids) > limit:
+                raise PromptTooLongError(f"{self._where(k)}: the prompt has {len(ids)} tokens; at most {limit} fit "
+                                         f"(max_tokens_per_document/max_context_length minus one)")
+            if ids and max(ids) >= model.cfg.vocab_size:
+                raise ConfigError(f"{self._where(k)}: token id {max(ids)} outside the model's vocab_size = "
+                                  f"{model.cfg.vocab_size}")
 
     def config_dict(self) -> dict[str, Any]:
         """Full JSON-able config (the model is named by path and sha256)."""
@@ -149,7 +177,11 @@ class LinkedDocDatasetGenerator:
                 prompt = self.config.prompts[g % len(self.config.prompts)]
                 cfg = attrs.evolve(self.config.generation, seed=(task.seed + i) % (1 << 63))
                 t0 = time.perf_counter()
-                res = gen.generate(prompt=prompt, corpus=corpus, config=cfg)
+                try:
+                    res = gen.generate(prompt=prompt, corpus=corpus, config=cfg)
+                except Ds2dsError as e:
+                    # name the sample and its prompt, not only the shard datacore reports
+                    raise type(e)(f"sample {g} ({self._where(g % len(self.config.prompts))}): {e}") from None
                 ms = (time.perf_counter() - t0) * 1000
                 rec = result_record(prompt, res)
                 m = rec["meta"]

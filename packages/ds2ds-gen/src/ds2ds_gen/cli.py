@@ -7,6 +7,7 @@ Every user error (bad checkpoint, broken corpus, prompt too long, bad option) pr
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,40 @@ def _gen_config(kw: dict[str, Any], seed: int) -> Any:
     )
 
 
+RESULT_FORMAT = "ds2ds-gen-result/1"
+_OWN_FILE = re.compile(r"[a-z0-9_]+\.md")
+
+
+def _clear_previous_output(out: Path) -> None:
+    """Make ``out`` ready for a new ``generate``: a missing or empty folder is fine; a folder
+    holding an earlier run's ``result.json`` loses exactly the files that result lists (files
+    someone else put there stay); any other non-empty folder is refused."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder")
+    entries = list(out.iterdir())
+    if not entries:
+        return
+    manifest = out / "result.json"
+    prev: Any = None
+    if manifest.is_file():
+        try:
+            prev = json.loads(manifest.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            prev = None
+    files = prev.get("files") if isinstance(prev, dict) else None
+    ours = isinstance(prev, dict) and isinstance(files, dict) and (prev.get("format") == RESULT_FORMAT or "root" in prev)
+    if not ours:
+        raise ConfigError(f"--out {out}: folder is not empty and holds no result.json of an earlier "
+                          f"`ds2ds-gen generate`; choose an empty or new folder")
+    for name in files.values():  # type: ignore[union-attr]
+        # only plain names of the form this command writes, directly inside out
+        if isinstance(name, str) and _OWN_FILE.fullmatch(name) and (out / name).is_file():
+            (out / name).unlink()
+    manifest.unlink()
+
+
 @main.command()
 @click.option("--model", "model_dir", type=click.Path(path_type=Path), required=True, help="Checkpoint folder.")
 @click.option("--prompt", required=True, help="Root prompt; a first line '# Title' names the root document.")
@@ -171,13 +206,14 @@ def generate(model_dir: Path, prompt: str, out: Path, seed: int, threads: int, c
     finally:
         if corpus is not None:
             corpus.close()
+    _clear_previous_output(out)
     out.mkdir(parents=True, exist_ok=True)
     files = {}
     for d in res.get_all_documents():
         name = f"{d.title_normalized}.md"  # only [a-z0-9_] and a hash: cannot leave OUT
         (out / name).write_text(d.text or "", encoding="utf-8")
         files[d.title] = name
-    data = res.to_dict()
+    data = {"format": RESULT_FORMAT, **res.to_dict()}
     data["files"] = files
     data["prompt"] = prompt
     (out / "result.json").write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
@@ -196,12 +232,14 @@ def generate(model_dir: Path, prompt: str, out: Path, seed: int, threads: int, c
 @generate_options
 def batch(model_dir: Path, prompts_file: Path, threads: int, corpus_dir: Path | None, opts: GenerateOptions, **kw: Any) -> None:
     """Generate many linked-document samples from a prompts file into a datacore dataset (--out)."""
-    from .batch import BatchConfig, LinkedDocDatasetGenerator, read_prompts
+    from .batch import BatchConfig, LinkedDocDatasetGenerator, read_prompts_with_origin
 
     cfg = _gen_config(kw, 0)
     _check_device(cfg.device)
-    bc = BatchConfig(model=str(model_dir), prompts=read_prompts(prompts_file), generation=cfg,
-                     corpus=str(corpus_dir) if corpus_dir else None, threads=threads)
+    prompts = read_prompts_with_origin(prompts_file)
+    bc = BatchConfig(model=str(model_dir), prompts=tuple(p for _, p in prompts), generation=cfg,
+                     corpus=str(corpus_dir) if corpus_dir else None, threads=threads,
+                     prompt_origins=tuple(o for o, _ in prompts))
     run_generate(LinkedDocDatasetGenerator(bc), opts)
 
 
