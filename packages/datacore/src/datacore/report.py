@@ -1,14 +1,26 @@
 """Self-contained HTML reports with matplotlib charts embedded as inline SVG.
 
-The report needs no network: charts are inline SVG, styles are inline.  Chart helpers
-return HTML fragments that generators put into :class:`~datacore.generator.ReportSection`.
+The report needs no network: charts are inline SVG, styles are inline, there is no script.
+Chart helpers return HTML fragments that generators put into
+:class:`~datacore.generator.ReportSection`.  Charts are drawn on a
+``matplotlib.figure.Figure`` with its own SVG canvas, so rendering a report never changes
+the caller's backend, and the only rcParams it touches (deterministic SVG ids, text as
+text) are set inside an ``rc_context`` and restored.
+
+:func:`render_report` works from the files of a dataset directory alone (manifest,
+telemetry and, given ``root``, the shard files for samples, schema and per-split
+distributions); it never imports generator code.
 """
 
 from __future__ import annotations
 
 import html
 import io
+import platform
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,41 +30,65 @@ from .generator import ReportSection
 from .telemetry import Telemetry, _sort_key
 
 _MAX_BARS = 60
+_MAX_TABLE_BUCKETS = 2000
+_FOLD_CHARS = 160
+_SPLIT_COLORS = {"train": "#4c72b0", "val": "#dd8452", "test": "#55a868"}
 
 
-def _plt() -> Any:
-    import matplotlib
+# -- charts -----------------------------------------------------------------------------------
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _figure(w: float, h: float) -> Any:
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+    from matplotlib.figure import Figure
 
-    # Deterministic SVG ids and no timestamp, so a re-rendered report is identical.
-    matplotlib.rcParams["svg.hashsalt"] = "datacore"
-    matplotlib.rcParams["svg.fonttype"] = "none"
-    return plt
+    fig = Figure(figsize=(w, h))
+    FigureCanvasSVG(fig)
+    return fig
 
 
 def _svg(fig: Any) -> str:
-    plt = _plt()
+    import matplotlib
+
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
+    # Deterministic SVG ids and no timestamp, so a re-rendered report is identical.
+    with matplotlib.rc_context({"svg.hashsalt": "datacore", "svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buf.getvalue()
     return text[text.find("<svg") :]
 
 
-def bar_chart_svg(hist: Mapping[Any, float], title: str, xlabel: str = "", ylabel: str = "count") -> str:
-    """A bar chart of a histogram (bucket -> count) as an inline SVG fragment."""
-    plt = _plt()
-    keys = sorted((str(k) for k in hist), key=_sort_key)
-    values = {str(k): v for k, v in hist.items()}
-    note = ""
-    if len(keys) > _MAX_BARS:
-        top = sorted(keys, key=lambda k: -values[k])[:_MAX_BARS]
-        keys = sorted(top, key=_sort_key)
-        note = f" (top {_MAX_BARS} of {len(hist)})"
-    fig, ax = plt.subplots(figsize=(max(5.0, min(14.0, 0.28 * len(keys) + 2)), 3.2))
-    ax.bar(range(len(keys)), [values[k] for k in keys], color="#4c72b0")
+def fold_histogram(hist: Mapping[Any, float], max_bars: int = _MAX_BARS) -> tuple[list[str], list[float], str]:
+    """Buckets to draw, their counts and a note; nothing is dropped.
+
+    Numeric buckets beyond ``max_bars`` are merged into contiguous ranges (``"10-14"``);
+    other buckets keep the ``max_bars - 1`` largest and fold the rest into one
+    ``"other (k buckets)"`` bar holding their total.
+    """
+    values = {str(k): float(v) for k, v in hist.items()}
+    keys = sorted(values, key=_sort_key)
+    if len(keys) <= max_bars:
+        return keys, [values[k] for k in keys], ""
+    numeric = all(_sort_key(k)[0] == 0 for k in keys)
+    if numeric:
+        per = -(-len(keys) // max_bars)
+        labels, counts = [], []
+        for i in range(0, len(keys), per):
+            group = keys[i : i + per]
+            labels.append(group[0] if len(group) == 1 else f"{group[0]}-{group[-1]}")
+            counts.append(sum(values[k] for k in group))
+        return labels, counts, f" ({len(keys)} buckets in {len(labels)} ranges)"
+    top = sorted(keys, key=lambda k: (-values[k], _sort_key(k)))[: max_bars - 1]
+    rest = [k for k in keys if k not in set(top)]
+    kept = sorted(top, key=_sort_key)
+    other = sum(values[k] for k in rest)
+    return (
+        kept + [f"other ({len(rest)} buckets)"],
+        [values[k] for k in kept] + [other],
+        f" (top {len(kept)} of {len(keys)}; other = {_fmt(other)})",
+    )
+
+
+def _label_ticks(ax: Any, keys: Sequence[str]) -> None:
     ax.set_xticks(range(len(keys)))
     # Upright labels only while they fit under their bars (long category names overlap).
     longest = max((len(k) for k in keys), default=0)
@@ -62,6 +98,16 @@ def bar_chart_svg(hist: Mapping[Any, float], title: str, xlabel: str = "", ylabe
         ax.set_xticklabels(keys, rotation=30, ha="right", fontsize=8)
     else:
         ax.set_xticklabels(keys, fontsize=8)
+
+
+def bar_chart_svg(hist: Mapping[Any, float], title: str, xlabel: str = "", ylabel: str = "count") -> str:
+    """A bar chart of a histogram (bucket -> count) as an inline SVG fragment (long tails folded, never cut)."""
+    keys, counts, note = fold_histogram(hist)
+    fig = _figure(max(5.0, min(14.0, 0.28 * len(keys) + 2)), 3.2)
+    ax = fig.add_subplot()
+    colors = ["#999999" if k.startswith("other (") else "#4c72b0" for k in keys]
+    ax.bar(range(len(keys)), counts, color=colors)
+    _label_ticks(ax, keys)
     ax.set_title(title + note, fontsize=10)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -69,10 +115,51 @@ def bar_chart_svg(hist: Mapping[Any, float], title: str, xlabel: str = "", ylabe
     return _svg(fig)
 
 
+def grouped_bar_chart_svg(series: Mapping[str, Mapping[str, float]], title: str, ylabel: str = "share") -> str:
+    """Bars side by side per bucket, one colour per series (e.g. the share of each value per split)."""
+    union: dict[str, float] = {}
+    for h in series.values():
+        for k, v in h.items():
+            union[str(k)] = union.get(str(k), 0.0) + float(v)
+    keys, _, note = fold_histogram(union)
+    folded_other = keys and keys[-1].startswith("other (")
+    kept = set(keys[:-1] if folded_other else keys)
+    fig = _figure(max(5.0, min(14.0, 0.4 * len(keys) + 2)), 3.2)
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(series))
+    numeric_ranges = bool(note) and not folded_other
+    for j, (name, h) in enumerate(series.items()):
+        vals = {str(k): float(v) for k, v in h.items()}
+        if numeric_ranges:
+            ys = _range_sums(vals, keys)
+        else:
+            ys = [vals.get(k, 0.0) for k in (keys[:-1] if folded_other else keys)]
+            if folded_other:
+                ys.append(sum(v for k, v in vals.items() if k not in kept))
+        ax.bar(np.arange(len(keys)) + (j - (len(series) - 1) / 2) * width, ys, width, label=name,
+               color=_SPLIT_COLORS.get(name))
+    _label_ticks(ax, keys)
+    ax.set_title(title + note, fontsize=10)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _svg(fig)
+
+
+def _range_sums(vals: Mapping[str, float], labels: Sequence[str]) -> list[float]:
+    out = []
+    for lab in labels:
+        lo, _, hi = lab.partition("-") if not lab.startswith("-") else (lab, "", "")
+        lo_f = float(lo)
+        hi_f = float(hi) if hi else lo_f
+        out.append(sum(v for k, v in vals.items() if lo_f <= float(k) <= hi_f))
+    return out
+
+
 def line_chart_svg(series: Mapping[str, Sequence[float]], title: str, xlabel: str = "", ylabel: str = "") -> str:
     """A line chart of named series (name -> y values over x = 0, 1, ...) as inline SVG."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 3.4))
+    fig = _figure(7, 3.4)
+    ax = fig.add_subplot()
     for name, ys in series.items():
         ax.plot(range(len(ys)), list(ys), label=str(name), linewidth=1.4)
     ax.set_title(title, fontsize=10)
@@ -86,11 +173,11 @@ def line_chart_svg(series: Mapping[str, Sequence[float]], title: str, xlabel: st
 
 def heatmap_svg(matrix: Any, row_labels: Sequence[Any], col_labels: Sequence[Any], title: str, cbar_label: str = "count") -> str:
     """A heatmap of a 2-D array (rows x columns) with labels, as inline SVG."""
-    plt = _plt()
     m = np.asarray(matrix, dtype=float)
     h = max(2.5, min(12.0, 0.25 * m.shape[0] + 1.5))
     w = max(4.0, min(14.0, 0.3 * m.shape[1] + 2.5))
-    fig, ax = plt.subplots(figsize=(w, h))
+    fig = _figure(w, h)
+    ax = fig.add_subplot()
     im = ax.imshow(m, aspect="auto", cmap="viridis", interpolation="nearest")
     if m.shape[1] <= 64:
         ax.set_xticks(range(m.shape[1]))
@@ -110,7 +197,16 @@ def table_html(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _raw_table(header: Sequence[Any], rows: Sequence[Sequence[str]], cls: str = "") -> str:
+    """A table whose cells are already HTML (each escaped by the caller)."""
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
 def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v)
     if isinstance(v, float):
         return f"{v:,.4g}" if not v.is_integer() else f"{int(v):,}"
     if isinstance(v, int):
@@ -118,23 +214,253 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _e(v: Any) -> str:
+    return html.escape(_fmt(v))
+
+
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
-h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
-table{border-collapse:collapse;margin:.5rem 0;font-size:.85rem}td,th{border:1px solid #ddd;padding:.25rem .6rem;text-align:left}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1150px;color:#222;padding:0 1rem}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}h3{font-size:1rem}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.85rem}td,th{border:1px solid #ddd;padding:.25rem .6rem;text-align:left;vertical-align:top}
 th{background:#f3f3f3}td:nth-child(n+2){text-align:right;font-variant-numeric:tabular-nums}
-pre{background:#f7f7f7;padding:.6rem;overflow:auto;font-size:.8rem;max-height:20rem}
+table.rec td:nth-child(n+2),table.wide td{text-align:left}
+pre{background:#f7f7f7;padding:.6rem;overflow:auto;font-size:.8rem;max-height:20rem;white-space:pre-wrap;word-break:break-all}
+code{font-size:.8rem;white-space:pre-wrap;word-break:break-all}
 .chart svg{max-width:100%;height:auto}.grid{display:flex;flex-wrap:wrap;gap:1rem}
+.bad{color:#b00020;font-weight:600}.ok{color:#1b7f3b}.note{color:#666;font-size:.85rem}
+details summary{cursor:pointer}
 """
+
+
+# -- sections ---------------------------------------------------------------------------------
+
+def _fold(text: str) -> str:
+    """Escaped text; longer than a line or two, it is folded under a <details> with its length."""
+    if len(text) <= _FOLD_CHARS:
+        return f"<code>{html.escape(text)}</code>"
+    return (
+        f"<details><summary><code>{html.escape(text[:_FOLD_CHARS])}</code>… ({len(text):,} chars)</summary>"
+        f"<pre>{html.escape(text)}</pre></details>"
+    )
+
+
+def _value_text(v: Any) -> str:
+    return v if isinstance(v, str) else orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _samples_section(scans: Mapping[str, SplitScan]) -> str:
+    parts = ["<h2>Sample records</h2>"]
+    for s, scan in scans.items():
+        parts.append(f"<h3>{html.escape(s)} ({len(scan.samples)} of {scan.total:,})</h3>")
+        if not scan.samples:
+            parts.append("<p class='note'>no records in this split</p>")
+        for i, rec in enumerate(scan.samples):
+            rows = [[f"<code>{html.escape(str(k))}</code>", _fold(_value_text(v))] for k, v in rec.items()]
+            parts.append(f"<details{' open' if i == 0 else ''}><summary>record {i + 1}: <code>{html.escape(str(rec.get('id', '')))}</code></summary>")
+            parts.append(_raw_table(["field", "value"], rows, "rec") + "</details>")
+    return "".join(parts)
+
+
+def _types_text(fs: FieldStats) -> str:
+    total = sum(fs.types.values()) or 1
+    items = sorted(fs.types.items(), key=lambda kv: -kv[1])
+    out = ", ".join(f"{t} {100 * c / total:.0f}%" if len(items) > 1 else t for t, c in items)
+    it = fs.item_type()
+    return out + (f" of {it}" if it else "")
+
+
+def _schema_section(overall: SplitScan) -> str:
+    n = overall.scanned
+    parts = ["<h2>Schema</h2>"]
+    if overall.scanned < overall.total:
+        parts.append(f"<p class='note'>From the first {n:,} records of each split in shard order ({n:,} of {overall.total:,} records).</p>")
+    else:
+        parts.append(f"<p class='note'>From all {n:,} records.</p>")
+    rows = []
+    for name in sorted(overall.fields, key=lambda k: (k.startswith("meta."), k)):
+        fs = overall.fields[name]
+        lengths = fs.lengths
+        if lengths:
+            arr = np.repeat(np.array(list(lengths), dtype=float), list(lengths.values()))
+            length = f"{int(arr.min())} / {np.median(arr):g} / {int(arr.max())}"
+        else:
+            length = "-"
+        rows.append([
+            f"<code>{html.escape(name)}</code>", html.escape(_types_text(fs)),
+            f"{100 * fs.present / n:.1f}%" if n else "-",
+            _e(fs.min) if fs.min is not None else "-", _e(fs.max) if fs.max is not None else "-",
+            (">= " if fs.distinct_capped else "") + _e(fs.distinct), length,
+        ])
+    parts.append(_raw_table(["field", "type(s)", "present", "min", "max", "distinct", "length min / median / max"], rows))
+    charts = [
+        f"<div class='chart'>{bar_chart_svg(fs.lengths, f'{name}: length', 'length')}</div>"
+        for name, fs in sorted(overall.fields.items()) if fs.lengths
+    ]
+    if charts:
+        parts.append("<h3>Length distributions</h3><div class='grid'>" + "".join(charts) + "</div>")
+    return "".join(parts)
+
+
+def _split_distributions_section(scans: Mapping[str, SplitScan]) -> str:
+    """Per field: its distribution in each split as shares, side by side (does val look like train?)."""
+    live = {s: sc for s, sc in scans.items() if sc.scanned}
+    if len(live) < 2:
+        return ""
+    names = sorted({f for sc in live.values() for f in sc.fields})
+    charts = []
+    for name in names:
+        stats = {s: sc.fields[name] for s, sc in live.items() if name in sc.fields}
+        if len(stats) < 2:
+            continue
+        # One kind of histogram per field, chosen over all splits, so the bars line up.
+        counts = [fs.value_counts for fs in stats.values()]
+        union = set().union(*(c for c in counts if c is not None)) if all(c is not None for c in counts) else None
+        main = {fs.main_type() for fs in stats.values()}
+        if union is not None and 1 < len(union) <= 40 and main <= {"string", "boolean", "integer"}:
+            kind, hists = "value", {s: dict(fs.value_counts or {}) for s, fs in stats.items()}
+        elif any(fs.lengths for fs in stats.values()):
+            kind, hists = "length", {s: dict(fs.lengths) for s, fs in stats.items()}
+        elif any(fs.numbers for fs in stats.values()):
+            edges = _edges([x for fs in stats.values() for x in fs.numbers])
+            kind, hists = "value (binned)", {s: _bins(fs.numbers, edges) for s, fs in stats.items()}
+        else:
+            continue
+        per = {s: {str(k): v / (sum(h.values()) or 1) for k, v in h.items()} for s, h in hists.items()}
+        charts.append(f"<div class='chart'>{grouped_bar_chart_svg(per, f'{name}: {kind} share per split')}</div>")
+    if not charts:
+        return ""
+    return "<h2>Per-split distributions</h2><div class='grid'>" + "".join(charts) + "</div>"
+
+
+def _edges(numbers: Sequence[float], k: int = 20) -> np.ndarray:
+    arr = np.asarray(numbers, dtype=float)
+    lo, hi = float(arr.min()), float(arr.max())
+    return np.linspace(lo, hi if hi > lo else lo + 1, k + 1)
+
+
+def _bins(numbers: Sequence[float], edges: np.ndarray) -> dict[str, int]:
+    counts, _ = np.histogram(np.asarray(numbers, dtype=float), bins=edges)
+    return {f"{edges[i]:.3g}": int(c) for i, c in enumerate(counts)}
+
+
+def _delivery_section(manifest: Mapping[str, Any]) -> str:
+    d = manifest.get("delivery")
+    if not d:
+        return ""
+    ok = d.get("ok")
+    verdict = "<span class='ok'>all delivered</span>" if ok else (
+        "<span class='bad'>SHORTFALL (kept: --allow-shortfall)</span>" if d.get("shortfall_allowed") else "<span class='bad'>SHORTFALL</span>")
+    rows = [["<b>-n (records)</b>", _e(d.get("requested")), "exact", _e(d.get("delivered")), "",
+             "<span class='ok'>yes</span>" if d.get("requested") == d.get("delivered") else "<span class='bad'>no</span>"]]
+    for r in d.get("strata") or []:
+        rows.append([
+            f"<code>{html.escape(str(r['stratum']))}</code>", f"{r['share']:.1%} ({r['requested']:,})", f"±{r['tolerance']:.1%}",
+            f"{r['delivered_share']:.1%} ({r['delivered']:,})", f"{100 * (r['delivered_share'] - r['share']):+.1f} pp",
+            "<span class='ok'>yes</span>" if r["ok"] else "<span class='bad'>no</span>",
+        ])
+    return (f"<h2>Requested vs delivered</h2><p>{verdict}</p>"
+            + _raw_table(["stratum", "asked", "tolerance", "delivered", "difference", "within tolerance"], rows))
+
+
+def _timing_section(manifest: Mapping[str, Any]) -> str:
+    shards = [s for s in manifest.get("shards", []) if s.get("seconds") is not None]
+    if not shards:
+        return ""
+    secs = np.array([float(s["seconds"]) for s in shards])
+    counts = np.array([int(s.get("count", 0)) for s in shards])
+    rate = counts / np.maximum(secs, 1e-9)
+    parts = ["<h2>Shard timings</h2>",
+             f"<p>{len(shards)} shards, {secs.sum():,.2f} worker-seconds in all; per shard {secs.min():.3g}-{secs.max():.3g} s "
+             f"(median {np.median(secs):.3g} s), {np.median(rate):,.0f} records/s median.</p>"]
+    parts.append("<div class='grid'>")
+    parts.append(f"<div class='chart'>{bar_chart_svg({str(s['index']): float(s['seconds']) for s in shards}, 'seconds per shard', 'shard', 's')}</div>")
+    parts.append(f"<div class='chart'>{bar_chart_svg({str(s['index']): float(r) for s, r in zip(shards, rate)}, 'records/s per shard', 'shard', 'records/s')}</div>")
+    parts.append("</div><details><summary>table</summary>")
+    parts.append(table_html(["shard", "records", "seconds", "records/s"],
+                            [[s["index"], int(c), float(t), float(r)] for s, c, t, r in zip(shards, counts, secs, rate)]))
+    parts.append("</details>")
+    return "".join(parts)
+
+
+def _git_commit(module_top: str) -> str | None:
+    """The git commit of the checkout a top-level module lives in (without importing it), if any."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module_top)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    where = Path(spec.origin).parent if spec.origin and spec.origin != "namespace" else None
+    if where is None and spec.submodule_search_locations:
+        where = Path(next(iter(spec.submodule_search_locations)))
+    if where is None or not where.is_dir():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no", "."],
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip()[:12] + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+
+
+def environment(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Versions, git commit, Python, platform and executor: recorded ones from the manifest, else this process's."""
+    rec = dict(manifest.get("environment") or {})
+    ref = str(manifest.get("generator_ref") or "")
+    top = ref.split(":")[0].split(".")[0] if ref else ""
+    env = {
+        "datacore": manifest.get("datacore_version"),
+        "generator": f"{manifest.get('generator')} {manifest.get('version')}",
+        "generator class": ref or "-",
+        "git commit": rec.get("git_commit") or (_git_commit(top) if top else None)
+        or ((c + " (datacore's checkout)") if (c := _git_commit("datacore")) else "not a git checkout"),
+        "python": rec.get("python") or sys.version.split()[0],
+        "platform": rec.get("platform") or platform.platform(),
+        "executor": rec.get("executor") or manifest.get("executor") or "not recorded",
+    }
+    for k, v in rec.items():
+        if k not in ("git_commit", "python", "platform", "executor"):
+            env[k] = v
+    return env
+
+
+def _histograms_section(telemetry: Telemetry) -> str:
+    if not telemetry.histograms:
+        return ""
+    parts = ["<h2>Histograms</h2><div class='grid'>"]
+    for name in sorted(telemetry.histograms):
+        parts.append(f"<div class='chart'>{bar_chart_svg(telemetry.histograms[name], name)}</div>")
+    parts.append("</div>")
+    for name in sorted(telemetry.histograms):
+        h = telemetry.histograms[name]
+        keys = sorted(h, key=_sort_key)
+        total = sum(h.values()) or 1
+        shown = keys[:_MAX_TABLE_BUCKETS]
+        rows = [[k, h[k], f"{100 * h[k] / total:.2f}%"] for k in shown]
+        if len(keys) > len(shown):
+            rest = keys[len(shown):]
+            rows.append([f"other ({len(rest)} buckets, listed in telemetry.json)", sum(h[k] for k in rest), f"{100 * sum(h[k] for k in rest) / total:.2f}%"])
+        parts.append(f"<details><summary>{html.escape(name)}: all {len(keys):,} buckets</summary>{table_html(['bucket', 'count', 'share'], rows)}</details>")
+    return "".join(parts)
 
 
 def render_report(
     manifest: Mapping[str, Any], telemetry: Telemetry, sections: Sequence[ReportSection] = (), root: Any = None
 ) -> str:
-    """Render report.html: run summary, splits, files, counters, one chart per histogram, extras."""
+    """Render report.html: summary, environment, requested vs delivered, samples, schema, per-split
+    distributions, shard timings, histograms, counters, config, files, and the generator's sections.
+
+    ``root`` is the dataset directory: with it, samples, schema and per-split distributions are
+    read from the shard files (up to :data:`SCAN_LIMIT` records per split).
+    """
     gen = html.escape(str(manifest.get("generator")))
     spec = manifest.get("spec", {})
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{gen} dataset report</title>"]
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{gen} dataset report</title>"]
     parts.append(f"<style>{_CSS}</style></head><body><h1>{gen} {html.escape(str(manifest.get('version')))}: dataset report</h1>")
     splits = manifest.get("splits", {})
     total = manifest.get("records", 0) or 0
@@ -144,11 +470,11 @@ def render_report(
             ["field", "value"],
             [
                 ["records", total],
+                ["requested (-n)", spec.get("n") if spec.get("n") is not None else "-"],
                 ["seed", spec.get("seed")],
                 ["shards", len(manifest.get("shards", []))],
                 ["compression", spec.get("compress") or "none"],
                 ["split ratios", ", ".join(str(r) for r in spec.get("split_ratios", []))],
-                ["datacore", manifest.get("datacore_version")],
             ],
         )
     )
@@ -158,13 +484,20 @@ def render_report(
             [[s, c, f"{100 * c / total:.2f}%" if total else "-"] for s, c in splits.items()],
         )
     )
+    parts.append("<h2>Environment</h2>")
+    parts.append(table_html(["", ""], [[k, v] for k, v in environment(manifest).items()]))
+    parts.append(_delivery_section(manifest))
+    if root is not None:
+        scans, overall = scan_dataset(root, manifest, with_overall=True)
+        parts.append(_samples_section(scans))
+        parts.append(_schema_section(overall))
+        parts.append(_split_distributions_section(scans))
+    else:
+        parts.append("<p class='note'>Samples and schema need the dataset directory (render_report(..., root=DIR)).</p>")
+    parts.append(_timing_section(manifest))
     for sec in sections:
         parts.append(f"<h2>{html.escape(sec.title)}</h2><div class='chart'>{sec.html}</div>")
-    if telemetry.histograms:
-        parts.append("<h2>Histograms</h2><div class='grid'>")
-        for name in sorted(telemetry.histograms):
-            parts.append(f"<div class='chart'>{bar_chart_svg(telemetry.histograms[name], name)}</div>")
-        parts.append("</div>")
+    parts.append(_histograms_section(telemetry))
     if telemetry.counters:
         parts.append("<h2>Counters</h2>")
         parts.append(table_html(["counter", "value"], [[k, telemetry.counters[k]] for k in sorted(telemetry.counters)]))
@@ -178,14 +511,13 @@ def render_report(
         parts.append(f"<p>... and {len(files) - 200} more (see dataset.json)</p>")
     parts.append("</body></html>\n")
     return "".join(parts)
-
-
 # -- scanning the records of a dataset directory (schema, samples) ----------------------------
 
 SCAN_LIMIT = 20_000
 """Records read per split for the schema and distribution tables (the report says so when fewer than all)."""
 
 _DISTINCT_CAP = 100_000
+_MAX_VALUES = 200
 
 
 def json_type(v: Any) -> str:
@@ -219,6 +551,9 @@ class FieldStats:
         self.distinct_capped = False
         self.lengths: dict[int, int] = {}
         self.item_types: dict[str, int] = {}
+        # counts per scalar value while there are few of them (None once there are too many)
+        self.value_counts: dict[str, int] | None = {}
+        self.numbers: list[float] = []
 
     def add(self, v: Any) -> None:
         t = json_type(v)
@@ -227,6 +562,15 @@ class FieldStats:
         if t in ("integer", "number"):
             self.min = v if self.min is None or v < self.min else self.min  # type: ignore[operator]
             self.max = v if self.max is None or v > self.max else self.max  # type: ignore[operator]
+            self.numbers.append(float(v))
+        if self.value_counts is not None:
+            if t in ("string", "integer", "boolean", "null"):
+                k = str(v) if t != "boolean" else ("true" if v else "false")
+                self.value_counts[k] = self.value_counts.get(k, 0) + 1
+                if len(self.value_counts) > _MAX_VALUES:
+                    self.value_counts = None
+            else:
+                self.value_counts = None
         if t in ("string", "array"):
             n = len(v)
             self.lengths[n] = self.lengths.get(n, 0) + 1
@@ -279,18 +623,18 @@ class SplitScan:
 
 
 def scan_dataset(
-    root: Any, manifest: Mapping[str, Any], limit: int = SCAN_LIMIT, n_samples: int = 5
-) -> dict[str, SplitScan]:
+    root: Any, manifest: Mapping[str, Any], limit: int = SCAN_LIMIT, n_samples: int = 5, with_overall: bool = False
+) -> Any:
     """Read up to ``limit`` records of each split of the dataset at ``root`` (files as in the manifest).
 
     Shards are read in index order; a split's scan says how many of its records it saw.
+    Returns ``{split: SplitScan}``, and with ``with_overall`` also one scan of all splits together.
     """
-    from pathlib import Path
-
     from .jsonl import read_jsonl
 
     splits = manifest.get("splits", {})
     scans = {s: SplitScan(s, int(c)) for s, c in splits.items()}
+    overall = SplitScan("all", int(manifest.get("records", 0) or sum(splits.values())))
     for sh in manifest.get("shards", []):
         for s, e in sh["files"].items():
             scan = scans.setdefault(s, SplitScan(s, 0))
@@ -298,9 +642,11 @@ def scan_dataset(
                 continue
             for rec in read_jsonl(Path(root) / e["path"]):
                 scan.add(rec, n_samples)
+                if with_overall:
+                    overall.add(rec, 0)
                 if scan.scanned >= limit:
                     break
-    return scans
+    return (scans, overall) if with_overall else scans
 
 
 def merged_fields(scans: Mapping[str, SplitScan]) -> dict[str, FieldStats]:
