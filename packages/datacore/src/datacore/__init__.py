@@ -7,7 +7,7 @@ process pool or Ray) with resume, mergeable telemetry and self-contained HTML re
 from .cli_support import CliGroup, GenerateOptions, generate_options, run_generate
 from .config import ConfigError, load_config, read_config_file
 from .dataset_dir import DatasetBuilder
-from .errors import ConfigMismatchError, DatacoreError, JsonlError, ManifestError
+from .errors import ConfigMismatchError, DatacoreError, JsonlError, ManifestError, RecordError
 from .generator import FileWritingGenerator, Generator, ReportSection, ShardTask
 from .jsonl import ZSTD_LEVEL, JsonlWriter, ReadStats, read_jsonl, write_jsonl
 from .manifest import load_manifest, verify_dataset
@@ -41,6 +41,7 @@ __all__ = [
     "JsonlWriter",
     "ManifestError",
     "ReadStats",
+    "RecordError",
     "ReportSection",
     "ShardTask",
     "Splitter",

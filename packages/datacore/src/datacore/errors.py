@@ -7,6 +7,8 @@ and exit non-zero without a traceback.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DatacoreError(Exception):
     """Base class for errors caused by user input (bad file, bad config, bad option)."""
@@ -21,6 +23,34 @@ class JsonlError(DatacoreError):
         self.reason = reason
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # survives pickling (process pool, Ray)
+        return (type(self), (self.path, self.line, self.reason))
+
+
+class RecordError(JsonlError, TypeError):
+    """A record JSON cannot carry exactly (NaN/inf, a set, a non-string key, an unknown type).
+
+    Names the file being written (if any), the record's index in it and its ``id`` (if it has
+    one) and the field path (``meta.scores[3]``).  Also a :class:`TypeError`, as msgspec's
+    own refusal was.
+    """
+
+    def __init__(self, path: object, index: int, record_id: str | int | None, field: str, reason: str) -> None:
+        self.index = index
+        self.record_id = record_id
+        self.field = field
+        self._why = reason
+        rid = f" (id {record_id!r})" if record_id is not None else ""
+        text = f"record {index}{rid}: field {field}: {reason}"
+        if path is None:
+            Exception.__init__(self, text)
+            self.path, self.line, self.reason = "", None, text
+        else:
+            super().__init__(path, None, text)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path or None, self.index, self.record_id, self.field, self._why))
 
 
 class ManifestError(DatacoreError):

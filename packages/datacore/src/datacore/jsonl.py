@@ -11,19 +11,25 @@ from __future__ import annotations
 import gzip
 import io
 import itertools
+import math
 import os
+import zlib
 from collections.abc import Iterable, Iterator
+from enum import Enum
 from pathlib import Path
 from typing import IO, Any, Literal
+from uuid import UUID
 
 import msgspec
 import numpy as np
+import orjson
 import zstandard
 
-from .errors import JsonlError
+from .errors import JsonlError, RecordError
 
 _FLUSH_BYTES = 1 << 20
 _BATCH = 1024
+_CHECK_BATCH = 256
 
 
 def _to_builtin(obj: Any) -> Any:
@@ -35,16 +41,180 @@ def _to_builtin(obj: Any) -> Any:
     raise TypeError(f"cannot write a value of type {type(obj).__name__} as JSON")
 
 
-# msgspec, not orjson, for JSONL lines: encode_lines/encode_into append to one buffer in C, which
-# is 1.5-2x faster per record than orjson.dumps plus a bytearray append in Python (measured on
-# this machine; the JSONL figure in docs/benchmarks.md).  For the str/int/float/bool/None/list/
-# dict records generators make, the bytes are the same as orjson's; floats with an exponent read
-# "1e300" instead of orjson's "1e+300".  Note that msgspec writes a set in its iteration order:
-# records must not hold sets (a set of strings iterates differently in every process).
+# Lines are made by orjson, which refuses in the same C pass what JSON cannot carry exactly: sets,
+# non-str keys and (passed to the hook below) datetimes, dataclasses, bytes and unknown types.
+# Its bytes are msgspec's (the encoder of datacore <= 0.1, kept for reading and as the reference)
+# except for exponents, "1e+300" where msgspec writes "1e300"; a line holding a "+" (found by one
+# memchr over a whole batch) has them rewritten, so the bytes stay what they were.  NaN and
+# infinities come out as ``null`` in both: a batch holding a null token has the records of those
+# lines walked (find_unencodable), which also names the field.
 _ENCODER = msgspec.json.Encoder(enc_hook=_to_builtin)
 # Reading: one typed call per 64 KiB block (a line that is not an object fails in C).
 _DECODER = msgspec.json.Decoder(dict)
 ZSTD_LEVEL = 3
+
+
+def zstd_compressor(level: int = ZSTD_LEVEL) -> zstandard.ZstdCompressor:
+    """The zstd compressor datacore writes with: frames carry a content checksum (xxh64).
+
+    The checksum is what lets a reader tell a flipped bit from data: without it a corrupt block
+    can decompress to different but well-formed records.  Other writers of ``.jsonl.zst`` shard
+    files should use this too, so every file datacore reads back is checked.
+    """
+    return zstandard.ZstdCompressor(level=level, write_checksum=True)
+
+
+_orjson_dumps = orjson.dumps
+_LINE_OPT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+_NULL_BEFORE = b":,["
+_NULL_AFTER = b",]}"
+_ENCODE_ERRORS = (TypeError, ValueError, OverflowError, msgspec.EncodeError)
+
+
+def _line_hook(obj: Any) -> Any:
+    """orjson's hook: numpy arrays and scalars become lists / numbers (as msgspec's did); the rest is refused."""
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"type {type(obj).__name__} is not supported")
+
+
+def _encode_line(record: Any) -> bytes:
+    return _orjson_dumps(record, default=_line_hook, option=_LINE_OPT)
+
+
+def _fix_exponents(buf: bytes | bytearray) -> bytes:
+    """Rewrite orjson's ``e+`` exponents as msgspec's ``e`` (outside strings only)."""
+    out = bytearray()
+    i, last = 0, 0
+    in_str = False
+    while True:
+        j = buf.find(b"+", i)
+        if j == -1:
+            break
+        # string state at j: count unescaped quotes between i and j
+        k = i
+        while True:
+            q = buf.find(b'"', k, j)
+            if q == -1:
+                break
+            bs = 0
+            while buf[q - 1 - bs] == 92:  # backslash
+                bs += 1
+            if bs % 2 == 0:
+                in_str = not in_str
+            k = q + 1
+        if not in_str and j > 0 and buf[j - 1] in b"eE" and j > 1 and 48 <= buf[j - 2] <= 57:
+            out += buf[last : j]
+            last = j + 1
+        i = j + 1
+    out += buf[last:]
+    return bytes(out)
+
+
+def _has_null_token(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> bool:
+    """Whether compact JSON ``buf[start:end]`` holds a ``null`` value (a cheap filter: a string
+    holding ``:null,`` is a false positive, resolved by the walk)."""
+    end = len(buf) if end is None else end
+    i = buf.find(b"null", start, end)
+    while i != -1:
+        if (i == start or buf[i - 1] in _NULL_BEFORE) and (i + 4 >= end or buf[i + 4] in _NULL_AFTER):
+            return True
+        i = buf.find(b"null", i + 4, end)
+    return False
+
+
+def _fmt_key(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def find_unencodable(value: Any, path: str = "") -> tuple[str, str] | None:
+    """Return ``(field path, reason)`` for the first value JSON cannot carry exactly, or ``None``.
+
+    Refused: NaN and infinities, sets and frozensets, dict keys that are not strings, ints
+    outside 64 bits and any type but str/int/float/bool/None/list/tuple/dict (numpy arrays and
+    scalars, enums and UUIDs are accepted: they are written as lists, numbers and strings).
+    """
+    tp = type(value)
+    if tp is str or tp is int or tp is bool or value is None:
+        if tp is int and not _INT_MIN <= value <= _INT_MAX:
+            return path, f"integer {value} does not fit in 64 bits"
+        if tp is str:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return path, "string holds a lone surrogate (not valid UTF-8)"
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return path or "<record>", f"key {k!r} is {type(k).__name__}, not str"
+            if find_unencodable(k):
+                return path or "<record>", f"key {k!r} holds a lone surrogate (not valid UTF-8)"
+            bad = find_unencodable(v, _fmt_key(path, k))
+            if bad:
+                return bad
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            bad = find_unencodable(v, f"{path}[{i}]")
+            if bad:
+                return bad
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return path, f"{value!r} is not a JSON number"
+        return None
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" or value.dtype.kind == "c":
+            bad_at = np.argwhere(~np.isfinite(value))
+            if len(bad_at):
+                idx = "".join(f"[{int(i)}]" for i in bad_at[0])
+                return f"{path}{idx}", f"{complex(value[tuple(bad_at[0])]) if value.dtype.kind == 'c' else float(value[tuple(bad_at[0])])!r} is not a JSON number"
+        if value.dtype.kind in "biuf":
+            return None
+        return find_unencodable(value.tolist(), path)
+    if isinstance(value, np.generic):
+        return find_unencodable(value.item(), path)
+    if isinstance(value, (str, int)):  # str/int subclasses, IntEnum
+        return None
+    if isinstance(value, (Enum, UUID)):
+        return None
+    if isinstance(value, (set, frozenset)):
+        return path, f"a {tp.__name__} has no order JSON can keep; use a sorted list"
+    return path, f"type {tp.__name__} is not supported (use str, int, float, bool, None, list or dict)"
+
+
+def _record_error(path: Any, index: int, record: Any, where: str, reason: str) -> RecordError:
+    rid = record.get("id") if isinstance(record, dict) else None
+    return RecordError(path, index, rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None, where, reason)
+
+
+def _encode_error(path: Any, index: int, record: Any, e: Exception) -> RecordError:
+    bad = find_unencodable(record)
+    if bad and "not a JSON number" in bad[1]:  # NaN is not what the encoder refused: look past it
+        bad = None
+    return _record_error(path, index, record, *(bad or ("<record>", str(e))))
+
+
+def _finish_batch(records: list[Any], buf: bytearray, start: int, path: Any, first_index: int, allow_nan: bool) -> None:
+    """Finish ``buf[start:]``, the records' orjson lines (each ending with a newline), in place:
+    exponents as msgspec writes them; :class:`RecordError` for a NaN/inf among ``records``."""
+    if buf.find(b"+", start) != -1:
+        fixed = _fix_exponents(bytes(buf[start:]))
+        del buf[start:]
+        buf += fixed
+    if not allow_nan and _has_null_token(buf, start):
+        pos = start
+        for i, rec in enumerate(records):
+            nl = buf.index(b"\n", pos)
+            if _has_null_token(buf, pos, nl):
+                bad = find_unencodable(rec)
+                if bad:
+                    raise _record_error(path, first_index + i, rec, *bad)
+            pos = nl + 1
 
 
 def compression_of(path: str | os.PathLike[str]) -> str | None:
@@ -57,28 +227,48 @@ def compression_of(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
-def dumps(record: Any) -> bytes:
-    """Serialize one record as a JSONL line (with the trailing newline)."""
-    return _ENCODER.encode(record) + b"\n"
+def dumps(record: Any, *, allow_nan: bool = False) -> bytes:
+    """Serialize one record as a JSONL line (with the trailing newline).
+
+    Raises :class:`RecordError` (naming the field) for a value JSON cannot carry exactly:
+    NaN/inf (unless ``allow_nan``: written as ``null``), sets, non-string keys, unknown types.
+    """
+    try:
+        line = bytearray(_encode_line(record) + b"\n")
+    except _ENCODE_ERRORS as e:
+        raise _encode_error(None, 0, record, e) from None
+    _finish_batch([record], line, 0, None, 0, allow_nan)
+    return bytes(line)
 
 
 class JsonlWriter:
     """Write records to a JSONL file atomically (temporary name, renamed on success).
 
     Use as a context manager; if the block raises, the temporary file is removed and the
-    final name is left untouched.
+    final name is left untouched.  A record JSON cannot carry exactly raises
+    :class:`RecordError` naming its index in the file, its ``id`` and the field: a set, a
+    non-string key or an unknown type at once, from :meth:`write` (nothing of it is written);
+    a NaN or infinity from the batch check, which runs every few hundred records and at the
+    end, so it may come from a later ``write()`` or from closing; the file is then not
+    written, even if the error was caught.  ``allow_nan=True`` writes NaN/inf as ``null``.
+    Do not mutate a record after writing it.
     """
 
-    def __init__(self, path: str | os.PathLike[str], zstd_level: int = ZSTD_LEVEL) -> None:
+    def __init__(self, path: str | os.PathLike[str], zstd_level: int = ZSTD_LEVEL, *, allow_nan: bool = False) -> None:
         self.path = Path(path)
+        self.allow_nan = allow_nan
         self.tmp_path = self.path.with_name(self.path.name + ".tmp")
         self.count = 0
         self._zstd_level = zstd_level
         self._raw: IO[bytes] | None = None
         self._stream: Any = None
-        # One growing bytearray that the encoder appends to.  (A list of thousands of orjson bytes
-        # objects joined later ran ~8x slower here: allocator behaviour.)
+        # One growing bytearray (a list of thousands of bytes objects joined later ran ~8x slower
+        # here: allocator behaviour).
         self._buf = bytearray()
+        # Records written since the last batch check, and where their lines start in _buf.
+        self._pending: list[Any] = []
+        self._pending_start = 0
+        self._failed: RecordError | None = None
 
     def __enter__(self) -> JsonlWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,67 +277,117 @@ class JsonlWriter:
         if kind == "gz":
             self._stream = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0, compresslevel=6)
         elif kind == "zst":
-            cctx = zstandard.ZstdCompressor(level=self._zstd_level)
-            self._stream = cctx.stream_writer(self._raw, closefd=False)
+            self._stream = zstd_compressor(self._zstd_level).stream_writer(self._raw, closefd=False)
         else:
             self._stream = self._raw
         return self
 
     def write(self, record: Any) -> None:
         """Append one record."""
-        buf = self._buf
-        end = len(buf)
+        if self._failed is not None:
+            raise self._failed
         try:
-            _ENCODER.encode_into(record, buf, -1)
-        except BaseException:
-            del buf[end:]  # a record that fails to encode leaves nothing behind
-            raise
+            line = _encode_line(record)
+        except _ENCODE_ERRORS as e:
+            raise _encode_error(self.path, self.count, record, e) from None
+        buf = self._buf
+        buf += line
         buf += b"\n"
         self.count += 1
-        if len(buf) >= _FLUSH_BYTES:
-            self._flush()
+        pending = self._pending
+        pending.append(record)
+        if len(pending) >= _CHECK_BATCH:
+            self._check_pending()
+            if len(buf) >= _FLUSH_BYTES:
+                self._flush()
+
+    def _check_pending(self) -> None:
+        """Finish the lines written since the last check (exponents, NaN)."""
+        pending = self._pending
+        if not pending:
+            return
+        try:
+            _finish_batch(pending, self._buf, self._pending_start, self.path, self.count - len(pending), self.allow_nan)
+        except RecordError as e:
+            self._failed = e
+            raise
+        pending.clear()
+        self._pending_start = len(self._buf)
 
     def write_many(self, records: Iterable[Any]) -> None:
-        """Append many records, encoded ``_BATCH`` at a time in one call."""
+        """Append many records, ``_BATCH`` at a time (all of a batch, or none of it)."""
         assert self._stream is not None
+        if self._failed is not None:
+            raise self._failed
+        self._check_pending()
         it = iter(records)
+        buf = self._buf
         while batch := list(itertools.islice(it, _BATCH)):
-            self._buf += _ENCODER.encode_lines(batch)
+            # One orjson call per record, appended at once: joining a batch of orjson's bytes
+            # objects ran ~5x slower here (each holds a large allocation until the join).
+            start = len(buf)
+            try:
+                for rec in batch:
+                    buf += _encode_line(rec)
+                    buf += b"\n"
+            except _ENCODE_ERRORS as e:
+                i = buf.count(b"\n", start)
+                del buf[start:]
+                raise _encode_error(self.path, self.count + i, batch[i], e) from None
+            try:
+                _finish_batch(batch, buf, start, self.path, self.count, self.allow_nan)
+            except RecordError:
+                del buf[start:]
+                raise
+            self._pending_start = len(buf)
             self.count += len(batch)
-            if len(self._buf) >= _FLUSH_BYTES:
+            if len(buf) >= _FLUSH_BYTES:
                 self._flush()
 
     def write_line_bytes(self, line: bytes) -> None:
-        """Append one already-serialized line (must end with a newline)."""
+        """Append one already-serialized line (must end with a newline; not checked)."""
+        self._check_pending()
         self._buf += line
+        self._pending_start = len(self._buf)
         self.count += 1
         if len(self._buf) >= _FLUSH_BYTES:
             self._flush()
 
     def _flush(self) -> None:
         assert self._stream is not None
+        self._check_pending()
         if self._buf:
             self._stream.write(self._buf)
             self._buf.clear()
+            self._pending_start = 0
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         assert self._stream is not None and self._raw is not None
+        ok = exc_type is None and self._failed is None
         try:
-            if exc_type is None:
-                self._flush()
+            if ok:
+                try:
+                    self._flush()
+                except RecordError:
+                    ok = False
             if self._stream is not self._raw:
                 self._stream.close()
             self._raw.close()
         finally:
-            if exc_type is None:
+            if ok:
                 os.replace(self.tmp_path, self.path)
             else:
                 self.tmp_path.unlink(missing_ok=True)
+        if self._failed is not None and exc is not self._failed:
+            raise self._failed  # refused (and perhaps caught): the file is not written
 
 
-def write_jsonl(path: str | os.PathLike[str], records: Iterable[Any]) -> int:
-    """Write all records to ``path`` atomically; return how many were written."""
-    with JsonlWriter(path) as w:
+def write_jsonl(path: str | os.PathLike[str], records: Iterable[Any], *, allow_nan: bool = False) -> int:
+    """Write all records to ``path`` atomically; return how many were written.
+
+    A record JSON cannot carry exactly raises :class:`RecordError` and leaves no file.
+    """
+    with JsonlWriter(path, allow_nan=allow_nan) as w:
         w.write_many(records)
     return w.count
 
@@ -252,11 +492,23 @@ def read_jsonl(
                 # Fast path: the whole block in one call.  It is taken only if it gave exactly one
                 # object per line (so a blank line, two values on one line or a non-object falls
                 # through to the per-line path below, which names the line).
-                try:
-                    objs = decode_lines(block)
-                    ok = len(objs) == nlines
-                except msgspec.DecodeError:
-                    ok = False
+                # msgspec's decode_lines splits on any whitespace, so the count alone would let
+                # a blank line and a line holding two values cancel out: the block must also
+                # start every line with "{" and end every line with "}" (an object cannot span
+                # such a line break: "}" then "{" is never valid JSON inside a value).
+                ends = block.count(b"\n")
+                ok = (
+                    block.startswith(b"{")
+                    and block.count(b"\n{") == ends - block.endswith(b"\n")
+                    and block.count(b"}\n") == ends
+                    and (block.endswith(b"\n") or block.endswith(b"}"))
+                )
+                if ok:
+                    try:
+                        objs = decode_lines(block)
+                        ok = len(objs) == nlines
+                    except msgspec.DecodeError:
+                        ok = False
                 if ok:
                     lineno += nlines
                     stats.records += nlines
@@ -276,5 +528,7 @@ def read_jsonl(
                         continue
                     stats.records += 1
                     yield obj
-        except (EOFError, OSError, zstandard.ZstdError) as e:
+        except (EOFError, OSError, zlib.error, zstandard.ZstdError) as e:
+            # lineno + 1: the first line that could not be read whole (the lines before it were
+            # yielded; for gzip the CRC at the end covers them too, so treat all as suspect).
             raise JsonlError(path, lineno + 1, f"corrupt or truncated {compression_of(path) or 'file'} stream: {e}") from None
