@@ -194,5 +194,18 @@ def export(out: Path, fmt: str, dest: Path | None) -> None:
         click.echo(f"{split_name}: {len(rows):,} rows -> {dest / (split_name + '.parquet')}")
 
 
+@main.command()
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+def diff(a: Path, b: Path, as_json: bool) -> None:
+    """Compare dataset directories A and B: config, strata, fields, records by id, splits. Exit 0 when identical."""
+    from .diff import diff_datasets
+
+    d = diff_datasets(a, b)
+    click.echo(orjson.dumps(d.to_dict(), option=orjson.OPT_INDENT_2).decode() if as_json else d.to_text())
+    click.get_current_context().exit(0 if d.identical else 1)
+
+
 if __name__ == "__main__":
     main()
