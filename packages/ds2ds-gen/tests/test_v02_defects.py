@@ -264,3 +264,94 @@ def test_batch_too_long_prompt_names_the_prompt(tiny_model, tmp_path) -> None:
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert "prompt 2" in r.output and "p.txt:3" in r.output and "shard 0" not in r.output, r.output
     assert not (tmp_path / "ds" / "dataset.json").exists()
+
+
+# ---- --attention flex on the KV-cache path ---------------------------------------------------------
+def test_flex_runs_on_kv_cache_path(small_corpus, tiny_model, monkeypatch) -> None:
+    """attention="flex" with the KV cache executes flex_attention (counted through the kernel
+    itself), agrees with the SDPA cache path at every step (prompt links, corpus documents,
+    recursion, eviction), and builds one BlockMask per context structure, not one per step."""
+    pytest.importorskip("torch.nn.attention.flex_attention")
+    import torch.nn.attention.flex_attention as fa
+    from ds2ds_gen.context_runner import ContextRunner
+    from ds2ds_gen.corpus import DocumentCorpus
+    from ds2ds_gen.generation_config import GenerationConfig
+    from ds2ds_gen.linked_doc_generator import LinkedDocumentGenerator
+    from ds2ds_gen.tokenizer import EOS_TOKEN_ID, get_encoding
+
+    enc = get_encoding()
+    model = tiny_model(vocab=50257, max_seq_len=512)
+    model.compile_flex = False  # the eager kernel: same maths, no compiler needed in CI
+    kernel_calls = []
+    real = fa.flex_attention
+
+    def counting(*a, **k):
+        kernel_calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(fa, "flex_attention", counting)
+    model._flex = None
+
+    class Both:
+        def __init__(self, scripts, ctx):
+            self.scripts = {t: enc.encode(s) for t, s in scripts.items()}
+            self.ctx = ctx
+            self.sdpa = ContextRunner(model, ctx, use_kv_cache=True, attention="sdpa")
+            self.flex = ContextRunner(model, ctx, use_kv_cache=True, attention="flex")
+            self.steps = 0
+
+        def next_logits(self):
+            a, b = self.sdpa.next_logits(), self.flex.next_logits()
+            assert torch.allclose(a, b, atol=1e-4), (self.ctx.current, (a - b).abs().max())
+            self.steps += 1
+            doc = self.ctx.current_document
+            script = self.scripts.get(doc.title, [])
+            i = len(doc.tokens) - doc.prompt_len
+            out = torch.zeros(50257)
+            out[script[i] if i < len(script) else EOS_TOKEN_ID] = 10.0
+            return out
+
+    holder = {}
+    with DocumentCorpus(small_corpus[1]) as c:
+        a, b = c.titles()[0], c.titles()[1]
+        scripts = {"Root": f" x [{a}]({a}) y [N](N) and more words here [{b}]({b}) end.", "N": "n text " * 3,
+                   "P": "p says [Q](Q)."}
+        cfg = GenerationConfig(temperature=0.0, max_tokens_per_document=128, max_context_length=300,
+                               max_new_tokens=60, max_link_depth=2, attention="flex")
+
+        def factory(m, ctx, config):
+            holder["r"] = Both(scripts, ctx)
+            return holder["r"]
+
+        gen = LinkedDocumentGenerator(model, enc.encode_ordinary, enc.decode, runner_factory=factory)
+        res = gen.generate(prompt="# Root\n\nSee [P](P).", corpus=c, config=cfg)
+    steps = holder["r"].steps
+    assert steps > 40 and any(e.outcome == "corpus" for e in res.links) and len(res.auxiliary_documents) >= 3
+    assert model.flex_calls == steps * model.cfg.n_layers and len(kernel_calls) == model.flex_calls
+    # one mask per structure (document switches and link changes), far fewer than steps
+    assert 1 <= model.flex_block_masks_built < steps / 3, (model.flex_block_masks_built, steps)
+
+
+def test_flex_cache_decode_matches_full_recompute(tiny_model) -> None:
+    """Token-by-token flex decode over a context crossing a 128-slot block boundary equals full
+    SDPA recomputation (the sliced BlockMask and the offset mask_mod are exact)."""
+    pytest.importorskip("torch.nn.attention.flex_attention")
+    from ds2ds_gen.masks import DocSpan, link_table
+    from ds2ds_gen.model import KVCache
+
+    m = tiny_model(vocab=500, max_doc_len=256, max_seq_len=512)
+    m.compile_flex = False
+    la, lb = 100, 60
+    spans = [DocSpan(0, 0, la), DocSpan(1, la, lb, ((0, 7),))]
+    toks = torch.randint(0, 500, (la + lb,), generator=torch.Generator().manual_seed(1))
+    full = m.forward_inference(toks, spans)[0]
+    table = link_table(spans, "cross_doc_link")
+    doc = torch.tensor([0] * la + [1] * lb)
+    pos = torch.cat([torch.arange(la), torch.arange(lb)])
+    cache = KVCache(m, 200)
+    cut = la + 1
+    got = [m.extend(cache, toks[:cut], doc[:cut], pos[:cut], table, attention="flex")]
+    for i in range(cut, la + lb):
+        got.append(m.extend(cache, toks[i : i + 1], doc[i : i + 1], pos[i : i + 1], table, attention="flex"))
+    assert torch.allclose(torch.cat(got), full, atol=1e-5)
+    assert m.flex_block_masks_built == 1

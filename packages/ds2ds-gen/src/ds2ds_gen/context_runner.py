@@ -98,5 +98,5 @@ class ContextRunner:
         else:
             cache.rows.clear()
         self.tokens_fed += len(toks)
-        logits = model.extend(cache, t, dt, pt, self._table)
+        logits = model.extend(cache, t, dt, pt, self._table, attention=self.attention)
         return logits[-1].float()

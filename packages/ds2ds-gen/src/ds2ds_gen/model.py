@@ -190,7 +190,8 @@ class KVCache:
         p = next(model.parameters())
         dh = cfg.d_model // cfg.n_heads
         self.capacity = capacity
-        shape = (cfg.n_layers, 1, cfg.n_heads, capacity, dh)
+        # storage rounded up to 128 slots: FlexAttention runs over the whole cache in 128-blocks
+        shape = (cfg.n_layers, 1, cfg.n_heads, -(-capacity // 128) * 128, dh)
         dtype = dtype or p.dtype
         if p.device.type == "cpu" and dtype == torch.bfloat16:
             # CPU decode attention runs in fp32 (see DS2DSModel.extend); storing the bf16 keys and
@@ -199,10 +200,13 @@ class KVCache:
             dtype = torch.float32
         self.k = torch.zeros(shape, dtype=dtype, device=p.device)
         self.v = torch.zeros(shape, dtype=dtype, device=p.device)
-        self.doc = torch.full((capacity,), -1, dtype=torch.long, device=p.device)
-        self.pos = torch.zeros(capacity, dtype=torch.long, device=p.device)
+        self.doc = torch.full((shape[3],), -1, dtype=torch.long, device=p.device)
+        self.pos = torch.zeros(shape[3], dtype=torch.long, device=p.device)
         self.n = 0
         self.rows: dict[int, Tensor] = {}
+        #: FlexAttention decode state (see DS2DSModel._flex_extend_mask): the BlockMask of the
+        #: current context structure over the whole cache, and what it assumed
+        self.flex: dict[str, Any] | None = None
 
 
 class DS2DSModel(nn.Module):
@@ -230,6 +234,10 @@ class DS2DSModel(nn.Module):
         #: compile FlexAttention (dynamic=False); eager flex is a slow reference, for tests
         self.compile_flex = True
         self._block_masks: dict[Any, Any] = {}
+        #: BlockMasks built for the KV-cache flex path (one per context structure; for tests and
+        #: benchmarks) and flex kernel calls made by it
+        self.flex_block_masks_built = 0
+        self.flex_calls = 0
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -381,18 +389,83 @@ class DS2DSModel(nn.Module):
         h = self.hidden(tokens, pos.to(tokens.device)[None].expand(tokens.shape[0], -1), mask)
         return self.logits(h)
 
+    def _flex_extend_mask(self, cache: KVCache, doc: Tensor, pos: Tensor, table: Tensor) -> Any:
+        """The BlockMask for feeding ``doc``/``pos`` at cache slots ``cache.n ...`` (flex path).
+
+        A *context structure* is the pack as it is when a chunk is fed (documents, positions,
+        link table). From then on, until the structure changes, every cache slot ``i`` still free
+        will hold the current document's next token: document ``doc[-1]``, position ``pos[-1] +
+        (i - n1 + 1)``. So one BlockMask over the whole cache (``capacity x capacity``, built from
+        that predicted layout) serves every decode step of the structure: a step slices it at
+        its query block (as gpt-fast does) and offsets ``mask_mod`` by the query's slot. A chunk
+        (several tokens: a new structure) builds the structure mask and a mask of its own rows.
+        The structure is rebuilt when the link table, the current document or the layout
+        changes.
+        """
+        from torch.nn.attention.flex_attention import BlockMask, create_block_mask
+
+        m, n0 = doc.shape[0], cache.n
+        n1 = n0 + m
+        cap = cache.k.shape[3]
+        st = cache.flex
+        d_last, p_last = int(doc[-1]), int(pos[-1])
+        fits = (st is not None and m == 1 and st["table"] is table and st["doc"] == d_last
+                and st["p0"] + (n0 - st["s0"]) == p_last)
+        dev = cache.doc.device
+        if not fits:
+            pdoc = cache.doc.clone()
+            ppos = cache.pos.clone()
+            pdoc[n0:n1], ppos[n0:n1] = doc, pos
+            if n1 < cap:
+                pdoc[n1:] = d_last
+                ppos[n1:] = p_last + 1 + torch.arange(cap - n1, device=dev)
+            d = table.shape[0]
+            tab = table.to(dev)
+
+            def structure(b: Tensor, h: Tensor, q: Tensor, kv: Tensor) -> Tensor:
+                qd, kd, qp, kp = pdoc[q], pdoc[kv], ppos[q], ppos[kv]
+                same = (qd == kd) & (kp <= qp)
+                inside = (qd >= 0) & (qd < d) & (kd >= 0) & (kd < d)
+                vis = tab[qd.clamp(0, d - 1), kd.clamp(0, d - 1)]
+                return same | (inside & (qp >= vis))
+
+            bm = create_block_mask(structure, None, None, cap, cap, device=str(dev))
+            self.flex_block_masks_built += 1
+            st = cache.flex = {"table": table, "doc": d_last, "s0": n1 - 1, "p0": p_last, "bm": bm,
+                               "mod": structure, "offset": torch.zeros((), dtype=torch.long, device=dev)}
+        structure_mod, offset = st["mod"], st["offset"]
+        offset.fill_(n0)
+
+        def at_query(b: Tensor, h: Tensor, q: Tensor, kv: Tensor) -> Tensor:
+            return structure_mod(b, h, q + offset, kv)
+
+        if m == 1:
+            bm = st["bm"]
+            sl = bm[:, :, n0 // bm.BLOCK_SIZE[0]]
+            return BlockMask.from_kv_blocks(sl.kv_num_blocks, sl.kv_indices, sl.full_kv_num_blocks,
+                                            sl.full_kv_indices, BLOCK_SIZE=bm.BLOCK_SIZE, mask_mod=at_query,
+                                            seq_lengths=(1, cap))
+        # a chunk's rows start at an arbitrary slot, not at a block boundary: a mask of its own
+        return create_block_mask(at_query, None, None, m, cap, device=str(dev))
+
     @torch.no_grad()
-    def extend(self, cache: KVCache, tokens: Tensor, doc: Tensor, pos: Tensor, table: Tensor) -> Tensor:
+    def extend(self, cache: KVCache, tokens: Tensor, doc: Tensor, pos: Tensor, table: Tensor,
+               attention: str = "sdpa") -> Tensor:
         """Feed ``tokens`` (``[m]``, of documents ``doc`` at positions ``pos``) through the model
         against ``cache``; store their keys/values and return the logits ``[m, V]``.
 
         ``table`` is the ``[D, D]`` link table (:func:`~ds2ds_gen.masks.link_table`). A single new
         token of a document whose cached row is current (the decode step) uses that row directly.
+        ``attention="flex"`` runs FlexAttention over the whole cache with one BlockMask per
+        context structure, sliced at the query block (see :meth:`_flex_extend_mask`).
         """
+        if attention not in ("sdpa", "flex"):
+            raise ValueError(f"attention = {attention!r}: must be 'sdpa' or 'flex'")
         m = tokens.shape[0]
         n0 = cache.n
         if n0 + m > cache.capacity:
             raise ValueError(f"KV cache full: {n0} + {m} tokens > capacity {cache.capacity}")
+        flex_mask = self._flex_extend_mask(cache, doc, pos, table) if attention == "flex" else None
         cache.doc[n0 : n0 + m] = doc
         cache.pos[n0 : n0 + m] = pos
         n1 = n0 + m
@@ -401,7 +474,9 @@ class DS2DSModel(nn.Module):
         na = min(cache.capacity, -(-n1 // 64) * 64)
         d0 = int(doc[0])
         row = cache.rows.get(d0)
-        if m == 1 and row is not None:
+        if flex_mask is not None:
+            mask = None
+        elif m == 1 and row is not None:
             row[n0] = True
             mask = row[:na].view(1, 1, 1, na)
         else:
@@ -417,8 +492,12 @@ class DS2DSModel(nn.Module):
             q, k, v = blk.qkv_heads(x, cos, sin)
             cache.k[li, :, :, n0:n1] = k.to(cache.k.dtype)
             cache.v[li, :, :, n0:n1] = v.to(cache.v.dtype)
-            att = F.scaled_dot_product_attention(q.to(adt), cache.k[li, :, :, :na].to(adt),
-                                                 cache.v[li, :, :, :na].to(adt), attn_mask=mask)
+            if flex_mask is not None:
+                att = self._flex_fn()(q.to(adt), cache.k[li].to(adt), cache.v[li].to(adt), block_mask=flex_mask)
+                self.flex_calls += 1
+            else:
+                att = F.scaled_dot_product_attention(q.to(adt), cache.k[li, :, :, :na].to(adt),
+                                                     cache.v[li, :, :, :na].to(adt), attn_mask=mask)
             x = blk.finish(x, att.to(x.dtype))
         cache.n = n1
         return self.logits(x[0])
