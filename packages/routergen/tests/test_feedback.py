@@ -5,13 +5,29 @@ from routergen.quality import BatchMetrics
 from routergen.spec import RouterConfig
 
 
-def metrics(generated, accepted, quality):
-    return BatchMetrics(generated, accepted, {}, {}, {}, {}, quality, False)
+def metrics(generated, accepted, quality, scores=None):
+    return BatchMetrics(generated, accepted, {}, {}, {}, scores or {}, quality, False)
 
 
-def test_reward_is_pass_rate_times_quality_as_in_the_seed():
-    assert compute_reward(metrics(10, 8, 0.8), 0.0, RouterConfig()) == 0.64
+def test_reward_is_pass_rate_times_judge_score_as_in_the_seed():
+    # The seed's example: 8/10 pass x judge score 0.8 = 0.64, whatever the other batch scores.
+    m = metrics(10, 8, 0.9, {"judge": 0.8, "distinct_n": 1.0})
+    assert compute_reward(m, 0.0, RouterConfig()) == 0.64
+    assert compute_reward(metrics(10, 8, 0.5, {"judge": 0.5, "dispersion": 0.5}), 0.0, RouterConfig()) == 0.4
     assert compute_reward(metrics(0, 0, 0.0), 0.0, RouterConfig()) == 0.0
+    assert compute_reward(metrics(10, 0, 0.0, {}), 0.0, RouterConfig()) == 0.0
+
+
+def test_reward_without_a_judge_is_the_pass_rate():
+    # No judge configured (or offline): the judge factor is 1, other batch scores do not enter.
+    assert compute_reward(metrics(10, 7, 0.3, {"distinct_n": 0.3}), 0.0, RouterConfig()) == 0.7
+
+
+def test_other_reward_formulas_are_named_explicitly():
+    m = metrics(10, 8, 0.75, {"judge": 0.5, "distinct_n": 1.0})
+    assert compute_reward(m, 0.0, RouterConfig(reward="pass_rate_x_mean")) == 0.6
+    assert compute_reward(m, 0.0, RouterConfig(reward="pass_rate")) == 0.8
+    assert compute_reward(m, 0.0, RouterConfig(reward="pass_rate_x_judge")) == 0.4
 
 
 def test_cost_aware_reward_penalises_cost_per_sample():

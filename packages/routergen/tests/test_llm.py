@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -61,7 +62,14 @@ def handler(body):
     if "design prompts" in system:
         return "Write one realistic gadget review as JSON with text and stars."
     if "data-quality judge" in system:
-        return json.dumps({"score": 0.9})
+        # A judge that can fail: it reads the fields it is shown and scores a rating that
+        # contradicts the text low (this file's naive samples are all positive).
+        m = re.search(r"Sample \(every field, as a JSON object\):\n(\{.*?\})\n\n", user, re.S)
+        rows = [json.loads(m.group(1))] if m else [json.loads(r) for r in re.findall(r"^\d+\. (\{.*\})$", user, re.M)]
+        if not rows:
+            return json.dumps({"score": 0.0})
+        ok = [("broke" in f.get("text", "")) == (f.get("stars", 0) <= 2) for f in rows]
+        return json.dumps({"score": 0.9 if all(ok) else round(0.1 + 0.8 * sum(ok) / len(ok), 3)})
     if h % 10 == 0:
         return "Sure! Here is your review: great kettle"  # not JSON: a counted failed sample
     if "Slots to fill" in user:
@@ -73,7 +81,8 @@ def handler(body):
 
 def client(srv, cache: Path) -> AnthropicClient:
     return AnthropicClient(api_key="test-key", base_url=srv.base_url, cache_dir=cache, backoff_base_s=0.005,
-                           backoff_max_s=0.02, max_retries=10, max_in_flight=8)
+                           backoff_max_s=0.02, max_retries=10, max_in_flight=8, send_temperature=True,
+                           api_version="2023-06-01")
 
 
 def test_parse_json_object():
@@ -110,6 +119,7 @@ def test_fault_injection_no_loss_no_duplicates_and_cached_rerun(tmp_path, datase
         for r in recs:
             if r["meta"]["model"] != "procedural":
                 assert "faithfulness" in r["meta"]["scores"]
+            assert ("broke" in r["text"]) == (r["stars"] <= 2), r  # the judge's verdicts were applied
         c1.close()
 
         # Identical re-run into a new directory: the cache answers everything, byte-identical data.

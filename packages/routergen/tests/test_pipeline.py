@@ -6,7 +6,7 @@ import sys
 
 import orjson
 import pytest
-from datacore import ConfigMismatchError
+from datacore import ConfigMismatchError, ShortfallError
 from routergen.pipeline import run_recipe
 from routergen.spec import load_recipe
 
@@ -102,15 +102,22 @@ def test_stalls_stop_cleanly_when_grammar_is_exhausted(tmp_path):
     p = tmp_path / "tiny.yaml"
     p.write_text("name: tiny\ntask: t\nbatch_size: 5\ngrammar:\n  rules:\n    s: ['a {x}']\n  slots:\n    x: [one, two, three]\n"
                  "validators: {exact_dedup: {}}\n")
-    res = run_recipe(load_recipe(p), tmp_path / "o", n=50, offline=True, progress=False)
+    with pytest.raises(ShortfallError, match=r"asked for 50 samples, made 3 .*stalled"):
+        run_recipe(load_recipe(p), tmp_path / "o", n=50, offline=True, progress=False)
+    assert not (tmp_path / "o" / "dataset.json").exists()
+    # The iterations were kept: the same run with allow_shortfall finalizes them without redoing anything.
+    res = run_recipe(load_recipe(p), tmp_path / "o", n=50, offline=True, progress=False, allow_shortfall=True)
     assert res.records == 3 and res.stop_reason.startswith("stalled")
-    assert json.loads((tmp_path / "o" / "dataset.json").read_text())["records"] == 3
+    m = json.loads((tmp_path / "o" / "dataset.json").read_text())
+    assert m["records"] == 3 and m["delivery"]["ok"] is False and m["delivery"]["shortfall_allowed"] is True
 
 
 def test_max_iterations_budget_stops_and_finalizes(small_recipe_path, tmp_path):
     text = small_recipe_path.read_text() + "budget: {max_iterations: 2}\n"
     p = tmp_path / "b.yaml"
     p.write_text(text)
-    res = run_recipe(load_recipe(p), tmp_path / "o", n=100, offline=True, progress=False)
+    with pytest.raises(ShortfallError, match="can make at most 40"):
+        run_recipe(load_recipe(p), tmp_path / "o", n=100, offline=True, progress=False)
+    res = run_recipe(load_recipe(p), tmp_path / "o", n=100, offline=True, progress=False, allow_shortfall=True)
     assert res.iterations == 2 and res.stop_reason == "max_iterations (2)"
     assert 0 < res.records <= 40

@@ -55,15 +55,19 @@ _price_option = click.option(
 @click.option("--compress", type=click.Choice(["none", "gz", "zst"]), default="none", show_default=True)
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Finish an unfinished run in --out, or discard it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+@click.option("--allow-shortfall", is_flag=True,
+              help="Keep a run that stopped before -n samples (budget, max_iterations, stall); it is recorded as short.")
+@click.option("--warm-start", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Start the bandit from an earlier run's bandit_state.json (its --out directory or the file).")
 @_price_option
 def run(recipe: str, out: Path, n: int | None, seed: int, offline: bool, cache_dir: Path | None, compress: str,
-        resume: bool, quiet: bool, prices: tuple[str, ...]) -> None:
+        resume: bool, quiet: bool, allow_shortfall: bool, warm_start: Path | None, prices: tuple[str, ...]) -> None:
     """Generate a dataset from RECIPE (a file, or a built-in recipe name) into --out."""
     r = load_recipe(recipe, _parse_prices(prices))
     res = run_recipe(
         r, out, n, seed=seed, offline=offline, cache_dir=cache_dir, resume=resume,
         progress=not quiet and not os.environ.get("DATACORE_NO_PROGRESS"),
-        compress=None if compress == "none" else compress,
+        compress=None if compress == "none" else compress, allow_shortfall=allow_shortfall, warm_start=warm_start,
     )
     if not quiet:
         s = res.manifest["splits"]
@@ -72,7 +76,7 @@ def run(recipe: str, out: Path, n: int | None, seed: int, offline: bool, cache_d
         click.echo(
             f"{res.records:,} samples (train {s['train']:,} / val {s['val']:,} / test {s['test']:,}) in "
             f"{res.iterations} iterations; stopped: {res.stop_reason}; model calls {calls}, cache hits {hits}\n"
-            f"-> {out} (report: {out / 'report.html'}, exports: {out / 'exports'})",
+            f"-> {out} (report: {out / 'report.html'}, history: {out / 'history.jsonl'}, exports: {out / 'exports'})",
             err=True,
         )
     sys.stderr.flush()

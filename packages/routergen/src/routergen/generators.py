@@ -131,10 +131,13 @@ class NaiveGenerator:
         self.recipe = recipe
         self.llm = llm
         self._planned: str | None = None
+        self._plan_tried = False
 
     def plan_prompt(self) -> str | None:
-        """The generation prompt the model wrote for this recipe (one cached call)."""
-        if self._planned is None:
+        """The generation prompt the model wrote for this recipe (one cached call; a failed
+        attempt is not repeated within the run, so its cost is paid once)."""
+        if not self._plan_tried:
+            self._plan_tried = True
             r = self.recipe
             examples = "\n".join(
                 f"- {e if isinstance(e, str) else json.dumps(e, ensure_ascii=False)}" for e in r.examples[:8]

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .spec import LLMConfig
@@ -37,21 +37,68 @@ def prompt_hash(system: str | None, user: str) -> str:
     return hashlib.sha256(((system or "") + "\x00" + user).encode("utf-8")).hexdigest()[:16]
 
 
-def make_client(cache_dir: str | os.PathLike[str] | None, budget_usd: float | None) -> Any:
+#: API version that accepts sampling parameters (the SDK's default version rejects ``temperature``).
+TEMPERATURE_API_VERSION = "2023-06-01"
+#: With a budget, requests are sent in chunks of this many and the budget is checked between chunks.
+BUDGET_CHUNK = 16
+
+
+def make_client(cache_dir: str | os.PathLike[str] | None, prices: Any = None) -> Any:
     """An :class:`datacore.llm.AnthropicClient` (key from ``ANTHROPIC_API_KEY``; base URL from
-    ``ANTHROPIC_BASE_URL`` if set) with the response cache in ``cache_dir``."""
+    ``ANTHROPIC_BASE_URL`` if set) with the response cache in ``cache_dir``.
+
+    It sends each request's temperature (``send_temperature`` with an API version that accepts
+    it): without that every arm's temperature would be dropped and ``naive`` / ``naive-hot``
+    would be the same arm.  No client-side budget: routergen enforces ``budget.max_usd`` itself
+    on priced usage (see :class:`LLMBackend`), which a cached re-run reproduces exactly.
+    """
     from datacore.llm import AnthropicClient
 
-    return AnthropicClient(cache_dir=cache_dir, budget_usd=budget_usd)
+    return AnthropicClient(cache_dir=cache_dir, prices=prices, send_temperature=True, api_version=TEMPERATURE_API_VERSION)
 
 
 class LLMBackend:
-    """A model client plus the recipe's model settings; counts calls and cost per batch."""
+    """A model client plus the recipe's model settings; prices and counts every request.
 
-    def __init__(self, client: Any, config: LLMConfig) -> None:
+    Every response is priced from its token usage with ``prices`` (a ``PriceTable``), whether it
+    came from the network or the cache, and every request counts, cache hit or not: so costs,
+    cost-aware rewards and the ``max_usd`` / ``max_calls`` budgets are the same in a first run,
+    a cached re-run and a resumed run.  With a budget, requests go out in chunks of
+    :data:`BUDGET_CHUNK` and the rest of a batch is refused (``error_kind="budget"``) once the
+    priced spend or the request count reaches it.
+    """
+
+    def __init__(self, client: Any, config: LLMConfig, prices: Any = None, *, max_usd: float | None = None,
+                 max_calls: int | None = None) -> None:
+        from datacore.llm import PriceTable
+
+        from .errors import RoutergenError
+
+        if getattr(client, "send_temperature", True) is False:
+            raise RoutergenError(
+                "the LLM client drops each request's temperature (AnthropicClient(send_temperature=False)), so arms "
+                "that differ only in temperature would be the same arm: pass "
+                f"AnthropicClient(send_temperature=True, api_version={TEMPERATURE_API_VERSION!r})"
+            )
         self.client = client
         self.config = config
+        self.prices = prices if prices is not None else PriceTable()
+        self.max_usd = max_usd
+        self.max_calls = max_calls
         self.budget_hit = False
+        self.spent_usd = 0.0  # priced usage of every response so far (the pipeline sets the baseline)
+        self.requests = 0  # requests made (cache hits included)
+        self.unpriced = 0
+
+    def _price(self, req: Any, resp: Any) -> float:
+        usage = getattr(resp, "usage", None)
+        if usage is None:
+            return 0.0
+        c = self.prices.cost(req.model, usage)
+        if c is None:
+            self.unpriced += 1
+            return 0.0
+        return float(c)
 
     def request(self, system: str | None, user: str, temperature: float | None = None,
                 max_tokens: int | None = None, model: str | None = None) -> Any:
@@ -66,17 +113,42 @@ class LLMBackend:
             temperature=self.config.temperature if temperature is None else float(temperature),
         )
 
+    def _over_budget(self) -> bool:
+        return (self.max_usd is not None and self.spent_usd >= self.max_usd) or (
+            self.max_calls is not None and self.requests >= self.max_calls
+        )
+
     def complete_many(self, reqs: Sequence[Any]) -> list[Any]:
-        """Run requests (concurrently, cached); note when the budget refused any."""
+        """Run requests (concurrently, cached), pricing each; refuse what the budget does not allow."""
+        from datacore.llm import LLMResponse
+
+        reqs = list(reqs)
         if not reqs:
             return []
-        out = self.client.complete_many(list(reqs))
+        budgeted = self.max_usd is not None or self.max_calls is not None
+        step = BUDGET_CHUNK if budgeted else len(reqs)
+        out: list[Any] = []
+        for lo in range(0, len(reqs), step):
+            chunk = reqs[lo : lo + step]
+            if self.max_calls is not None:
+                chunk = chunk[: max(0, self.max_calls - self.requests)]
+            if not chunk or self._over_budget():
+                break
+            resps = self.client.complete_many(chunk)
+            for q, r in zip(chunk, resps):
+                self.requests += 1
+                self.spent_usd += self._price(q, r)
+            out.extend(resps)
+        if len(out) < len(reqs):
+            refused = LLMResponse.failure("budget", "refused: the run's budget (max_usd / max_calls) is spent")
+            out.extend([refused] * (len(reqs) - len(out)))
         if any(getattr(r, "error_kind", None) == "budget" for r in out):
             self.budget_hit = True
         return out
 
     def counters(self) -> dict[str, float]:
-        """The client's cumulative counters (``llm.calls``, ``llm.cost_usd``, ``llm.cache_hits``...)."""
+        """The client's cumulative counters (``llm.calls``, ``llm.cost_usd``, ``llm.cache_hits``...):
+        what actually went over the network, which differs between a first and a cached run."""
         tel = self.client.telemetry() if hasattr(self.client, "telemetry") else None
         return dict(tel.counters) if tel is not None else {}
 
@@ -84,32 +156,48 @@ class LLMBackend:
     def _judge_model(self) -> str:
         return self.config.judge_model or self.config.model
 
-    def judge_samples(self, task: str, texts: Sequence[str]) -> list[float | None]:
-        """Faithfulness score in [0, 1] per sample (None when the judge's reply is not valid JSON)."""
-        system = "You are a strict data-quality judge for synthetic training data."
+    def judge_samples(self, task: str, samples: Sequence[Mapping[str, Any]]) -> list[float | None]:
+        """Faithfulness score in [0, 1] per sample (None when the judge's reply is not valid JSON).
+
+        The judge sees every field of the sample by name (labels, ratings, answers, not only the
+        text) and is asked to check each: labels consistent with the text, answers computed.
+        """
         reqs = [
             self.request(
-                system,
-                f"Task the sample was written for:\n{task}\n\nSample:\n{t}\n\n"
-                'Does the sample fulfil the task faithfully and plausibly? Reply with only a JSON object '
-                '{"score": <number between 0 and 1>}.',
+                JUDGE_SYSTEM,
+                f"Task the sample was written for:\n{task}\n\n"
+                f"Sample (every field, as a JSON object):\n{_fields_json(f)}\n\n{CHECK_FIELDS}\n"
+                'Reply with only a JSON object {"score": <number between 0 and 1>}: 1 only when the sample '
+                "fulfils the task and every field is right.",
                 temperature=0.0, max_tokens=64, model=self._judge_model(),
             )
-            for t in texts
+            for f in samples
         ]
         return [_score(r) for r in self.complete_many(reqs)]
 
-    def judge_batch(self, task: str, texts: Sequence[str]) -> float | None:
-        """Overall quality-and-diversity score in [0, 1] for a batch (None on an invalid reply)."""
-        listing = "\n".join(f"{i + 1}. {t}" for i, t in enumerate(texts))
+    def judge_batch(self, task: str, samples: Sequence[Mapping[str, Any]]) -> float | None:
+        """Overall quality-and-diversity score in [0, 1] for a batch (None on an invalid reply);
+        like :meth:`judge_samples` it sees every field of every sample."""
+        listing = "\n".join(f"{i + 1}. {_fields_json(f)}" for i, f in enumerate(samples))
         req = self.request(
-            "You are a strict data-quality judge for synthetic training data.",
-            f"Task:\n{task}\n\nA batch of generated samples:\n{listing}\n\n"
-            "Rate the batch as training data for this task: correctness, realism and diversity. "
-            'Reply with only a JSON object {"score": <number between 0 and 1>}.',
+            JUDGE_SYSTEM,
+            f"Task:\n{task}\n\nA batch of generated samples (one JSON object per line, every field):\n{listing}\n\n"
+            f"{CHECK_FIELDS}\nRate the batch as training data for this task: correctness of every field, realism "
+            'and diversity. Reply with only a JSON object {"score": <number between 0 and 1>}.',
             temperature=0.0, max_tokens=64, model=self._judge_model(),
         )
         return _score(self.complete_many([req])[0])
+
+
+JUDGE_SYSTEM = "You are a strict data-quality judge for synthetic training data."
+CHECK_FIELDS = (
+    "Check every field, not only the text: each label or rating must be consistent with the text, and a "
+    "numeric answer must be correct (compute it yourself from the question; do not trust a given solution)."
+)
+
+
+def _fields_json(fields: Mapping[str, Any]) -> str:
+    return json.dumps(dict(fields), ensure_ascii=False, sort_keys=True)
 
 
 def _score(resp: Any) -> float | None:

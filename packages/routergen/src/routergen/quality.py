@@ -8,7 +8,10 @@ Sample validators (each gives a score in [0, 1] and pass/fail per sample):
   (too low: off-topic; too high: a copy);
 * ``exact_dedup``: no earlier accepted sample has the same text (xxh3-128 hash);
 * ``near_dup``: no earlier accepted sample has estimated Jaccard >= ``threshold`` (MinHash+LSH);
-* ``faithfulness``: an LLM judge scores whether the sample fulfils the task (>= ``min_score``).
+* ``arithmetic``: every ``expression = number`` step of the solution field computes to its number
+  (evaluated here, not trusted) and the answer field equals the last step's result;
+* ``faithfulness``: an LLM judge, shown every field by name, scores whether the sample fulfils
+  the task with consistent labels and correct answers (>= ``min_score``).
 
 Batch validators (a score in [0, 1] over a batch's accepted samples; the batch's quality
 score is their mean, and a batch scoring under a validator's ``min`` is discarded):
@@ -26,7 +29,9 @@ committed to the dedup indexes.
 
 from __future__ import annotations
 
+import ast
 import math
+import operator
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -50,6 +55,7 @@ _PARAMS: dict[str, dict[str, tuple[Any, str, float, float | None]]] = {
     "similarity": {"min": (0.0, "num", 0.0, 1.0), "max": (0.95, "num", 0.0, 1.0)},
     "length": {"min_chars": (1, "int", 0, None), "max_chars": (None, "intnull", 1, None)},
     "faithfulness": {"min_score": (0.5, "num", 0.0, 1.0)},
+    "arithmetic": {"answer_field": ("answer", "str", 0, None), "solution_field": ("solution", "str", 0, None)},
     "distinct_n": {"n": (2, "int", 1, 8), "min": (0.0, "num", 0.0, 1.0)},
     "dispersion": {"min": (0.0, "num", 0.0, 1.0), "max_items": (64, "int", 2, 1000)},
     "judge": {"min": (0.0, "num", 0.0, 1.0), "max_items": (20, "int", 1, 200)},
@@ -65,6 +71,11 @@ def check_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
             raise FieldError(str(k), f"unknown parameter of {name} (allowed: {', '.join(spec) or 'none'})")
     for k, (default, kind, lo, hi) in spec.items():
         v = params.get(k, default)
+        if kind == "str":
+            if not isinstance(v, str) or not v:
+                raise FieldError(k, f"{k}={v!r}: must be a field name")
+            out[k] = v
+            continue
         if v is None and kind == "intnull":
             out[k] = None
             continue
@@ -130,6 +141,73 @@ def _words(text: str) -> list[str]:
 def text_hash(text: str) -> str:
     """Exact-dedup key: xxh3-128 of the UTF-8 text."""
     return xxhash.xxh3_128_hexdigest(text.encode("utf-8"))
+
+
+_RUN = "[0-9(][0-9\\s.+\\-*/×÷x()]*"
+_LHS = re.compile(_RUN + r"$")
+_RHS = re.compile(r"^\s*-?\s*" + _RUN)
+_SEGMENTS = re.compile(r"[;\n]|\.(?=\s|$)")
+_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+        ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
+
+
+def _eval_arith(expr: str) -> float | None:
+    """Value of a + - * / // % expression of numbers (None if it is anything else)."""
+    e = expr.replace("×", "*").replace("÷", "/")
+    e = re.sub(r"(?<=[\d)])\s*x\s*(?=[\d(])", "*", e)
+    try:
+        tree = ast.parse(e.strip(), mode="eval")
+    except SyntaxError:
+        return None
+
+    def ev(n: ast.AST) -> float:
+        if isinstance(n, ast.Expression):
+            return ev(n.body)
+        if isinstance(n, ast.Constant) and isinstance(n.value, (int, float)) and not isinstance(n.value, bool):
+            return n.value
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd)):
+            v = ev(n.operand)
+            return -v if isinstance(n.op, ast.USub) else v
+        if isinstance(n, ast.BinOp) and type(n.op) in _OPS:
+            return _OPS[type(n.op)](ev(n.left), ev(n.right))
+        raise ValueError
+
+    try:
+        return float(ev(tree))
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return None
+
+
+def arithmetic_check(solution: Any, answer: Any) -> tuple[bool, str]:
+    """Whether every ``expression = expression`` step of ``solution`` holds (each side
+    evaluated here) and ``answer`` equals the last step's result; with the reason when not.
+
+    The solution is cut into steps at ``;``, line breaks and sentence ends; in ``a = b = c``
+    every ``=`` must hold.  ``$`` and thousands separators are ignored.
+    """
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+        return False, "answer is not a number"
+    if not isinstance(solution, str):
+        return False, "no solution text"
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", solution.replace("$", ""))
+    last = None
+    for seg in _SEGMENTS.split(text):
+        parts = seg.split("=")
+        for left, right in zip(parts, parts[1:]):
+            lm, rm = _LHS.search(left.rstrip()), _RHS.match(right)
+            if lm is None or rm is None:
+                continue
+            lv, rv = _eval_arith(lm.group(0)), _eval_arith(rm.group(0))
+            if lv is None or rv is None:
+                continue
+            if not math.isclose(lv, rv, rel_tol=1e-9, abs_tol=1e-6):
+                return False, f"step {lm.group(0).strip()} = {rm.group(0).strip()} is wrong ({lv:g} != {rv:g})"
+            last = rv
+    if last is None:
+        return False, "the solution has no computable step"
+    if not math.isclose(float(answer), last, rel_tol=1e-9, abs_tol=1e-6):
+        return False, f"answer {answer} differs from the solution's result {last:g}"
+    return True, "ok"
 
 
 def distinct_n(texts: Sequence[str], n: int) -> float:
@@ -220,6 +298,10 @@ class QualityOrchestrator:
                 w = set(_words(s.text))
                 sim = max(word_jaccard(w, e) for e in self._examples)
                 mark(s, "similarity", sim, p["min"] <= sim <= p["max"])
+            if "arithmetic" in self.active:
+                p = self.params["arithmetic"]
+                ok, _why = arithmetic_check(s.fields.get(p["solution_field"]), s.fields.get(p["answer_field"]))
+                mark(s, "arithmetic", 1.0 if ok else 0.0, ok)
             if not s.failed:
                 alive.append(s)
 
@@ -251,7 +333,7 @@ class QualityOrchestrator:
         if "faithfulness" in self.active and survivors:
             assert self.llm is not None
             thr = self.params["faithfulness"]["min_score"]
-            scores = self.llm.judge_samples(task, [s.text for s in survivors])
+            scores = self.llm.judge_samples(task, [s.fields or {} for s in survivors])
             kept = []
             for s, sc in zip(survivors, scores):
                 if sc is None:
@@ -276,7 +358,7 @@ class QualityOrchestrator:
             )
         if "judge" in self.active and survivors:
             assert self.llm is not None
-            sc = self.llm.judge_batch(task, texts[: self.params["judge"]["max_items"]])
+            sc = self.llm.judge_batch(task, [s.fields or {} for s in survivors[: self.params["judge"]["max_items"]]])
             if sc is None:
                 errors["judge_invalid_json"] = errors.get("judge_invalid_json", 0) + 1
                 sc = 0.0

@@ -11,8 +11,11 @@ from datacore.report import bar_chart_svg, line_chart_svg, table_html
 from .feedback import LocalFeedbackState
 
 
-def report_sections(history: list[dict[str, Any]], arms: list[str], skipped: dict[str, str], stop: str) -> list[ReportSection]:
-    """Build the report sections from the per-iteration summaries."""
+def report_sections(history: list[dict[str, Any]], arms: list[str], skipped: dict[str, str], stop: str,
+                    setup: dict[str, Any] | None = None) -> list[ReportSection]:
+    """Build the report sections from the per-iteration summaries (``setup``: the priced cost
+    and request count of the set-up calls, e.g. the NAIVE planner)."""
+    setup = setup or {"usd": 0.0, "requests": 0}
     fb = LocalFeedbackState()
     for h in history:
         fb.add(h["arm"], h["iteration"], h["reward"])
@@ -20,11 +23,13 @@ def report_sections(history: list[dict[str, Any]], arms: list[str], skipped: dic
         ReportSection(
             "Run",
             table_html(
-                ["iterations", "generated", "accepted", "stored", "model calls", "cost (USD)", "stopped because"],
+                ["iterations", "generated", "accepted", "stored", "model requests", "priced cost (USD)",
+                 "reward formula", "stopped because"],
                 [[
                     len(history), sum(h["generated"] for h in history), sum(h["accepted"] for h in history),
-                    sum(h["stored"] for h in history), sum(h["calls"] for h in history),
-                    round(sum(h["cost_usd"] for h in history), 6), stop,
+                    sum(h["stored"] for h in history), setup["requests"] + sum(h["requests"] for h in history),
+                    round(setup["usd"] + sum(h["cost_usd"] for h in history), 6),
+                    history[0]["reward_formula"] if history else "-", stop,
                 ]],
             ),
         )
@@ -75,9 +80,12 @@ def report_sections(history: list[dict[str, Any]], arms: list[str], skipped: dic
     secs.append(ReportSection(
         "Iterations",
         table_html(
-            ["iteration", "arm", "exploration rate", "generated", "accepted", "pass rate", "quality", "reward"],
-            [[h["iteration"], h["arm"], "-" if h["exploration_rate"] is None else round(h["exploration_rate"], 4),
-              h["generated"], h["accepted"], h["pass_rate"], h["quality"], h["reward"]] for h in history],
+            ["iteration", "arm", "p(arm)", "exploration rate", "generated", "accepted", "pass rate", "judge",
+             "mean batch score", "cost (USD)", "reward"],
+            [[h["iteration"], h["arm"], h["propensity"],
+              "-" if h["exploration_rate"] is None else round(h["exploration_rate"], 4),
+              h["generated"], h["accepted"], h["pass_rate"], "-" if h["judge"] is None else h["judge"], h["quality"],
+              h["cost_usd"], h["reward"]] for h in history],
         ),
     ))
     return secs

@@ -64,14 +64,33 @@ class BanditState:
         """Inverse of :meth:`to_dict`."""
         return cls(list(d["arms"]), [int(x) for x in d["pulls"]], [float(x) for x in d["reward_sum"]], int(d["step"]))
 
+    def warm_started(self, earlier: BanditState) -> BanditState:
+        """This (fresh) state with the pulls and reward sums of ``earlier`` for the arms both
+        have (matched by name); the step continues from ``earlier``'s, so a decaying exploration
+        rate does not start over."""
+        pulls, sums = list(self.pulls), list(self.reward_sum)
+        for j, name in enumerate(earlier.arms):
+            if name in self.arms:
+                i = self.arms.index(name)
+                pulls[i] += earlier.pulls[j]
+                sums[i] += earlier.reward_sum[j]
+        return BanditState(list(self.arms), pulls, sums, self.step + earlier.step)
+
 
 @attrs.frozen
 class Decision:
-    """What the router chose: the arm index and the exploration rate in force."""
+    """What the router chose: the arm index, the exploration rate in force, and the
+    propensity: the probability the policy gave the chosen arm at this step (1 for UCB1,
+    ``eps/k + (1-eps)[greedy]`` for epsilon-greedy, a seeded Monte-Carlo estimate for
+    Thompson), which off-policy evaluation of a logged run needs."""
 
     arm: int
     exploration_rate: float | None
     explored: bool
+    propensity: float = 1.0
+
+#: Posterior draws behind a Thompson decision's propensity estimate.
+PROPENSITY_DRAWS = 2000
 
 
 class Router:
@@ -100,14 +119,15 @@ class Router:
         rng = self._rng()
         if self.config.policy == "epsilon_greedy":
             eps = self.adaptation.rate(st.step)
-            if rng.random() < eps:
-                return Decision(int(rng.integers(k)), eps, True)
-            means = st.means()
             # Unpulled arms first (optimistic), then the best mean; ties to the lowest index.
             unpulled = [i for i in range(k) if st.pulls[i] == 0]
-            if unpulled:
-                return Decision(unpulled[0], eps, False)
-            return Decision(int(np.argmax(means)), eps, False)
+            greedy = unpulled[0] if unpulled else int(np.argmax(st.means()))
+            if rng.random() < eps:
+                arm = int(rng.integers(k))
+                explored = True
+            else:
+                arm, explored = greedy, False
+            return Decision(arm, eps, explored, eps / k + (1.0 - eps) * (arm == greedy))
         if self.config.policy == "ucb1":
             for i in range(k):
                 if st.pulls[i] == 0:
@@ -119,10 +139,16 @@ class Router:
             return Decision(best, None, best != int(np.argmax(means)))
         # thompson
         a = 1.0 + np.asarray(st.reward_sum)
-        b = 1.0 + np.asarray(st.pulls, dtype=float) - np.asarray(st.reward_sum)
-        draws = rng.beta(a, np.maximum(b, 1e-9))
+        b = np.maximum(1.0 + np.asarray(st.pulls, dtype=float) - np.asarray(st.reward_sum), 1e-9)
+        draws = rng.beta(a, b)
         best = int(np.argmax(draws))
-        return Decision(best, None, best != int(np.argmax(st.means())))
+        # P(arm wins) under the posterior, from draws of a separate seeded stream (the decision's
+        # own draw counts as one of them, so the chosen arm's estimate is never 0).
+        mc = np.random.default_rng([self.seed & 0xFFFFFFFFFFFFFFFF, st.step, 0x70726F70]).beta(
+            a, b, size=(PROPENSITY_DRAWS, k)
+        )
+        wins = int(np.count_nonzero(np.argmax(mc, axis=1) == best)) + 1
+        return Decision(best, None, best != int(np.argmax(st.means())), wins / (PROPENSITY_DRAWS + 1))
 
     def update(self, arm: int, reward: float) -> None:
         """Record ``reward`` (clipped to [0, 1]) for ``arm`` and advance the step."""

@@ -36,10 +36,12 @@ from .grammar import Grammar, grammar_from_dict
 from .yamlmarks import Marked, load_marked
 
 POLICIES = ("epsilon_greedy", "ucb1", "thompson")
+#: Reward formulas (routergen.feedback); the first, the seed's, is the default.
+REWARDS = ("pass_rate_x_judge", "pass_rate_x_mean", "pass_rate")
 GENERATORS = ("templater", "naive")
 FILLS = ("values", "llm")
 WEIGHTINGS = ("grammar", "uniform")
-SAMPLE_VALIDATORS = ("exact_dedup", "near_dup", "schema", "similarity", "length", "faithfulness")
+SAMPLE_VALIDATORS = ("exact_dedup", "near_dup", "schema", "similarity", "length", "arithmetic", "faithfulness")
 BATCH_VALIDATORS = ("distinct_n", "dispersion", "judge")
 LLM_VALIDATORS = ("faithfulness", "judge")
 DEFAULT_VALIDATORS: dict[str, dict[str, Any]] = {
@@ -122,6 +124,7 @@ class RouterConfig:
     ucb_c: float = attrs.field(default=2.0, validator=_num_range(0.0))
     cost_aware: bool = attrs.field(default=False, validator=_bool)
     cost_scale_usd: float = attrs.field(default=0.001, validator=_num_range(0.0, lo_open=True))
+    reward: str = attrs.field(default="pass_rate_x_judge", validator=_one_of(REWARDS))
 
 
 @attrs.frozen
@@ -405,6 +408,13 @@ def recipe_from_marked(m: Marked, prices: Mapping[str, tuple[float, float]] | No
         except FieldError as e:
             raise m.error(("validators", k, e.field), str(e)) from None
         validators.append(ValidatorSpec(k, dict(v)))
+        if k == "arithmetic":
+            props = (schema or {}).get("properties") or {}
+            for key in ("answer_field", "solution_field"):
+                f = check_params(k, v)[key]
+                if props and f not in props:
+                    raise m.error(("validators", k), f"{key} '{f}' is not a property of the output schema "
+                                                     f"(properties: {', '.join(props)})")
 
     examples = d.get("examples") or []
     if not isinstance(examples, list):
