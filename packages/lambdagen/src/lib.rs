@@ -7,7 +7,7 @@ use lambda_core::sample::Sampler;
 use lambda_core::schedule::{self, Cell};
 use lambda_core::split::Splitter;
 use lambda_core::term::{self, Node};
-use lambda_core::writer::{self, Compress, GenConfig, Owner, Quota};
+use lambda_core::writer::{self, Compress, GenConfig, Place, Quota};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -16,6 +16,42 @@ use std::path::PathBuf;
 fn parse(text: &str) -> PyResult<Vec<Node>> {
     term::parse(text).map_err(|e| PyValueError::new_err(e.to_string()))
 }
+
+/// Parse a batch; an error names the term's index and quotes it as given.
+fn parse_all(terms: &[String]) -> PyResult<Vec<Vec<Node>>> {
+    terms
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            term::parse(t).map_err(|e| {
+                let shown: String = t.chars().take(60).collect();
+                let more = if t.chars().count() > 60 { "..." } else { "" };
+                PyValueError::new_err(format!("term {i} \"{shown}{more}\": {e}"))
+            })
+        })
+        .collect()
+}
+
+/// Largest count tables a call may build: sizes up to 5,000 and size * depth bound up to
+/// 30,000 (the tables grow as size^2 * depth^2; beyond this they take minutes and gigabytes).
+const MAX_TABLE_SIZE: usize = 5_000;
+const MAX_TABLE_AREA: usize = 30_000;
+
+/// The depth bound that matters (a term of `size` nodes has depth < size), or an error when
+/// the tables for (size, depth) would be too big to build.
+fn table_bounds(what: &str, size: usize, depth: usize) -> PyResult<usize> {
+    let d = depth.min(size);
+    if size > MAX_TABLE_SIZE || size * d > MAX_TABLE_AREA {
+        return Err(PyValueError::new_err(format!(
+            "{what}: size {size} with depth bound {depth} is too big to count (allowed: size <= {MAX_TABLE_SIZE} \
+             and size * min(depth, size) <= {MAX_TABLE_AREA})"
+        )));
+    }
+    Ok(d)
+}
+
+/// Most terms `sample_terms` returns in one call.
+const MAX_SAMPLES: usize = 10_000_000;
 
 fn text(t: &[Node]) -> String {
     term::to_string(t)
@@ -84,7 +120,7 @@ fn trace_many(
     max_steps: usize,
     max_size: usize,
 ) -> PyResult<Vec<(String, usize, &'static str, Vec<usize>)>> {
-    let parsed: Vec<Vec<Node>> = terms.iter().map(|t| parse(t)).collect::<PyResult<_>>()?;
+    let parsed = parse_all(&terms)?;
     let out = py.allow_threads(|| {
         parsed
             .iter()
@@ -106,7 +142,7 @@ fn reduce_steps_total(
     max_steps: usize,
     max_size: usize,
 ) -> PyResult<usize> {
-    let parsed: Vec<Vec<Node>> = terms.iter().map(|t| parse(t)).collect::<PyResult<_>>()?;
+    let parsed = parse_all(&terms)?;
     Ok(py.allow_threads(|| {
         parsed
             .iter()
@@ -117,14 +153,16 @@ fn reduce_steps_total(
 
 /// Exact number of closed terms of `size` nodes and depth <= `depth`, as a decimal string.
 #[pyfunction]
-fn count_terms(size: usize, depth: usize) -> String {
-    Sampler::shared(size, depth).count(size, depth).to_string()
+fn count_terms(size: usize, depth: usize) -> PyResult<String> {
+    let d = table_bounds("count_terms", size, depth)?;
+    Ok(Sampler::shared(size, d).count(size, d).to_string())
 }
 
 /// Largest size of a closed term of depth <= `depth` (searched up to `limit` nodes).
 #[pyfunction]
-fn max_feasible_size(depth: usize, limit: usize) -> usize {
-    Sampler::shared(limit, depth).max_feasible_size(depth)
+fn max_feasible_size(depth: usize, limit: usize) -> PyResult<usize> {
+    table_bounds("max_feasible_size", limit, depth)?;
+    Ok(Sampler::shared(limit, depth).max_feasible_size(depth))
 }
 
 /// `n` uniform samples of closed terms with `size` nodes and depth <= `depth`.
@@ -136,11 +174,17 @@ fn sample_terms(
     n: usize,
     seed: u64,
 ) -> PyResult<Vec<String>> {
+    let depth = table_bounds("sample_terms", size, depth)?;
+    if n > MAX_SAMPLES {
+        return Err(PyValueError::new_err(format!(
+            "sample_terms: n = {n} is more than {MAX_SAMPLES} terms in one call"
+        )));
+    }
     let out = py.allow_threads(|| {
         let s = Sampler::shared(size, depth);
         let mut rng = Rng::new(seed);
         let mut t = Vec::new();
-        let mut v = Vec::with_capacity(n);
+        let mut v = Vec::with_capacity(n.min(1 << 16));
         for _ in 0..n {
             s.sample(size, depth, &mut rng, &mut t)?;
             v.push(text(&t));
@@ -163,6 +207,7 @@ fn permuted_terms(
     keys: Vec<u128>,
     perm_key: u64,
 ) -> PyResult<Option<Vec<String>>> {
+    table_bounds("permuted_terms", size, depth)?;
     let s = Sampler::shared(size, depth);
     let Some(n) = s.small_count(size, depth) else {
         return Ok(None);
@@ -216,12 +261,61 @@ fn split_bucket(key: &[u8], salt: &[u8]) -> u32 {
     .bucket(key)
 }
 
-fn owner(index: u64, num_shards: u64, run_seed: u64) -> Option<Owner> {
-    (num_shards > 0).then_some(Owner {
+/// Every beta redex of a term (any position, not only normal order) and its contractum:
+/// (pre-order position, reduct), in pre-order.
+#[pyfunction]
+fn beta_reducts(t: &str) -> PyResult<Vec<(usize, String)>> {
+    let t = parse(t)?;
+    let mut out = Vec::new();
+    let mut r = Vec::new();
+    for pos in 0..t.len().saturating_sub(1) {
+        if t[pos] == term::APP && t[pos + 1] == term::LAM {
+            reduce::contract_at(&t, pos, &mut r);
+            out.push((pos, text(&r)));
+        }
+    }
+    Ok(out)
+}
+
+/// (number of abstractions above, number of ancestors) of the node at pre-order `pos`.
+#[pyfunction]
+fn node_place(t: &str, pos: usize) -> PyResult<(usize, usize)> {
+    let t = parse(t)?;
+    if pos >= t.len() {
+        return Err(PyValueError::new_err(format!(
+            "position {pos} is outside the term ({} nodes)",
+            t.len()
+        )));
+    }
+    Ok((term::binders_above(&t, pos), term::node_depth(&t, pos)))
+}
+
+/// Records per cell for the record slots `start .. start + count` of a run.
+#[pyfunction]
+fn cell_counts(cells: Vec<(usize, usize, f64)>, start: u64, count: usize) -> PyResult<Vec<usize>> {
+    if cells.is_empty() || cells.iter().any(|c| !(c.2 > 0.0 && c.2.is_finite())) {
+        return Err(PyValueError::new_err("cells need positive finite weights"));
+    }
+    let cells: Vec<Cell> = cells
+        .into_iter()
+        .map(|(size, depth, weight)| Cell {
+            size,
+            depth,
+            weight,
+        })
+        .collect();
+    Ok(writer::cell_counts(&cells, start, count))
+}
+
+fn place(seed: u64, count: usize, start: u64, index: u64, num_shards: u64, run_seed: u64) -> Place {
+    Place {
+        seed,
+        count,
+        start,
         index,
         num_shards,
         run_seed,
-    })
+    }
 }
 
 /// A generation config, built once and reused for every shard.
@@ -233,7 +327,7 @@ struct GenSpec {
 #[pymethods]
 impl GenSpec {
     #[new]
-    #[pyo3(signature = (cells, max_steps, max_size, max_examples_per_trace, redex_only, whole_trace, chunk_traces, quotas, zstd_level, shared_pair_max_size, size_quotas=vec![], depth_quotas=vec![]))]
+    #[pyo3(signature = (cells, max_steps, max_size, max_examples_per_trace, redex_only, whole_trace, chunk_traces, quotas, zstd_level, size_quotas=vec![], depth_quotas=vec![], named=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         cells: Vec<(usize, usize, f64)>,
@@ -245,9 +339,9 @@ impl GenSpec {
         chunk_traces: usize,
         quotas: Vec<(usize, usize, f64)>,
         zstd_level: i32,
-        shared_pair_max_size: usize,
         size_quotas: Vec<(usize, usize, f64)>,
         depth_quotas: Vec<(usize, usize, f64)>,
+        named: bool,
     ) -> PyResult<GenSpec> {
         let to_quotas = |qs: Vec<(usize, usize, f64)>| -> Vec<Quota> {
             qs.into_iter()
@@ -262,30 +356,29 @@ impl GenSpec {
                 weight,
             })
             .collect();
-        let bad = schedule::infeasible(&cells);
+        let cfg = GenConfig {
+            cells,
+            max_steps,
+            max_size,
+            max_examples_per_trace,
+            redex_only,
+            whole_trace,
+            chunk_traces: chunk_traces.max(1),
+            quotas: to_quotas(quotas),
+            size_quotas: to_quotas(size_quotas),
+            depth_quotas: to_quotas(depth_quotas),
+            zstd_level,
+            named,
+        };
+        let bad = writer::check_config(&cfg);
         if !bad.is_empty() {
             return Err(PyValueError::new_err(bad.join("; ")));
         }
-        Ok(GenSpec {
-            cfg: GenConfig {
-                cells,
-                max_steps,
-                max_size,
-                max_examples_per_trace,
-                redex_only,
-                whole_trace,
-                chunk_traces: chunk_traces.max(1),
-                quotas: to_quotas(quotas),
-                size_quotas: to_quotas(size_quotas),
-                depth_quotas: to_quotas(depth_quotas),
-                zstd_level,
-                shared_pair_max_size,
-            },
-        })
+        Ok(GenSpec { cfg })
     }
 
     /// Write one shard's three split files; returns ([train, val, test] counts, telemetry JSON).
-    #[pyo3(signature = (seed, count, paths, compress, t1, t2, salt, threads=0, shard_index=0, num_shards=0, run_seed=0))]
+    #[pyo3(signature = (seed, count, paths, compress, t1, t2, salt, threads=0, shard_index=0, num_shards=0, run_seed=0, start=0))]
     #[allow(clippy::too_many_arguments)]
     fn write_shard(
         &self,
@@ -301,6 +394,7 @@ impl GenSpec {
         shard_index: u64,
         num_shards: u64,
         run_seed: u64,
+        start: u64,
     ) -> PyResult<([u64; 3], String)> {
         let c = match compress {
             None => Compress::None,
@@ -322,12 +416,10 @@ impl GenSpec {
                 writer::write_shard(
                     &self.cfg,
                     &sp,
-                    seed,
-                    count,
+                    place(seed, count, start, shard_index, num_shards, run_seed),
                     &paths,
                     c,
                     threads,
-                    owner(shard_index, num_shards, run_seed),
                 )
             })
             .map_err(PyRuntimeError::new_err)?;
@@ -336,7 +428,7 @@ impl GenSpec {
 
     /// The same records in memory: (JSONL bytes, split index per record, start-term index per
     /// record, start terms, telemetry JSON).
-    #[pyo3(signature = (seed, count, t1, t2, salt, threads=0, shard_index=0, num_shards=0, run_seed=0))]
+    #[pyo3(signature = (seed, count, t1, t2, salt, threads=0, shard_index=0, num_shards=0, run_seed=0, start=0))]
     #[allow(clippy::too_many_arguments)]
     fn shard_lines<'py>(
         &self,
@@ -350,6 +442,7 @@ impl GenSpec {
         shard_index: u64,
         num_shards: u64,
         run_seed: u64,
+        start: u64,
     ) -> PyResult<(Bound<'py, PyBytes>, Vec<u8>, Vec<u32>, Vec<String>, String)> {
         let sp = Splitter {
             t1,
@@ -361,10 +454,8 @@ impl GenSpec {
                 writer::make_shard(
                     &self.cfg,
                     &sp,
-                    seed,
-                    count,
+                    place(seed, count, start, shard_index, num_shards, run_seed),
                     threads,
-                    owner(shard_index, num_shards, run_seed),
                 )
             })
             .map_err(PyRuntimeError::new_err)?;
@@ -410,6 +501,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(seed_cycles, m)?)?;
     m.add_function(wrap_pyfunction!(split_bucket, m)?)?;
     m.add_function(wrap_pyfunction!(statuses, m)?)?;
+    m.add_function(wrap_pyfunction!(beta_reducts, m)?)?;
+    m.add_function(wrap_pyfunction!(node_place, m)?)?;
+    m.add_function(wrap_pyfunction!(cell_counts, m)?)?;
     m.add_class::<GenSpec>()?;
     Ok(())
 }

@@ -60,25 +60,13 @@ def test_records_splits_and_dedup(tmp_path, small_config, read_dataset, dataset_
                 assert split_of(r["input"], (0.6, 0.2, 0.2)) == split
     assert all(len(s) == 1 for s in by_trace.values())
     assert max(starts.values()) == 1
-    # Pairs: exact within a shard, small pairs owned by one shard; what remains is rare.
-    dup = sum(v - 1 for v in pairs.values())
-    assert dup / 4000 < 0.01, dup
+    # Pairs are not deduplicated (traces are kept whole); stats counts the repeats the same way.
+    from lambdagen import dataset_stats
+
+    assert dataset_stats(tmp_path / "o")["duplicate_pairs"] == sum(v - 1 for v in pairs.values())
     tel = res.telemetry
     assert tel.counters["examples"] == 4000 and tel.counters["traces"] == len(by_trace)
     assert sum(tel.histograms["trace_status"].values()) == len(by_trace)
-
-
-def test_small_pairs_cannot_repeat_across_shards(tmp_path, read_dataset, dataset_bytes):
-    cfg = LambdaConfig(schedule="9x5,10x6", max_steps=10, max_size=60, shared_pair_max_size=60, chunk_traces=4)
-    generate(tmp_path / "o", 600, seed=3, config=cfg, workers=1, shard_size=100, executor="inline")
-    data = read_dataset(tmp_path / "o")
-    pairs = Counter((r["input"], r["target"]) for recs in data.values() for r in recs)
-    assert sum(pairs.values()) == 600
-    assert max(pairs.values()) == 1
-    # Without the shard count only within-shard dedup applies, and such tiny terms repeat.
-    build_dataset(LambdaGenerator(cfg), tmp_path / "p", 600, 3, workers=1, shard_size=100, executor="inline", progress=False)
-    pairs = Counter((r["input"], r["target"]) for recs in read_dataset(tmp_path / "p").values() for r in recs)
-    assert max(pairs.values()) > 1
 
 
 def test_small_cells_never_repeat_a_start_term_across_shards(tmp_path, read_dataset, dataset_bytes):
@@ -88,10 +76,12 @@ def test_small_cells_never_repeat_a_start_term_across_shards(tmp_path, read_data
     starts = Counter(r["input"] for recs in read_dataset(tmp_path / "u").values() for r in recs)
     assert sum(starts.values()) == 800 and max(starts.values()) == 1
     assert res.telemetry.counters["start_terms_by_permutation"] >= 800
+    # Without the run's shard count each shard permutes the cell on its own: distinct within a
+    # shard only, so start terms repeat across shards; the shared key space is what makes the difference.
     free = build_dataset(LambdaGenerator(cfg), tmp_path / "f", 800, 5, workers=2, shard_size=100, progress=False)
-    assert free.telemetry.counters.get("start_terms_by_permutation", 0) == 0
+    assert free.telemetry.counters["start_terms_by_permutation"] >= 800
     starts = Counter(r["input"] for recs in read_dataset(tmp_path / "f").values() for r in recs)
-    assert max(starts.values()) > 1  # the guarantee is what makes the difference
+    assert max(starts.values()) > 1
 
 
 def test_quotas_hold_within_five_percent(tmp_path, read_dataset, dataset_bytes):
@@ -145,20 +135,20 @@ def test_whole_trace_and_normal_starts(tmp_path, read_dataset, dataset_bytes):
             assert r["trace"][-1] == r["target"] and len(r["trace"]) == r["meta"]["total_steps"] + 1
 
 
-class _Crash(LambdaGenerator):
-    """Same name/version/config as LambdaGenerator, but shard 2 fails (an interrupted run)."""
+def test_resume_is_byte_identical(tmp_path, small_config, read_dataset, dataset_bytes, monkeypatch):
+    gen = LambdaGenerator(small_config, num_shards=4)
+    real = LambdaGenerator.write_shard_files
 
-    def write_shard_files(self, task, paths, splitter, compress, telemetry):
+    def crash(self, task, paths, splitter, compress, telemetry):
+        # Same class, name, version and code as the real run: only shard 2 fails (an interrupted run).
         if task.index == 2:
             raise DatacoreError("simulated crash")
-        return super().write_shard_files(task, paths, splitter, compress, telemetry)
+        return real(self, task, paths, splitter, compress, telemetry)
 
-
-def test_resume_is_byte_identical(tmp_path, small_config, read_dataset, dataset_bytes):
-    gen = LambdaGenerator(small_config, num_shards=4)
-    crash = _Crash(small_config, num_shards=4)
+    monkeypatch.setattr(LambdaGenerator, "write_shard_files", crash)
     with pytest.raises(DatacoreError, match="simulated crash"):
-        build_dataset(crash, tmp_path / "r", 2000, 11, executor="inline", shard_size=500, compress="zst", progress=False)
+        build_dataset(gen, tmp_path / "r", 2000, 11, executor="inline", shard_size=500, compress="zst", progress=False)
+    monkeypatch.setattr(LambdaGenerator, "write_shard_files", real)
     assert not (tmp_path / "r" / "dataset.json").exists()
     res = build_dataset(gen, tmp_path / "r", 2000, 11, executor="inline", shard_size=500, compress="zst", progress=False)
     assert res.shards_run == 2  # shards 2 and 3; 0 and 1 were kept

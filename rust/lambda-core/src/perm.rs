@@ -20,7 +20,7 @@ pub struct Perm {
 impl Perm {
     /// The permutation of `[0, n)` selected by `key` (n >= 1).
     pub fn new(n: u128, key: u64) -> Perm {
-        assert!(n >= 1 && n < (1u128 << 126));
+        assert!((1..(1u128 << 126)).contains(&n));
         let bits = (128 - (n - 1).leading_zeros()).max(2);
         let half = bits.div_ceil(2);
         Perm {

@@ -148,7 +148,7 @@ pub fn trace(start: &[Node], max_steps: usize, max_size: usize) -> Trace {
             break Status::SizeCap;
         }
         let h = xxhash_rust::xxh3::xxh3_64(as_bytes(&next));
-        let repeated = !seen.insert(h) && terms.iter().any(|t| *t == next);
+        let repeated = !seen.insert(h) && terms.contains(&next);
         redexes.push(pos);
         terms.push(next);
         if repeated {

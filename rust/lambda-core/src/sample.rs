@@ -36,6 +36,9 @@ pub struct Sampler {
     small: Vec<Vec<Vec<Option<u128>>>>,
 }
 
+/// Samplers built so far in this process, by (max_size, max_depth).
+type SamplerCache = HashMap<(usize, usize), Arc<Sampler>>;
+
 /// Cells with fewer than 2^SMALL_BITS terms are sampled by exact unranking of a keyed
 /// permutation of distinct keys (so start terms cannot repeat); products of their
 /// sub-counts stay below 2^SMALL_BITS and fit in u128.
@@ -143,7 +146,7 @@ impl Sampler {
 
     /// A shared sampler covering at least (max_size, max_depth), built once per process.
     pub fn shared(max_size: usize, max_depth: usize) -> Arc<Sampler> {
-        static CACHE: OnceLock<Mutex<HashMap<(usize, usize), Arc<Sampler>>>> = OnceLock::new();
+        static CACHE: OnceLock<Mutex<SamplerCache>> = OnceLock::new();
         let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
         let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = map

@@ -224,7 +224,7 @@ pub fn to_named(t: &[Node]) -> String {
             if ctx != 0 {
                 out.push('(');
             }
-            out.push_str("λ");
+            out.push('λ');
             out.push_str(&name(depth));
             out.push_str(". ");
             let j = go(t, i + 1, depth + 1, out, 0);

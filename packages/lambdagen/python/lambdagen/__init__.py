@@ -9,7 +9,7 @@ step at a time; each step is a training example.  Shards are written by the Rust
 from ._version import __version__
 from .api import generate
 from .config import LambdaConfig, parse_quotas, parse_schedule, seed_schedule
-from .errors import LambdaSyntaxError, ScheduleError
+from .errors import LambdaSyntaxError, LambdaValueError, ScheduleError
 from .generator import LambdaGenerator
 from .stats import dataset_stats
 from .terms import Normalized, Term, Trace, count_terms, normalize, parse, reduce_step, sample_terms, trace, trace_many
@@ -18,6 +18,7 @@ __all__ = [
     "LambdaConfig",
     "LambdaGenerator",
     "LambdaSyntaxError",
+    "LambdaValueError",
     "Normalized",
     "ScheduleError",
     "Term",

@@ -53,13 +53,7 @@ def main() -> None:
 @click.option("--include-normal", is_flag=True, help="Keep start terms already in normal form (one input==target record).")
 @click.option("--whole-trace", is_flag=True, help="One record per trace (all terms) instead of one per step.")
 @click.option("--zstd-level", type=click.IntRange(1, 19), default=3, show_default=True, help="zstd level for --compress zst.")
-@click.option(
-    "--shared-pair-max-size",
-    type=click.IntRange(min=0),
-    default=50,
-    show_default=True,
-    help="Pairs with inputs up to this many nodes are emitted only by their owner shard (cross-shard dedup).",
-)
+@click.option("--named", is_flag=True, help="Also write input_named / target_named (named binders).")
 @click.option(
     "--threads",
     type=click.IntRange(min=0),
@@ -79,7 +73,7 @@ def generate(
     include_normal: bool,
     whole_trace: bool,
     zstd_level: int,
-    shared_pair_max_size: int,
+    named: bool,
     threads: int,
 ) -> None:
     """Generate N reduction examples into --out (datacore dataset layout)."""
@@ -95,7 +89,7 @@ def generate(
         depth_quotas=depth_quotas,
         zstd_level=zstd_level,
         threads=threads,
-        shared_pair_max_size=shared_pair_max_size,
+        named=named,
     )
     run_generate(LambdaGenerator(config, num_shards=-(-opts.n // opts.shard_size), run_seed=opts.seed), opts)
 

@@ -100,6 +100,14 @@ def _check_schedule(_inst: Any, _attr: Any, cells: tuple[tuple[int, int, float],
             raise ScheduleError(f"schedule: cell {s}x{d}: weight must be a positive number, got {w}")
     if len({(s, d) for s, d, _ in cells}) != len(cells):
         raise ScheduleError("schedule: a (size, depth) cell is listed twice")
+    seen: dict[int, int] = {}
+    for s, d, _ in cells:
+        if s in seen:
+            raise ScheduleError(
+                f"schedule: cells {s}x{seen[s]} and {s}x{d} overlap (every term of {s} nodes and depth <= "
+                f"{min(d, seen[s])} is in both, so start terms could repeat); give each size one depth bound"
+            )
+        seen[s] = d
     bad = _core.infeasible_cells([(s, d) for s, d, _ in cells])
     if bad:
         raise ScheduleError("schedule: " + "; ".join(bad))
@@ -120,8 +128,10 @@ class LambdaConfig:
     """Everything that decides a lambdagen dataset besides the seed and ``n``.
 
     * ``schedule``: (size, depth bound, weight) cells start terms are drawn from, uniformly
-      within a cell, cells in proportion to their weights (default: the seed's ten cycles);
-      a string is parsed by :func:`parse_schedule`.  Infeasible cells are refused.
+      within a cell; each cell gets its weight's share of the *records* (exactly, up to a
+      few records per run), declared to datacore as targets (default: the seed's ten
+      cycles); a string is parsed by :func:`parse_schedule`.  Infeasible cells, cells
+      above ``max_size`` and two cells of one size are refused.
     * ``max_steps`` / ``max_size``: caps of each trace (status ``step_cap`` / ``size_cap``).
     * ``max_examples_per_trace``: keep at most this many steps per trace, evenly spread (0: all).
     * ``redex_only``: skip start terms already in normal form (else they give one record
@@ -133,10 +143,7 @@ class LambdaConfig:
       example's input term; an example whose bucket is full is skipped.  At most one of the
       three quota kinds per run (greedy filling of several marginals at once can deadlock).
     * ``chunk_traces``: start terms per parallel chunk; ``zstd_level`` for ``--compress zst``.
-    * ``shared_pair_max_size``: (input, target) pairs whose input has at most this many nodes
-      recur in many shards (traces converge on small terms); when the generator knows the
-      run's shard count, such a pair is emitted only by its owner shard
-      ``xxh3_128(pair) % num_shards``, so it cannot repeat across shards.
+    * ``named``: also write ``input_named`` / ``target_named`` (named binders, ``λa. λb. a b``).
     * ``threads``: Rust threads per shard (0: all cores); it does not change the output.
     """
 
@@ -149,7 +156,6 @@ class LambdaConfig:
     quotas: tuple[tuple[int, int, float], ...] = attrs.field(default=(), converter=_quota_tuple)
     chunk_traces: int = attrs.field(default=32, validator=_positive)
     zstd_level: int = attrs.field(default=3)
-    shared_pair_max_size: int = attrs.field(default=50, validator=_non_negative)
     threads: int = attrs.field(default=0, validator=_non_negative)
     size_quotas: tuple[tuple[int, int, float], ...] = attrs.field(
         default=(), converter=lambda v: _quota_tuple(v, "--size-quotas")
@@ -157,6 +163,16 @@ class LambdaConfig:
     depth_quotas: tuple[tuple[int, int, float], ...] = attrs.field(
         default=(), converter=lambda v: _quota_tuple(v, "--depth-quotas")
     )
+    named: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+
+    def __attrs_post_init__(self) -> None:
+        # Inputs above the size cap are never made: a cell's start terms must fit under it.
+        big = [f"{s}x{d}" for s, d, _ in self.schedule if s > self.max_size]
+        if big:
+            raise ScheduleError(
+                f"schedule: cell(s) {', '.join(big)} have start terms above max_size {self.max_size}; "
+                "raise --max-size or use smaller cells"
+            )
 
     @zstd_level.validator
     def _check_level(self, _attr: Any, value: int) -> None:
@@ -201,7 +217,12 @@ class LambdaConfig:
             self.chunk_traces,
             list(self.quotas),
             self.zstd_level,
-            self.shared_pair_max_size,
             list(self.size_quotas),
             list(self.depth_quotas),
+            self.named,
         )
+
+    def cell_shares(self) -> dict[str, float]:
+        """The share of records each cell is configured to get, by stratum name ``cell=SIZExDEPTH``."""
+        total = sum(w for _, _, w in self.schedule)
+        return {f"cell={s}x{d}": w / total for s, d, w in self.schedule}

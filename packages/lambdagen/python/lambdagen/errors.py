@@ -11,3 +11,7 @@ class LambdaSyntaxError(DatacoreError):
 
 class ScheduleError(DatacoreError):
     """A bad ``--schedule`` / ``--quotas`` string or an infeasible (size, depth) cell."""
+
+
+class LambdaValueError(DatacoreError, ValueError):
+    """A bad argument to a term function (negative cap, a cell too big to count, too many samples)."""

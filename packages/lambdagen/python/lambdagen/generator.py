@@ -13,20 +13,19 @@ from datacore import ReportSection, ShardTask, Splitter, Telemetry
 from datacore.split import SPLITS
 
 from ._version import __version__
-from .config import LambdaConfig
+from .config import INF, LambdaConfig
 from .errors import ScheduleError
 
-_SPECS: dict[int, Any] = {}
+#: Telemetry histogram datacore compares against :meth:`LambdaGenerator.targets`
+#: (``datacore.STRATA``; spelled out so this module also imports before datacore has it).
+STRATA = "strata"
+#: Allowed absolute deviation of a delivered share (the kit's rule).
+TOLERANCE = 0.02
 
 
-def _spec(config: LambdaConfig) -> Any:
-    # One Rust spec per config per process (worker processes build their own on first use).
-    key = hash(config)
-    spec = _SPECS.get(key)
-    if spec is None:
-        spec = _SPECS[key] = config.spec()
-    return spec
-
+def _bucket_label(lo: int, hi: int) -> str:
+    """``LO-HI``, or ``LO-`` for an open bucket: the stratum names the Rust core observes."""
+    return f"{lo}-" if hi >= INF else f"{lo}-{hi}"
 
 def _merge_rust_telemetry(telemetry: Telemetry, data: str) -> None:
     part = Telemetry.from_dict(orjson.loads(data))
@@ -38,12 +37,14 @@ class LambdaGenerator:
     """Beta-reduction examples (one per normal-order step) from uniformly sampled closed terms.
 
     The split key is the start term of the record's trace, so a whole trace lands in one
-    split.  ``num_shards`` (the run's shard count, ``ceil(n / shard_size)``) and ``run_seed``
-    (the run's seed) are set by :func:`lambdagen.generate` and the CLI; they turn on the
-    cross-shard guarantees: start terms of cells with fewer than 2^96 terms are drawn as
-    distinct ranks of a keyed permutation (never repeated in the run), and small pairs are
-    emitted only by their owner shard (see :class:`LambdaConfig`).  With ``num_shards=0``
-    deduplication is exact within each shard only.
+    split.  Each cell of the schedule gets its weight's share of the records (record slot
+    ``p`` of the run belongs to the cell its golden-ratio point falls in), declared by
+    :meth:`targets` and counted in the ``strata`` histogram.  ``num_shards`` (the run's shard
+    count, ``ceil(n / shard_size)``) and ``run_seed`` (the run's seed) are set by
+    :func:`lambdagen.generate` and the CLI; they make start terms of cells with fewer than
+    2^96 terms distinct across the whole run (trace ``m`` of a cell in shard ``i`` takes
+    rank ``perm(m * num_shards + i)``).  With ``num_shards=0`` they are distinct within each
+    shard only.  No other deduplication: traces are kept whole.
     ``write_shard_files`` hands the whole shard to the Rust core (rayon over chunks);
     ``generate_shard`` yields the same records as dicts (for executors that need them).
     """
@@ -53,6 +54,38 @@ class LambdaGenerator:
     run_seed: int = attrs.field(default=0)
     name: str = attrs.field(default="lambdagen", init=False)
     version: str = attrs.field(default=__version__, init=False)
+    # The Rust spec, built once per worker process by setup() (not part of the config, not pickled).
+    _rust: Any = attrs.field(init=False, default=None, eq=False, repr=False, hash=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"config": self.config, "num_shards": self.num_shards, "run_seed": self.run_seed}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+        object.__setattr__(self, "name", "lambdagen")
+        object.__setattr__(self, "version", __version__)
+        object.__setattr__(self, "_rust", None)
+
+    def setup(self) -> None:
+        """Build the Rust spec (count tables, schedule) once per worker process."""
+        if self._rust is None:
+            object.__setattr__(self, "_rust", self.config.spec())
+
+    def _spec(self) -> Any:
+        self.setup()
+        return self._rust
+
+    def targets(self, n: int) -> list[Any]:
+        """The strata promised for a run of ``n`` records: every cell's share of the records,
+        and each quota bucket's share (``steps=LO-HI``, ``size=...``, ``depth=...``)."""
+        from datacore import Target
+
+        out = [Target(name, share, TOLERANCE) for name, share in self.config.cell_shares().items()]
+        for field, what in (("quotas", "steps"), ("size_quotas", "size"), ("depth_quotas", "depth")):
+            for lo, hi, share in getattr(self.config, field):
+                out.append(Target(f"{what}={_bucket_label(lo, hi)}", share, TOLERANCE))
+        return out
 
     def config_dict(self) -> dict[str, Any]:
         """Full JSON config (stored in the manifest and compared on resume)."""
@@ -85,7 +118,7 @@ class LambdaGenerator:
             raise ScheduleError(f"compress must be None, 'gz' or 'zst', got {compress!r}")
         salt = splitter._salt if hasattr(splitter, "_salt") else b""
         try:
-            counts, tel = _spec(self.config).write_shard(
+            counts, tel = self._spec().write_shard(
                 task.seed,
                 task.count,
                 [str(paths[s]) for s in SPLITS],
@@ -97,8 +130,12 @@ class LambdaGenerator:
                 task.index,
                 self.num_shards,
                 self.run_seed & (2**64 - 1),
+                task.start,
             )
         except RuntimeError as e:
+            # The core removed what it had written; make sure of it (no partial files).
+            for p in paths.values():
+                Path(p).unlink(missing_ok=True)
             raise ScheduleError(str(e)) from None
         _merge_rust_telemetry(telemetry, tel)
         return dict(zip(SPLITS, counts))
@@ -109,9 +146,21 @@ class LambdaGenerator:
         The split is decided by the start term, which is not the input of later steps, so
         this path is for inspection; datacore uses :meth:`write_shard_files` when present.
         """
-        data, _splits, rec_start, starts, tel = _spec(self.config).shard_lines(
-            task.seed, task.count, 800, 900, b"", self._threads(), task.index, self.num_shards, self.run_seed & (2**64 - 1)
-        )
+        try:
+            data, _splits, rec_start, starts, tel = self._spec().shard_lines(
+                task.seed,
+                task.count,
+                800,
+                900,
+                b"",
+                self._threads(),
+                task.index,
+                self.num_shards,
+                self.run_seed & (2**64 - 1),
+                task.start,
+            )
+        except RuntimeError as e:
+            raise ScheduleError(str(e)) from None
         _merge_rust_telemetry(telemetry, tel)
         for line, si in zip(data.splitlines(), rec_start):
             rec = orjson.loads(line)
@@ -148,10 +197,13 @@ class LambdaGenerator:
             for k in (
                 "traces",
                 "examples",
+                "start_terms_drawn",
+                "start_terms_by_permutation",
                 "duplicate_start_terms_dropped",
-                "duplicate_pairs_dropped",
-                "small_pairs_left_to_owner_shard",
                 "start_terms_normal_skipped",
+                "start_terms_size_capped_skipped",
+                "traces_thinned",
+                "examples_thinned_away",
                 "traces_over_quota",
                 "examples_over_quota",
                 "examples_over_size_quota",
@@ -159,4 +211,11 @@ class LambdaGenerator:
             )
         ]
         out.append(ReportSection("Deduplication and filtering (summed over shards)", table_html(["counter", "value"], rows)))
+        strata = h.get(STRATA, {})
+        total = telemetry.counters.get("examples", 0) or sum(v for k, v in strata.items() if k.startswith("cell=")) or 1
+        rows = [
+            [name, f"{share:.3f}", f"{strata.get(name, 0) / total:.3f}", strata.get(name, 0)]
+            for name, share in self.config.cell_shares().items()
+        ]
+        out.append(ReportSection("Records per schedule cell", table_html(["cell", "configured share", "delivered share", "records"], rows)))
         return out

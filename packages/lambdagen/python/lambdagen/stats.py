@@ -16,14 +16,17 @@ STATUSES = ("normal_form", "step_cap", "size_cap", "cycle")
 
 def dataset_stats(out: str | os.PathLike[str]) -> dict[str, Any]:
     """Read every record of ``out`` and count depths, sizes, trace lengths, statuses and
-    duplicates (start terms across traces, (input, target) pairs) over the whole dataset;
+    duplicates over the whole dataset: ``duplicate_start_terms`` counts step-0 inputs (start
+    terms) seen before, ``duplicate_pairs`` repeated (input, target) pairs, ``duplicate_ids``
+    repeated record ids;
     ``traces_labelled`` counts traces whose records all carry the same known ``status``."""
     root = Path(out)
     manifest = load_manifest(root)
     hist: dict[str, Counter[Any]] = {k: Counter() for k in ("depth", "size", "total_steps", "status", "split")}
     pairs: set[bytes] = set()
-    starts: dict[str, str] = {}
-    dup_pairs = dup_starts = records = 0
+    starts: Counter[str] = Counter()
+    ids: set[str] = set()
+    dup_pairs = dup_ids = records = 0
     trace_split: dict[str, str] = {}
     trace_status: dict[str, Any] = {}
     split_conflicts = 0
@@ -48,16 +51,20 @@ def dataset_stats(out: str | os.PathLike[str]) -> dict[str, Any]:
                     trace_status[tid] = None
                 if trace_split.setdefault(tid, split) != split:
                     split_conflicts += 1
+                # The step-0 record's input (a whole-trace record's too) is its trace's start
+                # term: a start term seen twice is a repeated trace, whatever its trace_id says.
                 if m.get("step") == 0:
-                    prev = starts.get(rec["input"])
-                    if prev is not None and prev != tid:
-                        dup_starts += 1
-                    starts[rec["input"]] = tid
+                    starts[rec["input"]] += 1
+                rid = rec.get("id")
+                if rid in ids:
+                    dup_ids += 1
+                ids.add(rid)
     return {
         "records": records,
         "traces": len(trace_split),
         "duplicate_pairs": dup_pairs,
-        "duplicate_start_terms": dup_starts,
+        "duplicate_start_terms": sum(c - 1 for c in starts.values()),
+        "duplicate_ids": dup_ids,
         "traces_in_two_splits": split_conflicts,
         "traces_labelled": sum(st is not None for st in trace_status.values()),
         "traces_unlabelled": sum(st is None for st in trace_status.values()),

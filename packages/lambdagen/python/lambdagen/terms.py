@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import attrs
 
 from . import _core
-from .errors import LambdaSyntaxError
+from .errors import LambdaSyntaxError, LambdaValueError
 
 DEFAULT_MAX_STEPS = 1000
 DEFAULT_MAX_SIZE = 10_000
@@ -91,6 +91,13 @@ def _text(term: Term | str) -> str:
         raise _wrap(e, term) from None
 
 
+def _caps(max_steps: object, max_size: object) -> None:
+    """Refuse caps that are not non-negative integers (the core takes unsigned ones)."""
+    for name, v in (("max_steps", max_steps), ("max_size", max_size)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v >= 2**63:
+            raise LambdaValueError(f"{name} must be an integer >= 0, got {v!r}")
+
+
 def reduce_step(term: Term | str) -> tuple[Term, int] | None:
     """One normal-order step: ``(reduct, redex position)``, or ``None`` for a normal form."""
     r = _core.reduce_step(_text(term))
@@ -109,6 +116,7 @@ class Normalized:
 def normalize(term: Term | str, max_steps: int = DEFAULT_MAX_STEPS, max_size: int = DEFAULT_MAX_SIZE) -> Normalized:
     """Reduce in normal order to a normal form (``status="normal_form"``) or a cap
     (``"step_cap"``, ``"size_cap"``)."""
+    _caps(max_steps, max_size)
     t, steps, status = _core.normalize(_text(term), max_steps, max_size)
     return Normalized(Term(t), steps, status)
 
@@ -137,6 +145,7 @@ class Trace:
 
 def trace(term: Term | str, max_steps: int = DEFAULT_MAX_STEPS, max_size: int = DEFAULT_MAX_SIZE) -> Trace:
     """Trace normal-order reduction of ``term`` with cycle detection and caps."""
+    _caps(max_steps, max_size)
     terms, redexes, status = _core.trace(_text(term), max_steps, max_size)
     # The core printed these terms itself: skip re-validation.
     return Trace(tuple(_trusted(t) for t in terms), tuple(redexes), status)
@@ -151,7 +160,11 @@ def _trusted(text: str) -> Term:
 def trace_many(
     terms: Sequence[str], max_steps: int = DEFAULT_MAX_STEPS, max_size: int = DEFAULT_MAX_SIZE
 ) -> list[tuple[str, int, str, list[int]]]:
-    """Trace many terms in one call: ``(last term, steps, status, redex positions)`` each."""
+    """Trace many terms in one call: ``(last term, steps, status, redex positions)`` each.
+
+    A term that does not parse raises :class:`LambdaSyntaxError` naming its index in
+    ``terms`` and quoting it."""
+    _caps(max_steps, max_size)
     try:
         return _core.trace_many(list(terms), max_steps, max_size)
     except ValueError as e:
@@ -159,10 +172,30 @@ def trace_many(
 
 
 def count_terms(size: int, depth: int) -> int:
-    """Exact number of closed terms with ``size`` nodes and depth at most ``depth``."""
-    return int(_core.count_terms(size, depth))
+    """Exact number of closed terms with ``size`` nodes and depth at most ``depth``.
+
+    Raises :class:`LambdaValueError` for negative arguments or tables too big to build
+    (size <= 5,000 and size * min(depth, size) <= 30,000)."""
+    _non_negative(size=size, depth=depth)
+    try:
+        return int(_core.count_terms(size, depth))
+    except ValueError as e:
+        raise LambdaValueError(str(e)) from None
+
+
+def _non_negative(**values: object) -> None:
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v >= 2**63:
+            raise LambdaValueError(f"{name} must be an integer >= 0, got {v!r}")
 
 
 def sample_terms(size: int, depth: int, n: int, seed: int = 0) -> list[str]:
-    """``n`` uniform random closed terms of ``size`` nodes and depth <= ``depth`` (canonical text)."""
-    return _core.sample_terms(size, depth, n, seed & (2**64 - 1))
+    """``n`` uniform random closed terms of ``size`` nodes and depth <= ``depth`` (canonical text).
+
+    Raises :class:`LambdaValueError` (a ``ValueError``) for an empty cell, tables too big to
+    build (see :func:`count_terms`) or ``n`` above 10,000,000."""
+    _non_negative(size=size, depth=depth, n=n)
+    try:
+        return _core.sample_terms(size, depth, n, seed & (2**64 - 1))
+    except ValueError as e:
+        raise LambdaValueError(str(e)) from None
