@@ -291,7 +291,9 @@ def test_reject_subtypes_and_mixture() -> None:
     got = Counter(r["reject_subtype"] for r in recs)
     for s, share in mix.items():
         assert abs(got[s] / 4000 - share) < 0.03, got
-    bcfg = GenConfig(L_min=4, L_max=12, task="binary", p_class={"R": 1}, reject_mix={"premature": 1, "overrun": 1})
+    bcfg = GenConfig(
+        L_min=4, L_max=12, task="binary", p_class={"R": 1}, reject_mix={"premature": 1, "overrun": 1}, mix_priority="subtype"
+    )
     brecs = list(generate_corpus(fsm, bcfg, 1000, seed=5).records())
     _check_labels(fsm, brecs, "binary")
     assert {r["reject_subtype"] for r in brecs} == {"premature", "overrun"}

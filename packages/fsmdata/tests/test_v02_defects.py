@@ -90,7 +90,7 @@ def random_pattern(rng: np.random.Generator, depth: int = 3) -> str:
             return a + "?"
         if r < 0.5:
             lo = int(rng.integers(0, 3))
-            return a + "{%d,%d}" % (lo, lo + int(rng.integers(0, 3)))
+            return a + "{" + f"{lo},{lo + int(rng.integers(0, 3))}" + "}"
         return a
 
     def expr(d: int) -> str:
@@ -290,7 +290,7 @@ def test_unique_gives_distinct_strings_per_cell_and_refuses_exhausted_cells(tmp_
         FsmGenerator(fsm, GenConfig(L_min=1, L_max=4, unique=True)).targets(2000)
     cfg = GenConfig(L_min=1, L_max=6, unique=True, p_class={"A": 1})
     gen = FsmGenerator(fsm, cfg)
-    gen.targets(4)  # "ac", "abc" (twice: ab.c and a.bc are one string), "abbc": 3 strings, 2 lengths
+    gen.targets(3)  # "ac", "abc" (ab.c and a.bc are one string), "abbc": one string at each of 3 lengths
     build_dataset(gen, tmp_path / "u", 3, seed=2, executor="inline", shard_size=1, progress=False)
     texts = [r["text"] for r in _records(tmp_path / "u")]
     assert sorted(texts) == ["abbc", "abc", "ac"]

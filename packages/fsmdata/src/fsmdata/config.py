@@ -10,11 +10,13 @@ import attrs
 
 from .errors import FsmError
 
-__all__ = ["REJECT_SUBTYPES", "TASK_CLASSES", "GenConfig", "parse_mix"]
+__all__ = ["MIX_PRIORITIES", "REJECT_SUBTYPES", "TASK_CLASSES", "GenConfig", "parse_mix"]
 
 TASK_CLASSES = {"ternary": ("A", "I", "R"), "binary": ("A", "R")}
 #: Reject subtypes; ``premature`` exists only in the binary task (in ternary it is class I).
-REJECT_SUBTYPES = ("illegal_step", "overrun", "premature", "wrong_alt")
+REJECT_SUBTYPES = ("illegal_step", "overrun", "premature", "wrong_alt", "dead_suffix")
+#: How the reject mix and the length balance of R are reconciled (see GenConfig).
+MIX_PRIORITIES = ("exact", "subtype", "length")
 L_LIMIT = 4096
 
 
@@ -78,9 +80,16 @@ class GenConfig:
     * ``p_class``: share of each class (None: equal over the classes the FSM can produce in
       the length range; a class given a share that no string can have is an error); normalized;
     * ``reject_mix``: share of each reject subtype among R strings (None: equal over the
-      subtypes of the task that the FSM allows; ``premature`` only in binary); normalized;
-      a subtype given a share that the FSM cannot produce is an error;
-    * ``attempts_per_sample``: tries before a crafted reject falls back to another subtype;
+      crafted subtypes of the task that the FSM allows, ``dead_suffix`` only when no other
+      exists; ``premature`` only in binary); normalized; a subtype given a share that the
+      FSM cannot produce in the length range is an error;
+    * ``mix_priority``: how an explicit ``reject_mix`` and an even spread of R over its
+      lengths are reconciled when a subtype exists only at some lengths: ``exact`` (both
+      must hold, else the plan is refused), ``subtype`` (subtype shares exact, R lengths
+      bend), ``length`` (R lengths even, subtype shares bend); None = ``exact`` with an
+      explicit mix, ``length`` without.  The residual is reported per stratum;
+    * ``attempts_per_sample``: vectorized tries per ``wrong_alt`` before the exact
+      constructor takes over;
     * ``mode``: ``coverage`` (feasible walks steered by coverage quotas) or ``uniform``
       (exactly uniform over the strings of each (class, length) cell);
     * ``batch_size``: samples walked together (vectorized); quotas update between batches;
@@ -89,7 +98,12 @@ class GenConfig:
     * ``balance``: coverage balance target of the batch engine (coverage mode): edges
       contained in more than ``least / balance`` samples are avoided by part of each batch
       (:meth:`~fsmdata.quotas.QuotaManager.palettes`); 0 turns that off (inverse-sqrt
-      weights only).
+      weights only);
+    * ``unique``: every record of a (class, length, subtype) cell is a distinct string,
+      over the whole dataset (every shard): strings are unranked from exact counts without
+      replacement (uniform within the cell; coverage steering off); a cell asked for more
+      strings than exist is refused; ``wrong_alt`` is not countable and is refused;
+    * ``unique_seed``: which distinct strings ``unique`` picks (the CLI passes ``--seed``).
     """
 
     L_min: int = attrs.field(default=1, validator=_positive_int("L_min", 0, L_LIMIT))
@@ -105,6 +119,9 @@ class GenConfig:
     boost: float = attrs.field(default=4.0)
     beam: int = attrs.field(default=16, validator=_positive_int("beam", 1, 4096))
     balance: float = attrs.field(default=0.65)
+    mix_priority: str | None = attrs.field(default=None)
+    unique: bool = attrs.field(default=False)
+    unique_seed: int = attrs.field(default=0, validator=_positive_int("unique_seed", 0))
 
     def __attrs_post_init__(self) -> None:
         if self.L_max < self.L_min:
@@ -113,6 +130,10 @@ class GenConfig:
             raise ConfigError(f"boost: must be a number >= 1, got {self.boost!r}")
         if not isinstance(self.balance, (int, float)) or isinstance(self.balance, bool) or not 0 <= self.balance < 1:
             raise ConfigError(f"balance: must be a number in [0, 1), got {self.balance!r}")
+        if self.mix_priority is not None and self.mix_priority not in MIX_PRIORITIES:
+            raise ConfigError(f"mix_priority: must be one of {', '.join(MIX_PRIORITIES)}, got {self.mix_priority!r}")
+        if not isinstance(self.unique, bool):
+            raise ConfigError(f"unique: must be true or false, got {self.unique!r}")
         # Given mixes are normalized; None stays None (= equal shares over what is feasible).
         if self.p_class is not None:
             object.__setattr__(self, "p_class", _mix(self.p_class, "p_class", TASK_CLASSES[self.task]))
@@ -128,12 +149,11 @@ class GenConfig:
         classes = TASK_CLASSES[self.task]
         return dict(self.p_class) if self.p_class is not None else {c: 1.0 / len(classes) for c in classes}
 
-    def subtype_weights(self) -> dict[str, float]:
-        """Normalized reject subtype shares (equal over the task's subtypes when ``reject_mix`` is None)."""
-        if self.reject_mix is not None:
-            return dict(self.reject_mix)
-        valid = self.valid_subtypes()
-        return {s: (1.0 / len(valid) if s in valid else 0.0) for s in REJECT_SUBTYPES}
+    def priority(self) -> str:
+        """The effective ``mix_priority``."""
+        if self.mix_priority is not None:
+            return self.mix_priority
+        return "exact" if self.reject_mix is not None else "length"
 
     def valid_subtypes(self) -> tuple[str, ...]:
         """Reject subtypes that exist in this task."""

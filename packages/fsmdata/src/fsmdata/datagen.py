@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -16,6 +14,7 @@ import xxhash
 from datacore import ReportSection, ShardTask, Splitter, Telemetry
 from datacore.jsonl import ZSTD_LEVEL
 
+from ._contract import Target
 from .config import GenConfig
 from .engine import Engine
 from .fsm import CLASS_NAMES, FSM
@@ -23,10 +22,7 @@ from .generator import batch_records, generate_corpus
 
 __all__ = ["FsmGenerator"]
 
-# Per-process cache: workers receive a fresh unpickled generator for every shard; rebuilding
-# the FSM and its engine (reach tables, probe) each time would dominate for large FSMs.
-_CACHE: dict[str, tuple[FSM, GenConfig, Engine]] = {}
-_CACHE_MAX = 4
+_TOLERANCE = 0.02  # allowed absolute deviation of a delivered stratum share
 
 
 @contextmanager
@@ -40,7 +36,8 @@ def _open_shard_file(path: Path, compress: str | None) -> Iterator[Any]:
         elif compress == "zst":
             import zstandard
 
-            with zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(raw, closefd=False) as zw:
+            # as datacore.jsonl.zstd_compressor: frames carry a content checksum
+            with zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).stream_writer(raw, closefd=False) as zw:
                 yield zw
         elif compress is None:
             yield raw
@@ -55,7 +52,9 @@ class FsmGenerator:
 
     The target plan is checked when the generator is made, so an impossible config fails
     before any shard runs.  Every shard is generated from its own seed with fresh coverage
-    quotas, so the dataset does not depend on the worker count.
+    quotas, so the dataset does not depend on the worker count.  The engine (reach tables,
+    pair tables, plan) is heavy state: it is not pickled; datacore's :meth:`setup` builds it
+    once per worker, and :attr:`engine` builds it on first use if setup was not called.
     """
 
     name = "fsmdata"
@@ -69,30 +68,39 @@ class FsmGenerator:
         self._engine: Engine | None = Engine(fsm, cfg)
 
     def __getstate__(self) -> dict[str, Any]:
-        # Ship the FSM as JSON (not its numpy internals); the worker rebuilds (or reuses) the engine.
-        state = {"fsm": self.fsm.to_dict(), "cfg": self.cfg.to_dict(), "version": self.version}
-        state["key"] = hashlib.sha256(json.dumps([state["fsm"], state["cfg"]], sort_keys=True).encode()).hexdigest()
-        return state
+        # Ship the FSM as JSON (not its numpy internals) and no engine: setup() rebuilds it.
+        return {"fsm": self.fsm.to_dict(), "cfg": self.cfg.to_dict(), "version": self.version}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.version = state["version"]
-        hit = _CACHE.get(state["key"])
-        if hit is not None:
-            self.fsm, self.cfg, self._engine = hit
-            return
         self.fsm = FSM.from_table(state["fsm"])
         self.cfg = GenConfig.from_dict(state["cfg"])
         self._engine = None
-        if len(_CACHE) >= _CACHE_MAX:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[state["key"]] = (self.fsm, self.cfg, self.engine)
+
+    def setup(self) -> None:
+        """Build the engine (datacore calls this once per worker before the first shard)."""
+        if self._engine is None:
+            self._engine = Engine(self.fsm, self.cfg)
 
     @property
     def engine(self) -> Engine:
-        """The vectorized engine (built on first use in each process)."""
-        if self._engine is None:
-            self._engine = Engine(self.fsm, self.cfg)
+        """The vectorized engine (built on first use when :meth:`setup` was not called)."""
+        self.setup()
+        assert self._engine is not None
         return self._engine
+
+    def targets(self, n: int) -> list[Target]:
+        """The strata this generator promises for a run of ``n`` records: every planned
+        (class, length) cell and every reject subtype, at the plan's shares
+        (:attr:`~fsmdata.targets.TargetPlan.planned`; where ``mix_priority`` let one
+        marginal bend, the residual against the request is in telemetry and the report).
+        With ``unique`` a cell asked for more distinct strings than exist is refused here."""
+        plan = self.engine.plan
+        if self.cfg.unique:
+            from .unique import check_capacity
+
+            check_capacity(self.engine, n)
+        return [Target(k, v, _TOLERANCE) for k, v in sorted(plan.planned.items())]
 
     def config_dict(self) -> dict[str, Any]:
         """Full config: the FSM (JSON table) and the generation settings."""
@@ -100,7 +108,9 @@ class FsmGenerator:
 
     def generate_shard(self, task: ShardTask, telemetry: Telemetry) -> Iterable[dict[str, Any]]:
         """Yield ``task.count`` records made from ``task.seed``; add the shard's report to ``telemetry``."""
-        corpus = generate_corpus(self.fsm, self.cfg, task.count, seed=task.seed % (1 << 63), _engine=self.engine)
+        corpus = generate_corpus(
+            self.fsm, self.cfg, task.count, seed=task.seed % (1 << 63), start=task.start, _engine=self.engine
+        )
         corpus.report.to_telemetry(telemetry)
         yield from corpus.records()
 
@@ -115,20 +125,26 @@ class FsmGenerator:
         the canonical JSON that :func:`datacore.runner.content_id` hashes; the split key
         bytes are cut from one little-endian buffer of the batch's tokens.
         """
-        corpus = generate_corpus(self.fsm, self.cfg, task.count, seed=task.seed % (1 << 63), _engine=self.engine)
+        corpus = generate_corpus(
+            self.fsm, self.cfg, task.count, seed=task.seed % (1 << 63), start=task.start, _engine=self.engine
+        )
         corpus.report.to_telemetry(telemetry)
         counts = dict.fromkeys(paths, 0)
         with ExitStack() as stack:
             files = {s: stack.enter_context(_open_shard_file(p, compress)) for s, p in paths.items()}
             bufs: dict[str, list[bytes]] = {s: [] for s in paths}
             dumps, h128 = orjson.dumps, xxhash.xxh3_128_hexdigest
+            offset = task.start
             for b in corpus.batches:
                 valid = np.arange(b.tokens.shape[1])[None, :] < b.lengths[:, None]
                 keys = b.tokens[valid].astype("<u4").tobytes()
                 ends = (4 * np.cumsum(b.lengths)).tolist()
                 bodies = (
-                    self._bodies(b) if self._tok_table is not None else [dumps(r) for r in batch_records(self.fsm, self.cfg, b)]
+                    self._bodies(b, offset)
+                    if self._tok_table is not None
+                    else [dumps(r) for r in batch_records(self.fsm, self.cfg, b, offset)]
                 )
+                offset += len(b)
                 s0 = 0
                 for body, e in zip(bodies, ends):
                     split = splitter(keys[s0:e])
@@ -152,7 +168,7 @@ class FsmGenerator:
             return None
         return {ord(c): f"{i}," for i, c in enumerate(fsm.alphabet)}
 
-    def _bodies(self, b: Any) -> list[bytes]:
+    def _bodies(self, b: Any, offset: int = 0) -> list[bytes]:
         """Canonical JSON of each record of batch ``b``, formatted directly (see :attr:`_tok_table`).
 
         Byte-identical to ``orjson.dumps`` of :func:`~fsmdata.generator.batch_records`' dicts
@@ -165,12 +181,13 @@ class FsmGenerator:
         subj = ["null" if x is None else f'"{x}"' for x in _SUBTYPE_LABELS]
         out = []
         append = out.append
-        for text, (L, c, sub, p, a, k) in zip(batch_texts(self.fsm, b.tokens, b.lengths), batch_row_fields(b)):
+        rows = zip(batch_texts(self.fsm, b.tokens, b.lengths), batch_row_fields(b))
+        for j, (text, (L, c, sub, p, a, k)) in enumerate(rows, offset):
             cn = CLASS_NAMES[c]
             bp = f',"branch_pos":{k}' if k >= 0 else ""
             append(
                 (
-                    f'{{"class":"{cn}","length":{L},"meta":{{"attempts":{a}{bp},"path":"{PATHS[p]}",'
+                    f'{{"class":"{cn}","length":{L},"meta":{{"attempts":{a}{bp},"index":{j},"path":"{PATHS[p]}",'
                     f'"target":{{"class":"{cn}","length":{L}}},"task":"{task}"}},"reject_subtype":{subj[sub]},'
                     f'"text":"{text}","tokens":[{text.translate(tbl)[:-1]}]}}'
                 ).encode()

@@ -4,16 +4,20 @@ A sample is a target ``(class, length, subtype)``.  It is made by a *feasible wa
 step only symbols from which the target set can still be reached in the remaining steps
 are allowed (the reach tables of :mod:`fsmdata.feasibility`), weighted by the coverage
 quotas (``coverage`` mode) or by the number of completions (``uniform`` mode, which makes
-every string of the cell equally likely).  Rejects are crafted on top of a walk:
+every string of the cell equally likely).  Rejects are crafted on top of a walk (the
+definitions are in :mod:`fsmdata.rejects`):
 
 * ``illegal_step``: walk ``L - 1`` steps to a live state that has an undefined symbol, take it;
-* ``overrun``: walk ``L - 1`` steps to an accepting such state, take an undefined symbol,
-  preferring one the prefix already used (a repetition run past its end);
+* ``overrun``: walk ``L - 2`` steps to a state ``p`` with a symbol ``c`` that leads to an
+  accepting state where ``c`` is undefined; append ``c c``;
 * ``premature`` (binary): walk ``L`` steps to a live, non-accepting state;
 * ``wrong_alt``: walk an accepted string, then swap one late symbol (position >= L/2) for
-  another defined one so that the rest of the string no longer fits; retried up to
-  ``attempts_per_sample`` times, then the sample falls back to another subtype;
-* ``dead_suffix``: walk ``L`` steps into the sink (only where no crafted subtype fits L).
+  another defined one so that the rest of the string no longer fits; after
+  ``attempts_per_sample`` vectorized tries the exact constructor of :mod:`fsmdata.pairs`
+  builds one (FSMs within its budget); only beyond that budget can a row miss, and it is
+  then made as another subtype that exists at its length, labelled as what it is and
+  counted in ``wrong_alt_fallbacks`` (the strata check of datacore reports the shortfall);
+* ``dead_suffix``: walk ``L - 1`` steps into the sink, then any symbol.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ import attrs
 import numpy as np
 
 from .config import GenConfig
-from .feasibility import TARGETS, Feasibility
+from .feasibility import TARGETS, Feasibility, overrun_symbols
 from .fsm import FSM
+from .pairs import WrongAltTables
 from .targets import SUB, TargetPlan
 
 __all__ = ["PATHS", "SUB", "Batch", "Engine", "TargetPlan"]
@@ -33,7 +38,16 @@ __all__ = ["PATHS", "SUB", "Batch", "Engine", "TargetPlan"]
 K = {k: i for i, k in enumerate(TARGETS)}
 _EXACT_WA_STATES = 256  # up to this many states, wrong_alt swaps are searched exhaustively
 _CUM_BUDGET = 1 << 22  # entries of the precomputed choice table (float32): 16 MiB
-PATHS = ("walk", "walk+illegal_step", "walk+overrun", "walk+premature", "walk+branch_swap", "walk+dead_suffix", "uniform")
+PATHS = (
+    "walk",
+    "walk+illegal_step",
+    "walk+overrun",
+    "walk+premature",
+    "walk+branch_swap",
+    "walk+dead_suffix",
+    "uniform",
+    "unique",
+)
 
 
 @attrs.frozen
@@ -70,10 +84,21 @@ class Engine:
         self._count_flat: np.ndarray | None = None
         self._cum_uniform: np.ndarray | None = None
         self._count_slot: dict[str, int] = {}
-        self._plan = TargetPlan(fsm, cfg, self.feas) if make_plan else None
         S = fsm.n_symbols
         self.dead_next = ~fsm.live[fsm.table]  # (n, S): symbol leads into the sink
         self.live_next = ~self.dead_next
+        self.overrun_next = overrun_symbols(fsm)
+        self.pairs: WrongAltTables | None = None
+        wa_lengths: list[int] | None = None
+        mix = cfg.reject_mix
+        if make_plan and cfg.mode == "coverage" and not cfg.unique and (mix is None or mix.get("wrong_alt", 0) > 0):
+            lengths = list(range(cfg.L_min, cfg.L_max + 1))
+            if WrongAltTables.fits(fsm, cfg.L_max):
+                self.pairs = WrongAltTables(fsm, cfg.L_max, cfg.task)
+                wa_lengths = self.pairs.lengths(lengths)
+            else:
+                wa_lengths = self._probe_wrong_alt(lengths)
+        self._plan = TargetPlan(fsm, cfg, self.feas, wa_lengths) if make_plan else None
         self.codes = np.array([ord(c) for c in fsm.alphabet], dtype=np.uint32) if fsm.kind == "char" else None
         self.ar = np.arange(S)
 
@@ -83,6 +108,18 @@ class Engine:
         if self._plan is None:
             raise RuntimeError("this engine was made without a target plan")
         return self._plan
+
+    def _probe_wrong_alt(self, lengths: list[int]) -> list[int]:
+        """Lengths at which a wrong_alt was found in a fixed-seed trial (FSMs too large for
+        the exact pair tables; a length it misses is simply not planned, one it finds is)."""
+        cand = [L for L in lengths if L >= 1 and self.feas.start_feasible("A", L)]
+        if not cand:
+            return []
+        rng = np.random.default_rng(0)
+        per = 4 if self.fsm.n_states > 256 else 16
+        lens = np.repeat(np.array(cand, dtype=np.int64), per)
+        ok = self.try_wrong_alt(lens, rng, np.ones((self.fsm.n_states, self.fsm.n_symbols)), attempts=4)
+        return sorted({int(L) for L, good in zip(lens, ok) if good})
 
     # -- counting tables for uniform mode --------------------------------------------
     def _counts(self, kinds: list[str]) -> tuple[np.ndarray, dict[str, int]]:
@@ -95,6 +132,8 @@ class Engine:
 
     # -- the core walk ----------------------------------------------------------------
     def _uniform_kinds(self) -> list[str]:
+        if self.cfg.reject_mix is not None:  # subtype cells: helper targets too
+            return ["A", "I", "R", "ILL", "OVP"]
         return ["A", "NA"] if self.cfg.task == "binary" else ["A", "I", "R"]
 
     def _cum_rows(self, W: np.ndarray | None) -> np.ndarray | None:
@@ -274,7 +313,8 @@ class Engine:
         return ok
 
     def _rejecting(self) -> np.ndarray:
-        return ~self.fsm.accepting if self.cfg.task == "binary" else ~self.fsm.live
+        # binary wrong_alt: every step defined, so the string ends live and not accepted
+        return (self.fsm.live & ~self.fsm.accepting) if self.cfg.task == "binary" else ~self.fsm.live
 
     def _swap_exact(
         self, t: np.ndarray, s: np.ndarray, L: np.ndarray, rng: np.random.Generator, W: np.ndarray | None
@@ -361,56 +401,56 @@ class Engine:
         branch = np.full(B, -1, dtype=np.int64)
         paths = np.zeros(B, dtype=np.int8)
         subs = subs.copy()
-        if cfg.mode == "uniform":
+        if cfg.mode == "uniform" and not (subs > 0).any():
             kinds = np.where(cls == 0, K["A"], np.where(cls == 1, K["I"], K["NA"] if cfg.task == "binary" else K["R"]))
             t, s = self.walk(kinds.astype(np.int64), lens, rng, None)
             tokens[:, : t.shape[1]], states[:, : s.shape[1]] = t, s
             paths[:] = PATHS.index("uniform")
-            subs[:] = 0
             self._label_uniform_rejects(tokens, states, lens, cls, subs)
             return Batch(tokens, states, lens, cls, subs, paths, attempts, branch, lens.copy())
-        # coverage mode: plain walks (A, I, premature, dead_suffix) and crafted rejects
+        uniform = cfg.mode == "uniform"
+        Wc = None if uniform else W0
         wa = subs == SUB["wrong_alt"]
-        fatal = (subs == SUB["illegal_step"]) | (subs == SUB["overrun"])
-        plain = ~wa & ~fatal
+        one_more = (subs == SUB["illegal_step"]) | (subs == SUB["dead_suffix"])
+        over = subs == SUB["overrun"]
         kinds = np.empty(B, dtype=np.int64)
         kinds[cls == 0] = K["A"]
         kinds[cls == 1] = K["I"]
         kinds[subs == SUB["premature"]] = K["I"]
         kinds[subs == SUB["dead_suffix"]] = K["R"]
         kinds[subs == SUB["illegal_step"]] = K["ILL"]
-        kinds[subs == SUB["overrun"]] = K["OVR"]
+        kinds[over] = K["OVP"]
         kinds[wa] = K["A"]  # wrong_alt starts from an accepted string
-        walk_len = np.where(fatal, lens - 1, lens)
-        idx = np.arange(B)
-        if len(idx):
-            t, s = self.walk(kinds[idx], walk_len[idx], rng, W if pal is not None else W0, pal=pal)
-            tokens[idx, : t.shape[1]] = t
-            states[idx, : s.shape[1]] = s
-        paths[plain & (cls != 2)] = PATHS.index("walk")
+        walk_len = np.where(one_more, lens - 1, np.where(over, lens - 2, lens))
+        if B:
+            if uniform:
+                t, s = self.walk(kinds, walk_len, rng, None)
+            else:
+                t, s = self.walk(kinds, walk_len, rng, W if pal is not None else W0, pal=pal)
+            tokens[:, : t.shape[1]] = t
+            states[:, : s.shape[1]] = s
+        paths[cls != 2] = PATHS.index("uniform" if uniform else "walk")
         paths[subs == SUB["premature"]] = PATHS.index("walk+premature")
-        paths[subs == SUB["dead_suffix"]] = PATHS.index("walk+dead_suffix")
-        f = np.flatnonzero(fatal)
+        f = np.flatnonzero(one_more)
         if len(f):
             L = lens[f]
             q = states[f, L - 1]
-            mask = self.dead_next[q]
-            over = subs[f] == SUB["overrun"]
-            if over.any():
-                fo = f[over]
-                seen = np.zeros((len(fo), self.fsm.n_symbols), dtype=bool)
-                pos = np.arange(width)[None, :] < (lens[fo] - 1)[:, None]
-                r, c = np.nonzero(pos)
-                seen[r, tokens[fo][r, c]] = True
-                pref = mask[over] & seen
-                use = pref.any(axis=1)
-                sub_mask = mask[over]
-                sub_mask[use] = pref[use]
-                mask[over] = sub_mask
-            a = self._choose(mask, q, rng, W0)
+            mask = np.where((subs[f] == SUB["dead_suffix"])[:, None], True, self.dead_next[q])
+            a = self._choose(mask, q, rng, Wc)
             tokens[f, L - 1] = a
             states[f, L] = self.fsm.table[q, a]
-            paths[f] = np.where(over, PATHS.index("walk+overrun"), PATHS.index("walk+illegal_step"))
+            paths[f] = np.where(subs[f] == SUB["dead_suffix"], PATHS.index("walk+dead_suffix"), PATHS.index("walk+illegal_step"))
+        o = np.flatnonzero(over)
+        if len(o):
+            L = lens[o]
+            p = states[o, L - 2]
+            c = self._choose(self.overrun_next[p], p, rng, Wc)
+            q = self.fsm.table[p, c]
+            tokens[o, L - 2] = c
+            tokens[o, L - 1] = c
+            states[o, L - 1] = q
+            states[o, L] = self.fsm.table[q, c]
+            paths[o] = PATHS.index("walk+overrun")
         w = np.flatnonzero(wa)
         if len(w):
             out: dict[str, Any] = {}
@@ -421,25 +461,42 @@ class Engine:
             branch[g] = out["branch_pos"][ok]
             attempts[w] = out["attempts"]
             paths[g] = PATHS.index("walk+branch_swap")
-            failed = w[~ok]
-            if len(failed):
-                stats["wrong_alt_fallbacks"] = stats.get("wrong_alt_fallbacks", 0) + len(failed)
-                subs[failed] = self._fallback_subtypes(lens[failed], rng)
+            missed = w[~ok]
+            if len(missed) and self.pairs is not None:
+                stats["wrong_alt_exact"] = stats.get("wrong_alt_exact", 0) + len(missed)
+                for i in missed.tolist():
+                    L = int(lens[i])
+                    built = self.pairs.build(L, rng)
+                    if built is None:  # the plan holds only lengths where one exists
+                        raise AssertionError(f"no wrong_alt of feasible length {L}")
+                    seq, k = built
+                    tokens[i, :L] = seq
+                    states[i, : L + 1] = self.fsm.trace(seq)
+                    branch[i] = k
+                    attempts[i] += 1
+                    paths[i] = PATHS.index("walk+branch_swap")
+                missed = missed[:0]
+            if len(missed):
+                stats["wrong_alt_fallbacks"] = stats.get("wrong_alt_fallbacks", 0) + len(missed)
+                subs[missed] = self._fallback_subtypes(lens[missed], rng)
                 sub = self.generate(
-                    cls[failed], lens[failed], subs[failed], rng, W, stats, pal=pal[failed] if pal is not None else None
+                    cls[missed], lens[missed], subs[missed], rng, W, stats, pal=pal[missed] if pal is not None else None
                 )
-                tokens[failed, : sub.tokens.shape[1]] = sub.tokens
-                states[failed, : sub.states.shape[1]] = sub.states
-                paths[failed] = sub.paths
-                attempts[failed] += sub.attempts
+                tokens[missed, : sub.tokens.shape[1]] = sub.tokens
+                states[missed, : sub.states.shape[1]] = sub.states
+                paths[missed] = sub.paths
+                attempts[missed] += sub.attempts
         return Batch(tokens, states, lens, cls, subs, paths, attempts, branch, lens.copy())
 
     def _fallback_subtypes(self, lens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Another subtype that exists at each length (only for FSMs beyond the pair tables)."""
         plan = self.plan
         out = np.empty(len(lens), dtype=np.int8)
         for i, L in enumerate(lens.tolist()):
-            opts = [s for s in ("illegal_step", "overrun", "premature") if L in plan.sub_lengths[s]]
-            out[i] = SUB[opts[int(rng.integers(len(opts)))]] if opts else SUB["dead_suffix"]
+            opts = [s for s in ("illegal_step", "overrun", "premature", "dead_suffix") if L in plan.sub_lengths[s]]
+            if not opts:
+                raise AssertionError(f"a wrong_alt of length {L} exists but no other reject of that length")
+            out[i] = SUB[opts[int(rng.integers(len(opts)))]]
         return out
 
     def _label_uniform_rejects(
@@ -459,8 +516,12 @@ class Engine:
         first_dead = np.where(dead.any(axis=1), np.argmax(dead, axis=1), -1)
         last_step = (first_dead == L) & (L > 0)
         prev_acc = fsm.accepting[states[r, np.maximum(L - 1, 0)]]
+        tw = max(tokens.shape[1], 1)
+        last = tokens[r, np.clip(L - 1, 0, tw - 1)] if tokens.shape[1] else np.zeros(len(r), dtype=np.int32)
+        prev = tokens[r, np.clip(L - 2, 0, tw - 1)] if tokens.shape[1] else np.zeros(len(r), dtype=np.int32)
+        repeat = (L >= 2) & (last == prev)
         lab = np.full(len(r), SUB["dead_suffix"], dtype=np.int8)
-        lab[last_step & prev_acc] = SUB["overrun"]
-        lab[last_step & ~prev_acc] = SUB["illegal_step"]
+        lab[last_step] = SUB["illegal_step"]
+        lab[last_step & prev_acc & repeat] = SUB["overrun"]
         lab[live_end] = SUB["premature"]
         subs[r] = lab

@@ -4,7 +4,9 @@
 into the target set ``k``.  The target sets are the three string classes (``A`` accepting,
 ``I`` live but not accepting, ``R`` dead) and two helper sets used to craft rejects:
 ``ILL`` (live states with at least one illegal symbol) and ``OVR`` (accepting states with
-one), and ``NA`` (not accepting: the binary task's R).  Counting replaces "some string" by "how many strings", in scaled float64 (one log
+one), ``NA`` (not accepting: the binary task's R) and ``OVP`` (states ``p`` with a
+symbol ``c`` such that ``p -c-> q`` accepts and ``c`` is undefined at ``q``: the state two
+steps before the end of an ``overrun``).  Counting replaces "some string" by "how many strings", in scaled float64 (one log
 scale per step, so 64 symbols x 512 steps cannot overflow) or in exact Python ints.
 """
 
@@ -14,16 +16,47 @@ import numpy as np
 
 from .fsm import CLASS_IDS, FSM
 
-__all__ = ["TARGETS", "Feasibility", "can_reach_tables", "count_exact", "count_scaled", "reach_table", "target_masks"]
+__all__ = [
+    "TARGETS",
+    "Feasibility",
+    "can_reach_tables",
+    "count_exact",
+    "count_scaled",
+    "overrun_symbols",
+    "reach_table",
+    "target_masks",
+    "target_weights",
+]
 
-TARGETS = ("A", "I", "R", "ILL", "OVR", "NA")
+TARGETS = ("A", "I", "R", "ILL", "OVR", "NA", "OVP")
 
 
 def target_masks(fsm: FSM) -> dict[str, np.ndarray]:
-    """State masks of the five target sets (see the module docstring)."""
+    """State masks of the target sets (see the module docstring)."""
     live, acc = fsm.live, fsm.accepting
     has_fatal = live & (~live[fsm.table]).any(axis=1)
-    return {"A": acc.copy(), "I": live & ~acc, "R": ~live, "ILL": has_fatal, "OVR": acc & has_fatal, "NA": ~acc}
+    ovp = overrun_symbols(fsm).any(axis=1)
+    return {"A": acc.copy(), "I": live & ~acc, "R": ~live, "ILL": has_fatal, "OVR": acc & has_fatal, "NA": ~acc, "OVP": ovp}
+
+
+def overrun_symbols(fsm: FSM) -> np.ndarray:
+    """``(n, S)`` bool: ``p -c-> q`` with ``q`` accepting and ``c`` undefined at ``q``
+    (so ``... c c`` runs past a complete match by repeating its last symbol)."""
+    q = fsm.table  # (n, S)
+    twice = fsm.table[q, np.arange(fsm.n_symbols)[None, :]]
+    return fsm.live[np.arange(fsm.n_states)][:, None] & fsm.accepting[q] & ~fsm.live[twice]
+
+
+def target_weights(fsm: FSM) -> dict[str, np.ndarray]:
+    """Integer weight of each end state per target set: the number of ways a string that
+    reaches it is finished (1 for the class sets; undefined symbols for ``ILL``, overrun
+    symbols for ``OVP``, every symbol for ``R`` used as a dead prefix).  Counting with these
+    weights makes the crafted subtypes uniform in uniform / unique mode."""
+    m = target_masks(fsm)
+    w = {k: v.astype(np.int64) for k, v in m.items()}
+    w["ILL"] = np.where(m["ILL"], (~fsm.live[fsm.table]).sum(axis=1), 0).astype(np.int64)
+    w["OVP"] = overrun_symbols(fsm).sum(axis=1).astype(np.int64)
+    return w
 
 
 def reach_table(table: np.ndarray, mask: np.ndarray, L_max: int) -> np.ndarray:
@@ -58,10 +91,11 @@ def count_scaled(table: np.ndarray, mask: np.ndarray, L_max: int) -> tuple[np.nd
 
 
 def count_exact(table: np.ndarray, mask: np.ndarray, L_max: int) -> list[list[int]]:
-    """Exact counts as Python ints: ``out[t][q]`` strings of length ``t`` from ``q`` into ``mask``."""
+    """Exact counts as Python ints: ``out[t][q]`` strings of length ``t`` from ``q`` into ``mask``
+    (a bool mask, or integer end-state weights)."""
     n = table.shape[0]
     rows = table.tolist()
-    cur = [1 if m else 0 for m in mask.tolist()]
+    cur = [int(m) for m in np.asarray(mask).astype(np.int64).tolist()]
     out = [cur]
     for _ in range(L_max):
         cur = [sum(cur[t] for t in rows[q]) for q in range(n)]
@@ -114,9 +148,11 @@ class Feasibility:
         return 0 <= t <= self.L_max and bool(self.reach[TARGETS.index(kind), t, self.fsm.start])
 
     def counts(self, kind: str) -> np.ndarray:
-        """Scaled counts ``(L_max + 1, n_states)`` for target set ``kind`` (see :func:`count_scaled`)."""
+        """Scaled counts ``(L_max + 1, n_states)`` for target set ``kind`` (see :func:`count_scaled`),
+        end states weighted by :func:`target_weights`."""
         if kind not in self._counts:
-            self._counts[kind] = count_scaled(self.fsm.table, self.masks[kind], self.L_max)[0]
+            w = target_weights(self.fsm)[kind].astype(np.float64)
+            self._counts[kind] = count_scaled(self.fsm.table, w, self.L_max)[0]
         return self._counts[kind]
 
 

@@ -24,6 +24,7 @@ from .feasibility import TARGETS, Feasibility
 from .fsm import CLASS_NAMES, FSM
 from .quotas import QuotaManager
 from .rejects import SUBTYPE_NAMES
+from .targets import class_stratum, subtype_stratum
 from .telemetry import DataReport
 
 __all__ = ["Corpus", "backward", "forward", "generate_corpus", "generate_sample", "sample_target"]
@@ -136,6 +137,7 @@ class Corpus:
     cfg: GenConfig
     batches: list[Batch]
     report: DataReport
+    start: int = 0
 
     def __len__(self) -> int:
         return sum(len(b) for b in self.batches)
@@ -149,8 +151,10 @@ class Corpus:
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Records ``{text, tokens, class, length, reject_subtype, meta}`` in order."""
+        offset = self.start
         for b in self.batches:
-            yield from batch_records(self.fsm, self.cfg, b)
+            yield from batch_records(self.fsm, self.cfg, b, offset)
+            offset += len(b)
 
 
 def batch_texts(fsm: FSM, tokens: np.ndarray, lengths: np.ndarray) -> list[str]:
@@ -178,8 +182,9 @@ def batch_row_fields(b: Batch) -> Iterator[tuple[int, int, int, int, int, int]]:
     )
 
 
-def batch_records(fsm: FSM, cfg: GenConfig, b: Batch) -> list[dict[str, Any]]:
-    """The records of one batch.
+def batch_records(fsm: FSM, cfg: GenConfig, b: Batch, offset: int = 0) -> list[dict[str, Any]]:
+    """The records of one batch; ``meta.index`` is the record's position in the dataset
+    (``offset`` + row), so two records of the same string still differ (and so do their ids).
 
     Keys are inserted in sorted order (``class, length, meta, reject_subtype, text, tokens``;
     inside ``meta`` too), so the plain JSON of a record is its canonical (key-sorted) JSON:
@@ -195,12 +200,19 @@ def batch_records(fsm: FSM, cfg: GenConfig, b: Batch) -> list[dict[str, Any]]:
     out = []
     append = out.append
     s = 0
-    for text, e, (L, c, sub, p, a, k) in zip(texts, ends, batch_row_fields(b)):
+    for j, (text, e, (L, c, sub, p, a, k)) in enumerate(zip(texts, ends, batch_row_fields(b)), offset):
         cname = CLASS_NAMES[c]
         if k >= 0:
-            meta = {"attempts": a, "branch_pos": k, "path": PATHS[p], "target": {"class": cname, "length": L}, "task": task}
+            meta = {
+                "attempts": a,
+                "branch_pos": k,
+                "index": j,
+                "path": PATHS[p],
+                "target": {"class": cname, "length": L},
+                "task": task,
+            }
         else:
-            meta = {"attempts": a, "path": PATHS[p], "target": {"class": cname, "length": L}, "task": task}
+            meta = {"attempts": a, "index": j, "path": PATHS[p], "target": {"class": cname, "length": L}, "task": task}
         append(
             {
                 "class": cname,
@@ -227,27 +239,40 @@ def _fill_report(report: DataReport, b: Batch) -> None:
     for v, c in zip(vals.tolist(), cnt.tolist()):
         key = f"{CLASS_NAMES[v // 100_000]}:{v % 100_000}"
         report.class_length[key] = report.class_length.get(key, 0) + c
+        sk = class_stratum(CLASS_NAMES[v // 100_000], v % 100_000)
+        report.strata[sk] = report.strata.get(sk, 0) + c
     r = b.subtypes[b.subtypes > 0]
     vals, cnt = np.unique(r, return_counts=True)
     for v, c in zip(vals.tolist(), cnt.tolist()):
         label = str(_SUBTYPE_LABELS[v])
         report.subtype_hist[label] = report.subtype_hist.get(label, 0) + c
+        report.strata[subtype_stratum(label)] = report.strata.get(subtype_stratum(label), 0) + c
     report.samples += len(b)
     report.attempts += int(b.attempts.sum())
 
 
 def generate_corpus(
-    fsm: FSM, cfg: GenConfig, n_samples: int, seed: int = 0, *, engine: str = "batch", _engine: Engine | None = None
+    fsm: FSM,
+    cfg: GenConfig,
+    n_samples: int,
+    seed: int = 0,
+    *,
+    engine: str = "batch",
+    start: int = 0,
+    _engine: Engine | None = None,
 ) -> Corpus:
     """Generate ``n_samples`` labelled strings from ``fsm`` (deterministic in ``seed``).
 
     Targets are stratified: each (class, length, subtype) cell gets its share of
     ``n_samples`` (see :meth:`~fsmdata.engine.TargetPlan.allocate`), in shuffled order.
+    With ``cfg.unique`` the records are those at global positions ``start ..
+    start + n_samples - 1`` of the dataset (see :mod:`fsmdata.unique`).
     Returns a :class:`Corpus` whose ``report`` holds histograms, coverage and retries.
     """
     if engine not in ("batch", "sample"):
         raise ValueError(f"engine must be 'batch' or 'sample', got {engine!r}")
     eng = _engine or Engine(fsm, cfg)
+    first = start
     rng = np.random.default_rng(seed)
     quota = QuotaManager(
         fsm.n_states,
@@ -259,9 +284,17 @@ def generate_corpus(
     )
     report = DataReport(fsm.n_states, fsm.n_symbols)
     stats: dict[str, int] = {}
-    cls, lens, subs = eng.plan.allocate(n_samples, rng)
     batches: list[Batch] = []
-    if engine == "sample":
+    if cfg.unique:
+        b = _unique_batch(eng, start, n_samples, rng)
+        quota.update_batch(b.states, b.tokens, b.lengths)
+        batches.append(b)
+        cls = None
+    else:
+        cls, lens, subs = eng.plan.allocate(n_samples, rng)
+    if cls is None:
+        pass
+    elif engine == "sample":
         b = _per_sample(eng, quota, rng, cls, lens, subs, stats)
         batches.append(b)
     else:
@@ -285,7 +318,39 @@ def generate_corpus(
     report.edge_hits = quota.hits.copy()
     report.state_hits = quota.hits_state.copy()
     report.fallbacks = stats.get("wrong_alt_fallbacks", 0)
-    return Corpus(fsm, cfg, batches, report)
+    report.plan_residual = dict(eng.plan.residual)
+    report.requested = {k: int(round(n_samples * v)) for k, v in eng.plan.requested.items()}
+    return Corpus(fsm, cfg, batches, report, first)
+
+
+def _unique_batch(eng: Engine, start: int, count: int, rng: np.random.Generator) -> Batch:
+    from .unique import unique_tokens
+
+    fsm = eng.fsm
+    cells, seqs = unique_tokens(eng, start, count)
+    perm = rng.permutation(count)  # record order within the shard
+    c_cls, c_len, c_sub = eng.plan.cell_codes()
+    cells = cells[perm]
+    seqs = [seqs[i] for i in perm.tolist()]
+    lens = c_len[cells].astype(np.int64)
+    width = int(lens.max()) if count else 0
+    tokens = np.zeros((count, width), dtype=np.int32)
+    states = np.zeros((count, width + 1), dtype=np.int32)
+    for i, sq in enumerate(seqs):
+        tokens[i, : len(sq)] = sq
+        states[i, : len(sq) + 1] = fsm.trace(sq)
+    paths = np.full(count, PATHS.index("unique"), dtype=np.int8)
+    return Batch(
+        tokens,
+        states,
+        lens,
+        c_cls[cells],
+        c_sub[cells],
+        paths,
+        np.ones(count, dtype=np.int64),
+        np.full(count, -1, dtype=np.int64),
+        lens.copy(),
+    )
 
 
 def generate_sample(
@@ -329,7 +394,7 @@ def _per_sample(
     attempts = np.ones(n, dtype=np.int64)
     branch = np.full(n, -1, dtype=np.int64)
     subs = subs.copy()
-    crafted = {SUB["illegal_step"], SUB["overrun"], SUB["wrong_alt"]}
+    crafted = {SUB["illegal_step"], SUB["overrun"], SUB["wrong_alt"], SUB["dead_suffix"]}
     for i in range(n):
         c, L, s = int(cls[i]), int(lens[i]), int(subs[i])
         if cfg.mode == "uniform" or s in crafted:

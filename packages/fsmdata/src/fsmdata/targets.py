@@ -1,10 +1,21 @@
 """Generation targets: which (class, length, reject subtype) cells an FSM can fill, and how many.
 
 :class:`TargetPlan` validates a :class:`~fsmdata.config.GenConfig` against an FSM (impossible
-requests fail here, before any sample is made) and allocates stratified targets.
+requests fail here, before any sample is made) and allocates class x length x subtype
+explicitly:
+
+* A and I: an equal share for every length the class can have;
+* R: a matrix over (length, subtype) restricted to the cells that exist (a subtype is
+  exact per length: :attr:`TargetPlan.sub_lengths`), fitted to both marginals (an even
+  spread over R's lengths and the reject mix) by iterative proportional fitting.  When both
+  cannot hold, ``mix_priority`` decides (``exact``: refuse; ``subtype`` / ``length``: that
+  marginal is exact, the other bends) and the residual per stratum is kept in
+  :attr:`TargetPlan.residual`.  Nothing falls back to another subtype.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -14,48 +25,110 @@ from .feasibility import Feasibility
 from .fsm import CLASS_NAMES, FSM
 from .rejects import SUBTYPE_NAMES
 
-__all__ = ["SUB", "TargetPlan"]
+__all__ = ["SUB", "TargetPlan", "class_stratum", "subtype_stratum"]
 
 SUB = {s: i + 1 for i, s in enumerate(SUBTYPE_NAMES)}  # subtype codes; 0 = not a reject
+_MIX_TOL = 1e-3  # largest marginal residual (share of R) that counts as exact
+
+
+def class_stratum(c: str, L: int) -> str:
+    """Stratum name of a (class, length) cell, as observed in telemetry."""
+    return f"class={c},length={L}"
+
+
+def subtype_stratum(s: str) -> str:
+    """Stratum name of a reject subtype."""
+    return f"subtype={s}"
+
+
+def _ipf(support: np.ndarray, rows: np.ndarray, cols: np.ndarray, last: str) -> np.ndarray:
+    """A nonnegative matrix on ``support`` whose row / column sums approach ``rows`` / ``cols``;
+    the ``last`` marginal (``"rows"`` or ``"cols"``) is met exactly.
+
+    Iterative proportional fitting converges slowly (~1/iterations) when the only fitting
+    matrices have zeros inside the support, so a second pass drops the cells the first
+    pass drives towards 0 and fits again on what is left (fast when a solution is there)."""
+    x = _ipf_pass(support, rows, cols, last)
+    pruned = support & (x > 1e-3 * x.max())
+    if pruned.any(axis=1)[rows > 0].all() and pruned.any(axis=0)[cols > 0].all():
+        y = _ipf_pass(pruned, rows, cols, last)
+        if _miss(y, rows, cols) < _miss(x, rows, cols):
+            return y
+    return x
+
+
+def _miss(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> float:
+    return float(np.abs(x.sum(axis=1) - rows).max() + np.abs(x.sum(axis=0) - cols).max())
+
+
+def _ipf_pass(support: np.ndarray, rows: np.ndarray, cols: np.ndarray, last: str, iters: int = 2000) -> np.ndarray:
+    x = support.astype(np.float64)
+    for _ in range(iters):
+        rs = x.sum(axis=1)
+        x *= np.divide(rows, rs, out=np.zeros_like(rs), where=rs > 0)[:, None]
+        cs = x.sum(axis=0)
+        x *= np.divide(cols, cs, out=np.zeros_like(cs), where=cs > 0)[None, :]
+        if np.abs(x.sum(axis=1) - rows).max() < 1e-12:
+            break
+    if last == "rows":
+        rs = x.sum(axis=1)
+        x *= np.divide(rows, rs, out=np.zeros_like(rs), where=rs > 0)[:, None]
+    return x
 
 
 class TargetPlan:
     """Which (class, length, subtype) cells an FSM can fill, and the share of each.
 
-    Raises :class:`InfeasibleTargetError` / :class:`EmptyLanguageError` when the config asks
-    for something no string can be (a class no length in range allows, an impossible reject
-    subtype given a share).
+    ``wrong_alt_lengths``: the lengths at which a ``wrong_alt`` exists (exact from the pair
+    tables of :mod:`fsmdata.pairs`, or found by a probe for FSMs too large for them; the
+    engine passes them).  Raises :class:`InfeasibleTargetError` /
+    :class:`EmptyLanguageError` when the config asks for something no string can be.
+
+    Attributes: ``cells`` (``(class, length, subtype)``), ``shares`` (summing to 1),
+    ``class_lengths``, ``sub_lengths``, ``subtype_weights`` (the mix over R),
+    ``requested`` / ``planned`` (share of the run per stratum, see :func:`class_stratum`,
+    :func:`subtype_stratum`) and ``residual`` (planned - requested, strata that differ).
     """
 
-    def __init__(self, fsm: FSM, cfg: GenConfig, feas: Feasibility, rng_seed: int = 0) -> None:
+    def __init__(self, fsm: FSM, cfg: GenConfig, feas: Feasibility, wrong_alt_lengths: Iterable[int] | None = None) -> None:
         if fsm.is_empty:
             raise EmptyLanguageError(f"the FSM accepts no string (pattern {fsm.pattern!r}); nothing to generate")
         self.fsm, self.cfg, self.feas = fsm, cfg, feas
-        lengths = range(cfg.L_min, cfg.L_max + 1)
-        sf: dict[str, list[int]] = {}
-        sf["illegal_step"] = [L for L in lengths if L >= 1 and feas.start_feasible("ILL", L - 1)]
-        sf["overrun"] = [L for L in lengths if L >= 1 and feas.start_feasible("OVR", L - 1)]
-        sf["premature"] = [L for L in lengths if cfg.task == "binary" and feas.start_feasible("I", L)]
+        lengths = list(range(cfg.L_min, cfg.L_max + 1))
+        crafted_ok = cfg.mode == "coverage" and not cfg.unique
+        sf: dict[str, list[int]] = {
+            "illegal_step": [L for L in lengths if L >= 1 and feas.start_feasible("ILL", L - 1)],
+            "overrun": [L for L in lengths if L >= 2 and feas.start_feasible("OVP", L - 2)],
+            "premature": [L for L in lengths if cfg.task == "binary" and feas.start_feasible("I", L)],
+            "wrong_alt": sorted(set(wrong_alt_lengths or ()) & set(lengths)) if crafted_ok else [],
+            "dead_suffix": [L for L in lengths if L >= 1 and feas.start_feasible("R", L - 1)],
+        }
         self.sub_lengths = sf
-        # uniform mode samples whole classes and never crafts a subtype
-        sf["wrong_alt"] = self._probe_wrong_alt(list(lengths), rng_seed) if cfg.mode == "coverage" else []
-        weights = cfg.subtype_weights()
+        valid = cfg.valid_subtypes()
         explicit = cfg.reject_mix is not None
         cw = cfg.class_weights()
-        for s in cfg.valid_subtypes() if cfg.mode == "coverage" else ():
-            if weights[s] > 0 and not sf[s]:
-                if explicit and cw.get("R", 0) > 0:
-                    raise InfeasibleTargetError(
-                        f"reject_mix: this FSM has no {s} reject of length {cfg.L_min}..{cfg.L_max}; "
-                        f"set {s}=0 (or widen the length range / the alphabet)"
-                    )
-                weights[s] = 0.0
+        # uniform mode without an explicit mix samples R whole (labelled by shape)
+        whole_r = cfg.mode == "uniform" and not explicit and not cfg.unique
+        if explicit:
+            weights = {s: float(cfg.reject_mix.get(s, 0.0)) for s in valid}  # type: ignore[union-attr]
+            for s, w in weights.items():
+                if w > 0 and not sf[s] and cw.get("R", 0) > 0:
+                    raise InfeasibleTargetError(self._why_no_subtype(s))
+        else:
+            found = [s for s in valid if s != "dead_suffix" and sf[s]]
+            if not found and sf["dead_suffix"]:
+                found = ["dead_suffix"]
+            weights = {s: (1.0 / len(found) if s in found else 0.0) for s in valid}
         self.subtype_weights = weights
+        subs = [s for s in valid if weights[s] > 0]
         reject_kind = "NA" if cfg.task == "binary" else "R"
+        r_lengths = (
+            [L for L in lengths if feas.start_feasible(reject_kind, L)] if whole_r else sorted({L for s in subs for L in sf[s]})
+        )
         self.class_lengths = {
             "A": [L for L in lengths if feas.start_feasible("A", L)],
             "I": [L for L in lengths if cfg.task == "ternary" and feas.start_feasible("I", L)],
-            "R": [L for L in lengths if feas.start_feasible(reject_kind, L)],
+            "R": r_lengths,
         }
         if cfg.p_class is None:
             # default mix: equal shares over the classes this FSM can produce (A must exist)
@@ -65,31 +138,67 @@ class TargetPlan:
             if p > 0 and not self.class_lengths[c]:
                 raise InfeasibleTargetError(self._why_infeasible(c))
         self.class_weights = cw
-        # cells: (class, length, subtype) with shares
         cells: list[tuple[str, int, str]] = []
         shares: list[float] = []
+        requested: dict[str, float] = {}
+        planned: dict[str, float] = {}
         for c, p in cw.items():
+            Ls = self.class_lengths[c]
             if p <= 0:
                 continue
-            Ls = self.class_lengths[c]
             for L in Ls:
-                if c != "R":
+                requested[class_stratum(c, L)] = p / len(Ls)
+            if c != "R" or whole_r:
+                for L in Ls:
                     cells.append((c, L, ""))
                     shares.append(p / len(Ls))
-                    continue
-                if cfg.mode == "uniform":
-                    cells.append((c, L, ""))
-                    shares.append(p / len(Ls))
-                    continue
-                here = {s: weights[s] for s in cfg.valid_subtypes() if weights[s] > 0 and L in sf[s]}
-                tot = sum(here.values())
-                if tot <= 0:
-                    here, tot = {"dead_suffix": 1.0}, 1.0
-                for s, w in here.items():
-                    cells.append((c, L, s))
-                    shares.append(p / len(Ls) * w / tot)
+                continue
+            for s in subs:
+                requested[subtype_stratum(s)] = p * weights[s]
+            support = np.array([[L in sf[s] for s in subs] for L in Ls], dtype=bool)
+            rows = np.full(len(Ls), 1.0 / len(Ls))
+            cols = np.array([weights[s] for s in subs])
+            prio = cfg.priority()
+            x = _ipf(support, rows, cols, "cols" if prio == "subtype" else "rows")
+            if prio == "exact":
+                short = cols - x.sum(axis=0)
+                if short.max() > _MIX_TOL:
+                    j = int(np.argmax(short))
+                    raise InfeasibleTargetError(
+                        f"reject_mix: {subs[j]} asked {cols[j]:.1%} of R but at most {x.sum(axis=0)[j]:.1%} fits an even "
+                        f"spread of R over its lengths ({subs[j]} exists at length(s) {_ranges(sf[subs[j]])}, R at "
+                        f"{_ranges(Ls)}); set mix_priority (--mix-priority) to 'subtype' (R lengths bend) or "
+                        "'length' (subtype shares bend)"
+                    )
+            for i, L in enumerate(Ls):
+                for j, s in enumerate(subs):
+                    if x[i, j] > 0:
+                        cells.append((c, L, s))
+                        shares.append(p * x[i, j])
+        tot = float(np.sum(shares))
         self.cells = cells
-        self.shares = np.array(shares) / np.sum(shares)
+        self.shares = np.array(shares) / tot
+        for (c, L, s), sh in zip(cells, self.shares.tolist()):
+            k = class_stratum(c, L)
+            planned[k] = planned.get(k, 0.0) + sh
+            if s:
+                planned[subtype_stratum(s)] = planned.get(subtype_stratum(s), 0.0) + sh
+        self.requested = requested
+        self.planned = planned
+        self.residual = {
+            k: planned.get(k, 0.0) - requested.get(k, 0.0)
+            for k in sorted(set(planned) | set(requested))
+            if abs(planned.get(k, 0.0) - requested.get(k, 0.0)) > 1e-9
+        }
+
+    def _why_no_subtype(self, s: str) -> str:
+        cfg = self.cfg
+        rng = f"length {cfg.L_min}..{cfg.L_max}"
+        if s == "wrong_alt" and cfg.unique:
+            return "reject_mix: wrong_alt strings cannot be counted exactly, so unique=True cannot draw them; set wrong_alt=0"
+        if s == "wrong_alt" and cfg.mode == "uniform":
+            return "reject_mix: wrong_alt is crafted, not sampled uniformly; set wrong_alt=0 or use mode=coverage"
+        return f"reject_mix: this FSM has no {s} reject of {rng}; set {s}=0 (or widen the length range / the alphabet)"
 
     def _why_infeasible(self, c: str) -> str:
         cfg, fsm = self.cfg, self.fsm
@@ -105,23 +214,9 @@ class TargetPlan:
         if c == "I":
             return f"p_class: no string of {rng} stops short of acceptance with acceptance still reachable (class I); change the range or set I=0"
         return (
-            f"p_class: every string of {rng} over this alphabet can still be accepted, so no reject (R) string exists; "
-            "give a larger alphabet or set R=0"
+            f"p_class: no reject (R) string of {rng} of the requested subtypes exists over this alphabet; "
+            "give a larger alphabet, another reject_mix, or set R=0"
         )
-
-    def _probe_wrong_alt(self, lengths: list[int], seed: int) -> list[int]:
-        """Lengths at which a wrong_alt near miss was found in a small fixed-seed trial."""
-        cand = [L for L in lengths if L >= 1 and self.feas.start_feasible("A", L)]
-        if not cand:
-            return []
-        from .engine import Engine  # the engine builds plans; the probe needs an engine
-
-        eng = Engine(self.fsm, self.cfg, self.feas, make_plan=False)
-        rng = np.random.default_rng(seed)
-        per = 4 if self.fsm.n_states > 256 else 16
-        lens = np.repeat(np.array(cand, dtype=np.int64), per)
-        ok = eng.try_wrong_alt(lens, rng, np.ones((self.fsm.n_states, self.fsm.n_symbols)), attempts=4)
-        return sorted({int(L) for L, good in zip(lens, ok) if good})
 
     @staticmethod
     def _round(exact: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -134,26 +229,40 @@ class TargetPlan:
             counts[rng.choice(len(frac), size=rem, replace=False, p=p)] += 1
         return counts
 
+    def cell_codes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per cell: class id, length, subtype code."""
+        cls = np.array([CLASS_NAMES.index(c) for c, _, _ in self.cells], dtype=np.int8)
+        lens = np.array([L for _, L, _ in self.cells], dtype=np.int64)
+        subs = np.array([SUB.get(s, 0) for _, _, s in self.cells], dtype=np.int8)
+        return cls, lens, subs
+
     def allocate(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stratified targets for ``n`` samples: ``(class_ids, lengths, subtype_codes)``, shuffled.
 
-        Each (class, length) cell gets ``floor(n * share)`` samples and the remainder goes
-        to cells drawn by their fractional parts (unbiased across shards); R cells are then
-        split among their subtypes the same way, so subtypes never skew the length balance.
+        Each group gets ``floor(n * share)`` samples and the remainder goes to groups drawn
+        by their fractional parts (unbiased across shards); groups are then split among
+        their cells the same way.  Groups are the (class, length) cells, except R with
+        ``mix_priority="subtype"``: there the subtypes are rounded first, so the winning
+        marginal is within one sample of its share.
         """
-        keys = list(dict.fromkeys((c, L) for c, L, _ in self.cells))
+        by_sub = self.cfg.priority() == "subtype"
+
+        def group(cell: tuple[str, int, str]) -> tuple[str, int | str]:
+            c, L, s = cell
+            return (c, s) if by_sub and s else (c, L)
+
+        keys = list(dict.fromkeys(group(cell) for cell in self.cells))
         cell_share = {k: 0.0 for k in keys}
-        for (c, L, _), sh in zip(self.cells, self.shares):
-            cell_share[(c, L)] += sh
+        for cell, sh in zip(self.cells, self.shares):
+            cell_share[group(cell)] += sh
         cell_counts = self._round(n * np.array([cell_share[k] for k in keys]), n, rng)
         counts = np.zeros(len(self.cells), dtype=np.int64)
         for k, m in zip(keys, cell_counts.tolist()):
-            idx = [i for i, (c, L, _) in enumerate(self.cells) if (c, L) == k]
+            idx = [i for i, cell in enumerate(self.cells) if group(cell) == k]
             sub = self.shares[idx] / self.shares[idx].sum()
             counts[idx] = self._round(m * sub, m, rng)
-        cls = np.repeat(np.array([CLASS_NAMES.index(c) for c, _, _ in self.cells], dtype=np.int8), counts)
-        lens = np.repeat(np.array([L for _, L, _ in self.cells], dtype=np.int64), counts)
-        subs = np.repeat(np.array([SUB.get(s, 0) for _, _, s in self.cells], dtype=np.int8), counts)
+        c_cls, c_len, c_sub = self.cell_codes()
+        cls, lens, subs = np.repeat(c_cls, counts), np.repeat(c_len, counts), np.repeat(c_sub, counts)
         perm = rng.permutation(n)
         return cls[perm], lens[perm], subs[perm]
 
@@ -161,3 +270,16 @@ class TargetPlan:
         """One target ``(class, length, subtype)`` drawn independently by the cell shares."""
         i = int(rng.choice(len(self.cells), p=self.shares))
         return self.cells[i]
+
+
+def _ranges(Ls: list[int]) -> str:
+    """``[1, 2, 3, 7]`` -> ``"1..3, 7"``."""
+    out: list[str] = []
+    i = 0
+    while i < len(Ls):
+        j = i
+        while j + 1 < len(Ls) and Ls[j + 1] == Ls[j] + 1:
+            j += 1
+        out.append(str(Ls[i]) if i == j else f"{Ls[i]}..{Ls[j]}")
+        i = j + 1
+    return ", ".join(out) or "none"

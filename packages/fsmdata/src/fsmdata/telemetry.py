@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from datacore import Telemetry
 
+from ._contract import STRATA
 from .fsm import FSM
 
 __all__ = ["EDGE_HISTOGRAM_LIMIT", "DataReport"]
@@ -23,7 +24,11 @@ class DataReport:
     ``length_hist`` / ``class_hist`` / ``class_length`` (``"A:5"``) / ``subtype_hist`` /
     ``path_hist`` map a bucket to a count; ``state_hits`` (n_states) and ``edge_hits``
     (n_states x n_symbols) count how often each state was visited and each edge taken;
-    ``samples``, ``attempts`` (tries summed over samples) and ``fallbacks``.
+    ``samples``, ``attempts`` (tries summed over samples) and ``fallbacks``; ``strata``
+    (delivered records per stratum: ``"class=R,length=5"``, ``"subtype=overrun"``) and
+    ``requested`` (the records the plan's requested shares ask of this corpus, rounded);
+    ``plan_residual`` (planned - requested share per stratum, from the
+    :class:`~fsmdata.targets.TargetPlan`; copied, not summed).
     """
 
     def __init__(self, n_states: int, n_symbols: int) -> None:
@@ -38,6 +43,9 @@ class DataReport:
         self.samples = 0
         self.attempts = 0
         self.fallbacks = 0
+        self.strata: dict[str, int] = {}
+        self.requested: dict[str, int] = {}
+        self.plan_residual: dict[str, float] = {}
 
     @property
     def retry_rate(self) -> float:
@@ -61,7 +69,7 @@ class DataReport:
 
     def merge(self, other: DataReport) -> DataReport:
         """Add ``other`` into this report (in place) and return it."""
-        for name in ("length_hist", "class_hist", "class_length", "subtype_hist", "path_hist"):
+        for name in ("length_hist", "class_hist", "class_length", "subtype_hist", "path_hist", "strata", "requested"):
             mine = getattr(self, name)
             for k, v in getattr(other, name).items():
                 mine[k] = mine.get(k, 0) + v
@@ -87,6 +95,9 @@ class DataReport:
             "class_length": self.class_length,
             "subtype_hist": self.subtype_hist,
             "path_hist": self.path_hist,
+            "strata": self.strata,
+            "requested": self.requested,
+            "plan_residual": self.plan_residual,
             "state_hits": self.state_hits.tolist(),
             "edge_hits": {f"{q},{a}": int(self.edge_hits[q, a]) for q, a in nz.tolist()},
         }
@@ -101,6 +112,9 @@ class DataReport:
         r = cls(int(d["n_states"]), int(d["n_symbols"]))
         for name in ("length_hist", "class_hist", "class_length", "subtype_hist", "path_hist"):
             setattr(r, name, {str(k): int(v) for k, v in d[name].items()})
+        for name in ("strata", "requested"):
+            setattr(r, name, {str(k): int(v) for k, v in d.get(name, {}).items()})
+        r.plan_residual = {str(k): float(v) for k, v in d.get("plan_residual", {}).items()}
         r.samples, r.attempts, r.fallbacks = int(d["samples"]), int(d["attempts"]), int(d["fallbacks"])
         r.state_hits = np.array(d["state_hits"], dtype=np.int64)
         for k, v in d["edge_hits"].items():
@@ -137,6 +151,8 @@ class DataReport:
         tel.add_histogram("class_length", self.class_length)
         tel.add_histogram("reject_subtype", self.subtype_hist)
         tel.add_histogram("path", self.path_hist)
+        tel.add_histogram(STRATA, self.strata)
+        tel.add_histogram("strata_requested", self.requested)
         tel.add_histogram("state_coverage", {str(q): int(v) for q, v in enumerate(self.state_hits.tolist()) if v})
         if self.edge_hits.size <= EDGE_HISTOGRAM_LIMIT:
             nz = np.argwhere(self.edge_hits > 0)

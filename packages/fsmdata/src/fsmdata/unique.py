@@ -1,0 +1,182 @@
+"""``unique=True``: distinct strings per (class, length, subtype) cell over the whole dataset.
+
+Every countable cell is a set of strings ``w + tail`` (a walk of ``m`` steps into a
+weighted target set of :func:`~fsmdata.feasibility.target_weights`, then a tail chosen
+among ``weight(end)`` options), so its exact size is known (Python ints) and its strings
+can be *unranked*: rank ``r`` in ``[0, size)`` names one string.  Records are assigned to
+cells by a house-monotone (Webster / Sainte-Lague) apportionment over the global record
+positions ``0, 1, 2, ...``: the first ``j`` records hold the same cells whatever the shard
+size, and shard ``i`` knows how many records of each cell came before it (from
+``ShardTask.start``).  The ``m``-th record of a cell takes rank ``perm(m)`` of a keyed
+pseudo-random permutation of ``[0, size)``, so no two records of a cell share a string,
+in any shard, and a cell asked for more records than it has strings is refused.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import TYPE_CHECKING
+
+import numpy as np
+import xxhash
+
+from .errors import InfeasibleTargetError
+from .feasibility import count_exact, overrun_symbols, target_weights
+from .targets import SUB, class_stratum
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .engine import Engine
+
+__all__ = ["CellSpace", "apportion", "check_capacity", "unique_tokens"]
+
+_TABLE_PERM = 1 << 16  # cells up to this size use an explicit permutation
+
+
+def apportion(shares: np.ndarray, n: int) -> np.ndarray:
+    """Cell index of each of the first ``n`` record positions (Webster's divisor method:
+    the next record goes to the cell with the largest ``share / (given + 0.5)``)."""
+    heap = [(-s / 0.5, i) for i, s in enumerate(shares.tolist()) if s > 0]
+    heapq.heapify(heap)
+    given = [0] * len(shares)
+    out = np.empty(n, dtype=np.int64)
+    sh = shares.tolist()
+    for j in range(n):
+        _, i = heapq.heappop(heap)
+        out[j] = i
+        given[i] += 1
+        heapq.heappush(heap, (-sh[i] / (given[i] + 0.5), i))
+    return out
+
+
+class CellSpace:
+    """The strings of one cell: size and unranking."""
+
+    def __init__(self, eng: Engine, cls: str, L: int, sub: str) -> None:
+        fsm = eng.fsm
+        self.fsm = fsm
+        if sub == "illegal_step":
+            kind, m, tail = "ILL", L - 1, "dead"
+        elif sub == "overrun":
+            kind, m, tail = "OVP", L - 2, "overrun"
+        elif sub == "dead_suffix":
+            kind, m, tail = "R", L - 1, "any"
+        elif sub == "premature" or cls == "I":
+            kind, m, tail = "I", L, ""
+        elif cls == "A":
+            kind, m, tail = "A", L, ""
+        else:
+            raise InfeasibleTargetError(f"unique: cell class={cls},length={L} subtype={sub or '-'} cannot be counted exactly")
+        self.m, self.tail = m, tail
+        self.C = _counts(eng, kind)
+        base = self.C[m][fsm.start] if m >= 0 else 0
+        self.size = base * fsm.n_symbols if tail == "any" else base
+        self.rows = fsm.table.tolist()
+        self.dead = [np.flatnonzero(~fsm.live[fsm.table[q]]).tolist() for q in range(fsm.n_states)]
+        self.over = [np.flatnonzero(row).tolist() for row in overrun_symbols(fsm)] if tail == "overrun" else []
+
+    def unrank(self, r: int) -> list[int]:
+        """The ``r``-th string of the cell (``0 <= r < size``)."""
+        S = self.fsm.n_symbols
+        tail_r = 0
+        if self.tail == "any":
+            r, tail_r = divmod(r, S)
+        q = self.fsm.start
+        out: list[int] = []
+        for t in range(self.m, 0, -1):
+            row, nxt = self.rows[q], self.C[t - 1]
+            for a in range(S):
+                c = nxt[row[a]]
+                if r < c:
+                    out.append(a)
+                    q = row[a]
+                    break
+                r -= c
+        if self.tail == "dead":
+            out.append(self.dead[q][r])
+        elif self.tail == "overrun":
+            c = self.over[q][r]
+            out += [c, c]
+        elif self.tail == "any":
+            out.append(tail_r)
+        return out
+
+
+def _counts(eng: Engine, kind: str) -> list[list[int]]:
+    cache = eng.__dict__.setdefault("_exact_counts", {})
+    if kind not in cache:
+        cache[kind] = count_exact(eng.fsm.table, target_weights(eng.fsm)[kind], eng.cfg.L_max)
+    return cache[kind]
+
+
+def _spaces(eng: Engine) -> list[CellSpace]:
+    cache = eng.__dict__.get("_cell_spaces")
+    if cache is None:
+        cache = [CellSpace(eng, c, L, s) for c, L, s in eng.plan.cells]
+        eng.__dict__["_cell_spaces"] = cache
+    return cache
+
+
+def _cell_name(cell: tuple[str, int, str]) -> str:
+    c, L, s = cell
+    return class_stratum(c, L) + (f",subtype={s}" if s else "")
+
+
+def check_capacity(eng: Engine, n: int) -> None:
+    """Refuse (one line) when the first ``n`` records ask a cell for more strings than it has."""
+    spaces = _spaces(eng)
+    counts = np.bincount(apportion(eng.plan.shares, n), minlength=len(spaces))
+    for cell, sp, k in zip(eng.plan.cells, spaces, counts.tolist()):
+        if k > sp.size:
+            raise InfeasibleTargetError(
+                f"unique: cell {_cell_name(cell)} asks {k} distinct strings but only {sp.size} exist; "
+                "lower -n, widen the length range or the alphabet, change the class shares, or drop --unique"
+            )
+
+
+def _rank(size: int, m: int, key: tuple[int, int]) -> int:
+    """Position ``m`` of a keyed pseudo-random permutation of ``[0, size)``."""
+    if size <= _TABLE_PERM:
+        return int(np.random.default_rng(list(key)).permutation(size)[m])
+    bits = max(2, (size - 1).bit_length())
+    h = (bits + 1) // 2
+    mask = (1 << h) - 1
+    x = m
+    while True:  # cycle walking: a Feistel bijection on 2h bits, repeated until inside [0, size)
+        lo, hi = x & mask, x >> h
+        for rnd in range(4):
+            f = xxhash.xxh64_intdigest(lo.to_bytes((h + 7) // 8 + 1, "little"), seed=(key[0] * 1_000_003 + key[1]) * 8 + rnd)
+            lo, hi = hi ^ (f & mask), lo
+        x = (hi << h) | lo
+        if x < size:
+            return x
+
+
+def unique_tokens(eng: Engine, start: int, count: int) -> tuple[np.ndarray, list[list[int]]]:
+    """Cell index and tokens of the records at global positions ``start .. start+count-1``."""
+    spaces = _spaces(eng)
+    seq = apportion(eng.plan.shares, start + count)
+    before = np.bincount(seq[:start], minlength=len(spaces))
+    mine = seq[start:]
+    seen = before.copy()
+    out: list[list[int]] = []
+    perm_cache: dict[int, np.ndarray] = {}
+    for ci in mine.tolist():
+        m = int(seen[ci])
+        seen[ci] += 1
+        sp = spaces[ci]
+        if m >= sp.size:
+            raise InfeasibleTargetError(
+                f"unique: cell {_cell_name(eng.plan.cells[ci])} asks more than its {sp.size} distinct strings"
+            )
+        key = (eng.cfg.unique_seed, ci)
+        if sp.size <= _TABLE_PERM:
+            if ci not in perm_cache:
+                perm_cache[ci] = np.random.default_rng(list(key)).permutation(sp.size)
+            r = int(perm_cache[ci][m])
+        else:
+            r = _rank(sp.size, m, key)
+        out.append(sp.unrank(r))
+    return mine, out
+
+
+assert SUB["overrun"] > 0  # cells carry subtype names; codes are the engine's
