@@ -296,3 +296,15 @@ def test_unique_gives_distinct_strings_per_cell_and_refuses_exhausted_cells(tmp_
     assert sorted(texts) == ["abbc", "abc", "ac"]
     with pytest.raises(InfeasibleTargetError, match="distinct"):
         gen.targets(5)
+
+
+def test_nfa_size_estimate_is_exact_on_random_patterns() -> None:
+    from fsmdata.compile import _NFA, nfa_size
+    from fsmdata.regex_parser import parse_regex
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        parsed = parse_regex(random_pattern(rng))
+        nfa = _NFA()
+        nfa.build(parsed.ast, "abcd", "char")
+        assert nfa_size(parsed.ast) == len(nfa.eps)

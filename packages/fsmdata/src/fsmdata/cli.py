@@ -148,6 +148,19 @@ def trace_cmd(regex: str, text: str, alphabet: str | None, token_mode: bool, voc
     show_default=True,
     help="Coverage-steered walks, or exactly uniform within each (class, length).",
 )
+@click.option(
+    "--mix-priority",
+    type=click.Choice(["exact", "subtype", "length"]),
+    default=None,
+    help="When the reject mix and an even spread of R over lengths conflict: refuse (exact, default with "
+    "--reject-mix), keep subtype shares, or keep the length balance (default without --reject-mix).",
+)
+@click.option(
+    "--unique",
+    is_flag=True,
+    help="Distinct strings within every (class, length, subtype) cell over the whole dataset; "
+    "refused when a cell has fewer strings than asked.",
+)
 @click.option("--attempts", "attempts_per_sample", type=int, default=8, show_default=True, help="Tries per crafted reject.")
 @click.option("--batch-size", type=int, default=8192, show_default=True, help="Samples walked together.")
 @generate_options
@@ -163,6 +176,8 @@ def generate_cmd(
     p_class: str | None,
     reject_mix: str | None,
     mode: str,
+    mix_priority: str | None,
+    unique: bool,
     attempts_per_sample: int,
     batch_size: int,
     opts: GenerateOptions,
@@ -178,10 +193,15 @@ def generate_cmd(
         p_class=parse_mix(p_class, "p_class") if p_class else None,
         reject_mix=parse_mix(reject_mix, "reject_mix") if reject_mix else None,
         mode=mode,
+        mix_priority=mix_priority,
+        unique=unique,
+        unique_seed=(opts.seed & ((1 << 63) - 1)) if unique else 0,
         attempts_per_sample=attempts_per_sample,
         batch_size=batch_size,
     )
     gen = FsmGenerator(fsm, cfg)
+    if cfg.unique:
+        gen.targets(opts.n)  # refuse an exhausted cell before anything is written
     run_generate(gen, opts)
     (opts.out / "fsm.json").write_text(fsm.to_json() + "\n", encoding="utf-8")
     sys.stderr.flush()

@@ -9,15 +9,18 @@ import numpy as np
 
 from .errors import FsmError, RegexSyntaxError
 from .fsm import FSM
-from .regex_parser import Node, ParsedRegex, parse_regex, parse_token_regex
+from .regex_parser import Node, ParsedRegex, deep_recursion, parse_regex, parse_token_regex
 
 __all__ = [
     "DEFAULT_ALPHABET",
+    "MAX_DFA_STATES",
+    "MAX_NFA_STATES",
     "build_fsm",
     "canonical_fsm",
     "compile_regex",
     "compile_token_regex",
     "minimize_table",
+    "nfa_size",
     "regex_alphabet",
 ]
 
@@ -25,6 +28,40 @@ __all__ = [
 #: printable ASCII (space to ``~``).
 DEFAULT_ALPHABET = "".join(chr(c) for c in range(32, 127))
 _MAX_OWN_ALPHABET = 4096
+#: Largest Thompson NFA built (estimated from the parse tree before building anything).
+MAX_NFA_STATES = 100_000
+#: Largest DFA the subset construction may reach before it is stopped.
+MAX_DFA_STATES = 100_000
+
+
+def nfa_size(node: Node) -> int:
+    """Number of Thompson NFA states :class:`_NFA` builds for ``node`` (counted repetition
+    expands into copies, so ``(a{1000}){100}`` counts 100 x 1,000 copies of ``a``)."""
+    op = node[0]
+    if op == "eps":
+        return 1
+    if op == "set":
+        return 2
+    if op == "cat":
+        return sum(nfa_size(c) for c in node[1])
+    if op == "alt":
+        return 2 + sum(nfa_size(c) for c in node[1])
+    _, child, lo, hi = node
+    c = nfa_size(child)
+    return 2 + c * (lo + 1 if hi is None else hi)
+
+
+def _check_size(parsed: ParsedRegex) -> None:
+    est = nfa_size(parsed.ast)
+    if est > MAX_NFA_STATES:
+        raise FsmError(
+            f"regex {_short(parsed.pattern)} expands to {est:,} automaton (NFA) states, over the limit of "
+            f"{MAX_NFA_STATES:,}: lower the counted repetitions ({{m,n}} bounds multiply when nested)"
+        )
+
+
+def _short(pattern: str, n: int = 40) -> str:
+    return repr(pattern if len(pattern) <= n else pattern[: n - 3] + "...")
 
 
 def _leaves(node: Node) -> Iterable[Node]:
@@ -155,6 +192,11 @@ def _subset(nfa: _NFA, start: int, final: int, n_symbols: int) -> tuple[np.ndarr
     rows: list[list[int]] = []
     i = 0
     while i < len(order):
+        if len(order) > MAX_DFA_STATES:
+            raise FsmError(
+                f"the DFA of this regex has more than {MAX_DFA_STATES:,} states (subset construction stopped at the limit "
+                f"of {MAX_DFA_STATES:,}; {len(nfa.eps):,} NFA states): simplify the pattern"
+            )
         cur = order[i]
         i += 1
         targets: dict[int, set[int]] = {}
@@ -268,8 +310,10 @@ def canonical_fsm(table: np.ndarray, accepting: np.ndarray, start: int) -> tuple
 
 
 def _compile(parsed: ParsedRegex, alphabet: Sequence[str]) -> FSM:
-    nfa = _NFA()
-    s, t = nfa.build(parsed.ast, alphabet, parsed.kind)
+    with deep_recursion():
+        _check_size(parsed)
+        nfa = _NFA()
+        s, t = nfa.build(parsed.ast, alphabet, parsed.kind)
     table, acc, start = _subset(nfa, s, t, len(alphabet))
     table, acc, start = minimize_table(table, acc, start)
     table, acc, start = canonical_fsm(table, acc, start)
@@ -286,7 +330,8 @@ def compile_regex(pattern: str, alphabet: str | Sequence[str] | None = None) -> 
     """
     parsed = parse_regex(pattern)
     if alphabet is None:
-        alpha = regex_alphabet(parsed)
+        with deep_recursion():
+            alpha = regex_alphabet(parsed)
     else:
         alpha = list(alphabet)
         if not alpha or not all(isinstance(c, str) and len(c) == 1 for c in alpha):
@@ -306,12 +351,14 @@ def compile_token_regex(pattern: str, vocab: Sequence[str] | None = None) -> FSM
     """
     parsed = parse_token_regex(pattern)
     if vocab is None:
-        alpha = regex_alphabet(parsed)
+        with deep_recursion():
+            alpha = regex_alphabet(parsed)
     else:
         alpha = list(dict.fromkeys(vocab))
         if not alpha or not all(isinstance(w, str) and w and not any(ch.isspace() for ch in w) for w in alpha):
             raise FsmError("vocab must be a non-empty list of words without whitespace")
-        named = set().union(*[leaf[1] for leaf in _leaves(parsed.ast)])
+        with deep_recursion():
+            named = set().union(*[leaf[1] for leaf in _leaves(parsed.ast)])
         missing = sorted(named - set(alpha))
         if missing:
             raise FsmError(f"words of the token regex are not in the vocabulary: {', '.join(missing[:10])}")

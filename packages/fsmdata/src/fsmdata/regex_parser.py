@@ -23,16 +23,21 @@ intervals for characters, a frozenset of words for tokens), ``("cat", nodes)``,
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import attrs
 
 from .errors import RegexSyntaxError, UnsupportedConstructError
 
-__all__ = ["MAX_REPEAT", "ParsedRegex", "parse_regex", "parse_token_regex"]
+__all__ = ["MAX_NESTING", "MAX_REPEAT", "ParsedRegex", "deep_recursion", "parse_regex", "parse_token_regex"]
 
 #: Largest bound allowed in ``{m,n}``: counted repetition is expanded into copies.
 MAX_REPEAT = 1000
+#: Deepest group nesting accepted (Python's ``re`` compiles 200 and fails near 1000).
+MAX_NESTING = 500
 
 Node = tuple[Any, ...]
 DIGIT = ((48, 57),)
@@ -96,6 +101,12 @@ class _Parser:
 
     def unsupported(self, reason: str, pos: int) -> UnsupportedConstructError:
         return UnsupportedConstructError(reason, self.p, pos)
+
+    def enter(self, pos: int) -> None:
+        """One group deeper; refuse nesting beyond :data:`MAX_NESTING`."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise RegexSyntaxError(f"groups nested deeper than the limit of {MAX_NESTING}", self.p, pos)
 
     def peek(self, k: int = 0) -> str:
         j = self.i + k
@@ -249,7 +260,7 @@ class _Parser:
                     raise self.unsupported("flag removal '(?-...:'", open_pos)
                 self.apply_flags(m.group(1), self.i + 1)
                 self.i = m.end()
-        self.depth += 1
+        self.enter(open_pos)
         node = self.alternation()
         self.depth -= 1
         if self.peek() != ")":
@@ -414,7 +425,9 @@ class _TokenParser(_Parser):
         if self.peek(1) == "?":
             raise self.unsupported("group extension '(?' in a token regex", open_pos)
         self.i += 1
+        self.enter(open_pos)
         node = self.alternation()
+        self.depth -= 1
         self.skip_ws()
         if self.peek() != ")":
             raise self.err("missing ), unterminated subpattern", open_pos)
@@ -454,13 +467,28 @@ class _TokenParser(_Parser):
         return ("set", frozenset([self.word()]), False)
 
 
+@contextmanager
+def deep_recursion(frames: int = 8 * MAX_NESTING + 2000) -> Iterator[None]:
+    """Raise the interpreter's recursion limit for the parser and the compiler: each group
+    level costs a few Python frames, so :data:`MAX_NESTING` levels need more than the
+    default 1,000 (Python 3.11+ keeps Python-to-Python calls off the C stack)."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, frames))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
 def parse_regex(pattern: str) -> ParsedRegex:
     """Parse a character regex of fsmdata's dialect (see the module docstring)."""
     if not isinstance(pattern, str):
         raise TypeError(f"pattern must be a str, got {type(pattern).__name__}")
-    return _Parser(pattern).parse()
+    with deep_recursion():
+        return _Parser(pattern).parse()
 
 
 def parse_token_regex(pattern: str) -> ParsedRegex:
     """Parse a token-level regex whose atoms are whole words (see the module docstring)."""
-    return _TokenParser(pattern).parse()
+    with deep_recursion():
+        return _TokenParser(pattern).parse()
