@@ -81,3 +81,20 @@ def test_bad_inputs(pipeline, tmp_path) -> None:
     err(["pretokenize", tmp_path / "c", tmp_path / "x"], "no *.md")
     (tmp_path / "p.txt").write_text('{"prompt": 3}\n')
     err(["batch", "--model", d / "ckpt", "--prompts", tmp_path / "p.txt", "--out", tmp_path / "ds"], "p.txt:1")
+
+
+def test_batch_size_does_not_change_samples(pipeline) -> None:
+    """Batched linked decoding: the dataset is the same whether samples are decoded one at a
+    time or 4 together (each sample has its own seed and its own KV-cache row)."""
+    d = pipeline
+    (d / "prompts3.txt").write_text("# A\\n\\nA is\n# B\\n\\nSee [Q](Q) and\nplain\n")
+    common = ["batch", "--model", d / "ckpt", "--corpus", d / "corpus", "--prompts", d / "prompts3.txt", "-n", 6,
+              "--shard-size", 6, "--max-new-tokens", 6, "--max-context-length", 1024, "-q", "--executor", "inline"]
+    ok([*common, "--out", d / "bs1", "--batch-size", 1])
+    ok([*common, "--out", d / "bs4", "--batch-size", 4])
+
+    def recs(root):
+        return sorted(line for s in ("train", "val", "test") for p in (root / s).glob("*.jsonl")
+                      for line in p.read_text().splitlines())
+
+    assert recs(d / "bs1") == recs(d / "bs4") and len(recs(d / "bs1")) == 6

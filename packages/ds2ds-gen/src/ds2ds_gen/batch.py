@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 import torch
-from datacore import ReportSection, ShardTask, Telemetry
+from datacore import STRATA, ReportSection, ShardTask, Target, Telemetry
 
 from . import __version__
 from .corpus import DocumentCorpus
@@ -80,6 +80,8 @@ class BatchConfig:
     corpus: str | None = None
     threads: int = 1
     model_sha256: str = ""
+    #: samples decoded together (batched linked decoding); 1 = one sample at a time
+    batch_size: int = 8
     #: where each prompt came from ("FILE:LINE"), for error messages only (not in the manifest)
     prompt_origins: tuple[str, ...] = ()
 
@@ -88,6 +90,8 @@ class BatchConfig:
             raise ConfigError("BatchConfig.prompts: at least one prompt is needed")
         if not isinstance(self.threads, int) or self.threads < 1:
             raise ConfigError(f"BatchConfig.threads = {self.threads!r}: must be an integer >= 1")
+        if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or not 1 <= self.batch_size <= 1024:
+            raise ConfigError(f"BatchConfig.batch_size = {self.batch_size!r}: must be an integer in [1, 1024]")
 
 
 _MODELS: dict[tuple[str, str], DS2DSModel] = {}
@@ -154,7 +158,15 @@ class LinkedDocDatasetGenerator:
         """Full JSON-able config (the model is named by path and sha256)."""
         c = self.config
         return {"model": c.model, "model_sha256": c.model_sha256, "corpus": c.corpus, "prompts": list(c.prompts),
-                "generation": c.generation.to_dict(), "threads": c.threads}
+                "generation": c.generation.to_dict(), "threads": c.threads, "batch_size": c.batch_size}
+
+    def targets(self, n: int) -> list[Target]:
+        """What this generator promises: record ``i`` uses prompt ``i mod len(prompts)``, so
+        each prompt's share of the ``n`` records is known exactly (stratum ``prompt=K``).
+        Documents per sample and link depth depend on what the model writes: they are observed
+        (telemetry histograms) but not promised."""
+        p = len(self.config.prompts)
+        return [Target(f"prompt={k}", len(range(k, n, p)) / n) for k in range(min(p, n))] if n else []
 
     def _model(self) -> DS2DSModel:
         g = self.config.generation
@@ -172,31 +184,38 @@ class LinkedDocDatasetGenerator:
         gen = LinkedDocumentGenerator(model, enc.encode_ordinary, enc.decode)
         corpus = DocumentCorpus(Path(self.config.corpus)) if self.config.corpus else None
         try:
-            for i in range(task.count):
-                g = task.start + i
-                prompt = self.config.prompts[g % len(self.config.prompts)]
-                cfg = attrs.evolve(self.config.generation, seed=(task.seed + i) % (1 << 63))
+            bs = self.config.batch_size
+            for b0 in range(0, task.count, bs):
+                idx = list(range(b0, min(task.count, b0 + bs)))
+                ks = [(task.start + i) % len(self.config.prompts) for i in idx]
+                prompts = [self.config.prompts[k] for k in ks]
+                cfgs = [attrs.evolve(self.config.generation, seed=(task.seed + i) % (1 << 63)) for i in idx]
                 t0 = time.perf_counter()
                 try:
-                    res = gen.generate(prompt=prompt, corpus=corpus, config=cfg)
+                    if bs == 1:
+                        results = [gen.generate(prompt=prompts[0], corpus=corpus, config=cfgs[0])]
+                    else:
+                        results = gen.generate_batch(prompts, cfgs, corpus=corpus)
                 except Ds2dsError as e:
-                    # name the sample and its prompt, not only the shard datacore reports
-                    raise type(e)(f"sample {g} ({self._where(g % len(self.config.prompts))}): {e}") from None
-                ms = (time.perf_counter() - t0) * 1000
-                rec = result_record(prompt, res)
-                m = rec["meta"]
-                telemetry.count("samples")
-                telemetry.count("documents", m["n_documents"])
-                telemetry.count("corpus_documents", m["corpus_documents"])
-                telemetry.count("generated_documents", m["generated_documents"])
-                telemetry.count("new_tokens", res.new_tokens)
-                telemetry.count("generation_ms", int(round(ms)))
-                telemetry.observe("documents_per_sample", str(m["n_documents"]))
-                telemetry.observe("link_depth", str(m["link_depth"]))
-                telemetry.observe("stop_reason", res.stop_reason)
-                for e in res.links:
-                    telemetry.observe("link_outcome", e.outcome)
-                yield rec
+                    # name the samples and their prompts, not only the shard datacore reports
+                    which = ", ".join(f"sample {task.start + i} ({self._where(k)})" for i, k in zip(idx, ks))
+                    raise type(e)(f"{which}: {e}") from None
+                telemetry.count("generation_ms", int(round((time.perf_counter() - t0) * 1000)))
+                for k, prompt, res in zip(ks, prompts, results):
+                    rec = result_record(prompt, res)
+                    m = rec["meta"]
+                    telemetry.count("samples")
+                    telemetry.count("documents", m["n_documents"])
+                    telemetry.count("corpus_documents", m["corpus_documents"])
+                    telemetry.count("generated_documents", m["generated_documents"])
+                    telemetry.count("new_tokens", res.new_tokens)
+                    telemetry.observe("documents_per_sample", str(m["n_documents"]))
+                    telemetry.observe("link_depth", str(m["link_depth"]))
+                    telemetry.observe("stop_reason", res.stop_reason)
+                    telemetry.observe(STRATA, f"prompt={k}")
+                    for e in res.links:
+                        telemetry.observe("link_outcome", e.outcome)
+                    yield rec
         finally:
             if corpus is not None:
                 corpus.close()

@@ -228,9 +228,12 @@ def generate(model_dir: Path, prompt: str, out: Path, seed: int, threads: int, c
 @click.option("--prompts", "prompts_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="One prompt per line (\\n escapes), or JSONL with a 'prompt' field.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads per worker.")
+@click.option("--batch-size", type=click.IntRange(min=1, max=1024), default=8, show_default=True,
+              help="Samples decoded together (one forward per step for all of them).")
 @_gen_options
 @generate_options
-def batch(model_dir: Path, prompts_file: Path, threads: int, corpus_dir: Path | None, opts: GenerateOptions, **kw: Any) -> None:
+def batch(model_dir: Path, prompts_file: Path, threads: int, batch_size: int, corpus_dir: Path | None,
+          opts: GenerateOptions, **kw: Any) -> None:
     """Generate many linked-document samples from a prompts file into a datacore dataset (--out)."""
     from .batch import BatchConfig, LinkedDocDatasetGenerator, read_prompts_with_origin
 
@@ -239,7 +242,7 @@ def batch(model_dir: Path, prompts_file: Path, threads: int, corpus_dir: Path | 
     prompts = read_prompts_with_origin(prompts_file)
     bc = BatchConfig(model=str(model_dir), prompts=tuple(p for _, p in prompts), generation=cfg,
                      corpus=str(corpus_dir) if corpus_dir else None, threads=threads,
-                     prompt_origins=tuple(o for o, _ in prompts))
+                     prompt_origins=tuple(o for o, _ in prompts), batch_size=batch_size)
     run_generate(LinkedDocDatasetGenerator(bc), opts)
 
 

@@ -13,6 +13,8 @@ invalidates the cache (the next call re-feeds the remaining documents in one chu
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from .document_context import DocumentContext
@@ -27,8 +29,10 @@ class ContextRunner:
 
     def __init__(self, model: DS2DSModel, context: DocumentContext, *, use_kv_cache: bool = True,
                  mask_type: str = "cross_doc_link", attention: str = "sdpa",
-                 dtype: torch.dtype | None = None) -> None:
+                 dtype: torch.dtype | None = None, cache_factory: Callable[[], KVCache] | None = None) -> None:
         self.model = model
+        #: makes an empty KV cache (a fresh one, or a row of a batched stack reset to empty)
+        self.cache_factory = cache_factory or (lambda: KVCache(model, context.max_context_length, dtype))
         self.ctx = context
         self.use_kv_cache = use_kv_cache
         self.mask_type = mask_type
@@ -55,9 +59,19 @@ class ContextRunner:
         return self._cached()
 
     def _cached(self) -> torch.Tensor:
+        t, dt, pt = self.prepare()
+        assert self.cache is not None and self._table is not None
+        logits = self.model.extend(self.cache, t, dt, pt, self._table, attention=self.attention)
+        return logits[-1].float()
+
+    def prepare(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Bring the cache up to date with the context (rebuilt after an eviction or a link made
+        visible too early) and return the tokens still to feed, with their document ids and
+        positions; the last one is the current document's last token. For a single token, the
+        cached mask row of the current document is ready (``cache.rows``)."""
         ctx, model = self.ctx, self.model
         if self.cache is None or ctx.evictions != self._evictions:
-            self.cache = KVCache(model, ctx.max_context_length, self.dtype)
+            self.cache = self.cache_factory()
             self.fed = {}
             self._evictions = ctx.evictions
             self._links = -1
@@ -73,7 +87,7 @@ class ContextRunner:
                 if any(v < self.fed.get(d.doc_id, 0) for v in d.links.values()):
                     self.cache = None
                     self._evictions = -1
-                    return self._cached()
+                    return self.prepare()
         assert self._table is not None
         cur = ctx.current_document
         toks: list[int] = []
@@ -98,5 +112,4 @@ class ContextRunner:
         else:
             cache.rows.clear()
         self.tokens_fed += len(toks)
-        logits = model.extend(cache, t, dt, pt, self._table, attention=self.attention)
-        return logits[-1].float()
+        return t, dt, pt

@@ -11,7 +11,7 @@ parent continues, so the parent's tokens after the link can attend to it. Recurs
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Sequence
 
 import numpy as np
 import torch
@@ -77,6 +77,22 @@ def _root_title(prompt_text: str) -> str:
     return "Root Document"
 
 
+class _Run:
+    """The state of one sample's generation: its context, config, sampling generator (seeded
+    from ``config.seed``: one per sample, so batched samples do not share randomness), link log."""
+
+    def __init__(self, ctx: DocumentContext, config: GenerationConfig, corpus: DocumentCorpus | None,
+                 vocab: int | None, prompt_tokens: np.ndarray) -> None:
+        self.ctx = ctx
+        self.config = config
+        self.corpus = corpus
+        self.vocab = vocab
+        self.prompt_tokens = prompt_tokens
+        self.rng = torch.Generator().manual_seed(config.seed)
+        self.events: list[LinkEvent] = []
+        self.new_tokens = 0
+
+
 class LinkedDocumentGenerator:
     """Main generation entry point (see the module docstring)."""
 
@@ -92,7 +108,57 @@ class LinkedDocumentGenerator:
     def generate(self, prompt: str | None = None, prompt_tokens: np.ndarray | None = None,
                  corpus: DocumentCorpus | None = None, config: GenerationConfig | None = None) -> GenerationResult:
         """Generate from ``prompt`` (text) or ``prompt_tokens``; returns a :class:`GenerationResult`."""
-        config = config or GenerationConfig()
+        run = self._prepare(prompt, prompt_tokens, corpus, config or GenerationConfig())
+        self._ctx = run.ctx
+        self._runner: ContextRunner = self.runner_factory(self.model, run.ctx, run.config)
+        steps = self._steps(run)
+        try:
+            next(steps)
+            while True:
+                steps.send(self._runner.next_logits())
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    def generate_batch(self, prompts: Sequence[str], configs: Sequence[GenerationConfig],
+                       corpus: DocumentCorpus | None = None) -> list[GenerationResult]:
+        """Generate one sample per ``(prompts[i], configs[i])`` with batched decoding: every step
+        runs one forward for all samples that need a next token (their KV caches stacked, each
+        row with its own mask and positions); each sample samples with its own seed
+        (``configs[i].seed``), so its result does not depend on the other samples of the batch
+        (equal to :meth:`generate` up to float rounding, tested). Samples whose config asks for
+        ``use_kv_cache=False`` or ``attention="flex"`` are stepped one by one (same results as
+        :meth:`generate`, not batched)."""
+        from .batched import BatchedContextRunner
+
+        if len(prompts) != len(configs):
+            raise ConfigError(f"generate_batch: {len(prompts)} prompts but {len(configs)} configs")
+        runs = [self._prepare(p, None, corpus, c) for p, c in zip(prompts, configs)]
+        runner = BatchedContextRunner(self.model, [r.ctx for r in runs], [r.config for r in runs])
+        results: list[GenerationResult | None] = [None] * len(runs)
+        steps = [self._steps(r) for r in runs]
+        waiting: list[int] = []
+        for i, st in enumerate(steps):
+            try:
+                next(st)
+                waiting.append(i)
+            except StopIteration as stop:
+                results[i] = stop.value
+        while waiting:
+            logits = runner.next_logits(waiting)
+            still: list[int] = []
+            for i in waiting:
+                try:
+                    steps[i].send(logits[i])
+                    still.append(i)
+                except StopIteration as stop:
+                    results[i] = stop.value
+                    runner.finish(i)
+            waiting = still
+        return [r for r in results if r is not None]
+
+    def _prepare(self, prompt: str | None, prompt_tokens: np.ndarray | None, corpus: DocumentCorpus | None,
+                 config: GenerationConfig) -> _Run:
+        """Validate the request and build its context (nothing is generated yet)."""
         mcfg = getattr(self.model, "cfg", None)
         if mcfg is not None:
             if config.max_tokens_per_document > mcfg.max_doc_len:
@@ -113,7 +179,6 @@ class LinkedDocumentGenerator:
         if vocab is not None and len(prompt_tokens) and (int(prompt_tokens.max()) >= vocab or int(prompt_tokens.min()) < 0):
             bad = int(prompt_tokens.max()) if int(prompt_tokens.max()) >= vocab else int(prompt_tokens.min())
             raise ConfigError(f"the prompt has token id {bad}, outside the model's vocab_size = {vocab}")
-        self._vocab = vocab
         if len(prompt_tokens) == 0:
             raise PromptTooLongError("the prompt is empty: give at least one token")
         limit = min(config.max_tokens_per_document, config.max_context_length) - 1
@@ -121,35 +186,36 @@ class LinkedDocumentGenerator:
             raise PromptTooLongError(f"the prompt has {len(prompt_tokens)} tokens; at most {limit} fit "
                                      f"(max_tokens_per_document/max_context_length minus one)")
         text = prompt if prompt is not None else self.decode(prompt_tokens.tolist())
-        t0 = time.perf_counter()
-        self._ctx = ctx = DocumentContext(config.max_context_length, config.max_tokens_per_document,
-                                          config.eviction_policy, self.encode, self.decode,  # type: ignore[arg-type]
-                                          device=config.device)
+        ctx = DocumentContext(config.max_context_length, config.max_tokens_per_document,
+                              config.eviction_policy, self.encode, self.decode,  # type: ignore[arg-type]
+                              device=config.device)
         ctx.initialize_root(prompt_tokens, _root_title(text))
-        self._runner: ContextRunner = self.runner_factory(self.model, ctx, config)
-        self._rng = torch.Generator().manual_seed(config.seed)
-        self._events: list[LinkEvent] = []
-        self._new_tokens = 0
-        root = ctx.current_document.title
+        return _Run(ctx, config, corpus, vocab, prompt_tokens)
 
+    def _steps(self, run: _Run) -> Generator[None, torch.Tensor, GenerationResult]:
+        """The whole generation of one sample as a coroutine: it yields whenever it needs the
+        next-token logits of ``run.ctx.current`` and is sent them; returns the result."""
+        t0 = time.perf_counter()
+        ctx, config = run.ctx, run.config
+        root = ctx.current_document.title
         if config.process_prompt_links:
-            proc = PromptLinkProcessor(self.detector, vocab_size=vocab)
-            pending = proc.process_prompt(prompt_tokens, ctx, corpus, config)
-            self._events.extend(proc.events)
+            proc = PromptLinkProcessor(self.detector, vocab_size=run.vocab)
+            pending = proc.process_prompt(run.prompt_tokens, ctx, run.corpus, config)
+            run.events.extend(proc.events)
             for title in pending:
                 ctx.switch_to_document(title)
-                self._generate_document_recursive(ctx, corpus, config, 1, title)
+                yield from self._document_steps(run, 1, title)
             ctx.switch_to_document(root)
-        reason = self._generate_document_recursive(ctx, corpus, config, 0, root)
+        reason = yield from self._document_steps(run, 0, root)
         docs = ctx.get_all_documents()
         root_doc = next(d for d in docs if d.is_root)
-        return GenerationResult(root_doc, topological_order(docs), config.to_dict(), self._events, reason,
-                                self._new_tokens, time.perf_counter() - t0)
+        return GenerationResult(root_doc, topological_order(docs), config.to_dict(), run.events, reason,
+                                run.new_tokens, time.perf_counter() - t0)
 
-    def _generate_document_recursive(self, context: DocumentContext, corpus: DocumentCorpus | None,
-                                     config: GenerationConfig, current_depth: int, target_doc_title: str) -> str:
+    def _document_steps(self, run: _Run, current_depth: int, target_doc_title: str) -> Generator[None, torch.Tensor, str]:
         """Generate ``target_doc_title`` (made current) until it stops, recursing into new links.
         Returns the stop reason."""
+        context, config = run.ctx, run.config
         context.switch_to_document(target_doc_title)
         doc = context.current_document
         n = 0
@@ -158,29 +224,32 @@ class LinkedDocumentGenerator:
             stop, reason = self._check_stopping_condition(None, n, config)
             if stop:
                 break
-            tok = sample_token(self._runner.next_logits(), config.temperature, config.top_k, config.top_p, self._rng)
+            logits = yield
+            tok = sample_token(logits, config.temperature, config.top_k, config.top_p, run.rng)
             if not context.append_token_to_current(tok):
                 reason = "max_tokens_per_document" if len(doc.tokens) >= context.max_tokens_per_doc else "context_full"
                 break
             n += 1
-            self._new_tokens += 1
+            run.new_tokens += 1
             stop, reason = self._check_stopping_condition(tok, n, config)
             if stop:
                 break
             if self.detector.is_candidate(tok):
                 link = self.detector.detect_link_at_position(doc.tokens, len(doc.tokens) - 1)
                 if link is not None:
-                    self._handle_detected_link(link, context, corpus, config, current_depth, doc.title)
+                    yield from self._link_steps(run, link, current_depth, doc.title)
                     context.switch_to_document(doc.title)
         context.switch_to_document(doc.title)
         context.complete_current_document()
         return reason
 
-    def _handle_detected_link(self, link: DetectedLink, context: DocumentContext, corpus: DocumentCorpus | None,
-                              config: GenerationConfig, current_depth: int, current_doc_title: str) -> None:
+    def _link_steps(self, run: _Run, link: DetectedLink, current_depth: int,
+                    current_doc_title: str) -> Generator[None, torch.Tensor, None]:
         """Resolve one link: reuse, corpus, or generate (recursively), and log what happened."""
+        context, corpus, config = run.ctx, run.corpus, run.config
+
         def log(target: str, outcome: str) -> None:
-            self._events.append(LinkEvent(current_doc_title, target, link.text, outcome))
+            run.events.append(LinkEvent(current_doc_title, target, link.text, outcome))
 
         target = clean_target(link.target)
         if target is None:
@@ -204,7 +273,7 @@ class LinkedDocumentGenerator:
             return log(target, "skipped:max_aux")
         if variants:
             assert corpus is not None
-            toks = corpus.get_document(title, self._vocab)
+            toks = corpus.get_document(title, run.vocab)
             src = corpus.get_source_path(title) or "corpus"
             if toks is not None and context.add_corpus_document(title, toks, current_doc_title, source=src,
                                                                 depth=current_depth + 1, links=corpus.links(title)):
@@ -216,7 +285,7 @@ class LinkedDocumentGenerator:
         if not context.start_auxiliary_generation(target, current_doc_title, depth=current_depth + 1):
             return log(target, "skipped:context_full")
         log(target, "generated")
-        self._generate_document_recursive(context, corpus, config, current_depth + 1, target)
+        yield from self._document_steps(run, current_depth + 1, target)
         context.switch_to_document(current_doc_title)
         if context.docs[target].active:
             context.add_link(current_doc_title, target, link.paren_close_pos)

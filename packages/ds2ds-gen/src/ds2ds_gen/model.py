@@ -502,6 +502,31 @@ class DS2DSModel(nn.Module):
         cache.n = n1
         return self.logits(x[0])
 
+    @torch.no_grad()
+    def extend_batch(self, k_all: Tensor, v_all: Tensor, tokens: Tensor, pos: Tensor, slots: Tensor,
+                     mask: Tensor) -> Tensor:
+        """One decode step for a batch of samples with stacked caches (see :mod:`ds2ds_gen.batched`).
+
+        ``k_all``/``v_all``: ``[layers, B, heads, slots, head_dim]``; row ``b`` feeds ``tokens[b]``
+        at document position ``pos[b]``, stores its keys/values at slot ``slots[b]`` and attends
+        to the keys where ``mask[b]`` (``[B, na]``) is True. Returns logits ``[B, V]``.
+        """
+        b = tokens.shape[0]
+        na = mask.shape[-1]
+        x = self.embedding(tokens)[:, None]
+        cos, sin = self._cos_sin(pos[:, None], x.dtype)
+        adt = torch.float32 if x.device.type == "cpu" and x.dtype == torch.bfloat16 else x.dtype
+        rows = torch.arange(b, device=tokens.device)
+        m4 = mask[:, None, None, :]
+        for li, blk in enumerate(self.blocks):
+            q, k, v = blk.qkv_heads(x, cos, sin)
+            k_all[li, rows, :, slots] = k[:, :, 0].to(k_all.dtype)
+            v_all[li, rows, :, slots] = v[:, :, 0].to(v_all.dtype)
+            att = F.scaled_dot_product_attention(q.to(adt), k_all[li, :, :, :na].to(adt),
+                                                 v_all[li, :, :, :na].to(adt), attn_mask=m4)
+            x = blk.finish(x, att.to(x.dtype))
+        return self.logits(x[:, 0])
+
     def refresh_row(self, cache: KVCache, doc_id: int, frontier_pos: int, table: Tensor) -> None:
         """(Re)compute the cached key-visibility row of ``doc_id``'s next query at ``frontier_pos``."""
         row = torch.zeros(cache.capacity, dtype=torch.bool, device=cache.doc.device)
