@@ -1,5 +1,6 @@
 """Regex -> minimal DFA -> balanced, coverage-driven datasets of accept / incomplete / reject strings."""
 
+from ._version import __version__
 from .compile import DEFAULT_ALPHABET, build_fsm, compile_regex, compile_token_regex
 from .config import REJECT_SUBTYPES, GenConfig
 from .datagen import FsmGenerator
@@ -22,7 +23,6 @@ from .split import split_counts_by, split_of
 from .targets import TargetPlan
 from .telemetry import DataReport
 
-__version__ = "0.1.0"
 __all__ = [
     "CLASS_NAMES",
     "DEFAULT_ALPHABET",

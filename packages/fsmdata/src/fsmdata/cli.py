@@ -13,7 +13,7 @@ from typing import Any
 import click
 from datacore.cli_support import CliGroup, GenerateOptions, generate_options, run_generate
 
-from . import __version__
+from ._version import __version__
 from .compile import build_fsm
 from .config import GenConfig, parse_mix
 from .errors import FsmError

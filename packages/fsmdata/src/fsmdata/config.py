@@ -10,6 +10,11 @@ import attrs
 
 from .errors import FsmError
 
+try:  # datacore contract v2
+    from datacore import ConfigError as _DatacoreConfigError
+except ImportError:  # pragma: no cover - older datacore
+    _DatacoreConfigError = FsmError  # type: ignore[misc,assignment]
+
 __all__ = ["MIX_PRIORITIES", "REJECT_SUBTYPES", "TASK_CLASSES", "GenConfig", "parse_mix"]
 
 TASK_CLASSES = {"ternary": ("A", "I", "R"), "binary": ("A", "R")}
@@ -20,8 +25,9 @@ MIX_PRIORITIES = ("exact", "subtype", "length")
 L_LIMIT = 4096
 
 
-class ConfigError(FsmError):
-    """A bad GenConfig value: names the field, the value and what is allowed."""
+class ConfigError(FsmError, _DatacoreConfigError):
+    """A bad GenConfig value: names the field, the value and what is allowed (a
+    :class:`datacore.ConfigError` too)."""
 
 
 def _mix(value: Any, field: str, allowed: tuple[str, ...]) -> dict[str, float]:

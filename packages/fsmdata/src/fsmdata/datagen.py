@@ -60,7 +60,7 @@ class FsmGenerator:
     name = "fsmdata"
 
     def __init__(self, fsm: FSM, cfg: GenConfig) -> None:
-        from . import __version__
+        from ._version import __version__
 
         self.version = __version__
         self.fsm = fsm

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import FsmFormatError
+from .minimize import canonical_fsm, minimize_table
 
 __all__ = ["CLASS_IDS", "CLASS_NAMES", "FSM"]
 
@@ -245,7 +246,6 @@ class FSM:
         keys as strings).  Undefined transitions go to a reject sink.  With ``minimize`` the
         result is minimized; otherwise it is only completed and renumbered.
         """
-        from .compile import canonical_fsm, minimize_table
 
         def bad(field: str, why: str) -> FsmFormatError:
             return FsmFormatError(f"{source}: field {field!r}: {why}")
