@@ -73,12 +73,20 @@ def test_verify_detects_and_names(dataset) -> None:
     assert r.exit_code == 1 and "no manifest" in r.output
 
 
-def test_report_rerenders(dataset) -> None:
+def test_report_rerenders(dataset, monkeypatch) -> None:
     (dataset / "report.html").unlink()
     r = run("report", str(dataset))
     assert r.exit_code == 0
     html = (dataset / "report.html").read_text()
-    assert "<svg" in html and "Toy lengths" in html  # generator sections rebuilt from the manifest
+    assert "<svg" in html and "Toy lengths" not in html  # from the files alone: no code the dataset names
+    # An installed generator offers its class under the entry point group datacore.generators.
+    import importlib.metadata as md
+
+    ep = md.EntryPoint(name="toy", value="toygen:ToyGenerator", group="datacore.generators")
+    real = md.entry_points
+    monkeypatch.setattr(md, "entry_points", lambda **kw: [ep] if kw.get("group") == "datacore.generators" else real(**kw))
+    assert run("report", str(dataset)).exit_code == 0
+    assert "Toy lengths" in (dataset / "report.html").read_text()  # generator sections, by name
 
 
 def test_corrupt_manifest_is_one_line(dataset) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from . import __version__
 from .cli_support import CliGroup, _ratios
 from .errors import DatacoreError, JsonlError, ManifestError
 from .jsonl import ReadStats, read_jsonl
-from .manifest import MANIFEST, REPORT, TELEMETRY, dataset_files, load_manifest, verify_dataset
+from .manifest import MANIFEST, REPORT, TELEMETRY, dataset_file_paths, dataset_files, load_manifest, sha256_file, verify_dataset
 from .runner import DatasetBuilder
 from .split import SPLITS
 from .telemetry import Telemetry
@@ -53,12 +52,25 @@ def _key_of(value: Any) -> Any:
 @click.option("--compress", type=click.Choice(["none", "gz", "zst"]), default="none", show_default=True)
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True, help="Malformed lines: stop, or skip and count.")
 def split(src: Path, key: str, out: Path, split_ratios: tuple[float, float, float], salt: str, compress: str, on_error: str) -> None:
-    """Split any JSONL file SRC into train/val/test by the hash of field KEY."""
+    """Split any JSONL file SRC into train/val/test by the hash of field KEY.
+
+    OUT must be new, empty, or this same split's own unfinished (or finished) run, which is
+    then resumed; anything else is refused before anything is touched.
+    """
+    if not src.is_file():
+        raise JsonlError(src, None, "no such file")
+    _refuse_foreign_out(src, out)
     stats = ReadStats()
+    config = {"source": src.name, "source_sha256": sha256_file(src), "key": key, "on_error": on_error}
     builder = DatasetBuilder(
-        out, "datacore.split", __version__, {"source": src.name, "key": key}, 0,
-        split_ratios=split_ratios, split_salt=salt, compress=None if compress == "none" else compress, resume=False,
+        out, SPLIT_GENERATOR, __version__, config, 0,
+        split_ratios=split_ratios, split_salt=salt, compress=None if compress == "none" else compress, resume=True,
     )
+    if builder.complete:
+        m = builder.manifest
+        s = m["splits"]
+        click.echo(f"{out}: already complete ({m['records']:,} records -> train {s['train']:,} / val {s['val']:,} / test {s['test']:,})")
+        return
 
     def records() -> Any:
         for i, rec in enumerate(read_jsonl(src, on_error=on_error, stats=stats), start=1):  # type: ignore[arg-type]
@@ -69,22 +81,58 @@ def split(src: Path, key: str, out: Path, split_ratios: tuple[float, float, floa
             yield rec
 
     tel = Telemetry()
-    builder.write_shard(0, records(), lambda r: _key_of(_field(r, key)), tel)
-    tel.count("skipped_lines", stats.skipped)
-    builder.done[0]["telemetry"] = tel.to_dict()
-    m = builder.finalize()
+    try:
+        builder.write_shard(0, records(), lambda r: _key_of(_field(r, key)), tel)
+        tel.count("skipped_lines", stats.skipped)
+        builder.done[0]["telemetry"] = tel.to_dict()
+        m = builder.finalize()
+    except BaseException:
+        builder.abandon()  # leaves nothing of this run when no shard was finished
+        raise
     s = m["splits"]
     click.echo(f"{m['records']:,} records -> train {s['train']:,} / val {s['val']:,} / test {s['test']:,} in {out}"
                + (f" ({stats.skipped} malformed lines skipped)" if stats.skipped else ""))
+
+
+SPLIT_GENERATOR = "datacore.split"
+# What a dataset directory of ours may hold at its top level.
+_DATASET_ENTRIES = {MANIFEST, TELEMETRY, REPORT, "README.md", "croissant.json", ".datacore", *SPLITS}
+
+
+def _refuse_foreign_out(src: Path, out: Path) -> None:
+    """Refuse an --out that is not new, empty, or a run of this same command (nothing is touched)."""
+    if out.exists() and not out.is_dir():
+        raise DatacoreError(f"{out}: exists and is not a directory")
+    if src.resolve().is_relative_to(out.resolve()):
+        raise DatacoreError(f"{src}: lies inside --out {out}; write the split to another directory (nothing was changed)")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    for marker in (out / MANIFEST, out / ".datacore" / "run.json"):
+        if marker.is_file():
+            try:
+                spec = orjson.loads(marker.read_bytes())
+            except orjson.JSONDecodeError:
+                spec = None
+            gen = spec.get("generator") if isinstance(spec, dict) else None
+            if gen != SPLIT_GENERATOR:
+                what = f"a dataset of generator {gen!r}" if gen else f"an unreadable {marker.name}"
+                raise DatacoreError(f"{out}: holds {what}; split never replaces another dataset: choose a new --out (nothing was changed)")
+            foreign = sorted(p.name for p in out.iterdir() if p.name not in _DATASET_ENTRIES)
+            if foreign:
+                raise DatacoreError(f"{out}: holds files that are not ours ({', '.join(foreign[:3])}); choose a new --out (nothing was changed)")
+            return  # our own run: the builder resumes it, or refuses it if the arguments differ
+    shown = ", ".join(sorted(p.name for p in out.iterdir())[:3])
+    raise DatacoreError(f"{out}: not empty and not a split run ({shown}); choose an empty or new --out (nothing was changed)")
 
 
 def _jsonl_files(path: Path) -> list[tuple[str, Path]]:
     if path.is_file():
         return [("-", path)]
     if (path / MANIFEST).exists():
-        m = load_manifest(path)
-        return [(e["split"], path / e["path"]) for e in dataset_files(m)]
-    files = sorted(p for p in path.rglob("*.jsonl*") if not p.name.endswith(".tmp"))
+        return [(e["split"], p) for e, p in dataset_file_paths(path)]
+    root = path.resolve()
+    # A folder without a manifest: its own JSONL files only (a symlink out of it is not followed).
+    files = sorted(p for p in path.rglob("*.jsonl*") if not p.name.endswith(".tmp") and p.resolve().is_relative_to(root))
     if not files:
         raise DatacoreError(f"{path}: no dataset.json and no .jsonl files")
     return [(p.parent.name if p.parent.name in SPLITS else "-", p) for p in files]
@@ -142,24 +190,38 @@ def report(out: Path) -> None:
     from .report import render_report
 
     m = load_manifest(out)
+    dataset_file_paths(out, m)  # refuses a manifest that names files outside the dataset
     try:
         tel = Telemetry.from_json((out / TELEMETRY).read_bytes())
     except FileNotFoundError:
         raise ManifestError(f"{out / TELEMETRY}: missing") from None
-    except orjson.JSONDecodeError as e:
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError) as e:
         raise ManifestError(f"{out / TELEMETRY}: corrupt ({e})") from None
-    (out / REPORT).write_text(render_report(m, tel, _generator_sections(m, tel)), encoding="utf-8")
+    (out / REPORT).write_text(render_report(m, tel, _generator_sections(m, tel), root=out), encoding="utf-8")
     click.echo(f"wrote {out / REPORT}")
 
 
+ENTRY_POINT_GROUP = "datacore.generators"
+
+
 def _generator_sections(m: dict[str, Any], tel: Telemetry) -> list[Any]:
-    """Extra sections from the generator, if its class can be imported and rebuilt from its config."""
-    ref = m.get("generator_ref")
-    if not ref:
+    """Extra sections from an installed generator, looked up by name, never from the dataset's own code.
+
+    The manifest's ``generator_ref`` (a module path) is never imported: a dataset is data, and a
+    module planted beside it would run.  An installed package may offer its generator class
+    under the entry point group ``datacore.generators`` with the generator's name; without one
+    the report is rendered from the files alone (it is complete without the extras).
+    """
+    from importlib.metadata import entry_points
+
+    name = m.get("generator")
+    if not isinstance(name, str):
+        return []
+    eps = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    if not eps:
         return []
     try:
-        mod, _, qual = ref.partition(":")
-        cls = getattr(importlib.import_module(mod), qual)
+        cls = eps[0].load()
         gen = cls.from_config_dict(m["spec"]["config"])
         return list(gen.report_sections(tel))
     except Exception:  # the generic report is still complete without the extras
@@ -170,28 +232,19 @@ def _generator_sections(m: dict[str, Any], tel: Telemetry) -> list[Any]:
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--to", "fmt", type=click.Choice(["parquet"]), required=True)
 @click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where to write [default: OUT/parquet].")
-def export(out: Path, fmt: str, dest: Path | None) -> None:
-    """Export each split of dataset OUT to one Parquet file (needs datacore[parquet])."""
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise DatacoreError("export --to parquet needs pyarrow: pip install 'datacore[parquet]'") from None
-    m = load_manifest(out)
+@click.option("--row-group-size", type=click.IntRange(min=1), default=10_000, show_default=True, help="Records per Parquet row group (bounds memory).")
+def export(out: Path, fmt: str, dest: Path | None, row_group_size: int) -> None:
+    """Export each split of dataset OUT to one Parquet file (needs datacore[parquet]).
+
+    Streamed in row groups; one schema for all splits (a field of two types is refused, naming
+    the field and a record of each); provenance in the Parquet metadata (datacore.*).
+    """
+    from .parquet import export_parquet
+
     dest = dest or out / "parquet"
-    dest.mkdir(parents=True, exist_ok=True)
-    for split_name in SPLITS:
-        rows = [r for e in dataset_files(m) if e["split"] == split_name for r in read_jsonl(out / e["path"])]
-        try:
-            table = pa.Table.from_pylist(rows)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            # Heterogeneous nested values: keep them, as JSON text.
-            rows = [{k: orjson.dumps(v).decode() if isinstance(v, (dict, list)) else v for k, v in r.items()} for r in rows]
-            table = pa.Table.from_pylist(rows)
-        tmp = dest / f"{split_name}.parquet.tmp"
-        pq.write_table(table, tmp)
-        tmp.replace(dest / f"{split_name}.parquet")
-        click.echo(f"{split_name}: {len(rows):,} rows -> {dest / (split_name + '.parquet')}")
+    rows = export_parquet(out, dest, row_group_size=row_group_size)
+    for split_name, n in rows.items():
+        click.echo(f"{split_name}: {n:,} rows -> {dest / (split_name + '.parquet')}")
 
 
 @main.command()
