@@ -1,0 +1,29 @@
+"""fsmdata against datacore's conformance suite (every promise of the generator contract)."""
+
+from __future__ import annotations
+
+import pytest
+from datacore.testing import check_generator
+from fsmdata import FsmGenerator, GenConfig, compile_regex
+
+
+def _make() -> FsmGenerator:
+    return FsmGenerator(compile_regex("x(a|b)*y(c|d)z", "abcdxyz"), GenConfig(L_min=3, L_max=12))
+
+
+def _bad_length() -> FsmGenerator:
+    return FsmGenerator(compile_regex("ab", "ab"), GenConfig(L_min=5, L_max=3))
+
+
+def test_fsmdata_conforms(tmp_path) -> None:
+    times = check_generator(_make, n=240, shard_size=60, bad_configs=[_bad_length], workdir=tmp_path)
+    assert "kill" in times
+
+
+@pytest.mark.parametrize("task", ["binary"])
+def test_fsmdata_binary_task_conforms(tmp_path, task) -> None:
+    def make() -> FsmGenerator:
+        return FsmGenerator(compile_regex("(ab|c)+d", "abcd"), GenConfig(L_min=1, L_max=10, task=task))
+
+    check_generator(make, n=200, shard_size=50, ray=False, checks=("determinism", "count", "ids", "splits", "shard_size"),
+                    workdir=tmp_path)
