@@ -6,6 +6,7 @@ import random
 from collections import Counter, defaultdict
 
 import attrs
+import xxhash
 import orjson
 import pytest
 from datacore import DatacoreError, ShardTask, Splitter, Telemetry, build_dataset, shard_seed, split_of
@@ -54,10 +55,10 @@ def test_records_splits_and_dedup(tmp_path, small_config, read_dataset, dataset_
             assert nxt is not None and nxt[0] == r["target"]
             by_trace[m["trace_id"]].add(split)
             pairs[(r["input"], r["target"])] += 1
+            # The split key is the trace id (a hash of the start term), datacore's encoding, bit for bit.
+            assert split_of(m["trace_id"], (0.6, 0.2, 0.2)) == split
             if m["step"] == 0:
                 starts[r["input"]] += 1
-                # The split key is the start term, datacore's encoding, bit for bit.
-                assert split_of(r["input"], (0.6, 0.2, 0.2)) == split
     assert all(len(s) == 1 for s in by_trace.values())
     assert max(starts.values()) == 1
     # Pairs are not deduplicated (traces are kept whole); stats counts the repeats the same way.
@@ -177,7 +178,8 @@ def test_generate_shard_matches_files(tmp_path, small_config):
     assert sum(counts.values()) == 300
     files = [orjson.loads(x) for s in ("train", "val", "test") for x in paths[s].read_bytes().splitlines()]
     for r in recs:
-        assert gen.split_key(r) == r["meta"].pop("start")
+        start = r["meta"].pop("start")
+        assert gen.split_key(r) == r["meta"]["trace_id"] == xxhash.xxh3_64_hexdigest(start)
     assert sorted(files, key=lambda r: r["id"]) == sorted(recs, key=lambda r: r["id"])
 
 

@@ -23,6 +23,9 @@
 //! chunks in a fixed order, applying the per-cell counts and the optional quotas.  The last
 //! trace a cell needs is thinned to the steps that fit (evenly spread).  The bytes written
 //! depend on (seed, shard place, config) only, not on threads or worker processes.
+//!
+//! **Splits.**  A record's split key is its `trace_id` (xxh3-64 hex of the start term), so
+//! a whole trace, and every trace of one start term, lands in one split.
 
 use crate::perm::Perm;
 use crate::reduce::{trace, Status};
@@ -354,8 +357,10 @@ fn make_chunk(
         }
         text.clear();
         write_term(&start, b"\\", &mut text);
-        let split = splitter.split(&text) as u8;
         let tid = format!("{:016x}", xxh3_64(&text));
+        // The split key is the trace id (a hash of the start term), which every record
+        // carries: a start term lands in one split, and any record names its own key.
+        let split = splitter.split(tid.as_bytes()) as u8;
         let mut t = TraceOut {
             start: if free { xxh3_128(&text) } else { 0 },
             free,

@@ -11,6 +11,7 @@ from .api import generate
 from .config import LambdaConfig, parse_quotas, parse_schedule, seed_schedule
 from .errors import LambdaSyntaxError, LambdaValueError, ScheduleError
 from .generator import LambdaGenerator
+from .score import score_predictions
 from .stats import dataset_stats
 from .terms import Normalized, Term, Trace, count_terms, normalize, parse, reduce_step, sample_terms, trace, trace_many
 
@@ -33,6 +34,7 @@ __all__ = [
     "parse_schedule",
     "reduce_step",
     "sample_terms",
+    "score_predictions",
     "seed_schedule",
     "trace",
     "trace_many",

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import click
-from datacore.cli_support import CliGroup, GenerateOptions, generate_options, run_generate
+from datacore import CliGroup, GenerateOptions, generate_options, run_generate
 
 from ._version import __version__
 from .config import LambdaConfig
@@ -132,3 +132,29 @@ def stats(out: Path, as_json: bool) -> None:
         for k, v in h.items():
             bar = "#" * max(1, round(40 * v / total)) if v else ""
             click.echo(f"  {str(k):>12} {v:>10,} {100 * v / total:6.2f}%  {bar}")
+
+
+@main.command()
+@click.argument("predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--against", "against", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The dataset directory the predicted record ids come from.")
+@click.option("--task", type=click.Choice(["step", "nf"]), default="step", show_default=True,
+              help="step: predictions are next terms; nf: predictions are normal forms.")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default=None, help="Only look ids up in this split.")
+@click.option("--json", "as_json", is_flag=True, help="Print the score as JSON instead of a table.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write score.json and report.html (charts) into this directory.")
+def score(predictions: Path, against: Path, task: str, split: str | None, as_json: bool, out: Path | None) -> None:
+    """Score PREDICTIONS (JSONL of {"id", "prediction"}) against a dataset: exact normal-order
+    step / alpha-equal normal form, some valid beta step, by size, depth, redex depth, growth,
+    steps remaining and lambda prefix."""
+    from .score import format_table, score_predictions, write_report
+
+    s = score_predictions(predictions, against, task=task, split=split)
+    if as_json:
+        json.dump(s, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        click.echo(format_table(s))
+    if out is not None:
+        click.echo(f"report: {write_report(s, out)}", err=True)

@@ -9,8 +9,7 @@ from typing import Any
 
 import attrs
 import orjson
-from datacore import ReportSection, ShardTask, Splitter, Telemetry
-from datacore.split import SPLITS
+from datacore import SPLITS, ReportSection, ShardTask, Splitter, Telemetry
 
 from ._version import __version__
 from .config import INF, LambdaConfig
@@ -36,8 +35,8 @@ def _merge_rust_telemetry(telemetry: Telemetry, data: str) -> None:
 class LambdaGenerator:
     """Beta-reduction examples (one per normal-order step) from uniformly sampled closed terms.
 
-    The split key is the start term of the record's trace, so a whole trace lands in one
-    split.  Each cell of the schedule gets its weight's share of the records (record slot
+    The split key is ``meta.trace_id`` (a hash of the start term), so a whole trace lands
+    in one split.  Each cell of the schedule gets its weight's share of the records (record slot
     ``p`` of the run belongs to the cell its golden-ratio point falls in), declared by
     :meth:`targets` and counted in the ``strata`` histogram.  ``num_shards`` (the run's shard
     count, ``ceil(n / shard_size)``) and ``run_seed`` (the run's seed) are set by
@@ -92,20 +91,13 @@ class LambdaGenerator:
         return {**self.config.to_dict(), "num_shards": self.num_shards, "run_seed": self.run_seed}
 
     def split_key(self, record: dict[str, Any]) -> str:
-        """The start term of the record's trace (so a whole trace lands in one split).
-
-        Records from :meth:`generate_shard` carry it as ``meta.start``; in the files the
-        Rust core writes, the step-0 record's ``input`` is the start term.
-        """
-        meta = record.get("meta", {})
-        if "start" in meta:
-            return meta["start"]
-        if meta.get("step") == 0:
-            return record["input"]
-        raise ScheduleError(
-            f"record {record.get('id')!r}: its split key is the start term of trace {meta.get('trace_id')!r}, "
-            "which only the step-0 record (or meta.start) carries"
-        )
+        """The record's ``meta.trace_id`` (xxh3-64 hex of its trace's start term), which every
+        record carries: a whole trace, and every trace of one start term, lands in one split."""
+        meta = record.get("meta")
+        tid = meta.get("trace_id") if isinstance(meta, dict) else None
+        if not isinstance(tid, str):
+            raise ScheduleError(f"record {record.get('id')!r}: no meta.trace_id, which is its split key")
+        return tid
 
     def _threads(self) -> int:
         return self.config.threads or int(os.environ.get("LAMBDAGEN_THREADS", "0") or 0)
@@ -170,7 +162,7 @@ class LambdaGenerator:
     def report_sections(self, telemetry: Telemetry) -> list[ReportSection]:
         """Tables for report.html: quota shares and dedup/filter counters (datacore already
         charts every histogram: trace steps, statuses, cells, sizes, depths)."""
-        from datacore.report import table_html
+        from datacore import table_html
 
         h = telemetry.histograms
         out = []
