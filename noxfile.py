@@ -96,9 +96,14 @@ def isolated(session: nox.Session, package: str) -> None:
 
 @nox.session(tags=["ci"])
 def lint(session: nox.Session) -> None:
-    """ruff over every package, the tools and this file."""
-    session.install("ruff")
+    """ruff, the layering check (no import cycles, public datacore API only) and the Rust linters."""
+    session.install("ruff", "pytest")
     session.run("ruff", "check", "packages", "tools", "noxfile.py")
+    session.run("python", "tools/check_imports.py")
+    session.run("pytest", "-q", "tools", env={"PYTHONDONTWRITEBYTECODE": "1"})
+    for manifest in ("rust/Cargo.toml", "packages/lambdagen/Cargo.toml"):
+        session.run("cargo", "fmt", "--check", "--manifest-path", manifest, external=True)
+        session.run("cargo", "clippy", "--quiet", "--manifest-path", manifest, "--", "-D", "warnings", external=True)
 
 
 @nox.session(tags=["ci"])

@@ -11,30 +11,17 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
 
 from .errors import DatacoreError
 from .generator import ShardTask
-from .shards import pool_initializer, pool_task, setup_generator, write_shard
-from .split import Splitter
+from .shards import Accept, WriteArgs, pool_initializer, pool_task, setup_generator, write_shard
 
 EXECUTORS = ("process", "ray", "inline")
-Accept = Callable[[dict[str, Any]], None]
-
-
-@attrs.frozen
-class WriteArgs:
-    """What every shard of a run is written with: the output directory, splitter and compression."""
-
-    out: Path
-    splitter: Splitter
-    compress: str | None
 
 
 class Executor(Protocol):

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DatacoreError
-from .executors import Accept, WriteArgs
 from .generator import ShardTask
-from .shards import run_task
+from .shards import Accept, WriteArgs, run_task
 
 CONNECT_TIMEOUT_S = float(os.environ.get("DATACORE_RAY_CONNECT_TIMEOUT", "10"))
 

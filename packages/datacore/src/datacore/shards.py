@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import attrs
 import orjson
 import xxhash
 
@@ -26,6 +27,18 @@ from .telemetry import Telemetry
 
 PROGRESS_DIR = ".datacore"
 COMPRESSIONS = (None, "gz", "zst")
+
+Accept = Callable[[dict[str, Any]], None]
+
+
+@attrs.frozen
+class WriteArgs:
+    """What every shard of a run is written with: the output directory, splitter and compression."""
+
+    out: Path
+    splitter: Splitter
+    compress: str | None
+
 
 # The set-up generator of this worker process, keyed by the run token that shipped it.
 _worker: dict[str, Any] = {}
