@@ -1,10 +1,15 @@
 """Message Batches: the same requests at half price, for large offline runs; resumable.
 
 :class:`BatchRunner` submits requests as Message Batches, polls them, and collects the results in
-input order.  Its state file (JSON) records every batch id the moment the API returns it, which
-requests each batch carries, and every result collected, so a run killed at any point and
-started again with the same state file re-submits nothing that was already submitted: it polls
-the batches it knows and collects what they produced.  A request's ``custom_id`` is its cache
+input order.  Its state file (JSON) records the intent to create a batch (its requests and the time) *before*
+``create`` is called, every batch id the moment the API returns it, which requests each batch
+carries, and every result collected.  A run killed at any point (during ``create`` included: the
+API may have made the batch while its id never reached us) and started again with the same state
+file reconciles each open intent with the batch listing: a batch created after the intent, not
+known yet, with as many requests, is adopted instead of paying for it twice; several such
+batches are refused with an error naming them; none means ``create`` never arrived, and only
+then is the batch created.  The same reconciliation runs before ``create`` is retried after a
+lost response.  A request's ``custom_id`` is its cache
 key, so identical requests share one slot.  Successful results also go to the client's disk
 cache (when it has one), where ordinary ``complete`` calls find them.  Requests that errored or
 expired in a batch come back with ``error`` set; the next ``run`` with the same state re-submits
@@ -31,6 +36,8 @@ __all__ = ["BatchRunner"]
 
 T = TypeVar("T")
 STATE_VERSION = 1
+# How far the API's clock may run behind ours when matching a batch to an intent.
+CLOCK_SKEW_S = 300.0
 
 
 class BatchRunner:
@@ -65,13 +72,14 @@ class BatchRunner:
 
     def _load(self) -> dict[str, Any]:
         if not self.state_path.exists():
-            return {"version": STATE_VERSION, "batches": [], "results": {}, "errors": {}}
+            return {"version": STATE_VERSION, "batches": [], "results": {}, "errors": {}, "intents": []}
         try:
             st = json.loads(self.state_path.read_text(encoding="utf-8"))
             if st.get("version") != STATE_VERSION or not isinstance(st.get("batches"), list):
                 raise ValueError(f"expected version {STATE_VERSION} with a 'batches' list")
             st.setdefault("results", {})
             st.setdefault("errors", {})
+            st.setdefault("intents", [])
             return st
         except (ValueError, OSError) as e:
             raise LLMConfigError(f"{self.state_path}: not a BatchRunner state file: {e}") from None
@@ -111,6 +119,8 @@ class BatchRunner:
 
     async def _asubmit(self, reqs: list[LLMRequest]) -> list[str]:
         c = self.client
+        if self.state["intents"]:
+            await self._areconcile()
         in_batches = {k for b in self.state["batches"] if not b.get("collected") for k in b["keys"]}
         todo: dict[str, LLMRequest] = {}
         for r in reqs:
@@ -133,19 +143,85 @@ class BatchRunner:
                 params.update(params.pop("extra_body", {}))
                 payload.append({"custom_id": k, "params": params})
 
-            async def create(payload: list[dict[str, Any]] = payload) -> Any:
+            keys = [k for k, _ in chunk]
+            # Persist the intent before create: if we die (or the response is lost) after the API
+            # made the batch, the next run finds it in the listing instead of paying twice.
+            intent = {"keys": keys, "n": len(keys), "t": time.time()}
+            self.state["intents"].append(intent)
+            self._save()
+            tried = False
+
+            async def create(payload: list[dict[str, Any]] = payload, intent: dict[str, Any] = intent) -> Any:
+                nonlocal tried
+                if tried:  # an earlier attempt may have reached the API: look before creating again
+                    found = await self._find_created(intent)
+                    if found is not None:
+                        return found
+                tried = True
                 return await c._sdk.messages.batches.create(requests=payload)  # type: ignore[arg-type]
 
             batch = await self._retrying(create)
-            # Persist the id before anything else can fail: a lost id is a batch paid for twice.
-            self.state["batches"].append({"id": batch.id, "keys": [k for k, _ in chunk], "collected": False})
-            for k, _ in chunk:
-                self.state["errors"].pop(k, None)
-            self._save()
+            self._adopt(intent, batch.id)
             c._count("llm.batch.submitted")
             c._count("llm.batch.requests", len(chunk))
             new_ids.append(batch.id)
         return new_ids
+
+    def _adopt(self, intent: dict[str, Any], batch_id: str) -> None:
+        """Record ``batch_id`` as the batch of ``intent`` (and drop the intent), atomically."""
+        self.state["batches"].append({"id": batch_id, "keys": intent["keys"], "collected": False})
+        for k in intent["keys"]:
+            self.state["errors"].pop(k, None)
+        self.state["intents"] = [i for i in self.state["intents"] if i is not intent]
+        self._save()
+
+    async def _find_created(self, intent: dict[str, Any]) -> Any:
+        """The batch an unanswered ``create`` of ``intent`` made, from the listing; None if none.
+
+        A candidate was created after the intent (less a clock-skew margin), is not in the state
+        yet and carries as many requests.  More than one candidate cannot be told apart (the API
+        keeps no client id): that is an error naming them, never a second payment.
+        """
+        c = self.client
+        known = {b["id"] for b in self.state["batches"]}
+        since = float(intent["t"]) - CLOCK_SKEW_S
+        candidates = []
+
+        async def listing() -> list[Any]:
+            out = []
+            async for b in c._sdk.messages.batches.list(limit=100):
+                created = getattr(b, "created_at", None)
+                ts = created.timestamp() if hasattr(created, "timestamp") else None
+                if ts is not None and ts < since:
+                    break  # the listing is newest first
+                out.append(b)
+            return out
+
+        for b in await self._retrying(listing):
+            counts = getattr(b, "request_counts", None)
+            total = sum(int(getattr(counts, f, 0) or 0) for f in ("processing", "succeeded", "errored", "canceled", "expired"))
+            if b.id not in known and total == intent["n"]:
+                candidates.append(b)
+        c._count("llm.batch.reconciled")
+        if len(candidates) > 1:
+            ids = ", ".join(b.id for b in candidates[:5])
+            raise LLMError(
+                f"{self.state_path}: an interrupted create of {intent['n']} requests may have made any of the batches "
+                f"{ids}; cannot tell which, so nothing is submitted again. Cancel the extra ones, then remove the "
+                "open intent from the state file (or add the right batch id to its 'batches')"
+            )
+        return candidates[0] if candidates else None
+
+    async def _areconcile(self) -> None:
+        """Settle every intent left by an interrupted run: adopt its batch, or forget it."""
+        for intent in list(self.state["intents"]):
+            found = await self._find_created(intent)
+            if found is not None:
+                self._adopt(intent, found.id)
+                self.client._count("llm.batch.adopted")
+            else:
+                self.state["intents"] = [i for i in self.state["intents"] if i is not intent]
+                self._save()
 
     def poll(self) -> dict[str, str]:
         """Check every uncollected batch once, collecting those that ended: ``{batch_id: status}``."""

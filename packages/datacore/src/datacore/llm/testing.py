@@ -305,10 +305,25 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = {"type": "error", "error": {"type": _ERROR_TYPES.get(status, "api_error"), "message": message}}
         self._send(status, _canon(body), headers=headers)
 
+    def _read_body(self) -> bytes:
+        """Read this request's whole body, once.
+
+        Every POST reads it before answering anything (401, 404, the 503 of the request bound):
+        a reply that leaves the body unread on a keep-alive connection makes the server parse
+        it as the next request line, and that next request gets an HTML 501.
+        """
+        raw = getattr(self, "_body", None)
+        if raw is None:
+            try:
+                n = int(self.headers.get("content-length") or 0)
+            except ValueError:
+                n = 0
+            raw = self.rfile.read(n) if n > 0 else b""
+            self._body = raw
+        return raw
+
     def _read_json(self) -> Any:
-        n = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(n) if n else b""
-        return json.loads(raw or b"null")
+        return json.loads(self._read_body() or b"null")
 
     def _bounded(self) -> bool:
         fake = self.fake
@@ -322,6 +337,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         fake = self.fake
+        self._body = None  # one handler object serves every request of a keep-alive connection
+        self._read_body()
         if not self.headers.get("x-api-key") and not self.headers.get("authorization"):
             self._error(401, "missing x-api-key header")
             return
@@ -390,6 +407,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         fake = self.fake
+        if self.path.split("?", 1)[0] == "/v1/messages/batches":
+            if not self._bounded():
+                return
+            with fake._lock:
+                fake.batch_calls += 1
+                ids = sorted(fake._batches, reverse=True)  # newest first, as the API lists them
+            data = [fake._batch_view(bid) for bid in ids]
+            self._send(200, _canon({"data": data, "has_more": False, "first_id": ids[0] if ids else None,
+                                    "last_id": ids[-1] if ids else None}))
+            return
         m = _BATCH_RE.match(self.path.split("?", 1)[0])
         if not m:
             self._error(404, f"no route GET {self.path}")
