@@ -226,7 +226,7 @@ class LinkedDocDatasetGenerator:
 
     def report_sections(self, telemetry: Telemetry) -> list[ReportSection]:
         """Summary table and histograms for report.html."""
-        from datacore.report import bar_chart_svg, table_html
+        from datacore import bar_chart_svg, table_html
 
         c = telemetry.counters
         aux = c.get("corpus_documents", 0) + c.get("generated_documents", 0)

