@@ -42,7 +42,8 @@ def fake_model(body):
     calls.append({"id": f"call_{n + 2}", "tool": d.roles["update"], "arguments": args, "dependencies": deps})
     if h % 6 == 1:
         return "I would rather chat about the weather."  # not a tool call: repaired once, then rejected
-    text = f"hello, this is {facts['name']} - please set {facts['field_key']} on {facts['entity_id']} (model #{h % 997})"
+    text = (f"hello, this is {facts['name']} ({facts['subject_id']}, born {facts['dob']}, last four {facts['last4']}) - "
+            f"please set {facts['field_key']} on {facts['entity_id']} (model #{h % 997})")
     return {"content": [{"type": "tool_use", "id": f"toolu_{h % 100000}", "name": TOOL_NAME,
                          "input": {"request": text, "calls": calls}}]}
 
@@ -61,6 +62,7 @@ def test_oracle_through_fake_server_with_faults(tmp_path, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     with FakeMessagesServer(handler=fake_model, fault_rate=0.2, faults=("429", "529"), seed=1) as srv:
         cfg = GatlingConfig(oracle="anthropic", base_url=srv.base_url, cache_dir=str(tmp_path / "cache"), batch_size=8,
+                            fallback="procedural",
                             negatives=0.2)
         gen = GatlingGenerator(cfg)
         res = build_dataset(gen, tmp_path / "a", 60, seed=5, workers=1, executor="inline", shard_size=30, progress=False)
@@ -124,7 +126,7 @@ def test_malformed_model_references_are_counted_rejections():
     import random
 
     with FakeMessagesServer(handler=model) as srv, AnthropicClient(api_key="test-key", base_url=srv.base_url) as client:
-        oracle = AnthropicOracle(REG, GatlingConfig(oracle="anthropic"), client=client)
+        oracle = AnthropicOracle(REG, GatlingConfig(oracle="anthropic", fallback="procedural"), client=client)
         from datacore import Telemetry
 
         tel = Telemetry()
@@ -157,7 +159,7 @@ def test_budget_stops_the_run_and_resume_finishes_it(tmp_path, monkeypatch):
         assert per_call > 0
         calls0 = srv.calls
         cfg = GatlingConfig(oracle="anthropic", base_url=srv.base_url, cache_dir=str(tmp_path / "cache"), batch_size=4,
-                            budget_usd=per_call * 9)
+                            budget_usd=per_call * 9, fallback="procedural")
         with pytest.raises(DatacoreError, match=r"shard \d+: budget exceeded"):
             build_dataset(GatlingGenerator(cfg), out, 40, seed=2, workers=1, executor="inline", shard_size=4, progress=False)
         # A per-shard budget would have let all 10 shards (40+ calls) through; a silent fallback would have finished.
@@ -169,7 +171,7 @@ def test_budget_stops_the_run_and_resume_finishes_it(tmp_path, monkeypatch):
         before = srv.calls
         # Resume with room to finish: the answers already paid for come from the cache.
         cfg2 = GatlingConfig(oracle="anthropic", base_url=srv.base_url, cache_dir=str(tmp_path / "cache"), batch_size=4,
-                             budget_usd=per_call * 1000)
+                             budget_usd=per_call * 1000, fallback="procedural")
         res = build_dataset(GatlingGenerator(cfg2), out, 40, seed=2, workers=1, executor="inline", shard_size=4,
                             progress=False, resume=True)
         assert res.records == 40
@@ -177,3 +179,54 @@ def test_budget_stops_the_run_and_resume_finishes_it(tmp_path, monkeypatch):
         recs = [r for p in sorted(out.rglob("*.jsonl")) for r in read_jsonl(p)]
         assert len(recs) == 40 and not [r for r in recs if r["meta"].get("fallback_reason") == "llm_error:budget"]
     _assert_key_nowhere(tmp_path, key)
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_base_url_fails_fast_with_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "gatling-sid"
+    env = {**os.environ, "ANTHROPIC_API_KEY": "test-key", "DATACORE_NO_PROGRESS": "1"}
+    url = f"http://127.0.0.1:{_free_port()}"
+    t0 = time.monotonic()
+    res = subprocess.run([str(exe), "generate", "--oracle", "anthropic", "--base-url", url, "--out", str(tmp_path / "o"),
+                          "-n", "10", "--workers", "1"], capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    lines = [x for x in res.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "unreachable" in lines[0] and url in lines[0] and "--fallback procedural" in lines[0]
+    assert time.monotonic() - t0 < 30
+    assert not (tmp_path / "o" / "dataset.json").exists()
+    # allowed explicitly: the run finishes and the fallback is recorded in the manifest and in every record
+    res = subprocess.run([str(exe), "generate", "--oracle", "anthropic", "--base-url", url, "--out", str(tmp_path / "f"),
+                          "-n", "6", "--workers", "1", "--fallback", "procedural"], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr
+    man = json.loads((tmp_path / "f" / "dataset.json").read_text())
+    assert json.dumps(man).count('"fallback": "procedural"') >= 1
+    recs = [r for p in sorted((tmp_path / "f").rglob("*.jsonl")) for r in read_jsonl(p)]
+    assert len(recs) == 6 and all(r["meta"]["oracle"] == "procedural-fallback" for r in recs)
+    assert all(r["meta"]["fallback_reason"].startswith("llm_error:") for r in recs)
+
+
+def test_without_fallback_rejected_replies_are_dropped_and_counted(tmp_path):
+    import random
+
+    from datacore import Telemetry
+
+    with FakeMessagesServer(handler=fake_model) as srv, AnthropicClient(api_key="test-key", base_url=srv.base_url) as client:
+        oracle = AnthropicOracle(REG, GatlingConfig(oracle="anthropic"), client=client)
+        tel = Telemetry()
+        traces = oracle.make_traces(random.Random(0), [f"x{i}" for i in range(24)], tel)
+    assert traces and all(t.meta["oracle"] == "anthropic" for t in traces)
+    assert len(traces) + tel.counters["anthropic.rejected"] == 24 and tel.counters["anthropic.rejected"] > 0

@@ -67,7 +67,10 @@ Rules for the graph:
 - every argument must satisfy the tool's input_schema; use only the tools listed;
 - obey every policy rule below (verify identity first and feed its session_token to writes, get an approval
   above the limit, confirm destructive actions with the user, only message mailboxes of the domain host).
-The request must sound like a real person, mention the facts given, and vary in wording and tone."""
+The request must sound like a real person and vary in wording and tone, and it must state every fact the calls
+use literally (the subject id, date of birth and last four digits for an identity check, record ids, the
+mailbox a message goes to): an argument value the user never gave, and no earlier tool output returned, is an
+invented detail and the trace is rejected."""
 INTENT_HINTS = {
     "account_inquiry": "a read-only question about their record",
     "account_update": "change one field of an existing record",
@@ -177,6 +180,12 @@ class AnthropicOracle:
 
             c = self.client
             raise BudgetExceeded(float(getattr(c, "spent_usd", 0.0)), float(getattr(c, "budget_usd", None) or 0.0))
+        allow = getattr(self.config, "fallback", "procedural") == "procedural"
+        if not allow:
+            down = [resp for _, resp in replies if getattr(resp, "error_kind", None) in ("connection", "timeout")]
+            if down:
+                raise GatlingError(f"oracle unreachable ({getattr(down[0], 'error', '') or 'connection error'}); pass "
+                                   "--fallback procedural to make procedural traces instead")
         out = []
         for (tid, domain, intent, slots), (obj, resp) in zip(jobs, replies):
             tel.count("anthropic.requests")
@@ -200,6 +209,9 @@ class AnthropicOracle:
             if trace is None:
                 tel.count("anthropic.rejected")
                 tel.observe("anthropic.rejected_reason", reason)
+                if not allow:  # dropped and counted; the shard asks for more
+                    continue
+                tel.count("anthropic.fallback")
                 trace = self.procedural.make_trace(rng, tid, domain, intent, {"oracle": "procedural-fallback"})
                 trace = GoldTrace(trace.trace_id, trace.domain, trace.intent, trace.request, trace.policy, trace.graph,
                                   {"oracle": "procedural-fallback", "fallback_reason": reason})

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import click
-from datacore.cli_support import CliGroup, GenerateOptions, generate_options, run_generate
+from datacore import CliGroup, GenerateOptions, generate_options, run_generate
 
 from . import __version__
 
@@ -41,16 +41,20 @@ def _ratio(_ctx: object, _p: object, v: float) -> float:
 @click.option("--base-url", default=None, help="API root for the anthropic oracle (e.g. a proxy or a fake server).")
 @click.option("--cache-dir", default=None, help="Response cache of the anthropic oracle (re-runs make no calls).")
 @click.option("--budget-usd", type=float, default=None, help="Stop calling the model after this spend.")
+@click.option("--fallback", type=click.Choice(["procedural"]), default=None,
+              help="Replace unusable model replies (and an unreachable oracle) by procedural traces, recorded in the "
+                   "manifest and each record's meta [default: fail on an unreachable oracle, drop rejected replies].")
 def generate(opts: GenerateOptions, oracle: str, negatives: float, domains: str, with_messages: bool,
              registry_dir: Path | None, model: str, base_url: str | None, cache_dir: str | None,
-             budget_usd: float | None) -> None:
+             budget_usd: float | None, fallback: str | None) -> None:
     """Generate gold traces (and hard negatives) into a datacore dataset directory."""
     from .generator import GatlingConfig, GatlingGenerator
 
     try:
         cfg = GatlingConfig(oracle=oracle, negatives=negatives, domains=tuple([d for d in domains.split(",") if d]),
                             with_messages=with_messages, registry_dir=str(registry_dir.resolve()) if registry_dir else None,
-                            model=model, base_url=base_url, cache_dir=cache_dir, budget_usd=budget_usd)
+                            model=model, base_url=base_url, cache_dir=cache_dir, budget_usd=budget_usd,
+                            fallback=fallback)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
     run_generate(GatlingGenerator(cfg), opts)

@@ -2,8 +2,11 @@
 
 Each shard draws from ``random.Random(task.seed)`` only, so the dataset is byte-identical for
 any worker count.  Every trace is validated before it is written: a gold trace that fails is
-counted and replaced (never written); a negative is written only if the validator flags it
-with exactly the rule its mutation breaks.  Records:
+counted and replaced (never written; 500 failures in a row stop the shard with one line); a
+negative is always written, and the validator's verdict on it is counted
+(``negative_flagged_exactly`` / ``negative_flagged_with_others`` / ``negative_missed``) and kept in
+the record (``negative.validator_rules``), so a detection figure cannot be inflated by
+dropping what the validator misses.  Records:
 
 * gold: ``GoldTrace.to_dict()`` + ``label: "gold"`` (+ ``training`` with ``--with-messages``);
 * negative (``negatives`` = share of gold traces that get one, written right after its twin):
@@ -20,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import attrs
-from datacore import ReportSection, ShardTask, Telemetry
+from datacore import ConfigError, ReportSection, ShardTask, Telemetry
 
 from . import __version__
 from .errors import GatlingError
@@ -33,18 +36,23 @@ from .validator import TraceValidator
 __all__ = ["GatlingConfig", "GatlingGenerator"]
 
 ORACLES = ("procedural", "anthropic")
+_MAX_REJECTED_IN_A_ROW = 500
+
+
+class _ConfigValueError(ConfigError, ValueError):
+    """A bad GatlingConfig value (a datacore ConfigError; still a ValueError for callers of 0.1)."""
 
 
 def _in(allowed: tuple[str, ...]) -> Any:
     def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
         if value not in allowed:
-            raise ValueError(f"GatlingConfig.{attr.name}: got {value!r}; allowed: {', '.join(allowed)}")
+            raise _ConfigValueError(f"GatlingConfig.{attr.name}: got {value!r}; allowed: {', '.join(allowed)}")
     return check
 
 
 def _ratio(inst: Any, attr: attrs.Attribute, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"GatlingConfig.{attr.name}: got {value!r}; allowed: a number in [0, 1]")
+        raise _ConfigValueError(f"GatlingConfig.{attr.name}: got {value!r}; allowed: a number in [0, 1]")
 
 
 def _str_tuple(value: Any) -> tuple[str, ...]:
@@ -53,7 +61,7 @@ def _str_tuple(value: Any) -> tuple[str, ...]:
 
 def _positive(inst: Any, attr: attrs.Attribute, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"GatlingConfig.{attr.name}: got {value!r}; allowed: an integer >= 1")
+        raise _ConfigValueError(f"GatlingConfig.{attr.name}: got {value!r}; allowed: an integer >= 1")
 
 
 @attrs.frozen
@@ -64,6 +72,10 @@ class GatlingConfig:
     Anthropic oracle settings: ``model``, ``max_tokens``, ``batch_size`` (requests in flight per
     batch), ``base_url`` (None: the API's), ``cache_dir`` (response cache), ``budget_usd``.
     The API key is read from ``ANTHROPIC_API_KEY`` and is never part of the config.
+    ``fallback``: None (default) -- an unreachable oracle stops the run with one line and a model
+    reply the validator rejects is dropped and counted; ``"procedural"`` -- both are replaced by
+    procedural traces whose lineage says so (``meta.oracle == "procedural-fallback"``), and the
+    choice is in the manifest's config.
     """
 
     oracle: str = attrs.field(default="procedural", validator=_in(ORACLES))
@@ -77,12 +89,29 @@ class GatlingConfig:
     base_url: str | None = None
     cache_dir: str | None = None
     budget_usd: float | None = None
+    fallback: str | None = attrs.field(default=None, validator=_in((None, "procedural")))  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (stored in the manifest)."""
         d = attrs.asdict(self)
         d["domains"] = list(self.domains)
         return d
+
+
+def _probe(base_url: str, timeout: float = 5.0) -> None:
+    """Fail fast, in the parent, when the oracle's host does not accept connections."""
+    import socket
+    from urllib.parse import urlsplit
+
+    u = urlsplit(base_url)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise GatlingError(f"--base-url {base_url!r}: expected an http(s):// URL")
+    port = u.port or (443 if u.scheme == "https" else 80)
+    try:
+        socket.create_connection((u.hostname, port), timeout=timeout).close()
+    except OSError as e:
+        raise GatlingError(f"--base-url {base_url}: oracle unreachable ({e.strerror or e}); pass --fallback procedural "
+                           "to make procedural traces instead (recorded in the manifest and in each record's meta)") from None
 
 
 class GatlingGenerator:
@@ -99,6 +128,8 @@ class GatlingGenerator:
         ProceduralOracle(reg).check(self.config.domains)  # both oracles draw facts procedurally
         if self.config.oracle == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
             raise GatlingError("--oracle anthropic needs the ANTHROPIC_API_KEY environment variable")
+        if self.config.oracle == "anthropic" and self.config.base_url and self.config.fallback is None:
+            _probe(self.config.base_url)
 
     def registry(self) -> DomainRegistry:
         """The (cached) registry this run uses."""
@@ -148,6 +179,7 @@ class GatlingGenerator:
                rng: random.Random) -> Iterator[dict[str, Any]]:
         made = 0
         serial = 0
+        rejected_in_a_row = 0
         while made < task.count:
             want = min(self.config.batch_size if self.config.oracle == "anthropic" else 64, task.count - made)
             ids = [f"sid-{task.index:05d}-{serial + k:06d}" for k in range(want)]
@@ -161,7 +193,13 @@ class GatlingGenerator:
                     telemetry.count("gold_rejected")
                     for v in rep.violations:
                         telemetry.observe("gold_violation", v.rule)
+                    rejected_in_a_row += 1
+                    if rejected_in_a_row >= _MAX_REJECTED_IN_A_ROW:
+                        v0 = rep.violations[0]
+                        raise GatlingError(f"shard {task.index}: {rejected_in_a_row} gold traces in a row failed validation "
+                                           f"(last: {v0.rule} at {v0.call_id or 'request'}: {v0.message})")
                     continue
+                rejected_in_a_row = 0
                 telemetry.count("gold_passed")
                 yield self._record(trace, telemetry)
                 made += 1
@@ -169,14 +207,21 @@ class GatlingGenerator:
                     neg = mutator.mutate(trace, rng)
                     if neg is None:
                         continue
+                    # Written whatever the validator says (issue 17: a negative is never dropped because
+                    # the validator misses it); the verdict is counted and kept in the record.
                     nrep = validator.validate(neg.trace)
-                    if nrep.rules != {neg.rule}:
-                        telemetry.count("negative_misflagged")
-                        continue
+                    if nrep.rules == {neg.rule}:
+                        telemetry.count("negative_flagged_exactly")
+                    elif neg.rule in nrep.rules:
+                        telemetry.count("negative_flagged_with_others")
+                    else:
+                        telemetry.count("negative_missed")
+                        telemetry.observe("negative_missed_mutation", neg.mutation)
                     telemetry.count("negatives")
                     telemetry.observe("mutation", neg.mutation)
                     telemetry.observe("violation", neg.rule)
                     rec = neg.to_dict()
+                    rec["negative"]["validator_rules"] = sorted(nrep.rules)
                     rec["meta"] = {**rec["meta"], "index": task.start + made}
                     yield rec
                     made += 1

@@ -180,11 +180,28 @@ class ProceduralOracle:
             domain, intent = domain or dd, intent or ii
         d = self.registry.domain(domain)
         s = self.slots(rng, d)
-        text = compose(rng, intent, s)
         graph = self.plan(rng, d, intent, s)
+        text = compose(rng, intent, s, self.needs(d, graph, s))
         req_slots = {k: s[k] for k in ("subject_id", "entity_id", "amount", "currency", "field_key", "recipient")}
         return GoldTrace(trace_id, domain, intent, UserRequest(text, intent, domain, req_slots), d.policy, graph,
                          {"oracle": self.name, **(meta or {})})
+
+    @staticmethod
+    def needs(d: Domain, graph: ToolCallGraph, s: dict[str, Any]) -> set[str]:
+        """The facts the user must state for ``graph`` to be grounded (literal ids, identity details, mailbox)."""
+        need: set[str] = set()
+        subj, ent = f"{d.subject}_id", f"{d.entity}_id"
+        for c in graph.calls:
+            a = c.arguments
+            if c.tool == d.roles["identity"]:
+                need.add("identity")
+            if a.get(subj) == s["subject_id"]:
+                need.add("subject_id")
+            if a.get(ent) == s["entity_id"]:
+                need.add("entity_id")
+            if a.get("recipient") == s["recipient"]:
+                need.add("recipient")
+        return need
 
     def plan(self, rng: random.Random, d: Domain, intent: str, s: dict[str, Any]) -> ToolCallGraph:
         """The compliant call graph for ``intent`` in domain ``d`` with slots ``s``."""

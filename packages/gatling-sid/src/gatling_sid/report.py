@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datacore import ReportSection, Telemetry
-from datacore.report import bar_chart_svg, table_html
+from datacore import ReportSection, Telemetry, bar_chart_svg, table_html
 
 __all__ = ["sections"]
 
@@ -20,7 +19,9 @@ def sections(tel: Telemetry, tools_available: int) -> list[ReportSection]:
         ["gold candidates validated", int(validated)],
         ["gold pass rate", f"{passed / validated:.4%}" if validated else "n/a"],
         ["gold candidates rejected (not written)", int(c.get("gold_rejected", 0))],
-        ["negatives dropped (not flagged with exactly their rule)", int(c.get("negative_misflagged", 0))],
+        ["negatives flagged with exactly their rule", int(c.get("negative_flagged_exactly", 0))],
+        ["negatives flagged with their rule and others", int(c.get("negative_flagged_with_others", 0))],
+        ["negatives the validator misses (written anyway)", int(c.get("negative_missed", 0))],
         ["domains covered", len(h.get("domain", {}))],
         ["distinct tools used", f"{len(h.get('tool', {}))} of {tools_available}"],
     ]

@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import orjson
 
-__all__ = ["CompiledSchema", "compiled"]
+__all__ = ["CompiledSchema", "compiled", "ecma_regex"]
 
 _JS_FORMATS = jsonschema.FormatChecker(formats=("date", "email"))
 _KNOWN = {"type", "enum", "properties", "required", "additionalProperties", "minProperties", "maxProperties",
@@ -29,7 +29,84 @@ _KNOWN = {"type", "enum", "properties", "required", "additionalProperties", "min
 Check = Callable[[Any], bool]
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _ecma_to_python(pattern: str) -> str:
+    """Rewrite an ECMA-262 pattern (JSON Schema's dialect) so Python's ``re`` means the same by it.
+
+    * ``$`` (outside a class) matches only at the very end in ECMA-262 (no ``m`` flag); Python's
+      ``$`` also matches before a final newline, so it becomes ``\\Z``.
+    * ``\\d`` / ``\\w`` are ASCII in ECMA-262; Python's match any Unicode digit / letter.
+    """
+    out: list[str] = []
+    i, in_class, n = 0, False, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < n:
+            nxt = pattern[i + 1]
+            if nxt == "d":
+                out.append("0-9" if in_class else "[0-9]")
+            elif nxt == "w":
+                out.append("A-Za-z0-9_" if in_class else "[A-Za-z0-9_]")
+            elif nxt == "D" and not in_class:
+                out.append("[^0-9]")
+            elif nxt == "W" and not in_class:
+                out.append("[^A-Za-z0-9_]")
+            else:
+                out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            if ch == "]":
+                in_class = False
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "^":
+                out.append("[^")
+                i += 2
+                if pattern[i:i + 1] == "]":  # a leading ] is literal in Python, an empty class in ECMA: rare; keep
+                    out.append("\\]")
+                    i += 1
+                continue
+        elif ch == "$":
+            out.append(r"\Z")
+            i += 1
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+_rx_cache: dict[str, re.Pattern[str]] = {}
+
+
+def ecma_regex(pattern: str) -> re.Pattern[str]:
+    """The compiled Python regex that matches what ``pattern`` matches under ECMA-262 (cached)."""
+    rx = _rx_cache.get(pattern)
+    if rx is None:
+        rx = _rx_cache[pattern] = re.compile(_ecma_to_python(pattern))
+    return rx
+
+
+def _ecma_pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Any:
+    if validator.is_type(instance, "string") and ecma_regex(patrn).search(instance) is None:
+        yield jsonschema.ValidationError(f"{instance!r} does not match {patrn!r}")
+
+
+def _strict_date(checker: Any, instance: Any) -> bool:
+    return not isinstance(instance, str) or _is_date(instance)
+
+
+# jsonschema with JSON Schema's own regex dialect (its default uses Python's ``re`` as is).
+EcmaValidator = jsonschema.validators.extend(jsonschema.Draft7Validator, {"pattern": _ecma_pattern})
+_JS_FORMATS.checks("date")(lambda x: _strict_date(None, x))
+
+
 def _is_date(s: str) -> bool:
+    """RFC 3339 full-date: ``YYYY-MM-DD`` and a real day (``fromisoformat`` alone also takes ``20240101``)."""
+    if _DATE.fullmatch(s) is None:
+        return False
     try:
         _dt.date.fromisoformat(s)
     except ValueError:
@@ -80,7 +157,7 @@ def _compile(s: Any) -> Check:
             checks.append(lambda x: any(f(x) for f in fs))
         elif t == "string":
             lo, hi = s.get("minLength", 0), s.get("maxLength")
-            rx = re.compile(s["pattern"]).search if "pattern" in s else None
+            rx = ecma_regex(s["pattern"]).search if "pattern" in s else None
             fmt = {"date": _is_date, "email": lambda v: "@" in v}.get(s.get("format", ""))
 
             def string(x: Any) -> bool:
@@ -114,7 +191,7 @@ def _compile(s: Any) -> Check:
             max_len: int = s["maxLength"]
             checks.append(lambda x: not is_str(x) or len(x) <= max_len)
         if "pattern" in s:
-            rx2 = re.compile(s["pattern"])
+            rx2 = ecma_regex(s["pattern"])
             checks.append(lambda x: not is_str(x) or rx2.search(x) is not None)
         if s.get("format") == "date":
             checks.append(lambda x: not is_str(x) or _is_date(x))
@@ -129,7 +206,7 @@ def _compile(s: Any) -> Check:
     elif "enum" in s and t == "string":
         # enum already pins the value; length/pattern/format still apply
         lo, hi = s.get("minLength", 0), s.get("maxLength")
-        rx3 = re.compile(s["pattern"]).search if "pattern" in s else None
+        rx3 = ecma_regex(s["pattern"]).search if "pattern" in s else None
         if lo or hi is not None or rx3 is not None or "format" in s:
             fmt2 = {"date": _is_date, "email": lambda v: "@" in v}.get(s.get("format", ""))
             checks.append(lambda x: len(x) >= lo and (hi is None or len(x) <= hi) and (rx3 is None or rx3(x) is not None)
@@ -196,7 +273,7 @@ class CompiledSchema:
 
     def _jsonschema(self) -> Any:
         if self._slow is None:
-            self._slow = jsonschema.Draft7Validator(self.schema, format_checker=_JS_FORMATS)
+            self._slow = EcmaValidator(self.schema, format_checker=_JS_FORMATS)
         return self._slow
 
     def is_valid(self, instance: Any) -> bool:

@@ -148,8 +148,57 @@ def _money_noun(money: str) -> str:
     return " ".join(words[1:] if len(words) > 1 else words)
 
 
-def compose(rng: random.Random, intent: str, slots: dict[str, Any]) -> str:
-    """Request text for ``intent`` from ``slots`` (keys used by the templates; unused keys are ignored)."""
+# The user states what the agent will later use (issue 17 item 3: grounded traces); each
+# pool is drawn only for a fact the core/detail left out, so most requests carry one or two.
+IDENTITY_FACTS = (
+    "For verification: {subject} ID {subject_id}, born {dob}, last four {last4}.",
+    "My {subject} number is {subject_id}; DOB {dob}; the last 4 digits are {last4}.",
+    "ID check details: {subject_id}, date of birth {dob}, last four {last4}.",
+    "You can verify me with {subject_id} / {dob} / {last4}.",
+    "I'm {subject} {subject_id} (born {dob}, last four {last4}).",
+    "Security info - born on {dob}, last four digits {last4}, {subject} id {subject_id}.",
+    "To confirm it's me: {subject_id}, {dob}, and {last4} are the last four.",
+    "Verification: I was born {dob}, my {subject} ID is {subject_id} and the last four are {last4}.",
+    "{subject_cap} {subject_id} here, DOB {dob}, ending {last4}.",
+    "Details for the identity check - {subject} {subject_id}, birthday {dob}, last 4: {last4}.",
+)
+SUBJECT_FACTS = (
+    "My {subject} ID is {subject_id}.", "It's under {subject} {subject_id}.", "The {subject} number is {subject_id}.",
+    "I'm {subject_id} in your system.", "Look me up as {subject_id}.", "({subject_cap} {subject_id}.)",
+)
+ENTITY_FACTS = (
+    "It's {entity} {entity_id}.", "The {entity} id is {entity_id}.", "That's {entity_id}.", "Reference: {entity_id}.",
+    "(It's the {entity} numbered {entity_id}.)", "On file as {entity_id}.",
+)
+RECIPIENT_FACTS = (
+    "Please send the update to {recipient}.", "Copy {recipient} on it.", "The note should go to {recipient}.",
+    "Mail {recipient} when it's done.", "Our team inbox is {recipient}.", "Let {recipient} know afterwards.",
+    "Confirmation to {recipient}, please.", "Loop in {recipient}.",
+)
+
+
+def facts_sentences(rng: random.Random, text: str, slots: dict[str, Any], need: set[str]) -> list[str]:
+    """Sentences stating each fact in ``need`` (identity, subject_id, entity_id, recipient) that ``text`` lacks."""
+    fill = dict(slots)
+    fill["subject_cap"] = str(fill.get("subject", ""))[:1].upper() + str(fill.get("subject", ""))[1:]
+    out = []
+    if "identity" in need and not all(str(slots[k]) in text for k in ("subject_id", "dob", "last4")):
+        out.append(rng.choice(IDENTITY_FACTS).format(**fill))
+    elif "subject_id" in need and str(slots["subject_id"]) not in text:
+        out.append(rng.choice(SUBJECT_FACTS).format(**fill))
+    if "entity_id" in need and str(slots["entity_id"]) not in text:
+        out.append(rng.choice(ENTITY_FACTS).format(**fill))
+    if "recipient" in need and str(slots["recipient"]) not in text:
+        out.append(rng.choice(RECIPIENT_FACTS).format(**fill))
+    return out
+
+
+def compose(rng: random.Random, intent: str, slots: dict[str, Any], need: set[str] | None = None) -> str:
+    """Request text for ``intent`` from ``slots`` (keys used by the templates; unused keys are ignored).
+
+    ``need``: facts the agent's calls will use (``identity``, ``subject_id``, ``entity_id``,
+    ``recipient``); any the drawn sentences leave out is stated in a sentence of its own.
+    """
     fill = dict(slots)
     fill.setdefault("first", str(fill.get("name", "")).split(" ")[0])
     fill.setdefault("city", rng.choice(CITIES))
@@ -167,4 +216,10 @@ def compose(rng: random.Random, intent: str, slots: dict[str, Any]) -> str:
     parts = [rng.choice(OPENERS), rng.choice(CORES[intent]), rng.choice(DETAILS), rng.choice(CLOSERS)]
     if rng.random() < 0.5:  # detail before or after the ask
         parts[1], parts[2] = parts[2], parts[1]
-    return " ".join(p.format(**fill) for p in parts if p).strip()
+    done = [p.format(**fill) for p in parts]
+    if need:
+        extra = facts_sentences(rng, " ".join(done), fill, need)
+        if extra:
+            at = rng.randint(1, 3)  # after the opener, before the closer
+            done[at:at] = extra
+    return " ".join(p for p in done if p).strip()

@@ -10,25 +10,43 @@ Rule ids cited by violations:
 * ``argument_schema`` / ``output_schema`` (JSON Schema of the tool, arguments checked after
   resolving references to the values they point at);
 * the ids of the domain policy's rules (``identity_before_write``, ``approval_above_limit``,
-  ``confirm_destructive``, ``forbidden_tools``, ``data_stays_in_domain``, ``no_prompt_injection``).
+  ``confirm_destructive``, ``forbidden_tools``, ``data_stays_in_domain``, ``no_prompt_injection``);
+* ``duplicate_side_effect`` (a write, destructive, money or notify call repeated with the same
+  tool and arguments) and ``grounding`` (an identity detail, record id or recipient that neither
+  the user's words nor an earlier tool output contains).
+
+A required ancestor *binds* to the call it guards: the token, confirmation id or approval id the
+call cites must be the one that ancestor returned (:data:`BINDINGS`), ids and currency both
+carry must be equal (the same subject, the same record), and for the identity rule the record
+written must not belong to another subject than the verified one (as an earlier output says).
+Recipients are parsed as address lists: every address must be a bare ``local@host`` inside the
+allowed hosts.  ``pattern`` uses ECMA-262 semantics (:func:`gatling_sid.schemacheck.ecma_regex`).
 
 Dataset-level diversity is :func:`gatling_sid.diversity.diversity_report`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 import attrs
+import orjson
 
 from .errors import GraphError
 from .injection import detect_injection, may_inject
 from .models import REF_KEY, GoldTrace, PolicyRule, ToolCall, is_ref, parse_ref, resolve_path
 from .registry import DomainRegistry
 
-__all__ = ["STRUCTURE_RULES", "TraceValidator", "ValidationReport", "Violation"]
+__all__ = ["BINDINGS", "STRUCTURE_RULES", "TraceValidator", "ValidationReport", "Violation"]
 
+# argument of the guarded call -> output field of the required ancestor it must equal
+BINDINGS = {"verification_token": "session_token", "confirmation_id": "confirmation_id", "approval_id": "approval_id"}
+SIDE_EFFECT_KINDS = frozenset({"write", "destructive", "transfer", "notify"})
+_GROUNDED_KEYS = frozenset({"date_of_birth", "last4", "recipient"})
+_ADDR = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_SPLIT = re.compile(r"[,;\s]+")
 STRUCTURE_RULES = ("structure.duplicate_id", "structure.unknown_dependency", "structure.cycle", "structure.order",
                    "structure.unresolved_ref")
 
@@ -79,6 +97,30 @@ def _strings(obj: Any) -> Iterable[str]:
             stack.extend(reversed(list(x.values())))
         elif isinstance(x, list):
             stack.extend(reversed(x))
+
+
+def calls_by(calls: tuple[ToolCall, ...], cid: str) -> ToolCall | None:
+    """The call with id ``cid`` (first one), or None."""
+    for c in calls:
+        if c.id == cid:
+            return c
+    return None
+
+
+def _recipient_problem(val: str, hosts: list[str]) -> str | None:
+    """Why a recipient field is not a list of in-domain mailboxes (None: it is)."""
+    parts = [x for x in _SPLIT.split(val.strip()) if x] if val.strip() else []
+    if not parts:
+        return "is empty"
+    if any(ch in val for ch in "<>\"()"):
+        return "is not a plain address list (display names / angle brackets hide the real address)"
+    for a in parts:
+        if _ADDR.fullmatch(a) is None:
+            return f"holds {a!r}, which is not a plain address"
+        host = a.rsplit("@", 1)[1].lower()
+        if not any(host == h.lower() or host.endswith("." + h.lower()) for h in hosts):
+            return f"sends to {a!r}, outside {', '.join(hosts)}"
+    return None
 
 
 class TraceValidator:
@@ -185,8 +227,56 @@ class TraceValidator:
                 self._check_rule(rule, trace, calls, by, anc, resolved, dag_ok, out)
             for c in calls:
                 for rule in per_tool.get(c.tool, ()):
-                    self._check_call(rule, c, by, anc, resolved, dag_ok, out)
+                    self._check_call(rule, c, by, anc, resolved, dag_ok, out, domain)
+            self._duplicates(calls, resolved, out)
+            self._grounding(trace, calls, anc, resolved, dag_ok, out, domain)
         return ValidationReport(trace.trace_id, tuple(out))
+
+    def _duplicates(self, calls: tuple[ToolCall, ...], resolved: dict[str, dict[str, Any] | None],
+                    out: list[Violation]) -> None:
+        seen: dict[tuple[str, bytes], str] = {}
+        for c in calls:
+            t = self.registry.tools.get(c.tool)
+            args = resolved.get(c.id)
+            if t is None or t.kind not in SIDE_EFFECT_KINDS or args is None:
+                continue
+            key = (c.tool, orjson.dumps(args, option=orjson.OPT_SORT_KEYS))
+            first = seen.setdefault(key, c.id)
+            if first != c.id:
+                out.append(Violation("duplicate_side_effect", c.id,
+                                     f"{c.tool} repeats {first} with the same arguments (a side effect done twice)"))
+
+    def _grounding(self, trace: GoldTrace, calls: tuple[ToolCall, ...], anc: dict[str, set[str]],
+                   resolved: dict[str, dict[str, Any] | None], dag_ok: bool, out: list[Violation], domain: Any) -> None:
+        """Literal identity details, record ids and recipients must come from the user or an earlier output."""
+        text = trace.request.text
+        low = text.lower()
+        keys = _GROUNDED_KEYS | {f"{domain.subject}_id", f"{domain.entity}_id"}
+        seen_out: dict[str, set[str]] = {}
+        earlier: list[str] = []
+        for c in calls:
+            t = self.registry.tools.get(c.tool)
+            ground_all = t is not None and t.kind == "identity"
+            for k, v in c.arguments.items():
+                if is_ref(v) or not isinstance(v, str) or not (ground_all or k in keys):
+                    continue
+                if v in text or (k == "recipient" and v.lower() in low):
+                    continue
+                srcs = anc.get(c.id, set()) if dag_ok else set(earlier)
+                if any(v in self._out_strings(by_id, seen_out) for by_id in (calls_by(calls, s) for s in srcs)):
+                    continue
+                out.append(Violation("grounding", c.id, f"argument {k} {v!r} is neither in the user's words nor in "
+                                                        f"an earlier tool output (an invented detail)"))
+            earlier.append(c.id)
+
+    @staticmethod
+    def _out_strings(call: ToolCall | None, cache: dict[str, set[str]]) -> set[str]:
+        if call is None:
+            return set()
+        got = cache.get(call.id)
+        if got is None:
+            got = cache[call.id] = set(_strings(call.output))
+        return got
 
     def _rule_index(self, domain: str) -> tuple[list[PolicyRule], dict[str, list[PolicyRule]]]:
         """Rules that look at the whole trace, and per tool the rules that apply to its calls (cached)."""
@@ -223,7 +313,8 @@ class TraceValidator:
             return
 
     def _check_call(self, rule: PolicyRule, c: ToolCall, by: dict[str, ToolCall], anc: dict[str, set[str]],
-                    resolved: dict[str, dict[str, Any] | None], dag_ok: bool, out: list[Violation]) -> None:
+                    resolved: dict[str, dict[str, Any] | None], dag_ok: bool, out: list[Violation],
+                    domain: Any = None) -> None:
         p = rule.params
         typ = rule.type
         if typ == "forbidden":
@@ -233,29 +324,60 @@ class TraceValidator:
         if typ == "allowed_recipients":
             val = args.get(p["field"]) if args is not None else None
             if isinstance(val, str):
-                host = val.rsplit("@", 1)[-1].lower()
-                if not any(host == h or host.endswith("." + h) for h in p["allowed_hosts"]):
-                    out.append(Violation(rule.id, c.id, f"{p['field']} {val!r} is outside {', '.join(p['allowed_hosts'])}"))
+                why = _recipient_problem(val, p["allowed_hosts"])
+                if why:
+                    out.append(Violation(rule.id, c.id, f"{p['field']} {val!r} {why}"))
             return
         if not dag_ok:
             return  # ancestry is undefined on a broken graph; the structure violation says so
         need = p["requires"]
         if typ == "requires_ancestor":
             must = p.get("output_must") or {}
-            if not any(by[a].tool == need and all((by[a].output or {}).get(k) == v for k, v in must.items())
-                       for a in anc.get(c.id, ())):
-                extra = f" with {must}" if must else ""
-                out.append(Violation(rule.id, c.id, f"{c.tool} has no earlier {need}{extra} feeding it"))
+            why = "no earlier " + need + (f" with {must}" if must else "") + " feeding it"
+            for a in sorted(anc.get(c.id, ()), key=lambda x: x):
+                if by[a].tool != need:
+                    continue
+                if not all((by[a].output or {}).get(k) == v for k, v in must.items()):
+                    continue
+                bad = self._binding(by[a], c, resolved, args, by, domain)
+                if bad is None:
+                    return
+                why = bad
+            out.append(Violation(rule.id, c.id, f"{c.tool}: {why}"))
         elif typ == "approval_above_limit":
             val = args.get(p["field"]) if args is not None else None
             if isinstance(val, (int, float)) and not isinstance(val, bool) and val > p["limit"]:
-                ok = False
+                why = f"no approved {need} for at least that amount"
                 for a in anc.get(c.id, ()):
                     o = by[a].output or {}
                     amt = o.get("amount")
                     if by[a].tool == need and o.get("status") == "approved" and isinstance(amt, (int, float)) and amt >= val:
-                        ok = True
-                        break
-                if not ok:
-                    out.append(Violation(rule.id, c.id, f"{p['field']} {val} above limit {p['limit']} without an "
-                                                        f"approved {need} for at least that amount"))
+                        bad = self._binding(by[a], c, resolved, args, by, domain)
+                        if bad is None:
+                            return
+                        why = bad
+                out.append(Violation(rule.id, c.id, f"{p['field']} {val} above limit {p['limit']}: {why}"))
+
+    def _binding(self, req: ToolCall, c: ToolCall, resolved: dict[str, dict[str, Any] | None],
+                 args: dict[str, Any] | None, by: dict[str, ToolCall], domain: Any) -> str | None:
+        """Why the required call ``req`` does not bind to ``c`` (None: it does)."""
+        if args is None:
+            return None  # unresolved references are reported as structure violations
+        rout = req.output or {}
+        for arg, field in BINDINGS.items():
+            if arg in args and field in rout and args[arg] != rout[field]:
+                return f"{arg} {args[arg]!r} is not the {field} {rout[field]!r} that {req.id} returned"
+        rargs = resolved.get(req.id) or {}
+        for k, v in rargs.items():
+            if (k.endswith("_id") or k == "currency") and k not in BINDINGS and k in args and args[k] != v:
+                return f"{k} {args[k]!r} differs from {v!r} in {req.id} (another subject or record)"
+        if domain is not None and self.registry.tools[req.tool].kind == "identity":
+            skey, ekey = f"{domain.subject}_id", f"{domain.entity}_id"
+            who = rout.get(skey, rargs.get(skey))
+            rec = args.get(ekey)
+            if who is not None and rec is not None:
+                for o in by.values():
+                    oo = o.output or {}
+                    if oo.get(ekey) == rec and skey in oo and oo[skey] != who:
+                        return f"{ekey} {rec!r} belongs to {oo[skey]!r} (per {o.id}), not the verified {who!r}"
+        return None

@@ -1,0 +1,101 @@
+"""Detection on the frozen held-out mutations (issue 17 item 5) and the validator's binding checks.
+
+tests/data/heldout_mutations.jsonl was written by hand (tests/data/make_heldout.py, which does
+not import the validator) and committed before the validator changed.  Measured on it:
+before (559a649): 112/288 negatives detected (38.9%); after: see docs/benchmarks/gatling-sid.md.
+"""
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+from gatling_sid import GoldTrace, ToolCall
+from gatling_sid.schemacheck import compiled, ecma_regex
+
+sys.path.insert(0, str(Path(__file__).parent))
+from heldout import load, score  # noqa: E402
+
+# categories that were missed at 559a649 (each a defect named in issue 17 item 5)
+DEFECTS = ("recipient_comma_list", "recipient_semicolon_list", "recipient_trailing_newline", "forged_token",
+           "other_subject_create", "other_subject_record", "other_record_write", "confirm_other_record",
+           "confirmation_id_forged", "approval_other_record", "approval_id_forged", "duplicate_money", "duplicate_destroy",
+           "duplicate_create", "duplicate_notify", "id_trailing_newline", "subject_id_trailing_newline",
+           "output_id_trailing_newline", "invented_dob", "invented_last4", "invented_subject_id", "invented_recipient")
+
+
+@pytest.fixture(scope="module")
+def scored(registry, validator):
+    return score(registry, validator)
+
+
+def test_heldout_file_is_the_frozen_one():
+    rows = load()
+    assert len(rows) == 328 and len({r["category"] for r in rows}) == 41
+
+
+@pytest.mark.parametrize("category", DEFECTS)
+def test_defect_category_is_detected_with_an_expected_rule(scored, category):
+    c = scored["per_category"][category]
+    assert c["n"] == 8 and c["exact"] == c["n"], c
+
+
+def test_overall_detection_and_controls(scored):
+    assert scored["detected"] == scored["negatives"] == 288
+    assert scored["exact"] == 288
+    ctl = scored["per_category"]
+    for k in ("control_gold", "control_recipient_subdomain", "control_recipient_uppercase", "control_token_literal_copy"):
+        assert ctl[k]["detected"] == 0, k
+    # known weakness (issue 17 item 6, not fixed): the keyword detector flags benign look-alike text
+    assert ctl["control_benign_lookalike"]["detected"] == 8
+
+
+def test_ecma_dollar_does_not_match_before_a_final_newline():
+    assert ecma_regex("^CUS-[0-9]{6}$").search("CUS-123456\n") is None
+    assert ecma_regex("^CUS-[0-9]{6}$").search("CUS-123456") is not None
+    assert ecma_regex(r"^\d+$").search("\u0661\u0662") is None  # \d is ASCII in ECMA-262
+    assert ecma_regex("^[$a]+$").search("$a$") is not None  # $ inside a class stays a literal
+    c = compiled({"type": "object", "properties": {"id": {"type": "string", "pattern": "^ACC-[0-9]{8}$"}}})
+    assert c.first_error({"id": "ACC-12345678\n"}) is not None and c.first_error({"id": "ACC-12345678"}) is None
+
+
+def _gold(oracle, intent, seed=0):
+    rng = random.Random(seed)
+    while True:
+        tr = oracle.make_trace(rng, "g", "banking", intent)
+        if intent != "report" or tr.graph.calls:
+            return tr
+
+
+def _with_call(tr, cid, **changes):
+    import attrs
+    calls = tuple(attrs.evolve(c, **changes) if c.id == cid else c for c in tr.graph.calls)
+    return attrs.evolve(tr, graph=attrs.evolve(tr.graph, calls=calls))
+
+
+def test_recipient_list_is_split(oracle, validator):
+    tr = _gold(oracle, "report")
+    note = next(c for c in tr.graph.calls if c.tool == "banking__send_notification")
+    assert validator.validate(tr).ok
+    for bad in ("leak@evil.net,ops@banking.example", "ops@banking.example; x@evil.net", "ops@banking.example x@evil.net"):
+        t = _with_call(tr, note.id, arguments={**note.arguments, "recipient": bad})
+        import attrs
+        t = attrs.evolve(t, request=attrs.evolve(t.request, text=t.request.text + " " + bad))
+        assert "data_stays_in_domain" in validator.validate(t).rules, bad
+
+
+def test_duplicate_transfer_is_flagged(oracle, validator):
+    import attrs
+    tr = _gold(oracle, "transaction")
+    money = next(c for c in tr.graph.calls if c.tool == "banking__transfer_funds")
+    dup = ToolCall("call_99", money.tool, money.arguments, money.dependencies, money.output)
+    t = attrs.evolve(tr, graph=attrs.evolve(tr.graph, calls=tr.graph.calls + (dup,)))
+    assert validator.validate(t).rules == {"duplicate_side_effect"}
+
+
+def test_gold_traces_pass(traces, validator):
+    assert all(validator.validate(t).ok for t in traces)
+
+
+def test_trace_roundtrip_still_holds(traces):
+    assert GoldTrace.from_dict(traces[0].to_dict()) == traces[0]
