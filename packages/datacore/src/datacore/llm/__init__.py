@@ -5,6 +5,8 @@
   disk cache (re-runs make zero calls), token and cost accounting, an optional budget, and
   JSON-Schema structured output with one repair round.
 - :class:`BatchRunner`: the same requests through Message Batches (half price), resumable.
+- :class:`BudgetLedger`: one budget for a whole run, shared by its worker processes (a file-locked
+  ledger; clients attach to the one named by ``DATACORE_LLM_LEDGER``).
 - :mod:`datacore.llm.testing`: ``FakeMessagesServer``, a loopback fake of the API for tests.
 
 Import needs the extra: ``pip install 'datacore[llm]'``.
@@ -22,15 +24,18 @@ from .admission import AdaptiveLimiter
 from .batches import BatchRunner
 from .cache import ResponseCache
 from .client import AnthropicClient
+from .ledger import LEDGER_ENV, BudgetLedger
 from .structured import extract_json
 from .types import BudgetExceeded, LLMClient, LLMConfigError, LLMError, LLMRequest, LLMResponse, Usage, canonical_json
 from .usage import DEFAULT_PRICES, ModelPrice, PriceTable
 
 __all__ = [
     "DEFAULT_PRICES",
+    "LEDGER_ENV",
     "AdaptiveLimiter",
     "AnthropicClient",
     "BatchRunner",
+    "BudgetLedger",
     "BudgetExceeded",
     "LLMClient",
     "LLMConfigError",

@@ -30,6 +30,7 @@ import attrs
 from ..telemetry import Telemetry
 from .admission import AdaptiveLimiter
 from .cache import ResponseCache
+from .ledger import BudgetLedger
 from .structured import acomplete_json
 from .types import BudgetExceeded, LLMConfigError, LLMRequest, LLMResponse, Usage
 from .usage import ModelPrice, PriceTable
@@ -130,6 +131,9 @@ class AnthropicClient:
         send_temperature: send ``LLMRequest.temperature`` (only for API versions that accept it,
             e.g. ``api_version="2023-06-01"``; the SDK's default version rejects it).
         api_version: override the ``anthropic-version`` header the SDK sends.
+        ledger: a run-wide :class:`~datacore.llm.ledger.BudgetLedger` shared with the run's other
+            worker processes: every call checks the run's spending first and charges its cost
+            after.  Default: the ledger named by ``DATACORE_LLM_LEDGER`` if set; ``False`` for none.
     """
 
     def __init__(
@@ -151,6 +155,7 @@ class AnthropicClient:
         min_in_flight: int = 1,
         send_temperature: bool = False,
         api_version: str | None = None,
+        ledger: BudgetLedger | None | bool = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
         if not key:
@@ -178,6 +183,9 @@ class AnthropicClient:
         self._tel = Telemetry()
         self._reported: dict[str, int] = {}  # limiter/cache totals already handed out by telemetry(reset=True)
         self._spent = 0.0
+        self.ledger: BudgetLedger | None = (
+            BudgetLedger.from_env() if ledger is None else None if ledger is False or ledger is True else ledger
+        )
         self._pending: dict[str, asyncio.Future[LLMResponse]] = {}
         # The SDK does no retrying of its own: every retry decision is made (and counted) here.
         self.send_temperature = bool(send_temperature)
@@ -283,11 +291,13 @@ class AnthropicClient:
                 tel.count("llm.unpriced_calls")
             else:
                 self._spent += cost
+                if self.ledger is not None:
+                    self.ledger.charge(cost)
                 tel.count("llm.cost_usd", cost)
                 tel.count(f"llm.cost_usd.{model}", cost)
 
     def _check_priced(self, req: LLMRequest) -> None:
-        if self.budget_usd is not None and self.prices.price_for(req.model) is None:
+        if (self.budget_usd is not None or self.ledger is not None) and self.prices.price_for(req.model) is None:
             raise LLMConfigError(
                 f"LLMRequest.model: {req.model!r} has no price, so budget_usd cannot be enforced; add it with prices={{...}}"
             )
@@ -295,6 +305,8 @@ class AnthropicClient:
     def _check_budget(self) -> None:
         if self.budget_usd is not None and self._spent >= self.budget_usd:
             raise BudgetExceeded(self._spent, self.budget_usd)
+        if self.ledger is not None:
+            self.ledger.check()  # the run's spending, all workers together
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._secret, _REDACTED) if self._secret else text
