@@ -38,10 +38,15 @@ def _history(out):
     return [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
 
 
-def test_history_and_bandit_state_are_written(small_recipe_path, tmp_path):
+def test_history_and_bandit_state_are_written(small_recipe_path, tmp_path, all_records):
     r = load_recipe(small_recipe_path)
     res = run_recipe(r, tmp_path / "a", n=100, offline=True, progress=False)
     hist = _history(tmp_path / "a")
+    # Lineage agrees with the history: each record's arm and exploration rate are its iteration's.
+    for rec in all_records(tmp_path / "a"):
+        h = hist[rec["meta"]["iteration"]]
+        assert rec["meta"]["arm"] == h["arm"] and rec["meta"]["exploration_rate"] == h["exploration_rate"]
+        assert rec["meta"]["exploration_rate"] is not None
     assert [h["iteration"] for h in hist] == list(range(res.iterations))
     for h in hist:
         assert {"arm", "propensity", "pass_rate", "judge", "batch_scores", "reward", "cost_usd", "requests"} <= set(h)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import click
-from datacore.cli_support import CliGroup
+from datacore import CliGroup
 
 from . import __version__
 from .pipeline import run_recipe, usable_arms

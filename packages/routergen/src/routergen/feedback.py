@@ -31,7 +31,7 @@ def quality_factor(metrics: BatchMetrics, formula: str) -> float:
     if formula == "pass_rate_x_mean":
         return metrics.quality
     if formula == "pass_rate_x_judge":
-        return float(metrics.batch_scores.get("judge", 1.0)) if metrics.accepted else 0.0
+        return float(metrics.batch_scores.get("judge", 1.0))
     raise ValueError(f"unknown reward formula {formula!r}")
 
 

@@ -103,7 +103,7 @@ class LLMBackend:
     def request(self, system: str | None, user: str, temperature: float | None = None,
                 max_tokens: int | None = None, model: str | None = None) -> Any:
         """Build an ``LLMRequest``."""
-        from datacore.llm.types import LLMRequest
+        from datacore.llm import LLMRequest
 
         return LLMRequest(
             model=model or self.config.model,

@@ -232,7 +232,9 @@ def _run(
                 break
             if backend is not None:
                 backend.spent_usd, backend.requests = spent, requests
-            decision = router.choose()
+            progress = accepted_total / n
+            ctx = [1.0, progress, progress * progress]  # LinUCB's context: rewards drift as the pool fills
+            decision = router.choose(ctx)
             arm = arms[decision.arm]
             plan = GenerationPlan(it, arm, decision.exploration_rate, recipe.batch_size, shard_seed(seed, it))
             before = backend.counters() if backend else {}
@@ -247,7 +249,7 @@ def _run(
             nreq = (backend.requests - requests) if backend else 0
             network = int(after.get("llm.calls", 0) - before.get("llm.calls", 0))
             reward = compute_reward(metrics, cost, recipe.router)
-            router.update(decision.arm, reward)
+            router.update(decision.arm, reward, ctx)
             keep = accepted[: n - accepted_total]
             records = [_record(recipe, s, plan, accepted_total + j) for j, s in enumerate(keep)]
             summary = {

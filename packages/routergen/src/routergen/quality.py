@@ -143,8 +143,8 @@ def text_hash(text: str) -> str:
     return xxhash.xxh3_128_hexdigest(text.encode("utf-8"))
 
 
-_RUN = "[0-9(][0-9\\s.+\\-*/×÷x()]*"
-_LHS = re.compile(_RUN + r"$")
+_RUN = "[0-9(][0-9\\s.+\\-*/%×÷x()]*"
+_LHS = re.compile(r"-?\s*" + _RUN + r"$")
 _RHS = re.compile(r"^\s*-?\s*" + _RUN)
 _SEGMENTS = re.compile(r"[;\n]|\.(?=\s|$)")
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,

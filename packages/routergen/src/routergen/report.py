@@ -5,8 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from datacore.generator import ReportSection
-from datacore.report import bar_chart_svg, line_chart_svg, table_html
+from datacore import ReportSection, bar_chart_svg, line_chart_svg, table_html
 
 from .feedback import LocalFeedbackState
 

@@ -35,7 +35,7 @@ from .errors import RecipeError
 from .grammar import Grammar, grammar_from_dict
 from .yamlmarks import Marked, load_marked
 
-POLICIES = ("epsilon_greedy", "ucb1", "thompson")
+POLICIES = ("epsilon_greedy", "ucb1", "thompson", "thompson_discounted", "thompson_window", "linucb")
 #: Reward formulas (routergen.feedback); the first, the seed's, is the default.
 REWARDS = ("pass_rate_x_judge", "pass_rate_x_mean", "pass_rate")
 GENERATORS = ("templater", "naive")
@@ -115,6 +115,9 @@ class RouterConfig:
     as ``max(min_epsilon, epsilon * decay**t)`` (the seed's ``AdaptationPolicy``);
     ``decay: 1`` keeps it fixed.  ``ucb_c`` scales UCB1's bonus ``sqrt(ucb_c * ln t / n)``.
     With ``cost_aware`` the reward is multiplied by ``exp(-cost_per_sample / cost_scale_usd)``.
+    For drifting rewards: ``thompson_discounted`` forgets with factor ``discount`` per step,
+    ``thompson_window`` keeps the last ``window`` rewards, ``linucb`` (bonus ``linucb_alpha``)
+    regresses each arm's reward on the iteration's context (progress towards ``n``).
     """
 
     policy: str = attrs.field(default="epsilon_greedy", validator=_one_of(POLICIES))
@@ -125,6 +128,9 @@ class RouterConfig:
     cost_aware: bool = attrs.field(default=False, validator=_bool)
     cost_scale_usd: float = attrs.field(default=0.001, validator=_num_range(0.0, lo_open=True))
     reward: str = attrs.field(default="pass_rate_x_judge", validator=_one_of(REWARDS))
+    discount: float = attrs.field(default=0.95, validator=_num_range(0.0, 1.0, lo_open=True))
+    window: int = attrs.field(default=50, validator=_int_range(1, 100_000))
+    linucb_alpha: float = attrs.field(default=1.0, validator=_num_range(0.0))
 
 
 @attrs.frozen
