@@ -151,3 +151,17 @@ def test_croissant_lists_every_file_with_its_sha256(tmp_path) -> None:
         assert objs[p]["sha256"] == hashlib.sha256((out / p).read_bytes()).hexdigest()
         assert objs[p]["encodingFormat"] == "application/gzip"
     assert re.fullmatch(r"\d+\.\d+\.\d+", doc["version"])
+
+
+def test_card_of_datacore_split(tmp_path) -> None:
+    from click.testing import CliRunner
+    from datacore import write_jsonl
+    from datacore.cli import main
+
+    src = tmp_path / "in.jsonl"
+    write_jsonl(src, [{"q": f"question {i}", "a": i} for i in range(50)])
+    r = CliRunner().invoke(main, ["split", str(src), "--key", "q", "--out", str(tmp_path / "o"), "--split-ratios", "0.6,0.2,0.2"])
+    assert r.exit_code == 0, r.output
+    card = (tmp_path / "o" / "README.md").read_text()
+    assert "datacore split in.jsonl --key q --out OUT --split-ratios 0.6,0.2,0.2" in card
+    _croissant(tmp_path / "o")

@@ -107,13 +107,23 @@ def command_name(manifest: Mapping[str, Any]) -> str:
 def regenerate_command(manifest: Mapping[str, Any]) -> str:
     """The shell command that makes this dataset again (config saved as ``config.json`` first)."""
     spec = manifest.get("spec", {})
+    ratios = spec.get("split_ratios")
+    if manifest.get("generator") == "datacore.split":  # made by `datacore split FILE --key K`
+        cfg = spec.get("config", {})
+        parts = ["datacore", "split", str(cfg.get("source")), "--key", str(cfg.get("key")), "--out", "OUT"]
+        if ratios:
+            parts += ["--split-ratios", ",".join(f"{r:g}" for r in ratios)]
+        if spec.get("split_salt"):
+            parts += ["--salt", repr(spec["split_salt"])]
+        if spec.get("compress"):
+            parts += ["--compress", str(spec["compress"])]
+        return " ".join(parts)
     parts = [command_name(manifest), "generate", "--config", "config.json", "--out", "OUT"]
     if spec.get("n") is not None:
         parts += ["-n", str(spec["n"])]
     parts += ["--seed", str(spec.get("seed", 0))]
     if spec.get("shard_size"):
         parts += ["--shard-size", str(spec["shard_size"])]
-    ratios = spec.get("split_ratios")
     if ratios:
         parts += ["--split-ratios", ",".join(f"{r:g}" for r in ratios)]
     if spec.get("compress"):
@@ -221,7 +231,8 @@ def card_markdown(manifest: Mapping[str, Any], fields: Mapping[str, FieldStats],
            'ds = load_dataset("DIR")  # this directory: ' + ", ".join(HF_SPLIT.get(s, s) for s in nonempty), "",
            "from datacore.stream import StreamingDataset  # PyTorch (pip install 'datacore[torch]')",
            'train = StreamingDataset("DIR", split="train", shuffle=True, seed=0)', "```"]
-    md += ["", "## Regenerate", "", "Save the config above as `config.json`, then:", "", "```sh", regenerate_command(manifest), "```"]
+    save = "" if manifest.get("generator") == "datacore.split" else "Save the config above as `config.json`, then:"
+    md += ["", "## Regenerate", "", save, "", "```sh", regenerate_command(manifest), "```"]
     if manifest.get("generator_ref"):
         mod, _, qual = str(manifest["generator_ref"]).partition(":")
         md += ["", "or in Python:", "", "```python", "import json", "from datacore import build_dataset", f"from {mod} import {qual.split('.')[0]}",
