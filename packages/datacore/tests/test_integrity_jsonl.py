@@ -213,3 +213,19 @@ def test_record_error_pickles() -> None:
     assert str(e2) == str(ei.value)
     e3 = pickle.loads(pickle.dumps(JsonlError("f.jsonl", 3, "bad")))
     assert str(e3) == "f.jsonl:3: bad"
+
+
+def test_stats_on_corrupt_files_is_one_line(tmp_path) -> None:
+    """`datacore stats` on a corrupt gzip/zstd file: exit 1, one line naming the file, no traceback."""
+    from click.testing import CliRunner
+    from datacore.cli import main
+
+    for ext in (".jsonl.gz", ".jsonl.zst"):
+        p = tmp_path / f"c{ext}"
+        write_jsonl(p, RECS)
+        b = bytearray(p.read_bytes())
+        b[len(b) // 2] ^= 0x10
+        p.write_bytes(bytes(b))
+        r = CliRunner().invoke(main, ["stats", str(p)])
+        assert r.exit_code == 1 and "Traceback" not in r.output and r.exception is None or isinstance(r.exception, SystemExit)
+        assert f"c{ext}" in r.output and "corrupt" in r.output and len(r.output.strip().splitlines()) == 1, r.output
