@@ -4,9 +4,11 @@ Deterministic hash splits, shard seeds, streaming JSONL, sharded parallel runs (
 process pool or Ray) with resume, mergeable telemetry and self-contained HTML reports.
 """
 
+from .card import load_hf, write_card
 from .cli_support import CliGroup, GenerateOptions, generate_options, run_generate
 from .config import ConfigError, load_config, read_config_file
 from .dataset_dir import DatasetBuilder
+from .diff import DatasetDiff, diff_datasets
 from .errors import ConfigMismatchError, DatacoreError, JsonlError, ManifestError, RecordError
 from .generator import FileWritingGenerator, Generator, ReportSection, ShardTask
 from .jsonl import ZSTD_LEVEL, JsonlWriter, ReadStats, read_jsonl, write_jsonl
@@ -31,6 +33,7 @@ __all__ = [
     "ConfigMismatchError",
     "DatacoreError",
     "DatasetBuilder",
+    "DatasetDiff",
     "Delivery",
     "GenerateOptions",
     "ShortfallError",
@@ -50,10 +53,12 @@ __all__ = [
     "bar_chart_svg",
     "build_dataset",
     "content_id",
+    "diff_datasets",
     "generate_options",
     "heatmap_svg",
     "line_chart_svg",
     "load_config",
+    "load_hf",
     "read_config_file",
     "run_generate",
     "table_html",
@@ -65,6 +70,7 @@ __all__ = [
     "split_counts",
     "split_of",
     "verify_dataset",
+    "write_card",
     "write_jsonl",
     "write_shard",
 ]
