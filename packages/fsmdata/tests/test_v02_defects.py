@@ -308,3 +308,52 @@ def test_nfa_size_estimate_is_exact_on_random_patterns() -> None:
         nfa = _NFA()
         nfa.build(parsed.ast, "abcd", "char")
         assert nfa_size(parsed.ast) == len(nfa.eps)
+
+
+# -- defect 7: coverage bound per pattern ----------------------------------------------
+
+
+def test_edge_bounds_match_brute_force_on_random_patterns() -> None:
+    import itertools
+
+    from fsmdata.coverage import coverage_summary, edge_bounds
+    from fsmdata.engine import Engine
+
+    rng = np.random.default_rng(7)
+    done = 0
+    while done < 8:
+        pat = random_pattern(rng, depth=2)
+        fsm = compile_regex(pat, "abc")
+        cfg = GenConfig(L_min=1, L_max=5, reject_mix={"illegal_step": 1, "overrun": 1, "dead_suffix": 1}, mix_priority="length")
+        try:
+            eng = Engine(fsm, cfg)
+        except InfeasibleTargetError:
+            continue
+        done += 1
+        live = fsm.live_edges()
+        brute = np.zeros(live.shape)
+        cells: dict[tuple[str, int, str], set] = {}
+        for L in range(1, 6):
+            for tup in itertools.product("abc", repeat=L):
+                s = "".join(tup)
+                c = oracle_class(pat, s, "ternary")
+                subs = (
+                    [""]
+                    if c != "R"
+                    else [
+                        t for t in ("illegal_step", "overrun", "dead_suffix") if oracle_subtype(pat, "abc", s, t, "ternary", None)
+                    ]
+                )
+                st = fsm.trace(s)
+                edges = {(st[j], fsm.symbol_index[ch]) for j, ch in enumerate(s)}
+                for sub in subs:
+                    cells.setdefault((c, L, sub), set()).update(edges)
+        for cell, share in zip(eng.plan.cells, eng.plan.shares.tolist()):
+            for q, a in cells.get(cell, ()):
+                if live[q, a]:
+                    brute[q, a] += share
+        assert np.allclose(edge_bounds(eng.plan), brute), pat
+        corpus = generate_corpus(fsm, cfg, 3000, seed=1, _engine=eng)
+        assert np.all((corpus.report.edge_hits / 3000)[live] <= brute[live] + 1e-9)
+        cs = coverage_summary(eng.plan, corpus.report.edge_hits, 3000)
+        assert cs["least_edge_share"] <= cs["least_edge_bound"] + 1e-9 and 0 < cs["vs_bound_ceiling"] <= 1

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from datacore.cli_support import CliGroup, GenerateOptions, generate_options, run_generate
+from datacore import CliGroup, GenerateOptions, generate_options, run_generate
 
 from ._version import __version__
 from .compile import build_fsm

@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 import orjson
 import xxhash
-from datacore import ReportSection, ShardTask, Splitter, Telemetry
-from datacore.jsonl import ZSTD_LEVEL
+from datacore import ZSTD_LEVEL, ReportSection, ShardTask, Splitter, Telemetry
 
 from ._contract import Target
 from .config import GenConfig
@@ -200,7 +199,7 @@ class FsmGenerator:
 
     def report_sections(self, telemetry: Telemetry) -> list[ReportSection]:
         """Coverage heatmap (state x symbol), coverage summary and the class-by-length table."""
-        from datacore.report import heatmap_svg, table_html
+        from datacore import heatmap_svg, table_html
 
         fsm = self.fsm
         sections = []
@@ -222,6 +221,33 @@ class FsmGenerator:
             )
             live = fsm.live_edges()
             h = m[live]
+            samples_seen = int(telemetry.counters.get("samples", 0))
+            if h.size and samples_seen:
+                from .coverage import coverage_summary
+
+                cs = coverage_summary(self.engine.plan, m, samples_seen)
+                if "least_edge_bound" in cs:
+                    sections.append(
+                        ReportSection(
+                            "Coverage vs what the FSM allows",
+                            table_html(
+                                [
+                                    "least edge: share of samples",
+                                    "bound (most any sampler can reach)",
+                                    "least edge share / its bound",
+                                    "edges in no planned cell",
+                                ],
+                                [
+                                    [
+                                        f"{cs['least_edge_share']:.3f}",
+                                        f"{cs['least_edge_bound']:.3f}",
+                                        f"{cs['least_edge_vs_bound']:.3f}",
+                                        cs["uncoverable_edges"],
+                                    ]
+                                ],
+                            ),
+                        )
+                    )
             if h.size:
                 med = float(np.median(h))
                 sections.append(

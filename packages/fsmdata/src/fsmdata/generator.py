@@ -138,9 +138,18 @@ class Corpus:
     batches: list[Batch]
     report: DataReport
     start: int = 0
+    plan: TargetPlan | None = None
 
     def __len__(self) -> int:
         return sum(len(b) for b in self.batches)
+
+    def coverage(self) -> dict[str, Any]:
+        """Least live-edge share of samples and the bound the FSM and plan allow
+        (:func:`fsmdata.coverage.coverage_summary`)."""
+        from .coverage import coverage_summary
+
+        plan = self.plan if self.plan is not None else Engine(self.fsm, self.cfg).plan
+        return coverage_summary(plan, self.report.edge_hits, self.report.samples)
 
     def token_lists(self) -> list[list[int]]:
         """Every sample's token ids."""
@@ -320,7 +329,7 @@ def generate_corpus(
     report.fallbacks = stats.get("wrong_alt_fallbacks", 0)
     report.plan_residual = dict(eng.plan.residual)
     report.requested = {k: int(round(n_samples * v)) for k, v in eng.plan.requested.items()}
-    return Corpus(fsm, cfg, batches, report, first)
+    return Corpus(fsm, cfg, batches, report, first, eng.plan)
 
 
 def _unique_batch(eng: Engine, start: int, count: int, rng: np.random.Generator) -> Batch:
