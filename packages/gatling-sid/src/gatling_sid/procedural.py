@@ -182,9 +182,29 @@ class ProceduralOracle:
         s = self.slots(rng, d)
         graph = self.plan(rng, d, intent, s)
         text = compose(rng, intent, s, self.needs(d, graph, s))
+        text = self._state_fields(rng, d, graph, text)
         req_slots = {k: s[k] for k in ("subject_id", "entity_id", "amount", "currency", "field_key", "recipient")}
         return GoldTrace(trace_id, domain, intent, UserRequest(text, intent, domain, req_slots), d.policy, graph,
                          {"oracle": self.name, **(meta or {})})
+
+    @staticmethod
+    def _state_fields(rng: random.Random, d: Domain, graph: ToolCallGraph, text: str) -> str:
+        """The user also gives every field value a create call sets (else the agent would invent them)."""
+        create = d.roles["create"]
+        vals = []
+        for c in graph.calls:
+            if c.tool != create:
+                continue
+            for k, v in c.arguments.items():
+                if isinstance(v, dict) or k.endswith("_id") or k == "verification_token":
+                    continue
+                shown = ("yes" if v else "no") if isinstance(v, bool) else str(v)
+                if shown not in text:
+                    vals.append(f"{humanize(k)} {shown}")
+        if not vals:
+            return text
+        lead = rng.choice(("Details:", "Other details -", "The rest:", "Also:", "For the form:", "Fill in"))
+        return f"{text} {lead} {', '.join(vals)}."
 
     @staticmethod
     def needs(d: Domain, graph: ToolCallGraph, s: dict[str, Any]) -> set[str]:
