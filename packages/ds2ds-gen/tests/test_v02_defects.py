@@ -240,7 +240,7 @@ def test_generate_out_stale_files(tiny_model, tmp_path) -> None:
     assert r.exit_code == 0, r.output
     second = json.loads((out / "result.json").read_text())["files"]
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted([*second.values(), "result.json", "notes.txt"]), names  # no stale .md left
+    assert names == sorted([*second.values(), "result.json", "notes.txt", "graph.dot"]), names  # no stale .md left
     other = tmp_path / "foreign"
     other.mkdir()
     (other / "keep.md").write_text("x")
@@ -355,3 +355,32 @@ def test_flex_cache_decode_matches_full_recompute(tiny_model) -> None:
         got.append(m.extend(cache, toks[i : i + 1], doc[i : i + 1], pos[i : i + 1], table, attention="flex"))
     assert torch.allclose(torch.cat(got), full, atol=1e-5)
     assert m.flex_block_masks_built == 1
+
+
+# ---- item 4: the complete, visible graph ----------------------------------------------------------
+def test_complete_graph_and_dot(small_corpus, scripted) -> None:
+    import re
+
+    from ds2ds_gen.corpus import DocumentCorpus
+
+    with DocumentCorpus(small_corpus[1]) as c:
+        a = next(t for t in c.titles() if c.links(t))
+        res = scripted({"Root": f" [{a}]({a}) [B](B) [C](C).", "B": "b [D](D)."}, "# Root\n\nSee [P](P).", c,
+                       max_auxiliary_documents=3, max_link_depth=1)
+        g = res.graph()
+        edges = {(e["source"], e["target"], e["kind"], e["outcome"]) for e in g["edges"]}
+        assert ("Root", "P", "prompt", "generated") in edges
+        assert ("Root", a, "generated", "corpus") in edges
+        assert ("B", "D", "generated", "skipped:max_depth") in edges  # skipped links kept, with the reason
+        assert ("Root", "C", "generated", "skipped:max_aux") in edges
+        for t in c.links(a):  # the corpus document's own links
+            assert any(e[0] == a and e[2] == "corpus" for e in edges), t
+        assert len(g["edges"]) == len(res.links) + len(c.links(a))
+        st = res.graph_stats()
+        assert st["max_depth"] == 1 and st["corpus_documents"] == 1 and st["generated_documents"] == 2
+        assert st["fan_out"]["Root"] == 4 and st["skipped_edges"] >= 2
+        dot = res.to_dot()
+        # oracle: count edge lines with a regex, independent of the writer
+        assert len(re.findall(r'^\s+"[^"]*" -> "[^"]*" \[', dot, re.M)) == len(g["edges"])
+        assert dot.startswith("digraph") and dot.rstrip().endswith("}")
+        assert re.search(r'"B" -> "D" \[style=dotted, label="skipped:max_depth"\]', dot)

@@ -105,6 +105,8 @@ def result_record(prompt: str, res: GenerationResult) -> dict[str, Any]:
         "prompt": prompt,
         "documents": [{**d.to_dict(), "text": d.text} for d in [res.root_document, *res.auxiliary_documents]],
         "link_graph": res.link_graph(),
+        "graph": res.graph(),
+        "graph_dot": res.to_dot(),
         "links": [vars(e) for e in res.links],
         "stop_reason": res.stop_reason,
         "meta": {
@@ -213,6 +215,14 @@ class LinkedDocDatasetGenerator:
                     telemetry.observe("link_depth", str(m["link_depth"]))
                     telemetry.observe("stop_reason", res.stop_reason)
                     telemetry.observe(STRATA, f"prompt={k}")
+                    gs = res.graph_stats()
+                    telemetry.count("edges", gs["edges"])
+                    telemetry.count("attention_edges", gs["attention_edges"])
+                    telemetry.count("skipped_edges", gs["skipped_edges"])
+                    for f in gs["fan_out"].values():
+                        telemetry.observe("fan_out", str(f))
+                    for e in rec["graph"]["edges"]:
+                        telemetry.observe("edge", f"{e['kind']}:{e['outcome']}")
                     for e in res.links:
                         telemetry.observe("link_outcome", e.outcome)
                     yield rec
@@ -234,10 +244,14 @@ class LinkedDocDatasetGenerator:
             ["samples", c.get("samples", 0)],
             ["documents per sample", f"{c.get('documents', 0) / max(1, c.get('samples', 0)):.2f}"],
             ["corpus hit rate (aux docs from the corpus)", f"{c.get('corpus_documents', 0) / max(1, aux):.1%}"],
+            ["graph: links per document (fan-out, every edge)", f"{c.get('edges', 0) / max(1, c.get('documents', 0)):.2f}"],
+            ["graph: attention edges / skipped links", f"{c.get('attention_edges', 0)} / {c.get('skipped_edges', 0)}"],
+            ["graph: corpus vs generated auxiliary documents",
+             f"{c.get('corpus_documents', 0)} / {c.get('generated_documents', 0)}"],
             ["tokens/s (generation, per worker)", f"{c.get('new_tokens', 0) / max(1e-9, c.get('generation_ms', 0) / 1000):.1f}"],
         ]
         out = [ReportSection("ds2ds-gen summary", table_html(["figure", "value"], rows))]
-        for h in ("documents_per_sample", "link_depth", "link_outcome", "stop_reason"):
+        for h in ("documents_per_sample", "link_depth", "fan_out", "edge", "link_outcome", "stop_reason"):
             if telemetry.histograms.get(h):
                 out.append(ReportSection(h.replace("_", " "), bar_chart_svg(telemetry.histograms[h], h)))
         return out

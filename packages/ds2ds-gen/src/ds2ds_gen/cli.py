@@ -140,7 +140,7 @@ def _gen_config(kw: dict[str, Any], seed: int) -> Any:
 
 
 RESULT_FORMAT = "ds2ds-gen-result/1"
-_OWN_FILE = re.compile(r"[a-z0-9_]+\.md")
+_OWN_FILE = re.compile(r"[a-z0-9_]+\.md|graph\.dot")
 
 
 def _clear_previous_output(out: Path) -> None:
@@ -166,7 +166,7 @@ def _clear_previous_output(out: Path) -> None:
     if not ours:
         raise ConfigError(f"--out {out}: folder is not empty and holds no result.json of an earlier "
                           f"`ds2ds-gen generate`; choose an empty or new folder")
-    for name in files.values():  # type: ignore[union-attr]
+    for name in [*files.values(), prev.get("graph_file")]:  # type: ignore[union-attr]
         # only plain names of the form this command writes, directly inside out
         if isinstance(name, str) and _OWN_FILE.fullmatch(name) and (out / name).is_file():
             (out / name).unlink()
@@ -213,8 +213,10 @@ def generate(model_dir: Path, prompt: str, out: Path, seed: int, threads: int, c
         name = f"{d.title_normalized}.md"  # only [a-z0-9_] and a hash: cannot leave OUT
         (out / name).write_text(d.text or "", encoding="utf-8")
         files[d.title] = name
+    (out / "graph.dot").write_text(res.to_dot(), encoding="utf-8")
     data = {"format": RESULT_FORMAT, **res.to_dict()}
     data["files"] = files
+    data["graph_file"] = "graph.dot"
     data["prompt"] = prompt
     (out / "result.json").write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
     n_aux = len(res.auxiliary_documents)

@@ -121,12 +121,95 @@ class GenerationResult:
             out[d.title] = seen
         return out
 
+    def graph(self) -> dict[str, Any]:
+        """The complete link graph: ``{"nodes": [...], "edges": [...]}``.
+
+        Nodes: every document of the result (title, source, depth, evicted, root). Edges: every
+        link met while generating (``kind`` ``prompt`` or ``generated``, with its ``outcome``
+        from the link log, skipped ones included with the reason, e.g. ``skipped:max_depth``) and
+        every link written in a corpus document (``kind`` ``corpus``: ``outcome`` ``in_result``
+        when its target is a document of the result, else ``not_in_result``). ``attends`` says
+        whether the source document's later tokens could attend to the target."""
+        from .title_utils import normalize_title
+
+        docs = self.get_all_documents()
+        titles = {d.title for d in docs}
+        by_norm: dict[str, list[str]] = {}
+        for d in docs:
+            by_norm.setdefault(normalize_title(d.title), []).append(d.title)
+
+        def resolve(t: str) -> str:
+            if t in titles:
+                return t
+            c = by_norm.get(normalize_title(t), [])
+            return c[0] if len(c) == 1 else t
+
+        nodes = [{"title": d.title, "source": d.source_kind, "depth": d.depth, "evicted": d.evicted,
+                  "is_root": d.is_root} for d in docs]
+        edges: list[dict[str, Any]] = []
+        for e in self.links:
+            edges.append({"source": e.source_title, "target": resolve(e.target), "text": e.text,
+                          "kind": "prompt" if e.in_prompt else "generated", "outcome": e.outcome,
+                          "attends": e.outcome in ("corpus", "generated", "existing")})
+        for d in docs:
+            if d.source_kind != "corpus":
+                continue
+            for t in d.links:
+                r = resolve(t)
+                edges.append({"source": d.title, "target": r, "text": None, "kind": "corpus",
+                              "outcome": "in_result" if r in titles else "not_in_result", "attends": False})
+        return {"nodes": nodes, "edges": edges}
+
+    def graph_stats(self) -> dict[str, Any]:
+        """Depth, fan-out (links per document, every edge of :meth:`graph`), corpus vs generated."""
+        g = self.graph()
+        fan: dict[str, int] = {n["title"]: 0 for n in g["nodes"]}
+        for e in g["edges"]:
+            fan[e["source"]] = fan.get(e["source"], 0) + 1
+        return {
+            "documents": len(g["nodes"]),
+            "corpus_documents": sum(1 for n in g["nodes"] if n["source"] == "corpus"),
+            "generated_documents": sum(1 for n in g["nodes"] if n["source"] == "generated" and not n["is_root"]),
+            "max_depth": max(n["depth"] for n in g["nodes"]),
+            "edges": len(g["edges"]),
+            "attention_edges": sum(1 for e in g["edges"] if e["attends"]),
+            "skipped_edges": sum(1 for e in g["edges"] if str(e["outcome"]).startswith("skipped")),
+            "max_fan_out": max(fan.values()) if fan else 0,
+            "fan_out": fan,
+        }
+
+    def to_dot(self) -> str:
+        """The graph of :meth:`graph` in Graphviz DOT: documents as boxes (corpus: grey, generated:
+        white, root: bold, evicted: dashed), links that became attention edges solid, others
+        dotted and labelled with their outcome; targets outside the result as plain ellipses."""
+        g = self.graph()
+
+        def q(t: str) -> str:
+            return '"' + t.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+        lines = ["digraph links {", "  rankdir=LR;", "  node [shape=box, fontname=Helvetica];"]
+        known = set()
+        for n in g["nodes"]:
+            known.add(n["title"])
+            style = ["filled"] + (["bold"] if n["is_root"] else []) + (["dashed"] if n["evicted"] else [])
+            color = "lightgrey" if n["source"] == "corpus" else "white"
+            lines.append(f'  {q(n["title"])} [style="{",".join(style)}", fillcolor={color}, '
+                         f'tooltip="{n["source"]}, depth {n["depth"]}"];')
+        for t in sorted({e["target"] for e in g["edges"]} - known):
+            lines.append(f"  {q(t)} [shape=ellipse, color=grey];")
+        for e in g["edges"]:
+            attrs_ = "style=solid" if e["attends"] else f'style=dotted, label={q(str(e["outcome"]))}'
+            lines.append(f'  {q(e["source"])} -> {q(e["target"])} [{attrs_}];')
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (what ``result.json`` holds)."""
         return {
             "root": self.root_document.to_dict(),
             "auxiliary": [d.to_dict() for d in self.auxiliary_documents],
             "link_graph": self.link_graph(),
+            "graph": self.graph(),
             "links": [vars(e) for e in self.links],
             "stop_reason": self.stop_reason,
             "new_tokens": self.new_tokens,
