@@ -355,7 +355,7 @@ def _delivery_section(manifest: Mapping[str, Any]) -> str:
     for r in d.get("strata") or []:
         rows.append([
             f"<code>{html.escape(str(r['stratum']))}</code>", f"{r['share']:.1%} ({r['requested']:,})", f"±{r['tolerance']:.1%}",
-            f"{r['delivered_share']:.1%} ({r['delivered']:,})", f"{100 * (r['delivered_share'] - r['share']):+.1f} pp",
+            f"{r['delivered_share']:.1%} ({r['delivered']:,})", f"{(round(100 * (r['delivered_share'] - r['share']), 1) or 0.0):+.1f} pp",
             "<span class='ok'>yes</span>" if r["ok"] else "<span class='bad'>no</span>",
         ])
     return (f"<h2>Requested vs delivered</h2><p>{verdict}</p>"
@@ -485,7 +485,7 @@ def render_report(
         )
     )
     parts.append("<h2>Environment</h2>")
-    parts.append(table_html(["", ""], [[k, v] for k, v in environment(manifest).items()]))
+    parts.append(table_html(["what", "value"], [[k, v] for k, v in environment(manifest).items()]))
     parts.append(_delivery_section(manifest))
     if root is not None:
         scans, overall = scan_dataset(root, manifest, with_overall=True)
