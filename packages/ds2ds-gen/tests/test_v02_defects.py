@@ -384,3 +384,56 @@ def test_complete_graph_and_dot(small_corpus, scripted) -> None:
         assert len(re.findall(r'^\s+"[^"]*" -> "[^"]*" \[', dot, re.M)) == len(g["edges"])
         assert dot.startswith("digraph") and dot.rstrip().endswith("}")
         assert re.search(r'"B" -> "D" \[style=dotted, label="skipped:max_depth"\]', dot)
+
+
+# ---- item 6: stop strings, logprobs, n samples per prompt -------------------------------------------
+def test_stop_strings(scripted) -> None:
+    res = scripted({"Root": " one two. STOP here three", "B": "b text END more"}, "# Root\n\nSee [B](B).",
+                   stop=("STOP", "END"))
+    assert res.root_document.text.endswith("one two. STOP") and res.stop_reason == "stop_string"
+    assert res.get_document_by_title("B").text == "# B\n\nb text END"
+    # a stop string inside the prompt or the header does not stop anything
+    res = scripted({"Root": " a b c"}, "# Root\n\nSTOP is in the prompt", stop=("STOP",))
+    assert res.stop_reason == "eos"
+    with pytest.raises(ConfigError, match="stop"):
+        from ds2ds_gen.generation_config import GenerationConfig
+
+        GenerationConfig(stop=("",))
+
+
+def test_logprobs_and_n_samples(tiny_model) -> None:
+    from ds2ds_gen.generation_config import GenerationConfig
+    from ds2ds_gen.linked_doc_generator import LinkedDocumentGenerator
+    from ds2ds_gen.masks import DocSpan
+    from ds2ds_gen.tokenizer import get_encoding
+
+    enc = get_encoding()
+    m = tiny_model(vocab=50257, max_seq_len=512)
+    gen = LinkedDocumentGenerator(m, enc.encode_ordinary, enc.decode)
+    cfg = GenerationConfig(max_new_tokens=6, temperature=1.0, seed=3, logprobs=True, max_tokens_per_document=64,
+                           max_context_length=256, eos_token_id=50257 + 0)
+    res = gen.generate(prompt="# T\n\nHello", config=cfg)
+    toks = res.root_document.tokens.tolist()
+    n_prompt = len(toks) - 6
+    lp = res.root_document.logprobs
+    assert lp is not None and len(lp) == 6 and res.root_document.to_dict()["logprobs"]
+    # oracle: an independent full forward, log_softmax in float64
+    full = m.forward_inference(torch.tensor(toks), [DocSpan(0, 0, len(toks))])[0].double()
+    ref = [float(torch.log_softmax(full[n_prompt - 1 + j], -1)[toks[n_prompt + j]]) for j in range(6)]
+    assert max(abs(a - b) for a, b in zip(lp, ref)) < 1e-4
+    outs = gen.generate_n("# T\n\nHello", 3, cfg)
+    assert [o.root_document.tokens.tolist() for o in outs][0] == toks  # sample 0 = generate()
+    assert len({tuple(o.root_document.tokens.tolist()) for o in outs}) > 1
+
+
+def test_batch_samples_per_prompt_targets(tiny_model, tmp_path) -> None:
+    from ds2ds_gen.batch import BatchConfig, LinkedDocDatasetGenerator
+
+    save_checkpoint(tiny_model(), tmp_path / "ck")
+    g = LinkedDocDatasetGenerator(BatchConfig(model=str(tmp_path / "ck"), prompts=("a", "b", "c"),
+                                              samples_per_prompt=2))
+    assert [g.prompt_index(i) for i in range(8)] == [0, 0, 1, 1, 2, 2, 0, 0]
+    t = {x.stratum: x.share for x in g.targets(8)}
+    assert t == {"prompt=0": 4 / 8, "prompt=1": 2 / 8, "prompt=2": 2 / 8}
+    brute = [sum(1 for i in range(7) if g.prompt_index(i) == k) / 7 for k in range(3)]
+    assert [x.share for x in g.targets(7)] == brute

@@ -1,7 +1,7 @@
 """Batch generation into a datacore dataset: one record per linked-document sample.
 
 :class:`LinkedDocDatasetGenerator` follows the datacore generator protocol. Record ``i`` of
-the run uses prompt ``prompts[i % len(prompts)]`` and a sampling seed derived from its shard's
+the run uses prompt ``prompts[(i // samples_per_prompt) % len(prompts)]`` and a sampling seed derived from its shard's
 seed, and torch runs with a fixed thread count, so a dataset is byte-identical whatever the
 number of workers. Telemetry: documents per sample, link depth, corpus hit rate, tokens/s.
 """
@@ -82,6 +82,8 @@ class BatchConfig:
     model_sha256: str = ""
     #: samples decoded together (batched linked decoding); 1 = one sample at a time
     batch_size: int = 8
+    #: consecutive records per prompt: record ``i`` uses prompt ``(i // samples_per_prompt) % len(prompts)``
+    samples_per_prompt: int = 1
     #: where each prompt came from ("FILE:LINE"), for error messages only (not in the manifest)
     prompt_origins: tuple[str, ...] = ()
 
@@ -90,6 +92,9 @@ class BatchConfig:
             raise ConfigError("BatchConfig.prompts: at least one prompt is needed")
         if not isinstance(self.threads, int) or self.threads < 1:
             raise ConfigError(f"BatchConfig.threads = {self.threads!r}: must be an integer >= 1")
+        if not isinstance(self.samples_per_prompt, int) or isinstance(self.samples_per_prompt, bool) \
+                or not 1 <= self.samples_per_prompt <= 1_000_000:
+            raise ConfigError(f"BatchConfig.samples_per_prompt = {self.samples_per_prompt!r}: must be an integer >= 1")
         if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or not 1 <= self.batch_size <= 1024:
             raise ConfigError(f"BatchConfig.batch_size = {self.batch_size!r}: must be an integer in [1, 1024]")
 
@@ -160,15 +165,24 @@ class LinkedDocDatasetGenerator:
         """Full JSON-able config (the model is named by path and sha256)."""
         c = self.config
         return {"model": c.model, "model_sha256": c.model_sha256, "corpus": c.corpus, "prompts": list(c.prompts),
-                "generation": c.generation.to_dict(), "threads": c.threads, "batch_size": c.batch_size}
+                "generation": c.generation.to_dict(), "threads": c.threads, "batch_size": c.batch_size,
+                "samples_per_prompt": c.samples_per_prompt}
+
+    def prompt_index(self, g: int) -> int:
+        """The prompt of record ``g`` of the run."""
+        return (g // self.config.samples_per_prompt) % len(self.config.prompts)
 
     def targets(self, n: int) -> list[Target]:
         """What this generator promises: record ``i`` uses prompt ``i mod len(prompts)``, so
         each prompt's share of the ``n`` records is known exactly (stratum ``prompt=K``).
         Documents per sample and link depth depend on what the model writes: they are observed
         (telemetry histograms) but not promised."""
-        p = len(self.config.prompts)
-        return [Target(f"prompt={k}", len(range(k, n, p)) / n) for k in range(min(p, n))] if n else []
+        p, r = len(self.config.prompts), self.config.samples_per_prompt
+        if not n:
+            return []
+        full, rest = divmod(n, p * r)
+        counts = [full * r + min(r, max(0, rest - k * r)) for k in range(p)]
+        return [Target(f"prompt={k}", c / n) for k, c in enumerate(counts) if c]
 
     def _model(self) -> DS2DSModel:
         g = self.config.generation
@@ -189,7 +203,7 @@ class LinkedDocDatasetGenerator:
             bs = self.config.batch_size
             for b0 in range(0, task.count, bs):
                 idx = list(range(b0, min(task.count, b0 + bs)))
-                ks = [(task.start + i) % len(self.config.prompts) for i in idx]
+                ks = [self.prompt_index(task.start + i) for i in idx]
                 prompts = [self.config.prompts[k] for k in ks]
                 cfgs = [attrs.evolve(self.config.generation, seed=(task.seed + i) % (1 << 63)) for i in idx]
                 t0 = time.perf_counter()

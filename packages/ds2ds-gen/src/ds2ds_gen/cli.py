@@ -110,6 +110,8 @@ def _gen_options(f: Any) -> Any:
         click.option("--attention", type=click.Choice(["sdpa", "flex"]), default="sdpa", show_default=True),
         click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True),
         click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps."),
+        click.option("--stop", "stop", multiple=True, help="Stop a document when its text contains this (repeatable)."),
+        click.option("--logprobs", is_flag=True, help="Record each generated token's log-probability."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -135,7 +137,7 @@ def _gen_config(kw: dict[str, Any], seed: int) -> Any:
         max_auxiliary_documents=kw["max_auxiliary_documents"], max_link_depth=kw["max_link_depth"],
         allow_corpus_fallback=not kw["no_fallback"], eviction_policy=kw["eviction_policy"],
         mask_type=kw["mask_type"], use_kv_cache=not kw["no_kv_cache"], attention=kw["attention"],
-        dtype=kw["dtype"], seed=seed, device=kw["device"],
+        dtype=kw["dtype"], seed=seed, device=kw["device"], stop=tuple(kw["stop"]), logprobs=kw["logprobs"],
     )
 
 
@@ -232,9 +234,12 @@ def generate(model_dir: Path, prompt: str, out: Path, seed: int, threads: int, c
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads per worker.")
 @click.option("--batch-size", type=click.IntRange(min=1, max=1024), default=8, show_default=True,
               help="Samples decoded together (one forward per step for all of them).")
+@click.option("--samples-per-prompt", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Consecutive records (each with its own seed) per prompt.")
 @_gen_options
 @generate_options
-def batch(model_dir: Path, prompts_file: Path, threads: int, batch_size: int, corpus_dir: Path | None,
+def batch(model_dir: Path, prompts_file: Path, threads: int, batch_size: int, samples_per_prompt: int,
+          corpus_dir: Path | None,
           opts: GenerateOptions, **kw: Any) -> None:
     """Generate many linked-document samples from a prompts file into a datacore dataset (--out)."""
     from .batch import BatchConfig, LinkedDocDatasetGenerator, read_prompts_with_origin
@@ -244,7 +249,8 @@ def batch(model_dir: Path, prompts_file: Path, threads: int, batch_size: int, co
     prompts = read_prompts_with_origin(prompts_file)
     bc = BatchConfig(model=str(model_dir), prompts=tuple(p for _, p in prompts), generation=cfg,
                      corpus=str(corpus_dir) if corpus_dir else None, threads=threads,
-                     prompt_origins=tuple(o for o, _ in prompts), batch_size=batch_size)
+                     prompt_origins=tuple(o for o, _ in prompts), batch_size=batch_size,
+                     samples_per_prompt=samples_per_prompt)
     run_generate(LinkedDocDatasetGenerator(bc), opts)
 
 

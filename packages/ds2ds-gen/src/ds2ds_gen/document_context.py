@@ -42,6 +42,7 @@ class ContextDocument:
     links: dict[int, int] = field(default_factory=dict)  # target doc id -> visible_from position
     link_titles: list[str] = field(default_factory=list)
     prompt_len: int = 0
+    logprobs: list[float] | None = None  # per generated token (GenerationConfig.logprobs)
 
 
 class DocumentContext:
@@ -272,5 +273,6 @@ class DocumentContext:
                 text = text.removesuffix(_EOS_TEXT)
             src = d.source if isinstance(d.source, Path) or d.source in ("generated", "corpus") else "corpus"
             out.append(GeneratedDocument(d.title, create_filename(d.title), arr, text, src, d.is_root,
-                                         d.parent_title, d.depth, not d.active, list(d.link_titles)))
+                                         d.parent_title, d.depth, not d.active, list(d.link_titles),
+                                         list(d.logprobs) if d.logprobs is not None else None))
         return out

@@ -53,6 +53,11 @@ def _device(_i: object, a: attrs.Attribute, v: object) -> None:
         raise ConfigError(f"GenerationConfig.{a.name} = {v!r}: must be 'cpu', 'cuda', 'cuda:N' or 'mps'")
 
 
+def _stop(_i: object, a: attrs.Attribute, v: tuple[object, ...]) -> None:
+    if len(v) > 16 or not all(isinstance(x, str) and 1 <= len(x) <= 200 for x in v):
+        raise ConfigError(f"GenerationConfig.{a.name} = {v!r}: must be at most 16 strings of 1..200 characters")
+
+
 def _bool(_i: object, a: attrs.Attribute, v: object) -> None:
     if not isinstance(v, bool):
         raise ConfigError(f"GenerationConfig.{a.name} = {v!r}: must be true or false")
@@ -95,6 +100,11 @@ class GenerationConfig:
     dtype: str = attrs.field(default="float32", validator=_choice(("float32", "bfloat16")))
     seed: int = attrs.field(default=0, validator=_int_ge(0))
     device: str = attrs.field(default="cpu", validator=_device)
+    #: a document stops as soon as the text it generated contains one of these strings (kept in
+    #: the text; stop reason ``stop_string``); at most 16 strings of 1..200 characters
+    stop: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_stop)
+    #: record the model's log-probability (temperature 1, unfiltered) of every generated token
+    logprobs: bool = attrs.field(default=False, validator=_bool)
 
     def __attrs_post_init__(self) -> None:
         if self.max_tokens_per_document > self.max_context_length:

@@ -31,6 +31,9 @@ class GeneratedDocument:
     depth: int = 0
     evicted: bool = False
     links: list[str] = field(default_factory=list)
+    #: log-probability of each generated token (after the prompt or ``# Title`` header), when
+    #: ``GenerationConfig.logprobs`` was set; None otherwise and for corpus documents
+    logprobs: list[float] | None = None
 
     def __post_init__(self) -> None:
         if self.tokens is None and self.text is None:
@@ -49,6 +52,7 @@ class GeneratedDocument:
             "is_root": self.is_root, "parent_title": self.parent_title, "depth": self.depth,
             "evicted": self.evicted, "links": list(self.links),
             "n_tokens": int(len(self.tokens)) if self.tokens is not None else None,
+            **({"logprobs": [round(x, 6) for x in self.logprobs]} if self.logprobs is not None else {}),
         }
 
 

@@ -156,6 +156,18 @@ class LinkedDocumentGenerator:
             waiting = still
         return [r for r in results if r is not None]
 
+    def generate_n(self, prompt: str, n: int, config: GenerationConfig | None = None,
+                   corpus: DocumentCorpus | None = None) -> list[GenerationResult]:
+        """``n`` samples of one prompt, decoded as a batch; sample ``j`` uses seed
+        ``config.seed + j`` (so sample 0 is what :meth:`generate` gives)."""
+        import attrs
+
+        config = config or GenerationConfig()
+        if not isinstance(n, int) or n < 1:
+            raise ConfigError(f"generate_n: n = {n!r}: must be an integer >= 1")
+        cfgs = [attrs.evolve(config, seed=config.seed + j) for j in range(n)]
+        return self.generate_batch([prompt] * n, cfgs, corpus=corpus)
+
     def _prepare(self, prompt: str | None, prompt_tokens: np.ndarray | None, corpus: DocumentCorpus | None,
                  config: GenerationConfig) -> _Run:
         """Validate the request and build its context (nothing is generated yet)."""
@@ -225,14 +237,22 @@ class LinkedDocumentGenerator:
             if stop:
                 break
             logits = yield
-            tok = sample_token(logits, config.temperature, config.top_k, config.top_p, run.rng,
-                               support=getattr(self.model, "active_ids", None))
+            support = getattr(self.model, "active_ids", None)
+            tok = sample_token(logits, config.temperature, config.top_k, config.top_p, run.rng, support=support)
             if not context.append_token_to_current(tok):
                 reason = "max_tokens_per_document" if len(doc.tokens) >= context.max_tokens_per_doc else "context_full"
                 break
             n += 1
             run.new_tokens += 1
+            if config.logprobs:
+                lf = logits.float()
+                norm = torch.logsumexp(lf[support] if support is not None else lf, dim=0)
+                if doc.logprobs is None:
+                    doc.logprobs = []
+                doc.logprobs.append(float(lf[tok] - norm))
             stop, reason = self._check_stopping_condition(tok, n, config)
+            if not stop and config.stop and self._hits_stop(doc.tokens, doc.prompt_len, config.stop):
+                stop, reason = True, "stop_string"
             if stop:
                 break
             if self.detector.is_candidate(tok):
@@ -293,6 +313,14 @@ class LinkedDocumentGenerator:
         else:
             context.note_link(current_doc_title, target)
         return None
+
+    def _hits_stop(self, tokens: list[int], prompt_len: int, stop: tuple[str, ...]) -> bool:
+        """Whether the generated text (after ``prompt_len``) contains a stop string; only its
+        tail is decoded: every token is at least one byte, so the last ``max(UTF-8 length)``
+        tokens hold any stop string the newest token completed."""
+        k = max(len(x.encode("utf-8")) for x in stop) + 1
+        tail = self.decode(tokens[max(prompt_len, len(tokens) - k):])
+        return any(x in tail for x in stop)
 
     def _check_stopping_condition(self, token_id: int | None, tokens_generated: int,
                                   config: GenerationConfig) -> tuple[bool, str]:
