@@ -51,6 +51,7 @@ def _to_builtin(obj: Any) -> Any:
 _ENCODER = msgspec.json.Encoder(enc_hook=_to_builtin)
 # Reading: one typed call per 64 KiB block (a line that is not an object fails in C).
 _DECODER = msgspec.json.Decoder(dict)
+_ARRAY_DECODER = msgspec.json.Decoder(list[dict])
 ZSTD_LEVEL = 3
 
 
@@ -66,6 +67,7 @@ def zstd_compressor(level: int = ZSTD_LEVEL) -> zstandard.ZstdCompressor:
 
 _orjson_dumps = orjson.dumps
 _LINE_OPT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_LINE_NL_OPT = _LINE_OPT | orjson.OPT_APPEND_NEWLINE
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 _NULL_BEFORE = b":,["
 _NULL_AFTER = b",]}"
@@ -114,15 +116,33 @@ def _fix_exponents(buf: bytes | bytearray) -> bytes:
     return bytes(out)
 
 
+def _null_candidates(buf: bytes | bytearray, start: int, end: int) -> Any:
+    """Positions of ``b"null"`` in ``buf[start:end]`` (numpy: CPython's search for this 4-byte
+    needle ran at ~2 ns/byte here on JSON text, numpy's compare-and-filter ~5x faster)."""
+    a = np.frombuffer(buf, dtype=np.uint8, count=end - start, offset=start)
+    idx = np.flatnonzero(a[:-3] == 110)  # "n"
+    if idx.size:
+        idx = idx[(a[idx + 1] == 117) & (a[idx + 2] == 108) & (a[idx + 3] == 108)]  # "ull"
+    return idx + start
+
+
 def _has_null_token(buf: bytes | bytearray, start: int = 0, end: int | None = None) -> bool:
     """Whether compact JSON ``buf[start:end]`` holds a ``null`` value (a cheap filter: a string
     holding ``:null,`` is a false positive, resolved by the walk)."""
     end = len(buf) if end is None else end
-    i = buf.find(b"null", start, end)
-    while i != -1:
+    if end - start < 4:
+        return False
+    if end - start > 2048:
+        hits = _null_candidates(buf, start, end).tolist()
+    else:
+        hits = []
+        i = buf.find(b"null", start, end)
+        while i != -1:
+            hits.append(i)
+            i = buf.find(b"null", i + 4, end)
+    for i in hits:
         if (i == start or buf[i - 1] in _NULL_BEFORE) and (i + 4 >= end or buf[i + 4] in _NULL_AFTER):
             return True
-        i = buf.find(b"null", i + 4, end)
     return False
 
 
@@ -287,18 +307,16 @@ class JsonlWriter:
         if self._failed is not None:
             raise self._failed
         try:
-            line = _encode_line(record)
+            line = _orjson_dumps(record, default=_line_hook, option=_LINE_NL_OPT)
         except _ENCODE_ERRORS as e:
             raise _encode_error(self.path, self.count, record, e) from None
-        buf = self._buf
-        buf += line
-        buf += b"\n"
+        self._buf += line
         self.count += 1
         pending = self._pending
         pending.append(record)
         if len(pending) >= _CHECK_BATCH:
             self._check_pending()
-            if len(buf) >= _FLUSH_BYTES:
+            if len(self._buf) >= _FLUSH_BYTES:
                 self._flush()
 
     def _check_pending(self) -> None:
@@ -325,20 +343,30 @@ class JsonlWriter:
         while batch := list(itertools.islice(it, _BATCH)):
             # One orjson call per record, appended at once: joining a batch of orjson's bytes
             # objects ran ~5x slower here (each holds a large allocation until the join).
-            start = len(buf)
+            # Two C passes per batch and no Python loop: msgspec makes the lines (the reference
+            # bytes, so no exponent rewrite), orjson over the whole batch refuses what JSON
+            # cannot carry (its output is dropped), and the null scan finds NaN/inf.
             try:
-                for rec in batch:
-                    buf += _encode_line(rec)
-                    buf += b"\n"
+                lines = _ENCODER.encode_lines(batch)
+                _orjson_dumps(batch, default=_line_hook, option=_LINE_OPT)
             except _ENCODE_ERRORS as e:
-                i = buf.count(b"\n", start)
-                del buf[start:]
-                raise _encode_error(self.path, self.count + i, batch[i], e) from None
-            try:
-                _finish_batch(batch, buf, start, self.path, self.count, self.allow_nan)
-            except RecordError:
-                del buf[start:]
-                raise
+                for i, rec in enumerate(batch):  # find the record refused, by itself
+                    try:
+                        _encode_line(rec)
+                        _ENCODER.encode(rec)
+                    except _ENCODE_ERRORS as e1:
+                        raise _encode_error(self.path, self.count + i, rec, e1) from None
+                raise _encode_error(self.path, self.count, None, e) from None
+            if not self.allow_nan and _has_null_token(lines):
+                pos = 0
+                for i, rec in enumerate(batch):
+                    nl = lines.index(b"\n", pos)
+                    if _has_null_token(lines, pos, nl):
+                        bad = find_unencodable(rec)
+                        if bad:
+                            raise _record_error(self.path, self.count + i, rec, *bad)
+                    pos = nl + 1
+            buf += lines
             self._pending_start = len(buf)
             self.count += len(batch)
             if len(buf) >= _FLUSH_BYTES:
@@ -484,36 +512,30 @@ def read_jsonl(
     except OSError as e:
         raise JsonlError(path, None, f"cannot open: {e.strerror or e}") from None
     lineno = 0
-    decode_lines, decode = _DECODER.decode_lines, _DECODER.decode
+    decode_array, decode = _ARRAY_DECODER.decode, _DECODER.decode
     with f:
         try:
             for block in _blocks(f):
-                nlines = block.count(b"\n") + (not block.endswith(b"\n"))
-                # Fast path: the whole block in one call.  It is taken only if it gave exactly one
-                # object per line (so a blank line, two values on one line or a non-object falls
-                # through to the per-line path below, which names the line).
-                # msgspec's decode_lines splits on any whitespace, so the count alone would let
-                # a blank line and a line holding two values cancel out: the block must also
-                # start every line with "{" and end every line with "}" (an object cannot span
-                # such a line break: "}" then "{" is never valid JSON inside a value).
-                ends = block.count(b"\n")
-                ok = (
-                    block.startswith(b"{")
-                    and block.count(b"\n{") == ends - block.endswith(b"\n")
-                    and block.count(b"}\n") == ends
-                    and (block.endswith(b"\n") or block.endswith(b"}"))
-                )
-                if ok:
+                # Fast path: the block's lines joined by commas into one JSON array, decoded in
+                # one typed call.  A blank line (",,"), two values on one line (no comma between
+                # them), a value spanning lines (a comma inside it) or a non-object all fail it,
+                # and fall through to the per-line path below, which names the line.  (Not
+                # msgspec's decode_lines: it splits on any whitespace, so a blank line and a line
+                # holding two values would cancel out.  And bytes.replace runs at memchr speed,
+                # where bytes.count ran ~30x slower here.)
+                body = block[:-1] if block.endswith(b"\n") else block
+                objs = None
+                if body:
                     try:
-                        objs = decode_lines(block)
-                        ok = len(objs) == nlines
+                        objs = decode_array(b"[" + body.replace(b"\n", b",") + b"]")
                     except msgspec.DecodeError:
-                        ok = False
-                if ok:
-                    lineno += nlines
-                    stats.records += nlines
+                        objs = None
+                if objs:
+                    lineno += len(objs)
+                    stats.records += len(objs)
                     yield from objs
                     continue
+                nlines = block.count(b"\n") + (not block.endswith(b"\n"))
                 for line in block.split(b"\n")[:nlines]:
                     lineno += 1
                     if not line.strip():
