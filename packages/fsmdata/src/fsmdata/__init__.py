@@ -1,6 +1,7 @@
 """Regex -> minimal DFA -> balanced, coverage-driven datasets of accept / incomplete / reject strings."""
 
 from ._version import __version__
+from .algebra import complement, difference, intersection, union
 from .compile import DEFAULT_ALPHABET, build_fsm, compile_regex, compile_token_regex
 from .config import REJECT_SUBTYPES, GenConfig
 from .datagen import FsmGenerator
@@ -48,16 +49,20 @@ __all__ = [
     "build_fsm",
     "can_reach_tables",
     "collate",
+    "complement",
     "compile_regex",
     "compile_token_regex",
     "count_exact",
     "count_scaled",
     "describe_reject",
+    "difference",
     "forward",
     "generate_corpus",
     "generate_sample",
+    "intersection",
     "reject_subtype_holds",
     "sample_target",
     "split_counts_by",
     "split_of",
+    "union",
 ]

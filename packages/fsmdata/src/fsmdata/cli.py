@@ -6,6 +6,7 @@ Every command is a thin layer over the Python API; user errors print one clear l
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,12 @@ import click
 from datacore import CliGroup, GenerateOptions, generate_options, run_generate
 
 from ._version import __version__
-from .compile import build_fsm
+from .algebra import complement, difference, intersection, union
+from .compile import build_fsm, compile_regex, compile_token_regex, regex_alphabet
 from .config import GenConfig, parse_mix
 from .errors import FsmError
 from .fsm import FSM
+from .regex_parser import parse_regex, parse_token_regex
 
 
 def _vocab(value: str | None) -> list[str] | None:
@@ -30,6 +33,7 @@ def _vocab(value: str | None) -> list[str] | None:
 
 
 def _source_options(f: Any) -> Any:
+    f = _algebra_options(f)
     f = click.option("--vocab", default=None, help="Token regex vocabulary: w1,w2,... or @FILE (one word a line).")(f)
     f = click.option("--tokens", "token_mode", is_flag=True, help="REGEX is a token-level regex over words.")(f)
     f = click.option(
@@ -40,16 +44,80 @@ def _source_options(f: Any) -> Any:
     return f
 
 
+_ALGEBRA = "fsmdata.algebra"
+
+
+def _algebra_options(f: Any) -> Any:
+    """--and / --or / --minus (repeatable regexes) and --not; kept in the click context for _fsm."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ops = {k: kwargs.pop(k) for k in ("and_", "or_", "minus", "not_")}
+        click.get_current_context().meta[_ALGEBRA] = ops
+        return f(*args, **kwargs)
+
+    wrapper = click.option(
+        "--not", "not_", is_flag=True, help="Complement the result (within the alphabet), after --and/--or/--minus."
+    )(wrapper)
+    wrapper = click.option("--minus", multiple=True, metavar="REGEX", help="Remove strings this regex accepts (repeatable).")(
+        wrapper
+    )
+    wrapper = click.option("--or", "or_", multiple=True, metavar="REGEX", help="Add strings this regex accepts (repeatable).")(
+        wrapper
+    )
+    wrapper = click.option(
+        "--and", "and_", multiple=True, metavar="REGEX", help="Keep strings this regex also accepts (repeatable)."
+    )(wrapper)
+    return wrapper
+
+
 def _fsm(regex: str | None, fsm_file: str | None, alphabet: str | None, token_mode: bool, vocab: str | None) -> FSM:
+    """The FSM of the command: REGEX (or --fsm FILE), then ``((R & and...) | or...) - minus...``,
+    then ``--not``; without --alphabet the operands share the union of their own alphabets."""
+    ops = click.get_current_context().meta.get(_ALGEBRA) or {}
+    operands = [*ops.get("and_", ()), *ops.get("or_", ()), *ops.get("minus", ())]
     if fsm_file is not None:
         if regex is not None:
             raise FsmError("give either a REGEX or --fsm FILE, not both")
-        return build_fsm(fsm_path=fsm_file)
-    if regex is None:
+        base = build_fsm(fsm_path=fsm_file)
+    elif regex is None:
         raise FsmError("give a REGEX (or --fsm FILE)")
+    if not operands and not ops.get("not_"):
+        if fsm_file is not None:
+            return base
+        if token_mode:
+            return build_fsm(token_regex=regex, vocab=_vocab(vocab))
+        return build_fsm(regex, alphabet=alphabet)
+    words = _vocab(vocab)
     if token_mode:
-        return build_fsm(token_regex=regex, vocab=_vocab(vocab))
-    return build_fsm(regex, alphabet=alphabet)
+
+        def comp(p: str, al: Any) -> FSM:
+            return compile_token_regex(p, al)
+
+        own = (lambda p: regex_alphabet(parse_token_regex(p))) if words is None else None
+    else:
+
+        def comp(p: str, al: Any) -> FSM:
+            return compile_regex(p, al)
+
+        own = (lambda p: regex_alphabet(parse_regex(p))) if alphabet is None else None
+    if own is not None:
+        syms: set[str] = set(base.alphabet) if fsm_file is not None else set()
+        for p in ([regex] if regex is not None else []) + operands:
+            syms |= set(own(p))
+        shared: Any = sorted(syms)
+    else:
+        shared = words if token_mode else alphabet
+    result = base if fsm_file is not None else comp(regex, shared)  # type: ignore[arg-type]
+    for p in ops.get("and_", ()):
+        result = intersection(result, comp(p, shared))
+    for p in ops.get("or_", ()):
+        result = union(result, comp(p, shared))
+    for p in ops.get("minus", ()):
+        result = difference(result, comp(p, shared))
+    if ops.get("not_"):
+        result = complement(result)
+    return result
 
 
 @click.group(

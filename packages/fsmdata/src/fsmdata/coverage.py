@@ -104,7 +104,12 @@ def edge_bounds(plan: TargetPlan) -> np.ndarray | None:
 
 
 def coverage_summary(plan: TargetPlan, edge_hits: np.ndarray, samples: int) -> dict[str, Any]:
-    """Least live-edge share of samples achieved vs the bound the FSM and plan allow."""
+    """Least live-edge share of samples achieved vs the bound the FSM and plan allow.
+
+    Keys: ``least_edge_share``, ``min_over_median`` (all live edges), and with the bounds
+    ``least_edge_bound`` (least positive bound), ``min_over_median_coverable`` (edges with a
+    positive bound), ``least_edge_vs_bound`` (min of share / bound), ``uncoverable_edges``
+    (live edges no planned cell can contain) and ``vs_bound_ceiling``."""
     live = plan.fsm.live_edges()
     out: dict[str, Any] = {}
     if not live.any() or samples <= 0:
@@ -115,7 +120,10 @@ def coverage_summary(plan: TargetPlan, edge_hits: np.ndarray, samples: int) -> d
     b = edge_bounds(plan)
     if b is not None:
         bl = b[live]
-        out["least_edge_bound"] = float(bl.min())
+        ok = bl > 0  # edges in no planned cell (e.g. reachable only past L_max) are counted apart
+        out["least_edge_bound"] = float(bl[ok].min()) if ok.any() else 0.0
+        hk = hits[ok]
+        out["min_over_median_coverable"] = float(hk.min() / np.median(hk)) if ok.any() and np.median(hk) > 0 else 0.0
         out["bound_min_over_median"] = float(bl.min() / np.median(bl)) if np.median(bl) > 0 else 0.0
         # per edge achieved / allowed, its least value: how close the sampler gets to what the FSM allows
         with np.errstate(divide="ignore", invalid="ignore"):
