@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import attrs
+import pytest
 import torch
 from ds2ds_gen.corpus import DocumentCorpus
 from ds2ds_gen.generation_config import GenerationConfig
@@ -18,8 +19,16 @@ def _sig(res):
             [(e.source_title, e.target, e.outcome) for e in res.links], res.stop_reason, res.new_tokens)
 
 
-def test_batched_equals_single_stream_per_sample(small_corpus, tiny_model) -> None:
+@pytest.mark.parametrize("active", [False, True])
+def test_batched_equals_single_stream_per_sample(small_corpus, tiny_model, active) -> None:
     m = tiny_model(vocab=50257, max_seq_len=512)
+    if active:  # as a trained checkpoint: 2,000 live ids, batched steps send compact logits
+        with torch.no_grad():
+            keep = torch.randperm(50257, generator=torch.Generator().manual_seed(0))[:2000]
+            m.logit_bias.fill_(-1e4)
+            m.logit_bias[keep] = 0.0
+            m.logit_bias[50256] = 0.0
+        assert m.use_active_vocab(True) < 50257
     gen = LinkedDocumentGenerator(m, enc.encode_ordinary, enc.decode)
     with DocumentCorpus(small_corpus[1]) as c:
         a, b = c.titles()[0], c.titles()[2]

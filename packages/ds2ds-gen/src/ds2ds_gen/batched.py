@@ -95,7 +95,8 @@ class BatchedContextRunner:
         """Sample ``i`` is done; its row idles from now on."""
 
     def next_logits(self, rows: Sequence[int]) -> dict[int, torch.Tensor]:
-        """Logits ``[V]`` for the current document of each sample in ``rows``."""
+        """Logits for the current document of each sample in ``rows``: ``[V]``, or ``[len(active_ids)]``
+        (the active ids only) for rows of a batched step when the model has an active vocabulary."""
         out: dict[int, torch.Tensor] = {}
         group: list[tuple[int, KVCache, int, int, int]] = []
         for i in rows:
@@ -130,7 +131,11 @@ class BatchedContextRunner:
             idx = torch.arange(n_b, device=dev)
             st.doc[idx, slots_t] = torch.tensor(docs, device=dev)
             st.pos[idx, slots_t] = pos_t
-            logits = self.model.extend_batch(st.k, st.v, torch.tensor(tokens, device=dev), pos_t, slots_t, mask)
+            # compact logits (active ids only, when the model has an active vocabulary): the
+            # generator samples over those ids anyway, and the full [B, 50257] rows cost more
+            # to build than the whole forward at batch 64
+            logits = self.model.extend_batch(st.k, st.v, torch.tensor(tokens, device=dev), pos_t, slots_t, mask,
+                                             compact=True)
             for i, c, _, _, _ in group:
                 c.n += 1
                 out[i] = logits[i].float()

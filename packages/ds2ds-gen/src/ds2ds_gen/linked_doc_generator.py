@@ -237,19 +237,26 @@ class LinkedDocumentGenerator:
             if stop:
                 break
             logits = yield
+            # with an active vocabulary, sample over its ids only (the others have probability 0);
+            # a batched step sends those ids' logits alone (compact), a single stream all of them
             support = getattr(self.model, "active_ids", None)
-            tok = sample_token(logits, config.temperature, config.top_k, config.top_p, run.rng, support=support)
+            if support is not None:
+                sub = logits if logits.shape[-1] == support.shape[0] else logits[support]
+                j = sample_token(sub, config.temperature, config.top_k, config.top_p, run.rng)
+                tok = int(support[j])
+            else:
+                sub, j = logits, -1
+                tok = sample_token(logits, config.temperature, config.top_k, config.top_p, run.rng)
             if not context.append_token_to_current(tok):
                 reason = "max_tokens_per_document" if len(doc.tokens) >= context.max_tokens_per_doc else "context_full"
                 break
             n += 1
             run.new_tokens += 1
             if config.logprobs:
-                lf = logits.float()
-                norm = torch.logsumexp(lf[support] if support is not None else lf, dim=0)
+                lf = sub.float()
                 if doc.logprobs is None:
                     doc.logprobs = []
-                doc.logprobs.append(float(lf[tok] - norm))
+                doc.logprobs.append(float(lf[j if support is not None else tok] - torch.logsumexp(lf, dim=0)))
             stop, reason = self._check_stopping_condition(tok, n, config)
             if not stop and config.stop and self._hits_stop(doc.tokens, doc.prompt_len, config.stop):
                 stop, reason = True, "stop_string"

@@ -295,9 +295,14 @@ class DS2DSModel(nn.Module):
             self.use_active_vocab(True)
         return out
 
-    def logits(self, h: Tensor, vocab: Tensor | None = None) -> Tensor:
-        """Final norm and tied projection; ``vocab`` restricts the output to those token ids."""
+    def logits(self, h: Tensor, vocab: Tensor | None = None, compact: bool = False) -> Tensor:
+        """Final norm and tied projection; ``vocab`` restricts the output to those token ids.
+        ``compact`` (inference with an active vocabulary): only the active ids' logits, in the
+        order of :attr:`active_ids` (the same values the full output holds there)."""
         h = self.norm(h)
+        if compact and self._active is not None and not self.training:
+            idx, w = self._active
+            return _matmul_t(h, w.to(h.dtype), self._head_t, "active") + self.logit_bias.to(h.dtype)[idx]
         if vocab is None and self._active is not None and not self.training:
             idx, w = self._active
             bias = self.logit_bias.to(h.dtype)
@@ -510,12 +515,13 @@ class DS2DSModel(nn.Module):
 
     @torch.no_grad()
     def extend_batch(self, k_all: Tensor, v_all: Tensor, tokens: Tensor, pos: Tensor, slots: Tensor,
-                     mask: Tensor) -> Tensor:
+                     mask: Tensor, compact: bool = False) -> Tensor:
         """One decode step for a batch of samples with stacked caches (see :mod:`ds2ds_gen.batched`).
 
         ``k_all``/``v_all``: ``[layers, B, heads, slots, head_dim]``; row ``b`` feeds ``tokens[b]``
         at document position ``pos[b]``, stores its keys/values at slot ``slots[b]`` and attends
-        to the keys where ``mask[b]`` (``[B, na]``) is True. Returns logits ``[B, V]``.
+        to the keys where ``mask[b]`` (``[B, na]``) is True. Returns logits ``[B, V]`` (``compact``:
+        ``[B, len(active_ids)]``, see :meth:`logits`).
         """
         b = tokens.shape[0]
         na = mask.shape[-1]
@@ -531,7 +537,7 @@ class DS2DSModel(nn.Module):
             att = F.scaled_dot_product_attention(q.to(adt), k_all[li, :, :, :na].to(adt),
                                                  v_all[li, :, :, :na].to(adt), attn_mask=m4)
             x = blk.finish(x, att.to(x.dtype))
-        return self.logits(x[:, 0])
+        return self.logits(x[:, 0], compact=compact)
 
     def refresh_row(self, cache: KVCache, doc_id: int, frontier_pos: int, table: Tensor) -> None:
         """(Re)compute the cached key-visibility row of ``doc_id``'s next query at ``frontier_pos``."""
