@@ -20,16 +20,17 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator
+from fractions import Fraction
 from typing import Any
 
 import attrs
-from datacore import ConfigError, ReportSection, ShardTask, Telemetry
+from datacore import STRATA, ConfigError, ReportSection, ShardTask, Target, Telemetry
 
 from . import __version__
 from .errors import GatlingError
 from .models import GoldTrace
 from .mutations import Mutator
-from .procedural import ProceduralOracle
+from .procedural import INTENTS, ProceduralOracle
 from .registry import DomainRegistry
 from .validator import TraceValidator
 
@@ -175,61 +176,123 @@ class GatlingGenerator:
             if hasattr(oracle, "close"):
                 oracle.close(telemetry)
 
+    def _neg_fraction(self) -> Fraction:
+        """The share q = R / (1 + R) of records that are negatives, as an exact fraction."""
+        r = Fraction(self.config.negatives).limit_denominator(10**6)
+        return r / (1 + r)
+
+    def _is_negative_slot(self, j: int) -> bool:
+        """Record ``j`` of the run (global index) is a negative: the schedule floor((j+1)q) > floor(jq).
+
+        With q <= 1/2 two negative slots are never adjacent, so the record before one is a gold
+        trace: its twin.  The schedule depends on the index alone, so the run's shares are exact
+        up to one record per shard whatever the worker count (a shard whose first slot is a
+        negative makes a gold trace there instead: its twin would be in another shard).
+        """
+        q = self._neg_fraction()
+        return q > 0 and (j + 1) * q.numerator // q.denominator > j * q.numerator // q.denominator
+
+    def _intent_for(self, j: int) -> str:
+        """Intent of the gold trace at record ``j``: the gold records cycle through the intents."""
+        q = self._neg_fraction()
+        gold_before = j - j * q.numerator // q.denominator
+        return INTENTS[gold_before % len(INTENTS)]
+
+    def targets(self, n: int) -> list[Target]:
+        """What a run of ``n`` promises: the gold/negative shares, and (procedural oracle) equal intent shares."""
+        q = float(self._neg_fraction())
+        out = [Target("label=gold", 1.0 - q)]
+        if q:
+            out.append(Target("label=negative", q))
+        if self.config.oracle == "procedural":
+            out += [Target(f"intent={i}", (1.0 - q) / len(INTENTS)) for i in INTENTS]
+        return out
+
     def _shard(self, task: ShardTask, telemetry: Telemetry, oracle: Any, validator: TraceValidator, mutator: Mutator,
                rng: random.Random) -> Iterator[dict[str, Any]]:
         made = 0
         serial = 0
         rejected_in_a_row = 0
+        pending: list[GoldTrace] = []
+        last_gold: GoldTrace | None = None
+        procedural = isinstance(oracle, ProceduralOracle)
         while made < task.count:
-            want = min(self.config.batch_size if self.config.oracle == "anthropic" else 64, task.count - made)
-            ids = [f"sid-{task.index:05d}-{serial + k:06d}" for k in range(want)]
-            serial += want
-            for trace in oracle.make_traces(rng, ids, telemetry):
-                if made >= task.count:
-                    break
-                rep = validator.validate(trace)
-                telemetry.count("validated")
-                if not rep.ok:  # never written; counted so the report shows the oracle's failure rate
-                    telemetry.count("gold_rejected")
-                    for v in rep.violations:
-                        telemetry.observe("gold_violation", v.rule)
-                    rejected_in_a_row += 1
-                    if rejected_in_a_row >= _MAX_REJECTED_IN_A_ROW:
-                        v0 = rep.violations[0]
-                        raise GatlingError(f"shard {task.index}: {rejected_in_a_row} gold traces in a row failed validation "
-                                           f"(last: {v0.rule} at {v0.call_id or 'request'}: {v0.message})")
-                    continue
-                rejected_in_a_row = 0
-                telemetry.count("gold_passed")
-                yield self._record(trace, telemetry)
-                made += 1
-                if made < task.count and self.config.negatives and rng.random() < self.config.negatives:
-                    neg = mutator.mutate(trace, rng)
-                    if neg is None:
-                        continue
-                    # Written whatever the validator says (issue 17: a negative is never dropped because
-                    # the validator misses it); the verdict is counted and kept in the record.
-                    nrep = validator.validate(neg.trace)
-                    if nrep.rules == {neg.rule}:
-                        telemetry.count("negative_flagged_exactly")
-                    elif neg.rule in nrep.rules:
-                        telemetry.count("negative_flagged_with_others")
-                    else:
-                        telemetry.count("negative_missed")
-                        telemetry.observe("negative_missed_mutation", neg.mutation)
-                    telemetry.count("negatives")
-                    telemetry.observe("mutation", neg.mutation)
-                    telemetry.observe("violation", neg.rule)
-                    rec = neg.to_dict()
-                    rec["negative"]["validator_rules"] = sorted(nrep.rules)
-                    rec["meta"] = {**rec["meta"], "index": task.start + made}
-                    yield rec
+            j = task.start + made
+            if last_gold is not None and self._is_negative_slot(j):
+                neg = mutator.mutate(last_gold, rng)
+                last_gold = None
+                if neg is not None:
+                    yield self._negative(neg, validator, telemetry, j)
                     made += 1
+                    continue
+                telemetry.count("negative_not_applicable")
+            if procedural:
+                tid = f"sid-{task.index:05d}-{serial:06d}"
+                serial += 1
+                trace = oracle.make_trace(rng, tid, None, self._intent_for(j))
+            else:
+                if not pending:
+                    want = min(self.config.batch_size, task.count - made)
+                    ids = [f"sid-{task.index:05d}-{serial + k:06d}" for k in range(want)]
+                    serial += want
+                    pending = list(oracle.make_traces(rng, ids, telemetry))
+                    if not pending:
+                        rejected_in_a_row += len(ids)
+                        self._give_up(task, rejected_in_a_row, None)
+                        continue
+                trace = pending.pop(0)
+            rep = validator.validate(trace)
+            telemetry.count("validated")
+            if not rep.ok:  # never written; counted so the report shows the oracle's failure rate
+                telemetry.count("gold_rejected")
+                for v in rep.violations:
+                    telemetry.observe("gold_violation", v.rule)
+                rejected_in_a_row += 1
+                self._give_up(task, rejected_in_a_row, rep)
+                continue
+            rejected_in_a_row = 0
+            telemetry.count("gold_passed")
+            yield self._record(trace, telemetry)
+            made += 1
+            last_gold = trace
+
+    @staticmethod
+    def _give_up(task: ShardTask, rejected_in_a_row: int, rep: Any) -> None:
+        if rejected_in_a_row < _MAX_REJECTED_IN_A_ROW:
+            return
+        last = ""
+        if rep is not None and rep.violations:
+            v0 = rep.violations[0]
+            last = f" (last: {v0.rule} at {v0.call_id or 'request'}: {v0.message})"
+        raise GatlingError(f"shard {task.index}: {rejected_in_a_row} gold traces in a row failed or were rejected{last}")
+
+    def _negative(self, neg: Any, validator: TraceValidator, telemetry: Telemetry, j: int) -> dict[str, Any]:
+        # Written whatever the validator says (issue 17: a negative is never dropped because the
+        # validator misses it); the verdict is counted and kept in the record.
+        nrep = validator.validate(neg.trace)
+        if nrep.rules == {neg.rule}:
+            telemetry.count("negative_flagged_exactly")
+        elif neg.rule in nrep.rules:
+            telemetry.count("negative_flagged_with_others")
+        else:
+            telemetry.count("negative_missed")
+            telemetry.observe("negative_missed_mutation", neg.mutation)
+        telemetry.count("negatives")
+        telemetry.observe("mutation", neg.mutation)
+        telemetry.observe("violation", neg.rule)
+        telemetry.observe(STRATA, "label=negative")
+        rec = neg.to_dict()
+        rec["negative"]["validator_rules"] = sorted(nrep.rules)
+        rec["meta"] = {**rec["meta"], "index": j}
+        return rec
 
     def _record(self, trace: GoldTrace, tel: Telemetry) -> dict[str, Any]:
         tel.count("gold")
         tel.observe("domain", trace.domain)
         tel.observe("intent", trace.intent)
+        tel.observe(STRATA, "label=gold")
+        if self.config.oracle == "procedural":
+            tel.observe(STRATA, f"intent={trace.intent}")
         tel.observe("graph_size", len(trace.graph.calls))
         tel.observe("oracle", trace.meta.get("oracle", "?"))
         for c in trace.graph.calls:
