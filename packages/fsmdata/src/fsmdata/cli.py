@@ -194,6 +194,39 @@ def trace_cmd(regex: str, text: str, alphabet: str | None, token_mode: bool, voc
     click.echo(f"class: {fsm.classify(symbols, task)}  accepted: {fsm.accepts(symbols)}")
 
 
+@main.command("pairs")
+@click.argument("regex", required=False)
+@click.option("--fsm", "fsm_file", default=None, help="Read the FSM from a JSON transition table instead.")
+@_source_options
+@click.option("-k", "k", type=click.IntRange(min=1), default=1, show_default=True, help="Exact edit distance.")
+@click.option("-n", "n", type=click.IntRange(min=0), default=1000, show_default=True, help="Number of pairs.")
+@click.option("--l-min", type=int, default=1, show_default=True, help="Shortest negative.")
+@click.option("--l-max", type=int, default=16, show_default=True, help="Longest negative.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="JSONL file to write.")
+def pairs_cmd(
+    regex: str | None,
+    fsm_file: str | None,
+    alphabet: str | None,
+    token_mode: bool,
+    vocab: str | None,
+    k: int,
+    n: int,
+    l_min: int,
+    l_max: int,
+    seed: int,
+    out: str,
+) -> None:
+    """Minimal pairs: negatives at edit distance exactly K (uniform per length), each with a nearest accepted string."""
+    from datacore import write_jsonl
+
+    from .pairs_edit import minimal_pairs
+
+    fsm = _fsm(regex, fsm_file, alphabet, token_mode, vocab)
+    GenConfig(L_min=l_min, L_max=l_max)  # validates the range
+    write_jsonl(out, minimal_pairs(fsm, k, n, L_min=l_min, L_max=l_max, seed=seed & ((1 << 63) - 1)))
+
+
 @main.command("generate")
 @click.option("--regex", "regex", default=None, help="Character regex (or use --fsm).")
 @click.option("--fsm", "fsm_file", default=None, help="FSM JSON transition table.")
