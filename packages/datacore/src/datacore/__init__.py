@@ -12,7 +12,7 @@ from .diff import DatasetDiff, diff_datasets
 from .errors import ConfigMismatchError, DatacoreError, JsonlError, ManifestError, RecordError
 from .generator import FileWritingGenerator, Generator, ReportSection, ShardTask
 from .jsonl import ZSTD_LEVEL, JsonlWriter, ReadStats, read_jsonl, write_jsonl
-from .manifest import load_manifest, verify_dataset
+from .manifest import dataset_file_paths, load_manifest, manifest_digest, verify_dataset
 from .report import bar_chart_svg, heatmap_svg, line_chart_svg, table_html
 from .runner import BuildResult, build_dataset
 from .seeds import shard_seed
@@ -64,7 +64,9 @@ __all__ = [
     "table_html",
     "write_records",
     "encode_key",
+    "dataset_file_paths",
     "load_manifest",
+    "manifest_digest",
     "read_jsonl",
     "shard_seed",
     "split_counts",
