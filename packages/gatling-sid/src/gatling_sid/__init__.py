@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 from .diversity import DiversityReport, diversity_report, near_duplicates  # noqa: E402
 from .errors import GatlingError, GraphError, RegistryError, TraceFormatError  # noqa: E402
+from .exporters import dpo_pair, to_hf_chat, to_openai  # noqa: E402
 from .generator import GatlingConfig, GatlingGenerator  # noqa: E402
 from .injection import detect_injection  # noqa: E402
 from .models import (  # noqa: E402
@@ -53,5 +54,8 @@ __all__ = [
     "__version__",
     "detect_injection",
     "diversity_report",
+    "dpo_pair",
     "near_duplicates",
+    "to_hf_chat",
+    "to_openai",
 ]

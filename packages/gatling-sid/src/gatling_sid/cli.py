@@ -92,6 +92,24 @@ def validate(dataset: Path, registry_dir: Path | None, max_near_dup_rate: float,
 
 
 @main.command()
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["openai", "hf", "dpo"]), required=True,
+              help="openai: Chat Completions tool_calls; hf: apply_chat_template(messages, tools=...); "
+                   "dpo: chosen (gold twin) / rejected (negative) pairs.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output JSONL file.")
+@click.option("--tools", "tool_list", type=click.Choice(["domain", "used"]), default="domain", show_default=True,
+              help="Tool list of each record: the domain's full list (distractors included) or only the tools used.")
+@_registry_opt
+def export(dataset: Path, fmt: str, out: Path, tool_list: str, registry_dir: Path | None) -> None:
+    """Write DATASET's gold traces (openai, hf) or negative/twin pairs (dpo) as JSONL in another format."""
+    from .export_cli import export_dataset
+    from .registry import DomainRegistry
+
+    n = export_dataset(dataset, out, fmt, DomainRegistry.load(registry_dir), tool_list=tool_list)
+    click.echo(f"{n:,} {fmt} records -> {out}")
+
+
+@main.command()
 @_registry_opt
 @click.option("--json", "as_json", is_flag=True, help="Print domains, tools and rules as JSON.")
 def domains(registry_dir: Path | None, as_json: bool) -> None:
