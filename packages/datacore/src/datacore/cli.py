@@ -95,8 +95,8 @@ def split(src: Path, key: str, out: Path, split_ratios: tuple[float, float, floa
 
 
 SPLIT_GENERATOR = "datacore.split"
-# What a dataset directory of ours may hold at its top level.
-_DATASET_ENTRIES = {MANIFEST, TELEMETRY, REPORT, "README.md", "croissant.json", ".datacore", *SPLITS}
+# What a dataset directory of ours may hold at its top level (parquet: the default export folder).
+_DATASET_ENTRIES = {MANIFEST, TELEMETRY, REPORT, "README.md", "croissant.json", ".datacore", "parquet", *SPLITS}
 
 
 def _refuse_foreign_out(src: Path, out: Path) -> None:
