@@ -235,7 +235,10 @@ def test_subtypes_meet_their_definitions_on_random_patterns(task: str) -> None:
     n_patterns = 0
     while n_patterns < 12:
         pat = random_pattern(rng)
-        fsm = compile_regex(pat, "abcd")
+        try:
+            fsm = compile_regex(pat, "abcd")
+        except FsmError:  # over the DFA size limit: refused by design
+            continue
         if fsm.is_empty:
             continue
         cfg = GenConfig(L_min=1, L_max=9, task=task)

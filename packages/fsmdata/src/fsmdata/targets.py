@@ -257,10 +257,32 @@ class TargetPlan:
             cell_share[group(cell)] += sh
         cell_counts = self._round(n * np.array([cell_share[k] for k in keys]), n, rng)
         counts = np.zeros(len(self.cells), dtype=np.int64)
-        for k, m in zip(keys, cell_counts.tolist()):
-            idx = [i for i, cell in enumerate(self.cells) if group(cell) == k]
-            sub = self.shares[idx] / self.shares[idx].sum()
-            counts[idx] = self._round(m * sub, m, rng)
+
+        # Split each group among its cells by error diffusion over the other marginal (a
+        # running carry per subtype, or per length under subtype priority), groups in random
+        # order: both marginals stay within about one sample of exact, not only the groups.
+        def other(cell: tuple[str, int, str]) -> tuple[str, int | str]:
+            c, L, s = cell
+            return (c, L) if by_sub and s else (c, s)
+
+        carry: dict[tuple[str, int | str], float] = {}
+        members = {k: [i for i, cell in enumerate(self.cells) if group(cell) == k] for k in keys}
+        for gi in rng.permutation(len(keys)).tolist():
+            k, m = keys[gi], int(cell_counts[gi])
+            idx = members[k]
+            t = m * self.shares[idx] / self.shares[idx].sum()
+            want = np.array([carry.get(other(self.cells[i]), 0.0) for i in idx]) + t
+            got = np.where(t > 0, np.maximum(np.floor(want + 1e-9), 0), 0).astype(np.int64)
+            got = np.minimum(got, m)
+            while got.sum() > m:
+                j = int(np.argmin(np.where(got > 0, want - got, np.inf)))
+                got[j] -= 1
+            while got.sum() < m:
+                j = int(np.argmax(np.where(t > 0, want - got, -np.inf)))
+                got[j] += 1
+            counts[idx] = got
+            for i, w, g in zip(idx, want.tolist(), got.tolist()):
+                carry[other(self.cells[i])] = w - g
         c_cls, c_len, c_sub = self.cell_codes()
         cls, lens, subs = np.repeat(c_cls, counts), np.repeat(c_len, counts), np.repeat(c_sub, counts)
         perm = rng.permutation(n)
