@@ -165,3 +165,38 @@ def test_card_of_datacore_split(tmp_path) -> None:
     card = (tmp_path / "o" / "README.md").read_text()
     assert "datacore split in.jsonl --key q --out OUT --split-ratios 0.6,0.2,0.2" in card
     _croissant(tmp_path / "o")
+
+
+def test_croissant_gzip_records_and_zstd_validates(tmp_path) -> None:
+    gz = tmp_path / "gz"
+    _build(gz, n=12, seed=0, compress="gz")
+    _, ds = _croissant(gz)
+    got = sorted(r["train/id"].decode() for r in ds.records("train"))
+    import gzip
+
+    want = sorted(json.loads(line)["id"] for p in (gz / "train").glob("*.jsonl.gz") for line in gzip.open(p, "rt"))
+    assert got == want
+    zst = tmp_path / "zst"
+    _build(zst, n=12, seed=0, compress="zst")
+    _croissant(zst)  # validates; mlcroissant 1.1.1 cannot decompress zstd to read the records
+
+
+class _NestedGenerator(ToyGenerator):
+    def generate_shard(self, task, telemetry):
+        for rec in super().generate_shard(task, telemetry):
+            rec["calls"] = [{"tool": "a", "args": {"x": 1}}]  # a list of objects
+            rec["mixed"] = 1 if rec["meta"]["i"] % 2 else "one"  # two scalar types
+            rec["meta"]["deep"] = {"k": [1, 2]}
+            yield rec
+
+
+def test_croissant_skips_nested_fields_and_names_them(tmp_path) -> None:
+    out = tmp_path / "n"
+    build_dataset(_NestedGenerator(), out, 12, 0, workers=1, executor="inline", shard_size=4, progress=False)
+    _, ds = _croissant(out)
+    rec = next(iter(ds.records("train")))
+    assert "train/tokens" in rec and "train/calls" not in rec and "train/mixed" not in rec
+    assert set(rec["train/meta"]) == {"train/meta.i", "train/meta.shard"}
+    doc = json.loads((out / "croissant.json").read_text())
+    train = next(r for r in doc["recordSet"] if r["name"] == "train")
+    assert "calls" in train["description"] and "mixed" in train["description"] and "meta.deep" in train["description"]

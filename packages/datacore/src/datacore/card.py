@@ -246,26 +246,37 @@ def card_markdown(manifest: Mapping[str, Any], fields: Mapping[str, FieldStats],
     return "\n".join(md)
 
 
-def _croissant_field(split: str, fname: str, fields: Mapping[str, FieldStats], fs_id: str) -> dict[str, Any]:
+def _describable(fs: FieldStats) -> bool:
+    """A field Croissant readers can cast: one scalar type (nulls aside), or a list of scalars."""
+    kinds = {t for t in fs.types if t != "null"}
+    if kinds <= set(_CROISSANT_TYPE) and len(kinds) <= 1:
+        return True
+    return kinds == {"array"} and set(fs.item_types) <= set(_CROISSANT_TYPE) and len(fs.item_types) <= 1
+
+
+def _croissant_field(split: str, fname: str, fields: Mapping[str, FieldStats], fs_id: str, skipped: list[str]) -> dict[str, Any] | None:
+    """The Croissant Field of ``fname`` (objects: one sub-field per describable key), or None (then named in ``skipped``)."""
     fs = fields[fname]
     t = fs.main_type()
     top, _, sub = fname.partition(".")
     source: dict[str, Any] = {"fileSet": {"@id": fs_id}, "extract": {"column": top}}
     if sub:
         source["transform"] = {"jsonPath": sub}
-    field: dict[str, Any] = {"@type": "cr:Field", "@id": f"{split}/{fname}", "name": sub or fname, "source": source}
-    if t == "object":
-        subs = sorted(f for f in fields if f.startswith(fname + ".") and fields[f].main_type() != "object")
-        if subs and not sub:
-            field["subField"] = [_croissant_field(split, f, fields, fs_id) for f in subs]
-            del field["source"]
+    field: dict[str, Any] = {"@type": "cr:Field", "@id": f"{split}/{fname}", "name": sub or fname}
+    if t == "object" and not sub and set(fs.types) <= {"object", "null"}:
+        subs = [_croissant_field(split, f, fields, fs_id, skipped) for f in sorted(fields) if f.startswith(fname + ".")]
+        kept = [x for x in subs if x is not None]
+        if kept:
+            field["subField"] = kept
             return field
+    if not _describable(fs):
+        skipped.append(fname)
+        return None
     item = fs.item_type() if t == "array" else t
+    field["source"] = source
     field["dataType"] = _CROISSANT_TYPE.get(item or "string", "sc:Text")
     if t == "array":
         field["repeated"] = True
-    if item not in _CROISSANT_TYPE:
-        field["description"] = f"JSON {t}" + (f" of {item}" if t == "array" and item else "")
     return field
 
 
@@ -286,11 +297,16 @@ def croissant_metadata(manifest: Mapping[str, Any], fields: Mapping[str, FieldSt
     splits = manifest.get("splits", {})
     for s in splits:
         fs_id = f"{s}-files"
-        distribution.append({"@type": "cr:FileSet", "@id": fs_id, "name": fs_id, "encodingFormat": enc,
+        # The set holds JSON lines (each file compressed as its FileObject says): mlcroissant
+        # reads gzip files of a jsonlines set transparently; zstd ones it cannot read (1.1.1).
+        distribution.append({"@type": "cr:FileSet", "@id": fs_id, "name": fs_id, "encodingFormat": "application/jsonlines",
                              "includes": _glob_of(manifest, s)})
-        rs_fields = [_croissant_field(s, fname, fields, fs_id) for fname in sorted(f for f in fields if "." not in f)]
+        skipped: list[str] = []
+        rs_fields = [f for f in (_croissant_field(s, name, fields, fs_id, skipped) for name in sorted(f for f in fields if "." not in f)) if f]
+        note = (f"; not described here (nested JSON or mixed types, read them from the JSONL): {', '.join(skipped)}"
+                if skipped else "")
         record_sets.append({"@type": "cr:RecordSet", "@id": HF_SPLIT.get(s, s), "name": HF_SPLIT.get(s, s),
-                            "description": f"the {s} split: {splits[s]} records", "field": rs_fields})
+                            "description": f"the {s} split: {splits[s]} records{note}", "field": rs_fields})
     version = str(manifest.get("version"))
     if version.count(".") == 1:
         version += ".0"  # Croissant wants MAJOR.MINOR.PATCH
