@@ -166,7 +166,8 @@ def _chromium() -> str:
 def visit(page: Path, screenshot: Path, width: int = 1200, timeout: float = 120.0) -> dict[str, list[str]]:
     """Open ``page`` in headless Chromium over the DevTools protocol; save a full-page PNG.
 
-    Returns the console errors / exceptions and every network request other than the page itself.
+    Returns the console errors / exceptions and every request other than the page itself and
+    inline ``data:`` content (another file:// path counts too: the page must stand alone).
     """
     websocket = pytest.importorskip("websocket", reason="the browser check needs websocket-client")
     exe = _chromium()
@@ -230,14 +231,25 @@ def visit(page: Path, screenshot: Path, width: int = 1200, timeout: float = 120.
             errors.append(f"exception: {p.get('exceptionDetails', {}).get('text')}")
         elif method == "Log.entryAdded" and p.get("entry", {}).get("level") in ("error", "warning"):
             errors.append(f"log: {p['entry'].get('text')} {p['entry'].get('url', '')}")
-        elif method == "Network.requestWillBeSent" and p.get("request", {}).get("url") != url:
-            requests.append(p["request"]["url"])
+        elif method == "Network.requestWillBeSent":
+            req = p.get("request", {}).get("url", "")
+            # data: URLs are inline content (matplotlib embeds imshow images so), not fetches
+            if req != url and not req.startswith("data:"):
+                requests.append(req)
     return {"errors": errors, "requests": requests}
 
 
 def test_report_in_headless_chromium(nasty, tmp_path) -> None:
     shot = tmp_path / "report.png"
-    seen = visit(nasty / "report.html", shot)
+    # with a generator section holding a heatmap (matplotlib inlines it as a data: PNG)
+    from datacore import ReportSection, heatmap_svg
+
+    m = load_manifest(nasty)
+    tel = Telemetry.from_json((nasty / "telemetry.json").read_bytes())
+    section = ReportSection("heat", heatmap_svg([[1, 2], [3, 4]], ["a", "b"], ["x", "y"], "heat"))
+    page = tmp_path / "report.html"
+    page.write_text(render_report(m, tel, [section], root=nasty))
+    seen = visit(page, shot)
     assert seen["errors"] == []
     assert seen["requests"] == []
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
@@ -246,8 +258,11 @@ def test_report_in_headless_chromium(nasty, tmp_path) -> None:
 def test_browser_check_can_fail(tmp_path) -> None:
     """The check sees a network request and a console error when a page has them."""
     bad = tmp_path / "bad.html"
-    bad.write_text("<!doctype html><html><body><img src='http://127.0.0.1:9/x.png'><script>console.error('boom')</script></body></html>")
+    (tmp_path / "side.css").write_text("body{}")
+    bad.write_text("<!doctype html><html><head><link rel='stylesheet' href='side.css'></head><body>"
+                   "<img src='http://127.0.0.1:9/x.png'><script>console.error('boom')</script></body></html>")
     seen = visit(bad, tmp_path / "bad.png")
     assert any("127.0.0.1:9" in r for r in seen["requests"])
+    assert any(r.endswith("/side.css") for r in seen["requests"])
     assert any("boom" in e for e in seen["errors"])
     assert htmlmod.escape("<") == "&lt;"
