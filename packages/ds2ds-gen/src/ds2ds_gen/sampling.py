@@ -61,6 +61,8 @@ def sample_token(logits: torch.Tensor, temperature: float = 1.0, top_k: int | No
     """
     if support is not None:
         return int(support[sample_token(logits[support], temperature, top_k, top_p, generator)])
+    # the generator is a CPU one (seeded per sample); a token id is read on the host anyway
+    logits = logits.detach().cpu()
     if temperature == 0:
         return greedy_sample(filter_logits(logits, top_k, top_p))
     x = logits.float() / temperature
@@ -70,5 +72,5 @@ def sample_token(logits: torch.Tensor, temperature: float = 1.0, top_k: int | No
     total = float(cdf[-1])
     if not total > 0 or total != total:  # every logit -inf, or NaN
         return greedy_sample(logits)
-    u = torch.rand((), generator=generator, dtype=torch.float64, device=cdf.device) * total
+    u = torch.rand((), generator=generator, dtype=torch.float64) * total
     return int(torch.searchsorted(cdf, u, right=True).clamp(max=cdf.numel() - 1))
