@@ -179,7 +179,7 @@ def test_generate_shard_matches_files(tmp_path, small_config):
     files = [orjson.loads(x) for s in ("train", "val", "test") for x in paths[s].read_bytes().splitlines()]
     for r in recs:
         start = r["meta"].pop("start")
-        assert gen.split_key(r) == r["meta"]["trace_id"] == xxhash.xxh3_64_hexdigest(start)
+        assert gen.split_key(r) == r["meta"]["trace_id"] == xxhash.xxh3_64_hexdigest(start.encode())
     assert sorted(files, key=lambda r: r["id"]) == sorted(recs, key=lambda r: r["id"])
 
 
