@@ -148,6 +148,7 @@ def test_stats_counts_repeated_start_terms_from_the_terms(tmp_path):
         f.write(line + b"\n")
     s = dataset_stats(tmp_path / "o")
     assert s["duplicate_start_terms"] == 1 and s["duplicate_ids"] == 1
+    assert s["histograms"]["cell"] == {"20x8": 401} and s["histograms"]["traces_by_cell"]["20x8"] == s["traces"]
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,9 @@ def dataset_stats(out: str | os.PathLike[str]) -> dict[str, Any]:
     ``traces_labelled`` counts traces whose records all carry the same known ``status``."""
     root = Path(out)
     manifest = load_manifest(root)
-    hist: dict[str, Counter[Any]] = {k: Counter() for k in ("depth", "size", "total_steps", "status", "split")}
+    hist: dict[str, Counter[Any]] = {
+        k: Counter() for k in ("depth", "size", "total_steps", "status", "split", "cell", "traces_by_cell")
+    }
     pairs: set[bytes] = set()
     starts: Counter[str] = Counter()
     ids: set[str] = set()
@@ -45,6 +47,9 @@ def dataset_stats(out: str | os.PathLike[str]) -> dict[str, Any]:
                     dup_pairs += 1
                 pairs.add(key)
                 tid = m["trace_id"]
+                hist["cell"][m.get("cell", "?")] += 1
+                if tid not in trace_split:
+                    hist["traces_by_cell"][m.get("cell", "?")] += 1
                 # A trace is labelled if all its records carry one and the same known status.
                 st = m.get("status")
                 if trace_status.setdefault(tid, st) != st or st not in STATUSES:
