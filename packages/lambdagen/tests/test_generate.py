@@ -6,9 +6,9 @@ import random
 from collections import Counter, defaultdict
 
 import attrs
-import xxhash
 import orjson
 import pytest
+import xxhash
 from datacore import DatacoreError, ShardTask, Splitter, Telemetry, build_dataset, shard_seed, split_of
 from datacore.split import bucket_of
 from lambdagen import LambdaConfig, LambdaGenerator, ScheduleError, _core, generate, parse
