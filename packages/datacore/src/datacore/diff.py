@@ -146,7 +146,7 @@ def _telemetry(root: Path) -> Telemetry:
 
 def _histogram_diff(ha: Mapping[str, int], hb: Mapping[str, int]) -> list[dict[str, Any]]:
     ta, tb = sum(ha.values()) or 1, sum(hb.values()) or 1
-    rows = []
+    rows: list[dict[str, Any]] = []
     for k in set(ha) | set(hb):
         a, b = int(ha.get(k, 0)), int(hb.get(k, 0))
         if a != b:

@@ -319,7 +319,7 @@ def _split_distributions_section(scans: Mapping[str, SplitScan]) -> str:
         if union is not None and 1 < len(union) <= 40 and main <= {"string", "boolean", "integer"}:
             kind, hists = "value", {s: dict(fs.value_counts or {}) for s, fs in stats.items()}
         elif any(fs.lengths for fs in stats.values()):
-            kind, hists = "length", {s: dict(fs.lengths) for s, fs in stats.items()}
+            kind, hists = "length", {s: {str(k): v for k, v in fs.lengths.items()} for s, fs in stats.items()}
         elif any(fs.numbers for fs in stats.values()):
             edges = _edges([x for fs in stats.values() for x in fs.numbers])
             kind, hists = "value (binned)", {s: _bins(fs.numbers, edges) for s, fs in stats.items()}
