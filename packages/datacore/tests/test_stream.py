@@ -221,3 +221,19 @@ def test_empty_split_and_bad_split(tmp_path) -> None:
     assert len(ds) == 0 and list(ds) == []
     with pytest.raises(DatacoreError, match="no split"):
         StreamingDataset(out, "dev")
+
+
+def test_without_torch_it_is_a_plain_iterable_and_datacore_never_imports_torch(dataset) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nimport datacore\nassert 'torch' not in sys.modules, 'import datacore pulled in torch'\n"
+        "sys.modules['torch'] = None  # as if torch were not installed\n"
+        "from datacore.stream import StreamingDataset\n"
+        f"ds = StreamingDataset({str(dataset)!r}, 'train', seed={SEED})\n"
+        "print(','.join(r['id'] for r in ds))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().split(",") == _expected(dataset)
