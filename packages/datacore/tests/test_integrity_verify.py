@@ -123,6 +123,7 @@ def test_dataset_path_refuses(tmp_path, rel) -> None:
 
 def test_manifest_digest_checked_when_recorded(ds) -> None:
     m = orjson.loads((ds / "dataset.json").read_bytes())
+    assert m.pop("manifest_sha256") == manifest_digest(m)  # the run records it
     # the oracle: sha256 of the key-sorted compact JSON, by the standard library
     expect = hashlib.sha256(json.dumps(m, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
     assert manifest_digest(m) == expect

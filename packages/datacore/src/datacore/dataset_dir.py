@@ -29,7 +29,7 @@ import orjson
 
 from .errors import ConfigMismatchError, DatacoreError, ManifestError
 from .generator import ReportSection
-from .manifest import FORMAT, MANIFEST, REPORT, TELEMETRY, dump_json, sha256_file
+from .manifest import DIGEST_FIELD, FORMAT, MANIFEST, REPORT, TELEMETRY, dump_json, manifest_digest, sha256_file
 from .shards import COMPRESSIONS, PROGRESS_DIR, commit_shard, shard_paths, write_records
 from .split import DEFAULT_RATIOS, SPLITS, SplitKey, Splitter, thresholds
 from .strata import STRATA, Delivery, Target, check_delivery
@@ -325,6 +325,7 @@ class DatasetBuilder:
         tmp.write_text(html, encoding="utf-8")
         os.replace(tmp, self.out / REPORT)
         write_card(self.out, manifest, telemetry)  # README.md + croissant.json; the manifest stays last
+        manifest[DIGEST_FIELD] = manifest_digest(manifest)  # verify catches any later edit of the manifest
         dump_json(self.out / MANIFEST, manifest)
         shutil.rmtree(self.progress, ignore_errors=True)
         self.manifest = manifest
