@@ -99,7 +99,6 @@ class BatchConfig:
             raise ConfigError(f"BatchConfig.batch_size = {self.batch_size!r}: must be an integer in [1, 1024]")
 
 
-_MODELS: dict[tuple[str, str], DS2DSModel] = {}
 
 
 def result_record(prompt: str, res: GenerationResult) -> dict[str, Any]:
@@ -136,6 +135,7 @@ class LinkedDocDatasetGenerator:
         if not config.model_sha256:
             config = attrs.evolve(config, model_sha256=_sha256(mp))
         self.config = config
+        self._loaded: DS2DSModel | None = None
         model, _ = load_checkpoint(Path(config.model))  # fail early, with a clear error, on a bad checkpoint
         if config.corpus is not None:
             DocumentCorpus(Path(config.corpus)).close()
@@ -184,13 +184,23 @@ class LinkedDocDatasetGenerator:
         counts = [full * r + min(r, max(0, rest - k * r)) for k in range(p)]
         return [Target(f"prompt={k}", c / n) for k, c in enumerate(counts) if c]
 
-    def _model(self) -> DS2DSModel:
+    def setup(self) -> None:
+        """Per-worker set-up (datacore contract): load the checkpoint on the configured device
+        and dtype once; kept out of the config and out of pickles (see ``__getstate__``)."""
         g = self.config.generation
-        key = (self.config.model, self.config.model_sha256, g.device, g.dtype)
-        if key not in _MODELS:
-            m = load_checkpoint(Path(self.config.model), device=g.device)[0]
-            _MODELS[key] = m.to(torch.bfloat16) if g.dtype == "bfloat16" else m
-        return _MODELS[key]
+        m = load_checkpoint(Path(self.config.model), device=g.device)[0]
+        self._loaded = m.to(torch.bfloat16) if g.dtype == "bfloat16" else m
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_loaded"] = None  # workers load their own copy in setup()
+        return state
+
+    def _model(self) -> DS2DSModel:
+        if getattr(self, "_loaded", None) is None:
+            self.setup()  # setup() was not called (e.g. used outside datacore)
+        assert self._loaded is not None
+        return self._loaded
 
     def generate_shard(self, task: ShardTask, telemetry: Telemetry) -> Iterable[dict[str, Any]]:
         """Yield ``task.count`` samples."""
