@@ -40,7 +40,7 @@ def test_generate(pipeline) -> None:
     assert res["root"]["title"] == "Root" and res["config"]["seed"] == 1
     assert res["links"][0]["target"] == "../../evil" and res["links"][0]["outcome"] == "generated"
     files = sorted(p.name for p in out.iterdir())
-    assert len(files) == 1 + 1 + 1 + len(res["auxiliary"]) and all(f.endswith((".md", ".json", ".dot")) for f in files)
+    assert len(files) == 1 + 1 + 2 + len(res["auxiliary"]) and all(f.endswith((".md", ".json", ".dot", ".html")) for f in files)
     assert not (d / "evil.md").exists()
     assert (out / res["files"]["Root"]).read_text().startswith("# Root\n\nSee [X](../../evil) now")
 

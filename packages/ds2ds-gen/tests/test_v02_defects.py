@@ -240,7 +240,7 @@ def test_generate_out_stale_files(tiny_model, tmp_path) -> None:
     assert r.exit_code == 0, r.output
     second = json.loads((out / "result.json").read_text())["files"]
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted([*second.values(), "result.json", "notes.txt", "graph.dot"]), names  # no stale .md left
+    assert names == sorted([*second.values(), "result.json", "notes.txt", "graph.dot", "graph.html"]), names  # no stale .md left
     other = tmp_path / "foreign"
     other.mkdir()
     (other / "keep.md").write_text("x")
@@ -437,3 +437,18 @@ def test_batch_samples_per_prompt_targets(tiny_model, tmp_path) -> None:
     assert t == {"prompt=0": 4 / 8, "prompt=1": 2 / 8, "prompt=2": 2 / 8}
     brute = [sum(1 for i in range(7) if g.prompt_index(i) == k) / 7 for k in range(3)]
     assert [x.share for x in g.targets(7)] == brute
+
+
+def test_graph_picture_svg(scripted) -> None:
+    import xml.etree.ElementTree as ET
+
+    res = scripted({"Root": " [B](B) [<script>](<script>) [C](C).", "B": "b [D](D)."}, "# Root\n\n",
+                   max_auxiliary_documents=2, max_link_depth=1)
+    svg = res.to_svg()
+    root = ET.fromstring(svg)  # oracle: a real XML parser (well-formed, titles escaped)
+    ns = "{http://www.w3.org/2000/svg}"
+    g = res.graph()
+    assert len(root.findall(f"{ns}line")) == len(g["edges"])
+    outside = {e["target"] for e in g["edges"]} - {n["title"] for n in g["nodes"]}
+    assert len(root.findall(f"{ns}g")) == len(g["nodes"]) + len(outside)
+    assert "<script>" not in svg and "&lt;script&gt;" in svg

@@ -142,7 +142,7 @@ def _gen_config(kw: dict[str, Any], seed: int) -> Any:
 
 
 RESULT_FORMAT = "ds2ds-gen-result/1"
-_OWN_FILE = re.compile(r"[a-z0-9_]+\.md|graph\.dot")
+_OWN_FILE = re.compile(r"[a-z0-9_]+\.md|graph\.dot|graph\.html")
 
 
 def _clear_previous_output(out: Path) -> None:
@@ -168,7 +168,7 @@ def _clear_previous_output(out: Path) -> None:
     if not ours:
         raise ConfigError(f"--out {out}: folder is not empty and holds no result.json of an earlier "
                           f"`ds2ds-gen generate`; choose an empty or new folder")
-    for name in [*files.values(), prev.get("graph_file")]:  # type: ignore[union-attr]
+    for name in [*files.values(), prev.get("graph_file"), prev.get("graph_picture")]:  # type: ignore[union-attr]
         # only plain names of the form this command writes, directly inside out
         if isinstance(name, str) and _OWN_FILE.fullmatch(name) and (out / name).is_file():
             (out / name).unlink()
@@ -216,9 +216,12 @@ def generate(model_dir: Path, prompt: str, out: Path, seed: int, threads: int, c
         (out / name).write_text(d.text or "", encoding="utf-8")
         files[d.title] = name
     (out / "graph.dot").write_text(res.to_dot(), encoding="utf-8")
+    (out / "graph.html").write_text(f"<!doctype html><meta charset=utf-8><title>link graph</title>{res.to_svg()}\n",
+                                    encoding="utf-8")
     data = {"format": RESULT_FORMAT, **res.to_dict()}
     data["files"] = files
     data["graph_file"] = "graph.dot"
+    data["graph_picture"] = "graph.html"
     data["prompt"] = prompt
     (out / "result.json").write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
     n_aux = len(res.auxiliary_documents)

@@ -207,6 +207,50 @@ class GenerationResult:
         lines.append("}")
         return "\n".join(lines) + "\n"
 
+    def to_svg(self) -> str:
+        """A picture of :meth:`graph` as standalone SVG: one column per link depth (targets
+        outside the result in a last column), documents as boxes (corpus grey, root bold border,
+        evicted dashed), attention edges solid, other links dashed grey; every box and edge has
+        a ``<title>`` tooltip (source, depth / outcome)."""
+        from html import escape
+
+        g = self.graph()
+        depth_of = {n["title"]: n["depth"] for n in g["nodes"]}
+        outside = sorted({e["target"] for e in g["edges"]} - set(depth_of))
+        last = max(depth_of.values(), default=0) + 1
+        cols: dict[int, list[str]] = {}
+        for n in g["nodes"]:
+            cols.setdefault(n["depth"], []).append(n["title"])
+        if outside:
+            cols[last] = outside
+        bw, bh, gx, gy = 180, 28, 90, 18
+        where = {t: (20 + c * (bw + gx), 20 + i * (bh + gy)) for c, ts in cols.items() for i, t in enumerate(ts)}
+        width = 40 + (max(cols) + 1) * (bw + gx)
+        height = 40 + max(len(ts) for ts in cols.values()) * (bh + gy)
+        out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="Helvetica" '
+               f'font-size="11"><defs><marker id="a" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" '
+               f'markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z"/></marker></defs>']
+        for e in g["edges"]:
+            (x1, y1), (x2, y2) = where[e["source"]], where[e["target"]]
+            sx, ex = (x1 + bw, x2) if x2 > x1 else (x1, x2 + bw)
+            style = 'stroke="black"' if e["attends"] else 'stroke="grey" stroke-dasharray="4,3"'
+            out.append(f'<line class="edge" x1="{sx}" y1="{y1 + bh // 2}" x2="{ex}" y2="{y2 + bh // 2}" {style} '
+                       f'marker-end="url(#a)"><title>{escape(e["source"])} -&gt; {escape(e["target"])}: '
+                       f'{escape(str(e["outcome"]))}</title></line>')
+        kinds = {n["title"]: n for n in g["nodes"]}
+        for t, (x, y) in where.items():
+            n = kinds.get(t)
+            fill = "#ddd" if n and n["source"] == "corpus" else ("#fff" if n else "#f6f6f6")
+            stroke = ' stroke-width="2.5"' if n and n["is_root"] else ""
+            dash = ' stroke-dasharray="5,3"' if (n is None or n["evicted"]) else ""
+            tip = f'{n["source"]}, depth {n["depth"]}' + (", evicted" if n["evicted"] else "") if n else "not in result"
+            label = t if len(t) <= 28 else t[:27] + "…"
+            out.append(f'<g class="node"><rect x="{x}" y="{y}" width="{bw}" height="{bh}" rx="4" fill="{fill}" '
+                       f'stroke="black"{stroke}{dash}/><text x="{x + 6}" y="{y + 18}">{escape(label)}</text>'
+                       f'<title>{escape(t)} ({escape(tip)})</title></g>')
+        out.append("</svg>")
+        return "".join(out)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (what ``result.json`` holds)."""
         return {
