@@ -111,3 +111,23 @@ class LitteringToy(StrataToy):
         Path(self.scratch).mkdir(parents=True, exist_ok=True)
         (Path(self.scratch) / "scratch.tmp").write_text("x")
         yield from super().generate_shard(task, telemetry)
+
+
+@attrs.frozen
+class SpendingToy(StrataToy):
+    """Charges $0.01 per record to the run-wide LLM ledger and stops when the budget is spent."""
+
+    budget: float = 0.5
+
+    def llm_budget_usd(self) -> float:
+        return self.budget
+
+    def generate_shard(self, task: ShardTask, telemetry: Telemetry):
+        from datacore.llm import BudgetLedger
+
+        ledger = BudgetLedger.from_env()
+        assert ledger is not None, "the run did not name its ledger to the worker"
+        for rec in super().generate_shard(task, telemetry):
+            ledger.check()
+            ledger.charge(0.01)
+            yield rec

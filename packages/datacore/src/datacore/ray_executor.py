@@ -70,6 +70,8 @@ def run_ray(generator: Any, tasks: list[ShardTask], args: WriteArgs, workers: in
         else:
             # A local Ray's workers see the driver's import path, as a process pool's do.
             env = {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+            if os.environ.get("DATACORE_LLM_LEDGER"):  # the run-wide LLM budget (see runner._run_budget)
+                env["DATACORE_LLM_LEDGER"] = os.environ["DATACORE_LLM_LEDGER"]
             ray.init(num_cpus=workers, runtime_env={"env_vars": env}, **kwargs)
         started_here = True
     try:

@@ -7,10 +7,11 @@ the output directory: resume, commit, manifest).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,33 @@ from .strata import targets_of
 from .telemetry import Telemetry
 
 __all__ = ["BuildResult", "DatasetBuilder", "build_dataset", "content_id", "write_records", "write_shard"]
+
+
+@contextlib.contextmanager
+def _run_budget(generator: Any, out: Path) -> Iterator[None]:
+    """Hold a generator's LLM budget once per run: a file-locked ledger every worker attaches to.
+
+    A generator that spends money declares ``llm_budget_usd() -> float | None``.  The ledger
+    lives in ``OUT/.datacore/`` (so a resumed run goes on counting what the killed one spent)
+    and is named to the workers by ``DATACORE_LLM_LEDGER``, which they inherit.
+    """
+    fn = getattr(generator, "llm_budget_usd", None)
+    budget = fn() if callable(fn) else None
+    if budget is None:
+        yield
+        return
+    from .llm import LEDGER_ENV, BudgetLedger
+
+    ledger = BudgetLedger.create(out / ".datacore" / "llm-budget.json", budget)
+    old = os.environ.get(LEDGER_ENV)
+    os.environ[LEDGER_ENV] = str(ledger.path)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(LEDGER_ENV, None)
+        else:
+            os.environ[LEDGER_ENV] = old
 
 
 @attrs.frozen
@@ -121,9 +149,10 @@ def build_dataset(
 
     try:
         try:
-            make_executor(executor, workers, len(tasks)).run(
-                generator, tasks, WriteArgs(builder.out, builder.splitter, compress), accept
-            )
+            with _run_budget(generator, builder.out):
+                make_executor(executor, workers, len(tasks)).run(
+                    generator, tasks, WriteArgs(builder.out, builder.splitter, compress), accept
+                )
         finally:
             bar.close()
         manifest = builder.finalize(
