@@ -17,6 +17,12 @@ fn parse(text: &str) -> PyResult<Vec<Node>> {
     term::parse(text).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
+/// Per traced term: (final term, steps, status, redex positions).
+type TraceSummary = (String, usize, &'static str, Vec<usize>);
+
+/// A shard in memory: (JSONL bytes, split per record, start index per record, start terms, telemetry JSON).
+type ShardLines<'py> = (Bound<'py, PyBytes>, Vec<u8>, Vec<u32>, Vec<String>, String);
+
 /// Parse a batch; an error names the term's index and quotes it as given.
 fn parse_all(terms: &[String]) -> PyResult<Vec<Vec<Node>>> {
     terms
@@ -119,7 +125,7 @@ fn trace_many(
     terms: Vec<String>,
     max_steps: usize,
     max_size: usize,
-) -> PyResult<Vec<(String, usize, &'static str, Vec<usize>)>> {
+) -> PyResult<Vec<TraceSummary>> {
     let parsed = parse_all(&terms)?;
     let out = py.allow_threads(|| {
         parsed
@@ -327,7 +333,7 @@ struct GenSpec {
 #[pymethods]
 impl GenSpec {
     #[new]
-    #[pyo3(signature = (cells, max_steps, max_size, max_examples_per_trace, redex_only, whole_trace, chunk_traces, quotas, zstd_level, size_quotas=vec![], depth_quotas=vec![], named=false))]
+    #[pyo3(signature = (cells, max_steps, max_size, max_examples_per_trace, redex_only, whole_trace, chunk_traces, quotas, zstd_level, size_quotas=vec![], depth_quotas=vec![], named=false, tokens=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         cells: Vec<(usize, usize, f64)>,
@@ -342,6 +348,7 @@ impl GenSpec {
         size_quotas: Vec<(usize, usize, f64)>,
         depth_quotas: Vec<(usize, usize, f64)>,
         named: bool,
+        tokens: bool,
     ) -> PyResult<GenSpec> {
         let to_quotas = |qs: Vec<(usize, usize, f64)>| -> Vec<Quota> {
             qs.into_iter()
@@ -369,6 +376,7 @@ impl GenSpec {
             depth_quotas: to_quotas(depth_quotas),
             zstd_level,
             named,
+            tokens,
         };
         let bad = writer::check_config(&cfg);
         if !bad.is_empty() {
@@ -443,7 +451,7 @@ impl GenSpec {
         num_shards: u64,
         run_seed: u64,
         start: u64,
-    ) -> PyResult<(Bound<'py, PyBytes>, Vec<u8>, Vec<u32>, Vec<String>, String)> {
+    ) -> PyResult<ShardLines<'py>> {
         let sp = Splitter {
             t1,
             t2,

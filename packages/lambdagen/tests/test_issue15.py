@@ -197,3 +197,51 @@ def test_targets_declare_every_cell_and_quota_bucket():
     gen = LambdaGenerator(LambdaConfig(schedule="20x8,40x9:3", quotas="1-2:0.5,3-:0.5", max_steps=30, max_size=120))
     t = {x.stratum: (x.share, x.tolerance) for x in gen.targets(1000)}
     assert t == {"cell=20x8": (0.25, 0.02), "cell=40x9": (0.75, 0.02), "steps=1-2": (0.5, 0.02), "steps=3-": (0.5, 0.02)}
+
+
+def _named(t, depth=0, ctx=0):
+    """Independent named printer (binder k is a, b, ..., z, a1, ...; the guide's layout)."""
+    name = lambda k: chr(97 + k % 26) + (str(k // 26) if k >= 26 else "")  # noqa: E731
+    if t[0] == "var":
+        return name(depth - 1 - t[1])
+    if t[0] == "lam":
+        s = f"λ{name(depth)}. {_named(t[1], depth + 1, 0)}"
+        return f"({s})" if ctx else s
+    s = f"{_named(t[1], depth, 1)} {_named(t[2], depth, 2)}"
+    return f"({s})" if ctx == 2 else s
+
+
+def _redex_path(t, lambdas=0, ancestors=0):
+    """(lambdas above, ancestors) of the leftmost-outermost redex of a reference tree."""
+    if t[0] == "app":
+        if t[1][0] == "lam":
+            return lambdas, ancestors
+        return _redex_path(t[1], lambdas, ancestors + 1) or _redex_path(t[2], lambdas, ancestors + 1)
+    if t[0] == "lam":
+        return _redex_path(t[1], lambdas + 1, ancestors + 1)
+    return None
+
+
+def test_new_fields_against_the_reference(tmp_path):
+    import re
+
+    cfg = LambdaConfig(schedule="16x6,30x9", max_steps=30, max_size=120, named=True, tokens=True)
+    generate(tmp_path / "o", 800, seed=2, config=cfg, workers=1, shard_size=400, executor="inline")
+    recs = _records(tmp_path / "o")
+    vocab = orjson.loads((tmp_path / "o" / "vocab.json").read_bytes())
+    ids = vocab["vocab"]
+    longest = 0
+    for r in recs:
+        m = r["meta"]
+        tree = ref.parse(r["input"])
+        assert r["input_named"] == _named(tree) and r["target_named"] == _named(ref.parse(r["target"]))
+        assert (m["redex_lambdas"], m["redex_depth"]) == _redex_path(tree)
+        terms, status = ref.trace(r["input"], 30, 120)
+        if m["status"] == "normal_form":
+            assert status == "normal_form" and m["steps_to_nf"] == len(terms) - 1
+        else:
+            assert m["steps_to_nf"] is None
+        for text, key in ((r["input"], "input_ids"), (r["target"], "target_ids")):
+            assert r[key] == [ids[tok] for tok in re.findall(r"\\|\(|\)| |\d+", text)]
+        longest = max(longest, len(r["input_ids"]))
+    assert vocab["max_input_tokens"] == longest

@@ -309,6 +309,62 @@ pub fn binders_above(t: &[Node], pos: usize) -> usize {
     b
 }
 
+/// (ancestors, abstractions among them) of the node at pre-order index `pos`, in one pass.
+pub fn place_of(t: &[Node], pos: usize) -> (usize, usize) {
+    let mut pending: Vec<(usize, usize)> = Vec::with_capacity(32);
+    let (mut d, mut b) = (0usize, 0usize);
+    for (i, &n) in t.iter().enumerate() {
+        if i == pos {
+            return (d, b);
+        }
+        if n == APP {
+            pending.push((d + 1, b));
+            d += 1;
+        } else if n == LAM {
+            d += 1;
+            b += 1;
+        } else if let Some((nd, nb)) = pending.pop() {
+            d = nd;
+            b = nb;
+        }
+    }
+    (d, b)
+}
+
+/// Token ids of the canonical text: `\` 3, `(` 4, `)` 5, space 6, index `i` 7 + i
+/// (0, 1, 2 are left for padding, begin and end).  Ids are appended to `out` as JSON
+/// numbers separated by commas; returns how many were written.
+pub fn write_token_ids(t: &[Node], out: &mut Vec<u8>) -> usize {
+    let mut stack: Vec<u8> = Vec::with_capacity(64);
+    let mut n_tok = 0usize;
+    let mut tok = |id: u32, out: &mut Vec<u8>| {
+        if n_tok > 0 {
+            out.push(b',');
+        }
+        write_u32(id, out);
+        n_tok += 1;
+    };
+    for &n in t {
+        if n == APP {
+            tok(4, out);
+            stack.push(2);
+            stack.push(1);
+        } else if n == LAM {
+            tok(3, out);
+        } else {
+            tok(7 + (n - VAR0), out);
+            while let Some(top) = stack.pop() {
+                if top == 1 {
+                    tok(6, out);
+                    break;
+                }
+                tok(5, out);
+            }
+        }
+    }
+    n_tok
+}
+
 /// Number of ancestors of the node at pre-order index `pos` (its depth in the tree).
 pub fn node_depth(t: &[Node], pos: usize) -> usize {
     let mut pending: Vec<usize> = Vec::with_capacity(32);

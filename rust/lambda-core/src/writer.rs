@@ -33,7 +33,7 @@ use crate::rng::Rng;
 use crate::sample::Sampler;
 use crate::schedule::Cell;
 use crate::split::Splitter;
-use crate::term::{binders_above, depth, node_depth, to_named, write_term, Node};
+use crate::term::{depth, place_of, to_named, write_term, write_token_ids, Node};
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -83,6 +83,8 @@ pub struct GenConfig {
     pub zstd_level: i32,
     /// Also write `input_named` / `target_named` (named binders, `λa. λb. a b`).
     pub named: bool,
+    /// Also write `input_ids` / `target_ids` (see [`crate::term::write_token_ids`]).
+    pub tokens: bool,
 }
 
 /// Where a shard sits in its run.
@@ -159,6 +161,8 @@ struct Example {
     depth: u32,
     redex_depth: i32,
     redex_lambdas: i32,
+    /// Token counts of input and target (0 without `tokens`).
+    tokens: (u32, u32),
 }
 
 /// One trace of a chunk.
@@ -389,6 +393,14 @@ fn make_chunk(
                 buf.extend_from_slice(to_named(last).as_bytes());
                 buf.push(b'"');
             }
+            let mut toks = (0, 0);
+            if cfg.tokens {
+                buf.extend_from_slice(b",\"input_ids\":[");
+                toks.0 = write_token_ids(&start, buf) as u32;
+                buf.extend_from_slice(b"],\"target_ids\":[");
+                toks.1 = write_token_ids(last, buf) as u32;
+                buf.push(b']');
+            }
             if cfg.whole_trace {
                 buf.extend_from_slice(b",\"trace\":[");
                 for (i, term) in tr.terms.iter().enumerate() {
@@ -434,6 +446,7 @@ fn make_chunk(
                 depth: d as u32,
                 redex_depth: -1,
                 redex_lambdas: -1,
+                tokens: toks,
             });
         } else {
             // Each term is printed once (it is the target of one step and the input of the
@@ -457,8 +470,7 @@ fn make_chunk(
                 let (inp, pos) = (&tr.terms[s], tr.redexes[s]);
                 let (ri, ro) = (span(s, &mut jt), span(s + 1, &mut jt));
                 let d = depth(inp);
-                let rd = node_depth(inp, pos);
-                let rl = binders_above(inp, pos);
+                let (rd, rl) = place_of(inp, pos);
                 let b0 = out.buf.len();
                 let buf = &mut out.buf;
                 buf.extend_from_slice(b"{\"id\":\"");
@@ -480,6 +492,14 @@ fn make_chunk(
                         buf.extend_from_slice(nm.as_bytes());
                         buf.push(b'"');
                     }
+                }
+                let mut toks = (0, 0);
+                if cfg.tokens {
+                    buf.extend_from_slice(b",\"input_ids\":[");
+                    toks.0 = write_token_ids(inp, buf) as u32;
+                    buf.extend_from_slice(b"],\"target_ids\":[");
+                    toks.1 = write_token_ids(&tr.terms[s + 1], buf) as u32;
+                    buf.push(b']');
                 }
                 buf.extend_from_slice(b",\"meta\":{\"step\":");
                 push_num(buf, s);
@@ -509,6 +529,7 @@ fn make_chunk(
                     depth: d as u32,
                     redex_depth: rd as i32,
                     redex_lambdas: rl as i32,
+                    tokens: toks,
                 });
             }
         }
@@ -864,6 +885,10 @@ pub fn run_shard(
                         tel.observe("redex_lambdas", &format!("{:02}", e.redex_lambdas), 1);
                     }
                     tel.observe("examples_by_trace_steps", steps_bucket(t.steps), 1);
+                    if cfg.tokens {
+                        tel.observe("input_tokens", &format!("{:05}", e.tokens.0), 1);
+                        tel.observe("target_tokens", &format!("{:05}", e.tokens.1), 1);
+                    }
                 }
                 if kept > 0 {
                     cells[ci].got += kept;
@@ -1067,6 +1092,7 @@ mod tests {
             depth_quotas: vec![],
             zstd_level: 3,
             named: false,
+            tokens: false,
         }
     }
 
@@ -1287,7 +1313,11 @@ mod tests {
             let pos: usize = field(&l, "redex").parse().unwrap();
             assert_eq!(
                 field(&l, "redex_lambdas").parse::<usize>().unwrap(),
-                binders_above(&inp, pos)
+                crate::term::binders_above(&inp, pos)
+            );
+            assert_eq!(
+                field(&l, "redex_depth").parse::<usize>().unwrap(),
+                crate::term::node_depth(&inp, pos)
             );
             let left = field(&l, "steps_to_nf");
             let total: usize = field(&l, "total_steps").parse().unwrap();
@@ -1298,6 +1328,33 @@ mod tests {
                 assert_eq!(left, "null");
             }
         }
+    }
+
+    #[test]
+    fn token_ids_spell_the_text() {
+        let mut c = cfg();
+        c.tokens = true;
+        let d = make_shard(&c, &sp(), at(5, 200), 1).unwrap();
+        let vocab = |id: u32| match id {
+            3 => "\\".to_string(),
+            4 => "(".to_string(),
+            5 => ")".to_string(),
+            6 => " ".to_string(),
+            i => (i - 7).to_string(),
+        };
+        for l in lines(&d) {
+            for (text_key, ids_key) in [("input", "input_ids"), ("target", "target_ids")] {
+                let k = format!("\"{ids_key}\":[");
+                let at = l.find(&k).unwrap() + k.len();
+                let ids: Vec<u32> = l[at..l[at..].find(']').unwrap() + at]
+                    .split(',')
+                    .map(|x| x.parse().unwrap())
+                    .collect();
+                let spelled: String = ids.into_iter().map(vocab).collect();
+                assert_eq!(spelled, field_raw(&l, text_key).replace("\\\\", "\\"));
+            }
+        }
+        assert!(d.telemetry.histograms.contains_key("input_tokens"));
     }
 
     #[test]

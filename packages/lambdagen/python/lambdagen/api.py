@@ -39,7 +39,7 @@ def generate(
         import attrs
 
         config = attrs.evolve(config, **config_fields)
-    return build_dataset(
+    res = build_dataset(
         LambdaGenerator(config, num_shards=-(-n // shard_size) if shard_size > 0 else 0, run_seed=seed),
         out,
         n,
@@ -52,3 +52,8 @@ def generate(
         split_ratios=split_ratios,
         progress=progress,
     )
+    if config.tokens:
+        from .tokens import write_vocab
+
+        write_vocab(out, config.max_size, res.telemetry.histograms)
+    return res

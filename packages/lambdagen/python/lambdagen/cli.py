@@ -54,6 +54,7 @@ def main() -> None:
 @click.option("--whole-trace", is_flag=True, help="One record per trace (all terms) instead of one per step.")
 @click.option("--zstd-level", type=click.IntRange(1, 19), default=3, show_default=True, help="zstd level for --compress zst.")
 @click.option("--named", is_flag=True, help="Also write input_named / target_named (named binders).")
+@click.option("--tokens", is_flag=True, help="Also write input_ids / target_ids, and vocab.json with the dataset.")
 @click.option(
     "--threads",
     type=click.IntRange(min=0),
@@ -74,6 +75,7 @@ def generate(
     whole_trace: bool,
     zstd_level: int,
     named: bool,
+    tokens: bool,
     threads: int,
 ) -> None:
     """Generate N reduction examples into --out (datacore dataset layout)."""
@@ -90,8 +92,19 @@ def generate(
         zstd_level=zstd_level,
         threads=threads,
         named=named,
+        tokens=tokens,
     )
-    run_generate(LambdaGenerator(config, num_shards=-(-opts.n // opts.shard_size), run_seed=opts.seed), opts)
+    res = run_generate(LambdaGenerator(config, num_shards=-(-opts.n // opts.shard_size), run_seed=opts.seed), opts)
+    if tokens:
+        from .tokens import write_vocab
+
+        doc = write_vocab(opts.out, max_size, res.telemetry.histograms)
+        if not opts.quiet:
+            click.echo(
+                f"vocab.json: {len(doc['vocab'])} tokens; longest input {doc['max_input_tokens']}, "
+                f"target {doc['max_target_tokens']} tokens",
+                err=True,
+            )
 
 
 @main.command()

@@ -144,6 +144,8 @@ class LambdaConfig:
       three quota kinds per run (greedy filling of several marginals at once can deadlock).
     * ``chunk_traces``: start terms per parallel chunk; ``zstd_level`` for ``--compress zst``.
     * ``named``: also write ``input_named`` / ``target_named`` (named binders, ``λa. λb. a b``).
+    * ``tokens``: also write ``input_ids`` / ``target_ids`` (see :mod:`lambdagen.tokens`); the
+      dataset then gets a ``vocab.json`` with the longest input and target in tokens.
     * ``threads``: Rust threads per shard (0: all cores); it does not change the output.
     """
 
@@ -164,6 +166,7 @@ class LambdaConfig:
         default=(), converter=lambda v: _quota_tuple(v, "--depth-quotas")
     )
     named: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    tokens: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
     def __attrs_post_init__(self) -> None:
         # Inputs above the size cap are never made: a cell's start terms must fit under it.
@@ -220,6 +223,7 @@ class LambdaConfig:
             list(self.size_quotas),
             list(self.depth_quotas),
             self.named,
+            self.tokens,
         )
 
     def cell_shares(self) -> dict[str, float]:
