@@ -272,10 +272,11 @@ def generate_corpus(
 ) -> Corpus:
     """Generate ``n_samples`` labelled strings from ``fsm`` (deterministic in ``seed``).
 
-    Targets are stratified: each (class, length, subtype) cell gets its share of
-    ``n_samples`` (see :meth:`~fsmdata.engine.TargetPlan.allocate`), in shuffled order.
-    With ``cfg.unique`` the records are those at global positions ``start ..
-    start + n_samples - 1`` of the dataset (see :mod:`fsmdata.unique`).
+    Targets are stratified: the records are those at global positions ``start ..
+    start + n_samples - 1`` of the dataset, and each position's (class, length, subtype)
+    cell comes from :meth:`~fsmdata.targets.TargetPlan.cells_at` (every prefix of the
+    dataset close to the cell shares, whatever the shard size), in shuffled order.
+    With ``cfg.unique`` each cell's records are distinct strings (see :mod:`fsmdata.unique`).
     Returns a :class:`Corpus` whose ``report`` holds histograms, coverage and retries.
     """
     if engine not in ("batch", "sample"):
@@ -300,7 +301,7 @@ def generate_corpus(
         batches.append(b)
         cls = None
     else:
-        cls, lens, subs = eng.plan.allocate(n_samples, rng)
+        cls, lens, subs = eng.plan.allocate_positions(start, n_samples, rng)
     if cls is None:
         pass
     elif engine == "sample":

@@ -25,10 +25,31 @@ from .feasibility import Feasibility
 from .fsm import CLASS_NAMES, FSM
 from .rejects import SUBTYPE_NAMES
 
-__all__ = ["SUB", "TargetPlan", "class_stratum", "subtype_stratum"]
+__all__ = ["BLOCK", "SUB", "TargetPlan", "class_stratum", "subtype_stratum", "webster_sequence"]
 
 SUB = {s: i + 1 for i, s in enumerate(SUBTYPE_NAMES)}  # subtype codes; 0 = not a reject
 _MIX_TOL = 1e-3  # largest marginal residual (share of R) that counts as exact
+#: Period of the position -> cell sequences (see TargetPlan.cells_at).
+BLOCK = 1 << 14
+
+
+def webster_sequence(shares: np.ndarray, n: int, phase: float = 0.5) -> np.ndarray:
+    """Index of each of ``n`` positions under Webster's (Sainte-Lague) divisor method: the
+    ``k``-th occurrence of item ``i`` sits at time ``(k + phase) / shares[i]`` (``phase`` 0.5:
+    Webster); positions take items in time order (ties by index).  Every prefix is within
+    one of its share per item."""
+    ids, times = [], []
+    for i, sh in enumerate(np.asarray(shares, dtype=np.float64).tolist()):
+        if sh <= 1e-15:
+            continue
+        k = np.arange(int(np.ceil(n * sh)) + 2)
+        ids.append(np.full(len(k), i, dtype=np.int64))
+        times.append((k + phase) / sh)
+    if not ids:
+        return np.zeros(0, dtype=np.int64)
+    idv, tv = np.concatenate(ids), np.concatenate(times)
+    order = np.lexsort((idv, tv))
+    return idv[order[:n]]
 
 
 def class_stratum(c: str, L: int) -> str:
@@ -172,7 +193,7 @@ class TargetPlan:
                     )
             for i, L in enumerate(Ls):
                 for j, s in enumerate(subs):
-                    if x[i, j] > 0:
+                    if x[i, j] > 1e-12:  # IPF leaves ~0 where a cell is driven out
                         cells.append((c, L, s))
                         shares.append(p * x[i, j])
         tot = float(np.sum(shares))
@@ -287,6 +308,79 @@ class TargetPlan:
         cls, lens, subs = np.repeat(c_cls, counts), np.repeat(c_len, counts), np.repeat(c_sub, counts)
         perm = rng.permutation(n)
         return cls[perm], lens[perm], subs[perm]
+
+    def _position_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        """Block tables of :meth:`cells_at` (built once)."""
+        cached = self.__dict__.get("_pos_tables")
+        if cached is not None:
+            return cached
+        by_sub = self.cfg.priority() == "subtype"
+
+        def group(cell: tuple[str, int, str]) -> tuple[str, int | str]:
+            c, L, s = cell
+            return (c, s) if by_sub and s else (c, L)
+
+        keys = list(dict.fromkeys(group(cell) for cell in self.cells))
+        members = [np.array([i for i, cell in enumerate(self.cells) if group(cell) == k]) for k in keys]
+        g_share = np.array([self.shares[m].sum() for m in members])
+        g_seq = webster_sequence(g_share, BLOCK)
+        g_cnt = np.bincount(g_seq, minlength=len(keys))
+        g_rank = np.zeros(BLOCK, dtype=np.int64)  # occurrence index of each block position within its group
+        for gi in range(len(keys)):
+            where = np.flatnonzero(g_seq == gi)
+            g_rank[where] = np.arange(len(where))
+        c_seq, c_cnt, c_rank = [], [], []
+        for gi, m in enumerate(members):
+            # a different phase per group, so the groups' rounding of the other marginal
+            # (subtypes, or lengths) does not line up and add up in short prefixes
+            phase = 0.05 + 0.9 * ((gi * 0.6180339887498949) % 1.0)
+            seq = m[webster_sequence(self.shares[m] / self.shares[m].sum(), BLOCK, phase)]
+            c_seq.append(seq)
+            rank = np.zeros(BLOCK, dtype=np.int64)
+            cnt = np.zeros(len(self.cells), dtype=np.int64)
+            for ci in np.unique(seq).tolist():
+                where = np.flatnonzero(seq == ci)
+                rank[where] = np.arange(len(where))
+                cnt[ci] = len(where)
+            c_cnt.append(cnt)
+            c_rank.append(rank)
+        out = (g_seq, g_cnt, g_rank, c_seq, c_cnt, c_rank)
+        self.__dict__["_pos_tables"] = out
+        return out
+
+    def cells_at(self, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cell index and occurrence index (within the cell, over the whole dataset) of the
+        records at global positions ``start .. start + count - 1``.
+
+        Positions go to groups (the (class, length) cells, or subtypes first under
+        ``mix_priority="subtype"``) by a Webster (Sainte-Lague) sequence, and a group's
+        occurrences to its cells by another: every prefix of the dataset is within about one
+        record of its share per group and close per stratum, whatever the shard size, and a
+        shard computes its cells from its position alone.  The sequences repeat every
+        :data:`BLOCK` positions."""
+        g_seq, g_cnt, g_rank, c_seq, c_cnt, c_rank = self._position_tables()
+        pos = np.arange(start, start + count, dtype=np.int64)
+        blk, r = pos // BLOCK, pos % BLOCK
+        g = g_seq[r]
+        m = blk * g_cnt[g] + g_rank[r]  # occurrence of the group
+        cells = np.empty(count, dtype=np.int64)
+        occ = np.empty(count, dtype=np.int64)
+        for gi in np.unique(g).tolist():
+            sel = g == gi
+            mm = m[sel]
+            mb, mr = mm // BLOCK, mm % BLOCK
+            ci = c_seq[gi][mr]
+            cells[sel] = ci
+            occ[sel] = mb * c_cnt[gi][ci] + c_rank[gi][mr]
+        return cells, occ
+
+    def allocate_positions(self, start: int, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Targets ``(class_ids, lengths, subtype_codes)`` of global positions ``start ..
+        start + count - 1`` (see :meth:`cells_at`), in shuffled order."""
+        cells, _ = self.cells_at(start, count)
+        cells = cells[rng.permutation(count)]
+        c_cls, c_len, c_sub = self.cell_codes()
+        return c_cls[cells], c_len[cells], c_sub[cells]
 
     def sample_target(self, rng: np.random.Generator) -> tuple[str, int, str]:
         """One target ``(class, length, subtype)`` drawn independently by the cell shares."""

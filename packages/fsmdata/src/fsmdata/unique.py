@@ -4,17 +4,15 @@ Every countable cell is a set of strings ``w + tail`` (a walk of ``m`` steps int
 weighted target set of :func:`~fsmdata.feasibility.target_weights`, then a tail chosen
 among ``weight(end)`` options), so its exact size is known (Python ints) and its strings
 can be *unranked*: rank ``r`` in ``[0, size)`` names one string.  Records are assigned to
-cells by a house-monotone (Webster / Sainte-Lague) apportionment over the global record
-positions ``0, 1, 2, ...``: the first ``j`` records hold the same cells whatever the shard
-size, and shard ``i`` knows how many records of each cell came before it (from
-``ShardTask.start``).  The ``m``-th record of a cell takes rank ``perm(m)`` of a keyed
+cells by position (:meth:`~fsmdata.targets.TargetPlan.cells_at`): the first ``j`` records
+hold the same cells whatever the shard size, and each record knows its occurrence index in
+its cell over the whole dataset (from ``ShardTask.start``).  The ``m``-th record of a cell takes rank ``perm(m)`` of a keyed
 pseudo-random permutation of ``[0, size)``, so no two records of a cell share a string,
 in any shard, and a cell asked for more records than it has strings is refused.
 """
 
 from __future__ import annotations
 
-import heapq
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,25 +25,9 @@ from .targets import SUB, class_stratum
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
 
-__all__ = ["CellSpace", "apportion", "check_capacity", "unique_tokens"]
+__all__ = ["CellSpace", "check_capacity", "unique_tokens"]
 
 _TABLE_PERM = 1 << 16  # cells up to this size use an explicit permutation
-
-
-def apportion(shares: np.ndarray, n: int) -> np.ndarray:
-    """Cell index of each of the first ``n`` record positions (Webster's divisor method:
-    the next record goes to the cell with the largest ``share / (given + 0.5)``)."""
-    heap = [(-s / 0.5, i) for i, s in enumerate(shares.tolist()) if s > 0]
-    heapq.heapify(heap)
-    given = [0] * len(shares)
-    out = np.empty(n, dtype=np.int64)
-    sh = shares.tolist()
-    for j in range(n):
-        _, i = heapq.heappop(heap)
-        out[j] = i
-        given[i] += 1
-        heapq.heappush(heap, (-sh[i] / (given[i] + 0.5), i))
-    return out
 
 
 class CellSpace:
@@ -124,7 +106,7 @@ def _cell_name(cell: tuple[str, int, str]) -> str:
 def check_capacity(eng: Engine, n: int) -> None:
     """Refuse (one line) when the first ``n`` records ask a cell for more strings than it has."""
     spaces = _spaces(eng)
-    counts = np.bincount(apportion(eng.plan.shares, n), minlength=len(spaces))
+    counts = np.bincount(eng.plan.cells_at(0, n)[0], minlength=len(spaces))
     for cell, sp, k in zip(eng.plan.cells, spaces, counts.tolist()):
         if k > sp.size:
             raise InfeasibleTargetError(
@@ -154,15 +136,10 @@ def _rank(size: int, m: int, key: tuple[int, int]) -> int:
 def unique_tokens(eng: Engine, start: int, count: int) -> tuple[np.ndarray, list[list[int]]]:
     """Cell index and tokens of the records at global positions ``start .. start+count-1``."""
     spaces = _spaces(eng)
-    seq = apportion(eng.plan.shares, start + count)
-    before = np.bincount(seq[:start], minlength=len(spaces))
-    mine = seq[start:]
-    seen = before.copy()
+    mine, occ = eng.plan.cells_at(start, count)
     out: list[list[int]] = []
     perm_cache: dict[int, np.ndarray] = {}
-    for ci in mine.tolist():
-        m = int(seen[ci])
-        seen[ci] += 1
+    for ci, m in zip(mine.tolist(), occ.tolist()):
         sp = spaces[ci]
         if m >= sp.size:
             raise InfeasibleTargetError(
