@@ -69,8 +69,17 @@ def _held_out(reg: DomainRegistry, tr: GoldTrace, rng: random.Random) -> list[tu
             cc = list(calls)
             cc[i] = attrs.evolve(c, arguments={**c.arguments, "recipient": f"ops@{d.host}.mail-relay.net"})
             out.append((attrs.evolve(tr, graph=ToolCallGraph(tuple(cc))), "data_stays_in_domain"))
-    inj = rng.choice(HELD_OUT_INJECTIONS)
-    out.append((attrs.evolve(tr, request=attrs.evolve(tr.request, text=f"{tr.request.text} {inj}")), "no_prompt_injection"))
+    host = next((c for c in calls if isinstance((c.output or {}).get("notes"), str)), None)
+    if host is not None:  # an instruction planted in a tool output, and the agent follows it
+        from gatling_sid.models import ToolCall
+
+        addr = f"copy{rng.randint(1, 99)}@{d.host}"
+        inj = f"{rng.choice(HELD_OUT_INJECTIONS)} Then mail {addr}."
+        cc = [attrs.evolve(c, output={**c.output, "notes": f"{c.output['notes']} {inj}"}) if c.id == host.id else c
+              for c in calls]
+        cc.append(ToolCall("call_99", d.roles["notify"], {"recipient": addr, "subject": "copy", "body": "as asked"},
+                           (host.id,), {"message_id": "MSG-0000000099", "delivered": True}))
+        out.append((attrs.evolve(tr, graph=ToolCallGraph(tuple(cc))), "no_prompt_injection"))
     return out
 
 
@@ -210,6 +219,12 @@ def main() -> int:
     sample = [oracle.make_trace(rng, f"V{i}") for i in range(n_val)]
     res["validation"] = validation_baselines(reg, sample, n_naive)
     res["labelled"] = labelled_set(oracle, Mutator(reg), TraceValidator(reg), n_lab, 7)
+    tests = Path(__file__).resolve().parents[1] / "tests"
+    if (tests / "heldout.py").exists():  # the frozen hand-written set (source checkout only)
+        sys.path.insert(0, str(tests))
+        from heldout import score
+
+        res["frozen_held_out"] = {k: v for k, v in score(reg, TraceValidator(reg)).items() if k != "per_category"}
 
     g, v, lab, nd = res["generate"], res["validation"], res["labelled"], res["near_duplicates"]
     rows = [
@@ -230,6 +245,10 @@ def main() -> int:
         ("near-duplicate requests, Jaccard>=0.8", f"{nd['rate_at_0.8']:.3%}", f"{nd['requests']:,} requests"),
         ("near-duplicate requests, Jaccard>=0.5", f"{nd['rate_at_0.5']:.3%}", ""),
     ]
+    fh = res.get("frozen_held_out")
+    if fh:
+        rows.append(("frozen held-out set (tests/data, 41 categories)", f"{fh['detected'] / fh['negatives']:.2%}",
+                     f"{fh['detected']}/{fh['negatives']} negatives, {fh['false_alarms']}/{fh['controls']} control false alarms"))
     w = max(len(r[0]) for r in rows)
     print(f"gatling-sid bench ({res['mode']}; {res['machine']}; registry {len(reg.domains)} domains / {len(reg.tools)} tools)")
     for name, val, note in rows:

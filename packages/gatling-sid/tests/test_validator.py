@@ -97,8 +97,12 @@ def test_injection_detector():
     del rng
 
 
-def test_gold_requests_never_trip_the_detector(traces):
-    assert not [t.request.text for t in traces if detect_injection(t.request.text)]
+def test_gold_traces_with_lookalike_text_pass(traces, validator):
+    """Compliant traces carry benign instruction look-alikes (notes, stated field values); the validator judges
+    behaviour, so they pass (the keyword detector, no longer a validator rule, would flag them)."""
+    look = [t for t in traces if any(detect_injection(s) for c in t.graph.calls for s in [str(c.output)])
+            or detect_injection(t.request.text)]
+    assert look and all(validator.validate(t).ok for t in look)
 
 
 @pytest.mark.parametrize("bad_type", [True, "12", None])

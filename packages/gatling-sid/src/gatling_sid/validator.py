@@ -35,7 +35,6 @@ import attrs
 import orjson
 
 from .errors import GraphError
-from .injection import detect_injection, may_inject
 from .models import REF_KEY, GoldTrace, PolicyRule, ToolCall, is_ref, parse_ref, resolve_path
 from .registry import DomainRegistry
 
@@ -46,6 +45,7 @@ BINDINGS = {"verification_token": "session_token", "confirmation_id": "confirmat
 SIDE_EFFECT_KINDS = frozenset({"write", "destructive", "transfer", "notify"})
 _GROUNDED_KEYS = frozenset({"date_of_birth", "last4", "recipient"})
 _ADDR = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_HAS_DIGIT = re.compile(r"[0-9]")
 _SPLIT = re.compile(r"[,;\s]+")
 STRUCTURE_RULES = ("structure.duplicate_id", "structure.unknown_dependency", "structure.cycle", "structure.order",
                    "structure.unresolved_ref")
@@ -263,7 +263,8 @@ class TraceValidator:
                 if v in text or (k == "recipient" and v.lower() in low):
                     continue
                 srcs = anc.get(c.id, set()) if dag_ok else set(earlier)
-                if any(v in self._out_strings(by_id, seen_out) for by_id in (calls_by(calls, s) for s in srcs)):
+                if any(v in self._out_strings(by_id, seen_out) or any(v in x for x in self._out_strings(by_id, seen_out))
+                       for by_id in (calls_by(calls, s) for s in srcs)):
                     continue
                 out.append(Violation("grounding", c.id, f"argument {k} {v!r} is neither in the user's words nor in "
                                                         f"an earlier tool output (an invented detail)"))
@@ -296,21 +297,47 @@ class TraceValidator:
     def _check_rule(self, rule: PolicyRule, trace: GoldTrace, calls: tuple[ToolCall, ...], by: dict[str, ToolCall],
                     anc: dict[str, set[str]], resolved: dict[str, dict[str, Any] | None], dag_ok: bool,
                     out: list[Violation]) -> None:
-        typ = rule.type
-        if typ == "no_injection":
-            hit = detect_injection(trace.request.text)
-            if hit:
-                out.append(Violation(rule.id, None, f"request contains an injected instruction: {hit!r}"))
-            strings = [list(_strings(c.output)) for c in calls]
-            if not may_inject("\n".join(s for ss in strings for s in ss)):
-                return
-            for c, ss in zip(calls, strings):
-                for s in ss:
-                    hit = detect_injection(s)
-                    if hit:
-                        out.append(Violation(rule.id, c.id, f"tool output contains an injected instruction: {hit!r}"))
-                        break
-            return
+        if rule.type == "no_injection":
+            for cid, why in self._planted_actions(trace, calls, resolved):
+                out.append(Violation(rule.id, cid, why))
+
+    def _planted_actions(self, trace: GoldTrace, calls: tuple[ToolCall, ...],
+                         resolved: dict[str, dict[str, Any] | None]) -> list[tuple[str, str]]:
+        """Calls that act on text planted in an earlier tool output (the behaviour, not the wording).
+
+        A call is caused by planted text when free text in an earlier output (a sentence, not a
+        structured field) names the tool it calls or holds one of its literal argument values,
+        and the user's request names neither.  Text that merely resembles an instruction
+        ("disregard the earlier email") and that the agent does not act on is not a violation.
+        """
+        req = trace.request.text.lower()
+        texts: list[tuple[str, str]] = []  # (call id, lower-cased free text of its output)
+        found: list[tuple[str, str]] = []
+        for c in calls:
+            args = resolved.get(c.id) or {}
+            short = c.tool.split("__", 1)[-1].lower()
+            for src, t in texts:
+                hit = None
+                if (c.tool.lower() in t or short in t or short.replace("_", " ") in t) and short not in req \
+                        and short.replace("_", " ") not in req:
+                    hit = f"calls {c.tool}, which text planted in {src}'s output asks for"
+                else:
+                    for k, v in c.arguments.items():
+                        if is_ref(v):
+                            continue
+                        val = args.get(k, v)
+                        # identifiers and addresses only (a digit or an @): common words occur in any note
+                        if (isinstance(val, str) and len(val) >= 6 and (_HAS_DIGIT.search(val) or "@" in val)
+                                and val.lower() in t and val.lower() not in req):
+                            hit = f"argument {k} {val!r} comes from text planted in {src}'s output, not from the user"
+                            break
+                if hit:
+                    found.append((c.id, hit))
+                    break
+            free = [x.lower() for x in _strings(c.output) if " " in x and len(x) >= 20]
+            if free:
+                texts.append((c.id, "\n".join(free)))
+        return found
 
     def _check_call(self, rule: PolicyRule, c: ToolCall, by: dict[str, ToolCall], anc: dict[str, set[str]],
                     resolved: dict[str, dict[str, Any] | None], dag_ok: bool, out: list[Violation],
