@@ -200,3 +200,12 @@ def test_croissant_skips_nested_fields_and_names_them(tmp_path) -> None:
     doc = json.loads((out / "croissant.json").read_text())
     train = next(r for r in doc["recordSet"] if r["name"] == "train")
     assert "calls" in train["description"] and "mixed" in train["description"] and "meta.deep" in train["description"]
+
+
+def test_card_regenerate_of_a_pipeline_without_a_generator_class() -> None:
+    base = {"generator": "loop", "version": "1", "records": 1, "splits": {"train": 1, "val": 0, "test": 0},
+            "spec": {"seed": 0, "n": 1, "config": {}}, "shards": [], "generator_ref": None}
+    card = card_markdown(base, {})
+    assert "did not record its command" in card and "generate --config" not in card
+    card = card_markdown({**base, "regenerate": "loop run demo --out OUT -n 1"}, {})
+    assert "```sh\nloop run demo --out OUT -n 1\n```" in card

@@ -104,8 +104,11 @@ def command_name(manifest: Mapping[str, Any]) -> str:
     return top.replace("_", "-")
 
 
-def regenerate_command(manifest: Mapping[str, Any]) -> str:
-    """The shell command that makes this dataset again (config saved as ``config.json`` first)."""
+def regenerate_command(manifest: Mapping[str, Any]) -> str | None:
+    """The shell command that makes this dataset again (config saved as ``config.json`` first);
+    None for a pipeline without a generator class that recorded no ``regenerate`` command."""
+    if manifest.get("regenerate"):  # a pipeline that knows its own command records it (extra_manifest)
+        return str(manifest["regenerate"])
     spec = manifest.get("spec", {})
     ratios = spec.get("split_ratios")
     if manifest.get("generator") == "datacore.split":  # made by `datacore split FILE --key K`
@@ -118,6 +121,8 @@ def regenerate_command(manifest: Mapping[str, Any]) -> str:
         if spec.get("compress"):
             parts += ["--compress", str(spec["compress"])]
         return " ".join(parts)
+    if not manifest.get("generator_ref"):
+        return None
     parts = [command_name(manifest), "generate", "--config", "config.json", "--out", "OUT"]
     if spec.get("n") is not None:
         parts += ["-n", str(spec["n"])]
@@ -152,8 +157,8 @@ def _citation(manifest: Mapping[str, Any]) -> str:
         f"@misc{{{key},\n"
         f"  title = {{{gen} {manifest.get('version')} synthetic dataset (seed {manifest.get('spec', {}).get('seed')}, "
         f"{manifest.get('records', 0)} records)}},\n"
-        f"  note = {{Generated with {gen} {manifest.get('version')} and datacore {manifest.get('datacore_version')}; "
-        f"regenerate with: {regenerate_command(manifest)}}}\n}}"
+        f"  note = {{Generated with {gen} {manifest.get('version')} and datacore {manifest.get('datacore_version')}"
+        + (f"; regenerate with: {cmd}" if (cmd := regenerate_command(manifest)) else "") + "}\n}"
     )
 
 
@@ -231,8 +236,14 @@ def card_markdown(manifest: Mapping[str, Any], fields: Mapping[str, FieldStats],
            'ds = load_dataset("DIR")  # this directory: ' + ", ".join(HF_SPLIT.get(s, s) for s in nonempty), "",
            "from datacore.stream import StreamingDataset  # PyTorch (pip install 'datacore[torch]')",
            'train = StreamingDataset("DIR", split="train", shuffle=True, seed=0)', "```"]
-    save = "" if manifest.get("generator") == "datacore.split" else "Save the config above as `config.json`, then:"
-    md += ["", "## Regenerate", "", save, "", "```sh", regenerate_command(manifest), "```"]
+    md += ["", "## Regenerate", ""]
+    if manifest.get("regenerate") or manifest.get("generator") == "datacore.split":
+        md += ["```sh", str(regenerate_command(manifest)), "```"]
+    elif manifest.get("generator_ref"):
+        md += ["Save the config above as `config.json`, then:", "", "```sh", str(regenerate_command(manifest)), "```"]
+    else:
+        md += [f"Made by a sequential pipeline of `{gen}` that did not record its command; its guide says how to "
+               "run it again with the config and seed above."]
     if manifest.get("generator_ref"):
         mod, _, qual = str(manifest["generator_ref"]).partition(":")
         md += ["", "or in Python:", "", "```python", "import json", "from datacore import build_dataset", f"from {mod} import {qual.split('.')[0]}",
@@ -317,7 +328,7 @@ def croissant_metadata(manifest: Mapping[str, Any], fields: Mapping[str, FieldSt
         "name": name,
         "description": f"{manifest.get('records', 0)} synthetic records made by {gen} {manifest.get('version')} "
                        f"(datacore {manifest.get('datacore_version')}), seed {spec.get('seed')}. "
-                       f"Regenerate with: {regenerate_command(manifest)}",
+                       + (f"Regenerate with: {cmd}" if (cmd := regenerate_command(manifest)) else ""),
         "license": str(manifest.get("license") or "unknown"),
         "url": str(manifest.get("url") or "https://example.invalid/unpublished"),
         "version": version,

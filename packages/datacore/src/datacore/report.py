@@ -223,7 +223,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem 
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}h3{font-size:1rem}
 table{border-collapse:collapse;margin:.5rem 0;font-size:.85rem}td,th{border:1px solid #ddd;padding:.25rem .6rem;text-align:left;vertical-align:top}
 th{background:#f3f3f3}td:nth-child(n+2){text-align:right;font-variant-numeric:tabular-nums}
-table.rec td:nth-child(n+2),table.wide td{text-align:left}
+table.rec td:nth-child(n+2),table.wide td{text-align:left}table.rec td:first-child code{white-space:nowrap;word-break:normal}
 pre{background:#f7f7f7;padding:.6rem;overflow:auto;font-size:.8rem;max-height:20rem;white-space:pre-wrap;word-break:break-all}
 code{font-size:.8rem;white-space:pre-wrap;word-break:break-all}
 .chart svg{max-width:100%;height:auto}.grid{display:flex;flex-wrap:wrap;gap:1rem}
@@ -234,14 +234,19 @@ details summary{cursor:pointer}
 
 # -- sections ---------------------------------------------------------------------------------
 
-def _fold(text: str) -> str:
-    """Escaped text; longer than a line or two, it is folded under a <details> with its length."""
+def _fold(text: str, full: str | None = None) -> str:
+    """Escaped text; longer than a line or two, it is folded under a <details> with its length
+    (opened, it shows ``full``: the value indented, for JSON)."""
     if len(text) <= _FOLD_CHARS:
         return f"<code>{html.escape(text)}</code>"
     return (
         f"<details><summary><code>{html.escape(text[:_FOLD_CHARS])}</code>… ({len(text):,} chars)</summary>"
-        f"<pre>{html.escape(text)}</pre></details>"
+        f"<pre>{html.escape(full if full is not None else text)}</pre></details>"
     )
+
+
+def _value_full(v: Any) -> str:
+    return v if isinstance(v, str) else orjson.dumps(v, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2).decode()
 
 
 def _value_text(v: Any) -> str:
@@ -255,7 +260,7 @@ def _samples_section(scans: Mapping[str, SplitScan]) -> str:
         if not scan.samples:
             parts.append("<p class='note'>no records in this split</p>")
         for i, rec in enumerate(scan.samples):
-            rows = [[f"<code>{html.escape(str(k))}</code>", _fold(_value_text(v))] for k, v in rec.items()]
+            rows = [[f"<code>{html.escape(str(k))}</code>", _fold(_value_text(v), _value_full(v))] for k, v in rec.items()]
             parts.append(f"<details{' open' if i == 0 else ''}><summary>record {i + 1}: <code>{html.escape(str(rec.get('id', '')))}</code></summary>")
             parts.append(_raw_table(["field", "value"], rows, "rec") + "</details>")
     return "".join(parts)
