@@ -1,7 +1,7 @@
 //! Thin PyO3 bindings of `lambda-core`: terms cross as canonical text, shards as files.
 //! All logic lives in the pure-Rust crate; this file only converts arguments and errors.
 
-use lambda_core::reduce::{self, Status};
+use lambda_core::reduce::{self, Status, Strategy};
 use lambda_core::rng::Rng;
 use lambda_core::sample::Sampler;
 use lambda_core::schedule::{self, Cell};
@@ -101,16 +101,35 @@ fn normalize(
     Ok((text(&r), steps, st.as_str()))
 }
 
+fn strategy_of(name: &str) -> PyResult<Strategy> {
+    Strategy::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.as_str()).collect();
+        PyValueError::new_err(format!(
+            "strategy must be one of {}, got {name:?}",
+            names.join(", ")
+        ))
+    })
+}
+
+/// The strategy names, default first.
+#[pyfunction]
+fn strategies() -> Vec<&'static str> {
+    Strategy::ALL.iter().map(|s| s.as_str()).collect()
+}
+
 /// A trace: (terms, redex positions, status).
 #[pyfunction]
+#[pyo3(signature = (t, max_steps, max_size, strategy="normal"))]
 fn trace(
     py: Python<'_>,
     t: &str,
     max_steps: usize,
     max_size: usize,
+    strategy: &str,
 ) -> PyResult<(Vec<String>, Vec<usize>, &'static str)> {
     let t = parse(t)?;
-    let tr = py.allow_threads(|| reduce::trace(&t, max_steps, max_size));
+    let st = strategy_of(strategy)?;
+    let tr = py.allow_threads(|| reduce::trace_with(&t, max_steps, max_size, st));
     Ok((
         tr.terms.iter().map(|x| text(x)).collect(),
         tr.redexes,
@@ -120,18 +139,21 @@ fn trace(
 
 /// Trace many terms in one call: per term (final term, steps, status, redex positions).
 #[pyfunction]
+#[pyo3(signature = (terms, max_steps, max_size, strategy="normal"))]
 fn trace_many(
     py: Python<'_>,
     terms: Vec<String>,
     max_steps: usize,
     max_size: usize,
+    strategy: &str,
 ) -> PyResult<Vec<TraceSummary>> {
     let parsed = parse_all(&terms)?;
+    let st = strategy_of(strategy)?;
     let out = py.allow_threads(|| {
         parsed
             .iter()
             .map(|t| {
-                let tr = reduce::trace(t, max_steps, max_size);
+                let tr = reduce::trace_with(t, max_steps, max_size, st);
                 let last = text(tr.terms.last().expect("non-empty"));
                 (last, tr.steps(), tr.status.as_str(), tr.redexes)
             })
@@ -333,7 +355,7 @@ struct GenSpec {
 #[pymethods]
 impl GenSpec {
     #[new]
-    #[pyo3(signature = (cells, max_steps, max_size, max_examples_per_trace, redex_only, whole_trace, chunk_traces, quotas, zstd_level, size_quotas=vec![], depth_quotas=vec![], named=false, tokens=false))]
+    #[pyo3(signature = (cells, max_steps, max_size, max_examples_per_trace, redex_only, whole_trace, chunk_traces, quotas, zstd_level, size_quotas=vec![], depth_quotas=vec![], named=false, tokens=false, strategy="normal"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         cells: Vec<(usize, usize, f64)>,
@@ -349,7 +371,9 @@ impl GenSpec {
         depth_quotas: Vec<(usize, usize, f64)>,
         named: bool,
         tokens: bool,
+        strategy: &str,
     ) -> PyResult<GenSpec> {
+        let strategy = strategy_of(strategy)?;
         let to_quotas = |qs: Vec<(usize, usize, f64)>| -> Vec<Quota> {
             qs.into_iter()
                 .map(|(lo, hi, share)| Quota { lo, hi, share })
@@ -377,6 +401,7 @@ impl GenSpec {
             zstd_level,
             named,
             tokens,
+            strategy,
         };
         let bad = writer::check_config(&cfg);
         if !bad.is_empty() {
@@ -486,6 +511,7 @@ fn statuses() -> Vec<&'static str> {
         Status::StepCap,
         Status::SizeCap,
         Status::Cycle,
+        Status::StrategyNormalForm,
     ]
     .iter()
     .map(|s| s.as_str())
@@ -512,6 +538,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(beta_reducts, m)?)?;
     m.add_function(wrap_pyfunction!(node_place, m)?)?;
     m.add_function(wrap_pyfunction!(cell_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(strategies, m)?)?;
     m.add_class::<GenSpec>()?;
     Ok(())
 }

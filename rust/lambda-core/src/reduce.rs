@@ -12,6 +12,104 @@ pub fn find_redex(t: &[Node]) -> Option<usize> {
     t.windows(2).position(|w| w[0] == APP && w[1] == LAM)
 }
 
+/// Which redex a reduction step contracts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Strategy {
+    /// Leftmost-outermost, also under abstractions (reaches the normal form if there is one).
+    #[default]
+    Normal,
+    /// Leftmost-outermost along the application spine only: no step under an abstraction or
+    /// inside an argument (stops at a weak head normal form).
+    CallByName,
+    /// Left to right, weak: the function to a value, then the argument to a value (an
+    /// abstraction or a variable), then the redex; no step under an abstraction.
+    CallByValue,
+    /// Leftmost-innermost, also under abstractions: function, then argument, then the redex.
+    Applicative,
+    /// The head redex only, also under the abstractions of the head (stops at a head normal form).
+    Head,
+}
+
+impl Strategy {
+    /// Every strategy, in a fixed order.
+    pub const ALL: [Strategy; 5] = [
+        Strategy::Normal,
+        Strategy::CallByName,
+        Strategy::CallByValue,
+        Strategy::Applicative,
+        Strategy::Head,
+    ];
+
+    /// Name used in configs and records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Normal => "normal",
+            Strategy::CallByName => "call_by_name",
+            Strategy::CallByValue => "call_by_value",
+            Strategy::Applicative => "applicative",
+            Strategy::Head => "head",
+        }
+    }
+
+    /// The strategy named `name` (see [`Strategy::as_str`]).
+    pub fn from_name(name: &str) -> Option<Strategy> {
+        Strategy::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// Pre-order index of the redex `strategy` contracts next, if any.
+pub fn find_redex_with(t: &[Node], strategy: Strategy) -> Option<usize> {
+    fn cbv(t: &[Node], i: usize) -> Option<usize> {
+        if t[i] != APP {
+            return None; // an abstraction is a value; a variable is stuck (a value too)
+        }
+        let f = i + 1;
+        let a = skip(t, f);
+        if let Some(p) = cbv(t, f) {
+            return Some(p);
+        }
+        if let Some(p) = cbv(t, a) {
+            return Some(p);
+        }
+        (t[f] == LAM && t[a] != APP).then_some(i)
+    }
+    fn innermost(t: &[Node], i: usize) -> Option<usize> {
+        if t[i] == LAM {
+            return innermost(t, i + 1);
+        }
+        if t[i] != APP {
+            return None;
+        }
+        let f = i + 1;
+        let a = skip(t, f);
+        innermost(t, f)
+            .or_else(|| innermost(t, a))
+            .or((t[f] == LAM).then_some(i))
+    }
+    match strategy {
+        Strategy::Normal => find_redex(t),
+        Strategy::CallByName | Strategy::Head => {
+            // Walk down the spine: through functions of applications (and, for head
+            // reduction, through abstractions) to the first application of an abstraction.
+            let mut i = 0;
+            loop {
+                if t[i] == APP {
+                    if t[i + 1] == LAM {
+                        return Some(i);
+                    }
+                    i += 1;
+                } else if t[i] == LAM && strategy == Strategy::Head {
+                    i += 1;
+                } else {
+                    return None;
+                }
+            }
+        }
+        Strategy::CallByValue => cbv(t, 0),
+        Strategy::Applicative => innermost(t, 0),
+    }
+}
+
 /// Append `arg` with its free variables (index >= `cutoff` inside it) raised by `d`.
 fn shift_into(arg: &[Node], d: Node, out: &mut Vec<Node>) {
     if d == 0 {
@@ -96,6 +194,9 @@ pub enum Status {
     /// The next reduct equals a term already in the trace (the step that closes the cycle
     /// is included, the trace stops there).
     Cycle,
+    /// The strategy has no redex to contract but the term is not normal (a redex is left
+    /// under an abstraction or in an argument the strategy does not enter).
+    StrategyNormalForm,
 }
 
 impl Status {
@@ -106,6 +207,7 @@ impl Status {
             Status::StepCap => "step_cap",
             Status::SizeCap => "size_cap",
             Status::Cycle => "cycle",
+            Status::StrategyNormalForm => "strategy_normal_form",
         }
     }
 }
@@ -129,6 +231,12 @@ impl Trace {
 /// Reduce in normal order until a normal form, `max_steps` steps, a reduct over
 /// `max_size` nodes, or a repeated term.
 pub fn trace(start: &[Node], max_steps: usize, max_size: usize) -> Trace {
+    trace_with(start, max_steps, max_size, Strategy::Normal)
+}
+
+/// [`trace`] with the steps `strategy` takes; a term it cannot reduce further ends the trace
+/// as `NormalForm` if it has no redex at all, else as `StrategyNormalForm`.
+pub fn trace_with(start: &[Node], max_steps: usize, max_size: usize, strategy: Strategy) -> Trace {
     let mut terms = vec![start.to_vec()];
     let mut redexes = Vec::new();
     // Hashes of terms seen; a hash hit is confirmed against the stored terms.
@@ -136,8 +244,12 @@ pub fn trace(start: &[Node], max_steps: usize, max_size: usize) -> Trace {
     seen.insert(xxhash_rust::xxh3::xxh3_64(as_bytes(start)));
     let status = loop {
         let cur = terms.last().expect("non-empty");
-        let Some(pos) = find_redex(cur) else {
-            break Status::NormalForm;
+        let Some(pos) = find_redex_with(cur, strategy) else {
+            break if strategy == Strategy::Normal || find_redex(cur).is_none() {
+                Status::NormalForm
+            } else {
+                Status::StrategyNormalForm
+            };
         };
         if redexes.len() >= max_steps {
             break Status::StepCap;
@@ -267,6 +379,30 @@ mod tests {
         // The outer redex comes before one inside the argument.
         let t = p("(\\0 (\\0 \\0))");
         assert_eq!(find_redex(&t), Some(0));
+    }
+
+    #[test]
+    fn strategies_pick_their_redex() {
+        // K applied to (I I), then to \x.(I x): ((\\1 (\0 \0)) \(\0 0)).
+        let t = p(r"((\\1 (\0 \0)) \(\0 0))");
+        // Normal and call-by-name: the outer redex (K applied) at 1.
+        assert_eq!(find_redex_with(&t, Strategy::Normal), Some(1));
+        assert_eq!(find_redex_with(&t, Strategy::CallByName), Some(1));
+        assert_eq!(find_redex_with(&t, Strategy::Head), Some(1));
+        // Call-by-value: the argument (\0 \0) of K first.
+        assert_eq!(find_redex_with(&t, Strategy::CallByValue), Some(5));
+        assert_eq!(find_redex_with(&t, Strategy::Applicative), Some(5));
+        // Under a lambda only normal, applicative and head reduce.
+        let u = p(r"\(\0 0)");
+        assert_eq!(find_redex_with(&u, Strategy::CallByName), None);
+        assert_eq!(find_redex_with(&u, Strategy::CallByValue), None);
+        assert_eq!(find_redex_with(&u, Strategy::Head), Some(1));
+        assert_eq!(find_redex_with(&u, Strategy::Applicative), Some(1));
+        let tr = trace_with(&u, 10, 100, Strategy::CallByName);
+        assert_eq!((tr.steps(), tr.status), (0, Status::StrategyNormalForm));
+        for s in Strategy::ALL {
+            assert_eq!(Strategy::from_name(s.as_str()), Some(s));
+        }
     }
 
     #[test]

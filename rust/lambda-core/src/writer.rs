@@ -28,7 +28,7 @@
 //! a whole trace, and every trace of one start term, lands in one split.
 
 use crate::perm::Perm;
-use crate::reduce::{trace, Status};
+use crate::reduce::{trace_with, Status, Strategy};
 use crate::rng::Rng;
 use crate::sample::Sampler;
 use crate::schedule::Cell;
@@ -85,6 +85,8 @@ pub struct GenConfig {
     pub named: bool,
     /// Also write `input_ids` / `target_ids` (see [`crate::term::write_token_ids`]).
     pub tokens: bool,
+    /// Which redex each step contracts.
+    pub strategy: Strategy,
 }
 
 /// Where a shard sits in its run.
@@ -345,7 +347,7 @@ fn make_chunk(
             }
         };
         out.drawn += 1;
-        let tr = trace(&start, cfg.max_steps, cfg.max_size);
+        let tr = trace_with(&start, cfg.max_steps, cfg.max_size, cfg.strategy);
         if tr.steps() == 0 {
             // No step taken: a normal form (a record only without redex_only), or a start
             // whose first reduct exceeds max_size, which is not a normal form and has no
@@ -435,6 +437,8 @@ fn make_chunk(
             }
             buf.extend_from_slice(b",\"status\":\"");
             buf.extend_from_slice(status.as_bytes());
+            buf.extend_from_slice(b"\",\"strategy\":\"");
+            buf.extend_from_slice(cfg.strategy.as_str().as_bytes());
             buf.extend_from_slice(b"\",\"trace_id\":\"");
             buf.extend_from_slice(tid.as_bytes());
             buf.extend_from_slice(b"\",\"cell\":\"");
@@ -518,6 +522,8 @@ fn make_chunk(
                 push_num(buf, rl);
                 buf.extend_from_slice(b",\"status\":\"");
                 buf.extend_from_slice(status.as_bytes());
+                buf.extend_from_slice(b"\",\"strategy\":\"");
+                buf.extend_from_slice(cfg.strategy.as_str().as_bytes());
                 buf.extend_from_slice(b"\",\"trace_id\":\"");
                 buf.extend_from_slice(tid.as_bytes());
                 buf.extend_from_slice(b"\",\"cell\":\"");
@@ -1093,6 +1099,7 @@ mod tests {
             zstd_level: 3,
             named: false,
             tokens: false,
+            strategy: Strategy::Normal,
         }
     }
 

@@ -54,6 +54,8 @@ def main() -> None:
 @click.option("--whole-trace", is_flag=True, help="One record per trace (all terms) instead of one per step.")
 @click.option("--zstd-level", type=click.IntRange(1, 19), default=3, show_default=True, help="zstd level for --compress zst.")
 @click.option("--named", is_flag=True, help="Also write input_named / target_named (named binders).")
+@click.option("--strategy", type=click.Choice(["normal", "call_by_name", "call_by_value", "applicative", "head"]),
+              default="normal", show_default=True, help="Which redex each step contracts.")
 @click.option("--tokens", is_flag=True, help="Also write input_ids / target_ids, and vocab.json with the dataset.")
 @click.option(
     "--threads",
@@ -75,6 +77,7 @@ def generate(
     whole_trace: bool,
     zstd_level: int,
     named: bool,
+    strategy: str,
     tokens: bool,
     threads: int,
 ) -> None:
@@ -93,6 +96,7 @@ def generate(
         threads=threads,
         named=named,
         tokens=tokens,
+        strategy=strategy,
     )
     res = run_generate(LambdaGenerator(config, num_shards=-(-opts.n // opts.shard_size), run_seed=opts.seed), opts)
     if tokens:
@@ -112,10 +116,12 @@ def generate(
 @click.option("--max-steps", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--max-size", type=click.IntRange(min=1), default=DEFAULT_MAX_SIZE, show_default=True)
 @click.option("--named", is_flag=True, help="Also print each term with named binders.")
-def reduce(term: str, max_steps: int, max_size: int, named: bool) -> None:
-    """Print the normal-order reduction trace of TERM (canonical de Bruijn text)."""
+@click.option("--strategy", type=click.Choice(["normal", "call_by_name", "call_by_value", "applicative", "head"]),
+              default="normal", show_default=True)
+def reduce(term: str, max_steps: int, max_size: int, named: bool, strategy: str) -> None:
+    """Print the reduction trace of TERM (canonical de Bruijn text)."""
     t = parse(term)
-    tr = trace(t, max_steps, max_size)
+    tr = trace(t, max_steps, max_size, strategy=strategy)
     for i, x in enumerate(tr.terms):
         redex = f"  [redex at {tr.redexes[i]}]" if i < tr.steps else ""
         click.echo(f"{i:>4}  {x.text}{redex}")

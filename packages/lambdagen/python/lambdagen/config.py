@@ -144,6 +144,9 @@ class LambdaConfig:
       three quota kinds per run (greedy filling of several marginals at once can deadlock).
     * ``chunk_traces``: start terms per parallel chunk; ``zstd_level`` for ``--compress zst``.
     * ``named``: also write ``input_named`` / ``target_named`` (named binders, ``λa. λb. a b``).
+    * ``strategy``: which redex each step contracts: ``normal`` (leftmost-outermost),
+      ``call_by_name``, ``call_by_value``, ``applicative`` (leftmost-innermost) or ``head``;
+      written to every record's ``meta.strategy``.
     * ``tokens``: also write ``input_ids`` / ``target_ids`` (see :mod:`lambdagen.tokens`); the
       dataset then gets a ``vocab.json`` with the longest input and target in tokens.
     * ``threads``: Rust threads per shard (0: all cores); it does not change the output.
@@ -167,6 +170,12 @@ class LambdaConfig:
     )
     named: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     tokens: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    strategy: str = attrs.field(default="normal")
+
+    @strategy.validator
+    def _check_strategy(self, _attr: Any, value: str) -> None:
+        if value not in _core.strategies():
+            raise ScheduleError(f"strategy must be one of {', '.join(_core.strategies())}, got {value!r}")
 
     def __attrs_post_init__(self) -> None:
         # Inputs above the size cap are never made: a cell's start terms must fit under it.
@@ -224,6 +233,7 @@ class LambdaConfig:
             list(self.depth_quotas),
             self.named,
             self.tokens,
+            self.strategy,
         )
 
     def cell_shares(self) -> dict[str, float]:

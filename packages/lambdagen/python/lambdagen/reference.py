@@ -119,15 +119,80 @@ def step(t: Tree) -> Tree | None:
     return None if a2 is None else ("app", f, a2)
 
 
-def trace(text: str, max_steps: int, max_size: int) -> tuple[list[str], str]:
-    """Trace with the same caps and cycle rule as the core: (terms as text, status)."""
+#: Reduction strategies, by the names the core uses.
+STRATEGIES = ("normal", "call_by_name", "call_by_value", "applicative", "head")
+
+
+def _cbn(t: Tree) -> Tree | None:
+    """Weak head step: down the function spine only, never under a lambda or into an argument."""
+    if t[0] != "app":
+        return None
+    f, a = t[1], t[2]
+    if f[0] == "lam":
+        return beta(f[1], a)
+    f2 = _cbn(f)
+    return None if f2 is None else ("app", f2, a)
+
+
+def _head(t: Tree) -> Tree | None:
+    """Head step: under the leading lambdas, then the weak head redex."""
+    if t[0] == "lam":
+        b = _head(t[1])
+        return None if b is None else ("lam", b)
+    return _cbn(t)
+
+
+def _cbv(t: Tree) -> Tree | None:
+    """Call-by-value step, left to right, weak; values are abstractions and variables."""
+    if t[0] != "app":
+        return None
+    f, a = t[1], t[2]
+    f2 = _cbv(f)
+    if f2 is not None:
+        return ("app", f2, a)
+    a2 = _cbv(a)
+    if a2 is not None:
+        return ("app", f, a2)
+    if f[0] == "lam" and a[0] != "app":
+        return beta(f[1], a)
+    return None
+
+
+def _applicative(t: Tree) -> Tree | None:
+    """Leftmost-innermost step, also under lambdas: function, argument, then the redex itself."""
+    if t[0] == "var":
+        return None
+    if t[0] == "lam":
+        b = _applicative(t[1])
+        return None if b is None else ("lam", b)
+    f, a = t[1], t[2]
+    f2 = _applicative(f)
+    if f2 is not None:
+        return ("app", f2, a)
+    a2 = _applicative(a)
+    if a2 is not None:
+        return ("app", f, a2)
+    return beta(f[1], a) if f[0] == "lam" else None
+
+
+def step_with(t: Tree, strategy: str = "normal") -> Tree | None:
+    """One step of ``strategy`` (see :data:`STRATEGIES`), or None when it has none to take."""
+    fn = {"normal": step, "call_by_name": _cbn, "call_by_value": _cbv, "applicative": _applicative, "head": _head}
+    return fn[strategy](t)
+
+
+def trace(text: str, max_steps: int, max_size: int, strategy: str = "normal") -> tuple[list[str], str]:
+    """Trace with the same caps and cycle rule as the core: (terms as text, status).
+
+    When ``strategy`` has no step left the status is ``normal_form`` if the term has no redex
+    at all, else ``strategy_normal_form``."""
     t = parse(text)
     terms = [text]
     seen = {text}
     while True:
-        nxt = step(t)
+        nxt = step_with(t, strategy)
         if nxt is None:
-            return terms, "normal_form"
+            return terms, "normal_form" if step(t) is None else "strategy_normal_form"
         if len(terms) - 1 >= max_steps:
             return terms, "step_cap"
         if size(nxt) > max_size:

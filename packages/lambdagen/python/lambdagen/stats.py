@@ -11,7 +11,7 @@ import xxhash
 from datacore import load_manifest, read_jsonl
 
 #: The statuses a trace can end with (every record's ``meta.status`` is one of them).
-STATUSES = ("normal_form", "step_cap", "size_cap", "cycle")
+STATUSES = ("normal_form", "step_cap", "size_cap", "cycle", "strategy_normal_form")
 
 
 def dataset_stats(out: str | os.PathLike[str]) -> dict[str, Any]:

@@ -143,10 +143,21 @@ class Trace:
         return list(zip(self.terms, self.terms[1:]))
 
 
-def trace(term: Term | str, max_steps: int = DEFAULT_MAX_STEPS, max_size: int = DEFAULT_MAX_SIZE) -> Trace:
-    """Trace normal-order reduction of ``term`` with cycle detection and caps."""
+def _strategy(strategy: object) -> str:
+    if strategy not in _core.strategies():
+        raise LambdaValueError(f"strategy must be one of {', '.join(_core.strategies())}, got {strategy!r}")
+    return str(strategy)
+
+
+def trace(
+    term: Term | str, max_steps: int = DEFAULT_MAX_STEPS, max_size: int = DEFAULT_MAX_SIZE, strategy: str = "normal"
+) -> Trace:
+    """Trace the reduction of ``term`` with cycle detection and caps; ``strategy`` is one of
+    ``normal`` (leftmost-outermost, the default), ``call_by_name``, ``call_by_value``,
+    ``applicative`` (leftmost-innermost) or ``head``.  A strategy with no step left ends the
+    trace as ``normal_form`` if no redex remains, else ``strategy_normal_form``."""
     _caps(max_steps, max_size)
-    terms, redexes, status = _core.trace(_text(term), max_steps, max_size)
+    terms, redexes, status = _core.trace(_text(term), max_steps, max_size, _strategy(strategy))
     # The core printed these terms itself: skip re-validation.
     return Trace(tuple(_trusted(t) for t in terms), tuple(redexes), status)
 
@@ -158,7 +169,7 @@ def _trusted(text: str) -> Term:
 
 
 def trace_many(
-    terms: Sequence[str], max_steps: int = DEFAULT_MAX_STEPS, max_size: int = DEFAULT_MAX_SIZE
+    terms: Sequence[str], max_steps: int = DEFAULT_MAX_STEPS, max_size: int = DEFAULT_MAX_SIZE, strategy: str = "normal"
 ) -> list[tuple[str, int, str, list[int]]]:
     """Trace many terms in one call: ``(last term, steps, status, redex positions)`` each.
 
@@ -166,7 +177,7 @@ def trace_many(
     ``terms`` and quoting it."""
     _caps(max_steps, max_size)
     try:
-        return _core.trace_many(list(terms), max_steps, max_size)
+        return _core.trace_many(list(terms), max_steps, max_size, _strategy(strategy))
     except ValueError as e:
         raise LambdaSyntaxError(str(e)) from None
 
