@@ -177,9 +177,12 @@ class GatlingGenerator:
                 oracle.close(telemetry)
 
     def _neg_fraction(self) -> Fraction:
-        """The share q = R / (1 + R) of records that are negatives, as an exact fraction."""
-        r = Fraction(self.config.negatives).limit_denominator(10**6)
-        return r / (1 + r)
+        """The share q = R / (1 + R) of records that are negatives, as an exact fraction (computed once)."""
+        q = self.__dict__.get("_q")
+        if q is None:
+            r = Fraction(self.config.negatives).limit_denominator(10**6)
+            q = self.__dict__["_q"] = r / (1 + r)
+        return q
 
     def _is_negative_slot(self, j: int) -> bool:
         """Record ``j`` of the run (global index) is a negative: the schedule floor((j+1)q) > floor(jq).
