@@ -360,3 +360,11 @@ def test_edge_bounds_match_brute_force_on_random_patterns() -> None:
         assert np.all((corpus.report.edge_hits / 3000)[live] <= brute[live] + 1e-9)
         cs = coverage_summary(eng.plan, corpus.report.edge_hits, 3000)
         assert cs["least_edge_share"] <= cs["least_edge_bound"] + 1e-9 and 0 < cs["vs_bound_ceiling"] <= 1
+
+
+def test_repeats_are_warned_about_without_unique(tmp_path: Path) -> None:
+    args = ["generate", "--regex", "(ab|a)(bc|c)", "-n", "300", "--out", str(tmp_path / "w"), "--executor", "inline", "--quiet"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    err = r.output + (r.stderr if r.stderr_bytes is not None else "")
+    assert "strings repeat" in err and "class=" in err

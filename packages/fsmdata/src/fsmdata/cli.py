@@ -303,6 +303,12 @@ def generate_cmd(
     gen = FsmGenerator(fsm, cfg)
     if cfg.unique:
         gen.targets(opts.n)  # refuse an exhausted cell before anything is written
+    else:
+        from .unique import repeat_warning
+
+        warn = repeat_warning(gen.engine, opts.n)
+        if warn:
+            click.echo(warn, err=True)
     run_generate(gen, opts)
     (opts.out / "fsm.json").write_text(fsm.to_json() + "\n", encoding="utf-8")
     sys.stderr.flush()

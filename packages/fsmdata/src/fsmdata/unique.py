@@ -25,7 +25,7 @@ from .targets import SUB, class_stratum
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
 
-__all__ = ["CellSpace", "check_capacity", "unique_tokens"]
+__all__ = ["CellSpace", "check_capacity", "repeat_warning", "unique_tokens"]
 
 _TABLE_PERM = 1 << 16  # cells up to this size use an explicit permutation
 
@@ -113,6 +113,28 @@ def check_capacity(eng: Engine, n: int) -> None:
                 f"unique: cell {_cell_name(cell)} asks {k} distinct strings but only {sp.size} exist; "
                 "lower -n, widen the length range or the alphabet, change the class shares, or drop --unique"
             )
+
+
+def repeat_warning(eng: Engine, n: int) -> str | None:
+    """Without ``unique``: one line saying which cells of the first ``n`` records must repeat
+    strings (more records than distinct strings), or None.  Cells that cannot be counted
+    (``wrong_alt``, uniform-mode R) are skipped."""
+    counts = np.bincount(eng.plan.cells_at(0, n)[0], minlength=len(eng.plan.cells))
+    over = []
+    for ci, (cell, k) in enumerate(zip(eng.plan.cells, counts.tolist())):
+        if k <= 1 or cell[2] == "wrong_alt" or (cell[0] == "R" and not cell[2]):
+            continue
+        size = CellSpace(eng, *cell).size
+        if k > size:
+            over.append((k - size, ci, k, size))
+    if not over:
+        return None
+    _, ci, k, size = max(over)
+    return (
+        f"warning: {len(over)} of {len(eng.plan.cells)} cells ask for more records than they have distinct strings "
+        f"(e.g. {_cell_name(eng.plan.cells[ci])}: {k} records, {size} string(s)), so strings repeat; "
+        "--unique refuses instead"
+    )
 
 
 def _rank(size: int, m: int, key: tuple[int, int]) -> int:
