@@ -204,7 +204,7 @@ class DatasetBuilder:
         for split in SPLITS:
             d = self.out / split
             if d.is_dir():
-                for p in d.glob("part-*.jsonl*"):
+                for p in [*d.glob("part-*.jsonl*"), *d.glob("part-*.lineidx")]:  # shards and the reader's line index
                     p.unlink()
         shutil.rmtree(self.progress, ignore_errors=True)
 
@@ -265,6 +265,7 @@ class DatasetBuilder:
         targets: Sequence[Target] = (),
         allow_shortfall: bool = False,
         extra_manifest: dict[str, Any] | None = None,
+        environment: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Check requested vs delivered, then write telemetry.json, report.html and (last) dataset.json.
 
@@ -319,7 +320,9 @@ class DatasetBuilder:
         sections = report_sections(telemetry) if callable(report_sections) else report_sections
         dump_json(self.out / TELEMETRY, telemetry.to_dict())
         # Timings vary from run to run, so they are shown in the report but kept out of the manifest.
-        timed = {**manifest, "shards": [s | _timing(self.done[s["index"]]) for s in shards]}
+        # So do the executor and worker count, which must not change a dataset's bytes either.
+        timed = {**manifest, "shards": [s | _timing(self.done[s["index"]]) for s in shards],
+                 "environment": dict(environment or {})}
         html = render_report(timed, telemetry, list(sections), root=self.out)
         tmp = self.out / (REPORT + ".tmp")
         tmp.write_text(html, encoding="utf-8")

@@ -156,7 +156,8 @@ def build_dataset(
         finally:
             bar.close()
         manifest = builder.finalize(
-            lambda tel: report_sections_of(generator, tel), targets=targets, allow_shortfall=allow_shortfall
+            lambda tel: report_sections_of(generator, tel), targets=targets, allow_shortfall=allow_shortfall,
+            environment={"executor": executor, "workers": workers},
         )
     except BaseException as e:
         if not isinstance(e, KeyboardInterrupt):

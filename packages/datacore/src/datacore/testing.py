@@ -52,13 +52,13 @@ class ConformanceError(AssertionError):
 def dataset_digest(out: str | os.PathLike[str]) -> dict[str, str]:
     """sha256 of every file a dataset's identity rests on: shards, manifest, telemetry."""
     root = Path(out)
-    files = [root / MANIFEST, root / "telemetry.json"] + sorted(p for s in SPLITS for p in (root / s).glob("part-*"))
+    files = [root / MANIFEST, root / "telemetry.json"] + sorted(p for s in SPLITS for p in (root / s).glob("part-*.jsonl*"))
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.exists()}
 
 
 def _records(out: Path) -> Iterable[tuple[str, dict[str, Any]]]:
     for split in SPLITS:
-        for p in sorted((out / split).glob("part-*")):
+        for p in sorted((out / split).glob("part-*.jsonl*")):
             for rec in read_jsonl(p):
                 yield split, rec
 
