@@ -21,7 +21,7 @@ from .split import SPLITS, Splitter, encode_key, split_counts, split_of
 from .strata import STRATA, Delivery, ShortfallError, Target
 from .telemetry import Telemetry
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "SPLITS",

@@ -6,7 +6,7 @@ follows document links -> ``generate`` a root document whose links are resolved 
 or generated recursively.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .corpus import DocumentCorpus, GraphIndex, PretokShardedBackend, pretokenize
 from .document_context import DocumentContext

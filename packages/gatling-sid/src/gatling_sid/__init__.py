@@ -5,7 +5,7 @@ validator (format, structure, scope, policy, diversity) -> datacore dataset, wit
 that turn gold traces into labelled policy violations.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .diversity import DiversityReport, diversity_report, near_duplicates  # noqa: E402
 from .errors import GatlingError, GraphError, RegistryError, TraceFormatError  # noqa: E402

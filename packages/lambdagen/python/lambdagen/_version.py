@@ -1,3 +1,8 @@
-"""Package version (one place, read by the manifest and the CLI)."""
+"""Package version: the installed metadata, whose one source is packages/lambdagen/Cargo.toml (maturin)."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("lambdagen")
+except PackageNotFoundError:  # pragma: no cover - running from a tree that was never installed
+    __version__ = "0+unknown"

@@ -9,7 +9,7 @@ The loop (one iteration = one shard of a datacore dataset directory)::
 Start with :func:`load_recipe` and :func:`run_recipe`, or the ``routergen`` command.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .errors import GrammarError, NoArmsError, RecipeError, RoutergenError  # noqa: E402
 from .feedback import LocalFeedbackState, compute_reward  # noqa: E402
