@@ -41,7 +41,7 @@ class ParquetExportError(DatacoreError):
 
 
 def _kind_name(t: _Type) -> str:
-    return {"list": "list", "struct": "object"}.get(t[0], t[0])
+    return str({"list": "list", "struct": "object"}.get(t[0], t[0]))
 
 
 class _Inferrer:
@@ -58,6 +58,7 @@ class _Inferrer:
         if v is None:
             return t
         tp = type(v)
+        new: _Type
         if tp in _SCALARS:
             new = _SCALARS[tp]
         elif isinstance(v, dict):
@@ -144,7 +145,7 @@ def _records(files: list[tuple[dict[str, Any], Path]], out: Path) -> Iterator[tu
 
 def provenance(manifest: dict[str, Any]) -> dict[str, str]:
     """The ``datacore.*`` key-value metadata written into each Parquet file."""
-    spec = manifest.get("spec") if isinstance(manifest.get("spec"), dict) else {}
+    spec: dict[str, Any] = manifest["spec"] if isinstance(manifest.get("spec"), dict) else {}
     return {
         "datacore.manifest_sha256": str(manifest.get(DIGEST_FIELD) or manifest_digest(manifest)),
         "datacore.generator": str(manifest.get("generator")),

@@ -143,6 +143,7 @@ def write_shard(
     t0 = time.perf_counter()
     final = shard_paths(Path(out), task.index, compress)
     telemetry = Telemetry()
+    files: dict[str, dict[str, Any]]
     try:
         if has_file_writer(generator):
             tmp = {s: p.with_name(p.name + ".tmp") for s, p in final.items()}

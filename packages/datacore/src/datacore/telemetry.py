@@ -189,17 +189,6 @@ class Telemetry:
             out.merge(p)
         return out
 
-    def canonical_parts(self) -> list[float]:
-        """The partials in their one canonical form (partials are not unique; this is):
-        the correctly rounded sum, then the correctly rounded rest, and so on."""
-        rest = sum((Fraction(p) for p in self.parts), Fraction(0))
-        out = []
-        while rest:
-            f = float(rest)
-            out.append(f)
-            rest -= Fraction(f)
-        return out
-
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict with keys sorted (stable output)."""
         out: dict[str, Any] = {

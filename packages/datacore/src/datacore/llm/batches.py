@@ -191,7 +191,7 @@ class BatchRunner:
             out = []
             async for b in c._sdk.messages.batches.list(limit=100):
                 created = getattr(b, "created_at", None)
-                ts = created.timestamp() if hasattr(created, "timestamp") else None
+                ts = created.timestamp() if created is not None and hasattr(created, "timestamp") else None
                 if ts is not None and ts < since:
                     break  # the listing is newest first
                 out.append(b)

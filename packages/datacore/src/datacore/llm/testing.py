@@ -337,7 +337,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         fake = self.fake
-        self._body = None  # one handler object serves every request of a keep-alive connection
+        self._body = None  # type: ignore[assignment]  # one handler object serves every request of a keep-alive connection
         self._read_body()
         if not self.headers.get("x-api-key") and not self.headers.get("authorization"):
             self._error(401, "missing x-api-key header")
