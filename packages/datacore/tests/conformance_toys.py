@@ -131,3 +131,47 @@ class SpendingToy(StrataToy):
             ledger.check()
             ledger.charge(0.01)
             yield rec
+
+
+@attrs.frozen
+class BanditLoopToy:
+    """A sequential generator: an epsilon-greedy loop whose every step depends on the last (for build_sequential)."""
+
+    name: str = "bandit-loop"
+    version: str = "1"
+    batch: int = 7
+    delay: float = 0.0
+    stop_early: int = 0  # >0: stop after this many records (a loop that cannot reach -n)
+
+    def config_dict(self) -> dict[str, Any]:
+        return {"batch": self.batch}
+
+    def targets(self, n: int) -> list[Target]:
+        return [Target("arm=a", 0.5, 0.5), Target("arm=b", 0.5, 0.5)]
+
+    def split_key(self, record: dict[str, Any]):
+        return record["text"]
+
+    def run(self, loop) -> None:
+        import time
+
+        state = loop.resumed[-1] if loop.resumed else {"values": [0.0, 0.0], "pulls": [0, 0], "step": 0}
+        rng = random.Random(loop.seed * 1000 + state["step"])
+        limit = loop.n if not self.stop_early else min(loop.n, self.stop_early)
+        while loop.written < limit:
+            arm = rng.randrange(2) if rng.random() < 0.2 else int(state["values"][1] > state["values"][0])
+            k = min(self.batch, limit - loop.written)
+            tel = Telemetry()
+            recs = []
+            for i in range(k):
+                text = f"{'ab'[arm]}-{state['step']}-{i}-{rng.randrange(10**6)}"
+                tel.observe(STRATA, f"arm={'ab'[arm]}")
+                recs.append({"text": text, "meta": {"arm": arm, "step": state["step"]}})
+            reward = rng.random() * (0.4 if arm == 0 else 0.6)
+            state = {"values": [v + (reward - v) / (p + 1) if j == arm else v for j, (v, p) in
+                                enumerate(zip(state["values"], state["pulls"]))],
+                     "pulls": [p + (j == arm) for j, p in enumerate(state["pulls"])], "step": state["step"] + 1}
+            rng = random.Random(loop.seed * 1000 + state["step"])
+            loop.write(recs, self.split_key, tel, extra=state)
+            if self.delay:
+                time.sleep(self.delay)

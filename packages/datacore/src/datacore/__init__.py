@@ -16,6 +16,7 @@ from .manifest import dataset_file_paths, load_manifest, manifest_digest, verify
 from .report import bar_chart_svg, heatmap_svg, line_chart_svg, table_html
 from .runner import BuildResult, build_dataset
 from .seeds import shard_seed
+from .sequential import Loop, build_sequential
 from .shards import content_id, write_records, write_shard
 from .split import SPLITS, Splitter, encode_key, split_counts, split_of
 from .strata import STRATA, Delivery, ShortfallError, Target
@@ -36,6 +37,7 @@ __all__ = [
     "DatasetDiff",
     "Delivery",
     "GenerateOptions",
+    "Loop",
     "ShortfallError",
     "Target",
     "FileWritingGenerator",
@@ -52,6 +54,7 @@ __all__ = [
     "__version__",
     "bar_chart_svg",
     "build_dataset",
+    "build_sequential",
     "content_id",
     "diff_datasets",
     "generate_options",

@@ -128,20 +128,30 @@ def generate_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def run_generate(generator: Any, opts: GenerateOptions) -> BuildResult:
     """Build the dataset described by ``opts`` and print a one-paragraph summary on stderr."""
-    result = build_dataset(
-        generator,
-        opts.out,
-        opts.n,
-        opts.seed,
-        workers=opts.workers,
-        executor=opts.executor,
-        shard_size=opts.shard_size,
-        compress=opts.compress,
-        resume=opts.resume,
-        split_ratios=opts.split_ratios,
-        progress=not opts.quiet and not os.environ.get("DATACORE_NO_PROGRESS"),
-        allow_shortfall=opts.allow_shortfall,
-    )
+    show = not opts.quiet and not os.environ.get("DATACORE_NO_PROGRESS")
+    from .sequential import build_sequential, is_sequential
+
+    if is_sequential(generator):
+        if opts.executor != "process" or opts.workers not in (None, 1):
+            raise DatacoreError(f"{generator.name} is a sequential loop (each step feeds the next): it runs in one process; "
+                                "--workers and --executor do not apply")
+        result = build_sequential(generator, opts.out, opts.n, opts.seed, compress=opts.compress, resume=opts.resume,
+                                  split_ratios=opts.split_ratios, progress=show, allow_shortfall=opts.allow_shortfall)
+    else:
+        result = build_dataset(
+            generator,
+            opts.out,
+            opts.n,
+            opts.seed,
+            workers=opts.workers,
+            executor=opts.executor,
+            shard_size=opts.shard_size,
+            compress=opts.compress,
+            resume=opts.resume,
+            split_ratios=opts.split_ratios,
+            progress=show,
+            allow_shortfall=opts.allow_shortfall,
+        )
     if not opts.quiet:
         s = result.manifest["splits"]
         note = "" if result.shards_run else " (already complete; nothing to do)"
