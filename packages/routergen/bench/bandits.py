@@ -66,7 +66,7 @@ def run_mabwiser(name, means, T, seed):
     lp = {
         "mabwiser EpsilonGreedy(0.1)": LearningPolicy.EpsilonGreedy(epsilon=0.1),
         "mabwiser ThompsonSampling": LearningPolicy.ThompsonSampling(),
-        "mabwiser LinUCB(alpha 0.5, context t/T)": LearningPolicy.LinUCB(alpha=0.5),
+        "mabwiser LinUCB(alpha 0.5, context [1, t/T])": LearningPolicy.LinUCB(alpha=0.5),
     }[name]
     contextual = "LinUCB" in name
     k = means.arms
@@ -77,7 +77,7 @@ def run_mabwiser(name, means, T, seed):
     choices = []
     for t in range(T):
         m = means(t, used)
-        ctx = [[t / T]]
+        ctx = [[1.0, t / T]]
         if t < k:
             arm = t
         else:
@@ -88,7 +88,7 @@ def run_mabwiser(name, means, T, seed):
         choices.append(arm)
         if t == k - 1:
             if contextual:
-                mab.fit(choices, [float(u[i, 0] < means(i, [0] * k)[i]) for i in range(k)], contexts=[[i / T] for i in range(k)])
+                mab.fit(choices, [float(u[i, 0] < means(i, [0] * k)[i]) for i in range(k)], contexts=[[1.0, i / T] for i in range(k)])
             else:
                 mab.fit(choices, [float(u[i, 0] < means(i, [0] * k)[i]) for i in range(k)])
         elif t >= k:
@@ -105,7 +105,7 @@ def main() -> int:
     ap.add_argument("--json", default=None)
     ap.add_argument("--no-mabwiser", action="store_true")
     a = ap.parse_args()
-    T, seeds = (600, 6) if a.quick else (2000, 20)
+    T, seeds = (600, 6) if a.quick else (1500, 8)
     try:
         import mabwiser  # noqa: F401
 
@@ -113,7 +113,7 @@ def main() -> int:
     except ImportError:
         mw = False
     names = list(OURS) + (["mabwiser EpsilonGreedy(0.1)", "mabwiser ThompsonSampling",
-                           "mabwiser LinUCB(alpha 0.5, context t/T)"] if mw else [])
+                           "mabwiser LinUCB(alpha 0.5, context [1, t/T])"] if mw else [])
     out: dict = {"T": T, "seeds": seeds, "problems": {}}
     t0 = time.perf_counter()
     for pname, means in problems(T).items():

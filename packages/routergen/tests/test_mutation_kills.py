@@ -204,7 +204,7 @@ def test_reward_rounding_cost_factor_and_unknown_formula():
     half = BatchMetrics(10, 5, {}, {}, {}, {"judge": 1.0}, 1.0, False)
     cfg = RouterConfig(cost_aware=True, cost_scale_usd=0.002)
     assert compute_reward(half, 0.02, cfg) == round(0.5 * 2.718281828459045 ** -1, 6)  # 0.002 USD per sample
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown reward formula 'nope'"):
         quality_factor(half, "nope")
     fb = LocalFeedbackState()
     fb.add("a", 1, 0.5)
@@ -212,6 +212,8 @@ def test_reward_rounding_cost_factor_and_unknown_formula():
     assert str(rm["never"]) == "[nan, nan]" and str(rm["a"][0]) == "nan" and rm["a"][1] == 0.5
     assert fb.mean("never") == 0.0 and fb.mean("a") == 0.5
     assert fb.to_dict() == {"a": [[1, 0.5]]}
+    fb.add("a", 2, 0.25)
+    assert fb.mean("a") == 0.375
 
 
 # -- quality helpers --------------------------------------------------------------------------
@@ -472,3 +474,184 @@ def test_simulate_needs_arms_for_a_function_and_counts_regret():
     assert res["regret"] == 0.0 and len(res["choices"]) == 50 and sum(res["state"].pulls) == 50
     res = simulate([1.0, 0.0], 100, RouterConfig(epsilon=0.0, min_epsilon=0.0), 0)
     assert res["regret"] == 1.0 and list(res["choices"][:3]) == [0, 1, 0]  # unpulled first, then the best
+
+
+# -- every grammar load error, with its exact message (file, line, key path, reason) ---------------
+GRAMMAR_CASES = {
+ "unknown_key": "grammar:\n  rules: {s: [a]}\n  slot: {}\n",
+ "no_rules": "grammar:\n  start: s\n",
+ "empty_rules": "grammar:\n  rules: {}\n",
+ "bad_start": "grammar:\n  start: 3\n  rules: {s: [a]}\n",
+ "bad_name": "grammar:\n  rules:\n    s: ['<b c>']\n    'b c': [x]\n",
+ "empty_prods": "grammar:\n  rules:\n    s: []\n",
+ "bad_prod": "grammar:\n  rules:\n    s: [[a, b]]\n",
+ "prod_unknown": "grammar:\n  rules:\n    s:\n      - {text: a, weigth: 2}\n",
+ "prod_weight": "grammar:\n  rules:\n    s:\n      - {text: a, weight: 0}\n",
+ "prod_set": "grammar:\n  rules:\n    s:\n      - {text: a, set: [x]}\n",
+ "set_text": "grammar:\n  rules:\n    s:\n      - {text: a, set: {text: b}}\n",
+ "set_id": "grammar:\n  rules:\n    s:\n      - {text: a, set: {id: b}}\n",
+ "slots_list": "grammar:\n  rules: {s: ['{x}']}\n  slots: [x]\n",
+ "slot_name": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: [a]\n    meta: [b]\n",
+ "slot_unknown": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: {values: [a], weight: [1]}\n",
+ "slot_shape": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: 3\n",
+ "slot_empty": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: []\n",
+ "slot_value": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: [a, [b]]\n",
+ "slot_weights": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: {values: [a, b], weights: [1]}\n",
+ "clash": "grammar:\n  rules:\n    s:\n      - {text: '{x}', set: {x: 1}}\n  slots:\n    x: [a]\n",
+ "undef_nt": "grammar:\n  rules:\n    s: ['<t>']\n",
+ "undef_slot": "grammar:\n  rules:\n    s: ['{y}']\n",
+ "undef_slot2": "grammar:\n  rules:\n    s: ['{y} {x}']\n  slots:\n    x: [a]\n",
+ "undef_start": "grammar:\n  start: t\n  rules:\n    s: [a]\n",
+ "unreach": "grammar:\n  rules:\n    s: [a]\n    t: [b]\n",
+ "unused_slot": "grammar:\n  rules:\n    s: [a]\n  slots:\n    x: [b]\n",
+ "loop": "grammar:\n  rules:\n    s: ['<e>']\n    e: ['<e> + 1', '<f>']\n    f: ['<e>']\n",
+ "critical": "grammar:\n  rules:\n    e: [{text: '(<e> <e>)', weight: 1}, {text: x, weight: 1}]\n",
+ "stray": "grammar:\n  rules:\n    s: ['{my-slot} x }']\n",
+ "empty_only": "grammar:\n  rules:\n    s: ['<e>']\n    e: ['', ' ']\n",
+}
+
+GRAMMAR_EXPECTED = {
+    "unknown_key": 'g.yaml:5: grammar.slot: unknown key (allowed: start, rules, slots)',
+    "no_rules": 'g.yaml:3: grammar.rules: must be a non-empty mapping of non-terminal -> list of productions',
+    "empty_rules": 'g.yaml:4: grammar.rules: must be a non-empty mapping of non-terminal -> list of productions',
+    "bad_start": 'g.yaml:4: grammar.start: must be a non-terminal name, got 3',
+    "bad_name": "g.yaml:5: grammar.rules.s[0]: '<b c>' at column 1 is not a non-terminal reference (a non-terminal is <name>, no spaces; name = letters, digits, _ and -); write << or >> for a literal angle bracket",
+    "empty_prods": 'g.yaml:5: grammar.rules.s: must be a non-empty list of productions',
+    "bad_prod": 'g.yaml:5: grammar.rules.s[0]: a production is a string or a mapping with text (and optional weight, set)',
+    "prod_unknown": 'g.yaml:6: grammar.rules.s[0].weigth: unknown key (allowed: text, weight, set)',
+    "prod_weight": 'g.yaml:6: grammar.rules.s[0].weight: weight=0: must be a number > 0',
+    "prod_set": 'g.yaml:6: grammar.rules.s[0].set: must be a mapping of field -> constant value',
+    "set_text": "g.yaml:6: grammar.rules.s[0].set.text: field name 'text' is not allowed (identifier; not text, id, meta)",
+    "set_id": "g.yaml:6: grammar.rules.s[0].set.id: field name 'id' is not allowed (identifier; not text, id, meta)",
+    "slots_list": 'g.yaml:5: grammar.slots: must be a mapping of slot -> list of values',
+    "slot_name": "g.yaml:7: grammar.slots.meta: slot name 'meta' is not allowed (identifier; not text, id, meta)",
+    "slot_unknown": 'g.yaml:6: grammar.slots.x.weight: unknown key (allowed: values, weights)',
+    "slot_shape": 'g.yaml:6: grammar.slots.x: must be a list of values or a mapping with values (and optional weights)',
+    "slot_empty": 'g.yaml:6: grammar.slots.x: needs at least one value',
+    "slot_value": 'g.yaml:6: grammar.slots.x[1]: slot values are scalars (string, number, boolean); got list',
+    "slot_weights": 'g.yaml:6: grammar.slots.x.weights: needs 2 numbers > 0, one per value',
+    "clash": "g.yaml:8: grammar.slots.x: 'x' is both a slot and a field set by a production",
+    "undef_nt": 'g.yaml:5: grammar.rules.s[0]: undefined non-terminal <t> (defined: s)',
+    "undef_slot": 'g.yaml:5: grammar.rules.s[0]: undefined slot {y} (declared slots: none)',
+    "undef_slot2": 'g.yaml:5: grammar.rules.s[0]: undefined slot {y} (declared slots: x)',
+    "undef_start": 'g.yaml:4: grammar.start: start symbol <t> is not defined (defined: s)',
+    "unreach": 'g.yaml:6: grammar.rules.t: non-terminal <t> is unreachable from start <s>',
+    "unused_slot": 'g.yaml:7: grammar.slots.x: slot {x} is declared but no reachable production uses it',
+    "loop": 'g.yaml:5: grammar.rules.s: non-terminal <s> never terminates: every production refers to a non-terminating non-terminal (e.g. <e>), a recursive loop with no way out',
+    "critical": 'g.yaml:4: grammar.rules: the expected derivation length is infinite (mean branching factor 1.000 >= 1): lower the weights of the recursive productions (non-terminals used: e)',
+    "stray": "g.yaml:5: grammar.rules.s[0]: '{my-slot}' at column 1 is not a slot reference (a slot is {name}, name = letters, digits and _); write {{ or }} for a literal brace",
+    "empty_only": 'g.yaml:5: grammar.rules.s: every derivation of <s> renders as empty text (no production reaches a non-blank literal or a slot with a non-blank value), so no sample could ever be accepted',
+}
+
+
+@pytest.mark.parametrize("case", sorted(GRAMMAR_CASES))
+def test_grammar_errors_have_exact_messages(case):
+    from routergen.errors import GrammarError, RecipeError
+
+    with pytest.raises((GrammarError, RecipeError)) as e:
+        recipe_from_text("name: g\ntask: t\n" + GRAMMAR_CASES[case], "g.yaml")
+    assert str(e.value) == GRAMMAR_EXPECTED[case]
+
+
+def test_grammar_analysis_exact_values():
+    from routergen.grammar import DerivationTooLong, Grammar, Production, _json_type
+
+    g = _g("grammar:\n  rules:\n    s: [{text: '<a> {x}', set: {k: 1}}, {text: '<b>', set: {k: 2}}]\n"
+           "    a: ['<b> y']\n    b: [{text: '<<z>> {{w}} {y}', set: {m: true}}]\n  slots:\n    x: [1, 2.5]\n    y: [p]\n")
+    assert g.fields() == {"text": "text", "x": "slot", "y": "slot", "k": "set", "m": "set"}
+    assert g.always_present() == {"text", "k", "m", "y"}
+    assert g.derived_schema() == {
+        "type": "object",
+        "properties": {"text": {"type": "string", "minLength": 1}, "x": {"type": "number"}, "y": {"type": "string"},
+                       "k": {"type": "integer", "enum": [1, 2]}, "m": {"type": "boolean", "enum": [True]}},
+        "required": ["k", "m", "text", "y"],
+        "additionalProperties": False,
+    }
+    d = g.derive(random.Random(3))
+    assert "<z> {w}" in d.render({"x": 1, "y": "p"})
+    assert _json_type([1, 2]) == "integer" and _json_type([1, 2.5]) == "number" and _json_type([]) == "string"
+    assert _json_type([True, "a", 1]) == ["boolean", "integer", "string"]
+    e = _g("grammar:\n  rules:\n    e: [{text: '(<e> <e>)', weight: 1}, {text: x, weight: 3}]\n")
+    assert e.branching_factor("grammar") == pytest.approx(0.5) and e.branching_factor("uniform") == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="weight=0: must be a number > 0"):
+        Production("a", 0)
+    with pytest.raises(ValueError):
+        Production("a", True)
+    loop = Grammar("s", {"s": (Production("a <s>"),)}, {})
+    with pytest.raises(DerivationTooLong):
+        loop.derive(random.Random(0))
+    g.check_schema({"type": "object", "properties": {"text": {"type": ["integer", "string"]}}})
+    from routergen.errors import GrammarError
+
+    with pytest.raises(GrammarError, match=r"properties\.text: type \['integer'\] cannot hold"):
+        g.check_schema({"type": "object", "properties": {"text": {"type": ["integer"]}}})
+
+
+def test_stray_brace_message_shows_the_whole_reference():
+    from routergen.grammar import _stray_reference
+
+    assert _stray_reference("a {my-slot} and } b").startswith("'{my-slot}' at column 3 ")
+    assert _stray_reference("a } b").startswith("'}' at column 3 ")
+    assert _stray_reference("ok {x} <y> {{ }} << >>") is None
+
+
+def test_quality_orchestrator_details():
+    from routergen.quality import check_params
+    from routergen.spec import FieldError
+
+    for params, field in [({"answer_field": 3}, "answer_field"), ({"min": 0.9, "max": 0.1}, "min")]:
+        with pytest.raises(FieldError) as e:
+            check_params("arithmetic" if "answer_field" in params else "similarity", params)
+        assert e.value.field == field
+    assert check_params("similarity", {"min": 0.5, "max": 0.5}) == {"min": 0.5, "max": 0.5}
+    # A failed generation first does not stop the rest of the batch.
+    q = QualityOrchestrator(recipe("{length: {min_chars: 3}}"))
+    acc, m = q.evaluate([Sample(None, "", "naive", "m", "h", "invalid_json"), s("abcd"), s("ab")], "t")
+    assert [x.text for x in acc] == ["abcd"] and m.errors == {"invalid_json": 1}
+    failed = [x for x in [s("zz")] if not q.evaluate([x], "t")[0]][0]
+    assert failed.failed == ["length"]
+    # exact dedup alone catches a duplicate inside one batch, and counts passes right.
+    q = QualityOrchestrator(recipe("{exact_dedup: {}, distinct_n: {}}"))
+    acc, m = q.evaluate([s("same text"), s("same text"), s("other text")], "t")
+    assert [x.text for x in acc] == ["same text", "other text"]
+    assert m.validator_passed["exact_dedup"] == 2 and m.validator_evaluated["exact_dedup"] == 3
+    assert m.validator_passed["distinct_n"] == 1 and m.validator_evaluated["distinct_n"] == 1
+    # near_dup's own threshold is used, and its score is 1 - similarity.
+    q = QualityOrchestrator(recipe("{near_dup: {threshold: 0.3, num_perm: 128}}"))
+    base = "alpha beta gamma delta epsilon zeta eta theta iota kappa"
+    acc, m = q.evaluate([s(base), s(base.replace("kappa", "lambda mu"))], "t")
+    assert len(acc) == 1 and 0.0 <= acc[0].scores["near_dup"] <= 1.0
+    # dispersion over max_items, also without near_dup (signatures computed on demand)
+    q = QualityOrchestrator(recipe("{dispersion: {max_items: 2}}"))
+    acc, m = q.evaluate([s(TEXTS[0]), s(TEXTS[0] + " x"), s("entirely unrelated words over here")], "t")
+    from routergen.quality import dispersion
+
+    h = q.hasher
+    assert m.batch_scores["dispersion"] == round(dispersion([h.signature(TEXTS[0]), h.signature(TEXTS[0] + " x")]), 6)
+    # similarity without examples is skipped, and says so
+    q = QualityOrchestrator(recipe("{similarity: {}}"))
+    assert "similarity" not in q.active and q.skipped["similarity"] == "the recipe has no examples"
+
+
+def test_arithmetic_edge_cases():
+    from routergen.quality import arithmetic_check
+
+    assert arithmetic_check("total = 2+2 = 4", 4) == (True, "ok")  # a non-numeric side is skipped, not fatal
+    assert arithmetic_check("(x) = 5; 2+3=5", 5) == (True, "ok")
+
+
+def test_router_details():
+    with pytest.raises(ValueError, match="a router needs at least one arm"):
+        Router([], RouterConfig())
+    with pytest.raises(ValueError, match="needs an `arms` attribute"):
+        simulate(lambda t, u: [0.5], 5, RouterConfig(), 0)
+    st = BanditState(["a", "b"], [1, 11], [1.0, 2.0], 12)  # Beta(2, 1) vs Beta(3, 10)
+    d = Router(["a", "b"], RouterConfig(policy="thompson"), 0, st).choose()
+    assert d.arm == 0 and d.explored is False
+    cfg = RouterConfig(policy="linucb", linucb_alpha=0.5)
+    a = simulate([0.3, 0.6], 80, cfg, 1)["choices"]
+    b = simulate([0.3, 0.6], 80, cfg, 1, context=lambda t: [1.0, t / 80])["choices"]
+    assert list(a) == list(b)
+    x = simulate([0.4, 0.6], 200, RouterConfig(), 1, noise_seed=1)["choices"]
+    y = simulate([0.4, 0.6], 200, RouterConfig(), 1, noise_seed=2)["choices"]
+    assert list(x) == list(simulate([0.4, 0.6], 200, RouterConfig(), 1)["choices"]) and list(x) != list(y)

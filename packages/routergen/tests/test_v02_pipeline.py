@@ -105,3 +105,16 @@ def test_warm_start_from_a_directory_without_state_is_one_line(tmp_path, small_r
     r = CliRunner().invoke(main, ["run", str(small_recipe_path), "--offline", "--out", str(tmp_path / "o"),
                                   "--warm-start", str(tmp_path / "empty")])
     assert r.exit_code == 1 and "bandit_state.json" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_preview_prints_validated_samples_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["preview", "support_tickets", "-n", "5", "--offline"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.output.strip().splitlines()]
+    assert len(rows) == 5 and len({x["text"] for x in rows}) == 5
+    assert all(x["intent"] in ("refund", "repair", "shipping", "account") and x["meta"]["arm"].startswith("templater")
+               for x in rows)
+    assert list(tmp_path.iterdir()) == []
+    r = CliRunner().invoke(main, ["preview", "support_tickets", "--offline", "--arm", "nope"])
+    assert r.exit_code == 1 and "no arm named 'nope'" in r.output

@@ -30,10 +30,10 @@ def test_yaml_alias_bomb_is_refused_quickly_with_a_line():
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
     text = "\n".join(lines) + "\nname: a\ntask: b\nexamples: *a8\n"
     assert len(text) < 1500
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time: the shared machine's load does not enter
     with pytest.raises(RecipeError) as e:
         recipe_from_text(text, "bomb.yaml")
-    assert time.perf_counter() - t0 < 3.0
+    assert time.process_time() - t0 < 3.0
     assert str(e.value).startswith("bomb.yaml:") and "alias" in str(e.value)
 
 

@@ -11,6 +11,7 @@ import click
 from datacore import CliGroup
 
 from . import __version__
+from .pipeline import preview as preview_samples
 from .pipeline import run_recipe, usable_arms
 from .spec import GenerationContext, builtin_recipes, load_recipe
 
@@ -124,6 +125,23 @@ def arms(recipe: str, offline: bool) -> None:
                f"{'yes, ' if ctx.has_llm else 'no, '}{ctx.llm_reason}; policy {r.router.policy}")
     for a, ok, why in usable_arms(r, ctx):
         click.echo(f"  {'+' if ok else '-'} {a.name:<18} {'allowed' if ok else 'not allowed'}: {why}")
+
+
+@main.command()
+@click.argument("recipe")
+@click.option("-n", "n", type=click.IntRange(min=1, max=1000), default=5, show_default=True, help="Samples to show.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--offline", is_flag=True, help="Use no model: only procedural arms and offline validators.")
+@click.option("--arm", default=None, help="Only this arm [default: the arms take turns].")
+@_price_option
+def preview(recipe: str, n: int, seed: int, offline: bool, arm: str | None, prices: tuple[str, ...]) -> None:
+    """Print N validated samples of RECIPE as JSON lines, without writing a dataset."""
+    r = load_recipe(recipe, _parse_prices(prices))
+    rows = preview_samples(r, n, seed=seed, offline=offline, arm=arm)
+    for row in rows:
+        click.echo(json.dumps(row, ensure_ascii=False, sort_keys=True))
+    if len(rows) < n:
+        click.echo(f"only {len(rows)} of {n} samples passed the validators in {r.name}'s first batches", err=True)
 
 
 @main.command()

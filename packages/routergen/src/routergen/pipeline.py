@@ -143,6 +143,51 @@ def run_recipe(
             own_client.close()
 
 
+def preview(
+    recipe: Recipe, n: int = 5, *, seed: int = 0, offline: bool = False, client: Any = None, arm: str | None = None,
+) -> list[dict[str, Any]]:
+    """Up to ``n`` validated samples from ``recipe``, without writing anything.
+
+    Arms take turns (or only ``arm``), one batch of ``n`` each, until ``n`` samples pass the
+    recipe's validators (LLM ones only with a usable model) or every arm had 3 batches.  Each
+    sample comes with its ``arm`` and ``scores``.  A model, when used, is called without a cache.
+    """
+    if n < 1:
+        raise RoutergenError(f"n must be >= 1, got {n}")
+    context = GenerationContext.from_recipe(recipe, offline=offline, client=client)
+    info = usable_arms(recipe, context)
+    arms = [a for a, ok, _ in info if ok and (arm is None or a.name == arm)]
+    if not arms:
+        if arm is not None and arm not in [a.name for a, _, _ in info]:
+            raise RoutergenError(f"{recipe.source}: no arm named {arm!r} (arms: {', '.join(a.name for a, _, _ in info)})")
+        why = "; ".join(f"{a.name}: {reason}" for a, _, reason in info if arm is None or a.name == arm)
+        raise NoArmsError(f"{recipe.source}: no arm can run here ({why})")
+    needs_llm = any(a.needs_llm for a in arms) or any(v.needs_llm for v in recipe.validators)
+    own = None
+    backend = None
+    if needs_llm and context.has_llm and recipe.llm is not None:
+        if client is None:
+            client = own = make_client(None, recipe.price_table())
+        backend = LLMBackend(client, recipe.llm, recipe.price_table())
+    try:
+        quality = QualityOrchestrator(recipe, backend)
+        gens = {a.name: make_generator(recipe, a, backend) for a in arms}
+        out: list[dict[str, Any]] = []
+        for it in range(3 * len(arms)):
+            a = arms[it % len(arms)]
+            plan = GenerationPlan(it, a, None, n, shard_seed(seed, it))
+            accepted, _ = quality.evaluate(gens[a.name].generate(plan), recipe.task)
+            for s_ in accepted:
+                if len(out) < n:
+                    out.append({**(s_.fields or {}), "meta": {"arm": a.name, "scores": dict(s_.scores)}})
+            if len(out) >= n:
+                break
+        return out
+    finally:
+        if own is not None:
+            own.close()
+
+
 class _NoCalls:
     """Stands in for the model when only the list of active validators is wanted."""
 

@@ -20,7 +20,7 @@ from .errors import RecipeError
 Path_ = tuple[Any, ...]
 
 #: Most YAML nodes (aliases expanded) a recipe may have; real recipes have a few thousand.
-MAX_NODES = 200_000
+MAX_NODES = 100_000
 
 
 def path_str(path: Path_) -> str:
