@@ -33,18 +33,19 @@ _MIX_TOL = 1e-3  # largest marginal residual (share of R) that counts as exact
 BLOCK = 1 << 14
 
 
-def webster_sequence(shares: np.ndarray, n: int, phase: float = 0.5) -> np.ndarray:
+def webster_sequence(shares: np.ndarray, n: int, phase: float | np.ndarray = 0.5) -> np.ndarray:
     """Index of each of ``n`` positions under Webster's (Sainte-Lague) divisor method: the
-    ``k``-th occurrence of item ``i`` sits at time ``(k + phase) / shares[i]`` (``phase`` 0.5:
-    Webster); positions take items in time order (ties by index).  Every prefix is within
-    one of its share per item."""
+    ``k``-th occurrence of item ``i`` sits at time ``(k + phase[i]) / shares[i]`` (``phase``
+    0.5: Webster); positions take items in time order (ties by index).  Every prefix is
+    within one of its share per item."""
     ids, times = [], []
+    ph = np.broadcast_to(np.asarray(phase, dtype=np.float64), (len(shares),))
     for i, sh in enumerate(np.asarray(shares, dtype=np.float64).tolist()):
         if sh <= 1e-15:
             continue
         k = np.arange(int(np.ceil(n * sh)) + 2)
         ids.append(np.full(len(k), i, dtype=np.int64))
-        times.append((k + phase) / sh)
+        times.append((k + ph[i]) / sh)
     if not ids:
         return np.zeros(0, dtype=np.int64)
     idv, tv = np.concatenate(ids), np.concatenate(times)
@@ -95,6 +96,11 @@ def _ipf_pass(support: np.ndarray, rows: np.ndarray, cols: np.ndarray, last: str
         rs = x.sum(axis=1)
         x *= np.divide(rows, rs, out=np.zeros_like(rs), where=rs > 0)[:, None]
     return x
+
+
+def _spread(k: int) -> np.ndarray:
+    """``k`` phases in (0.05, 0.95), a golden-ratio (low-discrepancy) sequence over the index."""
+    return 0.05 + 0.9 * ((np.arange(k) * 0.6180339887498949) % 1.0)
 
 
 class TargetPlan:
@@ -323,18 +329,19 @@ class TargetPlan:
         keys = list(dict.fromkeys(group(cell) for cell in self.cells))
         members = [np.array([i for i, cell in enumerate(self.cells) if group(cell) == k]) for k in keys]
         g_share = np.array([self.shares[m].sum() for m in members])
-        g_seq = webster_sequence(g_share, BLOCK)
+        g_seq = webster_sequence(g_share, BLOCK, _spread(len(keys)))
         g_cnt = np.bincount(g_seq, minlength=len(keys))
         g_rank = np.zeros(BLOCK, dtype=np.int64)  # occurrence index of each block position within its group
         for gi in range(len(keys)):
             where = np.flatnonzero(g_seq == gi)
             g_rank[where] = np.arange(len(where))
         c_seq, c_cnt, c_rank = [], [], []
-        for gi, m in enumerate(members):
-            # a different phase per group, so the groups' rounding of the other marginal
-            # (subtypes, or lengths) does not line up and add up in short prefixes
-            phase = 0.05 + 0.9 * ((gi * 0.6180339887498949) % 1.0)
-            seq = m[webster_sequence(self.shares[m] / self.shares[m].sum(), BLOCK, phase)]
+        for m in members:
+            # phases spread by the golden ratio (over the cell index, so each group's cells of
+            # one subtype / length differ too): items of equal share are not taken in index
+            # order within a round, so a short prefix does not favour the first classes,
+            # lengths or subtypes
+            seq = m[webster_sequence(self.shares[m] / self.shares[m].sum(), BLOCK, _spread(len(self.cells))[m])]
             c_seq.append(seq)
             rank = np.zeros(BLOCK, dtype=np.int64)
             cnt = np.zeros(len(self.cells), dtype=np.int64)
