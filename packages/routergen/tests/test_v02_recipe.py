@@ -142,3 +142,54 @@ def test_prices_from_the_cli(tmp_path):
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(main, ["validate", str(p), "--price", "my-local-model=abc"])
     assert r.exit_code != 0 and "--price" in r.output and "Traceback" not in r.output
+
+
+JINJA = """\
+name: j
+task: Short product reviews.
+llm: {model: claude-3-5-haiku-latest}
+arms: [naive]
+prompts:
+  naive: |-
+    {{ task }} Sample {{ iteration }}-{{ index }} ({{ arm }}, t={{ temperature }}).
+    {% for e in examples %}Example: {{ e }}
+    {% endfor %}Schema: {{ schema }}
+examples: ["good kettle"]
+"""
+
+
+def test_jinja2_prompt_templates_render_into_naive_requests():
+    from datacore.llm import LLMResponse
+    from routergen.generators import GenerationPlan, NaiveGenerator
+    from routergen.spec import BUILTIN_ARMS, LLMConfig
+
+    class StubLLM:
+        config = LLMConfig(model="m", temperature=0.4)
+
+        def __init__(self):
+            self.reqs = []
+
+        def request(self, system, user, temperature=None, max_tokens=None, model=None):
+            return {"system": system, "user": user}
+
+        def complete_many(self, reqs):
+            self.reqs.extend(reqs)
+            return [LLMResponse(text='{"text": "x"}') for _ in reqs]
+
+    r = recipe_from_text(JINJA)
+    llm = StubLLM()
+    NaiveGenerator(r, llm).generate(GenerationPlan(3, BUILTIN_ARMS["naive-hot"], 0.5, 2, 1))
+    users = [q["user"] for q in llm.reqs if "design prompts" not in q["system"]]
+    assert users[1].startswith("Short product reviews. Sample 3-1 (naive-hot, t=1.0).\nExample: good kettle\nSchema: {")
+
+
+@pytest.mark.parametrize("tpl, needle", [
+    ("'{{ taks }}'", "'taks' is undefined (variables: task, schema"),
+    ("'{% for x in examples %}'", "Jinja2 syntax error on template line 1"),
+    ("''", "must be a non-empty Jinja2 template string"),
+])
+def test_bad_prompt_templates_are_refused_at_their_line(tpl, needle):
+    text = JINJA.replace(JINJA[JINJA.index("  naive: |-"):JINJA.index("examples:")], f"  naive: {tpl}\n")
+    m = err(text)
+    assert m.startswith("bad.yaml:6: prompts.naive:") and needle in m, m
+    assert err(JINJA.replace("  naive: |-", "  nave: |-")).startswith("bad.yaml:6: prompts.nave: unknown prompt")

@@ -92,11 +92,18 @@ class TemplaterGenerator:
             slot_lines = "\n".join(
                 f"- {s}: e.g. {', '.join(json.dumps(v) for v in self.grammar.slots[s].values[:6])}" for s in d.slots
             )
-            user = (
-                f"Task: {self.recipe.task}\n\nTemplate:\n{d.template()}\n\nSlots to fill:\n{slot_lines or '(none)'}\n\n"
-                f"Choose values that make the filled text realistic and different from the examples "
-                f"(variant {plan.iteration}-{i}). Reply with only a JSON object mapping each slot name to its value."
-            )
+            tpl = self.recipe.prompts
+            if tpl is not None and tpl.has("fill"):
+                user = tpl.render(
+                    "fill", task=self.recipe.task, template=d.template(), iteration=plan.iteration, index=i,
+                    slots=[{"name": s, "examples": list(self.grammar.slots[s].values[:6])} for s in d.slots],
+                )
+            else:
+                user = (
+                    f"Task: {self.recipe.task}\n\nTemplate:\n{d.template()}\n\nSlots to fill:\n{slot_lines or '(none)'}\n\n"
+                    f"Choose values that make the filled text realistic and different from the examples "
+                    f"(variant {plan.iteration}-{i}). Reply with only a JSON object mapping each slot name to its value."
+                )
             reqs.append(self.llm.request(system, user, temperature=plan.arm.temperature))
             metas.append((i, d, prompt_hash(system, user)))
         resps = self.llm.complete_many(reqs)
@@ -164,11 +171,19 @@ class NaiveGenerator:
             return [_fail(self.name, model, "", "planner_error") for _ in range(plan.batch_size)]
         schema = json.dumps(self.recipe.schema, sort_keys=True)
         reqs, hashes = [], []
+        tpl = self.recipe.prompts
         for i in range(plan.batch_size):
-            user = (
-                f"Write sample {plan.iteration}-{i}; make it different from the usual. Reply with only one JSON "
-                f"object that matches this JSON Schema:\n{schema}"
-            )
+            if tpl is not None and tpl.has("naive"):
+                user = tpl.render(
+                    "naive", task=self.recipe.task, schema=schema, iteration=plan.iteration, index=i, arm=plan.arm.name,
+                    temperature=plan.arm.temperature if plan.arm.temperature is not None else self.llm.config.temperature,
+                    examples=[e if isinstance(e, str) else json.dumps(e, ensure_ascii=False) for e in self.recipe.examples],
+                )
+            else:
+                user = (
+                    f"Write sample {plan.iteration}-{i}; make it different from the usual. Reply with only one JSON "
+                    f"object that matches this JSON Schema:\n{schema}"
+                )
             reqs.append(self.llm.request(system, user, temperature=plan.arm.temperature))
             hashes.append(prompt_hash(system, user))
         out = []

@@ -252,6 +252,7 @@ class Recipe:
     budget: Budget = attrs.field(factory=Budget)
     validators: tuple[ValidatorSpec, ...] = ()
     examples: tuple[Any, ...] = ()
+    prompts: Any = None  # routergen.prompts.PromptTemplates, or None
     source: str = "<recipe>"
     data: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
     #: Price rows given outside the recipe (``--price``); they override ``llm.prices``.
@@ -282,7 +283,7 @@ class Recipe:
 
 _TOP_KEYS = (
     "name", "task", "samples", "batch_size", "grammar", "output", "llm", "arms", "router", "budget",
-    "validators", "examples",
+    "validators", "examples", "prompts",
 )
 
 
@@ -422,6 +423,17 @@ def recipe_from_marked(m: Marked, prices: Mapping[str, tuple[float, float]] | No
                     raise m.error(("validators", k), f"{key} '{f}' is not a property of the output schema "
                                                      f"(properties: {', '.join(props)})")
 
+    prompts = None
+    if d.get("prompts") is not None:
+        from .prompts import PromptTemplateError, PromptTemplates
+
+        if not isinstance(d["prompts"], Mapping):
+            raise m.error(("prompts",), "must be a mapping of prompt name (naive, fill) -> Jinja2 template")
+        try:
+            prompts = PromptTemplates(d["prompts"])
+        except PromptTemplateError as e:
+            raise m.error(("prompts", e.kind), str(e)) from None
+
     examples = d.get("examples") or []
     if not isinstance(examples, list):
         raise m.error(("examples",), "must be a list of strings or mappings")
@@ -449,6 +461,7 @@ def recipe_from_marked(m: Marked, prices: Mapping[str, tuple[float, float]] | No
             budget=budget,
             validators=tuple(validators),
             examples=tuple(examples),
+            prompts=prompts,
             source=m.source,
             data=orjson.loads(orjson.dumps(d, default=str)),
             extra_prices=dict(prices or {}),
