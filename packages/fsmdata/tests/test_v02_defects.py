@@ -368,3 +368,28 @@ def test_repeats_are_warned_about_without_unique(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     err = r.output + (r.stderr if r.stderr_bytes is not None else "")
     assert "strings repeat" in err and "class=" in err
+
+
+@pytest.mark.parametrize("n", [200, 500, 1000])
+def test_position_cells_are_balanced_and_shard_independent(n: int) -> None:
+    from fsmdata.engine import Engine
+
+    fsm = compile_regex("(a|b)*c", "abcd")
+    plan = Engine(fsm, GenConfig(L_min=1, L_max=100)).plan
+    cells, occ = plan.cells_at(0, n)
+    got: Counter = Counter()
+    for ci in cells.tolist():
+        c, L, s = plan.cells[ci]
+        got[c] += 1
+        if s:
+            got["subtype=" + s] += 1
+    for c in ("A", "I", "R"):
+        assert abs(got[c] / n - plan.class_weights[c]) <= 0.02, (c, got[c])
+    for k, v in plan.planned.items():
+        if k.startswith("subtype="):
+            assert abs(got[k] / n - v) <= 0.02, (k, got[k])
+    for size in (7, 50):
+        parts = [plan.cells_at(s0, min(size, n - s0)) for s0 in range(0, n, size)]
+        assert np.array_equal(np.concatenate([p[0] for p in parts]), cells)
+        assert np.array_equal(np.concatenate([p[1] for p in parts]), occ)
+    assert len(set(zip(cells.tolist(), occ.tolist()))) == n

@@ -315,8 +315,9 @@ class TargetPlan:
         perm = rng.permutation(n)
         return cls[perm], lens[perm], subs[perm]
 
-    def _position_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-        """Block tables of :meth:`cells_at` (built once)."""
+    def _position_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Block tables of :meth:`cells_at` (built once): the cell of each block position,
+        each cell's count per block and each position's rank among its cell's."""
         cached = self.__dict__.get("_pos_tables")
         if cached is not None:
             return cached
@@ -326,32 +327,43 @@ class TargetPlan:
             c, L, s = cell
             return (c, s) if by_sub and s else (c, L)
 
+        def other(cell: tuple[str, int, str]) -> tuple[str, int | str]:
+            c, L, s = cell
+            return (c, L) if by_sub and s else (c, s)
+
         keys = list(dict.fromkeys(group(cell) for cell in self.cells))
-        members = [np.array([i for i, cell in enumerate(self.cells) if group(cell) == k]) for k in keys]
+        members = [[i for i, cell in enumerate(self.cells) if group(cell) == k] for k in keys]
         g_share = np.array([self.shares[m].sum() for m in members])
         g_seq = webster_sequence(g_share, BLOCK, _spread(len(keys)))
-        g_cnt = np.bincount(g_seq, minlength=len(keys))
-        g_rank = np.zeros(BLOCK, dtype=np.int64)  # occurrence index of each block position within its group
-        for gi in range(len(keys)):
-            where = np.flatnonzero(g_seq == gi)
-            g_rank[where] = np.arange(len(where))
-        c_seq, c_cnt, c_rank = [], [], []
-        for m in members:
-            # phases spread by the golden ratio (over the cell index, so each group's cells of
-            # one subtype / length differ too): items of equal share are not taken in index
-            # order within a round, so a short prefix does not favour the first classes,
-            # lengths or subtypes
-            seq = m[webster_sequence(self.shares[m] / self.shares[m].sum(), BLOCK, _spread(len(self.cells))[m])]
-            c_seq.append(seq)
-            rank = np.zeros(BLOCK, dtype=np.int64)
-            cnt = np.zeros(len(self.cells), dtype=np.int64)
-            for ci in np.unique(seq).tolist():
-                where = np.flatnonzero(seq == ci)
-                rank[where] = np.arange(len(where))
-                cnt[ci] = len(where)
-            c_cnt.append(cnt)
-            c_rank.append(rank)
-        out = (g_seq, g_cnt, g_rank, c_seq, c_cnt, c_rank)
+        okeys = list(dict.fromkeys(other(cell) for cell in self.cells))
+        o_of = [okeys.index(other(cell)) for cell in self.cells]
+        share = self.shares.tolist()
+        o_share = [0.0] * len(okeys)
+        for i, sh in enumerate(share):
+            o_share[o_of[i]] += sh
+        tie = _spread(len(self.cells)).tolist()
+        cnt = [0] * len(self.cells)
+        o_cnt = [0] * len(okeys)
+        b_cells = np.empty(BLOCK, dtype=np.int64)
+        # within its group a position takes the cell furthest behind its share, counting its
+        # own deficit and its other-marginal stratum's (error diffusion across groups), so
+        # both marginals stay close in every prefix
+        for r, gi in enumerate(g_seq.tolist()):
+            cands = members[gi]
+            if len(cands) == 1:
+                best = cands[0]
+            else:
+                t = r + 1
+                best = max(cands, key=lambda i: (t * share[i] - cnt[i]) + (t * o_share[o_of[i]] - o_cnt[o_of[i]]) + 1e-6 * tie[i])
+            b_cells[r] = best
+            cnt[best] += 1
+            o_cnt[o_of[best]] += 1
+        b_cnt = np.bincount(b_cells, minlength=len(self.cells))
+        b_rank = np.zeros(BLOCK, dtype=np.int64)
+        order = np.argsort(b_cells, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(b_cnt)[:-1]])
+        b_rank[order] = np.arange(BLOCK) - np.repeat(starts, b_cnt)
+        out = (b_cells, b_cnt, b_rank)
         self.__dict__["_pos_tables"] = out
         return out
 
@@ -360,26 +372,17 @@ class TargetPlan:
         records at global positions ``start .. start + count - 1``.
 
         Positions go to groups (the (class, length) cells, or subtypes first under
-        ``mix_priority="subtype"``) by a Webster (Sainte-Lague) sequence, and a group's
-        occurrences to its cells by another: every prefix of the dataset is within about one
-        record of its share per group and close per stratum, whatever the shard size, and a
-        shard computes its cells from its position alone.  The sequences repeat every
+        ``mix_priority="subtype"``) by a Webster (Sainte-Lague) sequence with golden-ratio
+        phases, and within a group to the cell furthest behind (its own share and its
+        other-marginal stratum's): every prefix of the dataset is within about one record of
+        its share per group and close per stratum, whatever the shard size, and a shard
+        computes its cells from its position alone.  The sequence repeats every
         :data:`BLOCK` positions."""
-        g_seq, g_cnt, g_rank, c_seq, c_cnt, c_rank = self._position_tables()
+        b_cells, b_cnt, b_rank = self._position_tables()
         pos = np.arange(start, start + count, dtype=np.int64)
         blk, r = pos // BLOCK, pos % BLOCK
-        g = g_seq[r]
-        m = blk * g_cnt[g] + g_rank[r]  # occurrence of the group
-        cells = np.empty(count, dtype=np.int64)
-        occ = np.empty(count, dtype=np.int64)
-        for gi in np.unique(g).tolist():
-            sel = g == gi
-            mm = m[sel]
-            mb, mr = mm // BLOCK, mm % BLOCK
-            ci = c_seq[gi][mr]
-            cells[sel] = ci
-            occ[sel] = mb * c_cnt[gi][ci] + c_rank[gi][mr]
-        return cells, occ
+        cells = b_cells[r]
+        return cells, blk * b_cnt[cells] + b_rank[r]
 
     def allocate_positions(self, start: int, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Targets ``(class_ids, lengths, subtype_codes)`` of global positions ``start ..
