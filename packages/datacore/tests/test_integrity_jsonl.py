@@ -229,3 +229,12 @@ def test_stats_on_corrupt_files_is_one_line(tmp_path) -> None:
         r = CliRunner().invoke(main, ["stats", str(p)])
         assert r.exit_code == 1 and "Traceback" not in r.output and r.exception is None or isinstance(r.exception, SystemExit)
         assert f"c{ext}" in r.output and "corrupt" in r.output and len(r.output.strip().splitlines()) == 1, r.output
+
+
+def test_deeply_nested_line_is_one_error_naming_the_line(tmp_path) -> None:
+    from datacore import JsonlError, read_jsonl
+
+    p = tmp_path / "deep.jsonl"
+    p.write_text('{"ok": 1}\n' + '{"a":' * 100_000 + "1" + "}" * 100_000 + "\n")
+    with pytest.raises(JsonlError, match=r"deep.jsonl:2: malformed JSON"):
+        list(read_jsonl(p))

@@ -528,7 +528,7 @@ def read_jsonl(
                 if body:
                     try:
                         objs = decode_array(b"[" + body.replace(b"\n", b",") + b"]")
-                    except msgspec.DecodeError:
+                    except (msgspec.DecodeError, RecursionError):
                         objs = None
                 if objs:
                     lineno += len(objs)
@@ -542,7 +542,9 @@ def read_jsonl(
                         continue
                     try:
                         obj = decode(line)
-                    except msgspec.DecodeError as e:
+                    except (msgspec.DecodeError, RecursionError) as e:
+                        if isinstance(e, RecursionError):
+                            e = msgspec.DecodeError("nested too deeply")  # type: ignore[assignment]
                         if on_error == "raise":
                             raise JsonlError(path, lineno, f"malformed JSON: {e}") from None
                         stats.skipped += 1
