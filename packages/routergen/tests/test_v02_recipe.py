@@ -193,3 +193,35 @@ def test_bad_prompt_templates_are_refused_at_their_line(tpl, needle):
     m = err(text)
     assert m.startswith("bad.yaml:6: prompts.naive:") and needle in m, m
     assert err(JINJA.replace("  naive: |-", "  nave: |-")).startswith("bad.yaml:6: prompts.nave: unknown prompt")
+
+
+def test_slot_values_from_seed_files(tmp_path):
+    (tmp_path / "people.csv").write_text("name,city\nAnn,Oslo\nBo,Rome\nAnn,Lima\n,Kyiv\n")
+    (tmp_path / "items.jsonl").write_text('{"item": "lamp"}\n\n{"item": "desk"}\n{"other": 1}\n')
+    p = tmp_path / "r.yaml"
+    p.write_text("name: s\ntask: t\ngrammar:\n  rules:\n    s: ['{who} from {city} bought a {item}']\n  slots:\n"
+                 "    who: {from: people.csv, column: name}\n    city: {from: people.csv, column: city}\n"
+                 "    item: {from: items.jsonl, field: item}\n")
+    from routergen.spec import load_recipe
+
+    g = load_recipe(p).grammar
+    assert g.slots["who"].values == ("Ann", "Bo") and g.slots["item"].values == ("lamp", "desk")
+    assert len(g.slots["city"].values) == 4
+    # A run uses them; a changed seed file is part of the run's identity (not resumed into).
+    from datacore import ConfigMismatchError
+    from routergen.pipeline import run_recipe
+
+    def crash(i):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # one iteration written, then killed
+        run_recipe(load_recipe(p), tmp_path / "o", n=3, offline=True, progress=False, on_iteration=crash)
+    (tmp_path / "items.jsonl").write_text('{"item": "lamp"}\n{"item": "sofa"}\n')
+    with pytest.raises(ConfigMismatchError, match="seed_files"):
+        run_recipe(load_recipe(p), tmp_path / "o", n=3, offline=True, progress=False)
+    p.write_text(p.read_text().replace("column: city", "column: town"))
+    with pytest.raises(GrammarError, match=r"r\.yaml:8: grammar\.slots\.city\.column: people\.csv has no column 'town'"):
+        load_recipe(p)
+    p.write_text(p.read_text().replace("people.csv, column: town", "nope.csv, column: town"))
+    with pytest.raises(GrammarError, match="cannot read seed file"):
+        load_recipe(p)

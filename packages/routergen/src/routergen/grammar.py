@@ -99,6 +99,7 @@ class Slot:
     values: tuple[Any, ...]
     weights: tuple[float, ...]
     line: int | None = None
+    seed_file: str | None = None  # the file the values were read from, if any
 
 
 @attrs.frozen
@@ -347,6 +348,52 @@ class Grammar:
             )
 
 
+def _seed_values(spec: Mapping[str, Any], source: str, fail: Callable[..., GrammarError]) -> list[Any]:
+    """A slot's values from a seed file: ``{from: FILE.csv, column: NAME}`` or
+    ``{from: FILE.jsonl, field: NAME}`` (path relative to the recipe's folder).  Values keep
+    their order, duplicates and empty cells dropped; CSV cells are strings, JSONL values scalars."""
+    import csv
+    import json
+    from pathlib import Path
+
+    bad = sorted(set(spec) - {"from", "column", "field"})
+    if bad:
+        raise fail("unknown key (allowed: from, column for CSV, field for JSONL)", (bad[0],))
+    name = spec.get("column", spec.get("field"))
+    if not isinstance(spec["from"], str) or not isinstance(name, str):
+        raise fail("a seed file slot is {from: FILE.csv, column: NAME} or {from: FILE.jsonl, field: NAME}")
+    base = Path(source).parent if source and not source.startswith("<") else Path.cwd()
+    p = (base / spec["from"]).resolve()
+    values: list[Any] = []
+    try:
+        with open(p, encoding="utf-8", newline="") as f:
+            if p.suffix == ".csv":
+                reader = csv.DictReader(f)
+                if name not in (reader.fieldnames or []):
+                    raise fail(f"{p.name} has no column {name!r} (columns: {', '.join(reader.fieldnames or [])})", ("column",))
+                values = [row[name] for row in reader]
+            elif p.suffix in (".jsonl", ".ndjson"):
+                for i, line in enumerate(f, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise fail(f"{p.name}:{i}: not JSON ({e.msg})") from None
+                    v = row.get(name) if isinstance(row, dict) else None
+                    if v is not None and not isinstance(v, (str, int, float, bool)):
+                        raise fail(f"{p.name}:{i}: field {name!r} is not a scalar", ("field",))
+                    values.append(v)
+            else:
+                raise fail(f"{p.name}: seed files are .csv or .jsonl", ("from",))
+    except OSError as e:
+        raise fail(f"cannot read seed file {p}: {e.strerror or e}", ("from",)) from None
+    out = list(dict.fromkeys(v for v in values if v is not None and v != ""))
+    if not out:
+        raise fail(f"{p.name}: no values in {name!r}", ("from",))
+    return out
+
+
 def _stray_reference(text: str) -> str | None:
     """Why ``text`` holds a malformed ``<non-terminal>`` / ``{slot}`` reference, or None.
 
@@ -485,6 +532,10 @@ def grammar_from_dict(
         path = spath
         if not isinstance(name, str) or not _SLOT_NAME.match(name) or name in RESERVED_FIELDS or name == "text":
             raise err(path, f"slot name {name!r} is not allowed (identifier; not text, id, meta)")
+        seed_file = None
+        if isinstance(s, Mapping) and "from" in s:
+            seed_file = str(s["from"])
+            s = {"values": _seed_values(s, source, lambda msg, sub=(), at=path: err(at + sub, msg))}
         if isinstance(s, list):
             values, weights = s, [1.0] * len(s)
         elif isinstance(s, Mapping) and "values" in s:
@@ -504,7 +555,7 @@ def grammar_from_dict(
             isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights
         ):
             raise err(path + ("weights",), f"needs {len(values)} numbers > 0, one per value")
-        slots[name] = Slot(name, tuple(values), tuple(float(w) for w in weights), lo(base + path))
+        slots[name] = Slot(name, tuple(values), tuple(float(w) for w in weights), lo(base + path), seed_file)
 
     set_fields = {k for prods in rules.values() for p in prods for k in p.sets}
     for clash in sorted(set_fields & set(slots)):

@@ -10,6 +10,7 @@ byte-identical to one never interrupted, with nothing lost and nothing duplicate
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import sys
@@ -122,6 +123,11 @@ def run_recipe(
         "validators": quality_probe.active,
         "prices": {k: list(v) for k, v in sorted(recipe.prices.items())},
         "warm_start": warm.to_dict() if warm is not None else None,
+        # Values read from seed files are not in the recipe text: their digest is part of the run's identity.
+        "seed_files": {
+            sl.name: [sl.seed_file, hashlib.sha256(orjson.dumps(list(sl.values))).hexdigest()[:16]]
+            for sl in (recipe.grammar.slots.values() if recipe.grammar else []) if sl.seed_file
+        },
     }
     # The dataset directory is opened before the client, whose default cache lives inside it.
     builder = DatasetBuilder(
