@@ -198,5 +198,14 @@ def test_resume_refuses_a_different_config_and_validate_json(dataset, tmp_path):
     assert _files(out) == before  # nothing overwritten
     res = CliRunner().invoke(main, ["validate", str(out), "--json"])
     doc = json.loads(res.output)
-    assert res.exit_code == 0 and doc["ok"] and doc["gold"] == doc["gold_passed"] and doc["negatives"] == doc["negatives_exact"]
+    assert res.exit_code == 0 and doc["ok"] and doc["gold"] == doc["gold_passed"] and doc["negatives"] == doc["negatives_exact"] + doc["negatives_with_others"]
     assert doc["diversity"]["near_duplicate_rate"] < 0.01
+
+
+def test_negative_also_flagged_by_another_rule_passes_but_a_missed_one_fails(tmp_path) -> None:
+    # A tampered argument is often ungrounded too: flagged with its rule and another, it is still caught.
+    from gatling_sid.dataset_check import DatasetValidation
+
+    fields = dict(gold=1, gold_passed=1, negatives=3, violations={}, examples=(), diversity=None, dataset_problems=())
+    assert DatasetValidation(negatives_exact=2, negatives_with_others=1, **fields).ok
+    assert not DatasetValidation(negatives_exact=2, negatives_with_others=0, **fields).ok

@@ -77,8 +77,9 @@ def validate(dataset: Path, registry_dir: Path | None, max_near_dup_rate: float,
         click.echo(json.dumps(res.to_dict(), indent=2))
     else:
         d = res.diversity
-        click.echo(f"gold: {res.gold_passed:,}/{res.gold:,} pass; negatives flagged with exactly their rule: "
-                   f"{res.negatives_exact:,}/{res.negatives:,}")
+        click.echo(f"gold: {res.gold_passed:,}/{res.gold:,} pass; negatives flagged with their rule: "
+                   f"{res.negatives_exact + res.negatives_with_others:,}/{res.negatives:,} "
+                   f"({res.negatives_exact:,} with that rule alone, {res.negatives_with_others:,} also with another)")
         click.echo(f"diversity: {d.domains} domains, {len(d.intents)} intents, {d.tools_used}/{d.tools_available} tools, "
                    f"near-duplicate requests {d.near_duplicate_rate:.3%} (Jaccard >= {d.threshold})")
         for rule, n in res.violations.items():
