@@ -220,10 +220,10 @@ class LinkedDocDatasetGenerator:
                         results = [gen.generate(prompt=prompts[0], corpus=corpus, config=cfgs[0])]
                     else:
                         results = gen.generate_batch(prompts, cfgs, corpus=corpus)
-                except Ds2dsError as e:
+                except Ds2dsError as exc:
                     # name the samples and their prompts, not only the shard datacore reports
                     which = ", ".join(f"sample {task.start + i} ({self._where(k)})" for i, k in zip(idx, ks))
-                    raise type(e)(f"{which}: {e}") from None
+                    raise type(exc)(f"{which}: {exc}") from None
                 # No timings in telemetry: it is part of the dataset and must not depend on the machine's
                 # load (the report shows per-shard seconds from datacore instead).
                 for k, prompt, res in zip(ks, prompts, results):
@@ -263,7 +263,7 @@ class LinkedDocDatasetGenerator:
 
         c = telemetry.counters
         aux = c.get("corpus_documents", 0) + c.get("generated_documents", 0)
-        rows = [
+        rows: list[list[Any]] = [
             ["samples", c.get("samples", 0)],
             ["documents per sample", f"{c.get('documents', 0) / max(1, c.get('samples', 0)):.2f}"],
             ["corpus hit rate (aux docs from the corpus)", f"{c.get('corpus_documents', 0) / max(1, aux):.1%}"],

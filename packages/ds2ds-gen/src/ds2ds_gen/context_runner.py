@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 
 from .document_context import DocumentContext
-from .masks import link_table
+from .masks import MaskType, link_table
 from .model import DS2DSModel, KVCache
 
 __all__ = ["ContextRunner"]
@@ -28,7 +28,7 @@ class ContextRunner:
     """Produces next-token logits for ``context.current`` with or without a KV cache."""
 
     def __init__(self, model: DS2DSModel, context: DocumentContext, *, use_kv_cache: bool = True,
-                 mask_type: str = "cross_doc_link", attention: str = "sdpa",
+                 mask_type: MaskType = "cross_doc_link", attention: str = "sdpa",
                  dtype: torch.dtype | None = None, cache_factory: Callable[[], KVCache] | None = None) -> None:
         self.model = model
         #: makes an empty KV cache (a fresh one, or a row of a batched stack reset to empty)

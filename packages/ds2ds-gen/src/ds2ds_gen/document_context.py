@@ -271,7 +271,7 @@ class DocumentContext:
                 # The tokens keep the end-of-document token (the model's boundary); the text,
                 # which becomes a markdown file, does not.
                 text = text.removesuffix(_EOS_TEXT)
-            src = d.source if isinstance(d.source, Path) or d.source in ("generated", "corpus") else "corpus"
+            src: Literal["generated", "corpus"] | Path = d.source if isinstance(d.source, Path) or d.source in ("generated", "corpus") else "corpus"
             out.append(GeneratedDocument(d.title, create_filename(d.title), arr, text, src, d.is_root,
                                          d.parent_title, d.depth, not d.active, list(d.link_titles),
                                          list(d.logprobs) if d.logprobs is not None else None))

@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 
 from .errors import ConfigError
-from .masks import MASK_TYPES
+from .masks import MASK_TYPES, MaskType
 from .tokenizer import EOS_TOKEN_ID
 
 __all__ = ["GenerationConfig"]
@@ -94,7 +94,7 @@ class GenerationConfig:
     process_prompt_links: bool = attrs.field(default=True, validator=_bool)
     allow_recursive_links: bool = attrs.field(default=True, validator=_bool)
     eos_token_id: int = attrs.field(default=EOS_TOKEN_ID, validator=_int_ge(0))
-    mask_type: str = attrs.field(default="cross_doc_link", validator=_choice(MASK_TYPES))
+    mask_type: MaskType = attrs.field(default="cross_doc_link", validator=_choice(MASK_TYPES))
     use_kv_cache: bool = attrs.field(default=True, validator=_bool)
     attention: str = attrs.field(default="sdpa", validator=_choice(("sdpa", "flex")))
     dtype: str = attrs.field(default="float32", validator=_choice(("float32", "bfloat16")))

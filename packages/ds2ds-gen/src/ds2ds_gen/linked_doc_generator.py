@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Sequence
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -27,6 +28,9 @@ from .prompt_processor import PromptLinkProcessor, clean_target
 from .sampling import sample_token
 from .single_doc_generator import make_runner
 from .tokenizer import encode_prefix
+
+if TYPE_CHECKING:
+    from .model import DS2DSModel
 
 __all__ = ["LinkedDocumentGenerator", "topological_order"]
 
@@ -133,7 +137,8 @@ class LinkedDocumentGenerator:
         if len(prompts) != len(configs):
             raise ConfigError(f"generate_batch: {len(prompts)} prompts but {len(configs)} configs")
         runs = [self._prepare(p, None, corpus, c) for p, c in zip(prompts, configs)]
-        runner = BatchedContextRunner(self.model, [r.ctx for r in runs], [r.config for r in runs])
+        # batched decoding needs the DS2DSModel API (extend_batch, stacked KV caches)
+        runner = BatchedContextRunner(cast("DS2DSModel", self.model), [r.ctx for r in runs], [r.config for r in runs])
         results: list[GenerationResult | None] = [None] * len(runs)
         steps = [self._steps(r) for r in runs]
         waiting: list[int] = []

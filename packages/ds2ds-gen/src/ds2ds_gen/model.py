@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import torch
@@ -318,7 +318,7 @@ class DS2DSModel(nn.Module):
         tensor (SDPA) or a FlexAttention ``BlockMask`` (``attention="flex"``)."""
         x = self.embedding(tokens)
         cos, sin = self._cos_sin(positions, x.dtype)
-        for blk in self.blocks:
+        for blk in cast("Iterable[Block]", self.blocks):  # ModuleList iterates as Module
             q, k, v = blk.qkv_heads(x, cos, sin)
             if attention == "flex":
                 att = self._flex_fn()(q, k, v, block_mask=mask)
@@ -444,6 +444,7 @@ class DS2DSModel(nn.Module):
             self.flex_block_masks_built += 1
             st = cache.flex = {"table": table, "doc": d_last, "s0": n1 - 1, "p0": p_last, "bm": bm,
                                "mod": structure, "offset": torch.zeros((), dtype=torch.long, device=dev)}
+        assert st is not None  # `fits` implies a cached state; otherwise it was just built above
         structure_mod, offset = st["mod"], st["offset"]
         offset.fill_(n0)
 
@@ -499,7 +500,7 @@ class DS2DSModel(nn.Module):
         # CPU SDPA in bf16 costs ~4x fp32 at decode sizes (1 query, 256 keys: 112 vs 26 us), so on
         # CPU bf16 attention runs in fp32 on the (exactly representable) bf16 keys and values.
         adt = torch.float32 if x.device.type == "cpu" and x.dtype == torch.bfloat16 else x.dtype
-        for li, blk in enumerate(self.blocks):
+        for li, blk in enumerate(cast("Iterable[Block]", self.blocks)):  # ModuleList iterates as Module
             q, k, v = blk.qkv_heads(x, cos, sin)
             cache.k[li, :, :, n0:n1] = k.to(cache.k.dtype)
             cache.v[li, :, :, n0:n1] = v.to(cache.v.dtype)
@@ -530,7 +531,7 @@ class DS2DSModel(nn.Module):
         adt = torch.float32 if x.device.type == "cpu" and x.dtype == torch.bfloat16 else x.dtype
         rows = torch.arange(b, device=tokens.device)
         m4 = mask[:, None, None, :]
-        for li, blk in enumerate(self.blocks):
+        for li, blk in enumerate(cast("Iterable[Block]", self.blocks)):  # ModuleList iterates as Module
             q, k, v = blk.qkv_heads(x, cos, sin)
             k_all[li, rows, :, slots] = k[:, :, 0].to(k_all.dtype)
             v_all[li, rows, :, slots] = v[:, :, 0].to(v_all.dtype)

@@ -71,9 +71,9 @@ def _product(x: FSM, y: FSM, keep: Callable[[bool, bool], bool], name: str) -> F
         rows.append(row)
     table = np.array(rows, dtype=np.int64).reshape(len(order), S)
     acc = np.array([keep(bool(x.accepting[p]), bool(y.accepting[q])) for p, q in order], dtype=bool)
-    t, a, s = canonical_fsm(*minimize_table(table, acc, 0))
+    t, t_acc, s = canonical_fsm(*minimize_table(table, acc, 0))
     pattern = f"({x.pattern}) {name} ({y.pattern})" if x.pattern and y.pattern else None
-    return FSM(alphabet, t, a, s, kind=x.kind, pattern=pattern)
+    return FSM(alphabet, t, t_acc, s, kind=x.kind, pattern=pattern)
 
 
 def intersection(x: FSM, y: FSM) -> FSM:

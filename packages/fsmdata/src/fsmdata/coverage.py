@@ -18,7 +18,7 @@ failed to use it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -96,7 +96,7 @@ def edge_bounds(plan: TargetPlan) -> np.ndarray | None:
     bound = np.zeros((fsm.n_states, fsm.n_symbols))
     for (_c, L, s), share, m in zip(plan.cells, plan.shares.tolist(), masks):
         if m is None:  # wrong_alt, over-approximated: any edge reachable before position L
-            m = np.repeat(fwd[:L].any(axis=0)[:, None], fsm.n_symbols, axis=1)
+            m = np.repeat(cast(np.ndarray, fwd[:L].any(axis=0))[:, None], fsm.n_symbols, axis=1)
         elif s == "overrun" and L >= 2:
             m = m | (fwd[L - 2][:, None] & ovr)
         bound += share * m

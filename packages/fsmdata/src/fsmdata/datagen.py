@@ -176,9 +176,10 @@ class FsmGenerator:
         from .generator import _SUBTYPE_LABELS, batch_row_fields, batch_texts
 
         tbl = self._tok_table
+        assert tbl is not None  # only called when the table exists (see write_shard_files)
         task = self.cfg.task
         subj = ["null" if x is None else f'"{x}"' for x in _SUBTYPE_LABELS]
-        out = []
+        out: list[bytes] = []
         append = out.append
         rows = zip(batch_texts(self.fsm, b.tokens, b.lengths), batch_row_fields(b))
         for j, (text, (L, c, sub, p, a, k)) in enumerate(rows, offset):

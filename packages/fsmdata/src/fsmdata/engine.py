@@ -465,13 +465,13 @@ class Engine:
             if len(missed) and self.pairs is not None:
                 stats["wrong_alt_exact"] = stats.get("wrong_alt_exact", 0) + len(missed)
                 for i in missed.tolist():
-                    L = int(lens[i])
-                    built = self.pairs.build(L, rng)
+                    n_len = int(lens[i])
+                    built = self.pairs.build(n_len, rng)
                     if built is None:  # the plan holds only lengths where one exists
-                        raise AssertionError(f"no wrong_alt of feasible length {L}")
+                        raise AssertionError(f"no wrong_alt of feasible length {n_len}")
                     seq, k = built
-                    tokens[i, :L] = seq
-                    states[i, : L + 1] = self.fsm.trace(seq)
+                    tokens[i, :n_len] = seq
+                    states[i, : n_len + 1] = self.fsm.trace(seq)
                     branch[i] = k
                     attempts[i] += 1
                     paths[i] = PATHS.index("walk+branch_swap")

@@ -206,7 +206,7 @@ def batch_records(fsm: FSM, cfg: GenConfig, b: Batch, offset: int = 0) -> list[d
     flat = b.tokens[valid].tolist()
     ends = np.cumsum(b.lengths).tolist()
     task = cfg.task
-    out = []
+    out: list[dict[str, Any]] = []
     append = out.append
     s = 0
     for j, (text, e, (L, c, sub, p, a, k)) in enumerate(zip(texts, ends, batch_row_fields(b)), offset):

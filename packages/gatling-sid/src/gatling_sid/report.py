@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from datacore import ReportSection, Telemetry, bar_chart_svg, table_html
 
 __all__ = ["sections"]
@@ -13,7 +15,7 @@ def sections(tel: Telemetry, tools_available: int) -> list[ReportSection]:
     out = []
     validated = c.get("validated", 0)
     passed = c.get("gold_passed", 0)
-    rows = [
+    rows: list[list[Any]] = [
         ["gold traces written", int(c.get("gold", 0))],
         ["hard negatives written", int(c.get("negatives", 0))],
         ["gold candidates validated", int(validated)],

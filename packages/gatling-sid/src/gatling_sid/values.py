@@ -49,7 +49,7 @@ def _compile_pattern(pat: str) -> list[tuple[str, int, int]]:
         return got
     body = pat[1:] if pat.startswith("^") else pat
     body = body[:-1] if body.endswith("$") else body
-    parts: list[tuple[str, int]] = []
+    parts: list[tuple[str, int, int]] = []
     i = 0
     while i < len(body):
         m = PAT_TOKEN.match(body, i)
