@@ -7,7 +7,8 @@ from lambdagen import LambdaConfig, LambdaGenerator
 
 
 def _make() -> LambdaGenerator:
-    return LambdaGenerator(LambdaConfig(schedule="24x8,30x9", max_steps=40, max_size=120, chunk_traces=8))
+    # num_shards as the CLI passes it (n / shard size): start terms are then unique across the run
+    return LambdaGenerator(LambdaConfig(schedule="24x8,30x9", max_steps=40, max_size=120, chunk_traces=8), num_shards=4)
 
 
 def _bad() -> LambdaGenerator:
