@@ -174,7 +174,7 @@ class LambdaGenerator:
             quotas = getattr(self.config, field)
             if not (quotas and h.get(hist)):
                 continue
-            total = sum(h[hist].values()) or 1
+            total: float = sum(h[hist].values()) or 1
             rows = []
             for lo, hi, share in quotas:
                 key = f"{lo}-{hi}"

@@ -27,7 +27,7 @@ def dataset_stats(out: str | os.PathLike[str]) -> dict[str, Any]:
     }
     pairs: set[bytes] = set()
     starts: Counter[str] = Counter()
-    ids: set[str] = set()
+    ids: set[Any] = set()
     dup_pairs = dup_ids = records = 0
     trace_split: dict[str, str] = {}
     trace_status: dict[str, Any] = {}

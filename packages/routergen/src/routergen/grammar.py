@@ -407,14 +407,14 @@ def _stray_reference(text: str) -> str | None:
         pos = m.end()
     gaps.append((pos, text[pos:]))
     for start, gap in gaps:
-        m = _STRAY.search(gap)
-        if m is None:
+        stray = _STRAY.search(gap)
+        if stray is None:
             continue
-        tok = m.group(0)
-        col = start + m.start() + 1
+        tok = stray.group(0)
+        col = start + stray.start() + 1
         if tok in "{}":
-            close = gap.find("}", m.start()) if tok == "{" else -1
-            shown = gap[m.start() : close + 1] if 0 <= close < m.start() + 60 else tok
+            close = gap.find("}", stray.start()) if tok == "{" else -1
+            shown = gap[stray.start() : close + 1] if 0 <= close < stray.start() + 60 else tok
             return (
                 f"{shown!r} at column {col} is not a slot reference (a slot is {{name}}, name = letters, digits "
                 "and _); write {{ or }} for a literal brace"

@@ -175,7 +175,7 @@ class LLMConfig:
     model: str = attrs.field(default="claude-3-5-haiku-latest", validator=_text)
     temperature: float = attrs.field(default=0.8, validator=_num_range(0.0, 1.0))
     max_tokens: int = attrs.field(default=512, validator=_int_range(1, 64_000))
-    judge_model: str | None = attrs.field(default=None, validator=lambda i, a, x: x is None or _text(i, a, x))
+    judge_model: str | None = attrs.field(default=None, validator=lambda i, a, x: None if x is None else _text(i, a, x))
     prices: Mapping[str, tuple[float, float]] = attrs.field(factory=dict, converter=_prices)
 
 
