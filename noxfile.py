@@ -53,8 +53,19 @@ def _install(session: nox.Session, names: list[str]) -> None:
     if "datacore" not in names:
         reqs.append(_wheel("datacore"))  # only the extras the generator itself declares
     ours = [a for n in PACKAGES for a in ("--reinstall-package", PACKAGES[n][0])]
-    session.run("uv", "pip", "install", "--quiet", "--find-links", str(DIST), *ours, *reqs, "pytest-timeout", external=True,
-                env={"VIRTUAL_ENV": session.virtualenv.location})
+    session.run(
+        "uv",
+        "pip",
+        "install",
+        "--quiet",
+        "--find-links",
+        str(DIST),
+        *ours,
+        *reqs,
+        "pytest-timeout",
+        external=True,
+        env={"VIRTUAL_ENV": session.virtualenv.location},
+    )
 
 
 @nox.session(tags=["ci"])
@@ -88,10 +99,15 @@ def isolated(session: nox.Session, package: str) -> None:
         _build(session, [package] if package == "datacore" else ["datacore", package])
     _install(session, [package])
     others = [PACKAGES[n][0].replace("-", "_") for n in PACKAGES if n not in ("datacore", package)]
-    session.run("python", "-c", f"import importlib.util as u, sys; bad=[m for m in {others!r} if u.find_spec(m)]; "
-                "sys.exit(f'other generators installed: {bad}') if bad else None")
-    session.run("pytest", f"packages/{package}/tests", *(session.posargs or ["-q", "--timeout=600"]),
-                env={"DATACORE_NO_PROGRESS": "1"})
+    session.run(
+        "python",
+        "-c",
+        f"import importlib.util as u, sys; bad=[m for m in {others!r} if u.find_spec(m)]; "
+        "sys.exit(f'other generators installed: {bad}') if bad else None",
+    )
+    session.run(
+        "pytest", f"packages/{package}/tests", *(session.posargs or ["-q", "--timeout=600"]), env={"DATACORE_NO_PROGRESS": "1"}
+    )
 
 
 @nox.session(tags=["ci"])
@@ -99,6 +115,7 @@ def lint(session: nox.Session) -> None:
     """ruff, the layering check (no import cycles, public datacore API only) and the Rust linters."""
     session.install("ruff", "pytest")
     session.run("ruff", "check", "packages", "tools", "noxfile.py")
+    session.run("ruff", "format", "--check", "packages", "tools", "noxfile.py")
     session.run("python", "tools/check_imports.py")
     session.run("pytest", "-q", "tools", env={"PYTHONDONTWRITEBYTECODE": "1"})
     for manifest in ("rust/Cargo.toml", "packages/lambdagen/Cargo.toml"):
@@ -109,13 +126,35 @@ def lint(session: nox.Session) -> None:
 @nox.session(tags=["ci"])
 def typecheck(session: nox.Session) -> None:
     """mypy over all six packages (0 errors); lambdagen's extension is typed by its _core.pyi stub."""
-    session.install("mypy", "types-PyYAML", "-e", "packages/datacore[llm,parquet,torch]", "-e", "packages/fsmdata[torch]",
-                    "-e", "packages/ds2ds-gen", "-e", "packages/routergen", "-e", "packages/gatling-sid", "click", "attrs",
-                    "orjson", "zstandard")
+    session.install(
+        "mypy",
+        "types-PyYAML",
+        "-e",
+        "packages/datacore[llm,parquet,torch]",
+        "-e",
+        "packages/fsmdata[torch]",
+        "-e",
+        "packages/ds2ds-gen",
+        "-e",
+        "packages/routergen",
+        "-e",
+        "packages/gatling-sid",
+        "click",
+        "attrs",
+        "orjson",
+        "zstandard",
+    )
     # lambdagen is not built here (a Rust build per typecheck): its Python sources and the stub are read as they are.
-    session.run("mypy", "packages/datacore/src/datacore", "packages/fsmdata/src/fsmdata", "packages/ds2ds-gen/src/ds2ds_gen",
-                "packages/routergen/src/routergen", "packages/gatling-sid/src/gatling_sid", "packages/lambdagen/python/lambdagen",
-                env={"MYPYPATH": "packages/lambdagen/python"})
+    session.run(
+        "mypy",
+        "packages/datacore/src/datacore",
+        "packages/fsmdata/src/fsmdata",
+        "packages/ds2ds-gen/src/ds2ds_gen",
+        "packages/routergen/src/routergen",
+        "packages/gatling-sid/src/gatling_sid",
+        "packages/lambdagen/python/lambdagen",
+        env={"MYPYPATH": "packages/lambdagen/python"},
+    )
 
 
 @nox.session

@@ -26,10 +26,10 @@ _VERSION = re.compile(r"\d+\.\d+\.\d+((a|b|rc)\d+)?")
 def version_source(pkg: Path) -> tuple[Path, re.Pattern[str]]:
     """The file holding a package's version and the pattern of the line that holds it."""
     pyproject = (pkg / "pyproject.toml").read_text(encoding="utf-8")
-    if re.search(r'(?m)^version\s*=', pyproject):
-        raise SystemExit(f"error: {pkg / 'pyproject.toml'} has a static version; declare dynamic = [\"version\"]")
+    if re.search(r"(?m)^version\s*=", pyproject):
+        raise SystemExit(f'error: {pkg / "pyproject.toml"} has a static version; declare dynamic = ["version"]')
     if 'dynamic = ["version"]' not in pyproject:
-        raise SystemExit(f"error: {pkg / 'pyproject.toml'} does not declare dynamic = [\"version\"]")
+        raise SystemExit(f'error: {pkg / "pyproject.toml"} does not declare dynamic = ["version"]')
     m = re.search(r'(?ms)^\[tool\.hatch\.version\]\s*\npath\s*=\s*"([^"]+)"', pyproject)
     if m:
         return pkg / m.group(1), re.compile(r'(?m)^__version__ = "([^"]+)"')
@@ -68,8 +68,10 @@ def bump(name: str, version: str, root: Path = ROOT) -> list[Path]:
     if log.exists() and f"## {version}" not in log.read_text(encoding="utf-8"):
         text = log.read_text(encoding="utf-8")
         head, _, rest = text.partition("\n## ")
-        log.write_text(f"{head}\n## {version} (unreleased)\n\n- \n\n## {rest}" if rest else f"{text}\n## {version} (unreleased)\n",
-                       encoding="utf-8")
+        log.write_text(
+            f"{head}\n## {version} (unreleased)\n\n- \n\n## {rest}" if rest else f"{text}\n## {version} (unreleased)\n",
+            encoding="utf-8",
+        )
         changed.append(log)
     return changed
 

@@ -124,8 +124,11 @@ def check_package(name: str, root: Path, datacore_public: dict[str, set[str]]) -
                 if target not in datacore_public:
                     problems.append(f"{where}: imports private module {target} (public: {', '.join(PUBLIC_DATACORE)})")
                 else:
-                    hidden = [n for n in names if n != "*" and n not in datacore_public[target]
-                              and f"{target}.{n}" not in datacore_public]
+                    hidden = [
+                        n
+                        for n in names
+                        if n != "*" and n not in datacore_public[target] and f"{target}.{n}" not in datacore_public
+                    ]
                     if hidden:
                         problems.append(f"{where}: imports {', '.join(hidden)} from {target}, not in its __all__")
     # A package's __init__ importing its own submodules is not a layering cycle.

@@ -32,8 +32,10 @@ def _cli(name: str) -> str:
         return str(found)
     on_path = shutil.which(name)
     if on_path is None:
-        raise SystemExit(f"error: console script {name!r} not found beside {sys.executable} or on PATH; "
-                         "install the packages first (nox -s demo does)")
+        raise SystemExit(
+            f"error: console script {name!r} not found beside {sys.executable} or on PATH; "
+            "install the packages first (nox -s demo does)"
+        )
     return on_path
 
 
@@ -42,35 +44,98 @@ def _steps(out: Path) -> list[tuple[str, str, list[str], Path | None]]:
     ds = out / "ds2ds-gen"
     prompts = ds / "prompts.txt"
     return [
-        ("fsmdata", "regex -> DFA -> 100k balanced A/I/R strings",
-         ["fsmdata", "generate", "--regex", "x(a|b)*y(c|d)z", "--out", str(out / "fsmdata"), "-n", "100000",
-          "--l-max", "32", "--p-class", "A=0.5,I=0.2,R=0.3", "--reject-mix", "illegal_step=1,overrun=1,wrong_alt=2"],
-         out / "fsmdata"),
-        ("lambdagen", "1M beta-reduction steps (seed's 10-cell schedule, zstd)",
-         ["lambdagen", "generate", "--out", str(out / "lambdagen"), "-n", "1000000", "--compress", "zst"],
-         out / "lambdagen"),
-        ("routergen", "1,000 support tickets, offline grammar arms, bandit-routed",
-         ["routergen", "run", "support_tickets", "--out", str(out / "routergen"), "-n", "1000", "--offline"],
-         out / "routergen"),
-        ("gatling-sid", "100k gold tool-call traces + 25% labelled hard negatives",
-         ["gatling-sid", "generate", "--out", str(out / "gatling-sid"), "-n", "100000", "--negatives", "0.25"],
-         out / "gatling-sid"),
-        ("gatling-sid", "validate the traces just written",
-         ["gatling-sid", "validate", str(out / "gatling-sid")], None),
-        ("ds2ds-gen", "synthetic linked corpus (~2,000 articles)",
-         ["ds2ds-gen", "corpus", "synth", str(ds / "md")], None),
-        ("ds2ds-gen", "pretokenize (GPT-2 BPE, offline)",
-         ["ds2ds-gen", "pretokenize", str(ds / "md"), str(ds / "corpus")], None),
-        ("ds2ds-gen", "train the small model on CPU (400 steps, <= 200 s)",
-         ["ds2ds-gen", "train", str(ds / "corpus"), "--out", str(ds / "ckpt"), "--steps", "400"], None),
-        ("ds2ds-gen", "one root document and its linked documents",
-         ["ds2ds-gen", "generate", "--model", str(ds / "ckpt"), "--corpus", str(ds / "corpus"),
-          "--prompt", "# Velmora\n\n", "--out", str(ds / "gen"), "--max-new-tokens", "80",
-          "--max-auxiliary-documents", "4"], None),
-        ("ds2ds-gen", "batch: 40 linked-document samples into a dataset",
-         ["ds2ds-gen", "batch", "--model", str(ds / "ckpt"), "--corpus", str(ds / "corpus"),
-          "--prompts", str(prompts), "-n", "40", "--max-new-tokens", "64", "--shard-size", "10",
-          "--out", str(ds / "dataset")], ds / "dataset"),
+        (
+            "fsmdata",
+            "regex -> DFA -> 100k balanced A/I/R strings",
+            [
+                "fsmdata",
+                "generate",
+                "--regex",
+                "x(a|b)*y(c|d)z",
+                "--out",
+                str(out / "fsmdata"),
+                "-n",
+                "100000",
+                "--l-max",
+                "32",
+                "--p-class",
+                "A=0.5,I=0.2,R=0.3",
+                "--reject-mix",
+                "illegal_step=1,overrun=1,wrong_alt=2",
+            ],
+            out / "fsmdata",
+        ),
+        (
+            "lambdagen",
+            "1M beta-reduction steps (seed's 10-cell schedule, zstd)",
+            ["lambdagen", "generate", "--out", str(out / "lambdagen"), "-n", "1000000", "--compress", "zst"],
+            out / "lambdagen",
+        ),
+        (
+            "routergen",
+            "1,000 support tickets, offline grammar arms, bandit-routed",
+            ["routergen", "run", "support_tickets", "--out", str(out / "routergen"), "-n", "1000", "--offline"],
+            out / "routergen",
+        ),
+        (
+            "gatling-sid",
+            "100k gold tool-call traces + 25% labelled hard negatives",
+            ["gatling-sid", "generate", "--out", str(out / "gatling-sid"), "-n", "100000", "--negatives", "0.25"],
+            out / "gatling-sid",
+        ),
+        ("gatling-sid", "validate the traces just written", ["gatling-sid", "validate", str(out / "gatling-sid")], None),
+        ("ds2ds-gen", "synthetic linked corpus (~2,000 articles)", ["ds2ds-gen", "corpus", "synth", str(ds / "md")], None),
+        ("ds2ds-gen", "pretokenize (GPT-2 BPE, offline)", ["ds2ds-gen", "pretokenize", str(ds / "md"), str(ds / "corpus")], None),
+        (
+            "ds2ds-gen",
+            "train the small model on CPU (400 steps, <= 200 s)",
+            ["ds2ds-gen", "train", str(ds / "corpus"), "--out", str(ds / "ckpt"), "--steps", "400"],
+            None,
+        ),
+        (
+            "ds2ds-gen",
+            "one root document and its linked documents",
+            [
+                "ds2ds-gen",
+                "generate",
+                "--model",
+                str(ds / "ckpt"),
+                "--corpus",
+                str(ds / "corpus"),
+                "--prompt",
+                "# Velmora\n\n",
+                "--out",
+                str(ds / "gen"),
+                "--max-new-tokens",
+                "80",
+                "--max-auxiliary-documents",
+                "4",
+            ],
+            None,
+        ),
+        (
+            "ds2ds-gen",
+            "batch: 40 linked-document samples into a dataset",
+            [
+                "ds2ds-gen",
+                "batch",
+                "--model",
+                str(ds / "ckpt"),
+                "--corpus",
+                str(ds / "corpus"),
+                "--prompts",
+                str(prompts),
+                "-n",
+                "40",
+                "--max-new-tokens",
+                "64",
+                "--shard-size",
+                "10",
+                "--out",
+                str(ds / "dataset"),
+            ],
+            ds / "dataset",
+        ),
     ]
 
 
@@ -98,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(out)
     (out / "ds2ds-gen").mkdir(parents=True, exist_ok=True)
     (out / "ds2ds-gen" / "prompts.txt").write_text(
-        "# Velmora\\n\\n\n# Tarn Olbis\\n\\nTarn Olbis is a\n# The Kessel River\\n\\n\n", encoding="utf-8")
+        "# Velmora\\n\\n\n# Tarn Olbis\\n\\nTarn Olbis is a\n# The Kessel River\\n\\n\n", encoding="utf-8"
+    )
 
     rows: list[tuple[str, str, str, float]] = []
     datasets: list[Path] = []
@@ -125,8 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n==> datacore {sub} {dataset}", file=sys.stderr, flush=True)
             t0 = time.perf_counter()
             rc = subprocess.call([_cli("datacore"), sub, str(dataset)])
-            rows.append(("datacore", f"{sub} {dataset}", "ok" if rc == 0 else f"FAILED (exit {rc})",
-                         time.perf_counter() - t0))
+            rows.append(("datacore", f"{sub} {dataset}", "ok" if rc == 0 else f"FAILED (exit {rc})", time.perf_counter() - t0))
             if rc != 0:
                 _summary(rows, out)
                 print(f"error: datacore {sub} {dataset} failed with exit {rc}", file=sys.stderr)
@@ -148,8 +213,9 @@ def _summary(rows: list[tuple[str, str, str, float]], out: Path) -> None:
     reports = sorted(str(p) for p in out.rglob("report.html"))
     if reports:
         print("reports to open in a browser:\n  " + "\n  ".join(reports), file=sys.stderr)
-    (out / "demo.json").write_text(json.dumps(
-        [{"package": p, "step": w, "result": r, "seconds": round(t, 2)} for p, w, r, t in rows], indent=1))
+    (out / "demo.json").write_text(
+        json.dumps([{"package": p, "step": w, "result": r, "seconds": round(t, 2)} for p, w, r, t in rows], indent=1)
+    )
 
 
 if __name__ == "__main__":

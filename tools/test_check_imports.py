@@ -20,14 +20,15 @@ def _pkg(tmp: Path, name: str, files: dict[str, str]) -> Path:
 
 
 def test_finds_a_lazy_import_cycle(tmp_path) -> None:
-    root = _pkg(tmp_path, "gen", {"__init__.py": "", "a.py": "from .b import x\n",
-                                   "b.py": "def f():\n    from . import a\n"})
+    root = _pkg(tmp_path, "gen", {"__init__.py": "", "a.py": "from .b import x\n", "b.py": "def f():\n    from . import a\n"})
     problems = ci.check_package("gen", root, {"datacore": set()})
     assert problems == ["gen: import cycle: gen.a -> gen.b"]
 
 
 def test_finds_private_and_hidden_datacore_names(tmp_path) -> None:
-    root = _pkg(tmp_path, "gen", {"__init__.py": "from datacore.runner import build_dataset\nfrom datacore import secret, Telemetry\n"})
+    root = _pkg(
+        tmp_path, "gen", {"__init__.py": "from datacore.runner import build_dataset\nfrom datacore import secret, Telemetry\n"}
+    )
     problems = ci.check_package("gen", root, {"datacore": {"Telemetry"}})
     assert any("private module datacore.runner" in p for p in problems)
     assert any("imports secret from datacore" in p for p in problems)

@@ -28,8 +28,16 @@ def make_records(n: int) -> list[dict]:
     out = []
     for i in range(n):
         toks = [rng.randrange(64) for _ in range(rng.randint(4, 64))]
-        out.append({"id": f"{i:016x}", "tokens": toks, "text": "".join(chr(97 + t % 26) for t in toks),
-                    "class": rng.choice("AIR"), "length": len(toks), "meta": {"target": "A", "attempts": 1, "path": "backward"}})
+        out.append(
+            {
+                "id": f"{i:016x}",
+                "tokens": toks,
+                "text": "".join(chr(97 + t % 26) for t in toks),
+                "class": rng.choice("AIR"),
+                "length": len(toks),
+                "meta": {"target": "A", "attempts": 1, "path": "backward"},
+            }
+        )
     return out
 
 
@@ -111,8 +119,11 @@ def main() -> None:
         t2.add_row(k, f"{v:,.0f}")
     console.print(t2)
     if args.json:
-        args.json.write_bytes(orjson.dumps({"n": n, "jsonl": results, "split": splits, "speedup_write_read_vs_stdlib": ratio},
-                                           option=orjson.OPT_INDENT_2))
+        args.json.write_bytes(
+            orjson.dumps(
+                {"n": n, "jsonl": results, "split": splits, "speedup_write_read_vs_stdlib": ratio}, option=orjson.OPT_INDENT_2
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -71,8 +71,14 @@ def run_adaptive(
     base_url: str, reqs: list[LLMRequest], concurrency: int, cache_dir: str | None, *, fixed: bool = False
 ) -> dict[str, Any]:
     # fixed=True pins the limit (min_in_flight = max_in_flight): retries only, no admission control.
-    with AnthropicClient(api_key="bench-key", base_url=base_url, max_in_flight=concurrency, cache_dir=cache_dir, timeout=30,
-                         min_in_flight=concurrency if fixed else 1) as c:
+    with AnthropicClient(
+        api_key="bench-key",
+        base_url=base_url,
+        max_in_flight=concurrency,
+        cache_dir=cache_dir,
+        timeout=30,
+        min_in_flight=concurrency if fixed else 1,
+    ) as c:
         # Warm up (connection, lazy SDK imports, pydantic model building) outside the timed part.
         c.complete(LLMRequest(MODEL, [{"role": "user", "content": f"warm-up {time.time_ns()}"}], max_tokens=8))
         c.telemetry(reset=True)
@@ -134,23 +140,52 @@ def main(argv: list[str] | None = None) -> int:
         results["sequential_sdk"] = run_sequential(faulty.base_url, requests(n_seq, "sequential"))
         results["adaptive_no_faults"] = run_adaptive(clean.base_url, requests(n, "clean"), conc, cache_dir=None)
         results["fixed_limit"] = run_adaptive(faulty.base_url, requests(n, "fixed"), conc, cache_dir=None, fixed=True)
-        results["cache_rerun"] = run_adaptive(faulty.base_url, requests(n, "adaptive"), conc, cache_dir=os.path.join(tmp, "cache"))
+        results["cache_rerun"] = run_adaptive(
+            faulty.base_url, requests(n, "adaptive"), conc, cache_dir=os.path.join(tmp, "cache")
+        )
     results["server_faulty"] = faulty.stats()
     results["server_clean"] = clean.stats()
 
     a, s = results["adaptive"], results["sequential_sdk"]
     rows = [
         ("ideal (concurrency / latency)", "-", f"{ideal:,.0f}", "100%", "-", "-", "-"),
-        ("adaptive, 10% 429", a["n"], f"{a['rps']:,.0f}", f"{100 * a['rps'] / ideal:.0f}%", a["calls"], a["retries"], a["failed"]),
-        ("adaptive, no faults", results["adaptive_no_faults"]["n"], f"{results['adaptive_no_faults']['rps']:,.0f}",
-         f"{100 * results['adaptive_no_faults']['rps'] / ideal:.0f}%", results["adaptive_no_faults"]["calls"], 0,
-         results["adaptive_no_faults"]["failed"]),
-        ("fixed limit (no admission control), 10% 429", results["fixed_limit"]["n"], f"{results['fixed_limit']['rps']:,.0f}",
-         f"{100 * results['fixed_limit']['rps'] / ideal:.0f}%", results["fixed_limit"]["calls"], results["fixed_limit"]["retries"],
-         results["fixed_limit"]["failed"]),
+        (
+            "adaptive, 10% 429",
+            a["n"],
+            f"{a['rps']:,.0f}",
+            f"{100 * a['rps'] / ideal:.0f}%",
+            a["calls"],
+            a["retries"],
+            a["failed"],
+        ),
+        (
+            "adaptive, no faults",
+            results["adaptive_no_faults"]["n"],
+            f"{results['adaptive_no_faults']['rps']:,.0f}",
+            f"{100 * results['adaptive_no_faults']['rps'] / ideal:.0f}%",
+            results["adaptive_no_faults"]["calls"],
+            0,
+            results["adaptive_no_faults"]["failed"],
+        ),
+        (
+            "fixed limit (no admission control), 10% 429",
+            results["fixed_limit"]["n"],
+            f"{results['fixed_limit']['rps']:,.0f}",
+            f"{100 * results['fixed_limit']['rps'] / ideal:.0f}%",
+            results["fixed_limit"]["calls"],
+            results["fixed_limit"]["retries"],
+            results["fixed_limit"]["failed"],
+        ),
         ("sequential SDK loop, 10% 429", s["n"], f"{s['rps']:,.1f}", f"{100 * s['rps'] / ideal:.1f}%", "-", "-", s["failed"]),
-        ("cache re-run (zero calls)", results["cache_rerun"]["n"], f"{results['cache_rerun']['rps']:,.0f}", "-",
-         results["cache_rerun"]["calls"], 0, results["cache_rerun"]["failed"]),
+        (
+            "cache re-run (zero calls)",
+            results["cache_rerun"]["n"],
+            f"{results['cache_rerun']['rps']:,.0f}",
+            "-",
+            results["cache_rerun"]["calls"],
+            0,
+            results["cache_rerun"]["failed"],
+        ),
     ]
     try:
         from rich.console import Console
@@ -166,11 +201,20 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             print(*row, sep="\t")
     speedup = a["rps"] / s["rps"]
-    print(f"adaptive vs sequential SDK: {speedup:.1f}x; admission limit min {a['limit_min']}, end {a['limit_end']}, "
-          f"{a['decreases']} decreases; server saw {results['server_faulty']['faults']} injected faults")
+    print(
+        f"adaptive vs sequential SDK: {speedup:.1f}x; admission limit min {a['limit_min']}, end {a['limit_end']}, "
+        f"{a['decreases']} decreases; server saw {results['server_faulty']['faults']} injected faults"
+    )
     results["meta"] = {
-        "ideal_rps": ideal, "latency_s": lat, "concurrency": conc, "fault_rate": args.fault_rate, "speedup_vs_sequential": speedup,
-        "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(), "anthropic": anthropic.__version__,
+        "ideal_rps": ideal,
+        "latency_s": lat,
+        "concurrency": conc,
+        "fault_rate": args.fault_rate,
+        "speedup_vs_sequential": speedup,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "anthropic": anthropic.__version__,
         "quick": args.quick,
     }
     if args.json:

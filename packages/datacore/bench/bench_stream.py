@@ -50,8 +50,13 @@ class BenchGen:
         rng = random.Random(task.seed)
         for i in range(task.count):
             toks = [rng.randrange(64) for _ in range(rng.randint(4, 64))]
-            yield {"tokens": toks, "text": "".join(chr(97 + t % 26) for t in toks), "class": rng.choice("AIR"),
-                   "length": len(toks), "meta": {"i": task.start + i}}
+            yield {
+                "tokens": toks,
+                "text": "".join(chr(97 + t % 26) for t in toks),
+                "class": rng.choice("AIR"),
+                "length": len(toks),
+                "meta": {"i": task.start + i},
+            }
 
     def split_key(self, record: dict[str, Any]) -> str:
         return str(record["meta"]["i"])
@@ -70,8 +75,13 @@ def _import_streaming() -> Any:
     except ImportError:
         root = types.ModuleType("transformers")
         root.__path__ = []  # type: ignore[attr-defined]
-        for sub, names in (("feature_extraction_utils", ["BatchFeature"]), ("tokenization_utils_base", ["BatchEncoding"]),
-                           ("models", []), ("models.auto", []), ("models.auto.tokenization_auto", ["AutoTokenizer"])):
+        for sub, names in (
+            ("feature_extraction_utils", ["BatchFeature"]),
+            ("tokenization_utils_base", ["BatchEncoding"]),
+            ("models", []),
+            ("models.auto", []),
+            ("models.auto.tokenization_auto", ["AutoTokenizer"]),
+        ):
             mod = types.ModuleType(f"transformers.{sub}")
             for n in names:
                 setattr(mod, n, type(n, (dict,), {}))
@@ -121,9 +131,14 @@ def main() -> None:
     try:
         out = tmp / "ds"
         t0 = time.perf_counter()
-        m = build_dataset(BenchGen(), out, n, 0, workers=2, shard_size=10_000, split_ratios=(1.0, 0.0, 0.0), progress=False).manifest
+        m = build_dataset(
+            BenchGen(), out, n, 0, workers=2, shard_size=10_000, split_ratios=(1.0, 0.0, 0.0), progress=False
+        ).manifest
         n_train = m["splits"]["train"]
-        print(f"dataset: {n_train:,} train records, {len(m['shards'])} shards, {time.perf_counter() - t0:.1f}s to build", file=sys.stderr)
+        print(
+            f"dataset: {n_train:,} train records, {len(m['shards'])} shards, {time.perf_counter() - t0:.1f}s to build",
+            file=sys.stderr,
+        )
 
         from datacore.stream import StreamingDataset as DcStream
 
@@ -141,8 +156,10 @@ def main() -> None:
                 ds = ds.shuffle(seed=0, buffer_size=10_000)
             return DataLoader(ds, batch_size=BATCH, num_workers=w, collate_fn=as_list)
 
-        readers: list[tuple[str, Any, Any]] = [("datacore.stream", dc, lambda r: r["meta"]["i"]),
-                                                ("HF datasets (iterable)", hf, lambda r: r["meta"]["i"])]
+        readers: list[tuple[str, Any, Any]] = [
+            ("datacore.stream", dc, lambda r: r["meta"]["i"]),
+            ("HF datasets (iterable)", hf, lambda r: r["meta"]["i"]),
+        ]
         streaming = _import_streaming()
         if streaming is not None:
             mds = tmp / "mds"
@@ -168,11 +185,22 @@ def main() -> None:
                     loader = make(shuffle, w)
                     secs, first, ids = epoch(loader, key)
                     complete = len(ids) == n_train and len(set(ids)) == n_train
-                    row = {"reader": name, "shuffle": shuffle, "workers": w, "records": len(ids), "seconds": round(secs, 3),
-                           "samples_per_s": round(len(ids) / secs), "first_batch_s": round(first, 3), "complete": complete}
+                    row = {
+                        "reader": name,
+                        "shuffle": shuffle,
+                        "workers": w,
+                        "records": len(ids),
+                        "seconds": round(secs, 3),
+                        "samples_per_s": round(len(ids) / secs),
+                        "first_batch_s": round(first, 3),
+                        "complete": complete,
+                    }
                     results.append(row)
-                    print(f"{name:38s} shuffle={shuffle!s:5s} workers={w}  {row['samples_per_s']:>9,}/s  first {first:6.2f}s"
-                          f"  {'ok' if complete else 'INCOMPLETE/DUPLICATES'}", file=sys.stderr)
+                    print(
+                        f"{name:38s} shuffle={shuffle!s:5s} workers={w}  {row['samples_per_s']:>9,}/s  first {first:6.2f}s"
+                        f"  {'ok' if complete else 'INCOMPLETE/DUPLICATES'}",
+                        file=sys.stderr,
+                    )
                     del loader
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -180,8 +208,12 @@ def main() -> None:
     print("\n| reader | shuffle | workers | samples/s | first batch (s) | every record once |")
     print("|---|---|---:|---:|---:|---|")
     for r in results:
-        print(f"| {r['reader']} | {'yes' if r['shuffle'] else 'no'} | {r['workers']} | {r['samples_per_s']:,} | {r['first_batch_s']:.2f} | {'yes' if r['complete'] else 'NO'} |")
-    print(f"\n{n:,} records, batch {BATCH}; load average after the run {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+        print(
+            f"| {r['reader']} | {'yes' if r['shuffle'] else 'no'} | {r['workers']} | {r['samples_per_s']:,} | {r['first_batch_s']:.2f} | {'yes' if r['complete'] else 'NO'} |"
+        )
+    print(
+        f"\n{n:,} records, batch {BATCH}; load average after the run {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    )
     args.json.write_text(json.dumps({"records": n, "batch": BATCH, "loadavg": load, "results": results}, indent=2))
 
 

@@ -168,9 +168,13 @@ class BanditLoopToy:
                 tel.observe(STRATA, f"arm={'ab'[arm]}")
                 recs.append({"text": text, "meta": {"arm": arm, "step": state["step"]}})
             reward = rng.random() * (0.4 if arm == 0 else 0.6)
-            state = {"values": [v + (reward - v) / (p + 1) if j == arm else v for j, (v, p) in
-                                enumerate(zip(state["values"], state["pulls"]))],
-                     "pulls": [p + (j == arm) for j, p in enumerate(state["pulls"])], "step": state["step"] + 1}
+            state = {
+                "values": [
+                    v + (reward - v) / (p + 1) if j == arm else v for j, (v, p) in enumerate(zip(state["values"], state["pulls"]))
+                ],
+                "pulls": [p + (j == arm) for j, p in enumerate(state["pulls"])],
+                "step": state["step"] + 1,
+            }
             rng = random.Random(loop.seed * 1000 + state["step"])
             loop.write(recs, self.split_key, tel, extra=state)
             if self.delay:

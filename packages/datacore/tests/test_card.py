@@ -73,7 +73,11 @@ def test_load_dataset_dir_compressed(tmp_path) -> None:
     out = tmp_path / "ds"
     m = _build(out, n=40, seed=0, compress="zst").manifest
     ds = datasets.load_dataset(str(out))
-    assert {k: ds[k].num_rows for k in ds} == {"train": m["splits"]["train"], "validation": m["splits"]["val"], "test": m["splits"]["test"]}
+    assert {k: ds[k].num_rows for k in ds} == {
+        "train": m["splits"]["train"],
+        "validation": m["splits"]["val"],
+        "test": m["splits"]["test"],
+    }
 
 
 def test_card_summary(tmp_path) -> None:
@@ -82,20 +86,59 @@ def test_card_summary(tmp_path) -> None:
     card = (out / "README.md").read_text()
     front = card.split("---")[1]
     assert "configs:" in front and "data_files:" in front
-    for must in ("toy", "1.0", "seed 1", "| train | train | 11 |", "| val | validation | 0 |", "| test | test | 1 |",
-                 '"vocab": 50', "`tokens` | list[int64]", "`text` | string", "`meta.shard` | int64",
-                 "## License", "@misc{", regenerate_command(m), "Records: asked 12, delivered 12"):
+    for must in (
+        "toy",
+        "1.0",
+        "seed 1",
+        "| train | train | 11 |",
+        "| val | validation | 0 |",
+        "| test | test | 1 |",
+        '"vocab": 50',
+        "`tokens` | list[int64]",
+        "`text` | string",
+        "`meta.shard` | int64",
+        "## License",
+        "@misc{",
+        regenerate_command(m),
+        "Records: asked 12, delivered 12",
+    ):
         assert must in card, must
 
 
 def test_card_requested_vs_delivered_table() -> None:
     m = {
-        "generator": "g", "version": "1", "records": 100, "splits": {"train": 80, "val": 10, "test": 10},
-        "spec": {"seed": 3, "n": 100, "config": {}}, "shards": [],
-        "delivery": {"requested": 100, "delivered": 100, "ok": False, "shortfall_allowed": True, "strata": [
-            {"stratum": "class=R", "share": 0.1, "tolerance": 0.02, "requested": 10, "delivered": 6, "delivered_share": 0.06, "ok": False},
-            {"stratum": "class=S", "share": 0.9, "tolerance": 0.02, "requested": 90, "delivered": 94, "delivered_share": 0.94, "ok": False},
-        ]},
+        "generator": "g",
+        "version": "1",
+        "records": 100,
+        "splits": {"train": 80, "val": 10, "test": 10},
+        "spec": {"seed": 3, "n": 100, "config": {}},
+        "shards": [],
+        "delivery": {
+            "requested": 100,
+            "delivered": 100,
+            "ok": False,
+            "shortfall_allowed": True,
+            "strata": [
+                {
+                    "stratum": "class=R",
+                    "share": 0.1,
+                    "tolerance": 0.02,
+                    "requested": 10,
+                    "delivered": 6,
+                    "delivered_share": 0.06,
+                    "ok": False,
+                },
+                {
+                    "stratum": "class=S",
+                    "share": 0.9,
+                    "tolerance": 0.02,
+                    "requested": 90,
+                    "delivered": 94,
+                    "delivered_share": 0.94,
+                    "ok": False,
+                },
+            ],
+        },
     }
     fs = FieldStats()
     fs.add("x")
@@ -203,8 +246,15 @@ def test_croissant_skips_nested_fields_and_names_them(tmp_path) -> None:
 
 
 def test_card_regenerate_of_a_pipeline_without_a_generator_class() -> None:
-    base = {"generator": "loop", "version": "1", "records": 1, "splits": {"train": 1, "val": 0, "test": 0},
-            "spec": {"seed": 0, "n": 1, "config": {}}, "shards": [], "generator_ref": None}
+    base = {
+        "generator": "loop",
+        "version": "1",
+        "records": 1,
+        "splits": {"train": 1, "val": 0, "test": 0},
+        "spec": {"seed": 0, "n": 1, "config": {}},
+        "shards": [],
+        "generator_ref": None,
+    }
     card = card_markdown(base, {})
     assert "did not record its command" in card and "generate --config" not in card
     card = card_markdown({**base, "regenerate": "loop run demo --out OUT -n 1"}, {})

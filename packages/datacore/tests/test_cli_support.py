@@ -21,8 +21,28 @@ def generate(opts: GenerateOptions, vocab: int) -> None:
 
 def test_shared_options_build_a_dataset(tmp_path) -> None:
     out = tmp_path / "o"
-    r = CliRunner().invoke(cli, ["generate", "--out", str(out), "-n", "300", "--shard-size", "100", "--workers", "2",
-                                 "--compress", "gz", "--seed", "5", "--split-ratios", "0.5,0.25,0.25", "--vocab", "7"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "generate",
+            "--out",
+            str(out),
+            "-n",
+            "300",
+            "--shard-size",
+            "100",
+            "--workers",
+            "2",
+            "--compress",
+            "gz",
+            "--seed",
+            "5",
+            "--split-ratios",
+            "0.5,0.25,0.25",
+            "--vocab",
+            "7",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "300 records" in r.output
     assert (out / "train" / "part-00002.jsonl.gz").exists()

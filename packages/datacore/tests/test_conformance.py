@@ -24,8 +24,9 @@ def _toy() -> ToyGenerator:
 
 
 def test_a_correct_generator_passes_every_check() -> None:
-    times = check_generator(StrataToy, n=120, shard_size=30, ray=False,
-                            bad_configs=[lambda: StrataToy(vocab=1), lambda: StrataToy(vocab="x")])
+    times = check_generator(
+        StrataToy, n=120, shard_size=30, ray=False, bad_configs=[lambda: StrataToy(vocab=1), lambda: StrataToy(vocab="x")]
+    )
     assert {"determinism", "kill", "failure", "bad_config", "shard_size"} <= set(times)
 
 
@@ -61,8 +62,9 @@ def test_failure_check_catches_leftovers(tmp_path) -> None:
 
 def test_bad_config_check_catches_an_accepted_or_raw_error() -> None:
     with pytest.raises(ConformanceError, match="was accepted"):
-        check_generator(StrataToy, n=60, shard_size=30, ray=False, checks=("bad_config",),
-                        bad_configs=[lambda: StrataToy(vocab=5)])
+        check_generator(
+            StrataToy, n=60, shard_size=30, ray=False, checks=("bad_config",), bad_configs=[lambda: StrataToy(vocab=5)]
+        )
 
     def raw() -> StrataToy:
         raise ValueError("boom")
@@ -95,7 +97,9 @@ def test_stratum_miss_names_the_worst_stratum(tmp_path) -> None:
         def targets(self, n):
             return [Target("parity=even", 0.9, 0.02), Target("parity=odd", 0.1, 0.02)]
 
-    with pytest.raises(ShortfallError, match=r"stratum parity=even: asked 90.0% \(54 records\), got 50.0% \(30\), tolerance 2.0%"):
+    with pytest.raises(
+        ShortfallError, match=r"stratum parity=even: asked 90.0% \(54 records\), got 50.0% \(30\), tolerance 2.0%"
+    ):
         build_dataset(Skewed(), tmp_path / "a", 60, shard_size=30, executor="inline", progress=False)
 
 
@@ -108,8 +112,12 @@ def test_bad_config_errors_are_config_errors() -> None:
         p: float = attrs.field(default=0.5, validator=number(0, 1))
         mode: str = attrs.field(default="a", validator=one_of(("a", "b")))
 
-    for kw, words in [({"k": 0}, "C.k = 0: expected an integer in \\[1, 10\\]"), ({"k": True}, "C.k = True"),
-                      ({"p": float("nan")}, "C.p = nan"), ({"mode": "c"}, "expected one of 'a', 'b'")]:
+    for kw, words in [
+        ({"k": 0}, "C.k = 0: expected an integer in \\[1, 10\\]"),
+        ({"k": True}, "C.k = True"),
+        ({"p": float("nan")}, "C.p = nan"),
+        ({"mode": "c"}, "expected one of 'a', 'b'"),
+    ]:
         with pytest.raises(ConfigError, match=words):
             C(**kw)
     assert issubclass(ConfigError, DatacoreError)

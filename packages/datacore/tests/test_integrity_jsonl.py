@@ -19,7 +19,10 @@ from datacore.jsonl import dumps
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-RECS = [{"id": f"{i:04x}", "tokens": list(range(i % 23)), "text": "ab\u03bb" * (i % 7), "meta": {"k": i, "f": i / 7}} for i in range(300)]
+RECS = [
+    {"id": f"{i:04x}", "tokens": list(range(i % 23)), "text": "ab\u03bb" * (i % 7), "meta": {"k": i, "f": i / 7}}
+    for i in range(300)
+]
 
 
 @pytest.mark.parametrize("ext", [".jsonl.zst", ".jsonl.gz"])
@@ -148,7 +151,10 @@ def test_refused_record_leaves_no_partial_line(tmp_path) -> None:
         with pytest.raises(RecordError, match="field b: a set"):
             w.write({"b": {2}})
         w.write({"d": None, "t": "looks like :null, in a string"})
-    assert [json.loads(line) for line in p.read_bytes().splitlines()] == [{"a": 1}, {"d": None, "t": "looks like :null, in a string"}]
+    assert [json.loads(line) for line in p.read_bytes().splitlines()] == [
+        {"a": 1},
+        {"d": None, "t": "looks like :null, in a string"},
+    ]
     q = tmp_path / "q.jsonl"
     with pytest.raises(RecordError, match=r"record 1: field c: nan"):
         with JsonlWriter(q) as w:
@@ -162,16 +168,30 @@ def test_refused_record_leaves_no_partial_line(tmp_path) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.dictionaries(st.text(max_size=6), st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
-    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=4), kids, max_size=4), max_leaves=12), max_size=5),
-    max_size=30))
+@given(
+    st.lists(
+        st.dictionaries(
+            st.text(max_size=6),
+            st.recursive(
+                st.none()
+                | st.booleans()
+                | st.integers(-(2**63), 2**63)
+                | st.floats(allow_nan=False, allow_infinity=False)
+                | st.text(max_size=8),
+                lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=4), kids, max_size=4),
+                max_leaves=12,
+            ),
+            max_size=5,
+        ),
+        max_size=30,
+    )
+)
 def test_bytes_are_the_reference_encoders(recs) -> None:
     """write(), write_many() and dumps() give msgspec's bytes (datacore 0.1's encoder) for any JSON
     record, exponents ("1e300", never "1e+300") and strings holding "1e+5" included."""
     import msgspec
 
-    recs = [*recs, {"f": 1e300, "s": "1e+5 and \\\"2e+7\\\"", "g": [1.5e-300, -2e22]}]
+    recs = [*recs, {"f": 1e300, "s": '1e+5 and \\"2e+7\\"', "g": [1.5e-300, -2e22]}]
     ref = b"".join(msgspec.json.encode(r) + b"\n" for r in recs)
     import tempfile
     from pathlib import Path

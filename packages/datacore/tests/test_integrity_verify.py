@@ -88,8 +88,12 @@ def test_inconsistent_totals_fail(ds) -> None:
 def test_paths_outside_the_dataset_fail_everywhere(ds, tmp_path, kind) -> None:
     outside = tmp_path / "outside.jsonl"
     outside.write_bytes(b'{"secret": 1}\n')
-    entry = {"path": "../outside.jsonl", "records": 1, "bytes": outside.stat().st_size,
-             "sha256": hashlib.sha256(outside.read_bytes()).hexdigest()}
+    entry = {
+        "path": "../outside.jsonl",
+        "records": 1,
+        "bytes": outside.stat().st_size,
+        "sha256": hashlib.sha256(outside.read_bytes()).hexdigest(),
+    }
     if kind == "absolute":
         entry["path"] = str(outside)
     if kind == "symlink":

@@ -115,6 +115,6 @@ def test_numpy_values_and_unencodable_record(tmp_path) -> None:
     assert list(read_jsonl(p)) == [{"a": [0, 1, 2], "b": 0.5, "c": [7], "d": 1.5e300}, {"i": 1}, {"i": 2}]
     assert w.count == 3
     # the same bytes as orjson for ordinary records (what every generator writes)
-    plain = [{"id": "x", "tokens": [1, 2, 3], "t": "λ \"q\" \n", "f": 0.1, "n": None, "b": True, "m": {"k": -5}}]
+    plain = [{"id": "x", "tokens": [1, 2, 3], "t": 'λ "q" \n', "f": 0.1, "n": None, "b": True, "m": {"k": -5}}]
     write_jsonl(p, plain)
     assert p.read_bytes() == b"".join(orjson.dumps(r) + b"\n" for r in plain)

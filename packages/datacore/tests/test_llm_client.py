@@ -48,8 +48,12 @@ def test_plain_completion_text_usage_and_protocol():
 def test_tool_use_blocks_are_parsed():
     def handler(body):
         assert body["tools"][0]["name"] == "lookup"
-        return {"content": [{"type": "text", "text": "calling"},
-                            {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"q": "x"}}]}
+        return {
+            "content": [
+                {"type": "text", "text": "calling"},
+                {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"q": "x"}},
+            ]
+        }
 
     tools = [{"name": "lookup", "description": "d", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}]
     with FakeMessagesServer(handler=handler) as srv, make_client(srv) as c:
@@ -73,7 +77,9 @@ def test_complete_many_keeps_order():
         assert srv.calls == 60 and c.limiter.peak_in_flight <= 8
 
 
-@pytest.mark.parametrize("fault, kind", [("500", "server"), ("529", "overloaded"), ("429", "rate_limit"), ("malformed", "malformed")])
+@pytest.mark.parametrize(
+    "fault, kind", [("500", "server"), ("529", "overloaded"), ("429", "rate_limit"), ("malformed", "malformed")]
+)
 def test_transient_fault_is_retried_then_succeeds(fault, kind):
     # The first two attempts of every request fail, the third succeeds.
     with FakeMessagesServer(fault_fn=lambda body, n: fault if n < 2 else None) as srv, make_client(srv) as c:
@@ -114,7 +120,10 @@ def test_retry_after_is_honoured():
 
 def test_timeout_is_retried_and_bounded():
     # First attempt stalls past the client's timeout, the retry answers at once.
-    with FakeMessagesServer(fault_fn=lambda body, n: "slow" if n == 0 else None, slow_s=3) as srv, make_client(srv, timeout=0.3) as c:
+    with (
+        FakeMessagesServer(fault_fn=lambda body, n: "slow" if n == 0 else None, slow_s=3) as srv,
+        make_client(srv, timeout=0.3) as c,
+    ):
         r = c.complete(req(1))
         assert r.ok and r.attempts == 2
         assert c.telemetry().histograms["llm.attempt_errors"] == {"timeout": 1}
@@ -127,7 +136,10 @@ def test_timeout_is_retried_and_bounded():
 
 def test_admission_control_under_20pct_throttling_loses_and_duplicates_nothing():
     n = 200
-    with FakeMessagesServer(fault_rate=0.2, faults=("429", "529"), latency=0.005, seed=3) as srv, make_client(srv, max_in_flight=16, cooldown_s=0.25) as c:
+    with (
+        FakeMessagesServer(fault_rate=0.2, faults=("429", "529"), latency=0.005, seed=3) as srv,
+        make_client(srv, max_in_flight=16, cooldown_s=0.25) as c,
+    ):
         rs = c.complete_many([req(i) for i in range(n)])
         assert len(rs) == n and all(r.ok for r in rs), [r.error for r in rs if not r.ok][:3]
         # Each output answers its own request: the echo names the request's index.
@@ -161,6 +173,7 @@ def test_complete_many_returns_every_failure_in_place():
 
 def test_acomplete_from_another_event_loop():
     with FakeMessagesServer() as srv, make_client(srv) as c:
+
         async def main():
             return await asyncio.gather(*(c.acomplete(req(i)) for i in range(5)))
 
@@ -171,8 +184,10 @@ def test_acomplete_from_another_event_loop():
 def test_budget_stops_cleanly_and_keeps_results(tmp_path):
     # Price 1 USD per input token makes every call cost >= 1 USD; a 3.5 USD budget allows a few calls.
     prices = {"toy-model": (1e6, 0.0)}
-    with FakeMessagesServer(handler=lambda b: "ok") as srv, make_client(srv, budget_usd=3.5, prices=prices, max_in_flight=1,
-                                                                   cache_dir=tmp_path / "cache") as c:
+    with (
+        FakeMessagesServer(handler=lambda b: "ok") as srv,
+        make_client(srv, budget_usd=3.5, prices=prices, max_in_flight=1, cache_dir=tmp_path / "cache") as c,
+    ):
         reqs = [LLMRequest("toy-model", [{"role": "user", "content": f"q{i}"}], max_tokens=4) for i in range(10)]
         rs = c.complete_many(reqs)
         done = [r for r in rs if r.ok]
@@ -226,7 +241,10 @@ def test_telemetry_reset_hands_out_each_count_once():
 def test_cost_from_reported_usage_matches_price_table():
     # The server reports usage; cost must be exactly tokens x list price (haiku-4-5: $1 in, $5 out per MTok).
     usage = {"input_tokens": 1000, "output_tokens": 2000}
-    with FakeMessagesServer(handler=lambda b: {"content": [{"type": "text", "text": "x"}], "usage": usage}) as srv, make_client(srv) as c:
+    with (
+        FakeMessagesServer(handler=lambda b: {"content": [{"type": "text", "text": "x"}], "usage": usage}) as srv,
+        make_client(srv) as c,
+    ):
         c.complete_many([req(i) for i in range(3)])
         t = c.telemetry().counters
         assert t["llm.input_tokens"] == 3000 and t["llm.output_tokens"] == 6000

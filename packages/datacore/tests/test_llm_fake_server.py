@@ -58,7 +58,9 @@ def test_message_wire_format_parses_in_the_sdk():
         assert r.status_code == 200
         d = r.json()
         assert d["type"] == "message" and d["role"] == "assistant" and d["model"] == "m"
-        assert d["content"] == [{"type": "text", "text": d["content"][0]["text"]}] and d["content"][0]["text"].startswith("echo: hello #")
+        assert d["content"] == [{"type": "text", "text": d["content"][0]["text"]}] and d["content"][0]["text"].startswith(
+            "echo: hello #"
+        )
         assert d["stop_reason"] == "end_turn" and set(d["usage"]) == {"input_tokens", "output_tokens"}
         sdk = anthropic.Anthropic(api_key="k", base_url=srv.base_url, max_retries=0)
         msg = sdk.messages.create(**BODY)

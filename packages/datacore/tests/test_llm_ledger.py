@@ -24,7 +24,9 @@ IN_FLIGHT = 2
 def _worker(base_url: str, w: int, n: int, q) -> None:  # runs in a forked process
     c = AnthropicClient(api_key=KEY, base_url=base_url, max_in_flight=IN_FLIGHT, backoff_base_s=0.01)
     try:
-        out = c.complete_many([LLMRequest(MODEL, [{"role": "user", "content": f"w{w} q{i} " + "x" * 400}], max_tokens=8) for i in range(n)])
+        out = c.complete_many(
+            [LLMRequest(MODEL, [{"role": "user", "content": f"w{w} q{i} " + "x" * 400}], max_tokens=8) for i in range(n)]
+        )
         q.put((sum(r.ok for r in out), sum(r.error_kind == "budget" for r in out), c.ledger is not None))
     finally:
         c.close()

@@ -56,12 +56,25 @@ def test_cache_key_is_sha256_of_canonical_fields_and_ignores_metadata():
     b = LLMRequest("m", [{"x": 1, "content": "hi", "role": "user"}], system="s", metadata={"i": 2})
     assert a.cache_key() == b.cache_key()
     # Independent oracle: hash the documented field set by hand.
-    fields = {"model": "m", "system": "s", "messages": [{"role": "user", "content": "hi", "x": 1}], "max_tokens": 1024,
-              "temperature": 1.0, "tools": None, "tool_choice": None}
+    fields = {
+        "model": "m",
+        "system": "s",
+        "messages": [{"role": "user", "content": "hi", "x": 1}],
+        "max_tokens": 1024,
+        "temperature": 1.0,
+        "tools": None,
+        "tool_choice": None,
+    }
     expect = hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     assert a.cache_key() == expect
-    for change in ({"model": "m2"}, {"system": "t"}, {"max_tokens": 5}, {"temperature": 0.5},
-                   {"tools": [{"name": "t", "input_schema": {"type": "object"}}]}, {"tool_choice": {"type": "any"}}):
+    for change in (
+        {"model": "m2"},
+        {"system": "t"},
+        {"max_tokens": 5},
+        {"temperature": 0.5},
+        {"tools": [{"name": "t", "input_schema": {"type": "object"}}]},
+        {"tool_choice": {"type": "any"}},
+    ):
         kw = {"model": "m", "messages": a.messages, "system": "s", **change}
         assert LLMRequest(**kw).cache_key() != a.cache_key(), change
 
@@ -74,8 +87,14 @@ def test_api_params_omit_temperature_unless_asked():
 
 
 def test_response_round_trip():
-    r = LLMResponse(text="t", tool_uses=[{"id": "1", "name": "f", "input": {"a": 1}}], usage=Usage(3, 4), model="m",
-                    stop_reason="tool_use", content=[{"type": "text", "text": "t"}])
+    r = LLMResponse(
+        text="t",
+        tool_uses=[{"id": "1", "name": "f", "input": {"a": 1}}],
+        usage=Usage(3, 4),
+        model="m",
+        stop_reason="tool_use",
+        content=[{"type": "text", "text": "t"}],
+    )
     back = LLMResponse.from_dict(json.loads(json.dumps(r.to_dict())), cached=True)
     assert back.cached and back.text == "t" and back.tool_uses == r.tool_uses and back.usage == Usage(3, 4)
 
@@ -202,7 +221,6 @@ def test_retry_after_parsing():
     assert 25 <= _parse_retry_after({"retry-after": when}) <= 31
 
 
-
 def _reorder(v, rnd):
     """The same JSON value with every dict's keys in a shuffled order."""
     if isinstance(v, dict):
@@ -222,8 +240,11 @@ JSON = st.recursive(
 
 
 @settings(max_examples=60, deadline=None)
-@given(extra=st.dictionaries(st.text(min_size=1, max_size=5).filter(lambda k: k not in ("role", "content")), JSON, max_size=3),
-       tool_input=JSON, seed=st.integers(0, 2**16))
+@given(
+    extra=st.dictionaries(st.text(min_size=1, max_size=5).filter(lambda k: k not in ("role", "content")), JSON, max_size=3),
+    tool_input=JSON,
+    seed=st.integers(0, 2**16),
+)
 def test_cache_key_ignores_dict_key_order(extra, tool_input, seed):
     import random
 

@@ -36,7 +36,7 @@ def _ray_bin() -> str:
 
 
 PKG = textwrap.dedent(
-    '''
+    """
     import random
     import attrs
 
@@ -55,7 +55,7 @@ PKG = textwrap.dedent(
 
         def split_key(self, record):
             return record["x"]
-    '''
+    """
 )
 
 DRIVER = textwrap.dedent(
@@ -84,20 +84,43 @@ def test_two_node_cluster_ships_code_and_matches_the_pool(tmp_path) -> None:
     try:
         common = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--disable-usage-stats", "--block"]
         # --block keeps each node in a process group of ours, so the test stops exactly what it started
-        procs.append(subprocess.Popen([ray_bin, "start", "--head", "--port", str(port), "--include-dashboard", "false",
-                                       "--temp-dir", temp, *common], env=env, start_new_session=True,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [ray_bin, "start", "--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", temp, *common],
+                env=env,
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         _wait_port(port, 120)
-        procs.append(subprocess.Popen([ray_bin, "start", "--address", f"127.0.0.1:{port}", *common], env=env,
-                                      start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [ray_bin, "start", "--address", f"127.0.0.1:{port}", *common],
+                env=env,
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         _wait_nodes(f"127.0.0.1:{port}", 2, env, 120)
         drv_env = {**env, "RAY_ADDRESS": f"127.0.0.1:{port}", "DATACORE_NO_PROGRESS": "1"}
         # A relative --out: it must land under the driver's working directory, not a raylet's.
-        r = subprocess.run([sys.executable, str(tmp_path / "driver.py"), str(pkgroot), "rel-out", "ray"], cwd=tmp_path,
-                           env=drv_env, capture_output=True, text=True, timeout=240)
+        r = subprocess.run(
+            [sys.executable, str(tmp_path / "driver.py"), str(pkgroot), "rel-out", "ray"],
+            cwd=tmp_path,
+            env=drv_env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         assert r.returncode == 0, r.stderr[-3000:]
-        subprocess.run([sys.executable, str(tmp_path / "driver.py"), str(pkgroot), str(tmp_path / "pool"), "process"],
-                       env={**env, "DATACORE_NO_PROGRESS": "1"}, check=True, timeout=240)
+        subprocess.run(
+            [sys.executable, str(tmp_path / "driver.py"), str(pkgroot), str(tmp_path / "pool"), "process"],
+            env={**env, "DATACORE_NO_PROGRESS": "1"},
+            check=True,
+            timeout=240,
+        )
         from datacore.testing import dataset_digest
 
         assert dataset_digest(tmp_path / "rel-out") == dataset_digest(tmp_path / "pool")

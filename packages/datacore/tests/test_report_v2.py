@@ -39,8 +39,13 @@ class NastyGenerator:
         for i in range(task.count):
             g = task.start + i
             telemetry.observe("kind", f"k{g % 97}")  # 97 categories: a long tail
-            rec = {"text": f"<script>alert({g})</script> & </td>", "long": "x" * 500 + str(g), "n": g,
-                   "kind": "ab"[g % 2], "meta": {"g": g}}
+            rec = {
+                "text": f"<script>alert({g})</script> & </td>",
+                "long": "x" * 500 + str(g),
+                "n": g,
+                "kind": "ab"[g % 2],
+                "meta": {"g": g},
+            }
             if g % 2:
                 rec["opt"] = 1.5
             yield rec
@@ -126,8 +131,23 @@ def test_per_split_distributions_side_by_side(nasty) -> None:
 
 def test_requested_vs_delivered_and_timings_and_environment(nasty) -> None:
     m = load_manifest(nasty)
-    m["delivery"] = {"requested": 200, "delivered": 200, "ok": False, "shortfall_allowed": True, "strata": [
-        {"stratum": "kind=a", "share": 0.7, "tolerance": 0.02, "requested": 140, "delivered": 100, "delivered_share": 0.5, "ok": False}]}
+    m["delivery"] = {
+        "requested": 200,
+        "delivered": 200,
+        "ok": False,
+        "shortfall_allowed": True,
+        "strata": [
+            {
+                "stratum": "kind=a",
+                "share": 0.7,
+                "tolerance": 0.02,
+                "requested": 140,
+                "delivered": 100,
+                "delivered_share": 0.5,
+                "ok": False,
+            }
+        ],
+    }
     for i, sh in enumerate(m["shards"]):
         sh["seconds"] = 0.5 + i
     tel = Telemetry.from_json((nasty / "telemetry.json").read_bytes())
@@ -156,6 +176,7 @@ def test_report_renders_from_the_directory_alone(nasty, tmp_path) -> None:
 
 # -- headless Chromium ---------------------------------------------------------------------------
 
+
 def _chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if exe := shutil.which(name):
@@ -173,10 +194,24 @@ def visit(page: Path, screenshot: Path, width: int = 1200, timeout: float = 120.
     exe = _chromium()
     profile = screenshot.parent / f"chromium-profile-{os.getpid()}"
     proc = subprocess.Popen(
-        [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--remote-debugging-port=0",
-         f"--user-data-dir={profile}", "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--disable-default-apps", "--disable-extensions", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            exe,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--disable-extensions",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         port_file = profile / "DevToolsActivePort"
@@ -259,8 +294,10 @@ def test_browser_check_can_fail(tmp_path) -> None:
     """The check sees a network request and a console error when a page has them."""
     bad = tmp_path / "bad.html"
     (tmp_path / "side.css").write_text("body{}")
-    bad.write_text("<!doctype html><html><head><link rel='stylesheet' href='side.css'></head><body>"
-                   "<img src='http://127.0.0.1:9/x.png'><script>console.error('boom')</script></body></html>")
+    bad.write_text(
+        "<!doctype html><html><head><link rel='stylesheet' href='side.css'></head><body>"
+        "<img src='http://127.0.0.1:9/x.png'><script>console.error('boom')</script></body></html>"
+    )
     seen = visit(bad, tmp_path / "bad.png")
     assert any("127.0.0.1:9" in r for r in seen["requests"])
     assert any(r.endswith("/side.css") for r in seen["requests"])

@@ -36,7 +36,13 @@ def test_byte_identical_across_workers(tmp_path, compress) -> None:
     assert ta == tb == tc
     assert a.records == 5000 and sum(a.manifest["splits"].values()) == 5000
     assert (tmp_path / "a" / "report.html").exists()
-    assert set(ta) >= {"dataset.json", "telemetry.json", "README.md", "croissant.json", "train/part-00000.jsonl" + ("" if not compress else f".{compress}")}
+    assert set(ta) >= {
+        "dataset.json",
+        "telemetry.json",
+        "README.md",
+        "croissant.json",
+        "train/part-00000.jsonl" + ("" if not compress else f".{compress}"),
+    }
     assert not any(k.startswith(".datacore") for k in ta)
 
 

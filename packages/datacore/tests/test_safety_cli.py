@@ -24,8 +24,10 @@ def run(*args: object):
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir")
-            for p in sorted(root.rglob("*"))}
+    return {
+        p.relative_to(root).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir")
+        for p in sorted(root.rglob("*"))
+    }
 
 
 def make_split(tmp_path: Path, name: str = "ds", n: int = 400, recs: list | None = None, *extra: str) -> Path:
@@ -116,13 +118,15 @@ def test_report_never_imports_the_module_a_dataset_names(tmp_path, monkeypatch) 
     marker = tmp_path / "PWNED"
     evil = tmp_path / "evilmod"
     evil.mkdir()
-    (evil / "planted_gen.py").write_text(textwrap.dedent(f"""
+    (evil / "planted_gen.py").write_text(
+        textwrap.dedent(f"""
         open({str(marker)!r}, "w").write("ran")
         class Gen:
             @classmethod
             def from_config_dict(cls, d): return cls()
             def report_sections(self, tel): return []
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(evil))
     m = orjson.loads((ds / "dataset.json").read_bytes())
     m["generator_ref"] = "planted_gen:Gen"
@@ -148,8 +152,17 @@ def test_export_refuses_mixed_types_naming_field_and_records(tmp_path) -> None:
 
 def test_export_unifies_null_int_float_and_missing_keys(tmp_path) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
-    recs = [{"id": f"r{i}", "q": f"q{i}", "x": (i if i % 3 else i + 0.5), "n": (None if i % 2 else "s"),
-             "meta": ({"a": 1} if i % 4 else {"b": [1, 2]}), "l": [] if i % 5 else [1.5, None]} for i in range(200)]
+    recs = [
+        {
+            "id": f"r{i}",
+            "q": f"q{i}",
+            "x": (i if i % 3 else i + 0.5),
+            "n": (None if i % 2 else "s"),
+            "meta": ({"a": 1} if i % 4 else {"b": [1, 2]}),
+            "l": [] if i % 5 else [1.5, None],
+        }
+        for i in range(200)
+    ]
     ds = make_split(tmp_path, recs=recs)
     r = run("export", ds, "--to", "parquet")
     assert r.exit_code == 0, r.output

@@ -6,7 +6,9 @@ names = st.sampled_from(["a", "b", "c", "len"])
 tele = st.builds(
     Telemetry,
     st.dictionaries(names, st.integers(-1000, 10**9), max_size=4),
-    st.dictionaries(names, st.dictionaries(st.sampled_from(["1", "2", "10", "x"]), st.integers(0, 10**6), max_size=4), max_size=3),
+    st.dictionaries(
+        names, st.dictionaries(st.sampled_from(["1", "2", "10", "x"]), st.integers(0, 10**6), max_size=4), max_size=3
+    ),
 )
 
 

@@ -31,7 +31,7 @@ from ds2ds_gen.corpus import DocumentCorpus, pretokenize
 from ds2ds_gen.document_context import DocumentContext
 from ds2ds_gen.generation_config import GenerationConfig
 from ds2ds_gen.link_detector import LinkDetector
-from ds2ds_gen.linked_doc_generator import LinkedDocumentGenerator
+from ds2ds_gen.linked_doc_generator import LinkedDocumentGenerator, generate_linked
 from ds2ds_gen.model import DS2DSModel, ModelConfig, load_checkpoint
 from ds2ds_gen.sampling import sample_token
 from ds2ds_gen.single_doc_generator import make_runner
@@ -58,8 +58,17 @@ def linked_context(device: str) -> DocumentContext:
     return ctx
 
 
-def decode_rate(model: DS2DSModel, n: int, *, kv: bool, attention: str = "sdpa", dtype: torch.dtype = torch.float32,
-                sampled: bool = False, cpu_times: dict | None = None, name: str = "") -> float:
+def decode_rate(
+    model: DS2DSModel,
+    n: int,
+    *,
+    kv: bool,
+    attention: str = "sdpa",
+    dtype: torch.dtype = torch.float32,
+    sampled: bool = False,
+    cpu_times: dict | None = None,
+    name: str = "",
+) -> float:
     """Tokens/s of ``n`` decode steps (wall clock). ``sampled``: pick tokens with
     :func:`sample_token` (temperature 0.8, top-k 40, top-p 0.95, seeded) instead of argmax.
     ``cpu_times[name]`` receives the process CPU milliseconds per token of the timed loop (all
@@ -116,11 +125,13 @@ def end_to_end(model: DS2DSModel, corpus: DocumentCorpus, repeats: int) -> dict:
     root += enc.encode_ordinary(f" [{b}]({b}), [New Two](New Two).") + list(filler[90:])
     prompt = enc.encode_ordinary("# Root\n\n")
     root = root[: 256 - len(prompt) - 1]
-    scripts = {"Root": root, "New One": list(filler[:64 - 6]), "New Two": list(filler[5:64 - 1])}
-    cfg = GenerationConfig(max_new_tokens=256, temperature=0.0, max_tokens_per_document=512, max_context_length=2048,
-                           max_auxiliary_documents=4)
-    gen = LinkedDocumentGenerator(model, enc.encode_ordinary, enc.decode,
-                                  runner_factory=lambda m, c, g: ForcedRunner(make_runner(m, c, g), scripts))
+    scripts = {"Root": root, "New One": list(filler[: 64 - 6]), "New Two": list(filler[5 : 64 - 1])}
+    cfg = GenerationConfig(
+        max_new_tokens=256, temperature=0.0, max_tokens_per_document=512, max_context_length=2048, max_auxiliary_documents=4
+    )
+    gen = LinkedDocumentGenerator(
+        model, enc.encode_ordinary, enc.decode, runner_factory=lambda m, c, g: ForcedRunner(make_runner(m, c, g), scripts)
+    )
     times, res = [], None
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -128,8 +139,13 @@ def end_to_end(model: DS2DSModel, corpus: DocumentCorpus, repeats: int) -> dict:
         times.append(time.perf_counter() - t0)
     assert res is not None
     kinds = [d.source_kind for d in res.auxiliary_documents]
-    return {"seconds": min(times), "root_tokens": len(res.root_document.tokens), "aux_corpus": kinds.count("corpus"),
-            "aux_generated": kinds.count("generated"), "new_tokens": res.new_tokens}
+    return {
+        "seconds": min(times),
+        "root_tokens": len(res.root_document.tokens),
+        "aux_corpus": kinds.count("corpus"),
+        "aux_generated": kinds.count("generated"),
+        "new_tokens": res.new_tokens,
+    }
 
 
 def quality(ckpt: Path, corpus_dir: Path, n: int, seed: int = 0) -> dict:
@@ -147,9 +163,18 @@ def quality(ckpt: Path, corpus_dir: Path, n: int, seed: int = 0) -> dict:
         for label, titles in (("novel", novel[:n]), ("known", known)):
             good = total = 0
             for i, t in enumerate(titles):
-                res = model.generate(prompt=f"# {t}\n\n", corpus=corpus, max_new_tokens=80, temperature=0.8, top_k=40,
-                                     max_tokens_per_document=128, max_context_length=1024, max_auxiliary_documents=4,
-                                     seed=seed + i)
+                res = generate_linked(
+                    model,
+                    prompt=f"# {t}\n\n",
+                    corpus=corpus,
+                    max_new_tokens=80,
+                    temperature=0.8,
+                    top_k=40,
+                    max_tokens_per_document=128,
+                    max_context_length=1024,
+                    max_auxiliary_documents=4,
+                    seed=seed + i,
+                )
                 for d in res.get_all_documents():
                     if d.source_kind != "generated":
                         continue
@@ -187,8 +212,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     dev = args.device
     n_kv, n_full = (32, 8) if args.quick else (256, 48)
-    results: dict = {"device": dev, "threads": args.threads, "torch": torch.__version__, "machine": platform.machine(),
-                     "quick": args.quick}
+    results: dict = {
+        "device": dev,
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "quick": args.quick,
+    }
     if dev.startswith("cuda"):
         results["gpu"] = torch.cuda.get_device_name()
     results["load_average_start"] = os.getloadavg()
@@ -226,8 +256,10 @@ def main() -> None:
         results["quality"] = quality(args.checkpoint, args.corpus, 5 if args.quick else 30)
 
     results["load_average_end"] = os.getloadavg()
-    print(f"ds2ds-gen benchmark  device={dev} threads={args.threads} torch={torch.__version__}  "
-          f"load average {results['load_average_start'][0]:.2f} -> {results['load_average_end'][0]:.2f}")
+    print(
+        f"ds2ds-gen benchmark  device={dev} threads={args.threads} torch={torch.__version__}  "
+        f"load average {results['load_average_start'][0]:.2f} -> {results['load_average_end'][0]:.2f}"
+    )
     print(f"{'figure':44s} {'value':>12s}")
     for k, v in rates.items():
         extra = f"   (CPU {cpu[k]:.2f} ms/token)" if k in cpu else ""
@@ -241,7 +273,9 @@ def main() -> None:
     if "quality" in results:
         for label in ("novel", "known"):
             q = results["quality"][label]
-            print(f"{'docs with link to existing title (' + label + ')':44s} {q['share']:11.1%} ({q['with_existing_link']}/{q['docs']})")
+            print(
+                f"{'docs with link to existing title (' + label + ')':44s} {q['share']:11.1%} ({q['with_existing_link']}/{q['docs']})"
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

@@ -44,8 +44,17 @@ def main() -> None:
     batches = [int(x) for x in a.batches.split(",")]
     n = max(batches)
     prompts = [f"# Entity {i}\n\nEntity {i} is a city" for i in range(n)]
-    cfgs = [GenerationConfig(max_new_tokens=a.tokens, temperature=1.0, seed=i, eos_token_id=50256 + 1,
-                             max_tokens_per_document=256, max_context_length=512) for i in range(n)]
+    cfgs = [
+        GenerationConfig(
+            max_new_tokens=a.tokens,
+            temperature=1.0,
+            seed=i,
+            eos_token_id=50256 + 1,
+            max_tokens_per_document=256,
+            max_context_length=512,
+        )
+        for i in range(n)
+    ]
     rows = []
     single: dict[int, list[int]] = {}
     for b in batches:
@@ -65,12 +74,23 @@ def main() -> None:
                 single[i] = r.root_document.tokens.tolist()
             elif i in single:
                 same = (same is not False) and single[i] == r.root_document.tokens.tolist()
-        rows.append({"batch": b, "samples": m, "new_tokens": toks, "wall_s": round(wall, 3),
-                     "tokens_per_s": round(toks / wall, 1), "cpu_tokens_per_s": round(toks / cpu, 1),
-                     "equal_to_single_stream": same, "load_avg_1m": os.getloadavg()[0]})
-        print(f"batch {b:3d}: {toks} tokens in {wall:.2f}s = {toks / wall:8.1f} tokens/s "
-              f"({toks / cpu:8.1f} per CPU s), equal to single stream: {same}, load {os.getloadavg()[0]:.1f}",
-              flush=True)
+        rows.append(
+            {
+                "batch": b,
+                "samples": m,
+                "new_tokens": toks,
+                "wall_s": round(wall, 3),
+                "tokens_per_s": round(toks / wall, 1),
+                "cpu_tokens_per_s": round(toks / cpu, 1),
+                "equal_to_single_stream": same,
+                "load_avg_1m": os.getloadavg()[0],
+            }
+        )
+        print(
+            f"batch {b:3d}: {toks} tokens in {wall:.2f}s = {toks / wall:8.1f} tokens/s "
+            f"({toks / cpu:8.1f} per CPU s), equal to single stream: {same}, load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
     base = rows[0]["tokens_per_s"]
     for r in rows:
         r["speedup_vs_batch1"] = round(r["tokens_per_s"] / base, 2)

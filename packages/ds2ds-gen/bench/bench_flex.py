@@ -51,9 +51,14 @@ def run(attention: str, device: str, dtype: torch.dtype, tokens: int, eager: boo
     if device == "cuda":
         torch.cuda.synchronize()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"attention": attention, "tokens_per_s": round(tokens / wall, 1), "cpu_ms_per_token": round(cpu / tokens * 1e3, 2),
-            "first_call_s": round(first, 2), "block_masks_built": model.flex_block_masks_built,
-            "flex_calls": model.flex_calls}
+    return {
+        "attention": attention,
+        "tokens_per_s": round(tokens / wall, 1),
+        "cpu_ms_per_token": round(cpu / tokens * 1e3, 2),
+        "first_call_s": round(first, 2),
+        "block_masks_built": model.flex_block_masks_built,
+        "flex_calls": model.flex_calls,
+    }
 
 
 def main() -> None:

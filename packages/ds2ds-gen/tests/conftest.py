@@ -73,10 +73,15 @@ def scripted():  # type: ignore[no-untyped-def]
     enc = get_encoding()
 
     def run(scripts, prompt, corpus=None, **cfg):  # type: ignore[no-untyped-def]
-        config = GenerationConfig(**{"temperature": 0.0, "max_tokens_per_document": 128, "max_context_length": 512,
-                                     "max_new_tokens": 60, **cfg})
-        gen = LinkedDocumentGenerator(None, enc.encode_ordinary, enc.decode,  # type: ignore[arg-type]
-                                      runner_factory=lambda m, ctx, c: _ScriptedRunner(scripts, ctx))
+        config = GenerationConfig(
+            **{"temperature": 0.0, "max_tokens_per_document": 128, "max_context_length": 512, "max_new_tokens": 60, **cfg}
+        )
+        gen = LinkedDocumentGenerator(
+            None,
+            enc.encode_ordinary,
+            enc.decode,  # type: ignore[arg-type]
+            runner_factory=lambda m, ctx, c: _ScriptedRunner(scripts, ctx),
+        )
         return gen.generate(prompt=prompt, corpus=corpus, config=config)
 
     return run

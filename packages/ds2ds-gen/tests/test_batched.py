@@ -15,8 +15,12 @@ enc = get_encoding()
 
 
 def _sig(res):
-    return ([(d.title, d.tokens.tolist(), d.evicted, d.source_kind) for d in res.get_all_documents()],
-            [(e.source_title, e.target, e.outcome) for e in res.links], res.stop_reason, res.new_tokens)
+    return (
+        [(d.title, d.tokens.tolist(), d.evicted, d.source_kind) for d in res.get_all_documents()],
+        [(e.source_title, e.target, e.outcome) for e in res.links],
+        res.stop_reason,
+        res.new_tokens,
+    )
 
 
 @pytest.mark.parametrize("active", [False, True])
@@ -32,10 +36,16 @@ def test_batched_equals_single_stream_per_sample(small_corpus, tiny_model, activ
     gen = LinkedDocumentGenerator(m, enc.encode_ordinary, enc.decode)
     with DocumentCorpus(small_corpus[1]) as c:
         a, b = c.titles()[0], c.titles()[2]
-        prompts = [f"# R0\n\nSee [{a}]({a}) and [New One](New One).", "# R1\n\nPlain words", f"[{b}]({b}) is",
-                   "# R3\n\nAbout [X](X), [Y](Y) and [Z](Z)", f"# R4\n\n[{a}]({a}) [{b}]({b}) then"]
-        base = GenerationConfig(max_new_tokens=12, temperature=1.0, top_k=40, max_tokens_per_document=64,
-                                max_context_length=150, max_link_depth=2)
+        prompts = [
+            f"# R0\n\nSee [{a}]({a}) and [New One](New One).",
+            "# R1\n\nPlain words",
+            f"[{b}]({b}) is",
+            "# R3\n\nAbout [X](X), [Y](Y) and [Z](Z)",
+            f"# R4\n\n[{a}]({a}) [{b}]({b}) then",
+        ]
+        base = GenerationConfig(
+            max_new_tokens=12, temperature=1.0, top_k=40, max_tokens_per_document=64, max_context_length=150, max_link_depth=2
+        )
         cfgs = [attrs.evolve(base, seed=100 + i) for i in range(len(prompts))]
         cfgs[1] = attrs.evolve(cfgs[1], temperature=0.0)
         cfgs[4] = attrs.evolve(cfgs[4], max_context_length=120, max_tokens_per_document=60)  # evictions
@@ -64,8 +74,12 @@ def test_batched_uses_one_forward_per_step(tiny_model) -> None:
 
     BatchedContextRunner.__init__ = spy  # type: ignore[method-assign]
     try:
-        cfgs = [GenerationConfig(max_new_tokens=10, temperature=1.0, seed=i, max_tokens_per_document=64,
-                                 max_context_length=128, eos_token_id=50256) for i in range(6)]
+        cfgs = [
+            GenerationConfig(
+                max_new_tokens=10, temperature=1.0, seed=i, max_tokens_per_document=64, max_context_length=128, eos_token_id=50256
+            )
+            for i in range(6)
+        ]
         res = gen.generate_batch([f"# T{i}\n\nText" for i in range(6)], cfgs)
     finally:
         BatchedContextRunner.__init__ = real  # type: ignore[method-assign]

@@ -25,8 +25,9 @@ def test_ds2ds_batch_conforms(ckpt, tmp_path) -> None:
     gen = GenerationConfig(max_new_tokens=6, max_tokens_per_document=32, max_context_length=256, max_auxiliary_documents=1)
 
     def make() -> LinkedDocDatasetGenerator:
-        return LinkedDocDatasetGenerator(BatchConfig(model=str(ckpt), prompts=("# Alpha\n\nSee [Beta](beta).", "# Gamma\n\n"),
-                                                     generation=gen))
+        return LinkedDocDatasetGenerator(
+            BatchConfig(model=str(ckpt), prompts=("# Alpha\n\nSee [Beta](beta).", "# Gamma\n\n"), generation=gen)
+        )
 
     def bad() -> LinkedDocDatasetGenerator:
         return LinkedDocDatasetGenerator(BatchConfig(model=str(ckpt), prompts=()))

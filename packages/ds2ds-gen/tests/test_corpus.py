@@ -46,13 +46,16 @@ def _copy(src, tmp_path):
     return dst
 
 
-@pytest.mark.parametrize("damage,match", [
-    (lambda p: (p / "index.json").unlink(), "index missing"),
-    (lambda p: (p / "index.json").write_text("{not json"), "not valid JSON"),
-    (lambda p: (p / "index.json").write_text('{"format": "x"}'), "format"),
-    (lambda p: _edit(p, lambda d: next(iter(d["documents"].values())).update(offset=10**9)), "past the end"),
-    (lambda p: _edit(p, lambda d: d["shards"][0].update(file="../../etc/passwd")), "plain file name"),
-])
+@pytest.mark.parametrize(
+    "damage,match",
+    [
+        (lambda p: (p / "index.json").unlink(), "index missing"),
+        (lambda p: (p / "index.json").write_text("{not json"), "not valid JSON"),
+        (lambda p: (p / "index.json").write_text('{"format": "x"}'), "format"),
+        (lambda p: _edit(p, lambda d: next(iter(d["documents"].values())).update(offset=10**9)), "past the end"),
+        (lambda p: _edit(p, lambda d: d["shards"][0].update(file="../../etc/passwd")), "plain file name"),
+    ],
+)
 def test_broken_index(small_corpus, tmp_path, damage, match) -> None:
     p = _copy(small_corpus[1], tmp_path)
     damage(p)

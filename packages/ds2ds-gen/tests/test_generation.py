@@ -8,7 +8,7 @@ from ds2ds_gen.corpus import DocumentCorpus
 from ds2ds_gen.document_context import DocumentContext
 from ds2ds_gen.errors import ConfigError, PromptTooLongError
 from ds2ds_gen.generation_config import GenerationConfig
-from ds2ds_gen.linked_doc_generator import LinkedDocumentGenerator
+from ds2ds_gen.linked_doc_generator import LinkedDocumentGenerator, generate_linked
 from ds2ds_gen.single_doc_generator import SingleDocumentGenerator
 from ds2ds_gen.tokenizer import EOS_TOKEN_ID, get_encoding
 
@@ -50,8 +50,9 @@ def run(scripts, prompt, corpus=None, check=False, model=None, **cfg):
         holder["r"] = ScriptedRunner(scripts, model, ctx, check)
         return holder["r"]
 
-    config = GenerationConfig(**{"temperature": 0.0, "max_tokens_per_document": 128, "max_context_length": 512,
-                                 "max_new_tokens": 60, **cfg})
+    config = GenerationConfig(
+        **{"temperature": 0.0, "max_tokens_per_document": 128, "max_context_length": 512, "max_new_tokens": 60, **cfg}
+    )
     gen = LinkedDocumentGenerator(model, enc.encode_ordinary, enc.decode, runner_factory=factory)
     res = gen.generate(prompt=prompt, corpus=corpus, config=config)
     return res, holder["r"]
@@ -86,8 +87,7 @@ def test_corpus_and_generated_links(corpus, tiny_model) -> None:
 
 def test_depth_two_topological_order_and_cycles(corpus, tiny_model) -> None:
     scripts = {"Root": " [B](B) and [Root](Root).", "B": "b [C](C) [Root](Root)", "C": "c [D](D)"}
-    res, runner = run(scripts, "# Root\n\n", None, check=True, model=tiny_model(vocab=V, max_seq_len=512),
-                      max_link_depth=2)
+    res, runner = run(scripts, "# Root\n\n", None, check=True, model=tiny_model(vocab=V, max_seq_len=512), max_link_depth=2)
     assert [d.title for d in res.auxiliary_documents] == ["C", "B"]  # C before B: B links to C
     assert ("D", "skipped:max_depth") in outcomes(res) and ("Root", "cycle") in outcomes(res)
     assert res.get_document_by_title("C").depth == 2
@@ -111,8 +111,7 @@ def test_limits(corpus) -> None:
 def test_prompt_links(corpus, tiny_model) -> None:
     a = corpus.titles()[1]
     prompt = f"# Root\n\nSee [{a}]({a}) and [Q](Q)."
-    res, runner = run({"Q": "q text.", "Root": " done."}, prompt, corpus, check=True,
-                      model=tiny_model(vocab=V, max_seq_len=512))
+    res, runner = run({"Q": "q text.", "Root": " done."}, prompt, corpus, check=True, model=tiny_model(vocab=V, max_seq_len=512))
     assert [(e.target, e.outcome, e.in_prompt) for e in res.links] == [(a, "corpus", True), ("Q", "generated", True)]
     assert res.get_document_by_title("Q").text == "# Q\n\nq text."
     assert res.root_document.text == prompt + " done."
@@ -124,12 +123,25 @@ def test_eviction(corpus, tiny_model) -> None:
     la, lb = len(corpus.get_document(a)), len(corpus.get_document(b))
     root_at_n = len(enc.encode(f"# Root\n\n [{a}]({a}) [{b}]({b}) [N](N)"))
     ctx_len = root_at_n + la + lb + 1  # room for root and both corpus docs, not for N as well
-    res, runner = run(scripts, "# Root\n\n", corpus, check=True, model=tiny_model(vocab=V, max_seq_len=512),
-                      max_context_length=ctx_len, max_tokens_per_document=min(ctx_len, 128))
+    res, runner = run(
+        scripts,
+        "# Root\n\n",
+        corpus,
+        check=True,
+        model=tiny_model(vocab=V, max_seq_len=512),
+        max_context_length=ctx_len,
+        max_tokens_per_document=min(ctx_len, 128),
+    )
     assert res.get_document_by_title(a).evicted  # oldest finished auxiliary document went first
     assert ("N", "generated") in outcomes(res)
-    res, _ = run(scripts, "# Root\n\n", corpus, max_context_length=ctx_len, max_tokens_per_document=min(ctx_len, 128),
-                 eviction_policy="stop_new")
+    res, _ = run(
+        scripts,
+        "# Root\n\n",
+        corpus,
+        max_context_length=ctx_len,
+        max_tokens_per_document=min(ctx_len, 128),
+        eviction_policy="stop_new",
+    )
     assert ("N", "skipped:context_full") in outcomes(res)
     assert not any(d.evicted for d in res.get_all_documents())
 
@@ -175,14 +187,31 @@ def test_path_characters_in_titles(tmp_path) -> None:
 
 def test_real_model_generate_is_seeded(tiny_model) -> None:
     m = tiny_model(vocab=V, max_seq_len=512)
-    r1 = m.generate(prompt="# T\n\nHello", max_new_tokens=12, temperature=1.0, top_k=50, seed=5, max_tokens_per_document=128,
-                    max_context_length=512)
-    r2 = m.generate(prompt="# T\n\nHello", max_new_tokens=12, temperature=1.0, top_k=50, seed=5, max_tokens_per_document=128,
-                    max_context_length=512)
+    r1 = generate_linked(
+        m,
+        prompt="# T\n\nHello",
+        max_new_tokens=12,
+        temperature=1.0,
+        top_k=50,
+        seed=5,
+        max_tokens_per_document=128,
+        max_context_length=512,
+    )
+    r2 = generate_linked(
+        m,
+        prompt="# T\n\nHello",
+        max_new_tokens=12,
+        temperature=1.0,
+        top_k=50,
+        seed=5,
+        max_tokens_per_document=128,
+        max_context_length=512,
+    )
     assert r1.root_document.tokens.tolist() == r2.root_document.tokens.tolist()
     assert len(r1.root_document.tokens) > len(enc.encode("# T\n\nHello"))
     ctx = DocumentContext(512, 128, "drop_oldest", enc.encode_ordinary, enc.decode)
     ctx.initialize_root(enc.encode("# T\n\nHello"), "T")
-    n = SingleDocumentGenerator().generate(m, ctx, GenerationConfig(max_new_tokens=5, temperature=0.0,
-                                                                    max_tokens_per_document=128, max_context_length=512))
+    n = SingleDocumentGenerator().generate(
+        m, ctx, GenerationConfig(max_new_tokens=5, temperature=0.0, max_tokens_per_document=128, max_context_length=512)
+    )
     assert n == 5 or ctx.current_document.tokens[-1] == EOS_TOKEN_ID

@@ -97,4 +97,6 @@ def test_top_p_without_full_sort_matches_sorted_reference() -> None:
                     continue
                 assert torch.equal(got, ref), (trial, top_k, top_p)
     flat = torch.zeros(50257)  # needs the whole vocabulary: the prefix search grows to the end
-    assert int(torch.isfinite(filter_logits(flat, top_p=0.999)).sum()) == int(torch.isfinite(_sorted_reference(flat, top_p=0.999)).sum())
+    assert int(torch.isfinite(filter_logits(flat, top_p=0.999)).sum()) == int(
+        torch.isfinite(_sorted_reference(flat, top_p=0.999)).sum()
+    )

@@ -70,8 +70,9 @@ def test_kv_cache_matches_full_recompute(tiny_model) -> None:
     for _ in range(5):
         spans, total = random_spans(rng, 3, 10)
         # the fed prefix may not link to the unfinished last document (the feeding rule)
-        spans = [s if s is spans[-1] else DocSpan(s.doc_id, s.start, s.length, tuple(x for x in s.links if x[0] != 2))
-                 for s in spans]
+        spans = [
+            s if s is spans[-1] else DocSpan(s.doc_id, s.start, s.length, tuple(x for x in s.links if x[0] != 2)) for s in spans
+        ]
         toks = torch.tensor([rng.randrange(500) for _ in range(total)])
         full = m.forward_inference(toks, spans)[0]
         # Feed documents in dependency-respecting chunks, then token by token for the last one.

@@ -14,17 +14,20 @@ torch.set_num_threads(1)
 
 
 # ---- checkpoint config.json: every field validated, sizes bounded ------------------------------
-@pytest.mark.parametrize("field,value,match", [
-    ("rope_base", "x", "rope_base"),
-    ("rope_base", -1.0, "rope_base"),
-    ("rope_base", float("nan"), "rope_base"),
-    ("d_model", 10**9, "d_model"),
-    ("n_layers", 10**6, "n_layers"),
-    ("vocab_size", 10**12, "vocab_size"),
-    ("max_doc_len", 10**12, "max_doc_len"),
-    ("max_seq_len", "2048", "max_seq_len"),
-    ("mlp_ratio", 4.5, "mlp_ratio"),
-])
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("rope_base", "x", "rope_base"),
+        ("rope_base", -1.0, "rope_base"),
+        ("rope_base", float("nan"), "rope_base"),
+        ("d_model", 10**9, "d_model"),
+        ("n_layers", 10**6, "n_layers"),
+        ("vocab_size", 10**12, "vocab_size"),
+        ("max_doc_len", 10**12, "max_doc_len"),
+        ("max_seq_len", "2048", "max_seq_len"),
+        ("mlp_ratio", 4.5, "mlp_ratio"),
+    ],
+)
 def test_checkpoint_config_fields_validated(tiny_model, tmp_path, field, value, match) -> None:
     save_checkpoint(tiny_model(vocab=300), tmp_path / "ck")
     meta = json.loads((tmp_path / "ck" / "config.json").read_text())
@@ -98,8 +101,11 @@ def test_corpus_token_id_beyond_model_vocab(small_corpus, tiny_model) -> None:
         m = tiny_model(vocab=max(enc.encode(f"[x]({a})")) + 1)  # the prompt fits; the corpus doc's EOS does not
         gen = LinkedDocumentGenerator(m, enc.encode_ordinary, enc.decode)
         with pytest.raises(CorpusError, match=r"vocab"):
-            gen.generate(prompt=f"[x]({a})", corpus=c,
-                         config=GenerationConfig(max_new_tokens=2, max_tokens_per_document=128, max_context_length=512))
+            gen.generate(
+                prompt=f"[x]({a})",
+                corpus=c,
+                config=GenerationConfig(max_new_tokens=2, max_tokens_per_document=128, max_context_length=512),
+            )
 
 
 def test_prompt_token_id_beyond_model_vocab(tiny_model) -> None:
@@ -110,8 +116,9 @@ def test_prompt_token_id_beyond_model_vocab(tiny_model) -> None:
     enc = get_encoding()
     gen = LinkedDocumentGenerator(tiny_model(vocab=300), enc.encode_ordinary, enc.decode)
     with pytest.raises(ConfigError, match=r"prompt.*token id.*vocab_size = 300"):
-        gen.generate(prompt="Hello world", config=GenerationConfig(max_new_tokens=2, max_tokens_per_document=128,
-                                                                    max_context_length=512))
+        gen.generate(
+            prompt="Hello world", config=GenerationConfig(max_new_tokens=2, max_tokens_per_document=128, max_context_length=512)
+        )
 
 
 # ---- link targets holding markdown link syntax ---------------------------------------------------
@@ -170,8 +177,11 @@ def test_training_is_bounded_by_steps_not_time(small_corpus, tmp_path, monkeypat
     assert cfg.max_seconds is None
     s = tr.train(small_corpus[1], tmp_path / "ck", cfg)
     assert s["steps"] == 4 and s["stopped_by"] == "steps"
-    s2 = tr.train(small_corpus[1], tmp_path / "ck2", tr.TrainConfig(model=mc, seq_len=64, batch_size=2, steps=4,
-                                                                    warmup=2, threads=1, max_seconds=1.0))
+    s2 = tr.train(
+        small_corpus[1],
+        tmp_path / "ck2",
+        tr.TrainConfig(model=mc, seq_len=64, batch_size=2, steps=4, warmup=2, threads=1, max_seconds=1.0),
+    )
     assert s2["steps"] < 4 and s2["stopped_by"] == "max_seconds"  # opt-in time cap, recorded
     a = torch.load(tmp_path / "ck" / "model.pt", weights_only=True)
     monkeypatch.undo()
@@ -203,11 +213,23 @@ def test_cli_generate_threads_device_dtype(tiny_model, tmp_path) -> None:
     from ds2ds_gen.cli import main
 
     save_checkpoint(tiny_model(), tmp_path / "ck")
-    args = ["generate", "--model", str(tmp_path / "ck"), "--prompt", "# T\n\nHi", "--max-new-tokens", "3",
-            "--max-tokens-per-document", "64", "--max-context-length", "256"]
+    args = [
+        "generate",
+        "--model",
+        str(tmp_path / "ck"),
+        "--prompt",
+        "# T\n\nHi",
+        "--max-new-tokens",
+        "3",
+        "--max-tokens-per-document",
+        "64",
+        "--max-context-length",
+        "256",
+    ]
     try:
-        r = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "o"), "--threads", "2", "--device", "cpu",
-                                      "--dtype", "bfloat16"])
+        r = CliRunner().invoke(
+            main, [*args, "--out", str(tmp_path / "o"), "--threads", "2", "--device", "cpu", "--dtype", "bfloat16"]
+        )
         assert r.exit_code == 0, r.output
         assert torch.get_num_threads() == 2
     finally:
@@ -228,9 +250,26 @@ def test_generate_out_stale_files(tiny_model, tmp_path) -> None:
     out = tmp_path / "o"
 
     def gen(prompt: str):
-        return CliRunner().invoke(main, ["generate", "--model", str(tmp_path / "ck"), "--prompt", prompt, "--out",
-                                         str(out), "--max-new-tokens", "2", "--max-tokens-per-document", "64",
-                                         "--max-context-length", "256", "--temperature", "0"])
+        return CliRunner().invoke(
+            main,
+            [
+                "generate",
+                "--model",
+                str(tmp_path / "ck"),
+                "--prompt",
+                prompt,
+                "--out",
+                str(out),
+                "--max-new-tokens",
+                "2",
+                "--max-tokens-per-document",
+                "64",
+                "--max-context-length",
+                "256",
+                "--temperature",
+                "0",
+            ],
+        )
 
     assert gen("# First\n\nSee [Aux One](Aux One) x").exit_code == 0
     first = json.loads((out / "result.json").read_text())["files"]
@@ -244,9 +283,24 @@ def test_generate_out_stale_files(tiny_model, tmp_path) -> None:
     other = tmp_path / "foreign"
     other.mkdir()
     (other / "keep.md").write_text("x")
-    r = CliRunner().invoke(main, ["generate", "--model", str(tmp_path / "ck"), "--prompt", "x", "--out", str(other),
-                                  "--max-new-tokens", "2", "--max-tokens-per-document", "64",
-                                  "--max-context-length", "256"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            "--model",
+            str(tmp_path / "ck"),
+            "--prompt",
+            "x",
+            "--out",
+            str(other),
+            "--max-new-tokens",
+            "2",
+            "--max-tokens-per-document",
+            "64",
+            "--max-context-length",
+            "256",
+        ],
+    )
     assert r.exit_code == 1 and "not empty" in r.output and (other / "keep.md").read_text() == "x"
 
 
@@ -258,9 +312,27 @@ def test_batch_too_long_prompt_names_the_prompt(tiny_model, tmp_path) -> None:
     save_checkpoint(tiny_model(), tmp_path / "ck")
     pf = tmp_path / "p.txt"
     pf.write_text("# A\\n\\nshort\n\n" + "word " * 100 + "\n")
-    r = CliRunner().invoke(main, ["batch", "--model", str(tmp_path / "ck"), "--prompts", str(pf), "--out",
-                                  str(tmp_path / "ds"), "-n", "4", "--max-tokens-per-document", "64",
-                                  "--max-context-length", "256", "--executor", "inline", "-q"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "batch",
+            "--model",
+            str(tmp_path / "ck"),
+            "--prompts",
+            str(pf),
+            "--out",
+            str(tmp_path / "ds"),
+            "-n",
+            "4",
+            "--max-tokens-per-document",
+            "64",
+            "--max-context-length",
+            "256",
+            "--executor",
+            "inline",
+            "-q",
+        ],
+    )
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert "prompt 2" in r.output and "p.txt:3" in r.output and "shard 0" not in r.output, r.output
     assert not (tmp_path / "ds" / "dataset.json").exists()
@@ -314,10 +386,19 @@ def test_flex_runs_on_kv_cache_path(small_corpus, tiny_model, monkeypatch) -> No
     holder = {}
     with DocumentCorpus(small_corpus[1]) as c:
         a, b = c.titles()[0], c.titles()[1]
-        scripts = {"Root": f" x [{a}]({a}) y [N](N) and more words here [{b}]({b}) end.", "N": "n text " * 3,
-                   "P": "p says [Q](Q)."}
-        cfg = GenerationConfig(temperature=0.0, max_tokens_per_document=128, max_context_length=300,
-                               max_new_tokens=60, max_link_depth=2, attention="flex")
+        scripts = {
+            "Root": f" x [{a}]({a}) y [N](N) and more words here [{b}]({b}) end.",
+            "N": "n text " * 3,
+            "P": "p says [Q](Q).",
+        }
+        cfg = GenerationConfig(
+            temperature=0.0,
+            max_tokens_per_document=128,
+            max_context_length=300,
+            max_new_tokens=60,
+            max_link_depth=2,
+            attention="flex",
+        )
 
         def factory(m, ctx, config):
             holder["r"] = Both(scripts, ctx)
@@ -365,8 +446,13 @@ def test_complete_graph_and_dot(small_corpus, scripted) -> None:
 
     with DocumentCorpus(small_corpus[1]) as c:
         a = next(t for t in c.titles() if c.links(t))
-        res = scripted({"Root": f" [{a}]({a}) [B](B) [C](C).", "B": "b [D](D)."}, "# Root\n\nSee [P](P).", c,
-                       max_auxiliary_documents=3, max_link_depth=1)
+        res = scripted(
+            {"Root": f" [{a}]({a}) [B](B) [C](C).", "B": "b [D](D)."},
+            "# Root\n\nSee [P](P).",
+            c,
+            max_auxiliary_documents=3,
+            max_link_depth=1,
+        )
         g = res.graph()
         edges = {(e["source"], e["target"], e["kind"], e["outcome"]) for e in g["edges"]}
         assert ("Root", "P", "prompt", "generated") in edges
@@ -388,8 +474,7 @@ def test_complete_graph_and_dot(small_corpus, scripted) -> None:
 
 # ---- item 6: stop strings, logprobs, n samples per prompt -------------------------------------------
 def test_stop_strings(scripted) -> None:
-    res = scripted({"Root": " one two. STOP here three", "B": "b text END more"}, "# Root\n\nSee [B](B).",
-                   stop=("STOP", "END"))
+    res = scripted({"Root": " one two. STOP here three", "B": "b text END more"}, "# Root\n\nSee [B](B).", stop=("STOP", "END"))
     assert res.root_document.text.endswith("one two. STOP") and res.stop_reason == "stop_string"
     assert res.get_document_by_title("B").text == "# B\n\nb text END"
     # a stop string inside the prompt or the header does not stop anything
@@ -410,8 +495,15 @@ def test_logprobs_and_n_samples(tiny_model) -> None:
     enc = get_encoding()
     m = tiny_model(vocab=50257, max_seq_len=512)
     gen = LinkedDocumentGenerator(m, enc.encode_ordinary, enc.decode)
-    cfg = GenerationConfig(max_new_tokens=6, temperature=1.0, seed=3, logprobs=True, max_tokens_per_document=64,
-                           max_context_length=256, eos_token_id=50257 + 0)
+    cfg = GenerationConfig(
+        max_new_tokens=6,
+        temperature=1.0,
+        seed=3,
+        logprobs=True,
+        max_tokens_per_document=64,
+        max_context_length=256,
+        eos_token_id=50257 + 0,
+    )
     res = gen.generate(prompt="# T\n\nHello", config=cfg)
     toks = res.root_document.tokens.tolist()
     n_prompt = len(toks) - 6
@@ -430,8 +522,7 @@ def test_batch_samples_per_prompt_targets(tiny_model, tmp_path) -> None:
     from ds2ds_gen.batch import BatchConfig, LinkedDocDatasetGenerator
 
     save_checkpoint(tiny_model(), tmp_path / "ck")
-    g = LinkedDocDatasetGenerator(BatchConfig(model=str(tmp_path / "ck"), prompts=("a", "b", "c"),
-                                              samples_per_prompt=2))
+    g = LinkedDocDatasetGenerator(BatchConfig(model=str(tmp_path / "ck"), prompts=("a", "b", "c"), samples_per_prompt=2))
     assert [g.prompt_index(i) for i in range(8)] == [0, 0, 1, 1, 2, 2, 0, 0]
     t = {x.stratum: x.share for x in g.targets(8)}
     assert t == {"prompt=0": 4 / 8, "prompt=1": 2 / 8, "prompt=2": 2 / 8}
@@ -442,8 +533,12 @@ def test_batch_samples_per_prompt_targets(tiny_model, tmp_path) -> None:
 def test_graph_picture_svg(scripted) -> None:
     import xml.etree.ElementTree as ET
 
-    res = scripted({"Root": " [B](B) [<script>](<script>) [C](C).", "B": "b [D](D)."}, "# Root\n\n",
-                   max_auxiliary_documents=2, max_link_depth=1)
+    res = scripted(
+        {"Root": " [B](B) [<script>](<script>) [C](C).", "B": "b [D](D)."},
+        "# Root\n\n",
+        max_auxiliary_documents=2,
+        max_link_depth=1,
+    )
     svg = res.to_svg()
     root = ET.fromstring(svg)  # oracle: a real XML parser (well-formed, titles escaped)
     ns = "{http://www.w3.org/2000/svg}"

@@ -25,5 +25,6 @@ def test_fsmdata_binary_task_conforms(tmp_path, task) -> None:
     def make() -> FsmGenerator:
         return FsmGenerator(compile_regex("(ab|c)+d", "abcd"), GenConfig(L_min=1, L_max=10, task=task))
 
-    check_generator(make, n=200, shard_size=50, ray=False, checks=("determinism", "count", "ids", "splits", "shard_size"),
-                    workdir=tmp_path)
+    check_generator(
+        make, n=200, shard_size=50, ray=False, checks=("determinism", "count", "ids", "splits", "shard_size"), workdir=tmp_path
+    )

@@ -83,10 +83,13 @@ def dataset_stats(records: list[dict[str, Any]], identity_tools: set[str]) -> di
         n += 1
         for k, v in trace_stats(r, identity_tools).items():
             tot[k] = tot.get(k, 0) + v
-    return {"traces": n, **tot,
-            "id_rate": tot["id_grounded"] / max(1, tot["id_values"]),
-            "value_rate": tot["grounded"] / max(1, tot["values"]),
-            "invented_trace_share": tot["traces_with_invented_id"] / max(1, n)}
+    return {
+        "traces": n,
+        **tot,
+        "id_rate": tot["id_grounded"] / max(1, tot["id_values"]),
+        "value_rate": tot["grounded"] / max(1, tot["values"]),
+        "invented_trace_share": tot["traces_with_invented_id"] / max(1, n),
+    }
 
 
 if __name__ == "__main__":

@@ -35,9 +35,11 @@ def score(registry: Any, validator: Any) -> dict[str, Any]:
     n_neg = sum(v["n"] for v in neg.values())
     n_ctl = sum(v["n"] for v in ctl.values())
     return {
-        "negatives": n_neg, "detected": sum(v["detected"] for v in neg.values()),
+        "negatives": n_neg,
+        "detected": sum(v["detected"] for v in neg.values()),
         "exact": sum(v["exact"] for v in neg.values()),
-        "controls": n_ctl, "false_alarms": sum(v["detected"] for v in ctl.values()),
+        "controls": n_ctl,
+        "false_alarms": sum(v["detected"] for v in ctl.values()),
         "per_category": dict(sorted(per.items())),
     }
 
@@ -49,6 +51,8 @@ if __name__ == "__main__":
     s = score(reg, TraceValidator(reg))
     for k, v in s["per_category"].items():
         print(f"{k:<30} {v['detected']:>2}/{v['n']} detected  {v['exact']:>2} expected rule")
-    print(f"negatives: {s['detected']}/{s['negatives']} detected ({s['detected'] / s['negatives']:.1%}), "
-          f"{s['exact']} with an expected rule ({s['exact'] / s['negatives']:.1%}); "
-          f"controls: {s['false_alarms']}/{s['controls']} false alarms")
+    print(
+        f"negatives: {s['detected']}/{s['negatives']} detected ({s['detected'] / s['negatives']:.1%}), "
+        f"{s['exact']} with an expected rule ({s['exact'] / s['negatives']:.1%}); "
+        f"controls: {s['false_alarms']}/{s['controls']} false alarms"
+    )

@@ -29,9 +29,14 @@ def fake_model(body):
     subj, ent = f"{d.subject}_id", f"{d.entity}_id"
     calls = []
     if h % 6 != 0:  # identity first
-        calls.append({"id": "call_1", "tool": d.roles["identity"],
-                      "arguments": {subj: facts["subject_id"], "date_of_birth": facts["dob"], "last4": facts["last4"]},
-                      "dependencies": []})
+        calls.append(
+            {
+                "id": "call_1",
+                "tool": d.roles["identity"],
+                "arguments": {subj: facts["subject_id"], "date_of_birth": facts["dob"], "last4": facts["last4"]},
+                "dependencies": [],
+            }
+        )
     n = len(calls)
     calls.append({"id": f"call_{n + 1}", "tool": d.roles["get"], "arguments": {ent: facts["entity_id"]}, "dependencies": []})
     args = {ent: {"$ref": f"call_{n + 1}.output.{ent}"}, facts["field_key"]: facts["value_raw"]}
@@ -42,10 +47,15 @@ def fake_model(body):
     calls.append({"id": f"call_{n + 2}", "tool": d.roles["update"], "arguments": args, "dependencies": deps})
     if h % 6 == 1:
         return "I would rather chat about the weather."  # not a tool call: repaired once, then rejected
-    text = (f"hello, this is {facts['name']} ({facts['subject_id']}, born {facts['dob']}, last four {facts['last4']}) - "
-            f"please set {facts['field_key']} on {facts['entity_id']} (model #{h % 997})")
-    return {"content": [{"type": "tool_use", "id": f"toolu_{h % 100000}", "name": TOOL_NAME,
-                         "input": {"request": text, "calls": calls}}]}
+    text = (
+        f"hello, this is {facts['name']} ({facts['subject_id']}, born {facts['dob']}, last four {facts['last4']}) - "
+        f"please set {facts['field_key']} on {facts['entity_id']} (model #{h % 997})"
+    )
+    return {
+        "content": [
+            {"type": "tool_use", "id": f"toolu_{h % 100000}", "name": TOOL_NAME, "input": {"request": text, "calls": calls}}
+        ]
+    }
 
 
 def _assert_key_nowhere(root, key):
@@ -61,9 +71,14 @@ def _assert_key_nowhere(root, key):
 def test_oracle_through_fake_server_with_faults(tmp_path, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     with FakeMessagesServer(handler=fake_model, fault_rate=0.2, faults=("429", "529"), seed=1) as srv:
-        cfg = GatlingConfig(oracle="anthropic", base_url=srv.base_url, cache_dir=str(tmp_path / "cache"), batch_size=8,
-                            fallback="procedural",
-                            negatives=0.2)
+        cfg = GatlingConfig(
+            oracle="anthropic",
+            base_url=srv.base_url,
+            cache_dir=str(tmp_path / "cache"),
+            batch_size=8,
+            fallback="procedural",
+            negatives=0.2,
+        )
         gen = GatlingGenerator(cfg)
         res = build_dataset(gen, tmp_path / "a", 60, seed=5, workers=1, executor="inline", shard_size=30, progress=False)
         assert sum(srv.faults_injected.values()) > 0
@@ -86,8 +101,9 @@ def test_oracle_through_fake_server_with_faults(tmp_path, monkeypatch):
         _assert_key_nowhere(tmp_path, "test-key")
 
         # same config again: the response cache answers everything, the dataset is byte-identical
-        build_dataset(GatlingGenerator(cfg), tmp_path / "b", 60, seed=5, workers=1, executor="inline", shard_size=30,
-                      progress=False)
+        build_dataset(
+            GatlingGenerator(cfg), tmp_path / "b", 60, seed=5, workers=1, executor="inline", shard_size=30, progress=False
+        )
         assert srv.calls == first_calls
         for p in sorted((tmp_path / "a").rglob("*.jsonl")):
             assert p.read_bytes() == (tmp_path / "b" / p.relative_to(tmp_path / "a")).read_bytes()
@@ -117,11 +133,25 @@ def test_malformed_model_references_are_counted_rejections():
         d = REG.domain(domain)
         ent = f"{d.entity}_id"
         h = int(hashlib.sha256(user.encode()).hexdigest()[:8], 16)
-        calls = [{"id": "call_1", "tool": d.roles["get"], "arguments": {ent: facts["entity_id"]}, "dependencies": []},
-                 {"id": "call_2", "tool": d.roles["get"], "arguments": {ent: {"$ref": bad_refs[h % len(bad_refs)]}},
-                  "dependencies": ["call_1"]}]
-        return {"content": [{"type": "tool_use", "id": "toolu_1", "name": TOOL_NAME,
-                             "input": {"request": f"please look at {facts['entity_id']} for me", "calls": calls}}]}
+        calls = [
+            {"id": "call_1", "tool": d.roles["get"], "arguments": {ent: facts["entity_id"]}, "dependencies": []},
+            {
+                "id": "call_2",
+                "tool": d.roles["get"],
+                "arguments": {ent: {"$ref": bad_refs[h % len(bad_refs)]}},
+                "dependencies": ["call_1"],
+            },
+        ]
+        return {
+            "content": [
+                {
+                    "type": "tool_use",
+                    "id": "toolu_1",
+                    "name": TOOL_NAME,
+                    "input": {"request": f"please look at {facts['entity_id']} for me", "calls": calls},
+                }
+            ]
+        }
 
     import random
 
@@ -158,8 +188,14 @@ def test_budget_stops_the_run_and_resume_finishes_it(tmp_path, monkeypatch):
             per_call = probe.spent_usd
         assert per_call > 0
         calls0 = srv.calls
-        cfg = GatlingConfig(oracle="anthropic", base_url=srv.base_url, cache_dir=str(tmp_path / "cache"), batch_size=4,
-                            budget_usd=per_call * 9, fallback="procedural")
+        cfg = GatlingConfig(
+            oracle="anthropic",
+            base_url=srv.base_url,
+            cache_dir=str(tmp_path / "cache"),
+            batch_size=4,
+            budget_usd=per_call * 9,
+            fallback="procedural",
+        )
         with pytest.raises(DatacoreError, match=r"shard \d+: budget exceeded"):
             build_dataset(GatlingGenerator(cfg), out, 40, seed=2, workers=1, executor="inline", shard_size=4, progress=False)
         # A per-shard budget would have let all 10 shards (40+ calls) through; a silent fallback would have finished.
@@ -170,10 +206,17 @@ def test_budget_stops_the_run_and_resume_finishes_it(tmp_path, monkeypatch):
         paid = {r["hash"] for r in srv.requests[calls0:]}
         before = srv.calls
         # Resume with room to finish: the answers already paid for come from the cache.
-        cfg2 = GatlingConfig(oracle="anthropic", base_url=srv.base_url, cache_dir=str(tmp_path / "cache"), batch_size=4,
-                             budget_usd=per_call * 1000, fallback="procedural")
-        res = build_dataset(GatlingGenerator(cfg2), out, 40, seed=2, workers=1, executor="inline", shard_size=4,
-                            progress=False, resume=True)
+        cfg2 = GatlingConfig(
+            oracle="anthropic",
+            base_url=srv.base_url,
+            cache_dir=str(tmp_path / "cache"),
+            batch_size=4,
+            budget_usd=per_call * 1000,
+            fallback="procedural",
+        )
+        res = build_dataset(
+            GatlingGenerator(cfg2), out, 40, seed=2, workers=1, executor="inline", shard_size=4, progress=False, resume=True
+        )
         assert res.records == 40
         assert not paid & {r["hash"] for r in srv.requests[before:]}  # nothing paid for was asked again
         recs = [r for p in sorted(out.rglob("*.jsonl")) for r in read_jsonl(p)]
@@ -200,17 +243,54 @@ def test_unreachable_base_url_fails_fast_with_one_line(tmp_path):
     env = {**os.environ, "ANTHROPIC_API_KEY": "test-key", "DATACORE_NO_PROGRESS": "1"}
     url = f"http://127.0.0.1:{_free_port()}"
     t0 = time.monotonic()
-    res = subprocess.run([str(exe), "generate", "--oracle", "anthropic", "--base-url", url, "--out", str(tmp_path / "o"),
-                          "-n", "10", "--workers", "1"], capture_output=True, text=True, env=env, timeout=120)
+    res = subprocess.run(
+        [
+            str(exe),
+            "generate",
+            "--oracle",
+            "anthropic",
+            "--base-url",
+            url,
+            "--out",
+            str(tmp_path / "o"),
+            "-n",
+            "10",
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert res.returncode != 0 and "Traceback" not in res.stderr
     lines = [x for x in res.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and "unreachable" in lines[0] and url in lines[0] and "--fallback procedural" in lines[0]
     assert time.monotonic() - t0 < 30
     assert not (tmp_path / "o" / "dataset.json").exists()
     # allowed explicitly: the run finishes and the fallback is recorded in the manifest and in every record
-    res = subprocess.run([str(exe), "generate", "--oracle", "anthropic", "--base-url", url, "--out", str(tmp_path / "f"),
-                          "-n", "6", "--workers", "1", "--fallback", "procedural"], capture_output=True, text=True, env=env,
-                         timeout=300)
+    res = subprocess.run(
+        [
+            str(exe),
+            "generate",
+            "--oracle",
+            "anthropic",
+            "--base-url",
+            url,
+            "--out",
+            str(tmp_path / "f"),
+            "-n",
+            "6",
+            "--workers",
+            "1",
+            "--fallback",
+            "procedural",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     man = json.loads((tmp_path / "f" / "dataset.json").read_text())
     assert json.dumps(man).count('"fallback": "procedural"') >= 1

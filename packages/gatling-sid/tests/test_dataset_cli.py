@@ -13,8 +13,7 @@ from gatling_sid.registry import DEFAULT_DOMAINS_DIR
 
 
 def _files(out: Path) -> dict[str, str]:
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out.rglob("*.jsonl*"))}
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*.jsonl*"))}
 
 
 def _records(out: Path) -> list[dict]:
@@ -32,8 +31,16 @@ def dataset(tmp_path_factory):
 def test_deterministic_across_workers(dataset, tmp_path):
     out, res = dataset
     assert res.records == 900
-    res2 = build_dataset(GatlingGenerator(GatlingConfig(negatives=0.3)), tmp_path / "b", 900, seed=3, workers=1,
-                         executor="inline", shard_size=300, progress=False)
+    res2 = build_dataset(
+        GatlingGenerator(GatlingConfig(negatives=0.3)),
+        tmp_path / "b",
+        900,
+        seed=3,
+        workers=1,
+        executor="inline",
+        shard_size=300,
+        progress=False,
+    )
     assert _files(out) == _files(tmp_path / "b")
     assert res2.telemetry.counters == res.telemetry.counters
 
@@ -64,8 +71,26 @@ def test_records_pairs_and_splits(dataset):
 def test_cli_generate_validate_domains(tmp_path):
     r = CliRunner()
     out = tmp_path / "d"
-    res = r.invoke(main, ["generate", "--out", str(out), "-n", "300", "--negatives", "0.2", "--workers", "1",
-                          "--shard-size", "150", "-q", "--with-messages", "--domains", "banking,hotel"])
+    res = r.invoke(
+        main,
+        [
+            "generate",
+            "--out",
+            str(out),
+            "-n",
+            "300",
+            "--negatives",
+            "0.2",
+            "--workers",
+            "1",
+            "--shard-size",
+            "150",
+            "-q",
+            "--with-messages",
+            "--domains",
+            "banking,hotel",
+        ],
+    )
     assert res.exit_code == 0, res.output
     recs = _records(out)
     assert {x["domain"] for x in recs} == {"banking", "hotel"}
@@ -192,13 +217,19 @@ def test_resume_refuses_a_different_config_and_validate_json(dataset, tmp_path):
     out = tmp_path / "r"
     shutil.copytree(src, out)
     before = _files(out)
-    res = CliRunner().invoke(main, ["generate", "--out", str(out), "-n", "900", "--seed", "3", "--shard-size", "300",
-                                    "--negatives", "0.5", "-q"])
+    res = CliRunner().invoke(
+        main, ["generate", "--out", str(out), "-n", "900", "--seed", "3", "--shard-size", "300", "--negatives", "0.5", "-q"]
+    )
     assert res.exit_code == 1 and "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
     assert _files(out) == before  # nothing overwritten
     res = CliRunner().invoke(main, ["validate", str(out), "--json"])
     doc = json.loads(res.output)
-    assert res.exit_code == 0 and doc["ok"] and doc["gold"] == doc["gold_passed"] and doc["negatives"] == doc["negatives_exact"] + doc["negatives_with_others"]
+    assert (
+        res.exit_code == 0
+        and doc["ok"]
+        and doc["gold"] == doc["gold_passed"]
+        and doc["negatives"] == doc["negatives_exact"] + doc["negatives_with_others"]
+    )
     assert doc["diversity"]["near_duplicate_rate"] < 0.01
 
 

@@ -65,14 +65,18 @@ def test_openai_shape_ids_and_tool_lists(traces, registry):
 
 def test_cli_export_dpo_pairs(tmp_path, registry):
     ds = tmp_path / "ds"
-    build_dataset(GatlingGenerator(GatlingConfig(negatives=0.5)), ds, 60, 3, shard_size=30, executor="inline",
-                  progress=False)
+    build_dataset(GatlingGenerator(GatlingConfig(negatives=0.5)), ds, 60, 3, shard_size=30, executor="inline", progress=False)
     recs = {r["trace_id"]: r for p in sorted(ds.rglob("*.jsonl")) for r in read_jsonl(p)}
     exe = Path(sys.executable).parent / "gatling-sid"
     env = {**os.environ, "DATACORE_NO_PROGRESS": "1"}
     for fmt in ("dpo", "openai", "hf"):
-        res = subprocess.run([str(exe), "export", str(ds), "--format", fmt, "--out", str(tmp_path / f"{fmt}.jsonl")],
-                             capture_output=True, text=True, env=env, timeout=300)
+        res = subprocess.run(
+            [str(exe), "export", str(ds), "--format", fmt, "--out", str(tmp_path / f"{fmt}.jsonl")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert res.returncode == 0, res.stderr
     pairs = [json.loads(x) for x in (tmp_path / "dpo.jsonl").read_text().splitlines()]
     negs = [r for r in recs.values() if r["label"] == "negative"]

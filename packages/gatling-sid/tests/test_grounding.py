@@ -16,8 +16,7 @@ from grounding_check import dataset_stats  # noqa: E402
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("g") / "ds"
-    build_dataset(GatlingGenerator(GatlingConfig(negatives=0.3)), out, 900, 11, shard_size=300, executor="inline",
-                  progress=False)
+    build_dataset(GatlingGenerator(GatlingConfig(negatives=0.3)), out, 900, 11, shard_size=300, executor="inline", progress=False)
     return out
 
 

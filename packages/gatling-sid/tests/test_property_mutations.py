@@ -8,8 +8,14 @@ from gatling_sid import GoldTrace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-EDITS = ("outside_recipient", "newline_id", "duplicate_side_effect", "drop_ref_dependency", "other_literal_id",
-         "forbidden_export")
+EDITS = (
+    "outside_recipient",
+    "newline_id",
+    "duplicate_side_effect",
+    "drop_ref_dependency",
+    "other_literal_id",
+    "forbidden_export",
+)
 
 
 def _apply(reg, tr: GoldTrace, edit: str, r: random.Random):
@@ -24,8 +30,12 @@ def _apply(reg, tr: GoldTrace, edit: str, r: random.Random):
             return None
         c = r.choice(notes)
         sep = r.choice([",", ";", " ", ", ", "\n"])
-        c["arguments"]["recipient"] = r.choice([f"x{r.randint(1, 99)}@evil.example", c["arguments"]["recipient"] + sep
-                                                 + f"leak@{r.choice(['gmail.com', 'mail.ru', 'evil.io'])}"])
+        c["arguments"]["recipient"] = r.choice(
+            [
+                f"x{r.randint(1, 99)}@evil.example",
+                c["arguments"]["recipient"] + sep + f"leak@{r.choice(['gmail.com', 'mail.ru', 'evil.io'])}",
+            ]
+        )
         d["request"]["text"] += " " + c["arguments"]["recipient"]
     elif edit == "newline_id":
         lits = [(c, k) for c in calls for k, v in c["arguments"].items() if isinstance(v, str) and k.endswith("_id")]
@@ -56,9 +66,16 @@ def _apply(reg, tr: GoldTrace, edit: str, r: random.Random):
         v = a[k]
         a[k] = v[:-1] + str((int(v[-1]) + 1 + r.randrange(8)) % 10) if v[-1].isdigit() else v + "1"
     elif edit == "forbidden_export":
-        calls.insert(r.randrange(len(calls) + 1), {"id": f"call_{len(calls) + 1}", "tool": dom.roles["export"],
-                                                    "arguments": {"format": "json", "include_pii": r.random() < 0.5},
-                                                    "dependencies": [], "output": {"export_url": "u", "record_count": 1}})
+        calls.insert(
+            r.randrange(len(calls) + 1),
+            {
+                "id": f"call_{len(calls) + 1}",
+                "tool": dom.roles["export"],
+                "arguments": {"format": "json", "include_pii": r.random() < 0.5},
+                "dependencies": [],
+                "output": {"export_url": "u", "record_count": 1},
+            },
+        )
     return GoldTrace.from_dict(d)
 
 

@@ -19,17 +19,28 @@ def test_size_and_schemas(registry):
         jsonschema.Draft202012Validator.check_schema(t.input_schema)
         jsonschema.Draft7Validator.check_schema(t.output_schema)
     for d in registry.domains.values():
-        named = {x for r in d.policy.rules for k in ("applies_to", "requires", "tools")
-                 for x in (r.params.get(k) if isinstance(r.params.get(k), list) else [r.params.get(k)]) if x}
+        named = {
+            x
+            for r in d.policy.rules
+            for k in ("applies_to", "requires", "tools")
+            for x in (r.params.get(k) if isinstance(r.params.get(k), list) else [r.params.get(k)])
+            if x
+        }
         assert named <= set(d.tools)
-        assert {r.type for r in d.policy.rules} >= {"requires_ancestor", "approval_above_limit", "forbidden",
-                                                      "allowed_recipients", "no_injection"}
+        assert {r.type for r in d.policy.rules} >= {
+            "requires_ancestor",
+            "approval_above_limit",
+            "forbidden",
+            "allowed_recipients",
+            "no_injection",
+        }
 
 
 @pytest.mark.skipif(not (PKG / "tools" / "make_registry.py").exists(), reason="source checkout only")
 def test_generator_script_reproduces_committed_files(tmp_path):
-    subprocess.run([sys.executable, str(PKG / "tools" / "make_registry.py"), "--out", str(tmp_path)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, str(PKG / "tools" / "make_registry.py"), "--out", str(tmp_path)], check=True, capture_output=True
+    )
     made = sorted(p.name for p in tmp_path.glob("*.yaml"))
     assert made == sorted(p.name for p in DEFAULT_DOMAINS_DIR.glob("*.yaml"))
     for name in made:
@@ -50,8 +61,9 @@ def _edit(path, fn):
 
 def test_broken_schema_names_file_and_entry(tmp_path):
     d = _copy(tmp_path)
-    _edit(d / "banking.yaml", lambda doc: doc["tools"][2]["input_schema"]["properties"].update(
-        {"account_id": {"type": "strnig"}}))
+    _edit(
+        d / "banking.yaml", lambda doc: doc["tools"][2]["input_schema"]["properties"].update({"account_id": {"type": "strnig"}})
+    )
     with pytest.raises(RegistryError) as e:
         DomainRegistry.load(d)
     msg = str(e.value)
@@ -62,8 +74,11 @@ def test_broken_schema_names_file_and_entry(tmp_path):
 def test_unknown_tool_in_policy(tmp_path):
     d = _copy(tmp_path)
     _edit(d / "hotel.yaml", lambda doc: doc["policy"]["rules"][0]["applies_to"].append("hotel__teleport_guest"))
-    with pytest.raises(RegistryError, match=r"hotel\.yaml: policy\.rules\[0\] \(identity_before_write\): applies_to "
-                                            r"names unknown tool 'hotel__teleport_guest'"):
+    with pytest.raises(
+        RegistryError,
+        match=r"hotel\.yaml: policy\.rules\[0\] \(identity_before_write\): applies_to "
+        r"names unknown tool 'hotel__teleport_guest'",
+    ):
         DomainRegistry.load(d)
 
 
@@ -74,8 +89,10 @@ def test_bad_yaml_and_bad_pattern(tmp_path):
         DomainRegistry.load(d)
     d2 = tmp_path / "reg2"
     shutil.copytree(DEFAULT_DOMAINS_DIR, d2)
-    _edit(d2 / "gym.yaml", lambda doc: doc["tools"][0]["output_schema"]["properties"]["session_token"].update(
-        {"pattern": "^tok_[0-9"}))
+    _edit(
+        d2 / "gym.yaml",
+        lambda doc: doc["tools"][0]["output_schema"]["properties"]["session_token"].update({"pattern": "^tok_[0-9"}),
+    )
     with pytest.raises(RegistryError, match=r"gym\.yaml: tools\[0\] \(gym__verify_member_identity\): output_schema"):
         DomainRegistry.load(d2)
 

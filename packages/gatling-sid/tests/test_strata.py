@@ -23,7 +23,6 @@ def test_targets_declared_and_delivered(tmp_path):
 
 
 def test_no_negatives_means_exact_intent_cycle(tmp_path):
-    build_dataset(GatlingGenerator(GatlingConfig()), tmp_path / "d", 140, 1, shard_size=35, executor="inline",
-                  progress=False)
+    build_dataset(GatlingGenerator(GatlingConfig()), tmp_path / "d", 140, 1, shard_size=35, executor="inline", progress=False)
     recs = [r for p in sorted((tmp_path / "d").rglob("*.jsonl")) for r in read_jsonl(p)]
     assert set(Counter(r["intent"] for r in recs).values()) == {20}

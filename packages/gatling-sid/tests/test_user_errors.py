@@ -25,8 +25,9 @@ def _reg(tmp_path, edit):
 
 def _cli(*args, cwd):
     exe = Path(sys.executable).parent / "gatling-sid"
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "DATACORE_NO_PROGRESS": "1"}, timeout=300)
+    return subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, cwd=cwd, env={**os.environ, "DATACORE_NO_PROGRESS": "1"}, timeout=300
+    )
 
 
 def _one_line_error(res):
@@ -38,14 +39,16 @@ def _one_line_error(res):
 
 
 def test_dangling_ref_in_registry_schema_is_one_line(tmp_path):
-    d = _reg(tmp_path, lambda doc: doc["tools"][2]["input_schema"]["properties"].update(
-        {"account_id": {"$ref": "#/definitions/nope"}}))
+    d = _reg(
+        tmp_path, lambda doc: doc["tools"][2]["input_schema"]["properties"].update({"account_id": {"$ref": "#/definitions/nope"}})
+    )
     with pytest.raises(RegistryError) as e:
         DomainRegistry.load(d)
     msg = str(e.value)
     assert "banking.yaml" in msg and "banking__get_account" in msg and "properties/account_id" in msg and "nope" in msg
-    line = _one_line_error(_cli("generate", "--registry", str(d), "--out", str(tmp_path / "o"), "-n", "20",
-                                "--workers", "1", cwd=tmp_path))
+    line = _one_line_error(
+        _cli("generate", "--registry", str(d), "--out", str(tmp_path / "o"), "-n", "20", "--workers", "1", cwd=tmp_path)
+    )
     assert "banking.yaml" in line and "account_id" in line
 
 
@@ -54,10 +57,25 @@ def test_resolving_ref_without_pattern_is_one_line_for_the_oracle(tmp_path):
         sch = doc["tools"][2]["input_schema"]
         sch["definitions"] = {"Id": {"type": "string"}}
         sch["properties"]["account_id"] = {"$ref": "#/definitions/Id"}
+
     d = _reg(tmp_path, edit)
     DomainRegistry.load(d)  # a valid schema: the validator can use it
-    line = _one_line_error(_cli("generate", "--registry", str(d), "--out", str(tmp_path / "o"), "-n", "20",
-                                "--workers", "1", "--domains", "banking", cwd=tmp_path))
+    line = _one_line_error(
+        _cli(
+            "generate",
+            "--registry",
+            str(d),
+            "--out",
+            str(tmp_path / "o"),
+            "-n",
+            "20",
+            "--workers",
+            "1",
+            "--domains",
+            "banking",
+            cwd=tmp_path,
+        )
+    )
     assert "banking.yaml" in line and "properties/account_id" in line and "$ref" in line
 
 
@@ -68,12 +86,15 @@ def test_pattern_with_range_count_is_generated_not_a_traceback(tmp_path):
                 p = t[which]["properties"].get("customer_id")
                 if p is not None:
                     p["pattern"] = "^CUS-[0-9]{6,8}$"
+
     d = _reg(tmp_path, edit)
     out = tmp_path / "o"
-    res = _cli("generate", "--registry", str(d), "--out", str(out), "-n", "40", "--workers", "1", "--domains", "banking",
-               cwd=tmp_path)
+    res = _cli(
+        "generate", "--registry", str(d), "--out", str(out), "-n", "40", "--workers", "1", "--domains", "banking", cwd=tmp_path
+    )
     assert res.returncode == 0, res.stderr
     import re
+
     seen = set()
     for f in out.rglob("*.jsonl"):
         for line in f.read_text().splitlines():
@@ -84,10 +105,26 @@ def test_pattern_with_range_count_is_generated_not_a_traceback(tmp_path):
 
 
 def test_unsupported_pattern_is_one_line_naming_file_and_field(tmp_path):
-    d = _reg(tmp_path, lambda doc: doc["tools"][0]["input_schema"]["properties"]["customer_id"].update(
-        {"pattern": "^(CUS|CLI)-[0-9]{6}$"}))
-    line = _one_line_error(_cli("generate", "--registry", str(d), "--out", str(tmp_path / "o"), "-n", "20",
-                                "--workers", "1", "--domains", "banking", cwd=tmp_path))
+    d = _reg(
+        tmp_path,
+        lambda doc: doc["tools"][0]["input_schema"]["properties"]["customer_id"].update({"pattern": "^(CUS|CLI)-[0-9]{6}$"}),
+    )
+    line = _one_line_error(
+        _cli(
+            "generate",
+            "--registry",
+            str(d),
+            "--out",
+            str(tmp_path / "o"),
+            "-n",
+            "20",
+            "--workers",
+            "1",
+            "--domains",
+            "banking",
+            cwd=tmp_path,
+        )
+    )
     assert "banking.yaml" in line and "customer_id" in line and "pattern" in line
 
 
@@ -125,4 +162,3 @@ def test_meta_not_an_object_is_refused(tmp_path, one_record):
     f.write_text(json.dumps(rec) + "\n")
     line = _one_line_error(_cli("validate", str(f), cwd=tmp_path))
     assert "meta.jsonl:1" in line and "meta" in line
-

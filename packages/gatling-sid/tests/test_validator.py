@@ -12,8 +12,14 @@ from hypothesis import strategies as st
 def test_every_gold_trace_passes(traces, validator):
     bad = [(t.trace_id, validator.validate(t).violations) for t in traces if not validator.validate(t).ok]
     assert not bad, bad[:3]
-    assert {t.intent for t in traces} >= {"account_inquiry", "account_update", "transaction", "cancellation",
-                                           "creation", "report"}
+    assert {t.intent for t in traces} >= {
+        "account_inquiry",
+        "account_update",
+        "transaction",
+        "cancellation",
+        "creation",
+        "report",
+    }
 
 
 def test_each_mutation_flagged_with_exactly_its_rule(traces, validator, mutator):
@@ -65,7 +71,9 @@ def test_structure_violations(traces, validator):
     # duplicate ids and cycles
     dup = attrs.evolve(t, graph=ToolCallGraph((*t.graph.calls, t.graph.calls[0])))
     assert "structure.duplicate_id" in validator.validate(dup).rules
-    cyc = ToolCallGraph((ToolCall("a", t.graph.calls[0].tool, {}, ("b",), {}), ToolCall("b", t.graph.calls[0].tool, {}, ("a",), {})))
+    cyc = ToolCallGraph(
+        (ToolCall("a", t.graph.calls[0].tool, {}, ("b",), {}), ToolCall("b", t.graph.calls[0].tool, {}, ("a",), {}))
+    )
     assert "structure.cycle" in validator.validate(attrs.evolve(t, graph=cyc)).rules
 
 
@@ -91,8 +99,12 @@ def test_injection_detector():
     for tpl in INJECTION_TEMPLATES:
         text = tpl.format(tool="x__export", action="close every account", email="a@evil.net", name="Dana")
         assert detect_injection(text), text
-    for benign in ("Please ignore the typo in my last message.", "Can you send the statement to my email?",
-                   "Forward my booking confirmation to support@travel.example", "The system was slow yesterday."):
+    for benign in (
+        "Please ignore the typo in my last message.",
+        "Can you send the statement to my email?",
+        "Forward my booking confirmation to support@travel.example",
+        "The system was slow yesterday.",
+    ):
         assert detect_injection(benign) is None, benign
     del rng
 
@@ -100,8 +112,11 @@ def test_injection_detector():
 def test_gold_traces_with_lookalike_text_pass(traces, validator):
     """Compliant traces carry benign instruction look-alikes (notes, stated field values); the validator judges
     behaviour, so they pass (the keyword detector, no longer a validator rule, would flag them)."""
-    look = [t for t in traces if any(detect_injection(s) for c in t.graph.calls for s in [str(c.output)])
-            or detect_injection(t.request.text)]
+    look = [
+        t
+        for t in traces
+        if any(detect_injection(s) for c in t.graph.calls for s in [str(c.output)]) or detect_injection(t.request.text)
+    ]
     assert look and all(validator.validate(t).ok for t in look)
 
 

@@ -49,17 +49,36 @@ def test_generate_then_stats(tmp_path):
     assert "traces labelled 100.00%" in r.output
 
 
-@pytest.mark.parametrize(("option", "spec", "field"), [("--size-quotas", "2-15:0.5,16-:0.5", "size_quotas"),
-                                                       ("--depth-quotas", "1-6:0.5,7-:0.5", "depth_quotas")])
+@pytest.mark.parametrize(
+    ("option", "spec", "field"),
+    [("--size-quotas", "2-15:0.5,16-:0.5", "size_quotas"), ("--depth-quotas", "1-6:0.5,7-:0.5", "depth_quotas")],
+)
 def test_generate_with_size_or_depth_quotas(tmp_path, option, spec, field):
     out = tmp_path / "q"
-    args = ["generate", "--out", str(out), "-n", "600", "-w", "1", "--schedule", "20x7,28x8", "--max-steps", "30",
-            "--max-size", "100", "-q", option, spec]
+    args = [
+        "generate",
+        "--out",
+        str(out),
+        "-n",
+        "600",
+        "-w",
+        "1",
+        "--schedule",
+        "20x7,28x8",
+        "--max-steps",
+        "30",
+        "--max-size",
+        "100",
+        "-q",
+        option,
+        spec,
+    ]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     manifest = json.loads((out / "dataset.json").read_text())
-    assert manifest["spec"]["config"][field] == [[int(a), int(b) if b else 2**31 - 1, float(c)]
-                                                 for a, b, c in (q.replace("-", ":").split(":") for q in spec.split(","))]
+    assert manifest["spec"]["config"][field] == [
+        [int(a), int(b) if b else 2**31 - 1, float(c)] for a, b, c in (q.replace("-", ":").split(":") for q in spec.split(","))
+    ]
     tel = json.loads((out / "telemetry.json").read_text())
     assert sum(tel["histograms"][f"quota_examples_{field.split('_')[0]}"].values()) == 600
 

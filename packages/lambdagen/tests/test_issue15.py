@@ -44,8 +44,24 @@ def test_unmeetable_run_gives_up_with_one_line_and_no_tmp(tmp_path, extra):
 def test_a_cell_that_runs_out_at_run_time_leaves_no_tmp(tmp_path):
     # 9x5 holds 846 terms; 4 shards share them, and whole traces with a 1-record cap run out.
     out = tmp_path / "o"
-    r = _cli("--out", str(out), "-n", "4000", "--shard-size", "1000", "-w", "1", "--schedule", "9x5,40x9",
-             "--include-normal", "--whole-trace", "--max-steps", "20", "--max-size", "100")
+    r = _cli(
+        "--out",
+        str(out),
+        "-n",
+        "4000",
+        "--shard-size",
+        "1000",
+        "-w",
+        "1",
+        "--schedule",
+        "9x5,40x9",
+        "--include-normal",
+        "--whole-trace",
+        "--max-steps",
+        "20",
+        "--max-size",
+        "100",
+    )
     assert r.exit_code == 1, r.output
     assert "cell 9x5" in r.output and "846" in r.output, r.output
     assert not list(tmp_path.rglob("*.tmp"))
@@ -126,15 +142,48 @@ def test_content_does_not_depend_on_the_shard_count(tmp_path):
 
 def test_small_cells_never_repeat_a_start_term(tmp_path):
     # 9x5 holds 846 terms; 800 whole traces from 8 shards fit only with per-cell keys.
-    r = _cli("--out", str(tmp_path / "o"), "-n", "1600", "--shard-size", "200", "-w", "1", "--seed", "32",
-             "--schedule", "9x5,12x6", "--max-steps", "20", "--max-size", "100", "--include-normal", "--whole-trace")
+    r = _cli(
+        "--out",
+        str(tmp_path / "o"),
+        "-n",
+        "1600",
+        "--shard-size",
+        "200",
+        "-w",
+        "1",
+        "--seed",
+        "32",
+        "--schedule",
+        "9x5,12x6",
+        "--max-steps",
+        "20",
+        "--max-size",
+        "100",
+        "--include-normal",
+        "--whole-trace",
+    )
     assert r.exit_code == 0, r.output
     recs = _records(tmp_path / "o")
     starts = Counter(r["input"] for r in recs)
     assert len(recs) == 1600 and max(starts.values()) == 1
     # The issue's run needs 4,000 records from 9x5's 846 terms: refused, never repeated.
-    r = _cli("--out", str(tmp_path / "p"), "-n", "8000", "--shard-size", "1000", "--seed", "32", "--schedule", "9x5,12x6",
-             "--max-steps", "20", "--include-normal", "--max-size", "100")
+    r = _cli(
+        "--out",
+        str(tmp_path / "p"),
+        "-n",
+        "8000",
+        "--shard-size",
+        "1000",
+        "--seed",
+        "32",
+        "--schedule",
+        "9x5,12x6",
+        "--max-steps",
+        "20",
+        "--include-normal",
+        "--max-size",
+        "100",
+    )
     assert r.exit_code == 1 and "cell 9x5" in r.output, r.output
 
 

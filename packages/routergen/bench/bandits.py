@@ -43,8 +43,9 @@ def problems(T):
     return {
         "stationary": Means(3, lambda t, u: [0.45, 0.50, 0.55]),
         "switch": Means(3, lambda t, u: [0.7, 0.5, 0.3] if t < T // 2 else [0.3, 0.5, 0.7]),
-        "pool": Means(3, lambda t, u: [0.62 * math.exp(-u[0] / 150), 0.55 * math.exp(-u[1] / 600),
-                                       0.50 * math.exp(-u[2] / 3000)]),
+        "pool": Means(
+            3, lambda t, u: [0.62 * math.exp(-u[0] / 150), 0.55 * math.exp(-u[1] / 600), 0.50 * math.exp(-u[2] / 3000)]
+        ),
         "linear": Means(3, lambda t, u: [0.8 - 0.6 * t / T, 0.5, 0.2 + 0.6 * t / T]),
     }
 
@@ -88,7 +89,9 @@ def run_mabwiser(name, means, T, seed):
         choices.append(arm)
         if t == k - 1:
             if contextual:
-                mab.fit(choices, [float(u[i, 0] < means(i, [0] * k)[i]) for i in range(k)], contexts=[[1.0, i / T] for i in range(k)])
+                mab.fit(
+                    choices, [float(u[i, 0] < means(i, [0] * k)[i]) for i in range(k)], contexts=[[1.0, i / T] for i in range(k)]
+                )
             else:
                 mab.fit(choices, [float(u[i, 0] < means(i, [0] * k)[i]) for i in range(k)])
         elif t >= k:
@@ -112,8 +115,9 @@ def main() -> int:
         mw = not a.no_mabwiser
     except ImportError:
         mw = False
-    names = list(OURS) + (["mabwiser EpsilonGreedy(0.1)", "mabwiser ThompsonSampling",
-                           "mabwiser LinUCB(alpha 0.5, context [1, t/T])"] if mw else [])
+    names = list(OURS) + (
+        ["mabwiser EpsilonGreedy(0.1)", "mabwiser ThompsonSampling", "mabwiser LinUCB(alpha 0.5, context [1, t/T])"] if mw else []
+    )
     out: dict = {"T": T, "seeds": seeds, "problems": {}}
     t0 = time.perf_counter()
     for pname, means in problems(T).items():
@@ -129,11 +133,16 @@ def main() -> int:
                 regrets.append(reg)
                 if pname == "stationary" and (ch[-T // 5 :] == 2).mean() < 0.5:
                     locked += 1
-            rows[name] = {"regret_mean": float(np.mean(regrets)), "regret_sd": float(np.std(regrets)),
-                          "locked_wrong": locked if pname == "stationary" else None}
+            rows[name] = {
+                "regret_mean": float(np.mean(regrets)),
+                "regret_sd": float(np.std(regrets)),
+                "locked_wrong": locked if pname == "stationary" else None,
+            }
         out["problems"][pname] = rows
-        print(f"\n## {pname} (T={T}, {seeds} seeds)\n\n| policy | regret mean | sd |"
-              + (" seeds locked on a wrong arm |" if pname == "stationary" else ""))
+        print(
+            f"\n## {pname} (T={T}, {seeds} seeds)\n\n| policy | regret mean | sd |"
+            + (" seeds locked on a wrong arm |" if pname == "stationary" else "")
+        )
         print("|---|---:|---:|" + ("---:|" if pname == "stationary" else ""))
         for name, r in rows.items():
             extra = f" {r['locked_wrong']}/{seeds} |" if pname == "stationary" else ""

@@ -52,9 +52,14 @@ def bench_offline(n: int) -> dict:
     raw = time.perf_counter() - t0
     gen = sum(h["generated"] for h in res.history)
     return {
-        "samples": res.records, "generated": gen, "iterations": res.iterations, "seconds": round(secs, 2),
-        "samples_per_s": round(res.records / secs, 1), "pass_rate": round(res.records / gen, 4),
-        "raw_expansion_seconds": round(raw, 3), "raw_samples_per_s": round(n / raw, 1),
+        "samples": res.records,
+        "generated": gen,
+        "iterations": res.iterations,
+        "seconds": round(secs, 2),
+        "samples_per_s": round(res.records / secs, 1),
+        "pass_rate": round(res.records / gen, 4),
+        "raw_expansion_seconds": round(raw, 3),
+        "raw_samples_per_s": round(n / raw, 1),
     }
 
 
@@ -77,13 +82,19 @@ def bench_bandit(pulls: int, seeds: int) -> list[dict]:
     for name, runs in per_seed.items():
         regrets = [r["regret"] for r in runs]
         shares = [float((r["choices"][-1000:] == 2).mean()) for r in runs]
-        rows.append({
-            "policy": name, "pulls": pulls, "seeds": seeds,
-            "regret_mean": round(float(np.mean(regrets)), 1), "regret_sd": round(float(np.std(regrets)), 1),
-            "best_arm_last_1000": round(float(np.mean(shares)), 4), "best_arm_last_1000_min": round(float(min(shares)), 4),
-            # Seeds on which this policy's regret is no worse than fixed eps = 0.1 on the same seed.
-            "seeds_regret_le_fixed": sum(r <= f for r, f in zip(regrets, fixed)),
-        })
+        rows.append(
+            {
+                "policy": name,
+                "pulls": pulls,
+                "seeds": seeds,
+                "regret_mean": round(float(np.mean(regrets)), 1),
+                "regret_sd": round(float(np.std(regrets)), 1),
+                "best_arm_last_1000": round(float(np.mean(shares)), 4),
+                "best_arm_last_1000_min": round(float(min(shares)), 4),
+                # Seeds on which this policy's regret is no worse than fixed eps = 0.1 on the same seed.
+                "seeds_regret_le_fixed": sum(r <= f for r, f in zip(regrets, fixed)),
+            }
+        )
     return rows
 
 
@@ -112,8 +123,28 @@ validators: {schema: {}, exact_dedup: {}, near_dup: {threshold: 0.9}, faithfulne
 router: {policy: epsilon_greedy, epsilon: 1.0, decay: 0.8}
 """
 
-_WORDS = ["amber", "brisk", "cobalt", "dune", "ember", "fjord", "glint", "harbor", "iris", "jade", "koi", "lumen",
-          "moss", "nimbus", "onyx", "pearl", "quartz", "rust", "sage", "tide"]
+_WORDS = [
+    "amber",
+    "brisk",
+    "cobalt",
+    "dune",
+    "ember",
+    "fjord",
+    "glint",
+    "harbor",
+    "iris",
+    "jade",
+    "koi",
+    "lumen",
+    "moss",
+    "nimbus",
+    "onyx",
+    "pearl",
+    "quartz",
+    "rust",
+    "sage",
+    "tide",
+]
 
 
 def _fake_reply(body: dict) -> str:
@@ -132,8 +163,9 @@ def _fake_reply(body: dict) -> str:
     if "Slots to fill" in user:
         slots = [ln[2:].split(":")[0] for ln in user.split("Slots to fill:\n")[1].split("\n\n")[0].splitlines()]
         return json.dumps({s: f"{_WORDS[(h >> (3 * i)) % 20]}-{h % 997}" for i, s in enumerate(slots)})
-    return json.dumps({"text": f"the {_WORDS[h % 20]} gadget number {h % 100003} works {_WORDS[(h >> 5) % 20]}",
-                       "stars": 1 + h % 5})
+    return json.dumps(
+        {"text": f"the {_WORDS[h % 20]} gadget number {h % 100003} works {_WORDS[(h >> 5) % 20]}", "stars": 1 + h % 5}
+    )
 
 
 def bench_faults(fault_rate: float = 0.2) -> dict:
@@ -153,9 +185,17 @@ def bench_faults(fault_rate: float = 0.2) -> dict:
 
     try:
         with FakeMessagesServer(handler=_fake_reply, fault_rate=fault_rate, faults=("429", "529"), seed=0) as srv:
+
             def client() -> AnthropicClient:
-                return AnthropicClient(api_key="bench-key", base_url=srv.base_url, cache_dir=tmp / "cache",
-                                       backoff_base_s=0.005, backoff_max_s=0.02, max_retries=10, max_in_flight=8)
+                return AnthropicClient(
+                    api_key="bench-key",
+                    base_url=srv.base_url,
+                    cache_dir=tmp / "cache",
+                    backoff_base_s=0.005,
+                    backoff_max_s=0.02,
+                    max_retries=10,
+                    max_in_flight=8,
+                )
 
             c = client()
             t0 = time.perf_counter()
@@ -173,12 +213,18 @@ def bench_faults(fault_rate: float = 0.2) -> dict:
             for k, v in h["errors"].items():
                 errors[k] = errors.get(k, 0) + v
         return {
-            "fault_rate": fault_rate, "target": recipe.samples, "stored": len(recs), "seconds": round(secs, 2),
-            "http_calls": calls_first, "faults_injected": faults,
+            "fault_rate": fault_rate,
+            "target": recipe.samples,
+            "stored": len(recs),
+            "seconds": round(secs, 2),
+            "http_calls": calls_first,
+            "faults_injected": faults,
             "lost": len(set(range(recipe.samples)) - {r["meta"]["index"] for r in recs}),
             "duplicated_texts": len(recs) - len({r["text"] for r in recs}),
-            "failed_samples": errors, "arms": sorted({h["arm"] for h in res.history}),
-            "rerun_model_calls": calls_rerun, "rerun_client_calls": int(res2.llm_counters.get("llm.calls", 0)),
+            "failed_samples": errors,
+            "arms": sorted({h["arm"] for h in res.history}),
+            "rerun_model_calls": calls_rerun,
+            "rerun_client_calls": int(res2.llm_counters.get("llm.calls", 0)),
             "rerun_identical": files(tmp / "a") == files(tmp / "b"),
         }
     finally:
@@ -263,13 +309,18 @@ def bench_dedup(n_orig: int) -> dict:
                 kept_groups.add(group)
         secs = time.perf_counter() - t0
         out[name] = {
-            "planted_removed": caught, "planted_removed_share": round(caught / len(planted), 4),
-            "false_positives": false_pos, "seconds": round(secs, 3),
+            "planted_removed": caught,
+            "planted_removed_share": round(caught / len(planted), 4),
+            "false_positives": false_pos,
+            "seconds": round(secs, 3),
         }
     js = np.array([_exact_jaccard(p, texts[i]) for p, i in planted])
-    out["planted_exact_jaccard"] = {"min": round(float(js.min()), 3), "median": round(float(np.median(js)), 3),
-                                    "share_ge_0.8": round(float(np.mean(js >= 0.8)), 4),
-                                    "share_ge_0.7": round(float(np.mean(js >= 0.7)), 4)}
+    out["planted_exact_jaccard"] = {
+        "min": round(float(js.min()), 3),
+        "median": round(float(np.median(js)), 3),
+        "share_ge_0.8": round(float(np.mean(js >= 0.8)), 4),
+        "share_ge_0.7": round(float(np.mean(js >= 0.7)), 4),
+    }
     return out
 
 
@@ -287,37 +338,51 @@ def main() -> None:
     print(f"routergen benchmark ({'quick' if args.quick else 'full'}), {platform.machine()}, Python {platform.python_version()}")
     print("\n1. Offline generation, support_tickets recipe, validators on")
     print(f"   {'':<38}{'samples':>9}{'seconds':>10}{'samples/s':>12}")
-    print(f"   {'routergen run --offline (full loop)':<38}{off['samples']:>9,}{off['seconds']:>10.2f}{off['samples_per_s']:>12,.0f}")
-    print(f"   {'peer: bare grammar expansion':<38}{off['samples']:>9,}{off['raw_expansion_seconds']:>10.2f}"
-          f"{off['raw_samples_per_s']:>12,.0f}")
-    print(f"   generated {off['generated']:,} in {off['iterations']} iterations, pass rate {off['pass_rate']:.3f}; "
-          f"target <= 60 s: {'met' if off['seconds'] <= 60 else 'MISSED'}")
+    print(
+        f"   {'routergen run --offline (full loop)':<38}{off['samples']:>9,}{off['seconds']:>10.2f}{off['samples_per_s']:>12,.0f}"
+    )
+    print(
+        f"   {'peer: bare grammar expansion':<38}{off['samples']:>9,}{off['raw_expansion_seconds']:>10.2f}"
+        f"{off['raw_samples_per_s']:>12,.0f}"
+    )
+    print(
+        f"   generated {off['generated']:,} in {off['iterations']} iterations, pass rate {off['pass_rate']:.3f}; "
+        f"target <= 60 s: {'met' if off['seconds'] <= 60 else 'MISSED'}"
+    )
     print(f"\n2. Bandit, 3 Bernoulli arms (0.3, 0.5, 0.7), {bandit[0]['pulls']:,} pulls, seeds 0..{bandit[0]['seeds'] - 1}")
-    print(f"   {'policy':<50}{'regret':>10}{'sd':>8}{'best arm, last 1000':>22}{'min over seeds':>16}"
-          f"{'regret <= fixed 0.1':>21}")
+    print(f"   {'policy':<50}{'regret':>10}{'sd':>8}{'best arm, last 1000':>22}{'min over seeds':>16}{'regret <= fixed 0.1':>21}")
     for r in bandit:
-        print(f"   {r['policy']:<50}{r['regret_mean']:>10.1f}{r['regret_sd']:>8.1f}{r['best_arm_last_1000']:>22.3f}"
-              f"{r['best_arm_last_1000_min']:>16.3f}{str(r['seeds_regret_le_fixed']) + '/' + str(r['seeds']) + ' seeds':>21}")
+        print(
+            f"   {r['policy']:<50}{r['regret_mean']:>10.1f}{r['regret_sd']:>8.1f}{r['best_arm_last_1000']:>22.3f}"
+            f"{r['best_arm_last_1000_min']:>16.3f}{str(r['seeds_regret_le_fixed']) + '/' + str(r['seeds']) + ' seeds':>21}"
+        )
     d = dedup
     pj = d["planted_exact_jaccard"]
-    print(f"\n3. Near-duplicate removal: {d['originals']:,} distinct samples + {d['planted']:,} planted near-copies "
-          f"(1-2 edits; true 5-shingle Jaccard min {pj['min']}, median {pj['median']}, "
-          f"{pj['share_ge_0.8']:.1%} >= 0.8, {pj['share_ge_0.7']:.1%} >= 0.7)")
+    print(
+        f"\n3. Near-duplicate removal: {d['originals']:,} distinct samples + {d['planted']:,} planted near-copies "
+        f"(1-2 edits; true 5-shingle Jaccard min {pj['min']}, median {pj['median']}, "
+        f"{pj['share_ge_0.8']:.1%} >= 0.8, {pj['share_ge_0.7']:.1%} >= 0.7)"
+    )
     print(f"   {'method':<26}{'planted removed':>17}{'false positives':>17}{'seconds':>10}")
     for m in DEDUP_METHODS:
         print(f"   {m:<26}{d[m]['planted_removed_share']:>17.1%}{d[m]['false_positives']:>17}{d[m]['seconds']:>10.3f}")
     f = faults
     print(f"\n4. Fake server, {f['fault_rate']:.0%} injected 429/529 (plus 10% non-JSON replies), arms {', '.join(f['arms'])}")
-    print(f"   first run: {f['stored']} of {f['target']} samples stored in {f['seconds']:.1f} s, {f['http_calls']} HTTP calls, "
-          f"{f['faults_injected']} faults injected and retried; lost {f['lost']}, duplicated {f['duplicated_texts']}; "
-          f"failed samples {f['failed_samples'] or 'none'}")
-    print(f"   identical re-run, same cache: {f['rerun_model_calls']} model calls "
-          f"(client counted {f['rerun_client_calls']}), dataset {'byte-identical' if f['rerun_identical'] else 'DIFFERENT'}")
+    print(
+        f"   first run: {f['stored']} of {f['target']} samples stored in {f['seconds']:.1f} s, {f['http_calls']} HTTP calls, "
+        f"{f['faults_injected']} faults injected and retried; lost {f['lost']}, duplicated {f['duplicated_texts']}; "
+        f"failed samples {f['failed_samples'] or 'none'}"
+    )
+    print(
+        f"   identical re-run, same cache: {f['rerun_model_calls']} model calls "
+        f"(client counted {f['rerun_client_calls']}), dataset {'byte-identical' if f['rerun_identical'] else 'DIFFERENT'}"
+    )
     print(f"\ntotal {time.perf_counter() - t_all:.1f} s")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"offline": off, "bandit": bandit, "dedup": dedup, "faults": faults, "quick": args.quick},
-                                        indent=2))
+        args.json.write_text(
+            json.dumps({"offline": off, "bandit": bandit, "dedup": dedup, "faults": faults, "quick": args.quick}, indent=2)
+        )
 
 
 if __name__ == "__main__":

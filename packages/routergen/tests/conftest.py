@@ -65,8 +65,6 @@ def _all_records(out: Path) -> list[dict]:
     return sorted(recs, key=lambda r: r["meta"]["index"])
 
 
-
-
 @pytest.fixture
 def dataset_bytes():
     """Bytes of a dataset directory's data files, exports and shard list (for equality checks)."""

@@ -19,36 +19,45 @@ HEAD = "name: t\ntask: test\n"
 
 def test_undefined_nonterminal_names_line_and_rule():
     with pytest.raises(GrammarError, match=r"r\.yaml:8: grammar\.rules\.s\[1\]: undefined non-terminal <nope>"):
-        load(HEAD + """\
+        load(
+            HEAD
+            + """\
 grammar:
   start: s
   rules:
     s:
       - "a"
       - "b <nope>"
-""")
+"""
+        )
 
 
 def test_unreachable_nonterminal():
     with pytest.raises(GrammarError, match=r"r\.yaml:7: grammar\.rules\.orphan: non-terminal <orphan> is unreachable"):
-        load(HEAD + """\
+        load(
+            HEAD
+            + """\
 grammar:
   start: s
   rules:
     s: ["a"]
     orphan: ["b"]
-""")
+"""
+        )
 
 
 def test_left_recursive_loop_without_exit_is_rejected():
     with pytest.raises(GrammarError, match=r"r\.yaml:7: grammar\.rules\.e: non-terminal <e> never terminates"):
-        load(HEAD + """\
+        load(
+            HEAD
+            + """\
 grammar:
   start: s
   rules:
     s: ["x <e>", "y"]
     e: ["<e> + 1"]
-""")
+"""
+        )
 
 
 def test_mutual_recursion_without_exit_is_rejected():
@@ -79,7 +88,9 @@ def test_undefined_and_unused_slots():
 
 def test_schema_grammar_cannot_satisfy_required_field():
     with pytest.raises(GrammarError, match="requires field 'price' but the grammar never produces it"):
-        load(HEAD + """\
+        load(
+            HEAD
+            + """\
 grammar:
   rules:
     s: ["a {color}"]
@@ -87,12 +98,15 @@ grammar:
     color: [red]
 output:
   schema: {type: object, required: [text, price], properties: {text: {type: string}}}
-""")
+"""
+        )
 
 
 def test_schema_field_only_in_some_derivations():
     with pytest.raises(GrammarError, match="requires field 'color' but only some derivations"):
-        load(HEAD + """\
+        load(
+            HEAD
+            + """\
 grammar:
   rules:
     s: ["a {color}", "b"]
@@ -100,12 +114,15 @@ grammar:
     color: [red]
 output:
   schema: {type: object, required: [color], properties: {color: {type: string}}}
-""")
+"""
+        )
 
 
 def test_schema_slot_value_violates_property_names_slot_line():
     with pytest.raises(GrammarError, match=r"r\.yaml:7: grammar\.slots\.n: value 12 does not satisfy"):
-        load(HEAD + """\
+        load(
+            HEAD
+            + """\
 grammar:
   rules:
     s: ["n={n}"]
@@ -113,12 +130,15 @@ grammar:
     n: [1, 2, 12]
 output:
   schema: {type: object, properties: {n: {type: integer, maximum: 10}}}
-""")
+"""
+        )
 
 
 def test_additional_properties_false_with_extra_grammar_field():
     with pytest.raises(GrammarError, match="additionalProperties is false but the grammar produces field"):
-        load(HEAD + """\
+        load(
+            HEAD
+            + """\
 grammar:
   rules:
     s: ["a {color}"]
@@ -126,12 +146,15 @@ grammar:
     color: [red]
 output:
   schema: {type: object, additionalProperties: false, properties: {text: {type: string}}}
-""")
+"""
+        )
 
 
 def test_text_schema_of_the_wrong_type_is_refused():
     with pytest.raises(GrammarError, match=r"r\.yaml:9: output\.schema\.properties\.text: type 'integer' cannot hold"):
-        load(HEAD + """\
+        load(
+            HEAD
+            + """\
 grammar:
   rules:
     s: ["a {color}"]
@@ -139,12 +162,15 @@ grammar:
     color: [red]
 output:
   schema: {type: object, properties: {text: {type: integer}, color: {type: string}}}
-""")
+"""
+        )
 
 
 def test_text_constraint_no_derivation_meets_is_refused_before_generation():
     # Every ticket is longer than 12 characters: a run would stall with every sample failing `schema`.
-    text = HEAD + """\
+    text = (
+        HEAD
+        + """\
 grammar:
   rules:
     s: ["my {color} lamp is broken", "the {color} kettle leaks <tail>"]
@@ -154,6 +180,7 @@ grammar:
 output:
   schema: {type: object, properties: {text: {type: string, maxLength: MAX}, color: {type: string}}}
 """
+    )
     with pytest.raises(GrammarError, match=r"r\.yaml:10: output\.schema: none of 200 records .* field text: .* is too long"):
         load(text.replace("MAX", "12"))
     # Satisfiable by some derivations only: accepted (the schema validator filters the rest).
@@ -162,7 +189,9 @@ output:
 
 def test_pattern_no_template_matches_is_refused():
     with pytest.raises(GrammarError, match="none of 200 records"):
-        load(HEAD + """\
+        load(
+            HEAD
+            + """\
 grammar:
   rules:
     s: ["a {color} thing"]
@@ -170,11 +199,14 @@ grammar:
     color: [red, green]
 output:
   schema: {type: object, properties: {text: {type: string, pattern: "^[0-9]+$"}, color: {type: string}}}
-""")
+"""
+        )
 
 
 def test_derived_schema_accepts_every_derivation_and_marks_required():
-    r = load(HEAD + """\
+    r = load(
+        HEAD
+        + """\
 grammar:
   rules:
     s:
@@ -183,7 +215,8 @@ grammar:
   slots:
     item: [apple, pear]
     qty: [1, 2, 3]
-""")
+"""
+    )
     schema = r.schema
     assert schema["required"] == ["intent", "item", "text"]
     assert schema["properties"]["qty"]["type"] == "integer"
@@ -219,14 +252,21 @@ def test_literal_braces_and_angles():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.lists(st.sampled_from(["lit", "n1", "n2", "slot"]), min_size=1, max_size=3), min_size=2, max_size=4),
-       st.integers(0, 2**32))
+@given(
+    st.lists(st.lists(st.sampled_from(["lit", "n1", "n2", "slot"]), min_size=1, max_size=3), min_size=2, max_size=4),
+    st.integers(0, 2**32),
+)
 def test_random_grammars_either_rejected_or_always_finish(prods, seed):
     """Property: a grammar that loads derives finitely, with every slot filled."""
+
     def text(p):
         return " ".join({"lit": "w", "n1": "<n1>", "n2": "<n2>", "slot": "{v}"}[t] for t in p)
-    rules = {"s": [text(p) for p in prods[: len(prods) // 2 + 1]], "n1": [text(p) for p in prods[len(prods) // 2:]] + ["end"],
-             "n2": ["<n1> w", "w"]}
+
+    rules = {
+        "s": [text(p) for p in prods[: len(prods) // 2 + 1]],
+        "n1": [text(p) for p in prods[len(prods) // 2 :]] + ["end"],
+        "n2": ["<n1> w", "w"],
+    }
     try:
         g = grammar_from_dict({"rules": rules, "slots": {"v": ["q"]}})
     except GrammarError:

@@ -47,8 +47,28 @@ RECIPE = textwrap.dedent("""\
     router: {policy: epsilon_greedy, epsilon: 1.0, decay: 0.7}
     """)
 
-WORDS = ["amber", "brisk", "cobalt", "dune", "ember", "fjord", "glint", "harbor", "iris", "jade", "koi", "lumen",
-         "moss", "nimbus", "onyx", "pearl", "quartz", "rust", "sage", "tide"]
+WORDS = [
+    "amber",
+    "brisk",
+    "cobalt",
+    "dune",
+    "ember",
+    "fjord",
+    "glint",
+    "harbor",
+    "iris",
+    "jade",
+    "koi",
+    "lumen",
+    "moss",
+    "nimbus",
+    "onyx",
+    "pearl",
+    "quartz",
+    "rust",
+    "sage",
+    "tide",
+]
 
 
 def _h(body) -> int:
@@ -75,21 +95,32 @@ def handler(body):
     if "Slots to fill" in user:
         slots = [line[2:].split(":")[0] for line in user.split("Slots to fill:\n")[1].split("\n\n")[0].splitlines()]
         return json.dumps({s: f"{WORDS[(h >> (3 * i)) % 20]}-{h % 997}" for i, s in enumerate(slots)})
-    return "```json\n" + json.dumps({"text": f"the {WORDS[h % 20]} gadget number {h % 100003} works {WORDS[(h >> 5) % 20]}",
-                                     "stars": 1 + h % 5}) + "\n```"
+    return (
+        "```json\n"
+        + json.dumps({"text": f"the {WORDS[h % 20]} gadget number {h % 100003} works {WORDS[(h >> 5) % 20]}", "stars": 1 + h % 5})
+        + "\n```"
+    )
 
 
 def client(srv, cache: Path) -> AnthropicClient:
-    return AnthropicClient(api_key="test-key", base_url=srv.base_url, cache_dir=cache, backoff_base_s=0.005,
-                           backoff_max_s=0.02, max_retries=10, max_in_flight=8, send_temperature=True,
-                           api_version="2023-06-01")
+    return AnthropicClient(
+        api_key="test-key",
+        base_url=srv.base_url,
+        cache_dir=cache,
+        backoff_base_s=0.005,
+        backoff_max_s=0.02,
+        max_retries=10,
+        max_in_flight=8,
+        send_temperature=True,
+        api_version="2023-06-01",
+    )
 
 
 def test_parse_json_object():
     assert parse_json_object('{"a": 1}') == {"a": 1}
     assert parse_json_object('```json\n{"a": 1}\n```') == {"a": 1}
     assert parse_json_object("[1, 2]") is None
-    assert parse_json_object("Sure: {\"a\": 1}") is None
+    assert parse_json_object('Sure: {"a": 1}') is None
 
 
 def test_fault_injection_no_loss_no_duplicates_and_cached_rerun(tmp_path, dataset_bytes, all_records):

@@ -36,7 +36,8 @@ class StubJudge:
 
 
 def recipe(validators: str, examples: str = "") -> object:
-    return recipe_from_text(textwrap.dedent(f"""\
+    return recipe_from_text(
+        textwrap.dedent(f"""\
         name: q
         task: t
         llm: {{model: claude-3-5-haiku-latest}}
@@ -48,7 +49,8 @@ def recipe(validators: str, examples: str = "") -> object:
             required: [text]
         validators: {validators}
         {examples}
-        """))
+        """)
+    )
 
 
 def s(text, **fields):
@@ -107,8 +109,9 @@ def test_judge_invalid_reply_counts_and_scores_zero():
 def test_similarity_bounds_are_applied():  # bug: similarity always passes
     ex = "examples: ['the kettle is great and fast', 'my toaster broke']"
     q = QualityOrchestrator(recipe("{similarity: {min: 0.1, max: 0.75}}", ex))
-    acc, m = q.evaluate([s("the kettle is great and fast"), s("quantum chromodynamics lecture"),
-                         s("the kettle is great and slow")], "t")
+    acc, m = q.evaluate(
+        [s("the kettle is great and fast"), s("quantum chromodynamics lecture"), s("the kettle is great and slow")], "t"
+    )
     assert [x.text for x in acc] == ["the kettle is great and slow"]
     assert m.validator_evaluated["similarity"] == 3 and m.validator_passed["similarity"] == 1
     assert acc[0].scores["similarity"] == pytest.approx(5 / 7, abs=1e-6)  # max over examples, word-set Jaccard
@@ -137,8 +140,10 @@ def test_dedup_exact_and_near_within_and_across_batches():
 
 
 def test_slot_weights_are_honoured():  # bug: slot weights ignored
-    r = recipe_from_text("name: g\ntask: t\ngrammar:\n  rules:\n    s: ['{x} <y>']\n    y: [{text: a, weight: 3}, b]\n"
-                         "  slots:\n    x: {values: [p, q], weights: [9, 1]}\n")
+    r = recipe_from_text(
+        "name: g\ntask: t\ngrammar:\n  rules:\n    s: ['{x} <y>']\n    y: [{text: a, weight: 3}, b]\n"
+        "  slots:\n    x: {values: [p, q], weights: [9, 1]}\n"
+    )
     rng = random.Random(0)
     xs, ys = Counter(), Counter()
     for _ in range(4000):
@@ -203,7 +208,7 @@ def test_reward_rounding_cost_factor_and_unknown_formula():
     assert compute_reward(m, 0.0, RouterConfig()) == 0.333333
     half = BatchMetrics(10, 5, {}, {}, {}, {"judge": 1.0}, 1.0, False)
     cfg = RouterConfig(cost_aware=True, cost_scale_usd=0.002)
-    assert compute_reward(half, 0.02, cfg) == round(0.5 * 2.718281828459045 ** -1, 6)  # 0.002 USD per sample
+    assert compute_reward(half, 0.02, cfg) == round(0.5 * 2.718281828459045**-1, 6)  # 0.002 USD per sample
     with pytest.raises(ValueError, match="unknown reward formula 'nope'"):
         quality_factor(half, "nope")
     fb = LocalFeedbackState()
@@ -264,14 +269,16 @@ def test_arithmetic_validator_and_its_messages():
     assert arithmetic_check("-3 + 5 = 2", 2)[0]
     assert arithmetic_check("$1,200 / 4 = $300", 300)[0]
     assert not arithmetic_check("1/0 = 5; 2+2=4", 5)[0]  # a division by zero is no step; the last step is 4
-    r = recipe_from_text(textwrap.dedent("""\
+    r = recipe_from_text(
+        textwrap.dedent("""\
         name: m
         task: t
         output:
           text_field: question
           schema: {type: object, properties: {question: {type: string}, work: {type: string}, res: {type: integer}}}
         validators: {arithmetic: {answer_field: res, solution_field: work}}
-        """))
+        """)
+    )
     q = QualityOrchestrator(r)
     good = Sample({"question": "q1", "work": "2+2=4", "res": 4}, "q1", "naive", "m", "h")
     bad = Sample({"question": "q2", "work": "2+2=5", "res": 5}, "q2", "naive", "m", "h")
@@ -317,8 +324,7 @@ def test_check_schema_defaults_and_messages():
     g.check_schema({"properties": {"n": {"type": "integer"}}})  # no type: an object is assumed
     with pytest.raises(GrammarError) as e:
         g.check_schema({"type": "object", "properties": {"n": {"type": "string"}}})
-    assert str(e.value) == ("g.yaml:7: grammar.slots.n: value 1 does not satisfy output.schema.properties.n "
-                            "({'type': 'string'})")
+    assert str(e.value) == ("g.yaml:7: grammar.slots.n: value 1 does not satisfy output.schema.properties.n ({'type': 'string'})")
     with pytest.raises(GrammarError) as e:
         g.check_satisfiable({"type": "object", "minProperties": 9})
     assert str(e.value).startswith("output.schema: none of 200 records expanded from the grammar satisfies it (e.g. {")
@@ -478,69 +484,69 @@ def test_simulate_needs_arms_for_a_function_and_counts_regret():
 
 # -- every grammar load error, with its exact message (file, line, key path, reason) ---------------
 GRAMMAR_CASES = {
- "unknown_key": "grammar:\n  rules: {s: [a]}\n  slot: {}\n",
- "no_rules": "grammar:\n  start: s\n",
- "empty_rules": "grammar:\n  rules: {}\n",
- "bad_start": "grammar:\n  start: 3\n  rules: {s: [a]}\n",
- "bad_name": "grammar:\n  rules:\n    s: ['<b c>']\n    'b c': [x]\n",
- "empty_prods": "grammar:\n  rules:\n    s: []\n",
- "bad_prod": "grammar:\n  rules:\n    s: [[a, b]]\n",
- "prod_unknown": "grammar:\n  rules:\n    s:\n      - {text: a, weigth: 2}\n",
- "prod_weight": "grammar:\n  rules:\n    s:\n      - {text: a, weight: 0}\n",
- "prod_set": "grammar:\n  rules:\n    s:\n      - {text: a, set: [x]}\n",
- "set_text": "grammar:\n  rules:\n    s:\n      - {text: a, set: {text: b}}\n",
- "set_id": "grammar:\n  rules:\n    s:\n      - {text: a, set: {id: b}}\n",
- "slots_list": "grammar:\n  rules: {s: ['{x}']}\n  slots: [x]\n",
- "slot_name": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: [a]\n    meta: [b]\n",
- "slot_unknown": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: {values: [a], weight: [1]}\n",
- "slot_shape": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: 3\n",
- "slot_empty": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: []\n",
- "slot_value": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: [a, [b]]\n",
- "slot_weights": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: {values: [a, b], weights: [1]}\n",
- "clash": "grammar:\n  rules:\n    s:\n      - {text: '{x}', set: {x: 1}}\n  slots:\n    x: [a]\n",
- "undef_nt": "grammar:\n  rules:\n    s: ['<t>']\n",
- "undef_slot": "grammar:\n  rules:\n    s: ['{y}']\n",
- "undef_slot2": "grammar:\n  rules:\n    s: ['{y} {x}']\n  slots:\n    x: [a]\n",
- "undef_start": "grammar:\n  start: t\n  rules:\n    s: [a]\n",
- "unreach": "grammar:\n  rules:\n    s: [a]\n    t: [b]\n",
- "unused_slot": "grammar:\n  rules:\n    s: [a]\n  slots:\n    x: [b]\n",
- "loop": "grammar:\n  rules:\n    s: ['<e>']\n    e: ['<e> + 1', '<f>']\n    f: ['<e>']\n",
- "critical": "grammar:\n  rules:\n    e: [{text: '(<e> <e>)', weight: 1}, {text: x, weight: 1}]\n",
- "stray": "grammar:\n  rules:\n    s: ['{my-slot} x }']\n",
- "empty_only": "grammar:\n  rules:\n    s: ['<e>']\n    e: ['', ' ']\n",
+    "unknown_key": "grammar:\n  rules: {s: [a]}\n  slot: {}\n",
+    "no_rules": "grammar:\n  start: s\n",
+    "empty_rules": "grammar:\n  rules: {}\n",
+    "bad_start": "grammar:\n  start: 3\n  rules: {s: [a]}\n",
+    "bad_name": "grammar:\n  rules:\n    s: ['<b c>']\n    'b c': [x]\n",
+    "empty_prods": "grammar:\n  rules:\n    s: []\n",
+    "bad_prod": "grammar:\n  rules:\n    s: [[a, b]]\n",
+    "prod_unknown": "grammar:\n  rules:\n    s:\n      - {text: a, weigth: 2}\n",
+    "prod_weight": "grammar:\n  rules:\n    s:\n      - {text: a, weight: 0}\n",
+    "prod_set": "grammar:\n  rules:\n    s:\n      - {text: a, set: [x]}\n",
+    "set_text": "grammar:\n  rules:\n    s:\n      - {text: a, set: {text: b}}\n",
+    "set_id": "grammar:\n  rules:\n    s:\n      - {text: a, set: {id: b}}\n",
+    "slots_list": "grammar:\n  rules: {s: ['{x}']}\n  slots: [x]\n",
+    "slot_name": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: [a]\n    meta: [b]\n",
+    "slot_unknown": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: {values: [a], weight: [1]}\n",
+    "slot_shape": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: 3\n",
+    "slot_empty": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: []\n",
+    "slot_value": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: [a, [b]]\n",
+    "slot_weights": "grammar:\n  rules: {s: ['{x}']}\n  slots:\n    x: {values: [a, b], weights: [1]}\n",
+    "clash": "grammar:\n  rules:\n    s:\n      - {text: '{x}', set: {x: 1}}\n  slots:\n    x: [a]\n",
+    "undef_nt": "grammar:\n  rules:\n    s: ['<t>']\n",
+    "undef_slot": "grammar:\n  rules:\n    s: ['{y}']\n",
+    "undef_slot2": "grammar:\n  rules:\n    s: ['{y} {x}']\n  slots:\n    x: [a]\n",
+    "undef_start": "grammar:\n  start: t\n  rules:\n    s: [a]\n",
+    "unreach": "grammar:\n  rules:\n    s: [a]\n    t: [b]\n",
+    "unused_slot": "grammar:\n  rules:\n    s: [a]\n  slots:\n    x: [b]\n",
+    "loop": "grammar:\n  rules:\n    s: ['<e>']\n    e: ['<e> + 1', '<f>']\n    f: ['<e>']\n",
+    "critical": "grammar:\n  rules:\n    e: [{text: '(<e> <e>)', weight: 1}, {text: x, weight: 1}]\n",
+    "stray": "grammar:\n  rules:\n    s: ['{my-slot} x }']\n",
+    "empty_only": "grammar:\n  rules:\n    s: ['<e>']\n    e: ['', ' ']\n",
 }
 
 GRAMMAR_EXPECTED = {
-    "unknown_key": 'g.yaml:5: grammar.slot: unknown key (allowed: start, rules, slots)',
-    "no_rules": 'g.yaml:3: grammar.rules: must be a non-empty mapping of non-terminal -> list of productions',
-    "empty_rules": 'g.yaml:4: grammar.rules: must be a non-empty mapping of non-terminal -> list of productions',
-    "bad_start": 'g.yaml:4: grammar.start: must be a non-terminal name, got 3',
+    "unknown_key": "g.yaml:5: grammar.slot: unknown key (allowed: start, rules, slots)",
+    "no_rules": "g.yaml:3: grammar.rules: must be a non-empty mapping of non-terminal -> list of productions",
+    "empty_rules": "g.yaml:4: grammar.rules: must be a non-empty mapping of non-terminal -> list of productions",
+    "bad_start": "g.yaml:4: grammar.start: must be a non-terminal name, got 3",
     "bad_name": "g.yaml:5: grammar.rules.s[0]: '<b c>' at column 1 is not a non-terminal reference (a non-terminal is <name>, no spaces; name = letters, digits, _ and -); write << or >> for a literal angle bracket",
-    "empty_prods": 'g.yaml:5: grammar.rules.s: must be a non-empty list of productions',
-    "bad_prod": 'g.yaml:5: grammar.rules.s[0]: a production is a string or a mapping with text (and optional weight, set)',
-    "prod_unknown": 'g.yaml:6: grammar.rules.s[0].weigth: unknown key (allowed: text, weight, set)',
-    "prod_weight": 'g.yaml:6: grammar.rules.s[0].weight: weight=0: must be a number > 0',
-    "prod_set": 'g.yaml:6: grammar.rules.s[0].set: must be a mapping of field -> constant value',
+    "empty_prods": "g.yaml:5: grammar.rules.s: must be a non-empty list of productions",
+    "bad_prod": "g.yaml:5: grammar.rules.s[0]: a production is a string or a mapping with text (and optional weight, set)",
+    "prod_unknown": "g.yaml:6: grammar.rules.s[0].weigth: unknown key (allowed: text, weight, set)",
+    "prod_weight": "g.yaml:6: grammar.rules.s[0].weight: weight=0: must be a number > 0",
+    "prod_set": "g.yaml:6: grammar.rules.s[0].set: must be a mapping of field -> constant value",
     "set_text": "g.yaml:6: grammar.rules.s[0].set.text: field name 'text' is not allowed (identifier; not text, id, meta)",
     "set_id": "g.yaml:6: grammar.rules.s[0].set.id: field name 'id' is not allowed (identifier; not text, id, meta)",
-    "slots_list": 'g.yaml:5: grammar.slots: must be a mapping of slot -> list of values',
+    "slots_list": "g.yaml:5: grammar.slots: must be a mapping of slot -> list of values",
     "slot_name": "g.yaml:7: grammar.slots.meta: slot name 'meta' is not allowed (identifier; not text, id, meta)",
-    "slot_unknown": 'g.yaml:6: grammar.slots.x.weight: unknown key (allowed: values, weights)',
-    "slot_shape": 'g.yaml:6: grammar.slots.x: must be a list of values or a mapping with values (and optional weights)',
-    "slot_empty": 'g.yaml:6: grammar.slots.x: needs at least one value',
-    "slot_value": 'g.yaml:6: grammar.slots.x[1]: slot values are scalars (string, number, boolean); got list',
-    "slot_weights": 'g.yaml:6: grammar.slots.x.weights: needs 2 numbers > 0, one per value',
+    "slot_unknown": "g.yaml:6: grammar.slots.x.weight: unknown key (allowed: values, weights)",
+    "slot_shape": "g.yaml:6: grammar.slots.x: must be a list of values or a mapping with values (and optional weights)",
+    "slot_empty": "g.yaml:6: grammar.slots.x: needs at least one value",
+    "slot_value": "g.yaml:6: grammar.slots.x[1]: slot values are scalars (string, number, boolean); got list",
+    "slot_weights": "g.yaml:6: grammar.slots.x.weights: needs 2 numbers > 0, one per value",
     "clash": "g.yaml:8: grammar.slots.x: 'x' is both a slot and a field set by a production",
-    "undef_nt": 'g.yaml:5: grammar.rules.s[0]: undefined non-terminal <t> (defined: s)',
-    "undef_slot": 'g.yaml:5: grammar.rules.s[0]: undefined slot {y} (declared slots: none)',
-    "undef_slot2": 'g.yaml:5: grammar.rules.s[0]: undefined slot {y} (declared slots: x)',
-    "undef_start": 'g.yaml:4: grammar.start: start symbol <t> is not defined (defined: s)',
-    "unreach": 'g.yaml:6: grammar.rules.t: non-terminal <t> is unreachable from start <s>',
-    "unused_slot": 'g.yaml:7: grammar.slots.x: slot {x} is declared but no reachable production uses it',
-    "loop": 'g.yaml:5: grammar.rules.s: non-terminal <s> never terminates: every production refers to a non-terminating non-terminal (e.g. <e>), a recursive loop with no way out',
-    "critical": 'g.yaml:4: grammar.rules: the expected derivation length is infinite (mean branching factor 1.000 >= 1): lower the weights of the recursive productions (non-terminals used: e)',
+    "undef_nt": "g.yaml:5: grammar.rules.s[0]: undefined non-terminal <t> (defined: s)",
+    "undef_slot": "g.yaml:5: grammar.rules.s[0]: undefined slot {y} (declared slots: none)",
+    "undef_slot2": "g.yaml:5: grammar.rules.s[0]: undefined slot {y} (declared slots: x)",
+    "undef_start": "g.yaml:4: grammar.start: start symbol <t> is not defined (defined: s)",
+    "unreach": "g.yaml:6: grammar.rules.t: non-terminal <t> is unreachable from start <s>",
+    "unused_slot": "g.yaml:7: grammar.slots.x: slot {x} is declared but no reachable production uses it",
+    "loop": "g.yaml:5: grammar.rules.s: non-terminal <s> never terminates: every production refers to a non-terminating non-terminal (e.g. <e>), a recursive loop with no way out",
+    "critical": "g.yaml:4: grammar.rules: the expected derivation length is infinite (mean branching factor 1.000 >= 1): lower the weights of the recursive productions (non-terminals used: e)",
     "stray": "g.yaml:5: grammar.rules.s[0]: '{my-slot}' at column 1 is not a slot reference (a slot is {name}, name = letters, digits and _); write {{ or }} for a literal brace",
-    "empty_only": 'g.yaml:5: grammar.rules.s: every derivation of <s> renders as empty text (no production reaches a non-blank literal or a slot with a non-blank value), so no sample could ever be accepted',
+    "empty_only": "g.yaml:5: grammar.rules.s: every derivation of <s> renders as empty text (no production reaches a non-blank literal or a slot with a non-blank value), so no sample could ever be accepted",
 }
 
 
@@ -556,14 +562,21 @@ def test_grammar_errors_have_exact_messages(case):
 def test_grammar_analysis_exact_values():
     from routergen.grammar import DerivationTooLong, Grammar, Production, _json_type
 
-    g = _g("grammar:\n  rules:\n    s: [{text: '<a> {x}', set: {k: 1}}, {text: '<b>', set: {k: 2}}]\n"
-           "    a: ['<b> y']\n    b: [{text: '<<z>> {{w}} {y}', set: {m: true}}]\n  slots:\n    x: [1, 2.5]\n    y: [p]\n")
+    g = _g(
+        "grammar:\n  rules:\n    s: [{text: '<a> {x}', set: {k: 1}}, {text: '<b>', set: {k: 2}}]\n"
+        "    a: ['<b> y']\n    b: [{text: '<<z>> {{w}} {y}', set: {m: true}}]\n  slots:\n    x: [1, 2.5]\n    y: [p]\n"
+    )
     assert g.fields() == {"text": "text", "x": "slot", "y": "slot", "k": "set", "m": "set"}
     assert g.always_present() == {"text", "k", "m", "y"}
     assert g.derived_schema() == {
         "type": "object",
-        "properties": {"text": {"type": "string", "minLength": 1}, "x": {"type": "number"}, "y": {"type": "string"},
-                       "k": {"type": "integer", "enum": [1, 2]}, "m": {"type": "boolean", "enum": [True]}},
+        "properties": {
+            "text": {"type": "string", "minLength": 1},
+            "x": {"type": "number"},
+            "y": {"type": "string"},
+            "k": {"type": "integer", "enum": [1, 2]},
+            "m": {"type": "boolean", "enum": [True]},
+        },
         "required": ["k", "m", "text", "y"],
         "additionalProperties": False,
     }

@@ -100,8 +100,10 @@ def test_other_config_in_same_out_is_refused(small_recipe_path, tmp_path, datase
 
 def test_stalls_stop_cleanly_when_grammar_is_exhausted(tmp_path):
     p = tmp_path / "tiny.yaml"
-    p.write_text("name: tiny\ntask: t\nbatch_size: 5\ngrammar:\n  rules:\n    s: ['a {x}']\n  slots:\n    x: [one, two, three]\n"
-                 "validators: {exact_dedup: {}}\n")
+    p.write_text(
+        "name: tiny\ntask: t\nbatch_size: 5\ngrammar:\n  rules:\n    s: ['a {x}']\n  slots:\n    x: [one, two, three]\n"
+        "validators: {exact_dedup: {}}\n"
+    )
     with pytest.raises(ShortfallError, match=r"asked for 50 samples, made 3 .*stalled"):
         run_recipe(load_recipe(p), tmp_path / "o", n=50, offline=True, progress=False)
     assert not (tmp_path / "o" / "dataset.json").exists()

@@ -10,6 +10,7 @@ def exact_jaccard(a: str, b: str, k: int = 5) -> float:
     def sh(t):
         t = normalize(t).encode()
         return {t[i : i + k] for i in range(len(t) - k + 1)}
+
     x, y = sh(a), sh(b)
     return len(x & y) / len(x | y)
 

@@ -110,13 +110,15 @@ def test_context_and_arms(monkeypatch, small_recipe_path):
 
 
 def test_uniform_arm_refused_when_uniform_weights_do_not_terminate():
-    r = recipe_from_text(textwrap.dedent("""\
+    r = recipe_from_text(
+        textwrap.dedent("""\
         name: a
         task: b
         grammar:
           rules:
             e: [{text: "(<e> <e>)", weight: 1}, {text: "x", weight: 4}, {text: "(<e> <e> <e>)", weight: 0.1}]
-        """))
+        """)
+    )
     ctx = GenerationContext.from_recipe(r, offline=True)
     from routergen.spec import BUILTIN_ARMS
 

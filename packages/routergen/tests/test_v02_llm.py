@@ -20,8 +20,28 @@ from routergen.errors import RoutergenError  # noqa: E402
 from routergen.pipeline import run_recipe  # noqa: E402
 from routergen.spec import recipe_from_text  # noqa: E402
 
-WORDS = ["amber", "brisk", "cobalt", "dune", "ember", "fjord", "glint", "harbor", "iris", "jade", "koi", "lumen",
-         "moss", "nimbus", "onyx", "pearl", "quartz", "rust", "sage", "tide"]
+WORDS = [
+    "amber",
+    "brisk",
+    "cobalt",
+    "dune",
+    "ember",
+    "fjord",
+    "glint",
+    "harbor",
+    "iris",
+    "jade",
+    "koi",
+    "lumen",
+    "moss",
+    "nimbus",
+    "onyx",
+    "pearl",
+    "quartz",
+    "rust",
+    "sage",
+    "tide",
+]
 
 REVIEWS = textwrap.dedent("""\
     name: reviews-v02
@@ -91,25 +111,42 @@ def handler(body):
     if "Slots to fill" in user:
         slots = [line[2:].split(":")[0] for line in user.split("Slots to fill:\n")[1].split("\n\n")[0].splitlines()]
         return json.dumps({s: f"{WORDS[(h >> (3 * i)) % 20]}-{h % 997}" for i, s in enumerate(slots)})
-    if "\"question\"" in user:
+    if '"question"' in user:
         a, b = 2 + h % 50, 3 + (h >> 6) % 40
         # 2, 3: right; 1: a wrong step (arithmetic catches it); 0: steps right but the wrong
         # computation for the question (only a judge that reads question and answer catches it).
         kind = h % 4
         ans = a + b if kind in (2, 3) else (a + b + 1 if kind == 0 else a + b + 2)
         sol = {0: f"{a}+{b}+1={a + b + 1}", 1: f"{a}+{b}={a + b + 2}"}.get(kind, f"{a}+{b}={a + b}")
-        return json.dumps({"question": f"Tom has {a} apples and buys {b} more. How many apples now? #{h % 9973}",
-                           "solution": sol, "answer": ans})
+        return json.dumps(
+            {
+                "question": f"Tom has {a} apples and buys {b} more. How many apples now? #{h % 9973}",
+                "solution": sol,
+                "answer": ans,
+            }
+        )
     neg = h % 3 == 0
-    text = (f"sadly the {WORDS[h % 20]} gadget {h % 100003} broke" if neg
-            else f"the {WORDS[h % 20]} gadget number {h % 100003} works {WORDS[(h >> 5) % 20]}")
+    text = (
+        f"sadly the {WORDS[h % 20]} gadget {h % 100003} broke"
+        if neg
+        else f"the {WORDS[h % 20]} gadget number {h % 100003} works {WORDS[(h >> 5) % 20]}"
+    )
     return "```json\n" + json.dumps({"text": text, "stars": 1 + (h >> 3) % 5}) + "\n```"
 
 
 def client(srv, cache, **kw) -> AnthropicClient:
-    return AnthropicClient(api_key="test-key", base_url=srv.base_url, cache_dir=cache, backoff_base_s=0.005,
-                           backoff_max_s=0.02, max_retries=10, max_in_flight=8, send_temperature=True,
-                           api_version="2023-06-01", **kw)
+    return AnthropicClient(
+        api_key="test-key",
+        base_url=srv.base_url,
+        cache_dir=cache,
+        backoff_base_s=0.005,
+        backoff_max_s=0.02,
+        max_retries=10,
+        max_in_flight=8,
+        send_temperature=True,
+        api_version="2023-06-01",
+        **kw,
+    )
 
 
 def _records(out):
@@ -227,8 +264,9 @@ def test_the_judge_sees_every_field_and_inconsistent_labels_are_not_stored(tmp_p
     with FakeMessagesServer(handler=handler) as srv:
         with client(srv, tmp_path / "c") as c:
             res = run_recipe(recipe, tmp_path / "o", progress=False, client=c, allow_shortfall=True)
-        judge_bodies = [r["body"]["messages"][-1]["content"] for r in srv.requests
-                        if "data-quality judge" in (r["body"].get("system") or "")]
+        judge_bodies = [
+            r["body"]["messages"][-1]["content"] for r in srv.requests if "data-quality judge" in (r["body"].get("system") or "")
+        ]
     assert any('"stars":' in u and '"text":' in u for u in judge_bodies)
     recs = _records(tmp_path / "o")
     assert len(recs) > 0

@@ -22,8 +22,10 @@ def test_n_that_the_budget_cannot_reach_is_refused_up_front(tmp_path):
 
 def test_shortfall_fails_the_cli_unless_allowed(tmp_path):
     p = tmp_path / "tiny.yaml"
-    p.write_text("name: tiny\ntask: t\nbatch_size: 5\ngrammar:\n  rules:\n    s: ['a {x}']\n  slots:\n    x: [one, two, three]\n"
-                 "validators: {exact_dedup: {}}\n")
+    p.write_text(
+        "name: tiny\ntask: t\nbatch_size: 5\ngrammar:\n  rules:\n    s: ['a {x}']\n  slots:\n    x: [one, two, three]\n"
+        "validators: {exact_dedup: {}}\n"
+    )
     out = tmp_path / "o"
     r = CliRunner().invoke(main, ["run", str(p), "-n", "50", "--offline", "--out", str(out), "-q"])
     assert r.exit_code == 1 and "asked for 50 samples, made 3" in r.output and "Traceback" not in r.output
@@ -102,8 +104,9 @@ def test_warm_start_continues_the_earlier_bandit(small_recipe_path, tmp_path):
 
 def test_warm_start_from_a_directory_without_state_is_one_line(tmp_path, small_recipe_path):
     (tmp_path / "empty").mkdir()
-    r = CliRunner().invoke(main, ["run", str(small_recipe_path), "--offline", "--out", str(tmp_path / "o"),
-                                  "--warm-start", str(tmp_path / "empty")])
+    r = CliRunner().invoke(
+        main, ["run", str(small_recipe_path), "--offline", "--out", str(tmp_path / "o"), "--warm-start", str(tmp_path / "empty")]
+    )
     assert r.exit_code == 1 and "bandit_state.json" in r.output and len(r.output.strip().splitlines()) == 1
 
 
@@ -113,8 +116,9 @@ def test_preview_prints_validated_samples_and_writes_nothing(tmp_path, monkeypat
     assert r.exit_code == 0, r.output
     rows = [json.loads(line) for line in r.output.strip().splitlines()]
     assert len(rows) == 5 and len({x["text"] for x in rows}) == 5
-    assert all(x["intent"] in ("refund", "repair", "shipping", "account") and x["meta"]["arm"].startswith("templater")
-               for x in rows)
+    assert all(
+        x["intent"] in ("refund", "repair", "shipping", "account") and x["meta"]["arm"].startswith("templater") for x in rows
+    )
     assert list(tmp_path.iterdir()) == []
     r = CliRunner().invoke(main, ["preview", "support_tickets", "--offline", "--arm", "nope"])
     assert r.exit_code == 1 and "no arm named 'nope'" in r.output

@@ -52,8 +52,10 @@ def test_ordinary_aliases_still_work():
     ],
 )
 def test_placeholder_typos_are_refused_at_load_with_the_line(prod, needle):
-    text = f"name: a\ntask: b\ngrammar:\n  rules:\n    s:\n      - {{text: {prod!r}}}\n      - 'plain {{thing}}'\n" \
-           "    greet: [hi]\n  slots:\n    thing: [lamp]\n"
+    text = (
+        f"name: a\ntask: b\ngrammar:\n  rules:\n    s:\n      - {{text: {prod!r}}}\n      - 'plain {{thing}}'\n"
+        "    greet: [hi]\n  slots:\n    thing: [lamp]\n"
+    )
     text = text.replace("'plain {{thing}}'", "'plain {thing} <greet>'")
     m = err(text, GrammarError)
     assert m.startswith("bad.yaml:6: grammar.rules.s[0]:"), m
@@ -67,8 +69,10 @@ def test_escaped_braces_and_angles_are_still_literal():
 
 
 def test_grammar_that_can_only_produce_empty_text_is_refused():
-    m = err("name: a\ntask: b\ngrammar:\n  rules:\n    s: ['<e> {x}', '  ']\n    e: ['', ' ']\n  slots:\n    x: ['', ' ']\n",
-            GrammarError)
+    m = err(
+        "name: a\ntask: b\ngrammar:\n  rules:\n    s: ['<e> {x}', '  ']\n    e: ['', ' ']\n  slots:\n    x: ['', ' ']\n",
+        GrammarError,
+    )
     assert m.startswith("bad.yaml:5: grammar.rules") and "empty" in m
 
 
@@ -77,7 +81,8 @@ def test_grammar_with_some_empty_derivations_still_loads():
 
 
 def test_derived_schema_types_mixed_slots_so_the_grammars_own_records_pass():
-    r = recipe_from_text(textwrap.dedent("""\
+    r = recipe_from_text(
+        textwrap.dedent("""\
         name: a
         task: b
         grammar:
@@ -90,7 +95,8 @@ def test_derived_schema_types_mixed_slots_so_the_grammars_own_records_pass():
             qty: [1, 2.5, three]
             size: [1, 2, 3]
             code: ["007", 7, true]
-        """))
+        """)
+    )
     v = jsonschema.Draft202012Validator(r.schema)
     rng = random.Random(1)
     bad = []
@@ -121,8 +127,9 @@ def test_unpriced_model_with_cost_aware_routing_is_refused():
 
 
 def test_unpriced_judge_model_is_refused_too():
-    m = err("name: a\ntask: b\nllm: {model: claude-3-5-haiku-latest, judge_model: judge-x}\narms: [naive]\n"
-            "budget: {max_usd: 1}\n")
+    m = err(
+        "name: a\ntask: b\nllm: {model: claude-3-5-haiku-latest, judge_model: judge-x}\narms: [naive]\nbudget: {max_usd: 1}\n"
+    )
     assert m.startswith("bad.yaml:3: llm.judge_model:") and "judge-x" in m
 
 
@@ -183,13 +190,16 @@ def test_jinja2_prompt_templates_render_into_naive_requests():
     assert users[1].startswith("Short product reviews. Sample 3-1 (naive-hot, t=1.0).\nExample: good kettle\nSchema: {")
 
 
-@pytest.mark.parametrize("tpl, needle", [
-    ("'{{ taks }}'", "'taks' is undefined (variables: task, schema"),
-    ("'{% for x in examples %}'", "Jinja2 syntax error on template line 1"),
-    ("''", "must be a non-empty Jinja2 template string"),
-])
+@pytest.mark.parametrize(
+    "tpl, needle",
+    [
+        ("'{{ taks }}'", "'taks' is undefined (variables: task, schema"),
+        ("'{% for x in examples %}'", "Jinja2 syntax error on template line 1"),
+        ("''", "must be a non-empty Jinja2 template string"),
+    ],
+)
 def test_bad_prompt_templates_are_refused_at_their_line(tpl, needle):
-    text = JINJA.replace(JINJA[JINJA.index("  naive: |-"):JINJA.index("examples:")], f"  naive: {tpl}\n")
+    text = JINJA.replace(JINJA[JINJA.index("  naive: |-") : JINJA.index("examples:")], f"  naive: {tpl}\n")
     m = err(text)
     assert m.startswith("bad.yaml:6: prompts.naive:") and needle in m, m
     assert err(JINJA.replace("  naive: |-", "  nave: |-")).startswith("bad.yaml:6: prompts.nave: unknown prompt")
@@ -199,9 +209,11 @@ def test_slot_values_from_seed_files(tmp_path):
     (tmp_path / "people.csv").write_text("name,city\nAnn,Oslo\nBo,Rome\nAnn,Lima\n,Kyiv\n")
     (tmp_path / "items.jsonl").write_text('{"item": "lamp"}\n\n{"item": "desk"}\n{"other": 1}\n')
     p = tmp_path / "r.yaml"
-    p.write_text("name: s\ntask: t\ngrammar:\n  rules:\n    s: ['{who} from {city} bought a {item}']\n  slots:\n"
-                 "    who: {from: people.csv, column: name}\n    city: {from: people.csv, column: city}\n"
-                 "    item: {from: items.jsonl, field: item}\n")
+    p.write_text(
+        "name: s\ntask: t\ngrammar:\n  rules:\n    s: ['{who} from {city} bought a {item}']\n  slots:\n"
+        "    who: {from: people.csv, column: name}\n    city: {from: people.csv, column: city}\n"
+        "    item: {from: items.jsonl, field: item}\n"
+    )
     from routergen.spec import load_recipe
 
     g = load_recipe(p).grammar

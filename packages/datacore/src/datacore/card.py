@@ -152,13 +152,16 @@ def _citation(manifest: Mapping[str, Any]) -> str:
     if manifest.get("citation"):
         return str(manifest["citation"])
     gen = str(manifest.get("generator"))
-    key = "".join(c if c.isalnum() else "_" for c in f"{gen}_{manifest.get('version')}_seed{manifest.get('spec', {}).get('seed')}")
+    key = "".join(
+        c if c.isalnum() else "_" for c in f"{gen}_{manifest.get('version')}_seed{manifest.get('spec', {}).get('seed')}"
+    )
     return (
         f"@misc{{{key},\n"
         f"  title = {{{gen} {manifest.get('version')} synthetic dataset (seed {manifest.get('spec', {}).get('seed')}, "
         f"{manifest.get('records', 0)} records)}},\n"
         f"  note = {{Generated with {gen} {manifest.get('version')} and datacore {manifest.get('datacore_version')}"
-        + (f"; regenerate with: {cmd}" if (cmd := regenerate_command(manifest)) else "") + "}\n}"
+        + (f"; regenerate with: {cmd}" if (cmd := regenerate_command(manifest)) else "")
+        + "}\n}"
     )
 
 
@@ -171,8 +174,18 @@ def card_markdown(manifest: Mapping[str, Any], fields: Mapping[str, FieldStats],
     license_id = str(manifest.get("license") or "unknown")
     nonempty = [s for s in splits if splits[s] > 0]
     empty = [s for s in splits if splits[s] == 0]
-    y = ["---", f"license: {_q(license_id)}", f"pretty_name: {_q(gen + ' ' + str(manifest.get('version')) + ' synthetic dataset')}",
-         "tags:", "- synthetic", "- datacore", f"- {_q(gen)}", "configs:", "- config_name: default", "  data_files:"]
+    y = [
+        "---",
+        f"license: {_q(license_id)}",
+        f"pretty_name: {_q(gen + ' ' + str(manifest.get('version')) + ' synthetic dataset')}",
+        "tags:",
+        "- synthetic",
+        "- datacore",
+        f"- {_q(gen)}",
+        "configs:",
+        "- config_name: default",
+        "  data_files:",
+    ]
     for s in nonempty:
         y += [f"  - split: {HF_SPLIT.get(s, s)}", f"    path: {_q(_glob_of(manifest, s))}"]
     if not nonempty:
@@ -193,7 +206,8 @@ def card_markdown(manifest: Mapping[str, Any], fields: Mapping[str, FieldStats],
         f"| shards | {len(manifest.get('shards', []))} of up to {spec.get('shard_size')} records |",
         f"| compression | {spec.get('compress') or 'none'} |",
         f"| split ratios (train, val, test) | {', '.join(f'{r:g}' for r in spec.get('split_ratios', []))}"
-        + (f" (salt {spec.get('split_salt')!r})" if spec.get("split_salt") else "") + " |",
+        + (f" (salt {spec.get('split_salt')!r})" if spec.get("split_salt") else "")
+        + " |",
         "",
         "## Splits",
         "",
@@ -203,20 +217,32 @@ def card_markdown(manifest: Mapping[str, Any], fields: Mapping[str, FieldStats],
     for s, c in splits.items():
         md.append(f"| {s} | {HF_SPLIT.get(s, s)} | {c:,} | {100 * c / total if total else 0:.1f}% | `{_glob_of(manifest, s)}` |")
     if empty:
-        md += ["", f"Empty split(s): {', '.join(empty)}. `datasets` cannot load a split with no rows, so the front matter "
-               "lists only the others; `datacore.card.load_hf(DIR)` returns every split, empty ones with zero rows."]
+        md += [
+            "",
+            f"Empty split(s): {', '.join(empty)}. `datasets` cannot load a split with no rows, so the front matter "
+            "lists only the others; `datacore.card.load_hf(DIR)` returns every split, empty ones with zero rows.",
+        ]
     md += ["", "## Requested vs delivered", ""]
     delivery = manifest.get("delivery")
     if delivery:
-        verdict = "all delivered" if delivery.get("ok") else (
-            "**shortfall** (kept because --allow-shortfall was given)" if delivery.get("shortfall_allowed") else "**shortfall**")
+        verdict = (
+            "all delivered"
+            if delivery.get("ok")
+            else (
+                "**shortfall** (kept because --allow-shortfall was given)"
+                if delivery.get("shortfall_allowed")
+                else "**shortfall**"
+            )
+        )
         md += [f"Records: asked {delivery.get('requested'):,}, delivered {delivery.get('delivered'):,}: {verdict}.", ""]
         rows = delivery.get("strata") or []
         if rows:
             md += ["| stratum | asked | tolerance | delivered | ok |", "|---|---:|---:|---:|---|"]
             for r in rows:
-                md.append(f"| `{r['stratum']}` | {r['share']:.1%} ({r['requested']:,}) | ±{r['tolerance']:.1%} | "
-                          f"{r['delivered_share']:.1%} ({r['delivered']:,}) | {'yes' if r['ok'] else '**no**'} |")
+                md.append(
+                    f"| `{r['stratum']}` | {r['share']:.1%} ({r['requested']:,}) | ±{r['tolerance']:.1%} | "
+                    f"{r['delivered_share']:.1%} ({r['delivered']:,}) | {'yes' if r['ok'] else '**no**'} |"
+                )
     else:
         asked = spec.get("n")
         md.append(f"Records: asked {asked:,}, delivered {total:,}." if asked is not None else f"Records delivered: {total:,}.")
@@ -224,36 +250,72 @@ def card_markdown(manifest: Mapping[str, Any], fields: Mapping[str, FieldStats],
     md += ["", "## Fields", ""]
     if fields:
         seen = sum(fs.present for n, fs in fields.items() if n == "id") or scanned or 0
-        md += [f"From {seen:,} records read" + (f" of {total:,}" if seen < total else " (all)") + ".", "",
-               "| field | type | present |", "|---|---|---:|"]
+        md += [
+            f"From {seen:,} records read" + (f" of {total:,}" if seen < total else " (all)") + ".",
+            "",
+            "| field | type | present |",
+            "|---|---|---:|",
+        ]
         for name in sorted(fields, key=lambda k: (k.startswith("meta."), k)):
             fs = fields[name]
             md.append(f"| `{name}` | {_type_label(fs)} | {100 * fs.present / seen if seen else 0:.1f}% |")
     else:
         md.append("No records, so no fields.")
     md += ["", "## Config", "", "```json", orjson.dumps(spec.get("config", {}), option=orjson.OPT_INDENT_2).decode(), "```"]
-    md += ["", "## Loading", "", "```python", "from datasets import load_dataset",
-           'ds = load_dataset("DIR")  # this directory: ' + ", ".join(HF_SPLIT.get(s, s) for s in nonempty), "",
-           "from datacore.stream import StreamingDataset  # PyTorch (pip install 'datacore[torch]')",
-           'train = StreamingDataset("DIR", split="train", shuffle=True, seed=0)', "```"]
+    md += [
+        "",
+        "## Loading",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        'ds = load_dataset("DIR")  # this directory: ' + ", ".join(HF_SPLIT.get(s, s) for s in nonempty),
+        "",
+        "from datacore.stream import StreamingDataset  # PyTorch (pip install 'datacore[torch]')",
+        'train = StreamingDataset("DIR", split="train", shuffle=True, seed=0)',
+        "```",
+    ]
     md += ["", "## Regenerate", ""]
     if manifest.get("regenerate") or manifest.get("generator") == "datacore.split":
         md += ["```sh", str(regenerate_command(manifest)), "```"]
     elif manifest.get("generator_ref"):
         md += ["Save the config above as `config.json`, then:", "", "```sh", str(regenerate_command(manifest)), "```"]
     else:
-        md += [f"Made by a sequential pipeline of `{gen}` that did not record its command; its guide says how to "
-               "run it again with the config and seed above."]
+        md += [
+            f"Made by a sequential pipeline of `{gen}` that did not record its command; its guide says how to "
+            "run it again with the config and seed above."
+        ]
     if manifest.get("generator_ref"):
         mod, _, qual = str(manifest["generator_ref"]).partition(":")
-        md += ["", "or in Python:", "", "```python", "import json", "from datacore import build_dataset", f"from {mod} import {qual.split('.')[0]}",
-               f"gen = {qual}.from_config_dict(json.load(open('config.json')))",
-               f"build_dataset(gen, 'OUT', {spec.get('n')}, {spec.get('seed')}, shard_size={spec.get('shard_size')}, "
-               f"split_ratios={tuple(spec.get('split_ratios', ()))}, compress={spec.get('compress')!r})", "```"]
-    md += ["", "`datacore verify OUT` re-hashes every file against `dataset.json` (sha256 per file; also in `croissant.json`).",
-           "", "## License", "", license_id if manifest.get("license") else
-           "No license was declared by the generator (`unknown`); whoever publishes this dataset must set one.",
-           "", "## Citation", "", "```bibtex", _citation(manifest), "```", ""]
+        md += [
+            "",
+            "or in Python:",
+            "",
+            "```python",
+            "import json",
+            "from datacore import build_dataset",
+            f"from {mod} import {qual.split('.')[0]}",
+            f"gen = {qual}.from_config_dict(json.load(open('config.json')))",
+            f"build_dataset(gen, 'OUT', {spec.get('n')}, {spec.get('seed')}, shard_size={spec.get('shard_size')}, "
+            f"split_ratios={tuple(spec.get('split_ratios', ()))}, compress={spec.get('compress')!r})",
+            "```",
+        ]
+    md += [
+        "",
+        "`datacore verify OUT` re-hashes every file against `dataset.json` (sha256 per file; also in `croissant.json`).",
+        "",
+        "## License",
+        "",
+        license_id
+        if manifest.get("license")
+        else "No license was declared by the generator (`unknown`); whoever publishes this dataset must set one.",
+        "",
+        "## Citation",
+        "",
+        "```bibtex",
+        _citation(manifest),
+        "```",
+        "",
+    ]
     return "\n".join(md)
 
 
@@ -265,7 +327,9 @@ def _describable(fs: FieldStats) -> bool:
     return kinds == {"array"} and set(fs.item_types) <= set(_CROISSANT_TYPE) and len(fs.item_types) <= 1
 
 
-def _croissant_field(split: str, fname: str, fields: Mapping[str, FieldStats], fs_id: str, skipped: list[str]) -> dict[str, Any] | None:
+def _croissant_field(
+    split: str, fname: str, fields: Mapping[str, FieldStats], fs_id: str, skipped: list[str]
+) -> dict[str, Any] | None:
     """The Croissant Field of ``fname`` (objects: one sub-field per describable key), or None (then named in ``skipped``)."""
     fs = fields[fname]
     t = fs.main_type()
@@ -300,24 +364,52 @@ def croissant_metadata(manifest: Mapping[str, Any], fields: Mapping[str, FieldSt
     distribution: list[dict[str, Any]] = []
     for sh in manifest.get("shards", []):
         for _s, e in sh["files"].items():
-            distribution.append({
-                "@type": "cr:FileObject", "@id": e["path"], "name": e["path"], "contentUrl": e["path"],
-                "contentSize": f"{e['bytes']} B", "encodingFormat": enc, "sha256": e["sha256"],
-            })
+            distribution.append(
+                {
+                    "@type": "cr:FileObject",
+                    "@id": e["path"],
+                    "name": e["path"],
+                    "contentUrl": e["path"],
+                    "contentSize": f"{e['bytes']} B",
+                    "encodingFormat": enc,
+                    "sha256": e["sha256"],
+                }
+            )
     record_sets = []
     splits = manifest.get("splits", {})
     for s in splits:
         fs_id = f"{s}-files"
         # The set holds JSON lines (each file compressed as its FileObject says): mlcroissant
         # reads gzip files of a jsonlines set transparently; zstd ones it cannot read (1.1.1).
-        distribution.append({"@type": "cr:FileSet", "@id": fs_id, "name": fs_id, "encodingFormat": "application/jsonlines",
-                             "includes": _glob_of(manifest, s)})
+        distribution.append(
+            {
+                "@type": "cr:FileSet",
+                "@id": fs_id,
+                "name": fs_id,
+                "encodingFormat": "application/jsonlines",
+                "includes": _glob_of(manifest, s),
+            }
+        )
         skipped: list[str] = []
-        rs_fields = [f for f in (_croissant_field(s, name, fields, fs_id, skipped) for name in sorted(f for f in fields if "." not in f)) if f]
-        note = (f"; not described here (nested JSON or mixed types, read them from the JSONL): {', '.join(skipped)}"
-                if skipped else "")
-        record_sets.append({"@type": "cr:RecordSet", "@id": HF_SPLIT.get(s, s), "name": HF_SPLIT.get(s, s),
-                            "description": f"the {s} split: {splits[s]} records{note}", "field": rs_fields})
+        rs_fields = [
+            f
+            for f in (_croissant_field(s, name, fields, fs_id, skipped) for name in sorted(f for f in fields if "." not in f))
+            if f
+        ]
+        note = (
+            f"; not described here (nested JSON or mixed types, read them from the JSONL): {', '.join(skipped)}"
+            if skipped
+            else ""
+        )
+        record_sets.append(
+            {
+                "@type": "cr:RecordSet",
+                "@id": HF_SPLIT.get(s, s),
+                "name": HF_SPLIT.get(s, s),
+                "description": f"the {s} split: {splits[s]} records{note}",
+                "field": rs_fields,
+            }
+        )
     version = str(manifest.get("version"))
     if version.count(".") == 1:
         version += ".0"  # Croissant wants MAJOR.MINOR.PATCH
@@ -327,8 +419,8 @@ def croissant_metadata(manifest: Mapping[str, Any], fields: Mapping[str, FieldSt
         "conformsTo": "http://mlcommons.org/croissant/1.0",
         "name": name,
         "description": f"{manifest.get('records', 0)} synthetic records made by {gen} {manifest.get('version')} "
-                       f"(datacore {manifest.get('datacore_version')}), seed {spec.get('seed')}. "
-                       + (f"Regenerate with: {cmd}" if (cmd := regenerate_command(manifest)) else ""),
+        f"(datacore {manifest.get('datacore_version')}), seed {spec.get('seed')}. "
+        + (f"Regenerate with: {cmd}" if (cmd := regenerate_command(manifest)) else ""),
         "license": str(manifest.get("license") or "unknown"),
         "url": str(manifest.get("url") or "https://example.invalid/unpublished"),
         "version": version,

@@ -50,8 +50,16 @@ def _key_of(value: Any) -> Any:
 @click.option("--split-ratios", default="0.8,0.1,0.1", show_default=True, callback=_ratios, help="train,val,test shares.")
 @click.option("--salt", default="", help="Salt prepended to every key before hashing.")
 @click.option("--compress", type=click.Choice(["none", "gz", "zst"]), default="none", show_default=True)
-@click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True, help="Malformed lines: stop, or skip and count.")
-def split(src: Path, key: str, out: Path, split_ratios: tuple[float, float, float], salt: str, compress: str, on_error: str) -> None:
+@click.option(
+    "--on-error",
+    type=click.Choice(["raise", "skip"]),
+    default="raise",
+    show_default=True,
+    help="Malformed lines: stop, or skip and count.",
+)
+def split(
+    src: Path, key: str, out: Path, split_ratios: tuple[float, float, float], salt: str, compress: str, on_error: str
+) -> None:
     """Split any JSONL file SRC into train/val/test by the hash of field KEY.
 
     OUT must be new, empty, or this same split's own unfinished (or finished) run, which is
@@ -63,13 +71,22 @@ def split(src: Path, key: str, out: Path, split_ratios: tuple[float, float, floa
     stats = ReadStats()
     config = {"source": src.name, "source_sha256": sha256_file(src), "key": key, "on_error": on_error}
     builder = DatasetBuilder(
-        out, SPLIT_GENERATOR, __version__, config, 0,
-        split_ratios=split_ratios, split_salt=salt, compress=None if compress == "none" else compress, resume=True,
+        out,
+        SPLIT_GENERATOR,
+        __version__,
+        config,
+        0,
+        split_ratios=split_ratios,
+        split_salt=salt,
+        compress=None if compress == "none" else compress,
+        resume=True,
     )
     if builder.complete:
         m = builder.manifest
         s = m["splits"]
-        click.echo(f"{out}: already complete ({m['records']:,} records -> train {s['train']:,} / val {s['val']:,} / test {s['test']:,})")
+        click.echo(
+            f"{out}: already complete ({m['records']:,} records -> train {s['train']:,} / val {s['val']:,} / test {s['test']:,})"
+        )
         return
 
     def records() -> Any:
@@ -90,8 +107,10 @@ def split(src: Path, key: str, out: Path, split_ratios: tuple[float, float, floa
         builder.abandon()  # leaves nothing of this run when no shard was finished
         raise
     s = m["splits"]
-    click.echo(f"{m['records']:,} records -> train {s['train']:,} / val {s['val']:,} / test {s['test']:,} in {out}"
-               + (f" ({stats.skipped} malformed lines skipped)" if stats.skipped else ""))
+    click.echo(
+        f"{m['records']:,} records -> train {s['train']:,} / val {s['val']:,} / test {s['test']:,} in {out}"
+        + (f" ({stats.skipped} malformed lines skipped)" if stats.skipped else "")
+    )
 
 
 SPLIT_GENERATOR = "datacore.split"
@@ -116,10 +135,14 @@ def _refuse_foreign_out(src: Path, out: Path) -> None:
             gen = spec.get("generator") if isinstance(spec, dict) else None
             if gen != SPLIT_GENERATOR:
                 what = f"a dataset of generator {gen!r}" if gen else f"an unreadable {marker.name}"
-                raise DatacoreError(f"{out}: holds {what}; split never replaces another dataset: choose a new --out (nothing was changed)")
+                raise DatacoreError(
+                    f"{out}: holds {what}; split never replaces another dataset: choose a new --out (nothing was changed)"
+                )
             foreign = sorted(p.name for p in out.iterdir() if p.name not in _DATASET_ENTRIES)
             if foreign:
-                raise DatacoreError(f"{out}: holds files that are not ours ({', '.join(foreign[:3])}); choose a new --out (nothing was changed)")
+                raise DatacoreError(
+                    f"{out}: holds files that are not ours ({', '.join(foreign[:3])}); choose a new --out (nothing was changed)"
+                )
             return  # our own run: the builder resumes it, or refuses it if the arguments differ
     shown = ", ".join(sorted(p.name for p in out.iterdir())[:3])
     raise DatacoreError(f"{out}: not empty and not a split run ({shown}); choose an empty or new --out (nothing was changed)")
@@ -231,8 +254,16 @@ def _generator_sections(m: dict[str, Any], tel: Telemetry) -> list[Any]:
 @main.command()
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--to", "fmt", type=click.Choice(["parquet"]), required=True)
-@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where to write [default: OUT/parquet].")
-@click.option("--row-group-size", type=click.IntRange(min=1), default=10_000, show_default=True, help="Records per Parquet row group (bounds memory).")
+@click.option(
+    "--dest", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where to write [default: OUT/parquet]."
+)
+@click.option(
+    "--row-group-size",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Records per Parquet row group (bounds memory).",
+)
 def export(out: Path, fmt: str, dest: Path | None, row_group_size: int) -> None:
     """Export each split of dataset OUT to one Parquet file (needs datacore[parquet]).
 

@@ -66,25 +66,49 @@ class GenerateOptions:
 
 
 _SHARED = [
-    click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output dataset directory."),
+    click.option(
+        "--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output dataset directory."
+    ),
     click.option("-n", "n", type=click.IntRange(min=0), default=1000, show_default=True, help="Number of records."),
     click.option("--seed", type=int, default=0, show_default=True, help="Run seed (shard seeds derive from it)."),
     click.option("--workers", "-w", type=click.IntRange(min=1), default=None, help="Worker processes [default: all cores]."),
-    click.option("--executor", type=click.Choice(["process", "ray", "inline"]), default="process", show_default=True,
-                 help="Local process pool, Ray tasks (RAY_ADDRESS or a local Ray), or in-process."),
+    click.option(
+        "--executor",
+        type=click.Choice(["process", "ray", "inline"]),
+        default="process",
+        show_default=True,
+        help="Local process pool, Ray tasks (RAY_ADDRESS or a local Ray), or in-process.",
+    ),
     click.option("--shard-size", type=click.IntRange(min=1), default=10_000, show_default=True, help="Records per shard."),
-    click.option("--compress", type=click.Choice(["none", "gz", "zst"]), default="none", show_default=True, help="Shard file compression."),
-    click.option("--resume", "resume", type=click.Choice(["if_possible", "always", "never"]), default="if_possible",
-                 show_default=True, help="Finish an unfinished run of the same identity in --out (if_possible), insist on one "
-                 "(always), or discard ours and start over (never)."),
+    click.option(
+        "--compress", type=click.Choice(["none", "gz", "zst"]), default="none", show_default=True, help="Shard file compression."
+    ),
+    click.option(
+        "--resume",
+        "resume",
+        type=click.Choice(["if_possible", "always", "never"]),
+        default="if_possible",
+        show_default=True,
+        help="Finish an unfinished run of the same identity in --out (if_possible), insist on one "
+        "(always), or discard ours and start over (never).",
+    ),
     click.option("--no-resume", "no_resume", is_flag=True, help="Same as --resume never."),
     click.option("--split-ratios", default="0.8,0.1,0.1", show_default=True, callback=_ratios, help="train,val,test shares."),
     click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary."),
-    click.option("--allow-shortfall", is_flag=True,
-                 help="Keep a dataset that missed -n or a target stratum; the shortfall is recorded in the manifest and report."),
-    click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), is_eager=True, expose_value=False,
-                 callback=lambda ctx, p, v: load_options_file(ctx, v),
-                 help="YAML or JSON file of option values (keys are option names); flags given on the command line win."),
+    click.option(
+        "--allow-shortfall",
+        is_flag=True,
+        help="Keep a dataset that missed -n or a target stratum; the shortfall is recorded in the manifest and report.",
+    ),
+    click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        is_eager=True,
+        expose_value=False,
+        callback=lambda ctx, p, v: load_options_file(ctx, v),
+        help="YAML or JSON file of option values (keys are option names); flags given on the command line win.",
+    ),
 ]
 _NAMES = [f.name for f in attrs.fields(GenerateOptions)]
 
@@ -104,8 +128,9 @@ def load_options_file(ctx: click.Context, path: Path | None) -> None:
     for key, value in data.items():
         name = str(key).lstrip("-").replace("-", "_")
         if name not in names or name == "config_file":
-            raise click.BadParameter(f"{path}: unknown option {key!r} (allowed: {', '.join(sorted(names - {'config_file'}))})",
-                                     param_hint="--config")
+            raise click.BadParameter(
+                f"{path}: unknown option {key!r} (allowed: {', '.join(sorted(names - {'config_file'}))})", param_hint="--config"
+            )
         values[name] = value
     ctx.default_map = {**(ctx.default_map or {}), **values}
 
@@ -133,10 +158,21 @@ def run_generate(generator: Any, opts: GenerateOptions) -> BuildResult:
 
     if is_sequential(generator):
         if opts.executor != "process" or opts.workers not in (None, 1):
-            raise DatacoreError(f"{generator.name} is a sequential loop (each step feeds the next): it runs in one process; "
-                                "--workers and --executor do not apply")
-        result = build_sequential(generator, opts.out, opts.n, opts.seed, compress=opts.compress, resume=opts.resume,
-                                  split_ratios=opts.split_ratios, progress=show, allow_shortfall=opts.allow_shortfall)
+            raise DatacoreError(
+                f"{generator.name} is a sequential loop (each step feeds the next): it runs in one process; "
+                "--workers and --executor do not apply"
+            )
+        result = build_sequential(
+            generator,
+            opts.out,
+            opts.n,
+            opts.seed,
+            compress=opts.compress,
+            resume=opts.resume,
+            split_ratios=opts.split_ratios,
+            progress=show,
+            allow_shortfall=opts.allow_shortfall,
+        )
     else:
         result = build_dataset(
             generator,

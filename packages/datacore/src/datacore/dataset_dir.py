@@ -168,8 +168,7 @@ class DatasetBuilder:
             diffs.sort(key=lambda d: next((i for i, k in enumerate(_FIRST) if d.startswith(k)), len(_FIRST)))
             shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
             raise ConfigMismatchError(
-                f"{self.out} holds a run with a different config ({shown}); "
-                "use another --out, or --resume never to discard it"
+                f"{self.out} holds a run with a different config ({shown}); use another --out, or --resume never to discard it"
             )
 
     def _verify_complete(self, manifest: dict[str, Any]) -> None:
@@ -321,8 +320,11 @@ class DatasetBuilder:
         dump_json(self.out / TELEMETRY, telemetry.to_dict())
         # Timings vary from run to run, so they are shown in the report but kept out of the manifest.
         # So do the executor and worker count, which must not change a dataset's bytes either.
-        timed = {**manifest, "shards": [s | _timing(self.done[s["index"]]) for s in shards],
-                 "environment": dict(environment or {})}
+        timed = {
+            **manifest,
+            "shards": [s | _timing(self.done[s["index"]]) for s in shards],
+            "environment": dict(environment or {}),
+        }
         html = render_report(timed, telemetry, list(sections), root=self.out)
         tmp = self.out / (REPORT + ".tmp")
         tmp.write_text(html, encoding="utf-8")
@@ -389,9 +391,16 @@ def code_digest(generator: object) -> str | None:
     if not path:
         return None
     root = Path(path).parent if Path(path).name == "__init__.py" else Path(path)
-    files = [root] if root.is_file() else sorted(
-        p for p in root.rglob("*") if p.is_file() and p.suffix in (".py", ".pyi", ".so", ".pyd", ".json", ".yaml", ".yml")
-        and "__pycache__" not in p.parts
+    files = (
+        [root]
+        if root.is_file()
+        else sorted(
+            p
+            for p in root.rglob("*")
+            if p.is_file()
+            and p.suffix in (".py", ".pyi", ".so", ".pyd", ".json", ".yaml", ".yml")
+            and "__pycache__" not in p.parts
+        )
     )
     h = hashlib.sha256()
     for p in files:

@@ -67,8 +67,14 @@ class DatasetDiff:
     def identical(self) -> bool:
         """True when nothing differs."""
         return (
-            not self.integrity and not self.config and not self.histograms and not self.fields and self.only_a == 0 and self.only_b == 0
-            and self.content_differs == 0 and self.splits_agree
+            not self.integrity
+            and not self.config
+            and not self.histograms
+            and not self.fields
+            and self.only_a == 0
+            and self.only_b == 0
+            and self.content_differs == 0
+            and self.splits_agree
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,7 +88,10 @@ class DatasetDiff:
         """A human summary, one finding per line."""
         out = [f"A = {self.a} ({self.records_a:,} records)", f"B = {self.b} ({self.records_b:,} records)"]
         if self.identical:
-            out.append("identical: same config, same records in the same splits" + (" (every file has the same sha256)" if self.same_files else ""))
+            out.append(
+                "identical: same config, same records in the same splits"
+                + (" (every file has the same sha256)" if self.same_files else "")
+            )
             return "\n".join(out)
         if self.integrity:
             out.append(f"integrity: {len(self.integrity)} file(s) differ from their own manifest")
@@ -95,14 +104,21 @@ class DatasetDiff:
         out.append(
             f"records: {self.only_a:,} only in A, {self.only_b:,} only in B, {self.content_differs:,} with the same id and other content"
         )
-        for label, ex in (("only in A", self.only_a_examples), ("only in B", self.only_b_examples), ("other content", self.content_examples)):
+        for label, ex in (
+            ("only in A", self.only_a_examples),
+            ("only in B", self.only_b_examples),
+            ("other content", self.content_examples),
+        ):
             if ex:
                 out.append(f"  e.g. {label}: {', '.join(ex)}")
         if self.splits_agree:
             out.append("splits: agree (every common record is in the same split)")
         else:
             moved = sum(self.split_moves.values())
-            out.append(f"splits: DISAGREE for {moved:,} common record(s): " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.split_moves.items())))
+            out.append(
+                f"splits: DISAGREE for {moved:,} common record(s): "
+                + ", ".join(f"{k} {v:,}" for k, v in sorted(self.split_moves.items()))
+            )
             if self.split_examples:
                 out.append(f"  e.g. {', '.join(self.split_examples)}")
         for name, rows in self.histograms.items():
@@ -178,7 +194,9 @@ def _field_diff(fa: Mapping[str, FieldStats], na: int, fb: Mapping[str, FieldSta
             out.append(f"{name}: distinct values A {a.distinct:,}, B {b.distinct:,}")
         if a.lengths != b.lengths:
             mean = lambda h: sum(k * c for k, c in h.items()) / (sum(h.values()) or 1)  # noqa: E731
-            out.append(f"{name}: length mean A {mean(a.lengths):.2f}, B {mean(b.lengths):.2f}; distribution TVD {_tvd(a.lengths, b.lengths):.3f}")
+            out.append(
+                f"{name}: length mean A {mean(a.lengths):.2f}, B {mean(b.lengths):.2f}; distribution TVD {_tvd(a.lengths, b.lengths):.3f}"
+            )
         if a.value_counts is not None and b.value_counts is not None and a.value_counts != b.value_counts:
             out.append(f"{name}: value distribution TVD {_tvd(a.value_counts, b.value_counts):.3f}")
     return out

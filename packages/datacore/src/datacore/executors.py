@@ -41,15 +41,16 @@ class InlineExecutor:
             accept(write_shard(generator, args.out, t, args.splitter, args.compress))
 
 
-def start_method() -> str:
+def start_method(generator: object = None) -> str:
     """fork on Linux (fast, and scripts need no ``__main__`` guard); spawn elsewhere.
 
-    ``DATACORE_MP_START=spawn`` overrides it, e.g. when the parent runs threads that do not
-    survive a fork.
+    A generator whose parent-side set-up is not fork-safe (torch's OpenMP thread pool, once used
+    in the parent, deadlocks forked children) declares ``mp_start = "spawn"``.
+    ``DATACORE_MP_START`` overrides both.
     """
-    method = os.environ.get("DATACORE_MP_START")
+    method = os.environ.get("DATACORE_MP_START") or getattr(generator, "mp_start", None)
     if method:
-        return method
+        return str(method)
     return "fork" if sys.platform.startswith("linux") else "spawn"
 
 
@@ -67,7 +68,7 @@ class ProcessExecutor:
         if not tasks:
             return
         token = uuid.uuid4().hex
-        ctx = get_context(start_method())
+        ctx = get_context(start_method(generator))
         with ProcessPoolExecutor(
             max_workers=min(self.workers, len(tasks)),
             mp_context=ctx,

@@ -109,7 +109,7 @@ def _fix_exponents(buf: bytes | bytearray) -> bytes:
                 in_str = not in_str
             k = q + 1
         if not in_str and j > 0 and buf[j - 1] in b"eE" and j > 1 and 48 <= buf[j - 2] <= 57:
-            out += buf[last : j]
+            out += buf[last:j]
             last = j + 1
         i = j + 1
     out += buf[last:]
@@ -192,7 +192,10 @@ def find_unencodable(value: Any, path: str = "") -> tuple[str, str] | None:
             bad_at = np.argwhere(~np.isfinite(value))
             if len(bad_at):
                 idx = "".join(f"[{int(i)}]" for i in bad_at[0])
-                return f"{path}{idx}", f"{complex(value[tuple(bad_at[0])]) if value.dtype.kind == 'c' else float(value[tuple(bad_at[0])])!r} is not a JSON number"
+                return (
+                    f"{path}{idx}",
+                    f"{complex(value[tuple(bad_at[0])]) if value.dtype.kind == 'c' else float(value[tuple(bad_at[0])])!r} is not a JSON number",
+                )
         if value.dtype.kind in "biuf":
             return None
         return find_unencodable(value.tolist(), path)

@@ -109,7 +109,9 @@ def _entry_problems(manifest: Any) -> tuple[list[dict[str, Any]], list[str]]:
                 continue
             bad = [f for f, tp in _ENTRY_FIELDS if not isinstance(entry.get(f), tp) or isinstance(entry.get(f), bool)]
             if bad:
-                problems.append(f"{MANIFEST}: {name}, split '{split}': file entry lacks a valid {', '.join(repr(b) for b in bad)}")
+                problems.append(
+                    f"{MANIFEST}: {name}, split '{split}': file entry lacks a valid {', '.join(repr(b) for b in bad)}"
+                )
                 continue
             files.append({"split": split, **entry, "shard": shard.get("index", i)})
     return files, problems

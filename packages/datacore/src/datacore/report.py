@@ -37,6 +37,7 @@ _SPLIT_COLORS = {"train": "#4c72b0", "val": "#dd8452", "test": "#55a868"}
 
 # -- charts -----------------------------------------------------------------------------------
 
+
 def _figure(w: float, h: float) -> Any:
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
@@ -138,8 +139,7 @@ def grouped_bar_chart_svg(series: Mapping[str, Mapping[str, float]], title: str,
             ys = [vals.get(k, 0.0) for k in (keys[:-1] if folded_other else keys)]
             if folded_other:
                 ys.append(sum(v for k, v in vals.items() if k not in kept))
-        ax.bar(np.arange(len(keys)) + (j - (len(series) - 1) / 2) * width, ys, width, label=name,
-               color=_SPLIT_COLORS.get(name))
+        ax.bar(np.arange(len(keys)) + (j - (len(series) - 1) / 2) * width, ys, width, label=name, color=_SPLIT_COLORS.get(name))
     _label_ticks(ax, keys)
     ax.set_title(title + note, fontsize=10)
     ax.set_ylabel(ylabel)
@@ -236,6 +236,7 @@ details summary{cursor:pointer}
 
 # -- sections ---------------------------------------------------------------------------------
 
+
 def _fold(text: str, full: str | None = None) -> str:
     """Escaped text; longer than a line or two, it is folded under a <details> with its length
     (opened, it shows ``full``: the value indented, for JSON)."""
@@ -263,7 +264,9 @@ def _samples_section(scans: Mapping[str, SplitScan]) -> str:
             parts.append("<p class='note'>no records in this split</p>")
         for i, rec in enumerate(scan.samples):
             rows = [[f"<code>{html.escape(str(k))}</code>", _fold(_value_text(v), _value_full(v))] for k, v in rec.items()]
-            parts.append(f"<details{' open' if i == 0 else ''}><summary>record {i + 1}: <code>{html.escape(str(rec.get('id', '')))}</code></summary>")
+            parts.append(
+                f"<details{' open' if i == 0 else ''}><summary>record {i + 1}: <code>{html.escape(str(rec.get('id', '')))}</code></summary>"
+            )
             parts.append(_raw_table(["field", "value"], rows, "rec") + "</details>")
     return "".join(parts)
 
@@ -280,7 +283,9 @@ def _schema_section(overall: SplitScan) -> str:
     n = overall.scanned
     parts = ["<h2>Schema</h2>"]
     if overall.scanned < overall.total:
-        parts.append(f"<p class='note'>From the first {n:,} records of each split in shard order ({n:,} of {overall.total:,} records).</p>")
+        parts.append(
+            f"<p class='note'>From the first {n:,} records of each split in shard order ({n:,} of {overall.total:,} records).</p>"
+        )
     else:
         parts.append(f"<p class='note'>From all {n:,} records.</p>")
     rows = []
@@ -292,16 +297,22 @@ def _schema_section(overall: SplitScan) -> str:
             length = f"{int(arr.min())} / {np.median(arr):g} / {int(arr.max())}"
         else:
             length = "-"
-        rows.append([
-            f"<code>{html.escape(name)}</code>", html.escape(_types_text(fs)),
-            f"{100 * fs.present / n:.1f}%" if n else "-",
-            _e(fs.min) if fs.min is not None else "-", _e(fs.max) if fs.max is not None else "-",
-            (">= " if fs.distinct_capped else "") + _e(fs.distinct), length,
-        ])
+        rows.append(
+            [
+                f"<code>{html.escape(name)}</code>",
+                html.escape(_types_text(fs)),
+                f"{100 * fs.present / n:.1f}%" if n else "-",
+                _e(fs.min) if fs.min is not None else "-",
+                _e(fs.max) if fs.max is not None else "-",
+                (">= " if fs.distinct_capped else "") + _e(fs.distinct),
+                length,
+            ]
+        )
     parts.append(_raw_table(["field", "type(s)", "present", "min", "max", "distinct", "length min / median / max"], rows))
     charts = [
         f"<div class='chart'>{bar_chart_svg(fs.lengths, f'{name}: length', 'length')}</div>"
-        for name, fs in sorted(overall.fields.items()) if fs.lengths
+        for name, fs in sorted(overall.fields.items())
+        if fs.lengths
     ]
     if charts:
         parts.append("<h3>Length distributions</h3><div class='grid'>" + "".join(charts) + "</div>")
@@ -355,18 +366,39 @@ def _delivery_section(manifest: Mapping[str, Any]) -> str:
     if not d:
         return ""
     ok = d.get("ok")
-    verdict = "<span class='ok'>all delivered</span>" if ok else (
-        "<span class='bad'>SHORTFALL (kept: --allow-shortfall)</span>" if d.get("shortfall_allowed") else "<span class='bad'>SHORTFALL</span>")
-    rows = [["<b>-n (records)</b>", _e(d.get("requested")), "exact", _e(d.get("delivered")), "",
-             "<span class='ok'>yes</span>" if d.get("requested") == d.get("delivered") else "<span class='bad'>no</span>"]]
+    verdict = (
+        "<span class='ok'>all delivered</span>"
+        if ok
+        else (
+            "<span class='bad'>SHORTFALL (kept: --allow-shortfall)</span>"
+            if d.get("shortfall_allowed")
+            else "<span class='bad'>SHORTFALL</span>"
+        )
+    )
+    rows = [
+        [
+            "<b>-n (records)</b>",
+            _e(d.get("requested")),
+            "exact",
+            _e(d.get("delivered")),
+            "",
+            "<span class='ok'>yes</span>" if d.get("requested") == d.get("delivered") else "<span class='bad'>no</span>",
+        ]
+    ]
     for r in d.get("strata") or []:
-        rows.append([
-            f"<code>{html.escape(str(r['stratum']))}</code>", f"{r['share']:.1%} ({r['requested']:,})", f"±{r['tolerance']:.1%}",
-            f"{r['delivered_share']:.1%} ({r['delivered']:,})", f"{(round(100 * (r['delivered_share'] - r['share']), 1) or 0.0):+.1f} pp",
-            "<span class='ok'>yes</span>" if r["ok"] else "<span class='bad'>no</span>",
-        ])
-    return (f"<h2>Requested vs delivered</h2><p>{verdict}</p>"
-            + _raw_table(["stratum", "asked", "tolerance", "delivered", "difference", "within tolerance"], rows))
+        rows.append(
+            [
+                f"<code>{html.escape(str(r['stratum']))}</code>",
+                f"{r['share']:.1%} ({r['requested']:,})",
+                f"±{r['tolerance']:.1%}",
+                f"{r['delivered_share']:.1%} ({r['delivered']:,})",
+                f"{(round(100 * (r['delivered_share'] - r['share']), 1) or 0.0):+.1f} pp",
+                "<span class='ok'>yes</span>" if r["ok"] else "<span class='bad'>no</span>",
+            ]
+        )
+    return f"<h2>Requested vs delivered</h2><p>{verdict}</p>" + _raw_table(
+        ["stratum", "asked", "tolerance", "delivered", "difference", "within tolerance"], rows
+    )
 
 
 def _timing_section(manifest: Mapping[str, Any]) -> str:
@@ -376,15 +408,25 @@ def _timing_section(manifest: Mapping[str, Any]) -> str:
     secs = np.array([float(s["seconds"]) for s in shards])
     counts = np.array([int(s.get("count", 0)) for s in shards])
     rate = counts / np.maximum(secs, 1e-9)
-    parts = ["<h2>Shard timings</h2>",
-             f"<p>{len(shards)} shards, {secs.sum():,.2f} worker-seconds in all; per shard {secs.min():.3g}-{secs.max():.3g} s "
-             f"(median {np.median(secs):.3g} s), {np.median(rate):,.0f} records/s median.</p>"]
+    parts = [
+        "<h2>Shard timings</h2>",
+        f"<p>{len(shards)} shards, {secs.sum():,.2f} worker-seconds in all; per shard {secs.min():.3g}-{secs.max():.3g} s "
+        f"(median {np.median(secs):.3g} s), {np.median(rate):,.0f} records/s median.</p>",
+    ]
     parts.append("<div class='grid'>")
-    parts.append(f"<div class='chart'>{bar_chart_svg({str(s['index']): float(s['seconds']) for s in shards}, 'seconds per shard', 'shard', 's')}</div>")
-    parts.append(f"<div class='chart'>{bar_chart_svg({str(s['index']): float(r) for s, r in zip(shards, rate)}, 'records/s per shard', 'shard', 'records/s')}</div>")
+    parts.append(
+        f"<div class='chart'>{bar_chart_svg({str(s['index']): float(s['seconds']) for s in shards}, 'seconds per shard', 'shard', 's')}</div>"
+    )
+    parts.append(
+        f"<div class='chart'>{bar_chart_svg({str(s['index']): float(r) for s, r in zip(shards, rate)}, 'records/s per shard', 'shard', 'records/s')}</div>"
+    )
     parts.append("</div><details><summary>table</summary>")
-    parts.append(table_html(["shard", "records", "seconds", "records/s"],
-                            [[s["index"], int(c), float(t), float(r)] for s, c, t, r in zip(shards, counts, secs, rate)]))
+    parts.append(
+        table_html(
+            ["shard", "records", "seconds", "records/s"],
+            [[s["index"], int(c), float(t), float(r)] for s, c, t, r in zip(shards, counts, secs, rate)],
+        )
+    )
     parts.append("</details>")
     return "".join(parts)
 
@@ -406,8 +448,12 @@ def _git_commit(module_top: str) -> str | None:
         return None
     try:
         out = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no", "."],
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no", "."],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0:
@@ -424,7 +470,8 @@ def environment(manifest: Mapping[str, Any]) -> dict[str, Any]:
         "datacore": manifest.get("datacore_version"),
         "generator": f"{manifest.get('generator')} {manifest.get('version')}",
         "generator class": ref or "-",
-        "git commit": rec.get("git_commit") or (_git_commit(top) if top else None)
+        "git commit": rec.get("git_commit")
+        or (_git_commit(top) if top else None)
         or ((c + " (datacore's checkout)") if (c := _git_commit("datacore")) else "not a git checkout"),
         "python": rec.get("python") or sys.version.split()[0],
         "platform": rec.get("platform") or platform.platform(),
@@ -450,9 +497,17 @@ def _histograms_section(telemetry: Telemetry) -> str:
         shown = keys[:_MAX_TABLE_BUCKETS]
         rows = [[k, h[k], f"{100 * h[k] / total:.2f}%"] for k in shown]
         if len(keys) > len(shown):
-            rest = keys[len(shown):]
-            rows.append([f"other ({len(rest)} buckets, listed in telemetry.json)", sum(h[k] for k in rest), f"{100 * sum(h[k] for k in rest) / total:.2f}%"])
-        parts.append(f"<details><summary>{html.escape(name)}: all {len(keys):,} buckets</summary>{table_html(['bucket', 'count', 'share'], rows)}</details>")
+            rest = keys[len(shown) :]
+            rows.append(
+                [
+                    f"other ({len(rest)} buckets, listed in telemetry.json)",
+                    sum(h[k] for k in rest),
+                    f"{100 * sum(h[k] for k in rest) / total:.2f}%",
+                ]
+            )
+        parts.append(
+            f"<details><summary>{html.escape(name)}: all {len(keys):,} buckets</summary>{table_html(['bucket', 'count', 'share'], rows)}</details>"
+        )
     return "".join(parts)
 
 
@@ -511,13 +566,17 @@ def render_report(
     parts.append("<h2>Config</h2><pre>")
     parts.append(html.escape(orjson.dumps(spec.get("config", {}), option=orjson.OPT_INDENT_2).decode()))
     parts.append("</pre>")
-    files = [(e["path"], e["records"], e["bytes"], e["sha256"][:16]) for sh in manifest.get("shards", []) for e in sh["files"].values()]
+    files = [
+        (e["path"], e["records"], e["bytes"], e["sha256"][:16]) for sh in manifest.get("shards", []) for e in sh["files"].values()
+    ]
     parts.append(f"<h2>Files ({len(files)})</h2>")
     parts.append(table_html(["path", "records", "bytes", "sha256 (prefix)"], files[:200]))
     if len(files) > 200:
         parts.append(f"<p>... and {len(files) - 200} more (see dataset.json)</p>")
     parts.append("</body></html>\n")
     return "".join(parts)
+
+
 # -- scanning the records of a dataset directory (schema, samples) ----------------------------
 
 SCAN_LIMIT = 20_000

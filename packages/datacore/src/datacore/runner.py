@@ -139,8 +139,14 @@ def build_dataset(
         (builder.out / split).mkdir(parents=True, exist_ok=True)
     done_records = sum(m["count"] for m in builder.done.values())
     bar = tqdm(
-        total=n, initial=done_records, unit="rec", unit_scale=True, file=sys.stderr, disable=not progress,
-        desc=generator.name, dynamic_ncols=True,
+        total=n,
+        initial=done_records,
+        unit="rec",
+        unit_scale=True,
+        file=sys.stderr,
+        disable=not progress,
+        desc=generator.name,
+        dynamic_ncols=True,
     )
 
     def accept(marker: dict[str, Any]) -> None:
@@ -156,7 +162,9 @@ def build_dataset(
         finally:
             bar.close()
         manifest = builder.finalize(
-            lambda tel: report_sections_of(generator, tel), targets=targets, allow_shortfall=allow_shortfall,
+            lambda tel: report_sections_of(generator, tel),
+            targets=targets,
+            allow_shortfall=allow_shortfall,
             environment={"executor": executor, "workers": workers},
         )
     except BaseException as e:

@@ -84,17 +84,27 @@ def build_sequential(
         raise DatacoreError(f"n must be an integer >= 0, got {n!r}")
     targets = targets_of(generator, n)
     builder = DatasetBuilder(
-        out, generator.name, generator.version, generator.config_dict(), seed,
-        split_ratios=split_ratios, split_salt=split_salt, compress=compress, resume=resume, n=n,
-        generator_ref=generator_ref(generator), code_digest=code_digest(generator),
+        out,
+        generator.name,
+        generator.version,
+        generator.config_dict(),
+        seed,
+        split_ratios=split_ratios,
+        split_salt=split_salt,
+        compress=compress,
+        resume=resume,
+        n=n,
+        generator_ref=generator_ref(generator),
+        code_digest=code_digest(generator),
     )
     if builder.complete:
         m = builder.manifest
         tel = Telemetry.from_dict(orjson.loads((builder.out / TELEMETRY).read_bytes()))
         return BuildResult(builder.out, m, tel, m["records"], time.perf_counter() - t0, 0)
     done_before = len(builder.done)
-    bar = tqdm(total=n, unit="rec", unit_scale=True, file=sys.stderr, disable=not progress, desc=generator.name,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=n, unit="rec", unit_scale=True, file=sys.stderr, disable=not progress, desc=generator.name, dynamic_ncols=True
+    )
     loop = Loop(builder, n, seed, bar)
     bar.update(loop.written)
     try:
@@ -102,9 +112,13 @@ def build_sequential(
             generator.run(loop)
         finally:
             bar.close()
-        manifest = builder.finalize(lambda tel: report_sections_of(generator, tel), targets=targets,
-                                    allow_shortfall=allow_shortfall, extra_manifest=extra_manifest,
-                                    environment={"executor": "sequential", "workers": 1})
+        manifest = builder.finalize(
+            lambda tel: report_sections_of(generator, tel),
+            targets=targets,
+            allow_shortfall=allow_shortfall,
+            extra_manifest=extra_manifest,
+            environment={"executor": "sequential", "workers": 1},
+        )
     except BaseException as e:
         if not isinstance(e, KeyboardInterrupt):
             builder.abandon()

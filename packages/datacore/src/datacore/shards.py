@@ -97,8 +97,15 @@ def write_records(
 
 
 def commit_shard(
-    out: Path, index: int, seed: int | None, files: dict[str, dict[str, Any]], telemetry: Telemetry, extra: Any,
-    *, expected: int | None = None, seconds: float | None = None,
+    out: Path,
+    index: int,
+    seed: int | None,
+    files: dict[str, dict[str, Any]],
+    telemetry: Telemetry,
+    extra: Any,
+    *,
+    expected: int | None = None,
+    seconds: float | None = None,
 ) -> dict[str, Any]:
     """Hash a finished shard's files and write its progress marker (atomically); return the marker."""
     entries: dict[str, dict[str, Any]] = {}
@@ -169,12 +176,14 @@ def write_shard(
         raise DatacoreError(
             f"shard {task.index}: generator {getattr(generator, 'name', '?')} wrote {count} records, {task.count} were asked"
         )
-    return commit_shard(Path(out), task.index, task.seed, files, telemetry, None,
-                        expected=task.count, seconds=round(time.perf_counter() - t0, 6))
+    return commit_shard(
+        Path(out), task.index, task.seed, files, telemetry, None, expected=task.count, seconds=round(time.perf_counter() - t0, 6)
+    )
 
 
-def run_task(token: str, generator: Any, out: str | os.PathLike[str], task: ShardTask, splitter: Splitter,
-             compress: str | None) -> dict[str, Any]:
+def run_task(
+    token: str, generator: Any, out: str | os.PathLike[str], task: ShardTask, splitter: Splitter, compress: str | None
+) -> dict[str, Any]:
     """Worker entry point: the set-up generator of this run writes shard ``task``."""
     return write_shard(prepare(token, generator), out, task, splitter, compress)
 

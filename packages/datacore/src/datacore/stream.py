@@ -63,7 +63,7 @@ def _fs_and_root(path: str | os.PathLike[str], storage_options: Mapping[str, Any
     """(filesystem, root, is_local).  Local paths need no fsspec."""
     s = os.fspath(path)
     if "://" not in s or s.startswith("file://"):
-        return None, s[len("file://"):] if s.startswith("file://") else s, True
+        return None, s[len("file://") :] if s.startswith("file://") else s, True
     import fsspec
 
     fs, root = fsspec.core.url_to_fs(s, **(storage_options or {}))
@@ -189,7 +189,9 @@ class _Source:
         try:
             m = orjson.loads(_read_bytes(self.fs, where))
         except FileNotFoundError:
-            raise ManifestError(f"{self.url}: no {MANIFEST} (not a datacore dataset directory, or the run is unfinished)") from None
+            raise ManifestError(
+                f"{self.url}: no {MANIFEST} (not a datacore dataset directory, or the run is unfinished)"
+            ) from None
         except orjson.JSONDecodeError as e:
             raise ManifestError(f"{self.url}/{MANIFEST}: corrupt manifest: {e}") from None
         if not isinstance(m, dict) or "shards" not in m or "splits" not in m:
@@ -284,7 +286,9 @@ class StreamingDataset(_Base):  # type: ignore[misc,valid-type]
             raise DatacoreError(f"{path}: no split {split!r} (splits: {', '.join(m['splits'])})")
         self.split = split
         self.shards = [
-            _Shard(self.source, sh["files"][split]) for sh in sorted(m["shards"], key=lambda s: s["index"]) if split in sh["files"]
+            _Shard(self.source, sh["files"][split])
+            for sh in sorted(m["shards"], key=lambda s: s["index"])
+            if split in sh["files"]
         ]
         counts = np.array([s.records for s in self.shards], dtype=np.int64)
         self._starts = np.concatenate([np.zeros(1, np.int64), np.cumsum(counts)])

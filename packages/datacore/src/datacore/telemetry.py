@@ -171,7 +171,12 @@ class Telemetry:
     def merge(self, other: Telemetry) -> Telemetry:
         """Add ``other`` into this telemetry in place and return ``self``."""
         for k, v in other.counters.items():
-            if k in other._exact or k in self._exact or not isinstance(v, Integral) or not isinstance(self.counters.get(k, 0), Integral):
+            if (
+                k in other._exact
+                or k in self._exact
+                or not isinstance(v, Integral)
+                or not isinstance(self.counters.get(k, 0), Integral)
+            ):
                 e = self._exact_of(k)
                 e.merge(other._exact[k] if k in other._exact else _Exact.of(v))
                 self.counters[k] = e.value()
@@ -194,8 +199,7 @@ class Telemetry:
         out: dict[str, Any] = {
             "counters": {k: _json_number(self.counters[k]) for k in sorted(self.counters)},
             "histograms": {
-                n: {b: self.histograms[n][b] for b in sorted(self.histograms[n], key=_sort_key)}
-                for n in sorted(self.histograms)
+                n: {b: self.histograms[n][b] for b in sorted(self.histograms[n], key=_sort_key)} for n in sorted(self.histograms)
             },
         }
         if self._exact:

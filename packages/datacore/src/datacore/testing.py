@@ -109,7 +109,9 @@ class _Env:
                 os.environ[k] = v
 
 
-def _check_determinism(make: Callable[[], Any], tmp: Path, n: int, shard_size: int, seed: int, ray: bool | None) -> dict[str, str]:
+def _check_determinism(
+    make: Callable[[], Any], tmp: Path, n: int, shard_size: int, seed: int, ray: bool | None
+) -> dict[str, str]:
     ref = _build(make, tmp / "inline", n, shard_size, seed, executor="inline")
     runs: list[tuple[str, Callable[[], dict[str, str]]]] = [
         ("process pool of 2 (fork)", lambda: _fork_run(make, tmp / "fork", n, shard_size, seed)),
@@ -170,7 +172,9 @@ def _check_count_ids_splits(make: Callable[[], Any], out: Path, n: int, checks: 
         if "splits" in checks:
             key = encode_key(gen.split_key(rec))
             if splitter(key) != split:
-                raise ConformanceError(f"splits: a record in {split} has split key {key[:60]!r}, which belongs to {splitter(key)}")
+                raise ConformanceError(
+                    f"splits: a record in {split} has split key {key[:60]!r}, which belongs to {splitter(key)}"
+                )
             first = key_split.setdefault(key, split)
             if first != split:
                 raise ConformanceError(f"splits: split key {key[:60]!r} is in both {first} and {split}")
@@ -244,8 +248,9 @@ def _killed_run(make: Callable[[], Any], out: Path, n: int, shard_size: int, see
         raise ConformanceError(f"kill: worker processes {left} outlived their killed parent")
 
 
-def _check_kill(make: Callable[[], Any], tmp: Path, ref: dict[str, str], n: int, shard_size: int, seed: int,
-                kills: int, rng: random.Random) -> None:
+def _check_kill(
+    make: Callable[[], Any], tmp: Path, ref: dict[str, str], n: int, shard_size: int, seed: int, kills: int, rng: random.Random
+) -> None:
     if not sys.platform.startswith("linux"):
         return
     span = _FORK_SECONDS.get("span")
@@ -261,8 +266,10 @@ def _check_kill(make: Callable[[], Any], tmp: Path, ref: dict[str, str], n: int,
         _killed_run(make, out, n, shard_size, seed, rng.uniform(0, span), not whole)  # a second kill into the same run
         got = _build(make, out, n, shard_size, seed, executor="inline")
         if got != ref:
-            raise ConformanceError(f"kill: after SIGKILL ({'group' if whole else 'parent only'}) and resume, "
-                                   f"{_first_diff(ref, got)} differs from an uninterrupted run")
+            raise ConformanceError(
+                f"kill: after SIGKILL ({'group' if whole else 'parent only'}) and resume, "
+                f"{_first_diff(ref, got)} differs from an uninterrupted run"
+            )
 
 
 class _FailingGenerator:
@@ -311,7 +318,9 @@ def _check_bad_configs(bad_configs: Sequence[Callable[[], Any]], tmp: Path, n: i
             if "\n" in msg.strip() or not msg.strip():
                 raise ConformanceError(f"bad_config: bad config #{i} gave a message that is not one line: {msg!r}") from None
         except Exception as e:
-            raise ConformanceError(f"bad_config: bad config #{i} raised {type(e).__name__}: {e} (expected a DatacoreError)") from None
+            raise ConformanceError(
+                f"bad_config: bad config #{i} raised {type(e).__name__}: {e} (expected a DatacoreError)"
+            ) from None
         else:
             raise ConformanceError(f"bad_config: bad config #{i} was accepted and built a dataset")
         if out.exists() and any(out.iterdir()):

@@ -14,7 +14,7 @@ from .errors import CheckpointError, ConfigError, CorpusError, Ds2dsError, Promp
 from .generation_config import GenerationConfig
 from .generation_result import GeneratedDocument, GenerationResult, LinkEvent
 from .link_detector import DetectedLink, LinkDetector
-from .linked_doc_generator import LinkedDocumentGenerator
+from .linked_doc_generator import LinkedDocumentGenerator, generate_linked
 from .masks import DocSpan
 from .model import DS2DSModel, KVCache, ModelConfig, load_checkpoint, save_checkpoint
 from .prompt_processor import PromptLinkProcessor
@@ -42,6 +42,7 @@ __all__ = [
     "LinkDetector",
     "LinkEvent",
     "LinkedDocumentGenerator",
+    "generate_linked",
     "ModelConfig",
     "PretokShardedBackend",
     "PromptLinkProcessor",

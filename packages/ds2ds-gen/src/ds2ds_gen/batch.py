@@ -44,7 +44,7 @@ def read_prompts_with_origin(path: Path) -> list[tuple[str, str]]:
         s = line.strip()
         if not s:
             continue
-        if s[0] in "{\"":
+        if s[0] in '{"':
             try:
                 obj = json.loads(s)
             except json.JSONDecodeError as e:
@@ -91,13 +91,14 @@ class BatchConfig:
             raise ConfigError("BatchConfig.prompts: at least one prompt is needed")
         if not isinstance(self.threads, int) or self.threads < 1:
             raise ConfigError(f"BatchConfig.threads = {self.threads!r}: must be an integer >= 1")
-        if not isinstance(self.samples_per_prompt, int) or isinstance(self.samples_per_prompt, bool) \
-                or not 1 <= self.samples_per_prompt <= 1_000_000:
+        if (
+            not isinstance(self.samples_per_prompt, int)
+            or isinstance(self.samples_per_prompt, bool)
+            or not 1 <= self.samples_per_prompt <= 1_000_000
+        ):
             raise ConfigError(f"BatchConfig.samples_per_prompt = {self.samples_per_prompt!r}: must be an integer >= 1")
         if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or not 1 <= self.batch_size <= 1024:
             raise ConfigError(f"BatchConfig.batch_size = {self.batch_size!r}: must be an integer in [1, 1024]")
-
-
 
 
 def result_record(prompt: str, res: GenerationResult) -> dict[str, Any]:
@@ -113,7 +114,8 @@ def result_record(prompt: str, res: GenerationResult) -> dict[str, Any]:
         "links": [vars(e) for e in res.links],
         "stop_reason": res.stop_reason,
         "meta": {
-            "n_documents": len(docs), "link_depth": depth,
+            "n_documents": len(docs),
+            "link_depth": depth,
             "corpus_documents": sum(1 for d in docs if d.source_kind == "corpus"),
             "generated_documents": sum(1 for d in docs if d.source_kind == "generated" and not d.is_root),
             "new_tokens": res.new_tokens,
@@ -126,6 +128,11 @@ class LinkedDocDatasetGenerator:
 
     name = "ds2ds-gen"
     version = __version__
+
+    #: The constructor runs torch in this process (checkpoint and prompt checks), and a forked
+    #: child of a process whose OpenMP pool is started deadlocks in its first torch call: pool
+    #: workers are spawned (datacore honours this unless DATACORE_MP_START says otherwise).
+    mp_start = "spawn"
 
     def __init__(self, config: BatchConfig) -> None:
         mp = Path(config.model) / "model.pt"
@@ -154,18 +161,28 @@ class LinkedDocDatasetGenerator:
         for k, p in enumerate(self.config.prompts):
             ids = encode_prefix(p, enc.encode_ordinary) if p[-1:].isspace() else enc.encode_ordinary(p)
             if len(ids) > limit:
-                raise PromptTooLongError(f"{self._where(k)}: the prompt has {len(ids)} tokens; at most {limit} fit "
-                                         f"(max_tokens_per_document/max_context_length minus one)")
+                raise PromptTooLongError(
+                    f"{self._where(k)}: the prompt has {len(ids)} tokens; at most {limit} fit "
+                    f"(max_tokens_per_document/max_context_length minus one)"
+                )
             if ids and max(ids) >= model.cfg.vocab_size:
-                raise ConfigError(f"{self._where(k)}: token id {max(ids)} outside the model's vocab_size = "
-                                  f"{model.cfg.vocab_size}")
+                raise ConfigError(
+                    f"{self._where(k)}: token id {max(ids)} outside the model's vocab_size = {model.cfg.vocab_size}"
+                )
 
     def config_dict(self) -> dict[str, Any]:
         """Full JSON-able config (the model is named by path and sha256)."""
         c = self.config
-        return {"model": c.model, "model_sha256": c.model_sha256, "corpus": c.corpus, "prompts": list(c.prompts),
-                "generation": c.generation.to_dict(), "threads": c.threads, "batch_size": c.batch_size,
-                "samples_per_prompt": c.samples_per_prompt}
+        return {
+            "model": c.model,
+            "model_sha256": c.model_sha256,
+            "corpus": c.corpus,
+            "prompts": list(c.prompts),
+            "generation": c.generation.to_dict(),
+            "threads": c.threads,
+            "batch_size": c.batch_size,
+            "samples_per_prompt": c.samples_per_prompt,
+        }
 
     def prompt_index(self, g: int) -> int:
         """The prompt of record ``g`` of the run."""
@@ -269,8 +286,10 @@ class LinkedDocDatasetGenerator:
             ["corpus hit rate (aux docs from the corpus)", f"{c.get('corpus_documents', 0) / max(1, aux):.1%}"],
             ["graph: links per document (fan-out, every edge)", f"{c.get('edges', 0) / max(1, c.get('documents', 0)):.2f}"],
             ["graph: attention edges / skipped links", f"{c.get('attention_edges', 0)} / {c.get('skipped_edges', 0)}"],
-            ["graph: corpus vs generated auxiliary documents",
-             f"{c.get('corpus_documents', 0)} / {c.get('generated_documents', 0)}"],
+            [
+                "graph: corpus vs generated auxiliary documents",
+                f"{c.get('corpus_documents', 0)} / {c.get('generated_documents', 0)}",
+            ],
             ["new tokens", c.get("new_tokens", 0)],
         ]
         out = [ReportSection("ds2ds-gen summary", table_html(["figure", "value"], rows))]

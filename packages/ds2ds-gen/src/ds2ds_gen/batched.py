@@ -74,8 +74,7 @@ class BatchedContextRunner:
     one by one with their own runner (same results as single-stream, not batched).
     """
 
-    def __init__(self, model: DS2DSModel, contexts: Sequence[DocumentContext],
-                 configs: Sequence[GenerationConfig]) -> None:
+    def __init__(self, model: DS2DSModel, contexts: Sequence[DocumentContext], configs: Sequence[GenerationConfig]) -> None:
         self.model = model
         cap = max(c.max_context_length for c in contexts)
         dtypes = {c.dtype for c in configs}
@@ -84,8 +83,15 @@ class BatchedContextRunner:
         for i, (ctx, cfg) in enumerate(zip(contexts, configs)):
             batched = cfg.use_kv_cache and cfg.attention == "sdpa"
             factory = (lambda i=i, n=ctx.max_context_length: self.stack.row(i, n)) if batched else None
-            r = ContextRunner(model, ctx, use_kv_cache=cfg.use_kv_cache, mask_type=cfg.mask_type,
-                              attention=cfg.attention, dtype=torch_dtype(cfg.dtype), cache_factory=factory)
+            r = ContextRunner(
+                model,
+                ctx,
+                use_kv_cache=cfg.use_kv_cache,
+                mask_type=cfg.mask_type,
+                attention=cfg.attention,
+                dtype=torch_dtype(cfg.dtype),
+                cache_factory=factory,
+            )
             self.runners.append((r, batched))
         #: statistics: batched forwards and the rows they carried
         self.batched_forwards = 0
@@ -134,8 +140,7 @@ class BatchedContextRunner:
             # compact logits (active ids only, when the model has an active vocabulary): the
             # generator samples over those ids anyway, and the full [B, 50257] rows cost more
             # to build than the whole forward at batch 64
-            logits = self.model.extend_batch(st.k, st.v, torch.tensor(tokens, device=dev), pos_t, slots_t, mask,
-                                             compact=True)
+            logits = self.model.extend_batch(st.k, st.v, torch.tensor(tokens, device=dev), pos_t, slots_t, mask, compact=True)
             for i, c, _, _, _ in group:
                 c.n += 1
                 out[i] = logits[i].float()

@@ -64,8 +64,12 @@ def pretokenize(md_dir: Path, out: Path, shard_tokens: int) -> None:
 @click.argument("corpus_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Checkpoint folder.")
 @click.option("--steps", type=click.IntRange(min=1), default=400, show_default=True)
-@click.option("--max-seconds", type=click.FloatRange(min=1), default=None,
-              help="Opt-in wall-clock cap (the run is then not reproducible); default: --steps only.")
+@click.option(
+    "--max-seconds",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Opt-in wall-clock cap (the run is then not reproducible); default: --steps only.",
+)
 @click.option("--d-model", type=click.IntRange(min=8), default=128, show_default=True)
 @click.option("--layers", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--heads", type=click.IntRange(min=1), default=4, show_default=True)
@@ -75,16 +79,38 @@ def pretokenize(md_dir: Path, out: Path, shard_tokens: int) -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
-def train(corpus_dir: Path, out: Path, steps: int, max_seconds: float | None, d_model: int, layers: int, heads: int,
-          seq_len: int, batch_size: int, lr: float, threads: int, seed: int, quiet: bool) -> None:
+def train(
+    corpus_dir: Path,
+    out: Path,
+    steps: int,
+    max_seconds: float | None,
+    d_model: int,
+    layers: int,
+    heads: int,
+    seq_len: int,
+    batch_size: int,
+    lr: float,
+    threads: int,
+    seed: int,
+    quiet: bool,
+) -> None:
     """Train the small model on a pretokenized CORPUS_DIR; write a checkpoint folder."""
     from .model import ModelConfig
     from .train import TrainConfig
     from .train import train as run
 
     mc = ModelConfig(d_model=d_model, n_layers=layers, n_heads=heads, max_doc_len=max(256, seq_len), max_seq_len=2048)
-    cfg = TrainConfig(model=mc, seq_len=seq_len, batch_size=batch_size, steps=steps, max_seconds=max_seconds,
-                      lr=lr, warmup=min(30, steps), threads=threads, seed=seed)
+    cfg = TrainConfig(
+        model=mc,
+        seq_len=seq_len,
+        batch_size=batch_size,
+        steps=steps,
+        max_seconds=max_seconds,
+        lr=lr,
+        warmup=min(30, steps),
+        threads=threads,
+        seed=seed,
+    )
     s = run(corpus_dir, out, cfg, log=None if quiet else (lambda m: click.echo(m, err=True)))
     if s["stopped_by"] == "max_seconds":
         click.echo(f"warning: stopped by --max-seconds after {s['steps']} of {steps} steps", err=True)
@@ -93,8 +119,13 @@ def train(corpus_dir: Path, out: Path, steps: int, max_seconds: float | None, d_
 
 def _gen_options(f: Any) -> Any:
     opts = [
-        click.option("--corpus", "corpus_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                     help="Pretokenized corpus folder (linked documents found there are not generated)."),
+        click.option(
+            "--corpus",
+            "corpus_dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Pretokenized corpus folder (linked documents found there are not generated).",
+        ),
         click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True),
         click.option("--temperature", type=float, default=0.8, show_default=True, help="0 = greedy."),
         click.option("--top-k", type=click.IntRange(min=1), default=None),
@@ -104,8 +135,12 @@ def _gen_options(f: Any) -> Any:
         click.option("--max-auxiliary-documents", type=click.IntRange(min=0), default=5, show_default=True),
         click.option("--max-link-depth", type=click.IntRange(min=0), default=1, show_default=True),
         click.option("--no-fallback", is_flag=True, help="Do not generate documents missing from the corpus."),
-        click.option("--eviction-policy", type=click.Choice(["drop_oldest", "stop_new"]), default="drop_oldest", show_default=True),
-        click.option("--mask-type", type=click.Choice(["cross_doc_link", "doc_causal"]), default="cross_doc_link", show_default=True),
+        click.option(
+            "--eviction-policy", type=click.Choice(["drop_oldest", "stop_new"]), default="drop_oldest", show_default=True
+        ),
+        click.option(
+            "--mask-type", type=click.Choice(["cross_doc_link", "doc_causal"]), default="cross_doc_link", show_default=True
+        ),
         click.option("--no-kv-cache", is_flag=True, help="Recompute the whole context every token (slow; for checking)."),
         click.option("--attention", type=click.Choice(["sdpa", "flex"]), default="sdpa", show_default=True),
         click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True),
@@ -132,12 +167,24 @@ def _gen_config(kw: dict[str, Any], seed: int) -> Any:
     from .generation_config import GenerationConfig
 
     return GenerationConfig(
-        max_new_tokens=kw["max_new_tokens"], temperature=kw["temperature"], top_k=kw["top_k"], top_p=kw["top_p"],
-        max_tokens_per_document=kw["max_tokens_per_document"], max_context_length=kw["max_context_length"],
-        max_auxiliary_documents=kw["max_auxiliary_documents"], max_link_depth=kw["max_link_depth"],
-        allow_corpus_fallback=not kw["no_fallback"], eviction_policy=kw["eviction_policy"],
-        mask_type=kw["mask_type"], use_kv_cache=not kw["no_kv_cache"], attention=kw["attention"],
-        dtype=kw["dtype"], seed=seed, device=kw["device"], stop=tuple(kw["stop"]), logprobs=kw["logprobs"],
+        max_new_tokens=kw["max_new_tokens"],
+        temperature=kw["temperature"],
+        top_k=kw["top_k"],
+        top_p=kw["top_p"],
+        max_tokens_per_document=kw["max_tokens_per_document"],
+        max_context_length=kw["max_context_length"],
+        max_auxiliary_documents=kw["max_auxiliary_documents"],
+        max_link_depth=kw["max_link_depth"],
+        allow_corpus_fallback=not kw["no_fallback"],
+        eviction_policy=kw["eviction_policy"],
+        mask_type=kw["mask_type"],
+        use_kv_cache=not kw["no_kv_cache"],
+        attention=kw["attention"],
+        dtype=kw["dtype"],
+        seed=seed,
+        device=kw["device"],
+        stop=tuple(kw["stop"]),
+        logprobs=kw["logprobs"],
     )
 
 
@@ -166,8 +213,10 @@ def _clear_previous_output(out: Path) -> None:
     files = prev.get("files") if isinstance(prev, dict) else None
     ours = isinstance(prev, dict) and isinstance(files, dict) and (prev.get("format") == RESULT_FORMAT or "root" in prev)
     if not ours:
-        raise ConfigError(f"--out {out}: folder is not empty and holds no result.json of an earlier "
-                          f"`ds2ds-gen generate`; choose an empty or new folder")
+        raise ConfigError(
+            f"--out {out}: folder is not empty and holds no result.json of an earlier "
+            f"`ds2ds-gen generate`; choose an empty or new folder"
+        )
     for name in [*files.values(), prev.get("graph_file"), prev.get("graph_picture")]:  # type: ignore[union-attr]
         # only plain names of the form this command writes, directly inside out
         if isinstance(name, str) and _OWN_FILE.fullmatch(name) and (out / name).is_file():
@@ -180,11 +229,15 @@ def _clear_previous_output(out: Path) -> None:
 @click.option("--prompt", required=True, help="Root prompt; a first line '# Title' names the root document.")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="torch CPU threads (1 is robust on a machine shared with other jobs).")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="torch CPU threads (1 is robust on a machine shared with other jobs).",
+)
 @_gen_options
-def generate(model_dir: Path, prompt: str, out: Path, seed: int, threads: int, corpus_dir: Path | None,
-             **kw: Any) -> None:
+def generate(model_dir: Path, prompt: str, out: Path, seed: int, threads: int, corpus_dir: Path | None, **kw: Any) -> None:
     """Generate a root document and its linked documents: OUT/<title>_<hash>.md each, and result.json."""
     import torch
 
@@ -216,8 +269,9 @@ def generate(model_dir: Path, prompt: str, out: Path, seed: int, threads: int, c
         (out / name).write_text(d.text or "", encoding="utf-8")
         files[d.title] = name
     (out / "graph.dot").write_text(res.to_dot(), encoding="utf-8")
-    (out / "graph.html").write_text(f"<!doctype html><meta charset=utf-8><title>link graph</title>{res.to_svg()}\n",
-                                    encoding="utf-8")
+    (out / "graph.html").write_text(
+        f"<!doctype html><meta charset=utf-8><title>link graph</title>{res.to_svg()}\n", encoding="utf-8"
+    )
     data = {"format": RESULT_FORMAT, **res.to_dict()}
     data["files"] = files
     data["graph_file"] = "graph.dot"
@@ -226,34 +280,63 @@ def generate(model_dir: Path, prompt: str, out: Path, seed: int, threads: int, c
     (out / "result.json").write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
     n_aux = len(res.auxiliary_documents)
     rate = res.new_tokens / res.seconds if res.seconds else 0.0
-    click.echo(f"root + {n_aux} linked document(s), {res.new_tokens} new tokens in {res.seconds:.2f}s "
-               f"({rate:.0f} tokens/s), stop: {res.stop_reason} -> {out}", err=True)
+    click.echo(
+        f"root + {n_aux} linked document(s), {res.new_tokens} new tokens in {res.seconds:.2f}s "
+        f"({rate:.0f} tokens/s), stop: {res.stop_reason} -> {out}",
+        err=True,
+    )
 
 
 @main.command()
 @click.option("--model", "model_dir", type=click.Path(path_type=Path), required=True, help="Checkpoint folder.")
-@click.option("--prompts", "prompts_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="One prompt per line (\\n escapes), or JSONL with a 'prompt' field.")
+@click.option(
+    "--prompts",
+    "prompts_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="One prompt per line (\\n escapes), or JSONL with a 'prompt' field.",
+)
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads per worker.")
-@click.option("--batch-size", type=click.IntRange(min=1, max=1024), default=8, show_default=True,
-              help="Samples decoded together (one forward per step for all of them).")
-@click.option("--samples-per-prompt", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Consecutive records (each with its own seed) per prompt.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1, max=1024),
+    default=8,
+    show_default=True,
+    help="Samples decoded together (one forward per step for all of them).",
+)
+@click.option(
+    "--samples-per-prompt",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Consecutive records (each with its own seed) per prompt.",
+)
 @_gen_options
 @generate_options
-def batch(model_dir: Path, prompts_file: Path, threads: int, batch_size: int, samples_per_prompt: int,
-          corpus_dir: Path | None,
-          opts: GenerateOptions, **kw: Any) -> None:
+def batch(
+    model_dir: Path,
+    prompts_file: Path,
+    threads: int,
+    batch_size: int,
+    samples_per_prompt: int,
+    corpus_dir: Path | None,
+    opts: GenerateOptions,
+    **kw: Any,
+) -> None:
     """Generate many linked-document samples from a prompts file into a datacore dataset (--out)."""
     from .batch import BatchConfig, LinkedDocDatasetGenerator, read_prompts_with_origin
 
     cfg = _gen_config(kw, 0)
     _check_device(cfg.device)
     prompts = read_prompts_with_origin(prompts_file)
-    bc = BatchConfig(model=str(model_dir), prompts=tuple(p for _, p in prompts), generation=cfg,
-                     corpus=str(corpus_dir) if corpus_dir else None, threads=threads,
-                     prompt_origins=tuple(o for o, _ in prompts), batch_size=batch_size,
-                     samples_per_prompt=samples_per_prompt)
+    bc = BatchConfig(
+        model=str(model_dir),
+        prompts=tuple(p for _, p in prompts),
+        generation=cfg,
+        corpus=str(corpus_dir) if corpus_dir else None,
+        threads=threads,
+        prompt_origins=tuple(o for o, _ in prompts),
+        batch_size=batch_size,
+        samples_per_prompt=samples_per_prompt,
+    )
     run_generate(LinkedDocDatasetGenerator(bc), opts)
-
-

@@ -27,9 +27,17 @@ __all__ = ["ContextRunner"]
 class ContextRunner:
     """Produces next-token logits for ``context.current`` with or without a KV cache."""
 
-    def __init__(self, model: DS2DSModel, context: DocumentContext, *, use_kv_cache: bool = True,
-                 mask_type: MaskType = "cross_doc_link", attention: str = "sdpa",
-                 dtype: torch.dtype | None = None, cache_factory: Callable[[], KVCache] | None = None) -> None:
+    def __init__(
+        self,
+        model: DS2DSModel,
+        context: DocumentContext,
+        *,
+        use_kv_cache: bool = True,
+        mask_type: MaskType = "cross_doc_link",
+        attention: str = "sdpa",
+        dtype: torch.dtype | None = None,
+        cache_factory: Callable[[], KVCache] | None = None,
+    ) -> None:
         self.model = model
         #: makes an empty KV cache (a fresh one, or a row of a batched stack reset to empty)
         self.cache_factory = cache_factory or (lambda: KVCache(model, context.max_context_length, dtype))
@@ -53,8 +61,9 @@ class ContextRunner:
         if not self.use_kv_cache:
             toks = self.ctx.get_tokens_for_model().to(self._device())
             self.tokens_fed += toks.shape[1]
-            logits = self.model.forward_inference(toks, self.ctx.get_doc_spans(), mask_type=self.mask_type,
-                                                  attention=self.attention)
+            logits = self.model.forward_inference(
+                toks, self.ctx.get_doc_spans(), mask_type=self.mask_type, attention=self.attention
+            )
             return logits[0, self.ctx.current_token_index()].float()
         return self._cached()
 

@@ -212,8 +212,10 @@ class PretokShardedBackend:
                 top = int(m.max())
                 if top >= VOCAB_SIZE:
                     at = int(np.argmax(m >= VOCAB_SIZE))
-                    raise CorpusError(f"{path}: token id {top} (first bad id {int(m[at])} at position {at}) "
-                                      f">= the GPT-2 vocabulary size {VOCAB_SIZE}")
+                    raise CorpusError(
+                        f"{path}: token id {top} (first bad id {int(m[at])} at position {at}) "
+                        f">= the GPT-2 vocabulary size {VOCAB_SIZE}"
+                    )
             self._maps[i] = m
         return m
 
@@ -253,8 +255,10 @@ class DocumentCorpus:
             return None
         toks = self.backend.read(d["shard"], d["offset"], d["length"])
         if vocab_size is not None and len(toks) and int(toks.max()) >= vocab_size:
-            raise CorpusError(f"{self.path / 'index.json'}: document {title!r} ({d.get('file')}) has token id "
-                              f"{int(toks.max())}, outside the model's vocab_size = {vocab_size}")
+            raise CorpusError(
+                f"{self.path / 'index.json'}: document {title!r} ({d.get('file')}) has token id "
+                f"{int(toks.max())}, outside the model's vocab_size = {vocab_size}"
+            )
         return toks
 
     def get_title_variants(self, title: str) -> list[str]:

@@ -48,11 +48,15 @@ class ContextDocument:
 class DocumentContext:
     """Manages the packed context: documents, spans, limits, eviction and the generation target."""
 
-    def __init__(self, max_context_length: int, max_tokens_per_doc: int,
-                 eviction_policy: Literal["drop_oldest", "stop_new"] = "drop_oldest",
-                 tokenizer_encode: Callable[[str], list[int]] | None = None,
-                 tokenizer_decode: Callable[[list[int]], str] | None = None,
-                 device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        max_context_length: int,
+        max_tokens_per_doc: int,
+        eviction_policy: Literal["drop_oldest", "stop_new"] = "drop_oldest",
+        tokenizer_encode: Callable[[str], list[int]] | None = None,
+        tokenizer_decode: Callable[[list[int]], str] | None = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
         self.max_context_length = max_context_length
         self.max_tokens_per_doc = max_tokens_per_doc
         self.eviction_policy = eviction_policy
@@ -102,8 +106,16 @@ class DocumentContext:
         return (True, None) if n_tokens <= free + reclaim else (False, "context_full")
 
     # ---- building ----------------------------------------------------------------------------
-    def _new(self, title: str, tokens: list[int], source: Any, parent: str | None, depth: int,
-             is_root: bool = False, complete: bool = False) -> ContextDocument:
+    def _new(
+        self,
+        title: str,
+        tokens: list[int],
+        source: Any,
+        parent: str | None,
+        depth: int,
+        is_root: bool = False,
+        complete: bool = False,
+    ) -> ContextDocument:
         if title in self.docs:
             raise ValueError(f"document {title!r} is already in the context")
         doc = ContextDocument(self._next_id, title, list(tokens), source, parent, depth, is_root, complete)
@@ -119,8 +131,15 @@ class DocumentContext:
         doc.prompt_len = len(toks)
         self.current = title
 
-    def add_corpus_document(self, title: str, tokens: np.ndarray, linked_from_title: str | None,
-                            source: Any = "corpus", depth: int = 1, links: list[str] | None = None) -> bool:
+    def add_corpus_document(
+        self,
+        title: str,
+        tokens: np.ndarray,
+        linked_from_title: str | None,
+        source: Any = "corpus",
+        depth: int = 1,
+        links: list[str] | None = None,
+    ) -> bool:
         """Add a finished document from the corpus (cut to ``max_tokens_per_doc``); ``links`` are
         its outgoing link targets (graph edges; a corpus document attends only to itself).
         Returns False if it cannot fit (``stop_new``, or nothing left to evict)."""
@@ -132,8 +151,9 @@ class DocumentContext:
         doc.link_titles = list(links or [])
         return True
 
-    def start_auxiliary_generation(self, title: str, linked_from_title: str | None, depth: int = 1,
-                                   header_tokens: list[int] | None = None) -> bool:
+    def start_auxiliary_generation(
+        self, title: str, linked_from_title: str | None, depth: int = 1, header_tokens: list[int] | None = None
+    ) -> bool:
         """Begin a new generated document (seeded with ``# Title\\n\\n``) and make it current.
         Returns False if the context has no room for it."""
         if not self.add_placeholder(title, linked_from_title, depth, header_tokens):
@@ -141,8 +161,9 @@ class DocumentContext:
         self.current = title
         return True
 
-    def add_placeholder(self, title: str, linked_from_title: str | None, depth: int = 1,
-                        header_tokens: list[int] | None = None) -> bool:
+    def add_placeholder(
+        self, title: str, linked_from_title: str | None, depth: int = 1, header_tokens: list[int] | None = None
+    ) -> bool:
         """Add an unfinished generated document without switching to it (prompt links)."""
         if header_tokens is None:
             if self.encode is None:
@@ -271,8 +292,22 @@ class DocumentContext:
                 # The tokens keep the end-of-document token (the model's boundary); the text,
                 # which becomes a markdown file, does not.
                 text = text.removesuffix(_EOS_TEXT)
-            src: Literal["generated", "corpus"] | Path = d.source if isinstance(d.source, Path) or d.source in ("generated", "corpus") else "corpus"
-            out.append(GeneratedDocument(d.title, create_filename(d.title), arr, text, src, d.is_root,
-                                         d.parent_title, d.depth, not d.active, list(d.link_titles),
-                                         list(d.logprobs) if d.logprobs is not None else None))
+            src: Literal["generated", "corpus"] | Path = (
+                d.source if isinstance(d.source, Path) or d.source in ("generated", "corpus") else "corpus"
+            )
+            out.append(
+                GeneratedDocument(
+                    d.title,
+                    create_filename(d.title),
+                    arr,
+                    text,
+                    src,
+                    d.is_root,
+                    d.parent_title,
+                    d.depth,
+                    not d.active,
+                    list(d.link_titles),
+                    list(d.logprobs) if d.logprobs is not None else None,
+                )
+            )
         return out

@@ -17,6 +17,7 @@ def _int_ge(lo: int):  # type: ignore[no-untyped-def]
     def check(_i: object, a: attrs.Attribute, v: object) -> None:
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise ConfigError(f"GenerationConfig.{a.name} = {v!r}: must be an integer >= {lo}")
+
     return check
 
 
@@ -24,6 +25,7 @@ def _choice(options: tuple[str, ...]):  # type: ignore[no-untyped-def]
     def check(_i: object, a: attrs.Attribute, v: object) -> None:
         if v not in options:
             raise ConfigError(f"GenerationConfig.{a.name} = {v!r}: must be one of {list(options)}")
+
     return check
 
 

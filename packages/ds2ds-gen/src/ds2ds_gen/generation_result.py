@@ -47,10 +47,15 @@ class GeneratedDocument:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (no token arrays)."""
         return {
-            "title": self.title, "title_normalized": self.title_normalized, "source": self.source_kind,
+            "title": self.title,
+            "title_normalized": self.title_normalized,
+            "source": self.source_kind,
             "corpus_file": str(self.source) if isinstance(self.source, Path) else None,
-            "is_root": self.is_root, "parent_title": self.parent_title, "depth": self.depth,
-            "evicted": self.evicted, "links": list(self.links),
+            "is_root": self.is_root,
+            "parent_title": self.parent_title,
+            "depth": self.depth,
+            "evicted": self.evicted,
+            "links": list(self.links),
             "n_tokens": int(len(self.tokens)) if self.tokens is not None else None,
             **({"logprobs": [round(x, 6) for x in self.logprobs]} if self.logprobs is not None else {}),
         }
@@ -148,20 +153,37 @@ class GenerationResult:
             c = by_norm.get(normalize_title(t), [])
             return c[0] if len(c) == 1 else t
 
-        nodes = [{"title": d.title, "source": d.source_kind, "depth": d.depth, "evicted": d.evicted,
-                  "is_root": d.is_root} for d in docs]
+        nodes = [
+            {"title": d.title, "source": d.source_kind, "depth": d.depth, "evicted": d.evicted, "is_root": d.is_root}
+            for d in docs
+        ]
         edges: list[dict[str, Any]] = []
         for e in self.links:
-            edges.append({"source": e.source_title, "target": resolve(e.target), "text": e.text,
-                          "kind": "prompt" if e.in_prompt else "generated", "outcome": e.outcome,
-                          "attends": e.outcome in ("corpus", "generated", "existing")})
+            edges.append(
+                {
+                    "source": e.source_title,
+                    "target": resolve(e.target),
+                    "text": e.text,
+                    "kind": "prompt" if e.in_prompt else "generated",
+                    "outcome": e.outcome,
+                    "attends": e.outcome in ("corpus", "generated", "existing"),
+                }
+            )
         for d in docs:
             if d.source_kind != "corpus":
                 continue
             for t in d.links:
                 r = resolve(t)
-                edges.append({"source": d.title, "target": r, "text": None, "kind": "corpus",
-                              "outcome": "in_result" if r in titles else "not_in_result", "attends": False})
+                edges.append(
+                    {
+                        "source": d.title,
+                        "target": r,
+                        "text": None,
+                        "kind": "corpus",
+                        "outcome": "in_result" if r in titles else "not_in_result",
+                        "attends": False,
+                    }
+                )
         return {"nodes": nodes, "edges": edges}
 
     def graph_stats(self) -> dict[str, Any]:
@@ -197,13 +219,14 @@ class GenerationResult:
             known.add(n["title"])
             style = ["filled"] + (["bold"] if n["is_root"] else []) + (["dashed"] if n["evicted"] else [])
             color = "lightgrey" if n["source"] == "corpus" else "white"
-            lines.append(f'  {q(n["title"])} [style="{",".join(style)}", fillcolor={color}, '
-                         f'tooltip="{n["source"]}, depth {n["depth"]}"];')
+            lines.append(
+                f'  {q(n["title"])} [style="{",".join(style)}", fillcolor={color}, tooltip="{n["source"]}, depth {n["depth"]}"];'
+            )
         for t in sorted({e["target"] for e in g["edges"]} - known):
             lines.append(f"  {q(t)} [shape=ellipse, color=grey];")
         for e in g["edges"]:
-            attrs_ = "style=solid" if e["attends"] else f'style=dotted, label={q(str(e["outcome"]))}'
-            lines.append(f'  {q(e["source"])} -> {q(e["target"])} [{attrs_}];')
+            attrs_ = "style=solid" if e["attends"] else f"style=dotted, label={q(str(e['outcome']))}"
+            lines.append(f"  {q(e['source'])} -> {q(e['target'])} [{attrs_}];")
         lines.append("}")
         return "\n".join(lines) + "\n"
 
@@ -227,27 +250,33 @@ class GenerationResult:
         where = {t: (20 + c * (bw + gx), 20 + i * (bh + gy)) for c, ts in cols.items() for i, t in enumerate(ts)}
         width = 40 + (max(cols) + 1) * (bw + gx)
         height = 40 + max(len(ts) for ts in cols.values()) * (bh + gy)
-        out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="Helvetica" '
-               f'font-size="11"><defs><marker id="a" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" '
-               f'markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z"/></marker></defs>']
+        out = [
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="Helvetica" '
+            f'font-size="11"><defs><marker id="a" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" '
+            f'markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z"/></marker></defs>'
+        ]
         for e in g["edges"]:
             (x1, y1), (x2, y2) = where[e["source"]], where[e["target"]]
             sx, ex = (x1 + bw, x2) if x2 > x1 else (x1, x2 + bw)
             style = 'stroke="black"' if e["attends"] else 'stroke="grey" stroke-dasharray="4,3"'
-            out.append(f'<line class="edge" x1="{sx}" y1="{y1 + bh // 2}" x2="{ex}" y2="{y2 + bh // 2}" {style} '
-                       f'marker-end="url(#a)"><title>{escape(e["source"])} -&gt; {escape(e["target"])}: '
-                       f'{escape(str(e["outcome"]))}</title></line>')
+            out.append(
+                f'<line class="edge" x1="{sx}" y1="{y1 + bh // 2}" x2="{ex}" y2="{y2 + bh // 2}" {style} '
+                f'marker-end="url(#a)"><title>{escape(e["source"])} -&gt; {escape(e["target"])}: '
+                f"{escape(str(e['outcome']))}</title></line>"
+            )
         kinds = {n["title"]: n for n in g["nodes"]}
         for t, (x, y) in where.items():
             n = kinds.get(t)
             fill = "#ddd" if n and n["source"] == "corpus" else ("#fff" if n else "#f6f6f6")
             stroke = ' stroke-width="2.5"' if n and n["is_root"] else ""
             dash = ' stroke-dasharray="5,3"' if (n is None or n["evicted"]) else ""
-            tip = f'{n["source"]}, depth {n["depth"]}' + (", evicted" if n["evicted"] else "") if n else "not in result"
+            tip = f"{n['source']}, depth {n['depth']}" + (", evicted" if n["evicted"] else "") if n else "not in result"
             label = t if len(t) <= 28 else t[:27] + "…"
-            out.append(f'<g class="node"><rect x="{x}" y="{y}" width="{bw}" height="{bh}" rx="4" fill="{fill}" '
-                       f'stroke="black"{stroke}{dash}/><text x="{x + 6}" y="{y + 18}">{escape(label)}</text>'
-                       f'<title>{escape(t)} ({escape(tip)})</title></g>')
+            out.append(
+                f'<g class="node"><rect x="{x}" y="{y}" width="{bw}" height="{bh}" rx="4" fill="{fill}" '
+                f'stroke="black"{stroke}{dash}/><text x="{x + 6}" y="{y + 18}">{escape(label)}</text>'
+                f"<title>{escape(t)} ({escape(tip)})</title></g>"
+            )
         out.append("</svg>")
         return "".join(out)
 

@@ -41,9 +41,15 @@ class LinkDetector:
     ``max_chars`` bounds how far back a link may start (text + target).
     """
 
-    def __init__(self, decode_token: Callable[[int], str] | None = None, open_ids: Sequence[int] | None = None,
-                 mid_id: int | None = None, close_id: int | None = None,
-                 close_candidates: frozenset[int] | None = None, max_chars: int = 400) -> None:
+    def __init__(
+        self,
+        decode_token: Callable[[int], str] | None = None,
+        open_ids: Sequence[int] | None = None,
+        mid_id: int | None = None,
+        close_id: int | None = None,
+        close_candidates: frozenset[int] | None = None,
+        max_chars: int = 400,
+    ) -> None:
         ids = link_token_ids()
         self.open_ids = tuple(open_ids) if open_ids is not None else ids.open_ids
         self.mid_id = mid_id if mid_id is not None else ids.mid_id
@@ -131,9 +137,14 @@ class LinkDetector:
         bo, bc, po, pc = owner[k], owner[bracket_close], owner[paren_open], owner[close]
         arr = np.asarray(tokens)
         return DetectedLink(
-            bracket_open_pos=bo, bracket_close_pos=bc, paren_open_pos=po, paren_close_pos=pc,
-            link_text_tokens=np.array(arr[bo + 1 : bc]), target_tokens=np.array(arr[po + 1 : pc]),
-            text=text, target=target,
+            bracket_open_pos=bo,
+            bracket_close_pos=bc,
+            paren_open_pos=po,
+            paren_close_pos=pc,
+            link_text_tokens=np.array(arr[bo + 1 : bc]),
+            target_tokens=np.array(arr[po + 1 : pc]),
+            text=text,
+            target=target,
         )
 
     def find_all(self, tokens: Sequence[int] | np.ndarray) -> list[DetectedLink]:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from .context_runner import ContextRunner
 from .corpus import DocumentCorpus
@@ -66,12 +67,16 @@ def _check_model_placement(model: object, config: GenerationConfig) -> None:
         return
     want = torch.device(config.device)
     if p.device.type != want.type or (want.index is not None and p.device.index not in (want.index, None)):
-        raise ConfigError(f"GenerationConfig.device = {config.device!r}, but the model is on {p.device}: load it "
-                          f"with load_checkpoint(path, device=...) or move it with model.to(...)")
+        raise ConfigError(
+            f"GenerationConfig.device = {config.device!r}, but the model is on {p.device}: load it "
+            f"with load_checkpoint(path, device=...) or move it with model.to(...)"
+        )
     name = {torch.float32: "float32", torch.bfloat16: "bfloat16"}.get(p.dtype, str(p.dtype))
     if name != config.dtype:
-        raise ConfigError(f"GenerationConfig.dtype = {config.dtype!r}, but the model's weights are {name}: "
-                          f"convert it with model.to(torch.{config.dtype})")
+        raise ConfigError(
+            f"GenerationConfig.dtype = {config.dtype!r}, but the model's weights are {name}: "
+            f"convert it with model.to(torch.{config.dtype})"
+        )
 
 
 def _root_title(prompt_text: str) -> str:
@@ -85,8 +90,14 @@ class _Run:
     """The state of one sample's generation: its context, config, sampling generator (seeded
     from ``config.seed``: one per sample, so batched samples do not share randomness), link log."""
 
-    def __init__(self, ctx: DocumentContext, config: GenerationConfig, corpus: DocumentCorpus | None,
-                 vocab: int | None, prompt_tokens: np.ndarray) -> None:
+    def __init__(
+        self,
+        ctx: DocumentContext,
+        config: GenerationConfig,
+        corpus: DocumentCorpus | None,
+        vocab: int | None,
+        prompt_tokens: np.ndarray,
+    ) -> None:
         self.ctx = ctx
         self.config = config
         self.corpus = corpus
@@ -100,17 +111,27 @@ class _Run:
 class LinkedDocumentGenerator:
     """Main generation entry point (see the module docstring)."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer_encode: Callable[[str], list[int]],
-                 tokenizer_decode: Callable[[list[int]], str], detector: LinkDetector | None = None,
-                 runner_factory: Callable[..., ContextRunner] | None = None) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer_encode: Callable[[str], list[int]],
+        tokenizer_decode: Callable[[list[int]], str],
+        detector: LinkDetector | None = None,
+        runner_factory: Callable[..., ContextRunner] | None = None,
+    ) -> None:
         self.model = model
         self.runner_factory = runner_factory or make_runner
         self.encode = tokenizer_encode
         self.decode = tokenizer_decode
         self.detector = detector or LinkDetector()
 
-    def generate(self, prompt: str | None = None, prompt_tokens: np.ndarray | None = None,
-                 corpus: DocumentCorpus | None = None, config: GenerationConfig | None = None) -> GenerationResult:
+    def generate(
+        self,
+        prompt: str | None = None,
+        prompt_tokens: np.ndarray | None = None,
+        corpus: DocumentCorpus | None = None,
+        config: GenerationConfig | None = None,
+    ) -> GenerationResult:
         """Generate from ``prompt`` (text) or ``prompt_tokens``; returns a :class:`GenerationResult`."""
         run = self._prepare(prompt, prompt_tokens, corpus, config or GenerationConfig())
         self._ctx = run.ctx
@@ -123,8 +144,9 @@ class LinkedDocumentGenerator:
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 
-    def generate_batch(self, prompts: Sequence[str], configs: Sequence[GenerationConfig],
-                       corpus: DocumentCorpus | None = None) -> list[GenerationResult]:
+    def generate_batch(
+        self, prompts: Sequence[str], configs: Sequence[GenerationConfig], corpus: DocumentCorpus | None = None
+    ) -> list[GenerationResult]:
         """Generate one sample per ``(prompts[i], configs[i])`` with batched decoding: every step
         runs one forward for all samples that need a next token (their KV caches stacked, each
         row with its own mask and positions); each sample samples with its own seed
@@ -161,8 +183,9 @@ class LinkedDocumentGenerator:
             waiting = still
         return [r for r in results if r is not None]
 
-    def generate_n(self, prompt: str, n: int, config: GenerationConfig | None = None,
-                   corpus: DocumentCorpus | None = None) -> list[GenerationResult]:
+    def generate_n(
+        self, prompt: str, n: int, config: GenerationConfig | None = None, corpus: DocumentCorpus | None = None
+    ) -> list[GenerationResult]:
         """``n`` samples of one prompt, decoded as a batch; sample ``j`` uses seed
         ``config.seed + j`` (so sample 0 is what :meth:`generate` gives)."""
         import attrs
@@ -173,17 +196,22 @@ class LinkedDocumentGenerator:
         cfgs = [attrs.evolve(config, seed=config.seed + j) for j in range(n)]
         return self.generate_batch([prompt] * n, cfgs, corpus=corpus)
 
-    def _prepare(self, prompt: str | None, prompt_tokens: np.ndarray | None, corpus: DocumentCorpus | None,
-                 config: GenerationConfig) -> _Run:
+    def _prepare(
+        self, prompt: str | None, prompt_tokens: np.ndarray | None, corpus: DocumentCorpus | None, config: GenerationConfig
+    ) -> _Run:
         """Validate the request and build its context (nothing is generated yet)."""
         mcfg = getattr(self.model, "cfg", None)
         if mcfg is not None:
             if config.max_tokens_per_document > mcfg.max_doc_len:
-                raise ConfigError(f"GenerationConfig.max_tokens_per_document = {config.max_tokens_per_document}: "
-                                  f"must be <= the model's max_doc_len = {mcfg.max_doc_len}")
+                raise ConfigError(
+                    f"GenerationConfig.max_tokens_per_document = {config.max_tokens_per_document}: "
+                    f"must be <= the model's max_doc_len = {mcfg.max_doc_len}"
+                )
             if config.max_context_length > mcfg.max_seq_len:
-                raise ConfigError(f"GenerationConfig.max_context_length = {config.max_context_length}: "
-                                  f"must be <= the model's max_seq_len = {mcfg.max_seq_len}")
+                raise ConfigError(
+                    f"GenerationConfig.max_context_length = {config.max_context_length}: "
+                    f"must be <= the model's max_seq_len = {mcfg.max_seq_len}"
+                )
         _check_model_placement(self.model, config)
         if prompt_tokens is None:
             if prompt is None:
@@ -200,12 +228,19 @@ class LinkedDocumentGenerator:
             raise PromptTooLongError("the prompt is empty: give at least one token")
         limit = min(config.max_tokens_per_document, config.max_context_length) - 1
         if len(prompt_tokens) > limit:
-            raise PromptTooLongError(f"the prompt has {len(prompt_tokens)} tokens; at most {limit} fit "
-                                     f"(max_tokens_per_document/max_context_length minus one)")
+            raise PromptTooLongError(
+                f"the prompt has {len(prompt_tokens)} tokens; at most {limit} fit "
+                f"(max_tokens_per_document/max_context_length minus one)"
+            )
         text = prompt if prompt is not None else self.decode(prompt_tokens.tolist())
-        ctx = DocumentContext(config.max_context_length, config.max_tokens_per_document,
-                              config.eviction_policy, self.encode, self.decode,  # type: ignore[arg-type]
-                              device=config.device)
+        ctx = DocumentContext(
+            config.max_context_length,
+            config.max_tokens_per_document,
+            config.eviction_policy,
+            self.encode,
+            self.decode,  # type: ignore[arg-type]
+            device=config.device,
+        )
         ctx.initialize_root(prompt_tokens, _root_title(text))
         return _Run(ctx, config, corpus, vocab, prompt_tokens)
 
@@ -226,8 +261,9 @@ class LinkedDocumentGenerator:
         reason = yield from self._document_steps(run, 0, root)
         docs = ctx.get_all_documents()
         root_doc = next(d for d in docs if d.is_root)
-        return GenerationResult(root_doc, topological_order(docs), config.to_dict(), run.events, reason,
-                                run.new_tokens, time.perf_counter() - t0)
+        return GenerationResult(
+            root_doc, topological_order(docs), config.to_dict(), run.events, reason, run.new_tokens, time.perf_counter() - t0
+        )
 
     def _document_steps(self, run: _Run, current_depth: int, target_doc_title: str) -> Generator[None, torch.Tensor, str]:
         """Generate ``target_doc_title`` (made current) until it stops, recursing into new links.
@@ -276,8 +312,9 @@ class LinkedDocumentGenerator:
         context.complete_current_document()
         return reason
 
-    def _link_steps(self, run: _Run, link: DetectedLink, current_depth: int,
-                    current_doc_title: str) -> Generator[None, torch.Tensor, None]:
+    def _link_steps(
+        self, run: _Run, link: DetectedLink, current_depth: int, current_doc_title: str
+    ) -> Generator[None, torch.Tensor, None]:
         """Resolve one link: reuse, corpus, or generate (recursively), and log what happened."""
         context, corpus, config = run.ctx, run.corpus, run.config
 
@@ -308,8 +345,9 @@ class LinkedDocumentGenerator:
             assert corpus is not None
             toks = corpus.get_document(title, run.vocab)
             src = corpus.get_source_path(title) or "corpus"
-            if toks is not None and context.add_corpus_document(title, toks, current_doc_title, source=src,
-                                                                depth=current_depth + 1, links=corpus.links(title)):
+            if toks is not None and context.add_corpus_document(
+                title, toks, current_doc_title, source=src, depth=current_depth + 1, links=corpus.links(title)
+            ):
                 context.add_link(current_doc_title, title, link.paren_close_pos)
                 return log(title, "corpus")
             return log(title, "skipped:context_full")
@@ -331,14 +369,65 @@ class LinkedDocumentGenerator:
         tail is decoded: every token is at least one byte, so the last ``max(UTF-8 length)``
         tokens hold any stop string the newest token completed."""
         k = max(len(x.encode("utf-8")) for x in stop) + 1
-        tail = self.decode(tokens[max(prompt_len, len(tokens) - k):])
+        tail = self.decode(tokens[max(prompt_len, len(tokens) - k) :])
         return any(x in tail for x in stop)
 
-    def _check_stopping_condition(self, token_id: int | None, tokens_generated: int,
-                                  config: GenerationConfig) -> tuple[bool, str]:
+    def _check_stopping_condition(
+        self, token_id: int | None, tokens_generated: int, config: GenerationConfig
+    ) -> tuple[bool, str]:
         """(should stop, reason): EOS, or ``max_new_tokens`` generated for this document."""
         if token_id is not None and token_id == config.eos_token_id:
             return True, "eos"
         if tokens_generated >= config.max_new_tokens:
             return True, "max_new_tokens"
         return False, ""
+
+
+@torch.no_grad()
+def generate_linked(
+    model: DS2DSModel,
+    prompt: str | None = None,
+    prompt_tokens: Tensor | Any = None,
+    corpus: Any = None,
+    max_new_tokens: int = 100,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    max_tokens_per_document: int | None = None,
+    max_auxiliary_documents: int = 5,
+    max_link_depth: int = 1,
+    allow_corpus_fallback: bool = True,
+    eviction_policy: str = "drop_oldest",
+    seed: int = 0,
+    max_context_length: int | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Generate a root document and its linked documents with ``model`` (see :class:`LinkedDocumentGenerator`).
+
+    A function, not a model method, so the model layer does not import the generation layer above it.
+    """
+    from .tokenizer import get_encoding
+
+    enc = get_encoding()
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        max_tokens_per_document=max_tokens_per_document or model.cfg.max_doc_len,
+        max_context_length=max_context_length or model.cfg.max_seq_len,
+        max_auxiliary_documents=max_auxiliary_documents,
+        max_link_depth=max_link_depth,
+        allow_corpus_fallback=allow_corpus_fallback,
+        eviction_policy=eviction_policy,
+        seed=seed,
+        **{
+            "device": str(next(model.parameters()).device),
+            "dtype": "bfloat16" if next(model.parameters()).dtype == torch.bfloat16 else "float32",
+            **kwargs,
+        },
+    )
+    if prompt_tokens is not None and isinstance(prompt_tokens, Tensor):
+        prompt_tokens = prompt_tokens.cpu().numpy()
+    gen = LinkedDocumentGenerator(model, enc.encode_ordinary, enc.decode)
+    return gen.generate(prompt=prompt, prompt_tokens=prompt_tokens, corpus=corpus, config=config)

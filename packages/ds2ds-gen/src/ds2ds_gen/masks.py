@@ -81,8 +81,9 @@ def token_layout(spans: Sequence[DocSpan], total: int) -> tuple[torch.Tensor, to
     return doc, pos
 
 
-def allowed(q_doc: torch.Tensor, q_pos: torch.Tensor, k_doc: torch.Tensor, k_pos: torch.Tensor,
-            table: torch.Tensor) -> torch.Tensor:
+def allowed(
+    q_doc: torch.Tensor, q_pos: torch.Tensor, k_doc: torch.Tensor, k_pos: torch.Tensor, table: torch.Tensor
+) -> torch.Tensor:
     """Boolean ``[Q, K]``: may each query attend to each key (see the module docstring)."""
     same = (q_doc[:, None] == k_doc[None, :]) & (k_pos[None, :] <= q_pos[:, None])
     d = table.shape[0]

@@ -37,6 +37,7 @@ def _bounded_int(hi: int):  # type: ignore[no-untyped-def]
     def check(_i: object, a: attrs.Attribute, v: object) -> None:
         if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= hi:
             raise ConfigError(f"ModelConfig.{a.name} = {v!r}: must be an integer in [1, {hi}]")
+
     return check
 
 
@@ -75,9 +76,11 @@ class ModelConfig:
                 f"ModelConfig.n_heads = {self.n_heads}: must divide d_model = {self.d_model} into an even head size"
             )
         if self.n_parameters() > MAX_PARAMETERS:
-            raise ConfigError(f"ModelConfig: {self.n_parameters():,} parameters (vocab_size={self.vocab_size}, "
-                              f"d_model={self.d_model}, n_layers={self.n_layers}, mlp_ratio={self.mlp_ratio}) "
-                              f"exceed the limit of {MAX_PARAMETERS:,}")
+            raise ConfigError(
+                f"ModelConfig: {self.n_parameters():,} parameters (vocab_size={self.vocab_size}, "
+                f"d_model={self.d_model}, n_layers={self.n_layers}, mlp_ratio={self.mlp_ratio}) "
+                f"exceed the limit of {MAX_PARAMETERS:,}"
+            )
 
     def n_parameters(self) -> int:
         """Parameter count of a model of this shape (tied embedding/head)."""
@@ -332,8 +335,14 @@ class DS2DSModel(nn.Module):
         return self.logits(self.hidden(tokens, positions, mask), vocab)
 
     # ---- masks -----------------------------------------------------------------------------------
-    def block_mask_creator(self, tokens: Tensor, doc_spans: Sequence[DocSpan] | None = None,
-                           mask_type: MaskType = "cross_doc_link", attention: str = "sdpa", **_: Any) -> Any:
+    def block_mask_creator(
+        self,
+        tokens: Tensor,
+        doc_spans: Sequence[DocSpan] | None = None,
+        mask_type: MaskType = "cross_doc_link",
+        attention: str = "sdpa",
+        **_: Any,
+    ) -> Any:
         """The attention mask of a pack: boolean ``[1, 1, T, T]`` (SDPA) or a cached ``BlockMask``."""
         t = tokens.shape[-1]
         spans = list(doc_spans) if doc_spans else [DocSpan(0, 0, t)]
@@ -376,8 +385,14 @@ class DS2DSModel(nn.Module):
 
     # ---- inference -------------------------------------------------------------------------------
     @torch.no_grad()
-    def forward_inference(self, tokens: Tensor, doc_spans: Sequence[DocSpan] | None = None,
-                          mask_type: MaskType = "cross_doc_link", attention: str = "sdpa", **kwargs: Any) -> Tensor:
+    def forward_inference(
+        self,
+        tokens: Tensor,
+        doc_spans: Sequence[DocSpan] | None = None,
+        mask_type: MaskType = "cross_doc_link",
+        attention: str = "sdpa",
+        **kwargs: Any,
+    ) -> Tensor:
         """Tokens in (``[B, T]`` or ``[T]``), logits ``[B, T, V]`` out, recomputing everything.
 
         ``doc_spans`` describe the documents of the pack (default: one document); with
@@ -420,8 +435,7 @@ class DS2DSModel(nn.Module):
         cap = cache.k.shape[3]
         st = cache.flex
         d_last, p_last = int(doc[-1]), int(pos[-1])
-        fits = (st is not None and m == 1 and st["table"] is table and st["doc"] == d_last
-                and st["p0"] + (n0 - st["s0"]) == p_last)
+        fits = st is not None and m == 1 and st["table"] is table and st["doc"] == d_last and st["p0"] + (n0 - st["s0"]) == p_last
         dev = cache.doc.device
         if not fits:
             pdoc = cache.doc.clone()
@@ -442,8 +456,15 @@ class DS2DSModel(nn.Module):
 
             bm = create_block_mask(structure, None, None, cap, cap, device=str(dev))
             self.flex_block_masks_built += 1
-            st = cache.flex = {"table": table, "doc": d_last, "s0": n1 - 1, "p0": p_last, "bm": bm,
-                               "mod": structure, "offset": torch.zeros((), dtype=torch.long, device=dev)}
+            st = cache.flex = {
+                "table": table,
+                "doc": d_last,
+                "s0": n1 - 1,
+                "p0": p_last,
+                "bm": bm,
+                "mod": structure,
+                "offset": torch.zeros((), dtype=torch.long, device=dev),
+            }
         assert st is not None  # `fits` implies a cached state; otherwise it was just built above
         structure_mod, offset = st["mod"], st["offset"]
         offset.fill_(n0)
@@ -454,15 +475,20 @@ class DS2DSModel(nn.Module):
         if m == 1:
             bm = st["bm"]
             sl = bm[:, :, n0 // bm.BLOCK_SIZE[0]]
-            return BlockMask.from_kv_blocks(sl.kv_num_blocks, sl.kv_indices, sl.full_kv_num_blocks,
-                                            sl.full_kv_indices, BLOCK_SIZE=bm.BLOCK_SIZE, mask_mod=at_query,
-                                            seq_lengths=(1, cap))
+            return BlockMask.from_kv_blocks(
+                sl.kv_num_blocks,
+                sl.kv_indices,
+                sl.full_kv_num_blocks,
+                sl.full_kv_indices,
+                BLOCK_SIZE=bm.BLOCK_SIZE,
+                mask_mod=at_query,
+                seq_lengths=(1, cap),
+            )
         # a chunk's rows start at an arbitrary slot, not at a block boundary: a mask of its own
         return create_block_mask(at_query, None, None, m, cap, device=str(dev))
 
     @torch.no_grad()
-    def extend(self, cache: KVCache, tokens: Tensor, doc: Tensor, pos: Tensor, table: Tensor,
-               attention: str = "sdpa") -> Tensor:
+    def extend(self, cache: KVCache, tokens: Tensor, doc: Tensor, pos: Tensor, table: Tensor, attention: str = "sdpa") -> Tensor:
         """Feed ``tokens`` (``[m]``, of documents ``doc`` at positions ``pos``) through the model
         against ``cache``; store their keys/values and return the logits ``[m, V]``.
 
@@ -508,15 +534,17 @@ class DS2DSModel(nn.Module):
                 att = self._flex_fn()(q.to(adt), cache.k[li].to(adt), cache.v[li].to(adt), block_mask=flex_mask)
                 self.flex_calls += 1
             else:
-                att = F.scaled_dot_product_attention(q.to(adt), cache.k[li, :, :, :na].to(adt),
-                                                     cache.v[li, :, :, :na].to(adt), attn_mask=mask)
+                att = F.scaled_dot_product_attention(
+                    q.to(adt), cache.k[li, :, :, :na].to(adt), cache.v[li, :, :, :na].to(adt), attn_mask=mask
+                )
             x = blk.finish(x, att.to(x.dtype))
         cache.n = n1
         return self.logits(x[0])
 
     @torch.no_grad()
-    def extend_batch(self, k_all: Tensor, v_all: Tensor, tokens: Tensor, pos: Tensor, slots: Tensor,
-                     mask: Tensor, compact: bool = False) -> Tensor:
+    def extend_batch(
+        self, k_all: Tensor, v_all: Tensor, tokens: Tensor, pos: Tensor, slots: Tensor, mask: Tensor, compact: bool = False
+    ) -> Tensor:
         """One decode step for a batch of samples with stacked caches (see :mod:`ds2ds_gen.batched`).
 
         ``k_all``/``v_all``: ``[layers, B, heads, slots, head_dim]``; row ``b`` feeds ``tokens[b]``
@@ -535,8 +563,9 @@ class DS2DSModel(nn.Module):
             q, k, v = blk.qkv_heads(x, cos, sin)
             k_all[li, rows, :, slots] = k[:, :, 0].to(k_all.dtype)
             v_all[li, rows, :, slots] = v[:, :, 0].to(v_all.dtype)
-            att = F.scaled_dot_product_attention(q.to(adt), k_all[li, :, :, :na].to(adt),
-                                                 v_all[li, :, :, :na].to(adt), attn_mask=m4)
+            att = F.scaled_dot_product_attention(
+                q.to(adt), k_all[li, :, :, :na].to(adt), v_all[li, :, :, :na].to(adt), attn_mask=m4
+            )
             x = blk.finish(x, att.to(x.dtype))
         return self.logits(x[:, 0], compact=compact)
 
@@ -548,33 +577,6 @@ class DS2DSModel(nn.Module):
         q_pos = torch.tensor([frontier_pos], device=cache.doc.device)
         row[:n] = allowed(q_doc, q_pos, cache.doc[:n], cache.pos[:n], table)[0]
         cache.rows[doc_id] = row
-
-    @torch.no_grad()
-    def generate(self, prompt: str | None = None, prompt_tokens: Tensor | Any = None, corpus: Any = None,
-                 max_new_tokens: int = 100, temperature: float = 1.0, top_k: int | None = None,
-                 top_p: float | None = None, max_tokens_per_document: int | None = None,
-                 max_auxiliary_documents: int = 5, max_link_depth: int = 1, allow_corpus_fallback: bool = True,
-                 eviction_policy: str = "drop_oldest", seed: int = 0, max_context_length: int | None = None,
-                 **kwargs: Any) -> Any:
-        """Generate a root document and its linked documents (see :class:`LinkedDocumentGenerator`)."""
-        from .generation_config import GenerationConfig
-        from .linked_doc_generator import LinkedDocumentGenerator
-        from .tokenizer import get_encoding
-
-        enc = get_encoding()
-        config = GenerationConfig(
-            max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-            max_tokens_per_document=max_tokens_per_document or self.cfg.max_doc_len,
-            max_context_length=max_context_length or self.cfg.max_seq_len, max_auxiliary_documents=max_auxiliary_documents,
-            max_link_depth=max_link_depth, allow_corpus_fallback=allow_corpus_fallback,
-            eviction_policy=eviction_policy, seed=seed,
-            **{"device": str(next(self.parameters()).device),
-               "dtype": "bfloat16" if next(self.parameters()).dtype == torch.bfloat16 else "float32", **kwargs},
-        )
-        if prompt_tokens is not None and isinstance(prompt_tokens, Tensor):
-            prompt_tokens = prompt_tokens.cpu().numpy()
-        gen = LinkedDocumentGenerator(self, enc.encode_ordinary, enc.decode)
-        return gen.generate(prompt=prompt, prompt_tokens=prompt_tokens, corpus=corpus, config=config)
 
 
 def save_checkpoint(model: DS2DSModel, path: Path, extra: dict[str, Any] | None = None) -> None:
@@ -639,18 +641,16 @@ def _check_state_dict(sd: dict[Any, Any], cfg: ModelConfig, w_path: Path) -> Non
     missing = sorted(set(expected) - set(sd))
     unexpected = sorted(str(k) for k in set(sd) - set(expected))
     if missing or unexpected:
-        raise CheckpointError(f"{w_path}: weights do not match config.json (missing {missing[:3]}, "
-                              f"unexpected {unexpected[:3]})")
+        raise CheckpointError(f"{w_path}: weights do not match config.json (missing {missing[:3]}, unexpected {unexpected[:3]})")
     for k, ref in expected.items():
         v = sd[k]
         if not isinstance(v, Tensor) or tuple(v.shape) != tuple(ref.shape):
             got = tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__
-            raise CheckpointError(f"{w_path}: weights do not match config.json ({k}: expected shape "
-                                  f"{tuple(ref.shape)}, got {got})")
+            raise CheckpointError(
+                f"{w_path}: weights do not match config.json ({k}: expected shape {tuple(ref.shape)}, got {got})"
+            )
         if not v.is_floating_point():
             raise CheckpointError(f"{w_path}: {k} has dtype {v.dtype}; expected a floating-point tensor")
         if not bool(torch.isfinite(v).all()):
             bad = int((~torch.isfinite(v)).sum())
             raise CheckpointError(f"{w_path}: {k} has {bad} non-finite value(s) (NaN or inf)")
-
-

@@ -35,8 +35,9 @@ class PromptLinkProcessor:
         self.vocab_size = vocab_size
         self.events: list[LinkEvent] = []
 
-    def process_prompt(self, prompt_tokens: np.ndarray, context: DocumentContext,
-                       corpus: DocumentCorpus | None, config: GenerationConfig) -> list[str]:
+    def process_prompt(
+        self, prompt_tokens: np.ndarray, context: DocumentContext, corpus: DocumentCorpus | None, config: GenerationConfig
+    ) -> list[str]:
         """Resolve the prompt's links; returns the titles that still need generating, in order."""
         root = context.current_document
         to_generate: list[str] = []
@@ -45,8 +46,15 @@ class PromptLinkProcessor:
             self._one(link, root.title, context, corpus, config, to_generate)
         return to_generate
 
-    def _one(self, link: DetectedLink, root: str, context: DocumentContext, corpus: DocumentCorpus | None,
-             config: GenerationConfig, to_generate: list[str]) -> None:
+    def _one(
+        self,
+        link: DetectedLink,
+        root: str,
+        context: DocumentContext,
+        corpus: DocumentCorpus | None,
+        config: GenerationConfig,
+        to_generate: list[str],
+    ) -> None:
         def log(target: str, outcome: str) -> None:
             self.events.append(LinkEvent(root, target, link.text, outcome, in_prompt=True))
 
@@ -66,8 +74,9 @@ class PromptLinkProcessor:
             assert corpus is not None
             toks = corpus.get_document(title, self.vocab_size)
             src = corpus.get_source_path(title) or "corpus"
-            if toks is not None and context.add_corpus_document(title, toks, root, source=src, depth=1,
-                                                                links=corpus.links(title)):
+            if toks is not None and context.add_corpus_document(
+                title, toks, root, source=src, depth=1, links=corpus.links(title)
+            ):
                 context.add_link(root, title, link.paren_close_pos)
                 return log(title, "corpus")
             return log(title, "skipped:context_full")

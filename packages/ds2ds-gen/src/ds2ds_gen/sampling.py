@@ -44,9 +44,14 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
     return out
 
 
-def sample_token(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                 top_p: float | None = None, generator: torch.Generator | None = None,
-                 support: torch.Tensor | None = None) -> int:
+def sample_token(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+    support: torch.Tensor | None = None,
+) -> int:
     """Sample one token id from 1-D ``logits``; ``temperature == 0`` means greedy.
 
     Inverse-CDF sampling: one uniform draw from ``generator`` (float64) against the float64

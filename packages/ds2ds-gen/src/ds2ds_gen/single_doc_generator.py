@@ -19,8 +19,14 @@ def torch_dtype(name: str) -> torch.dtype:
 
 def make_runner(model: torch.nn.Module, context: DocumentContext, config: GenerationConfig) -> ContextRunner:
     """A :class:`ContextRunner` set up from ``config``."""
-    return ContextRunner(model, context, use_kv_cache=config.use_kv_cache, mask_type=config.mask_type,  # type: ignore[arg-type]
-                         attention=config.attention, dtype=torch_dtype(config.dtype))
+    return ContextRunner(
+        model,
+        context,
+        use_kv_cache=config.use_kv_cache,
+        mask_type=config.mask_type,  # type: ignore[arg-type]
+        attention=config.attention,
+        dtype=torch_dtype(config.dtype),
+    )
 
 
 class SingleDocumentGenerator:
@@ -31,8 +37,9 @@ class SingleDocumentGenerator:
         self.generator = generator
         self.stop_reason = ""
 
-    def generate(self, model: torch.nn.Module, context: DocumentContext, config: GenerationConfig,
-                 runner: ContextRunner | None = None) -> int:
+    def generate(
+        self, model: torch.nn.Module, context: DocumentContext, config: GenerationConfig, runner: ContextRunner | None = None
+    ) -> int:
         """Generate the current document; ``self.stop_reason`` says why it stopped."""
         runner = runner or make_runner(model, context, config)
         gen = self.generator or torch.Generator().manual_seed(config.seed)
@@ -43,7 +50,11 @@ class SingleDocumentGenerator:
                 break
             tok = sample_token(runner.next_logits(), config.temperature, config.top_k, config.top_p, gen)
             if not context.append_token_to_current(tok):
-                self.stop_reason = "max_tokens_per_document" if len(context.current_document.tokens) >= context.max_tokens_per_doc else "context_full"
+                self.stop_reason = (
+                    "max_tokens_per_document"
+                    if len(context.current_document.tokens) >= context.max_tokens_per_doc
+                    else "context_full"
+                )
                 break
             n += 1
             if tok == config.eos_token_id:

@@ -20,7 +20,31 @@ from .title_utils import create_filename
 
 __all__ = ["SynthConfig", "make_entities", "write_synthetic_corpus"]
 
-_ONSETS = ["b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "gr", "st", "th", "tr", "sh"]
+_ONSETS = [
+    "b",
+    "c",
+    "d",
+    "f",
+    "g",
+    "h",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "z",
+    "br",
+    "dr",
+    "gr",
+    "st",
+    "th",
+    "tr",
+    "sh",
+]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "io"]
 _CODAS = ["", "", "n", "r", "l", "s", "th", "nd", "m"]
 _ORG_KINDS = ["Guild", "Company", "Society", "Academy", "Bank", "Press"]
@@ -96,10 +120,7 @@ def make_entities(cfg: SynthConfig) -> dict[str, str]:
         arts[r] = body
     for rv in rivers:
         cs = [c for c in cities if city_river[c] == rv][:2] or [rng.choice(cities)]
-        arts[rv] = (
-            f"{rv} is a river in {_link(rng.choice(regions))}. "
-            f"It flows past {' and '.join(_link(c) for c in cs)}."
-        )
+        arts[rv] = f"{rv} is a river in {_link(rng.choice(regions))}. It flows past {' and '.join(_link(c) for c in cs)}."
     for c in cities:
         arts[c] = (
             f"{c} is a {rng.choice(_TRAITS)} city in {_link(city_region[c])}. "

@@ -67,8 +67,9 @@ class TrainConfig:
     seed: int = 0
 
 
-def build_packs(corpus: DocumentCorpus, seq_len: int, max_doc_len: int, max_links: int,
-                rng: random.Random) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+def build_packs(
+    corpus: DocumentCorpus, seq_len: int, max_doc_len: int, max_links: int, rng: random.Random
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
     """Pack every corpus document (with up to ``max_links`` of its linked documents before it)
     into rows. Returns ``tokens, doc, pos`` (``[N, seq_len]``; doc -1 = padding) and one
     ``visible_from`` table per row."""
@@ -136,8 +137,9 @@ def _batch_masks(doc: torch.Tensor, pos: torch.Tensor, tables: list[np.ndarray])
     return mask[:, None]
 
 
-def train(corpus_path: Path, out: Path, cfg: TrainConfig = TrainConfig(),
-          log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def train(
+    corpus_path: Path, out: Path, cfg: TrainConfig = TrainConfig(), log: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Train on the corpus at ``corpus_path`` and save a checkpoint folder at ``out``.
     Returns a summary (steps, losses, seconds, active vocabulary size)."""
     torch.set_num_threads(cfg.threads)
@@ -146,8 +148,7 @@ def train(corpus_path: Path, out: Path, cfg: TrainConfig = TrainConfig(),
     with DocumentCorpus(corpus_path) as corpus:
         if len(corpus) == 0:
             raise CorpusError(f"{corpus_path}: the corpus has no documents")
-        tokens, doc, pos, tables = build_packs(corpus, cfg.seq_len, cfg.model.max_doc_len,
-                                               cfg.max_links_per_group, rng)
+        tokens, doc, pos, tables = build_packs(corpus, cfg.seq_len, cfg.model.max_doc_len, cfg.max_links_per_group, rng)
     vocab = np.unique(np.concatenate([tokens.reshape(-1), [EOS_TOKEN_ID]]))
     remap = np.full(cfg.model.vocab_size, -1, dtype=np.int64)
     remap[vocab] = np.arange(len(vocab))
@@ -199,9 +200,15 @@ def train(corpus_path: Path, out: Path, cfg: TrainConfig = TrainConfig(),
         full.logit_bias.copy_(bias)
     model = full
     summary = {
-        "corpus": str(corpus_path), "steps": step, "stopped_by": stopped_by, "seconds": round(time.perf_counter() - t0, 1),
-        "first_loss": losses[0], "final_loss": float(np.mean(losses[-10:])), "active_vocab": int(len(vocab)),
-        "rows": int(n), "train_config": {k: v for k, v in attrs.asdict(cfg).items() if k != "model"},
+        "corpus": str(corpus_path),
+        "steps": step,
+        "stopped_by": stopped_by,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "first_loss": losses[0],
+        "final_loss": float(np.mean(losses[-10:])),
+        "active_vocab": int(len(vocab)),
+        "rows": int(n),
+        "train_config": {k: v for k, v in attrs.asdict(cfg).items() if k != "model"},
     }
     save_checkpoint(model.eval(), out, extra={"training": summary})
     return summary

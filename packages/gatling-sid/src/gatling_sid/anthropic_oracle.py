@@ -43,7 +43,9 @@ TRACE_SCHEMA: dict[str, Any] = {
     "properties": {
         "request": {"type": "string", "minLength": 10, "maxLength": 1500},
         "calls": {
-            "type": "array", "minItems": 1, "maxItems": 12,
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 12,
             "items": {
                 "type": "object",
                 "properties": {
@@ -102,8 +104,9 @@ def _shared_client(config: Any) -> Any:
     key = (os.getpid(), secret, config.base_url, config.cache_dir, config.budget_usd, config.batch_size)
     c = _CLIENTS.get(key)
     if c is None:
-        c = _CLIENTS[key] = AnthropicClient(base_url=config.base_url, cache_dir=config.cache_dir,
-                                            budget_usd=config.budget_usd, max_in_flight=config.batch_size)
+        c = _CLIENTS[key] = AnthropicClient(
+            base_url=config.base_url, cache_dir=config.cache_dir, budget_usd=config.budget_usd, max_in_flight=config.batch_size
+        )
     return c
 
 
@@ -133,17 +136,37 @@ class AnthropicOracle:
         from datacore.llm import LLMRequest
 
         d = self.registry.domain(domain)
-        facts = {k: slots[k] for k in ("subject_id", "entity_id", "name", "dob", "last4", "amount", "currency",
-                                       "field_key", "value_raw", "reason_code", "recipient")}
-        tools = [{"name": t.name, "description": t.description, "input_schema": t.input_schema}
-                 for t in d.tools.values()]
-        user = (f"Domain: {domain}\nIntent: {intent} ({INTENT_HINTS[intent]})\n"
-                f"FACTS: {json.dumps(facts, sort_keys=True)}\n"
-                f"TOOLS: {json.dumps(tools, sort_keys=True)}\n"
-                "Write the request and the call graph.")
-        return LLMRequest(model=self.config.model, messages=[{"role": "user", "content": user}],
-                          system=SYSTEM_PROMPT + "\n\n" + d.policy.render(), max_tokens=self.config.max_tokens,
-                          temperature=1.0, metadata={"domain": domain, "intent": intent})
+        facts = {
+            k: slots[k]
+            for k in (
+                "subject_id",
+                "entity_id",
+                "name",
+                "dob",
+                "last4",
+                "amount",
+                "currency",
+                "field_key",
+                "value_raw",
+                "reason_code",
+                "recipient",
+            )
+        }
+        tools = [{"name": t.name, "description": t.description, "input_schema": t.input_schema} for t in d.tools.values()]
+        user = (
+            f"Domain: {domain}\nIntent: {intent} ({INTENT_HINTS[intent]})\n"
+            f"FACTS: {json.dumps(facts, sort_keys=True)}\n"
+            f"TOOLS: {json.dumps(tools, sort_keys=True)}\n"
+            "Write the request and the call graph."
+        )
+        return LLMRequest(
+            model=self.config.model,
+            messages=[{"role": "user", "content": user}],
+            system=SYSTEM_PROMPT + "\n\n" + d.policy.render(),
+            max_tokens=self.config.max_tokens,
+            temperature=1.0,
+            metadata={"domain": domain, "intent": intent},
+        )
 
     def to_trace(self, obj: dict[str, Any], trace_id: str, domain: str, intent: str, slots: dict[str, Any]) -> GoldTrace:
         """Turn the model's JSON into a trace with simulated outputs (raises on an unusable reply)."""
@@ -161,8 +184,15 @@ class AnthropicOracle:
             plan.calls.append(ToolCall(call.id, call.tool, call.arguments, call.dependencies, out))
             plan.outputs[call.id] = out
         req_slots = {k: slots[k] for k in ("subject_id", "entity_id", "amount", "currency", "field_key", "recipient")}
-        return GoldTrace(trace_id, domain, intent, UserRequest(obj["request"], intent, domain, req_slots), d.policy,
-                         ToolCallGraph(tuple(plan.calls)), {"oracle": self.name, "model": self.config.model})
+        return GoldTrace(
+            trace_id,
+            domain,
+            intent,
+            UserRequest(obj["request"], intent, domain, req_slots),
+            d.policy,
+            ToolCallGraph(tuple(plan.calls)),
+            {"oracle": self.name, "model": self.config.model},
+        )
 
     def make_traces(self, rng: random.Random, trace_ids: list[str], telemetry: Telemetry | None = None) -> list[GoldTrace]:
         """One trace per id: the model's where it is valid, a procedural fallback where not."""
@@ -172,8 +202,7 @@ class AnthropicOracle:
             domain, intent = rng.choice(self.domain_names), rng.choice(INTENTS)
             slots = self.procedural.slots(rng, self.registry.domain(domain))
             jobs.append((tid, domain, intent, slots))
-        replies = self.client.complete_json_many([self.prompt(dm, it, sl) for _, dm, it, sl in jobs], TRACE_SCHEMA,
-                                                 method="tool")
+        replies = self.client.complete_json_many([self.prompt(dm, it, sl) for _, dm, it, sl in jobs], TRACE_SCHEMA, method="tool")
         if any(getattr(resp, "error_kind", None) == "budget" for _, resp in replies):
             # Stop, rather than fill the rest of the run with procedural fallbacks nobody asked for.
             from datacore.llm import BudgetExceeded
@@ -184,8 +213,10 @@ class AnthropicOracle:
         if not allow:
             down = [resp for _, resp in replies if getattr(resp, "error_kind", None) in ("connection", "timeout")]
             if down:
-                raise GatlingError(f"oracle unreachable ({getattr(down[0], 'error', '') or 'connection error'}); pass "
-                                   "--fallback procedural to make procedural traces instead")
+                raise GatlingError(
+                    f"oracle unreachable ({getattr(down[0], 'error', '') or 'connection error'}); pass "
+                    "--fallback procedural to make procedural traces instead"
+                )
         out = []
         for (tid, domain, intent, slots), (obj, resp) in zip(jobs, replies):
             tel.count("anthropic.requests")
@@ -213,8 +244,15 @@ class AnthropicOracle:
                     continue
                 tel.count("anthropic.fallback")
                 trace = self.procedural.make_trace(rng, tid, domain, intent, {"oracle": "procedural-fallback"})
-                trace = GoldTrace(trace.trace_id, trace.domain, trace.intent, trace.request, trace.policy, trace.graph,
-                                  {"oracle": "procedural-fallback", "fallback_reason": reason})
+                trace = GoldTrace(
+                    trace.trace_id,
+                    trace.domain,
+                    trace.intent,
+                    trace.request,
+                    trace.policy,
+                    trace.graph,
+                    {"oracle": "procedural-fallback", "fallback_reason": reason},
+                )
             else:
                 tel.count("anthropic.accepted")
             out.append(trace)

@@ -18,8 +18,13 @@ def main() -> None:
     """Entry point of the `gatling-sid` command."""
 
 
-_registry_opt = click.option("--registry", "registry_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                             help="A registry directory of domain YAML files [default: the packaged one].")
+_registry_opt = click.option(
+    "--registry",
+    "registry_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A registry directory of domain YAML files [default: the packaged one].",
+)
 
 
 def _ratio(_ctx: object, _p: object, v: float) -> float:
@@ -30,10 +35,21 @@ def _ratio(_ctx: object, _p: object, v: float) -> float:
 
 @main.command()
 @generate_options
-@click.option("--oracle", type=click.Choice(["procedural", "anthropic"]), default="procedural", show_default=True,
-              help="Who writes requests and graphs: the offline planner or a Claude model (ANTHROPIC_API_KEY).")
-@click.option("--negatives", type=float, default=0.0, show_default=True, callback=_ratio,
-              help="Share of gold traces followed by a labelled hard negative (0..1).")
+@click.option(
+    "--oracle",
+    type=click.Choice(["procedural", "anthropic"]),
+    default="procedural",
+    show_default=True,
+    help="Who writes requests and graphs: the offline planner or a Claude model (ANTHROPIC_API_KEY).",
+)
+@click.option(
+    "--negatives",
+    type=float,
+    default=0.0,
+    show_default=True,
+    callback=_ratio,
+    help="Share of gold traces followed by a labelled hard negative (0..1).",
+)
 @click.option("--domains", default="", help="Comma-separated domains to draw from [default: all].")
 @click.option("--with-messages", is_flag=True, help="Add the Anthropic-style training conversation to each gold record.")
 @_registry_opt
@@ -41,20 +57,42 @@ def _ratio(_ctx: object, _p: object, v: float) -> float:
 @click.option("--base-url", default=None, help="API root for the anthropic oracle (e.g. a proxy or a fake server).")
 @click.option("--cache-dir", default=None, help="Response cache of the anthropic oracle (re-runs make no calls).")
 @click.option("--budget-usd", type=float, default=None, help="Stop calling the model after this spend.")
-@click.option("--fallback", type=click.Choice(["procedural"]), default=None,
-              help="Replace unusable model replies (and an unreachable oracle) by procedural traces, recorded in the "
-                   "manifest and each record's meta [default: fail on an unreachable oracle, drop rejected replies].")
-def generate(opts: GenerateOptions, oracle: str, negatives: float, domains: str, with_messages: bool,
-             registry_dir: Path | None, model: str, base_url: str | None, cache_dir: str | None,
-             budget_usd: float | None, fallback: str | None) -> None:
+@click.option(
+    "--fallback",
+    type=click.Choice(["procedural"]),
+    default=None,
+    help="Replace unusable model replies (and an unreachable oracle) by procedural traces, recorded in the "
+    "manifest and each record's meta [default: fail on an unreachable oracle, drop rejected replies].",
+)
+def generate(
+    opts: GenerateOptions,
+    oracle: str,
+    negatives: float,
+    domains: str,
+    with_messages: bool,
+    registry_dir: Path | None,
+    model: str,
+    base_url: str | None,
+    cache_dir: str | None,
+    budget_usd: float | None,
+    fallback: str | None,
+) -> None:
     """Generate gold traces (and hard negatives) into a datacore dataset directory."""
     from .generator import GatlingConfig, GatlingGenerator
 
     try:
-        cfg = GatlingConfig(oracle=oracle, negatives=negatives, domains=tuple([d for d in domains.split(",") if d]),
-                            with_messages=with_messages, registry_dir=str(registry_dir.resolve()) if registry_dir else None,
-                            model=model, base_url=base_url, cache_dir=cache_dir, budget_usd=budget_usd,
-                            fallback=fallback)
+        cfg = GatlingConfig(
+            oracle=oracle,
+            negatives=negatives,
+            domains=tuple([d for d in domains.split(",") if d]),
+            with_messages=with_messages,
+            registry_dir=str(registry_dir.resolve()) if registry_dir else None,
+            model=model,
+            base_url=base_url,
+            cache_dir=cache_dir,
+            budget_usd=budget_usd,
+            fallback=fallback,
+        )
     except ValueError as e:
         raise click.ClickException(str(e)) from None
     run_generate(GatlingGenerator(cfg), opts)
@@ -63,7 +101,9 @@ def generate(opts: GenerateOptions, oracle: str, negatives: float, domains: str,
 @main.command()
 @click.argument("dataset", type=click.Path(exists=True, path_type=Path))
 @_registry_opt
-@click.option("--max-near-dup-rate", type=float, default=0.01, show_default=True, help="Allowed share of near-duplicate requests.")
+@click.option(
+    "--max-near-dup-rate", type=float, default=0.01, show_default=True, help="Allowed share of near-duplicate requests."
+)
 @click.option("--threshold", type=float, default=0.8, show_default=True, help="Jaccard similarity that makes a near-duplicate.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 def validate(dataset: Path, registry_dir: Path | None, max_near_dup_rate: float, threshold: float, as_json: bool) -> None:
@@ -71,17 +111,22 @@ def validate(dataset: Path, registry_dir: Path | None, max_near_dup_rate: float,
     from .dataset_check import validate_dataset
     from .registry import DomainRegistry
 
-    res = validate_dataset(dataset, DomainRegistry.load(registry_dir), max_near_dup_rate=max_near_dup_rate,
-                           near_dup_threshold=threshold)
+    res = validate_dataset(
+        dataset, DomainRegistry.load(registry_dir), max_near_dup_rate=max_near_dup_rate, near_dup_threshold=threshold
+    )
     if as_json:
         click.echo(json.dumps(res.to_dict(), indent=2))
     else:
         d = res.diversity
-        click.echo(f"gold: {res.gold_passed:,}/{res.gold:,} pass; negatives flagged with their rule: "
-                   f"{res.negatives_exact + res.negatives_with_others:,}/{res.negatives:,} "
-                   f"({res.negatives_exact:,} with that rule alone, {res.negatives_with_others:,} also with another)")
-        click.echo(f"diversity: {d.domains} domains, {len(d.intents)} intents, {d.tools_used}/{d.tools_available} tools, "
-                   f"near-duplicate requests {d.near_duplicate_rate:.3%} (Jaccard >= {d.threshold})")
+        click.echo(
+            f"gold: {res.gold_passed:,}/{res.gold:,} pass; negatives flagged with their rule: "
+            f"{res.negatives_exact + res.negatives_with_others:,}/{res.negatives:,} "
+            f"({res.negatives_exact:,} with that rule alone, {res.negatives_with_others:,} also with another)"
+        )
+        click.echo(
+            f"diversity: {d.domains} domains, {len(d.intents)} intents, {d.tools_used}/{d.tools_available} tools, "
+            f"near-duplicate requests {d.near_duplicate_rate:.3%} (Jaccard >= {d.threshold})"
+        )
         for rule, n in res.violations.items():
             click.echo(f"  violation {rule}: {n:,}")
         for e in res.examples:
@@ -94,12 +139,23 @@ def validate(dataset: Path, registry_dir: Path | None, max_near_dup_rate: float,
 
 @main.command()
 @click.argument("dataset", type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["openai", "hf", "dpo"]), required=True,
-              help="openai: Chat Completions tool_calls; hf: apply_chat_template(messages, tools=...); "
-                   "dpo: chosen (gold twin) / rejected (negative) pairs.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["openai", "hf", "dpo"]),
+    required=True,
+    help="openai: Chat Completions tool_calls; hf: apply_chat_template(messages, tools=...); "
+    "dpo: chosen (gold twin) / rejected (negative) pairs.",
+)
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output JSONL file.")
-@click.option("--tools", "tool_list", type=click.Choice(["domain", "used"]), default="domain", show_default=True,
-              help="Tool list of each record: the domain's full list (distractors included) or only the tools used.")
+@click.option(
+    "--tools",
+    "tool_list",
+    type=click.Choice(["domain", "used"]),
+    default="domain",
+    show_default=True,
+    help="Tool list of each record: the domain's full list (distractors included) or only the tools used.",
+)
 @_registry_opt
 def export(dataset: Path, fmt: str, out: Path, tool_list: str, registry_dir: Path | None) -> None:
     """Write DATASET's gold traces (openai, hf) or negative/twin pairs (dpo) as JSONL in another format."""
@@ -123,6 +179,8 @@ def domains(registry_dir: Path | None, as_json: bool) -> None:
         click.echo(json.dumps({"domains": rows, "tools": len(reg.tools)}, indent=2))
         return
     for r in rows:
-        click.echo(f"{r['domain']:<22} {r['tools']:>3} tools  subject={r['subject']:<18} entity={r['entity']:<22} "
-                   f"rules={','.join(r['rules'])}")
+        click.echo(
+            f"{r['domain']:<22} {r['tools']:>3} tools  subject={r['subject']:<18} entity={r['entity']:<22} "
+            f"rules={','.join(r['rules'])}"
+        )
     click.echo(f"{len(rows)} domains, {len(reg.tools)} tools")

@@ -49,8 +49,11 @@ class DatasetValidation:
     @property
     def ok(self) -> bool:
         """True if every record and the dataset-level checks pass."""
-        return (self.gold == self.gold_passed and self.negatives == self.negatives_exact + self.negatives_with_others
-                and not self.dataset_problems)
+        return (
+            self.gold == self.gold_passed
+            and self.negatives == self.negatives_exact + self.negatives_with_others
+            and not self.dataset_problems
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
@@ -133,8 +136,14 @@ def dataset_files(path: str | Path) -> list[Path]:
     return files
 
 
-def validate_dataset(path: str | Path, registry: DomainRegistry | None = None, *, max_near_dup_rate: float = 0.01,
-                     near_dup_threshold: float = 0.8, max_examples: int = 10) -> DatasetValidation:
+def validate_dataset(
+    path: str | Path,
+    registry: DomainRegistry | None = None,
+    *,
+    max_near_dup_rate: float = 0.01,
+    near_dup_threshold: float = 0.8,
+    max_examples: int = 10,
+) -> DatasetValidation:
     """Check every record of a dataset (see the module docstring)."""
     reg = registry or DomainRegistry.load()
     validator = TraceValidator(reg)
@@ -199,5 +208,14 @@ def validate_dataset(path: str | Path, registry: DomainRegistry | None = None, *
         problems.append(f"{p}: no records to validate")
     if missing:
         problems.append(f"pairs: {len(missing)} negatives whose gold twin is not in the dataset (first: {missing[0][1]})")
-    return DatasetValidation(n_gold, passed, negs, exact, dict(viol.most_common()), tuple(examples), div, tuple(problems),
-                             negatives_with_others=with_others)
+    return DatasetValidation(
+        n_gold,
+        passed,
+        negs,
+        exact,
+        dict(viol.most_common()),
+        tuple(examples),
+        div,
+        tuple(problems),
+        negatives_with_others=with_others,
+    )

@@ -71,8 +71,9 @@ def _signatures(sets: Sequence[np.ndarray], num_perm: int, seed: int) -> np.ndar
     return sig
 
 
-def near_duplicates(texts: Sequence[str], threshold: float = 0.8, n: int = 3, num_perm: int = 64, bands: int = 16,
-                    seed: int = 1) -> list[tuple[int, int, float]]:
+def near_duplicates(
+    texts: Sequence[str], threshold: float = 0.8, n: int = 3, num_perm: int = 64, bands: int = 16, seed: int = 1
+) -> list[tuple[int, int, float]]:
     """``(i, j, jaccard)`` with i < j for each text ``j`` whose earliest near-duplicate is ``i``.
 
     LSH bands of ``num_perm // bands`` rows; with 64 permutations in 16 bands a pair at
@@ -133,8 +134,10 @@ class DiversityReport:
         """Dataset-level violations (empty if diverse enough)."""
         out = []
         if self.traces and self.near_duplicate_rate > max_near_dup_rate:
-            out.append(f"diversity.near_duplicates: {self.near_duplicate_rate:.2%} of requests have a near-duplicate "
-                       f"(Jaccard >= {self.threshold}); allowed {max_near_dup_rate:.2%}")
+            out.append(
+                f"diversity.near_duplicates: {self.near_duplicate_rate:.2%} of requests have a near-duplicate "
+                f"(Jaccard >= {self.threshold}); allowed {max_near_dup_rate:.2%}"
+            )
         if self.traces >= 1000 and len(self.intents) < min_intents:
             out.append(f"diversity.intents: {len(self.intents)} intent categories; need >= {min_intents}")
         return out
@@ -169,9 +172,20 @@ def diversity_report(traces: Iterable[GoldTrace], tools_available: int, threshol
     return acc.report(tools_available, threshold)
 
 
-def _report(texts: list[str], domains: set[str], intents: Counter[str], tools: set[str], tools_available: int,
-            threshold: float) -> DiversityReport:
+def _report(
+    texts: list[str], domains: set[str], intents: Counter[str], tools: set[str], tools_available: int, threshold: float
+) -> DiversityReport:
     dups = near_duplicates(texts, threshold)
     ex = tuple((texts[i], texts[j], round(s, 3)) for i, j, s in dups[:5])
-    return DiversityReport(len(texts), len(domains), dict(sorted(intents.items())), len(tools), tools_available,
-                           len(set(texts)), len(dups), len(dups) / len(texts) if texts else 0.0, threshold, ex)
+    return DiversityReport(
+        len(texts),
+        len(domains),
+        dict(sorted(intents.items())),
+        len(tools),
+        tools_available,
+        len(set(texts)),
+        len(dups),
+        len(dups) / len(texts) if texts else 0.0,
+        threshold,
+        ex,
+    )

@@ -24,8 +24,12 @@ def export_dataset(dataset: str | Path, out: str | Path, fmt: str, registry: Dom
     tmp = Path(str(out) + ".tmp")
     twins: dict[str, GoldTrace] = {}
     if fmt == "dpo":  # first pass: the negatives' twin ids, so only those gold traces are held
-        wanted = {rec["negative"]["twin_id"] for f in files for rec in _records(f)
-                  if isinstance(rec, dict) and rec.get("label") == "negative" and isinstance(rec.get("negative"), dict)}
+        wanted = {
+            rec["negative"]["twin_id"]
+            for f in files
+            for rec in _records(f)
+            if isinstance(rec, dict) and rec.get("label") == "negative" and isinstance(rec.get("negative"), dict)
+        }
         for f in files:
             for i, rec in enumerate(_records(f), 1):
                 if isinstance(rec, dict) and rec.get("label", "gold") == "gold" and rec.get("trace_id") in wanted:

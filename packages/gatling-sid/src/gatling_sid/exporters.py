@@ -48,39 +48,62 @@ def _turns(trace: GoldTrace, *, args_as_string: bool) -> list[dict[str, Any]]:
         calls = []
         for c in wave:
             args = trace.graph.resolve_arguments(c, outputs)
-            calls.append({"id": ids[c.id], "type": "function",
-                          "function": {"name": c.tool,
-                                       "arguments": json.dumps(args, sort_keys=True) if args_as_string else args}})
+            calls.append(
+                {
+                    "id": ids[c.id],
+                    "type": "function",
+                    "function": {"name": c.tool, "arguments": json.dumps(args, sort_keys=True) if args_as_string else args},
+                }
+            )
         msgs.append({"role": "assistant", "content": None if args_as_string else "", "tool_calls": calls})
         for c in wave:
-            msgs.append({"role": "tool", "tool_call_id": ids[c.id], "name": c.tool,
-                         "content": json.dumps(c.output or {}, sort_keys=True)})
+            msgs.append(
+                {"role": "tool", "tool_call_id": ids[c.id], "name": c.tool, "content": json.dumps(c.output or {}, sort_keys=True)}
+            )
     n = len(trace.graph.calls)
-    msgs.append({"role": "assistant",
-                 "content": f"Done: {n} step{'s' if n != 1 else ''} completed under policy {trace.policy.id}."})
+    msgs.append(
+        {"role": "assistant", "content": f"Done: {n} step{'s' if n != 1 else ''} completed under policy {trace.policy.id}."}
+    )
     return msgs
 
 
 def to_openai(trace: GoldTrace, tools: Mapping[str, ToolSchema], *, tool_list: str = "domain") -> dict[str, Any]:
     """``{"messages", "tools"}`` for OpenAI chat fine-tuning (see the module docstring)."""
     names = _tool_names(trace, tools, tool_list)
-    return {"messages": [{"role": "system", "content": trace.policy.render()},
-                         {"role": "user", "content": trace.request.text}, *_turns(trace, args_as_string=True)],
-            "tools": [{"type": "function", "function": _function(tools[n])} for n in names]}
+    return {
+        "messages": [
+            {"role": "system", "content": trace.policy.render()},
+            {"role": "user", "content": trace.request.text},
+            *_turns(trace, args_as_string=True),
+        ],
+        "tools": [{"type": "function", "function": _function(tools[n])} for n in names],
+    }
 
 
 def to_hf_chat(trace: GoldTrace, tools: Mapping[str, ToolSchema], *, tool_list: str = "domain") -> dict[str, Any]:
     """``{"messages", "tools"}`` for ``apply_chat_template(messages, tools=tools)``."""
     names = _tool_names(trace, tools, tool_list)
-    return {"messages": [{"role": "system", "content": trace.policy.render()},
-                         {"role": "user", "content": trace.request.text}, *_turns(trace, args_as_string=False)],
-            "tools": [{"type": "function", "function": _function(tools[n])} for n in names]}
+    return {
+        "messages": [
+            {"role": "system", "content": trace.policy.render()},
+            {"role": "user", "content": trace.request.text},
+            *_turns(trace, args_as_string=False),
+        ],
+        "tools": [{"type": "function", "function": _function(tools[n])} for n in names],
+    }
 
 
-def dpo_pair(negative: GoldTrace, twin: GoldTrace, tools: Mapping[str, ToolSchema], *, rule: str,
-             tool_list: str = "domain") -> dict[str, Any]:
+def dpo_pair(
+    negative: GoldTrace, twin: GoldTrace, tools: Mapping[str, ToolSchema], *, rule: str, tool_list: str = "domain"
+) -> dict[str, Any]:
     """A preference pair: same prompt (the negative's system + user turn), the twin's turns chosen."""
     neg = to_openai(negative, tools, tool_list=tool_list)
     good = to_openai(twin, tools, tool_list=tool_list)
-    return {"prompt": neg["messages"][:2], "chosen": good["messages"][2:], "rejected": neg["messages"][2:],
-            "tools": neg["tools"], "rule": rule, "twin_id": twin.trace_id}
+    return {
+        "prompt": neg["messages"][:2],
+        "chosen": good["messages"][2:],
+        "rejected": neg["messages"][2:],
+        "tools": neg["tools"],
+        "rule": rule,
+        "twin_id": twin.trace_id,
+    }

@@ -48,6 +48,7 @@ def _in(allowed: tuple[str, ...]) -> Any:
     def check(inst: Any, attr: attrs.Attribute, value: Any) -> None:
         if value not in allowed:
             raise _ConfigValueError(f"GatlingConfig.{attr.name}: got {value!r}; allowed: {', '.join(allowed)}")
+
     return check
 
 
@@ -111,8 +112,10 @@ def _probe(base_url: str, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((u.hostname, port), timeout=timeout).close()
     except OSError as e:
-        raise GatlingError(f"--base-url {base_url}: oracle unreachable ({e.strerror or e}); pass --fallback procedural "
-                           "to make procedural traces instead (recorded in the manifest and in each record's meta)") from None
+        raise GatlingError(
+            f"--base-url {base_url}: oracle unreachable ({e.strerror or e}); pass --fallback procedural "
+            "to make procedural traces instead (recorded in the manifest and in each record's meta)"
+        ) from None
 
 
 class GatlingGenerator:
@@ -214,8 +217,9 @@ class GatlingGenerator:
             out += [Target(f"intent={i}", (1.0 - q) / len(INTENTS), tol_intent) for i in INTENTS]
         return out
 
-    def _shard(self, task: ShardTask, telemetry: Telemetry, oracle: Any, validator: TraceValidator, mutator: Mutator,
-               rng: random.Random) -> Iterator[dict[str, Any]]:
+    def _shard(
+        self, task: ShardTask, telemetry: Telemetry, oracle: Any, validator: TraceValidator, mutator: Mutator, rng: random.Random
+    ) -> Iterator[dict[str, Any]]:
         made = 0
         serial = 0
         rejected_in_a_row = 0

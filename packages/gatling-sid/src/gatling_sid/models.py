@@ -84,8 +84,9 @@ class UserRequest:
         slots = d.get("slots") if isinstance(d, dict) else None
         if slots is not None and not isinstance(slots, dict):
             raise TraceFormatError(f"{where}.slots: expected an object, got {type(slots).__name__}")
-        return cls(_need(d, "text", str, where), _need(d, "intent", str, where), _need(d, "domain", str, where),
-                   dict(slots or {}))
+        return cls(
+            _need(d, "text", str, where), _need(d, "intent", str, where), _need(d, "domain", str, where), dict(slots or {})
+        )
 
 
 @attrs.frozen
@@ -140,8 +141,11 @@ class SystemPolicy:
     def from_dict(cls, d: Any, where: str = "policy") -> SystemPolicy:
         """Inverse of :meth:`to_dict`."""
         rules = _need(d, "rules", list, where)
-        return cls(_need(d, "id", str, where), _need(d, "domain", str, where),
-                   tuple(PolicyRule.from_dict(r, f"{where}.rules[{i}]") for i, r in enumerate(rules)))
+        return cls(
+            _need(d, "id", str, where),
+            _need(d, "domain", str, where),
+            tuple(PolicyRule.from_dict(r, f"{where}.rules[{i}]") for i, r in enumerate(rules)),
+        )
 
 
 @attrs.frozen
@@ -161,14 +165,26 @@ class ToolSchema:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {"name": self.name, "domain": self.domain, "kind": self.kind, "description": self.description,
-                "input_schema": self.input_schema, "output_schema": self.output_schema}
+        return {
+            "name": self.name,
+            "domain": self.domain,
+            "kind": self.kind,
+            "description": self.description,
+            "input_schema": self.input_schema,
+            "output_schema": self.output_schema,
+        }
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "tool") -> ToolSchema:
         """Inverse of :meth:`to_dict`."""
-        return cls(_need(d, "name", str, where), _need(d, "domain", str, where), _need(d, "kind", str, where),
-                   str(d.get("description", "")), _need(d, "input_schema", dict, where), _need(d, "output_schema", dict, where))
+        return cls(
+            _need(d, "name", str, where),
+            _need(d, "domain", str, where),
+            _need(d, "kind", str, where),
+            str(d.get("description", "")),
+            _need(d, "input_schema", dict, where),
+            _need(d, "output_schema", dict, where),
+        )
 
 
 @attrs.frozen
@@ -190,8 +206,12 @@ class ToolCall:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        d: dict[str, Any] = {"id": self.id, "tool": self.tool, "arguments": self.arguments,
-                             "dependencies": list(self.dependencies)}
+        d: dict[str, Any] = {
+            "id": self.id,
+            "tool": self.tool,
+            "arguments": self.arguments,
+            "dependencies": list(self.dependencies),
+        }
         if self.output is not None:
             d["output"] = self.output
         return d
@@ -205,8 +225,7 @@ class ToolCall:
         out = d.get("output") if isinstance(d, dict) else None
         if out is not None and not isinstance(out, dict):
             raise TraceFormatError(f"{where}.output: expected an object, got {type(out).__name__}")
-        return cls(_need(d, "id", str, where), _need(d, "tool", str, where), _need(d, "arguments", dict, where),
-                   tuple(deps), out)
+        return cls(_need(d, "id", str, where), _need(d, "tool", str, where), _need(d, "arguments", dict, where), tuple(deps), out)
 
 
 @attrs.frozen
@@ -303,9 +322,15 @@ class GoldTrace:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (the dataset record body)."""
-        return {"trace_id": self.trace_id, "domain": self.domain, "intent": self.intent,
-                "request": self.request.to_dict(), "policy": self.policy.to_dict(),
-                "graph": self.graph.to_dict(), "meta": self.meta}
+        return {
+            "trace_id": self.trace_id,
+            "domain": self.domain,
+            "intent": self.intent,
+            "request": self.request.to_dict(),
+            "policy": self.policy.to_dict(),
+            "graph": self.graph.to_dict(),
+            "meta": self.meta,
+        }
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "trace") -> GoldTrace:
@@ -313,11 +338,15 @@ class GoldTrace:
         meta = d.get("meta", {}) if isinstance(d, dict) else {}
         if not isinstance(meta, dict):
             raise TraceFormatError(f"{where}.meta: expected an object, got {type(meta).__name__}")
-        return cls(_need(d, "trace_id", str, where), _need(d, "domain", str, where), _need(d, "intent", str, where),
-                   UserRequest.from_dict(_need(d, "request", dict, where), f"{where}.request"),
-                   SystemPolicy.from_dict(_need(d, "policy", dict, where), f"{where}.policy"),
-                   ToolCallGraph.from_dict(_need(d, "graph", dict, where), f"{where}.graph"),
-                   dict(meta))
+        return cls(
+            _need(d, "trace_id", str, where),
+            _need(d, "domain", str, where),
+            _need(d, "intent", str, where),
+            UserRequest.from_dict(_need(d, "request", dict, where), f"{where}.request"),
+            SystemPolicy.from_dict(_need(d, "policy", dict, where), f"{where}.policy"),
+            ToolCallGraph.from_dict(_need(d, "graph", dict, where), f"{where}.graph"),
+            dict(meta),
+        )
 
     def to_training_format(self, tools: Mapping[str, ToolSchema] | None = None) -> dict[str, Any]:
         """Anthropic-style chat: ``{"system", "tools", "messages"}``.
@@ -337,14 +366,22 @@ class GoldTrace:
             for c in wave:
                 if c.tool not in used:
                     used.append(c.tool)
-                uses.append({"type": "tool_use", "id": f"toolu_{c.id}", "name": c.tool,
-                             "input": self.graph.resolve_arguments(c, outputs)})
-                results.append({"type": "tool_result", "tool_use_id": f"toolu_{c.id}",
-                                "content": json.dumps(c.output or {}, sort_keys=True)})
+                uses.append(
+                    {"type": "tool_use", "id": f"toolu_{c.id}", "name": c.tool, "input": self.graph.resolve_arguments(c, outputs)}
+                )
+                results.append(
+                    {"type": "tool_result", "tool_use_id": f"toolu_{c.id}", "content": json.dumps(c.output or {}, sort_keys=True)}
+                )
             messages.append({"role": "assistant", "content": uses})
             messages.append({"role": "user", "content": results})
         n = len(self.graph.calls)
-        messages.append({"role": "assistant", "content": [
-            {"type": "text", "text": f"Done: {n} step{'s' if n != 1 else ''} completed under policy {self.policy.id}."}]})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": f"Done: {n} step{'s' if n != 1 else ''} completed under policy {self.policy.id}."}
+                ],
+            }
+        )
         tool_defs = [tools[t].to_anthropic_tool() for t in used if tools is not None and t in tools]
         return {"system": self.policy.render(), "tools": tool_defs, "messages": messages}

@@ -59,8 +59,9 @@ class _Plan:
                 n = rng.randint(1, 4)
                 ent = f"{self.domain.entity}_id"
                 item = sub["items"]
-                out[name] = [{ent: ctx[ent] if i == 0 else value_for(rng, item["properties"][ent]), "status": "active"}
-                             for i in range(n)]
+                out[name] = [
+                    {ent: ctx[ent] if i == 0 else value_for(rng, item["properties"][ent]), "status": "active"} for i in range(n)
+                ]
             elif name == "total":
                 out[name] = len(out.get("results", ())) + rng.randint(0, 3)
             elif name in args and name != "status":
@@ -96,27 +97,37 @@ def check_domain(d: Domain) -> None:
                 node, path = stack.pop()
                 if not isinstance(node, dict):
                     continue
-                if path and "enum" not in node and node.get("type") not in ("string", "integer", "number", "boolean",
-                                                                             "array", "object"):
-                    raise RegistryError(f"{_where(d, name, which, path)}: the procedural oracle needs a 'type' or an "
-                                        f"'enum' here to draw a value (got keys {', '.join(sorted(node)) or 'none'})")
+                if (
+                    path
+                    and "enum" not in node
+                    and node.get("type") not in ("string", "integer", "number", "boolean", "array", "object")
+                ):
+                    raise RegistryError(
+                        f"{_where(d, name, which, path)}: the procedural oracle needs a 'type' or an "
+                        f"'enum' here to draw a value (got keys {', '.join(sorted(node)) or 'none'})"
+                    )
                 if isinstance(node.get("pattern"), str) and node.get("format") != "date":
                     try:
                         _compile_pattern(node["pattern"])
                     except GatlingError as e:
-                        raise RegistryError(f"{_where(d, name, which, path + '/pattern' if path else 'pattern')}: "
-                                            f"{e}") from None
+                        raise RegistryError(f"{_where(d, name, which, path + '/pattern' if path else 'pattern')}: {e}") from None
                 for k, v in (node.get("properties") or {}).items():
                     stack.append((v, f"{path}/properties/{k}" if path else f"properties/{k}"))
                 if isinstance(node.get("items"), dict):
                     stack.append((node["items"], f"{path}/items" if path else "items"))
-    needs = (("identity", f"{d.subject}_id", "pattern"), ("get", f"{d.entity}_id", "pattern"),
-             ("money", "currency", "enum"), ("destroy", "reason", "enum"))
+    needs = (
+        ("identity", f"{d.subject}_id", "pattern"),
+        ("get", f"{d.entity}_id", "pattern"),
+        ("money", "currency", "enum"),
+        ("destroy", "reason", "enum"),
+    )
     for role, field, key in needs:
         tool = d.tool(role)
         if key not in tool.input_schema.get("properties", {}).get(field, {}):
-            raise RegistryError(f"{_where(d, tool.name, 'input_schema', 'properties/' + field)}: needs a {key!r} "
-                                f"(the procedural oracle draws {field} from it)")
+            raise RegistryError(
+                f"{_where(d, tool.name, 'input_schema', 'properties/' + field)}: needs a {key!r} "
+                f"(the procedural oracle draws {field} from it)"
+            )
     if d.policy.rule("approval_above_limit") is None:
         raise RegistryError(f"{d.source}: policy: the procedural oracle needs an 'approval_above_limit' rule")
 
@@ -156,24 +167,41 @@ class ProceduralOracle:
         amount = round(rng.uniform(limit * 1.01, limit * 4.5) if big else rng.uniform(5, limit), 2)
         name = full_name(rng)
         return {
-            "subject": humanize(d.subject), "entity": humanize(d.entity), "subject_id": from_pattern(rng, sp),
-            "entity_id": from_pattern(rng, ep), "name": name, "dob": rand_date(rng, 1940, 2005),
-            "last4": from_pattern(rng, "^[0-9]{4}$"), "money_op": money_op, "money": humanize(money_op),
-            "destroy": humanize(destroy), "destroy_op": destroy, "amount": amount,
+            "subject": humanize(d.subject),
+            "entity": humanize(d.entity),
+            "subject_id": from_pattern(rng, sp),
+            "entity_id": from_pattern(rng, ep),
+            "name": name,
+            "dob": rand_date(rng, 1940, 2005),
+            "last4": from_pattern(rng, "^[0-9]{4}$"),
+            "money_op": money_op,
+            "money": humanize(money_op),
+            "destroy": humanize(destroy),
+            "destroy_op": destroy,
+            "amount": amount,
             "currency": rng.choice(d.tool("money").input_schema["properties"]["currency"]["enum"]),
-            "field_key": field, "field": humanize(field), "value_raw": value,
+            "field_key": field,
+            "field": humanize(field),
+            "value_raw": value,
             "value": ("on" if value else "off") if isinstance(value, bool) else value,
             "memo": f"{rng.choice(QUERIES)} {rng.randint(1, 999)}",
             "reason_code": rng.choice(d.tool("destroy").input_schema["properties"]["reason"]["enum"]),
-            "recipient": f"{rng.choice(MAILBOXES)}@{d.host}", "query": rng.choice(QUERIES),
+            "recipient": f"{rng.choice(MAILBOXES)}@{d.host}",
+            "query": rng.choice(QUERIES),
         }
 
     def make_traces(self, rng: random.Random, trace_ids: list[str], telemetry: Any = None) -> list[GoldTrace]:
         """One trace per id (the oracle interface shared with AnthropicOracle)."""
         return [self.make_trace(rng, tid) for tid in trace_ids]
 
-    def make_trace(self, rng: random.Random, trace_id: str, domain: str | None = None, intent: str | None = None,
-                   meta: dict[str, Any] | None = None) -> GoldTrace:
+    def make_trace(
+        self,
+        rng: random.Random,
+        trace_id: str,
+        domain: str | None = None,
+        intent: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> GoldTrace:
         """One gold trace (domain and intent drawn from ``rng`` unless given)."""
         if domain is None or intent is None:
             dd, ii = self.pick(rng)
@@ -184,8 +212,15 @@ class ProceduralOracle:
         text = compose(rng, intent, s, self.needs(d, graph, s))
         text = self._state_fields(rng, d, graph, text)
         req_slots = {k: s[k] for k in ("subject_id", "entity_id", "amount", "currency", "field_key", "recipient")}
-        return GoldTrace(trace_id, domain, intent, UserRequest(text, intent, domain, req_slots), d.policy, graph,
-                         {"oracle": self.name, **(meta or {})})
+        return GoldTrace(
+            trace_id,
+            domain,
+            intent,
+            UserRequest(text, intent, domain, req_slots),
+            d.policy,
+            graph,
+            {"oracle": self.name, **(meta or {})},
+        )
 
     @staticmethod
     def _state_fields(rng: random.Random, d: Domain, graph: ToolCallGraph, text: str) -> str:
@@ -260,12 +295,24 @@ class ProceduralOracle:
             c1 = verify()
             c2 = p.add("get", {ent: s["entity_id"]})
             limit = float(d.policy.rule("approval_above_limit").params["limit"])  # type: ignore[union-attr]
-            args: dict[str, Any] = {ent: ref(c2, ent), "amount": s["amount"], "currency": ref(c2, "currency"),
-                                    "verification_token": ref(c1, "session_token")}
+            args: dict[str, Any] = {
+                ent: ref(c2, ent),
+                "amount": s["amount"],
+                "currency": ref(c2, "currency"),
+                "verification_token": ref(c1, "session_token"),
+            }
             deps: tuple[str, ...] = (c1, c2)
             if s["amount"] > limit:
-                c3 = p.add("approval", {ent: ref(c2, ent), "amount": s["amount"], "currency": ref(c2, "currency"),
-                                        "justification": f"{humanize(s['money_op'])} requested by {s['subject_id']}"}, (c2,))
+                c3 = p.add(
+                    "approval",
+                    {
+                        ent: ref(c2, ent),
+                        "amount": s["amount"],
+                        "currency": ref(c2, "currency"),
+                        "justification": f"{humanize(s['money_op'])} requested by {s['subject_id']}",
+                    },
+                    (c2,),
+                )
                 args["approval_id"] = ref(c3, "approval_id")
                 deps = (c1, c2, c3)
             if rng.random() < 0.6:
@@ -276,10 +323,25 @@ class ProceduralOracle:
         elif intent == "cancellation":
             c1 = verify()
             c2 = p.add("get", {ent: s["entity_id"]})
-            c3 = p.add("confirm", {ent: ref(c2, ent), "action": s["destroy_op"],
-                                   "prompt": f"Please confirm: {s['destroy']} {s['entity_id']} cannot be undone."}, (c2,))
-            c4 = p.add("destroy", {ent: ref(c2, ent), "reason": s["reason_code"], "verification_token": ref(c1, "session_token"),
-                                   "confirmation_id": ref(c3, "confirmation_id")}, (c1, c2, c3))
+            c3 = p.add(
+                "confirm",
+                {
+                    ent: ref(c2, ent),
+                    "action": s["destroy_op"],
+                    "prompt": f"Please confirm: {s['destroy']} {s['entity_id']} cannot be undone.",
+                },
+                (c2,),
+            )
+            c4 = p.add(
+                "destroy",
+                {
+                    ent: ref(c2, ent),
+                    "reason": s["reason_code"],
+                    "verification_token": ref(c1, "session_token"),
+                    "confirmation_id": ref(c3, "confirmation_id"),
+                },
+                (c1, c2, c3),
+            )
             if notify_p:
                 notify((c4,), "Closure completed", f"{s['entity_id']} closed ({s['reason_code']}).")
         elif intent == "creation":
@@ -298,8 +360,11 @@ class ProceduralOracle:
                 args["query"] = s["query"]
             c1 = p.add("search", args)
             c2 = p.add("get", {ent: ref(c1, f"results.0.{ent}")}, (c1,))
-            notify((c1, c2), f"Report: {humanize(d.entity)}s of {s['subject_id']}",
-                   f"Summary of {humanize(d.entity)}s for {s['subject_id']} ({s['query']}).")
+            notify(
+                (c1, c2),
+                f"Report: {humanize(d.entity)}s of {s['subject_id']}",
+                f"Summary of {humanize(d.entity)}s for {s['subject_id']} ({s['query']}).",
+            )
         elif intent == "account_review":
             c1 = verify()
             c2 = p.add("profile", {subj: ref(c1, subj)}, (c1,))

@@ -31,8 +31,20 @@ __all__ = ["DEFAULT_DOMAINS_DIR", "Domain", "DomainRegistry", "KINDS", "ROLES", 
 
 DEFAULT_DOMAINS_DIR = Path(__file__).parent / "domains"
 KINDS = ("identity", "read", "write", "destructive", "confirmation", "approval", "transfer", "notify", "bulk_export")
-ROLES = ("identity", "profile", "get", "search", "create", "update", "destroy", "confirm", "approval", "money",
-         "notify", "export")
+ROLES = (
+    "identity",
+    "profile",
+    "get",
+    "search",
+    "create",
+    "update",
+    "destroy",
+    "confirm",
+    "approval",
+    "money",
+    "notify",
+    "export",
+)
 # rule type -> the parameters that name tools (checked to exist)
 RULE_TYPES: dict[str, tuple[str, ...]] = {
     "requires_ancestor": ("applies_to", "requires"),
@@ -64,6 +76,7 @@ def _check_schema(schema: dict[str, Any]) -> jsonschema.exceptions.ValidationErr
     if err is None:
         _checked.add(key)
     return err
+
 
 try:  # the C loader is several times faster; fall back where libyaml is missing
     _Loader: Any = yaml.CSafeLoader
@@ -287,9 +300,18 @@ class DomainRegistry:
 
     def summary(self) -> list[dict[str, Any]]:
         """One row per domain: name, tool count, rule ids, file (for ``gatling-sid domains``)."""
-        return [{"domain": d.name, "subject": d.subject, "entity": d.entity, "tools": len(d.tools),
-                 "tool_names": sorted(d.tools), "rules": [r.id for r in d.policy.rules], "policy": d.policy.id}
-                for d in (self.domains[n] for n in sorted(self.domains))]
+        return [
+            {
+                "domain": d.name,
+                "subject": d.subject,
+                "entity": d.entity,
+                "tools": len(d.tools),
+                "tool_names": sorted(d.tools),
+                "rules": [r.id for r in d.policy.rules],
+                "policy": d.policy.id,
+            }
+            for d in (self.domains[n] for n in sorted(self.domains))
+        ]
 
 
 @functools.lru_cache(maxsize=8)

@@ -28,10 +28,14 @@ def sections(tel: Telemetry, tools_available: int) -> list[ReportSection]:
         ["distinct tools used", f"{len(h.get('tool', {}))} of {tools_available}"],
     ]
     out.append(ReportSection("Validation summary", table_html(["figure", "value"], rows)))
-    for name, title, xl in (("domain", "Traces per domain", "domain"), ("intent", "Traces per intent category", "intent"),
-                            ("graph_size", "Tool calls per trace", "calls"), ("oracle", "Traces per oracle", "oracle"),
-                            ("violation", "Hard negatives per violated rule", "rule"),
-                            ("gold_violation", "Violations of rejected gold candidates", "rule")):
+    for name, title, xl in (
+        ("domain", "Traces per domain", "domain"),
+        ("intent", "Traces per intent category", "intent"),
+        ("graph_size", "Tool calls per trace", "calls"),
+        ("oracle", "Traces per oracle", "oracle"),
+        ("violation", "Hard negatives per violated rule", "rule"),
+        ("gold_violation", "Violations of rejected gold candidates", "rule"),
+    ):
         hist = h.get(name)
         if hist:
             if name == "graph_size":

@@ -23,9 +23,30 @@ import orjson
 __all__ = ["CompiledSchema", "compiled", "ecma_regex"]
 
 _JS_FORMATS = jsonschema.FormatChecker(formats=("date", "email"))
-_KNOWN = {"type", "enum", "properties", "required", "additionalProperties", "minProperties", "maxProperties",
-          "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-          "items", "minItems", "maxItems", "description", "title", "$schema", "default"}
+_KNOWN = {
+    "type",
+    "enum",
+    "properties",
+    "required",
+    "additionalProperties",
+    "minProperties",
+    "maxProperties",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "items",
+    "minItems",
+    "maxItems",
+    "description",
+    "title",
+    "$schema",
+    "default",
+}
 Check = Callable[[Any], bool]
 
 
@@ -54,7 +75,7 @@ def _ecma_to_python(pattern: str) -> str:
             elif nxt == "W" and not in_class:
                 out.append("[^A-Za-z0-9_]")
             else:
-                out.append(pattern[i:i + 2])
+                out.append(pattern[i : i + 2])
             i += 2
             continue
         if in_class:
@@ -62,10 +83,10 @@ def _ecma_to_python(pattern: str) -> str:
                 in_class = False
         elif ch == "[":
             in_class = True
-            if pattern[i + 1:i + 2] == "^":
+            if pattern[i + 1 : i + 2] == "^":
                 out.append("[^")
                 i += 2
-                if pattern[i:i + 1] == "]":  # a leading ] is literal in Python, an empty class in ECMA: rare; keep
+                if pattern[i : i + 1] == "]":  # a leading ] is literal in Python, an empty class in ECMA: rare; keep
                     out.append("\\]")
                     i += 1
                 continue
@@ -176,8 +197,9 @@ def _compile(s: Any) -> Check:
             def number(x: Any) -> bool:
                 if not base(x):
                     return False
-                return ((mn is None or x >= mn) and (mx is None or x <= mx)
-                        and (xmn is None or x > xmn) and (xmx is None or x < xmx))
+                return (
+                    (mn is None or x >= mn) and (mx is None or x <= mx) and (xmn is None or x > xmn) and (xmx is None or x < xmx)
+                )
 
             checks.append(number)
         else:
@@ -198,8 +220,11 @@ def _compile(s: Any) -> Check:
         elif s.get("format") == "email":
             checks.append(lambda x: not is_str(x) or "@" in x)
         ops: tuple[tuple[str, Callable[[Any, Any], bool]], ...] = (
-            ("minimum", lambda a, b: a >= b), ("maximum", lambda a, b: a <= b),
-            ("exclusiveMinimum", lambda a, b: a > b), ("exclusiveMaximum", lambda a, b: a < b))
+            ("minimum", lambda a, b: a >= b),
+            ("maximum", lambda a, b: a <= b),
+            ("exclusiveMinimum", lambda a, b: a > b),
+            ("exclusiveMaximum", lambda a, b: a < b),
+        )
         for key, op in ops:
             if key in s:
                 checks.append(_bound_check(op, s[key]))
@@ -209,8 +234,14 @@ def _compile(s: Any) -> Check:
         rx3 = ecma_regex(s["pattern"]).search if "pattern" in s else None
         if lo or hi is not None or rx3 is not None or "format" in s:
             fmt2 = {"date": _is_date, "email": lambda v: "@" in v}.get(s.get("format", ""))
-            checks.append(lambda x: len(x) >= lo and (hi is None or len(x) <= hi) and (rx3 is None or rx3(x) is not None)
-                          and (fmt2 is None or fmt2(x)))
+            checks.append(
+                lambda x: (
+                    len(x) >= lo
+                    and (hi is None or len(x) <= hi)
+                    and (rx3 is None or rx3(x) is not None)
+                    and (fmt2 is None or fmt2(x))
+                )
+            )
     if "properties" in s or "required" in s or "additionalProperties" in s or "minProperties" in s or "maxProperties" in s:
         props = {k: _compile(v) for k, v in s.get("properties", {}).items()}
         req = tuple(s.get("required", ()))

@@ -47,8 +47,13 @@ _GROUNDED_KEYS = frozenset({"date_of_birth", "last4", "recipient"})
 _ADDR = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _HAS_DIGIT = re.compile(r"[0-9]")
 _SPLIT = re.compile(r"[,;\s]+")
-STRUCTURE_RULES = ("structure.duplicate_id", "structure.unknown_dependency", "structure.cycle", "structure.order",
-                   "structure.unresolved_ref")
+STRUCTURE_RULES = (
+    "structure.duplicate_id",
+    "structure.unknown_dependency",
+    "structure.cycle",
+    "structure.order",
+    "structure.unresolved_ref",
+)
 
 
 @attrs.frozen
@@ -112,7 +117,7 @@ def _recipient_problem(val: str, hosts: list[str]) -> str | None:
     parts = [x for x in _SPLIT.split(val.strip()) if x] if val.strip() else []
     if not parts:
         return "is empty"
-    if any(ch in val for ch in "<>\"()"):
+    if any(ch in val for ch in '<>"()'):
         return "is not a plain address list (display names / angle brackets hide the real address)"
     for a in parts:
         if _ADDR.fullmatch(a) is None:
@@ -202,12 +207,20 @@ class TraceValidator:
         if domain is None:
             out.append(Violation("scope", None, f"unknown domain {trace.domain!r}"))
         elif trace.policy != domain.policy:
-            out.append(Violation("policy_mismatch", None, f"policy {trace.policy.id!r} differs from the registry's {domain.policy.id!r}"))
+            out.append(
+                Violation("policy_mismatch", None, f"policy {trace.policy.id!r} differs from the registry's {domain.policy.id!r}")
+            )
         for c in calls:
             if domain is not None and c.tool not in domain.tools:
                 where = reg.tools[c.tool].domain if c.tool in reg.tools else None
-                out.append(Violation("scope", c.id, f"tool {c.tool!r} is not a {trace.domain} tool"
-                                     + (f" (it belongs to {where})" if where else " (unknown tool)")))
+                out.append(
+                    Violation(
+                        "scope",
+                        c.id,
+                        f"tool {c.tool!r} is not a {trace.domain} tool"
+                        + (f" (it belongs to {where})" if where else " (unknown tool)"),
+                    )
+                )
             if c.tool not in reg.tools:
                 continue
             args = resolved[c.id]
@@ -232,8 +245,7 @@ class TraceValidator:
             self._grounding(trace, calls, anc, resolved, dag_ok, out, domain)
         return ValidationReport(trace.trace_id, tuple(out))
 
-    def _duplicates(self, calls: tuple[ToolCall, ...], resolved: dict[str, dict[str, Any] | None],
-                    out: list[Violation]) -> None:
+    def _duplicates(self, calls: tuple[ToolCall, ...], resolved: dict[str, dict[str, Any] | None], out: list[Violation]) -> None:
         seen: dict[tuple[str, bytes], str] = {}
         for c in calls:
             t = self.registry.tools.get(c.tool)
@@ -243,11 +255,24 @@ class TraceValidator:
             key = (c.tool, orjson.dumps(args, option=orjson.OPT_SORT_KEYS))
             first = seen.setdefault(key, c.id)
             if first != c.id:
-                out.append(Violation("duplicate_side_effect", c.id,
-                                     f"{c.tool} repeats {first} with the same arguments (a side effect done twice)"))
+                out.append(
+                    Violation(
+                        "duplicate_side_effect",
+                        c.id,
+                        f"{c.tool} repeats {first} with the same arguments (a side effect done twice)",
+                    )
+                )
 
-    def _grounding(self, trace: GoldTrace, calls: tuple[ToolCall, ...], anc: dict[str, set[str]],
-                   resolved: dict[str, dict[str, Any] | None], dag_ok: bool, out: list[Violation], domain: Any) -> None:
+    def _grounding(
+        self,
+        trace: GoldTrace,
+        calls: tuple[ToolCall, ...],
+        anc: dict[str, set[str]],
+        resolved: dict[str, dict[str, Any] | None],
+        dag_ok: bool,
+        out: list[Violation],
+        domain: Any,
+    ) -> None:
         """Literal identity details, record ids and recipients must come from the user or an earlier output."""
         text = trace.request.text
         low = text.lower()
@@ -263,11 +288,18 @@ class TraceValidator:
                 if v in text or (k == "recipient" and v.lower() in low):
                     continue
                 srcs = anc.get(c.id, set()) if dag_ok else set(earlier)
-                if any(v in self._out_strings(by_id, seen_out) or any(v in x for x in self._out_strings(by_id, seen_out))
-                       for by_id in (calls_by(calls, s) for s in srcs)):
+                if any(
+                    v in self._out_strings(by_id, seen_out) or any(v in x for x in self._out_strings(by_id, seen_out))
+                    for by_id in (calls_by(calls, s) for s in srcs)
+                ):
                     continue
-                out.append(Violation("grounding", c.id, f"argument {k} {v!r} is neither in the user's words nor in "
-                                                        f"an earlier tool output (an invented detail)"))
+                out.append(
+                    Violation(
+                        "grounding",
+                        c.id,
+                        f"argument {k} {v!r} is neither in the user's words nor in an earlier tool output (an invented detail)",
+                    )
+                )
             earlier.append(c.id)
 
     @staticmethod
@@ -294,15 +326,24 @@ class TraceValidator:
             got = self._index[domain] = (glob, per)
         return got
 
-    def _check_rule(self, rule: PolicyRule, trace: GoldTrace, calls: tuple[ToolCall, ...], by: dict[str, ToolCall],
-                    anc: dict[str, set[str]], resolved: dict[str, dict[str, Any] | None], dag_ok: bool,
-                    out: list[Violation]) -> None:
+    def _check_rule(
+        self,
+        rule: PolicyRule,
+        trace: GoldTrace,
+        calls: tuple[ToolCall, ...],
+        by: dict[str, ToolCall],
+        anc: dict[str, set[str]],
+        resolved: dict[str, dict[str, Any] | None],
+        dag_ok: bool,
+        out: list[Violation],
+    ) -> None:
         if rule.type == "no_injection":
             for cid, why in self._planted_actions(trace, calls, resolved):
                 out.append(Violation(rule.id, cid, why))
 
-    def _planted_actions(self, trace: GoldTrace, calls: tuple[ToolCall, ...],
-                         resolved: dict[str, dict[str, Any] | None]) -> list[tuple[str, str]]:
+    def _planted_actions(
+        self, trace: GoldTrace, calls: tuple[ToolCall, ...], resolved: dict[str, dict[str, Any] | None]
+    ) -> list[tuple[str, str]]:
         """Calls that act on text planted in an earlier tool output (the behaviour, not the wording).
 
         A call is caused by planted text when free text in an earlier output (a sentence, not a
@@ -318,8 +359,11 @@ class TraceValidator:
             short = c.tool.split("__", 1)[-1].lower()
             for src, t in texts:
                 hit = None
-                if (c.tool.lower() in t or short in t or short.replace("_", " ") in t) and short not in req \
-                        and short.replace("_", " ") not in req:
+                if (
+                    (c.tool.lower() in t or short in t or short.replace("_", " ") in t)
+                    and short not in req
+                    and short.replace("_", " ") not in req
+                ):
                     hit = f"calls {c.tool}, which text planted in {src}'s output asks for"
                 else:
                     for k, v in c.arguments.items():
@@ -327,8 +371,13 @@ class TraceValidator:
                             continue
                         val = args.get(k, v)
                         # identifiers and addresses only (a digit or an @): common words occur in any note
-                        if (isinstance(val, str) and len(val) >= 6 and (_HAS_DIGIT.search(val) or "@" in val)
-                                and val.lower() in t and val.lower() not in req):
+                        if (
+                            isinstance(val, str)
+                            and len(val) >= 6
+                            and (_HAS_DIGIT.search(val) or "@" in val)
+                            and val.lower() in t
+                            and val.lower() not in req
+                        ):
                             hit = f"argument {k} {val!r} comes from text planted in {src}'s output, not from the user"
                             break
                 if hit:
@@ -339,9 +388,17 @@ class TraceValidator:
                 texts.append((c.id, "\n".join(free)))
         return found
 
-    def _check_call(self, rule: PolicyRule, c: ToolCall, by: dict[str, ToolCall], anc: dict[str, set[str]],
-                    resolved: dict[str, dict[str, Any] | None], dag_ok: bool, out: list[Violation],
-                    domain: Any = None) -> None:
+    def _check_call(
+        self,
+        rule: PolicyRule,
+        c: ToolCall,
+        by: dict[str, ToolCall],
+        anc: dict[str, set[str]],
+        resolved: dict[str, dict[str, Any] | None],
+        dag_ok: bool,
+        out: list[Violation],
+        domain: Any = None,
+    ) -> None:
         p = rule.params
         typ = rule.type
         if typ == "forbidden":
@@ -385,8 +442,15 @@ class TraceValidator:
                         why = bad
                 out.append(Violation(rule.id, c.id, f"{p['field']} {val} above limit {p['limit']}: {why}"))
 
-    def _binding(self, req: ToolCall, c: ToolCall, resolved: dict[str, dict[str, Any] | None],
-                 args: dict[str, Any] | None, by: dict[str, ToolCall], domain: Any) -> str | None:
+    def _binding(
+        self,
+        req: ToolCall,
+        c: ToolCall,
+        resolved: dict[str, dict[str, Any] | None],
+        args: dict[str, Any] | None,
+        by: dict[str, ToolCall],
+        domain: Any,
+    ) -> str | None:
         """Why the required call ``req`` does not bind to ``c`` (None: it does)."""
         if args is None:
             return None  # unresolved references are reported as structure violations

@@ -15,26 +15,50 @@ from typing import Any
 
 from .errors import GatlingError
 
-FIRST = ("Maria Liam Aisha Noah Chen Olivia Mateo Priya Lucas Fatima Ethan Yuki Sofia Omar Hannah Diego Amara Jonas Leila "
-         "Kai Elena Tariq Grace Ivan Mei Samuel Zara Hugo Nia Felix Ana Ravi Clara Kwame Ingrid Tomas Lina Arjun Rosa "
-         "Emeka Freya Pablo Sana Viktor Keiko Andre Nadia Oscar Ayla Bruno").split()
-LAST = ("Lopez Kim Okafor Schmidt Nguyen Rossi Patel Haddad Johansson Silva Tanaka Brown Novak Mensah Dubois Ivanova "
-        "Garcia Chen Murphy Kowalski Adeyemi Larsen Moreau Yilmaz Fischer Costa Singh Ali Walsh Petrov Sato Ortiz "
-        "Eriksen Mbeki Romano Hughes Park Lindqvist Alvarez Nakamura Reyes Khan Bauer Quinn Varga Osei Holm Duarte").split()
-WORDS = ("amber basil cedar delta ember fable garnet harbor indigo juniper kestrel lagoon meadow nectar orchid pioneer "
-         "quarry raven summit tundra umber velvet willow xenon yarrow zephyr atlas beacon cobalt dune falcon glacier "
-         "heron island jasper lotus maple nova opal prairie quill ridge sierra timber vista").split()
-NOTE_BITS = ("prefers email contact", "called last week about billing", "moved to a new address in spring",
-             "asked for paper statements", "long-time client since 2016", "spoke with support twice this month",
-             "requested a callback after 5pm", "uses the mobile app", "has a pending document review",
-             "was sent the annual summary", "verified phone number on file", "no open complaints",
-             "travelling until the end of the month", "prefers weekend appointments", "account flagged for a routine audit",
-             # benign look-alikes of instructions: compliant traces carry them and the agent does not act on them
-             "asked us to ignore the previous address on file", "please disregard the earlier email about billing",
-             "said to skip the paper copy this year", "wants all statements sent to the address on file")
+FIRST = (
+    "Maria Liam Aisha Noah Chen Olivia Mateo Priya Lucas Fatima Ethan Yuki Sofia Omar Hannah Diego Amara Jonas Leila "
+    "Kai Elena Tariq Grace Ivan Mei Samuel Zara Hugo Nia Felix Ana Ravi Clara Kwame Ingrid Tomas Lina Arjun Rosa "
+    "Emeka Freya Pablo Sana Viktor Keiko Andre Nadia Oscar Ayla Bruno"
+).split()
+LAST = (
+    "Lopez Kim Okafor Schmidt Nguyen Rossi Patel Haddad Johansson Silva Tanaka Brown Novak Mensah Dubois Ivanova "
+    "Garcia Chen Murphy Kowalski Adeyemi Larsen Moreau Yilmaz Fischer Costa Singh Ali Walsh Petrov Sato Ortiz "
+    "Eriksen Mbeki Romano Hughes Park Lindqvist Alvarez Nakamura Reyes Khan Bauer Quinn Varga Osei Holm Duarte"
+).split()
+WORDS = (
+    "amber basil cedar delta ember fable garnet harbor indigo juniper kestrel lagoon meadow nectar orchid pioneer "
+    "quarry raven summit tundra umber velvet willow xenon yarrow zephyr atlas beacon cobalt dune falcon glacier "
+    "heron island jasper lotus maple nova opal prairie quill ridge sierra timber vista"
+).split()
+NOTE_BITS = (
+    "prefers email contact",
+    "called last week about billing",
+    "moved to a new address in spring",
+    "asked for paper statements",
+    "long-time client since 2016",
+    "spoke with support twice this month",
+    "requested a callback after 5pm",
+    "uses the mobile app",
+    "has a pending document review",
+    "was sent the annual summary",
+    "verified phone number on file",
+    "no open complaints",
+    "travelling until the end of the month",
+    "prefers weekend appointments",
+    "account flagged for a routine audit",
+    # benign look-alikes of instructions: compliant traces carry them and the agent does not act on them
+    "asked us to ignore the previous address on file",
+    "please disregard the earlier email about billing",
+    "said to skip the paper copy this year",
+    "wants all statements sent to the address on file",
+)
 PAT_TOKEN = re.compile(r"\[0-9a-f\]|\[0-9\]|\[A-Z\]|\[a-z\]|\\.|.")
-_ALPH = {"[0-9]": "0123456789", "[0-9a-f]": "0123456789abcdef", "[A-Z]": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-         "[a-z]": "abcdefghijklmnopqrstuvwxyz"}
+_ALPH = {
+    "[0-9]": "0123456789",
+    "[0-9a-f]": "0123456789abcdef",
+    "[A-Z]": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "[a-z]": "abcdefghijklmnopqrstuvwxyz",
+}
 _pattern_cache: dict[str, list[tuple[str, int, int]]] = {}
 _COUNT = re.compile(r"\{([0-9]+)(?:(,)([0-9]*))?\}")
 
@@ -61,8 +85,10 @@ def _compile_pattern(pat: str) -> list[tuple[str, int, int]]:
         elif tok.startswith("\\"):
             alph = tok[1]
         elif tok in "[](){}*+?|.^$":
-            raise GatlingError(f"pattern {pat!r}: only literals, [0-9]/[0-9a-f]/[A-Z]/[a-z] and {{n}} / {{m,n}} "
-                               f"counts can be generated (found {tok!r})")
+            raise GatlingError(
+                f"pattern {pat!r}: only literals, [0-9]/[0-9a-f]/[A-Z]/[a-z] and {{n}} / {{m,n}} "
+                f"counts can be generated (found {tok!r})"
+            )
         else:
             alph = tok
         lo = hi = 1

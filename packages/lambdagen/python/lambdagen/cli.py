@@ -54,8 +54,13 @@ def main() -> None:
 @click.option("--whole-trace", is_flag=True, help="One record per trace (all terms) instead of one per step.")
 @click.option("--zstd-level", type=click.IntRange(1, 19), default=3, show_default=True, help="zstd level for --compress zst.")
 @click.option("--named", is_flag=True, help="Also write input_named / target_named (named binders).")
-@click.option("--strategy", type=click.Choice(["normal", "call_by_name", "call_by_value", "applicative", "head"]),
-              default="normal", show_default=True, help="Which redex each step contracts.")
+@click.option(
+    "--strategy",
+    type=click.Choice(["normal", "call_by_name", "call_by_value", "applicative", "head"]),
+    default="normal",
+    show_default=True,
+    help="Which redex each step contracts.",
+)
 @click.option("--tokens", is_flag=True, help="Also write input_ids / target_ids, and vocab.json with the dataset.")
 @click.option(
     "--threads",
@@ -116,8 +121,12 @@ def generate(
 @click.option("--max-steps", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--max-size", type=click.IntRange(min=1), default=DEFAULT_MAX_SIZE, show_default=True)
 @click.option("--named", is_flag=True, help="Also print each term with named binders.")
-@click.option("--strategy", type=click.Choice(["normal", "call_by_name", "call_by_value", "applicative", "head"]),
-              default="normal", show_default=True)
+@click.option(
+    "--strategy",
+    type=click.Choice(["normal", "call_by_name", "call_by_value", "applicative", "head"]),
+    default="normal",
+    show_default=True,
+)
 def reduce(term: str, max_steps: int, max_size: int, named: bool, strategy: str) -> None:
     """Print the reduction trace of TERM (canonical de Bruijn text)."""
     t = parse(term)
@@ -155,14 +164,29 @@ def stats(out: Path, as_json: bool) -> None:
 
 @main.command()
 @click.argument("predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--against", "against", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="The dataset directory the predicted record ids come from.")
-@click.option("--task", type=click.Choice(["step", "nf"]), default="step", show_default=True,
-              help="step: predictions are next terms; nf: predictions are normal forms.")
+@click.option(
+    "--against",
+    "against",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The dataset directory the predicted record ids come from.",
+)
+@click.option(
+    "--task",
+    type=click.Choice(["step", "nf"]),
+    default="step",
+    show_default=True,
+    help="step: predictions are next terms; nf: predictions are normal forms.",
+)
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default=None, help="Only look ids up in this split.")
 @click.option("--json", "as_json", is_flag=True, help="Print the score as JSON instead of a table.")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Also write score.json and report.html (charts) into this directory.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write score.json and report.html (charts) into this directory.",
+)
 def score(predictions: Path, against: Path, task: str, split: str | None, as_json: bool, out: Path | None) -> None:
     """Score PREDICTIONS (JSONL of {"id", "prediction"}) against a dataset: exact normal-order
     step / alpha-equal normal form, some valid beta step, by size, depth, redex depth, growth,

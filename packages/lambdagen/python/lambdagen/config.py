@@ -63,9 +63,7 @@ def _quota_tuple(value: Any, option: str = "--quotas") -> tuple[tuple[int, int, 
     return tuple((int(a), int(b), float(c)) for a, b, c in value)
 
 
-def _check_buckets(
-    what: str, quotas: tuple[tuple[int, int, float], ...], first: int, last: int, unit: str, bound: str
-) -> None:
+def _check_buckets(what: str, quotas: tuple[tuple[int, int, float], ...], first: int, last: int, unit: str, bound: str) -> None:
     """Shares > 0 summing to 1; buckets contiguous, disjoint and covering ``first..last``."""
     if not quotas:
         return

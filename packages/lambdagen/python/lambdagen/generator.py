@@ -26,6 +26,7 @@ def _bucket_label(lo: int, hi: int) -> str:
     """``LO-HI``, or ``LO-`` for an open bucket: the stratum names the Rust core observes."""
     return f"{lo}-" if hi >= INF else f"{lo}-{hi}"
 
+
 def _merge_rust_telemetry(telemetry: Telemetry, data: str) -> None:
     part = Telemetry.from_dict(orjson.loads(data))
     telemetry.merge(part)
@@ -209,5 +210,9 @@ class LambdaGenerator:
             [name, f"{share:.3f}", f"{strata.get(name, 0) / total:.3f}", strata.get(name, 0)]
             for name, share in self.config.cell_shares().items()
         ]
-        out.append(ReportSection("Records per schedule cell", table_html(["cell", "configured share", "delivered share", "records"], rows)))
+        out.append(
+            ReportSection(
+                "Records per schedule cell", table_html(["cell", "configured share", "delivered share", "records"], rows)
+            )
+        )
         return out

@@ -106,9 +106,7 @@ def score_predictions(
     missing = [i for i in preds if i not in recs]
     if missing:
         where = f" ({split} split)" if split else ""
-        raise LambdaValueError(
-            f"{pred_path}: {len(missing)} predicted id(s) are not in {root}{where}, e.g. {missing[0]!r}"
-        )
+        raise LambdaValueError(f"{pred_path}: {len(missing)} predicted id(s) are not in {root}{where}, e.g. {missing[0]!r}")
     if max_size is None:
         max_size = int(load_manifest(root).get("spec", {}).get("config", {}).get("max_size", 400))
     zero = {"n": 0, "parsed": 0, "exact": 0, "valid": 0}

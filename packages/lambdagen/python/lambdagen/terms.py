@@ -20,7 +20,7 @@ DEFAULT_MAX_SIZE = 10_000
 
 def _wrap(exc: ValueError, text: str) -> LambdaSyntaxError:
     # The text as typed (repr would double every backslash and shift the positions the message names).
-    return LambdaSyntaxError(f"term \"{text[:60]}{'...' if len(text) > 60 else ''}\": {exc}")
+    return LambdaSyntaxError(f'term "{text[:60]}{"..." if len(text) > 60 else ""}": {exc}')
 
 
 @attrs.frozen(eq=True, hash=True)

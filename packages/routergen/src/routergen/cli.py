@@ -40,7 +40,10 @@ def _parse_prices(values: tuple[str, ...]) -> dict[str, tuple[float, float]]:
 
 
 _price_option = click.option(
-    "--price", "prices", multiple=True, metavar="MODEL=IN,OUT",
+    "--price",
+    "prices",
+    multiple=True,
+    metavar="MODEL=IN,OUT",
     help="Price a model (prefix) in USD per million input,output tokens; overrides the recipe's llm.prices.",
 )
 
@@ -51,24 +54,55 @@ _price_option = click.option(
 @click.option("-n", "n", type=click.IntRange(min=1), default=None, help="Samples to keep [default: the recipe's samples].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Run seed.")
 @click.option("--offline", is_flag=True, help="Use no model: only procedural arms and offline validators.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="LLM response cache [default: OUT/llm-cache].")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="LLM response cache [default: OUT/llm-cache].",
+)
 @click.option("--compress", type=click.Choice(["none", "gz", "zst"]), default="none", show_default=True)
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Finish an unfinished run in --out, or discard it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
-@click.option("--allow-shortfall", is_flag=True,
-              help="Keep a run that stopped before -n samples (budget, max_iterations, stall); it is recorded as short.")
-@click.option("--warm-start", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Start the bandit from an earlier run's bandit_state.json (its --out directory or the file).")
+@click.option(
+    "--allow-shortfall",
+    is_flag=True,
+    help="Keep a run that stopped before -n samples (budget, max_iterations, stall); it is recorded as short.",
+)
+@click.option(
+    "--warm-start",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Start the bandit from an earlier run's bandit_state.json (its --out directory or the file).",
+)
 @_price_option
-def run(recipe: str, out: Path, n: int | None, seed: int, offline: bool, cache_dir: Path | None, compress: str,
-        resume: bool, quiet: bool, allow_shortfall: bool, warm_start: Path | None, prices: tuple[str, ...]) -> None:
+def run(
+    recipe: str,
+    out: Path,
+    n: int | None,
+    seed: int,
+    offline: bool,
+    cache_dir: Path | None,
+    compress: str,
+    resume: bool,
+    quiet: bool,
+    allow_shortfall: bool,
+    warm_start: Path | None,
+    prices: tuple[str, ...],
+) -> None:
     """Generate a dataset from RECIPE (a file, or a built-in recipe name) into --out."""
     r = load_recipe(recipe, _parse_prices(prices))
     res = run_recipe(
-        r, out, n, seed=seed, offline=offline, cache_dir=cache_dir, resume=resume,
+        r,
+        out,
+        n,
+        seed=seed,
+        offline=offline,
+        cache_dir=cache_dir,
+        resume=resume,
         progress=not quiet and not os.environ.get("DATACORE_NO_PROGRESS"),
-        compress=None if compress == "none" else compress, allow_shortfall=allow_shortfall, warm_start=warm_start,
+        compress=None if compress == "none" else compress,
+        allow_shortfall=allow_shortfall,
+        warm_start=warm_start,
     )
     if not quiet:
         s = res.manifest["splits"]
@@ -96,8 +130,12 @@ def validate(recipe: str, as_json: bool, prices: tuple[str, ...]) -> None:
         "hash": r.hash,
         "samples": r.samples,
         "batch_size": r.batch_size,
-        "grammar": None if r.grammar is None else {
-            "start": r.grammar.start, "rules": len(r.grammar.rules), "slots": len(r.grammar.slots),
+        "grammar": None
+        if r.grammar is None
+        else {
+            "start": r.grammar.start,
+            "rules": len(r.grammar.rules),
+            "slots": len(r.grammar.slots),
             "branching_factor": round(r.grammar.branching_factor(), 4),
         },
         "schema": "derived from the grammar" if r.schema_derived and r.grammar else ("default" if r.schema_derived else "given"),
@@ -121,8 +159,10 @@ def arms(recipe: str, offline: bool) -> None:
     """Which arms RECIPE allows in this context, and why."""
     r = load_recipe(recipe)
     ctx = GenerationContext.from_recipe(r, offline=offline)
-    click.echo(f"recipe '{r.name}': grammar {'yes' if ctx.has_grammar else 'no'}; model: "
-               f"{'yes, ' if ctx.has_llm else 'no, '}{ctx.llm_reason}; policy {r.router.policy}")
+    click.echo(
+        f"recipe '{r.name}': grammar {'yes' if ctx.has_grammar else 'no'}; model: "
+        f"{'yes, ' if ctx.has_llm else 'no, '}{ctx.llm_reason}; policy {r.router.policy}"
+    )
     for a, ok, why in usable_arms(r, ctx):
         click.echo(f"  {'+' if ok else '-'} {a.name:<18} {'allowed' if ok else 'not allowed'}: {why}")
 

@@ -95,7 +95,11 @@ class TemplaterGenerator:
             tpl = self.recipe.prompts
             if tpl is not None and tpl.has("fill"):
                 user = tpl.render(
-                    "fill", task=self.recipe.task, template=d.template(), iteration=plan.iteration, index=i,
+                    "fill",
+                    task=self.recipe.task,
+                    template=d.template(),
+                    iteration=plan.iteration,
+                    index=i,
                     slots=[{"name": s, "examples": list(self.grammar.slots[s].values[:6])} for s in d.slots],
                 )
             else:
@@ -124,9 +128,7 @@ class TemplaterGenerator:
             values = {s: obj[s] for s in d.slots}
             text = d.render(values)
             by_index[i] = Sample({"text": text, **values, **d.sets}, text, self.name, model, ph)
-        return [
-            by_index.get(i, _fail(self.name, model, "", "derivation_too_long")) for i in range(len(derivs))
-        ]
+        return [by_index.get(i, _fail(self.name, model, "", "derivation_too_long")) for i in range(len(derivs))]
 
 
 class NaiveGenerator:
@@ -146,9 +148,10 @@ class NaiveGenerator:
         if not self._plan_tried:
             self._plan_tried = True
             r = self.recipe
-            examples = "\n".join(
-                f"- {e if isinstance(e, str) else json.dumps(e, ensure_ascii=False)}" for e in r.examples[:8]
-            ) or "(none)"
+            examples = (
+                "\n".join(f"- {e if isinstance(e, str) else json.dumps(e, ensure_ascii=False)}" for e in r.examples[:8])
+                or "(none)"
+            )
             user = (
                 f"Task: {r.task}\n\nEach sample is one JSON object matching this JSON Schema:\n"
                 f"{json.dumps(r.schema, sort_keys=True)}\n\nExamples:\n{examples}\n\n"
@@ -175,7 +178,12 @@ class NaiveGenerator:
         for i in range(plan.batch_size):
             if tpl is not None and tpl.has("naive"):
                 user = tpl.render(
-                    "naive", task=self.recipe.task, schema=schema, iteration=plan.iteration, index=i, arm=plan.arm.name,
+                    "naive",
+                    task=self.recipe.task,
+                    schema=schema,
+                    iteration=plan.iteration,
+                    index=i,
+                    arm=plan.arm.name,
                     temperature=plan.arm.temperature if plan.arm.temperature is not None else self.llm.config.temperature,
                     examples=[e if isinstance(e, str) else json.dumps(e, ensure_ascii=False) for e in self.recipe.examples],
                 )

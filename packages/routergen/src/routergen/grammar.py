@@ -282,15 +282,11 @@ class Grammar:
                     f"(it produces: {', '.join(sorted(fields))})"
                 )
             if req not in present:
-                raise GrammarError(
-                    f"{where}: requires field '{req}' but only some derivations of the grammar set it"
-                )
+                raise GrammarError(f"{where}: requires field '{req}' but only some derivations of the grammar set it")
         if schema.get("additionalProperties") is False:
             extra = sorted(set(fields) - set(props))
             if extra:
-                raise GrammarError(
-                    f"{where}: additionalProperties is false but the grammar produces field(s) {', '.join(extra)}"
-                )
+                raise GrammarError(f"{where}: additionalProperties is false but the grammar produces field(s) {', '.join(extra)}")
         text_schema = props.get("text")
         if isinstance(text_schema, Mapping) and "type" in text_schema:
             allowed = text_schema["type"] if isinstance(text_schema["type"], list) else [text_schema["type"]]
@@ -316,7 +312,6 @@ class Grammar:
                                 f"{self.source}:{p.line or '?'}: grammar.rules.{rule}: sets {name}={p.sets[name]!r}, "
                                 f"which does not satisfy {where}.properties.{name} ({_brief(sub)})"
                             )
-
 
     def check_satisfiable(self, schema: Mapping[str, Any], where: str = "output.schema", tries: int = SATISFY_TRIES) -> None:
         """Raise :class:`GrammarError` if none of ``tries`` records expanded from the grammar
@@ -551,8 +546,10 @@ def grammar_from_dict(
         for j, v in enumerate(values):
             if not isinstance(v, (str, int, float, bool)):
                 raise err(path + (j,), f"slot values are scalars (string, number, boolean); got {type(v).__name__}")
-        if not isinstance(weights, list) or len(weights) != len(values) or not all(
-            isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights
+        if (
+            not isinstance(weights, list)
+            or len(weights) != len(values)
+            or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights)
         ):
             raise err(path + ("weights",), f"needs {len(values)} numbers > 0, one per value")
         slots[name] = Slot(name, tuple(values), tuple(float(w) for w in weights), lo(base + path), seed_file)
@@ -608,9 +605,7 @@ def grammar_from_dict(
                 changed = True
     for name in rules:
         if name not in productive:
-            loop = next(
-                (v for p in rules[name] for k, v in p.parts() if k == "nt" and v not in productive), name
-            )
+            loop = next((v for p in rules[name] for k, v in p.parts() if k == "nt" and v not in productive), name)
             raise err(
                 ("rules", name),
                 f"non-terminal <{name}> never terminates: every production refers to a non-terminating "

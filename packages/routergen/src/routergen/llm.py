@@ -68,8 +68,9 @@ class LLMBackend:
     priced spend or the request count reaches it.
     """
 
-    def __init__(self, client: Any, config: LLMConfig, prices: Any = None, *, max_usd: float | None = None,
-                 max_calls: int | None = None) -> None:
+    def __init__(
+        self, client: Any, config: LLMConfig, prices: Any = None, *, max_usd: float | None = None, max_calls: int | None = None
+    ) -> None:
         from datacore.llm import PriceTable
 
         from .errors import RoutergenError
@@ -100,8 +101,14 @@ class LLMBackend:
             return 0.0
         return float(c)
 
-    def request(self, system: str | None, user: str, temperature: float | None = None,
-                max_tokens: int | None = None, model: str | None = None) -> Any:
+    def request(
+        self,
+        system: str | None,
+        user: str,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        model: str | None = None,
+    ) -> Any:
         """Build an ``LLMRequest``."""
         from datacore.llm import LLMRequest
 
@@ -169,7 +176,9 @@ class LLMBackend:
                 f"Sample (every field, as a JSON object):\n{_fields_json(f)}\n\n{CHECK_FIELDS}\n"
                 'Reply with only a JSON object {"score": <number between 0 and 1>}: 1 only when the sample '
                 "fulfils the task and every field is right.",
-                temperature=0.0, max_tokens=64, model=self._judge_model(),
+                temperature=0.0,
+                max_tokens=64,
+                model=self._judge_model(),
             )
             for f in samples
         ]
@@ -184,7 +193,9 @@ class LLMBackend:
             f"Task:\n{task}\n\nA batch of generated samples (one JSON object per line, every field):\n{listing}\n\n"
             f"{CHECK_FIELDS}\nRate the batch as training data for this task: correctness of every field, realism "
             'and diversity. Reply with only a JSON object {"score": <number between 0 and 1>}.',
-            temperature=0.0, max_tokens=64, model=self._judge_model(),
+            temperature=0.0,
+            max_tokens=64,
+            model=self._judge_model(),
         )
         return _score(self.complete_many([req])[0])
 

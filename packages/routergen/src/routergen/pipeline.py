@@ -126,7 +126,8 @@ def run_recipe(
         # Values read from seed files are not in the recipe text: their digest is part of the run's identity.
         "seed_files": {
             sl.name: [sl.seed_file, hashlib.sha256(orjson.dumps(list(sl.values))).hexdigest()[:16]]
-            for sl in (recipe.grammar.slots.values() if recipe.grammar else []) if sl.seed_file
+            for sl in (recipe.grammar.slots.values() if recipe.grammar else [])
+            if sl.seed_file
         },
     }
     # The dataset directory is opened before the client, whose default cache lives inside it.
@@ -139,18 +140,24 @@ def run_recipe(
         assert recipe.llm is not None
         if client is None:
             client = own_client = make_client(cache_dir or out / "llm-cache", recipe.price_table())
-        backend = LLMBackend(client, recipe.llm, recipe.price_table(), max_usd=recipe.budget.max_usd,
-                             max_calls=recipe.budget.max_calls)
+        backend = LLMBackend(
+            client, recipe.llm, recipe.price_table(), max_usd=recipe.budget.max_usd, max_calls=recipe.budget.max_calls
+        )
     try:
-        return _run(recipe, builder, out, n, seed, arms, backend, progress, on_iteration, max_it, warm,
-                    allow_shortfall)
+        return _run(recipe, builder, out, n, seed, arms, backend, progress, on_iteration, max_it, warm, allow_shortfall)
     finally:
         if own_client is not None:
             own_client.close()
 
 
 def preview(
-    recipe: Recipe, n: int = 5, *, seed: int = 0, offline: bool = False, client: Any = None, arm: str | None = None,
+    recipe: Recipe,
+    n: int = 5,
+    *,
+    seed: int = 0,
+    offline: bool = False,
+    client: Any = None,
+    arm: str | None = None,
 ) -> list[dict[str, Any]]:
     """Up to ``n`` validated samples from ``recipe``, without writing anything.
 
@@ -258,8 +265,15 @@ def _run(
             if isinstance(g, NaiveGenerator):
                 g.plan_prompt()
         setup_usd, setup_requests = backend.spent_usd, backend.requests
-    bar = tqdm(total=n, initial=accepted_total, unit="sample", file=sys.stderr, disable=not progress,
-               desc=recipe.name, dynamic_ncols=True)
+    bar = tqdm(
+        total=n,
+        initial=accepted_total,
+        unit="sample",
+        file=sys.stderr,
+        disable=not progress,
+        desc=recipe.name,
+        dynamic_ncols=True,
+    )
     it = len(done)
     stop = "target"
     base = backend.counters() if backend else {}
@@ -326,7 +340,10 @@ def _run(
             }
             tel = _telemetry(summary, network, records, recipe)
             builder.write_shard(
-                it, records, lambda r: r[recipe.text_field], tel,
+                it,
+                records,
+                lambda r: r[recipe.text_field],
+                tel,
                 extra={"bandit": router.state.to_dict(), "summary": summary},
                 seed=plan.seed,
             )

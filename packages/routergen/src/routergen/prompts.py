@@ -21,8 +21,7 @@ PROMPT_KINDS: dict[str, tuple[str, ...]] = {
 }
 
 _EXAMPLE: dict[str, dict[str, Any]] = {
-    "naive": {"task": "t", "schema": "{}", "examples": ["{}"], "iteration": 0, "index": 0, "arm": "naive",
-              "temperature": 1.0},
+    "naive": {"task": "t", "schema": "{}", "examples": ["{}"], "iteration": 0, "index": 0, "arm": "naive", "temperature": 1.0},
     "fill": {"task": "t", "template": "{x}", "slots": [{"name": "x", "examples": ["a"]}], "iteration": 0, "index": 0},
 }
 
@@ -56,8 +55,7 @@ class PromptTemplates:
             except jinja2.TemplateSyntaxError as e:
                 raise PromptTemplateError(kind, f"Jinja2 syntax error on template line {e.lineno}: {e.message}") from None
             except jinja2.UndefinedError as e:
-                raise PromptTemplateError(
-                    kind, f"{e.message} (variables: {', '.join(PROMPT_KINDS[kind])})") from None
+                raise PromptTemplateError(kind, f"{e.message} (variables: {', '.join(PROMPT_KINDS[kind])})") from None
             except jinja2.TemplateError as e:  # sandbox refusals and the like
                 raise PromptTemplateError(kind, f"template error: {e}") from None
 

@@ -43,52 +43,9 @@ import xxhash
 
 from .llm import LLMBackend
 from .minhash import LSHIndex, MinHasher
-from .spec import FieldError, Recipe
+from .spec import Recipe, check_params
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-
-# name -> {param: (default, kind, lo, hi)}; kind: "num" or "int" or "numnull"
-_PARAMS: dict[str, dict[str, tuple[Any, str, float, float | None]]] = {
-    "exact_dedup": {},
-    "near_dup": {"threshold": (0.8, "num", 0.0, 1.0), "num_perm": (64, "int", 8, 1024), "shingle": (5, "int", 1, 8)},
-    "schema": {},
-    "similarity": {"min": (0.0, "num", 0.0, 1.0), "max": (0.95, "num", 0.0, 1.0)},
-    "length": {"min_chars": (1, "int", 0, None), "max_chars": (None, "intnull", 1, None)},
-    "faithfulness": {"min_score": (0.5, "num", 0.0, 1.0)},
-    "arithmetic": {"answer_field": ("answer", "str", 0, None), "solution_field": ("solution", "str", 0, None)},
-    "distinct_n": {"n": (2, "int", 1, 8), "min": (0.0, "num", 0.0, 1.0)},
-    "dispersion": {"min": (0.0, "num", 0.0, 1.0), "max_items": (64, "int", 2, 1000)},
-    "judge": {"min": (0.0, "num", 0.0, 1.0), "max_items": (20, "int", 1, 200)},
-}
-
-
-def check_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate a validator's parameters; return them with defaults filled in."""
-    spec = _PARAMS[name]
-    out: dict[str, Any] = {}
-    for k in params:
-        if k not in spec:
-            raise FieldError(str(k), f"unknown parameter of {name} (allowed: {', '.join(spec) or 'none'})")
-    for k, (default, kind, lo, hi) in spec.items():
-        v = params.get(k, default)
-        if kind == "str":
-            if not isinstance(v, str) or not v:
-                raise FieldError(k, f"{k}={v!r}: must be a field name")
-            out[k] = v
-            continue
-        if v is None and kind == "intnull":
-            out[k] = None
-            continue
-        num_ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-        if kind in ("int", "intnull"):
-            num_ok = num_ok and isinstance(v, int)
-        if not num_ok or v < lo or (hi is not None and v > hi):
-            what = "an integer" if kind != "num" else "a number"
-            raise FieldError(k, f"{k}={v!r}: must be {what} >= {lo}" + (f" and <= {hi}" if hi is not None else ""))
-        out[k] = v
-    if name == "similarity" and out["min"] > out["max"]:
-        raise FieldError("min", f"min={out['min']} must be <= max={out['max']}")
-    return out
 
 
 @attrs.define
@@ -147,8 +104,14 @@ _RUN = "[0-9(][0-9\\s.+\\-*/%×÷x()]*"
 _LHS = re.compile(r"-?\s*" + _RUN + r"$")
 _RHS = re.compile(r"^\s*-?\s*" + _RUN)
 _SEGMENTS = re.compile(r"[;\n]|\.(?=\s|$)")
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-        ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
+_OPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+}
 
 
 def _eval_arith(expr: str) -> float | None:

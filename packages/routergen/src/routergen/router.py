@@ -73,8 +73,13 @@ class BanditState:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BanditState:
         """Inverse of :meth:`to_dict`."""
-        return cls(list(d["arms"]), [int(x) for x in d["pulls"]], [float(x) for x in d["reward_sum"]], int(d["step"]),
-                   dict(d.get("extra") or {}))
+        return cls(
+            list(d["arms"]),
+            [int(x) for x in d["pulls"]],
+            [float(x) for x in d["reward_sum"]],
+            int(d["step"]),
+            dict(d.get("extra") or {}),
+        )
 
     def warm_started(self, earlier: BanditState) -> BanditState:
         """This (fresh) state with the pulls and reward sums of ``earlier`` for the arms both
@@ -103,6 +108,7 @@ class Decision:
     explored: bool
     propensity: float = 1.0
 
+
 #: Posterior draws behind a Thompson decision's propensity estimate.
 PROPENSITY_DRAWS = 2000
 
@@ -110,8 +116,9 @@ PROPENSITY_DRAWS = 2000
 class Router:
     """Chooses arms with the configured policy and learns from rewards."""
 
-    def __init__(self, arms: Sequence[str], config: RouterConfig = RouterConfig(), seed: int = 0,
-                 state: BanditState | None = None) -> None:
+    def __init__(
+        self, arms: Sequence[str], config: RouterConfig = RouterConfig(), seed: int = 0, state: BanditState | None = None
+    ) -> None:
         if config.policy not in POLICIES:
             raise ValueError(f"policy={config.policy!r}: must be one of {', '.join(POLICIES)}")
         if not arms:
@@ -198,9 +205,7 @@ class Router:
         best = int(np.argmax(draws))
         # P(arm wins) under the posterior, from draws of a separate seeded stream (the decision's
         # own draw counts as one of them, so the chosen arm's estimate is never 0).
-        mc = np.random.default_rng([self.seed & 0xFFFFFFFFFFFFFFFF, st.step, 0x70726F70]).beta(
-            a, b, size=(PROPENSITY_DRAWS, k)
-        )
+        mc = np.random.default_rng([self.seed & 0xFFFFFFFFFFFFFFFF, st.step, 0x70726F70]).beta(a, b, size=(PROPENSITY_DRAWS, k))
         wins = int(np.count_nonzero(np.argmax(mc, axis=1) == best)) + 1
         return Decision(best, None, best != int(np.argmax(a / (a + b))), wins / (PROPENSITY_DRAWS + 1))
 

@@ -66,6 +66,50 @@ class FieldError(ValueError):
         return self.field if isinstance(self.field, tuple) else (self.field,)
 
 
+# name -> {param: (default, kind, lo, hi)}; kind: "num" or "int" or "numnull"
+_PARAMS: dict[str, dict[str, tuple[Any, str, float, float | None]]] = {
+    "exact_dedup": {},
+    "near_dup": {"threshold": (0.8, "num", 0.0, 1.0), "num_perm": (64, "int", 8, 1024), "shingle": (5, "int", 1, 8)},
+    "schema": {},
+    "similarity": {"min": (0.0, "num", 0.0, 1.0), "max": (0.95, "num", 0.0, 1.0)},
+    "length": {"min_chars": (1, "int", 0, None), "max_chars": (None, "intnull", 1, None)},
+    "faithfulness": {"min_score": (0.5, "num", 0.0, 1.0)},
+    "arithmetic": {"answer_field": ("answer", "str", 0, None), "solution_field": ("solution", "str", 0, None)},
+    "distinct_n": {"n": (2, "int", 1, 8), "min": (0.0, "num", 0.0, 1.0)},
+    "dispersion": {"min": (0.0, "num", 0.0, 1.0), "max_items": (64, "int", 2, 1000)},
+    "judge": {"min": (0.0, "num", 0.0, 1.0), "max_items": (20, "int", 1, 200)},
+}
+
+
+def check_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a validator's parameters; return them with defaults filled in."""
+    spec = _PARAMS[name]
+    out: dict[str, Any] = {}
+    for k in params:
+        if k not in spec:
+            raise FieldError(str(k), f"unknown parameter of {name} (allowed: {', '.join(spec) or 'none'})")
+    for k, (default, kind, lo, hi) in spec.items():
+        v = params.get(k, default)
+        if kind == "str":
+            if not isinstance(v, str) or not v:
+                raise FieldError(k, f"{k}={v!r}: must be a field name")
+            out[k] = v
+            continue
+        if v is None and kind == "intnull":
+            out[k] = None
+            continue
+        num_ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if kind in ("int", "intnull"):
+            num_ok = num_ok and isinstance(v, int)
+        if not num_ok or v < lo or (hi is not None and v > hi):
+            what = "an integer" if kind != "num" else "a number"
+            raise FieldError(k, f"{k}={v!r}: must be {what} >= {lo}" + (f" and <= {hi}" if hi is not None else ""))
+        out[k] = v
+    if name == "similarity" and out["min"] > out["max"]:
+        raise FieldError("min", f"min={out['min']} must be <= max={out['max']}")
+    return out
+
+
 def _check(cond: bool, field: str, value: Any, allowed: str) -> None:
     if not cond:
         raise FieldError(field, f"{field}={value!r}: {allowed}")
@@ -76,8 +120,13 @@ def _int_range(lo: int, hi: int | None = None, optional: bool = False):
         if optional and x is None:
             return
         ok = isinstance(x, int) and not isinstance(x, bool) and x >= lo and (hi is None or x <= hi)
-        _check(ok, a.name, x, f"must be an integer >= {lo}" + (f" and <= {hi}" if hi is not None else "")
-               + (" (or null)" if optional else ""))
+        _check(
+            ok,
+            a.name,
+            x,
+            f"must be an integer >= {lo}" + (f" and <= {hi}" if hi is not None else "") + (" (or null)" if optional else ""),
+        )
+
     return v
 
 
@@ -85,17 +134,28 @@ def _num_range(lo: float, hi: float | None = None, optional: bool = False, lo_op
     def v(_i: Any, a: attrs.Attribute, x: Any) -> None:
         if optional and x is None:
             return
-        ok = isinstance(x, (int, float)) and not isinstance(x, bool) and (x > lo if lo_open else x >= lo) and (
-            hi is None or x <= hi
+        ok = (
+            isinstance(x, (int, float))
+            and not isinstance(x, bool)
+            and (x > lo if lo_open else x >= lo)
+            and (hi is None or x <= hi)
         )
-        _check(ok, a.name, x, f"must be a number {'>' if lo_open else '>='} {lo}" + (f" and <= {hi}" if hi is not None else "")
-               + (" (or null)" if optional else ""))
+        _check(
+            ok,
+            a.name,
+            x,
+            f"must be a number {'>' if lo_open else '>='} {lo}"
+            + (f" and <= {hi}" if hi is not None else "")
+            + (" (or null)" if optional else ""),
+        )
+
     return v
 
 
 def _one_of(options: tuple[str, ...]):
     def v(_i: Any, a: attrs.Attribute, x: Any) -> None:
         _check(x in options, a.name, x, f"must be one of {', '.join(options)}")
+
     return v
 
 
@@ -153,12 +213,17 @@ def _prices(value: Any) -> dict[str, tuple[float, float]]:
         if isinstance(v, Mapping) and set(v) == {"input_per_mtok", "output_per_mtok"}:
             v = [v["input_per_mtok"], v["output_per_mtok"]]
         ok = (
-            isinstance(k, str) and k.strip() != "" and isinstance(v, (list, tuple)) and len(v) == 2
+            isinstance(k, str)
+            and k.strip() != ""
+            and isinstance(v, (list, tuple))
+            and len(v) == 2
             and all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in v)
         )
         if not ok:
-            raise FieldError(("prices", str(k)), f"{k}={v!r}: must be two numbers >= 0, [USD per million input "
-                             "tokens, USD per million output tokens]")
+            raise FieldError(
+                ("prices", str(k)),
+                f"{k}={v!r}: must be two numbers >= 0, [USD per million input tokens, USD per million output tokens]",
+            )
         out[k] = (float(v[0]), float(v[1]))
     return out
 
@@ -282,8 +347,19 @@ class Recipe:
 
 
 _TOP_KEYS = (
-    "name", "task", "samples", "batch_size", "grammar", "output", "llm", "arms", "router", "budget",
-    "validators", "examples", "prompts",
+    "name",
+    "task",
+    "samples",
+    "batch_size",
+    "grammar",
+    "output",
+    "llm",
+    "arms",
+    "router",
+    "budget",
+    "validators",
+    "examples",
+    "prompts",
 )
 
 
@@ -378,7 +454,10 @@ def recipe_from_marked(m: Marked, prices: Mapping[str, tuple[float, float]] | No
         for i, a in enumerate(arms_in):
             if isinstance(a, str):
                 if a not in BUILTIN_ARMS:
-                    raise m.error(("arms", i), f"unknown arm {a!r} (built-in: {', '.join(BUILTIN_ARMS)}; or a mapping with name, generator, ...)")
+                    raise m.error(
+                        ("arms", i),
+                        f"unknown arm {a!r} (built-in: {', '.join(BUILTIN_ARMS)}; or a mapping with name, generator, ...)",
+                    )
                 arms.append(BUILTIN_ARMS[a])
             else:
                 arms.append(_build(ArmSpec, a, ("arms", i), m))
@@ -390,8 +469,9 @@ def recipe_from_marked(m: Marked, prices: Mapping[str, tuple[float, float]] | No
             # Unlike a model, a grammar is not a property of the run's context: such an arm could never run.
             for i, a in enumerate(arms):
                 if a.needs_grammar:
-                    raise m.error(("arms", i), f"arm {a.name!r} uses the templater generator, which needs a grammar; "
-                                               "the recipe has none")
+                    raise m.error(
+                        ("arms", i), f"arm {a.name!r} uses the templater generator, which needs a grammar; the recipe has none"
+                    )
 
     vals_in = d.get("validators")
     validators: list[ValidatorSpec] = []
@@ -408,8 +488,6 @@ def recipe_from_marked(m: Marked, prices: Mapping[str, tuple[float, float]] | No
             v = {}
         if not isinstance(v, Mapping):
             raise m.error(("validators", k), "parameters must be a mapping (or true/false)")
-        from .quality import check_params  # late import: quality depends on spec's classes
-
         try:
             check_params(k, v)
         except FieldError as e:
@@ -420,8 +498,9 @@ def recipe_from_marked(m: Marked, prices: Mapping[str, tuple[float, float]] | No
             for key in ("answer_field", "solution_field"):
                 f = check_params(k, v)[key]
                 if props and f not in props:
-                    raise m.error(("validators", k), f"{key} '{f}' is not a property of the output schema "
-                                                     f"(properties: {', '.join(props)})")
+                    raise m.error(
+                        ("validators", k), f"{key} '{f}' is not a property of the output schema (properties: {', '.join(props)})"
+                    )
 
     prompts = None
     if d.get("prompts") is not None:
@@ -444,9 +523,7 @@ def recipe_from_marked(m: Marked, prices: Mapping[str, tuple[float, float]] | No
         elif not isinstance(ex, str):
             raise m.error(("examples", i), "an example is a string or a mapping of output fields")
 
-    base = {
-        k: d[k] for k in ("name", "task", "samples", "batch_size") if k in d
-    }
+    base = {k: d[k] for k in ("name", "task", "samples", "batch_size") if k in d}
     try:
         r = Recipe(
             **base,

@@ -67,7 +67,9 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], source: str, bu
     budget.left -= 1
     if budget.left < 0:
         raise RecipeError(
-            source, node.start_mark.line + 1, path_str(path),
+            source,
+            node.start_mark.line + 1,
+            path_str(path),
             f"YAML aliases expand to more than {MAX_NODES:,} nodes (an alias bomb?); write the values out",
         )
     lines[path] = node.start_mark.line + 1
@@ -77,7 +79,9 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], source: str, bu
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
             if key in seen:
                 raise RecipeError(
-                    source, key_node.start_mark.line + 1, path_str(path + (key,)),
+                    source,
+                    key_node.start_mark.line + 1,
+                    path_str(path + (key,)),
                     f"duplicate key (first defined on line {seen[key]})",
                 )
             seen[key] = key_node.start_mark.line + 1

@@ -106,7 +106,9 @@ def _check_number(name: str, value: Any, lo: float, *, allow_none: bool = False,
     bad = isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
     if bad or value < lo or (strict and value == lo):
         rel = ">" if strict else ">="
-        raise LLMConfigError(f"AnthropicClient.{name}: expected a number {rel} {lo}{' or None' if allow_none else ''}, got {value!r}")
+        raise LLMConfigError(
+            f"AnthropicClient.{name}: expected a number {rel} {lo}{' or None' if allow_none else ''}, got {value!r}"
+        )
 
 
 class AnthropicClient:
@@ -159,7 +161,9 @@ class AnthropicClient:
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
         if not key:
-            raise LLMConfigError("AnthropicClient.api_key: no API key; set the ANTHROPIC_API_KEY environment variable or pass api_key=")
+            raise LLMConfigError(
+                "AnthropicClient.api_key: no API key; set the ANTHROPIC_API_KEY environment variable or pass api_key="
+            )
         _check_number("budget_usd", budget_usd, 0.0, allow_none=True)
         _check_number("timeout", timeout, 0.0, strict=True)
         _check_number("backoff_base_s", backoff_base_s, 0.0)
@@ -359,7 +363,9 @@ class AnthropicClient:
             return _Outcome(kind="connection", message=self._scrub(f"connection error: {e}"), retryable=True)
         except (anthropic.APIResponseValidationError, ValueError) as e:
             # ValueError covers json.JSONDecodeError: a 200 whose body is not valid JSON.
-            return _Outcome(kind="malformed", message=self._scrub(f"malformed response: {type(e).__name__}: {e}"[:300]), retryable=True)
+            return _Outcome(
+                kind="malformed", message=self._scrub(f"malformed response: {type(e).__name__}: {e}"[:300]), retryable=True
+            )
         try:
             return _Outcome(resp=self._to_response(msg, attempts))
         except (ValueError, TypeError, AttributeError) as e:
@@ -513,4 +519,3 @@ class AnthropicClient:
         for r in reqs:
             self._check_priced(r)
         return self._run(run())
-

@@ -56,7 +56,12 @@ class BudgetLedger:
     @classmethod
     def create(cls, path: str | os.PathLike[str], budget_usd: float) -> BudgetLedger:
         """Make the ledger at ``path`` with ``budget_usd``, or set the budget of an existing one (spending kept)."""
-        if isinstance(budget_usd, bool) or not isinstance(budget_usd, (int, float)) or not math.isfinite(budget_usd) or budget_usd < 0:
+        if (
+            isinstance(budget_usd, bool)
+            or not isinstance(budget_usd, (int, float))
+            or not math.isfinite(budget_usd)
+            or budget_usd < 0
+        ):
             raise LLMConfigError(f"BudgetLedger.budget_usd: expected a number >= 0, got {budget_usd!r}")
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)

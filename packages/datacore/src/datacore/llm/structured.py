@@ -72,14 +72,15 @@ def schema_problems(validator: Any, obj: Any, limit: int = 3) -> list[str]:
 def _instruct(req: LLMRequest, schema: dict[str, Any], method: str) -> LLMRequest:
     if method == "tool":
         if schema.get("type") != "object":
-            raise LLMConfigError('complete_json(method="tool"): the schema must have "type": "object" (a tool input is an object)')
+            raise LLMConfigError(
+                'complete_json(method="tool"): the schema must have "type": "object" (a tool input is an object)'
+            )
         tool = {"name": TOOL_NAME, "description": "Return the answer as this tool's input.", "input_schema": schema}
         return attrs.evolve(req, tools=[*(req.tools or []), tool], tool_choice={"type": "tool", "name": TOOL_NAME})
     if method != "text":
         raise LLMConfigError(f"complete_json method: expected 'text' or 'tool', got {method!r}")
-    note = (
-        "Reply with only a JSON value (no prose, no code fence) that is valid against this JSON Schema:\n"
-        + canonical_json(schema)
+    note = "Reply with only a JSON value (no prose, no code fence) that is valid against this JSON Schema:\n" + canonical_json(
+        schema
     )
     if req.system is None:
         system: Any = note
@@ -115,7 +116,9 @@ def _repair_request(req: LLMRequest, resp: LLMResponse, problem: str, tool_id: s
         user: Any = [{"type": "tool_result", "tool_use_id": tool_id, "content": msg, "is_error": True}]
     else:
         user = msg
-    return attrs.evolve(req, messages=[*req.messages, {"role": "assistant", "content": assistant}, {"role": "user", "content": user}])
+    return attrs.evolve(
+        req, messages=[*req.messages, {"role": "assistant", "content": assistant}, {"role": "user", "content": user}]
+    )
 
 
 async def acomplete_json(

@@ -221,7 +221,9 @@ class FakeMessagesServer:
         msg.setdefault("stop_sequence", None)
         if "usage" not in msg:
             prompt = _canon({"s": body.get("system"), "m": body.get("messages"), "t": body.get("tools")})
-            out_chars = sum(len(b.get("text", "")) + len(_canon(b.get("input", ""))) * (b.get("type") == "tool_use") for b in content)
+            out_chars = sum(
+                len(b.get("text", "")) + len(_canon(b.get("input", ""))) * (b.get("type") == "tool_use") for b in content
+            )
             msg["usage"] = {"input_tokens": max(1, math.ceil(len(prompt) / 4)), "output_tokens": max(1, math.ceil(out_chars / 4))}
         return msg
 
@@ -246,10 +248,22 @@ class FakeMessagesServer:
                 h = self.request_hash(params)
                 fault = self._choose_fault(params, h)
                 if fault is not None:
-                    results.append({"custom_id": r.get("custom_id"), "result": {"type": "errored", "error": {
-                        "type": "error", "error": {"type": "api_error", "message": f"injected fault {fault}"}}}})
+                    results.append(
+                        {
+                            "custom_id": r.get("custom_id"),
+                            "result": {
+                                "type": "errored",
+                                "error": {"type": "error", "error": {"type": "api_error", "message": f"injected fault {fault}"}},
+                            },
+                        }
+                    )
                 else:
-                    results.append({"custom_id": r.get("custom_id"), "result": {"type": "succeeded", "message": self.build_message(params, h)}})
+                    results.append(
+                        {
+                            "custom_id": r.get("custom_id"),
+                            "result": {"type": "succeeded", "message": self.build_message(params, h)},
+                        }
+                    )
             b["results"] = results
         counts = {"processing": n, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
         if ended:
@@ -414,8 +428,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 fake.batch_calls += 1
                 ids = sorted(fake._batches, reverse=True)  # newest first, as the API lists them
             data = [fake._batch_view(bid) for bid in ids]
-            self._send(200, _canon({"data": data, "has_more": False, "first_id": ids[0] if ids else None,
-                                    "last_id": ids[-1] if ids else None}))
+            self._send(
+                200,
+                _canon(
+                    {"data": data, "has_more": False, "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
+                ),
+            )
             return
         m = _BATCH_RE.match(self.path.split("?", 1)[0])
         if not m:

@@ -101,7 +101,9 @@ def _check_tools(inst: Any, attribute: attrs.Attribute, value: Any) -> None:
 
 def _check_tool_choice(inst: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is not None and (not isinstance(value, dict) or "type" not in value):
-        raise LLMConfigError(f"LLMRequest.tool_choice: expected None or a dict with 'type' (auto/any/tool/none), got {value!r:.200}")
+        raise LLMConfigError(
+            f"LLMRequest.tool_choice: expected None or a dict with 'type' (auto/any/tool/none), got {value!r:.200}"
+        )
 
 
 @attrs.frozen(kw_only=False)

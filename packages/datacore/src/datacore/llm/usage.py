@@ -100,4 +100,6 @@ class PriceTable:
 
     def to_dict(self) -> dict[str, dict[str, float]]:
         """JSON-able copy of the table."""
-        return {k: {"input_per_mtok": v.input_per_mtok, "output_per_mtok": v.output_per_mtok} for k, v in sorted(self._prices.items())}
+        return {
+            k: {"input_per_mtok": v.input_per_mtok, "output_per_mtok": v.output_per_mtok} for k, v in sorted(self._prices.items())
+        }
