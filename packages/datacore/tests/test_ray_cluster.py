@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pytest
 
+# Heavy (many builds, kills, a Ray start): run in the combined test session, not in each isolated one.
+pytestmark = pytest.mark.slow
+
 ray = pytest.importorskip("ray")
 
 

@@ -11,6 +11,9 @@ from ds2ds_gen.batch import BatchConfig, LinkedDocDatasetGenerator
 from ds2ds_gen.generation_config import GenerationConfig
 from ds2ds_gen.model import DS2DSModel, ModelConfig, save_checkpoint
 
+# Heavy (many builds, kills, a Ray start): run in the combined test session, not in each isolated one.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> Path:

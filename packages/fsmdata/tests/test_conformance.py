@@ -6,6 +6,9 @@ import pytest
 from datacore.testing import check_generator
 from fsmdata import FsmGenerator, GenConfig, compile_regex
 
+# Heavy (many builds, kills, a Ray start): run in the combined test session, not in each isolated one.
+pytestmark = pytest.mark.slow
+
 
 def _make() -> FsmGenerator:
     return FsmGenerator(compile_regex("x(a|b)*y(c|d)z", "abcdxyz"), GenConfig(L_min=3, L_max=12))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from datacore.testing import check_generator
 from gatling_sid import GatlingConfig, GatlingGenerator
+
+# Heavy (many builds, kills, a Ray start): run in the combined test session, not in each isolated one.
+pytestmark = pytest.mark.slow
 
 
 def _make() -> GatlingGenerator:

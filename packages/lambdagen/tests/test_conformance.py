@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from datacore.testing import check_generator
 from lambdagen import LambdaConfig, LambdaGenerator
+
+# Heavy (many builds, kills, a Ray start): run in the combined test session, not in each isolated one.
+pytestmark = pytest.mark.slow
 
 
 def _make() -> LambdaGenerator:
