@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -144,7 +145,20 @@ def run_recipe(
             client, recipe.llm, recipe.price_table(), max_usd=recipe.budget.max_usd, max_calls=recipe.budget.max_calls
         )
     try:
-        return _run(recipe, builder, out, n, seed, arms, backend, progress, on_iteration, max_it, warm, allow_shortfall)
+        # The dataset card's "how to regenerate" (OUT stands for the output directory, so the manifest
+        # does not depend on where the dataset was written).
+        src = Path(recipe.source)
+        # A built-in recipe is named by its name, so the command does not hold this machine's paths.
+        shown = src.stem if src.parent == Path(__file__).parent / "recipes" else recipe.source
+        regenerate = " ".join(
+            [f"routergen run {shlex.quote(shown)} --out OUT -n {n} --seed {seed}"]
+            + (["--offline"] if offline else [])
+            + ([f"--compress {compress}"] if compress else [])
+            + ([f"--split-ratios {','.join(str(r) for r in split_ratios)}"] if tuple(split_ratios) != (0.8, 0.1, 0.1) else [])
+        )
+        return _run(
+            recipe, builder, out, n, seed, arms, backend, progress, on_iteration, max_it, warm, allow_shortfall, regenerate
+        )
     finally:
         if own_client is not None:
             own_client.close()
@@ -235,6 +249,7 @@ def _run(
     max_it: int,
     warm: BanditState | None,
     allow_shortfall: bool,
+    regenerate: str | None = None,
 ) -> RunResult:
     quality = QualityOrchestrator(recipe, backend)
     arm_names = [a.name for a in arms]
@@ -366,7 +381,9 @@ def _run(
             "the iterations are kept: re-run the same command with --allow-shortfall to finalize them"
         )
     sections = report_sections(history, arm_names, quality.skipped, stop, setup)
-    manifest = builder.finalize(sections, allow_shortfall=allow_shortfall)
+    manifest = builder.finalize(
+        sections, allow_shortfall=allow_shortfall, extra_manifest={"regenerate": regenerate} if regenerate else None
+    )
     end = backend.counters() if backend else {}
     counters = {k: end.get(k, 0) - base.get(k, 0) for k in set(end) | set(base) if k.startswith("llm.")}
     return RunResult(out, manifest["records"], len(history), stop, manifest, history, counters)
