@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import torch
@@ -236,7 +236,7 @@ class LinkedDocumentGenerator:
         ctx = DocumentContext(
             config.max_context_length,
             config.max_tokens_per_document,
-            config.eviction_policy,
+            cast(Literal["drop_oldest", "stop_new"], config.eviction_policy),  # validated by GenerationConfig
             self.encode,
             self.decode,  # type: ignore[arg-type]
             device=config.device,

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import torch
 
 from .context_runner import ContextRunner
 from .document_context import DocumentContext
 from .generation_config import GenerationConfig
 from .sampling import sample_token
+
+if TYPE_CHECKING:
+    from .model import DS2DSModel
 
 __all__ = ["SingleDocumentGenerator", "make_runner", "torch_dtype"]
 
@@ -20,7 +25,7 @@ def torch_dtype(name: str) -> torch.dtype:
 def make_runner(model: torch.nn.Module, context: DocumentContext, config: GenerationConfig) -> ContextRunner:
     """A :class:`ContextRunner` set up from ``config``."""
     return ContextRunner(
-        model,
+        cast("DS2DSModel", model),
         context,
         use_kv_cache=config.use_kv_cache,
         mask_type=config.mask_type,  # type: ignore[arg-type]
