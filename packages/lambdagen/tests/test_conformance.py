@@ -11,8 +11,8 @@ pytestmark = pytest.mark.slow
 
 
 def _make() -> LambdaGenerator:
-    # num_shards as the CLI passes it (n / shard size): start terms are then unique across the run
-    return LambdaGenerator(LambdaConfig(schedule="24x8,30x9", max_steps=40, max_size=120, chunk_traces=8), num_shards=4)
+    # num_shards left unset: the generator takes the run's shard count from each ShardTask
+    return LambdaGenerator(LambdaConfig(schedule="24x8,30x9", max_steps=40, max_size=120, chunk_traces=8))
 
 
 def _bad() -> LambdaGenerator:

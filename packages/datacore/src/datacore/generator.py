@@ -47,13 +47,16 @@ from .telemetry import Telemetry
 class ShardTask:
     """One unit of work: shard ``index`` of a run, its derived ``seed`` and record ``count``.
 
-    ``start`` is the global index of the shard's first record (``index * shard_size``).
+    ``start`` is the global index of the shard's first record (``index * shard_size``);
+    ``shards`` the run's shard count, for generators that partition a key space across shards.
     """
 
     index: int
     seed: int
     count: int
     start: int
+    #: the number of shards in the run (0 when not known, e.g. a hand-made task)
+    shards: int = 0
 
 
 @attrs.frozen

@@ -131,7 +131,13 @@ def build_dataset(
         tel = Telemetry.from_dict(orjson.loads((builder.out / TELEMETRY).read_bytes()))
         return BuildResult(builder.out, m, tel, m["records"], time.perf_counter() - t0, 0)
     tasks = [
-        ShardTask(index=i, seed=shard_seed(seed, i), count=min(shard_size, n - i * shard_size), start=i * shard_size)
+        ShardTask(
+            index=i,
+            seed=shard_seed(seed, i),
+            count=min(shard_size, n - i * shard_size),
+            start=i * shard_size,
+            shards=num_shards(n, shard_size),
+        )
         for i in range(num_shards(n, shard_size))
         if i not in builder.done
     ]

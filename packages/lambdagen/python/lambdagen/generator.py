@@ -43,8 +43,9 @@ class LambdaGenerator:
     count, ``ceil(n / shard_size)``) and ``run_seed`` (the run's seed) are set by
     :func:`lambdagen.generate` and the CLI; they make start terms of cells with fewer than
     2^96 terms distinct across the whole run (trace ``m`` of a cell in shard ``i`` takes
-    rank ``perm(m * num_shards + i)``).  With ``num_shards=0`` they are distinct within each
-    shard only.  No other deduplication: traces are kept whole.
+    rank ``perm(m * num_shards + i)``).  With ``num_shards=0`` the run's shard count comes from
+    each ``ShardTask.shards`` (datacore sets it); only a hand-made task without it leaves start
+    terms distinct within each shard alone.  No other deduplication: traces are kept whole.
     ``write_shard_files`` hands the whole shard to the Rust core (rayon over chunks);
     ``generate_shard`` yields the same records as dicts (for executors that need them).
     """
@@ -121,7 +122,7 @@ class LambdaGenerator:
                 salt,
                 self._threads(),
                 task.index,
-                self.num_shards,
+                self.num_shards or task.shards,
                 self.run_seed & (2**64 - 1),
                 task.start,
             )
@@ -148,7 +149,7 @@ class LambdaGenerator:
                 b"",
                 self._threads(),
                 task.index,
-                self.num_shards,
+                self.num_shards or task.shards,
                 self.run_seed & (2**64 - 1),
                 task.start,
             )
