@@ -72,6 +72,28 @@ class BuildResult:
     shards_run: int
 
 
+def open_builder(generator: Any, out: str | os.PathLike[str], n: int, seed: int, **kw: Any) -> DatasetBuilder:
+    """The dataset directory of a run of ``generator``: its identity (name, version, code digest, config) and state."""
+    return DatasetBuilder(
+        out,
+        generator.name,
+        generator.version,
+        generator.config_dict(),
+        seed,
+        n=n,
+        generator_ref=generator_ref(generator),
+        code_digest=code_digest(generator),
+        **kw,
+    )
+
+
+def finished_result(builder: DatasetBuilder, t0: float, shards_run: int) -> BuildResult:
+    """The :class:`BuildResult` of a finished dataset directory (manifest and telemetry read back)."""
+    m = builder.manifest
+    tel = Telemetry.from_dict(orjson.loads((builder.out / TELEMETRY).read_bytes()))
+    return BuildResult(builder.out, m, tel, m["records"], time.perf_counter() - t0, shards_run)
+
+
 def build_dataset(
     generator: Any,
     out: str | os.PathLike[str],
@@ -111,25 +133,19 @@ def build_dataset(
     if workers < 1:
         raise DatacoreError(f"workers must be >= 1, got {workers}")
     targets = targets_of(generator, n)
-    builder = DatasetBuilder(
+    builder = open_builder(
+        generator,
         out,
-        generator.name,
-        generator.version,
-        generator.config_dict(),
+        n,
         seed,
         split_ratios=split_ratios,
         split_salt=split_salt,
         compress=compress,
         resume=resume,
-        n=n,
         shard_size=shard_size,
-        generator_ref=generator_ref(generator),
-        code_digest=code_digest(generator),
     )
     if builder.complete:
-        m = builder.manifest
-        tel = Telemetry.from_dict(orjson.loads((builder.out / TELEMETRY).read_bytes()))
-        return BuildResult(builder.out, m, tel, m["records"], time.perf_counter() - t0, 0)
+        return finished_result(builder, t0, 0)
     tasks = [
         ShardTask(
             index=i,
@@ -167,7 +183,7 @@ def build_dataset(
                 )
         finally:
             bar.close()
-        manifest = builder.finalize(
+        builder.finalize(
             lambda tel: report_sections_of(generator, tel),
             targets=targets,
             allow_shortfall=allow_shortfall,
@@ -177,5 +193,4 @@ def build_dataset(
         if not isinstance(e, KeyboardInterrupt):
             builder.abandon()  # nothing left behind unless finished shards are worth a resume
         raise
-    tel = Telemetry.from_dict(orjson.loads((builder.out / TELEMETRY).read_bytes()))
-    return BuildResult(builder.out, manifest, tel, manifest["records"], time.perf_counter() - t0, len(tasks))
+    return finished_result(builder, t0, len(tasks))

@@ -20,14 +20,12 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import orjson
 from tqdm import tqdm
 
-from .dataset_dir import DatasetBuilder, code_digest
+from .dataset_dir import DatasetBuilder
 from .errors import DatacoreError
-from .generator import generator_ref, report_sections_of
-from .manifest import TELEMETRY
-from .runner import BuildResult
+from .generator import report_sections_of
+from .runner import BuildResult, finished_result, open_builder
 from .split import DEFAULT_RATIOS
 from .strata import targets_of
 from .telemetry import Telemetry
@@ -83,24 +81,11 @@ def build_sequential(
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise DatacoreError(f"n must be an integer >= 0, got {n!r}")
     targets = targets_of(generator, n)
-    builder = DatasetBuilder(
-        out,
-        generator.name,
-        generator.version,
-        generator.config_dict(),
-        seed,
-        split_ratios=split_ratios,
-        split_salt=split_salt,
-        compress=compress,
-        resume=resume,
-        n=n,
-        generator_ref=generator_ref(generator),
-        code_digest=code_digest(generator),
+    builder = open_builder(
+        generator, out, n, seed, split_ratios=split_ratios, split_salt=split_salt, compress=compress, resume=resume
     )
     if builder.complete:
-        m = builder.manifest
-        tel = Telemetry.from_dict(orjson.loads((builder.out / TELEMETRY).read_bytes()))
-        return BuildResult(builder.out, m, tel, m["records"], time.perf_counter() - t0, 0)
+        return finished_result(builder, t0, 0)
     done_before = len(builder.done)
     bar = tqdm(
         total=n, unit="rec", unit_scale=True, file=sys.stderr, disable=not progress, desc=generator.name, dynamic_ncols=True
@@ -112,7 +97,7 @@ def build_sequential(
             generator.run(loop)
         finally:
             bar.close()
-        manifest = builder.finalize(
+        builder.finalize(
             lambda tel: report_sections_of(generator, tel),
             targets=targets,
             allow_shortfall=allow_shortfall,
@@ -123,8 +108,7 @@ def build_sequential(
         if not isinstance(e, KeyboardInterrupt):
             builder.abandon()
         raise
-    tel = Telemetry.from_dict(orjson.loads((builder.out / TELEMETRY).read_bytes()))
-    return BuildResult(builder.out, manifest, tel, manifest["records"], time.perf_counter() - t0, len(builder.done) - done_before)
+    return finished_result(builder, t0, len(builder.done) - done_before)
 
 
 def is_sequential(generator: object) -> bool:
