@@ -179,3 +179,19 @@ class BanditLoopToy:
             loop.write(recs, self.split_key, tel, extra=state)
             if self.delay:
                 time.sleep(self.delay)
+
+
+@attrs.frozen
+class LengthSplitToy(StrataToy):
+    """Correct: chooses its own splits (records of 5+ tokens only in test, out of distribution)."""
+
+    def split_of(self, record: dict[str, Any]) -> str | None:
+        return "test" if len(record["tokens"]) >= 5 else None
+
+
+@attrs.frozen
+class RandomSplitOfToy(StrataToy):
+    """Broken: split_of is not a function of the record."""
+
+    def split_of(self, record: dict[str, Any]) -> str | None:
+        return random.choice(["train", "val", "test"])

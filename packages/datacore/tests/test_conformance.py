@@ -6,10 +6,12 @@ import attrs
 import pytest
 from conformance_toys import (
     _COUNTER,
+    LengthSplitToy,
     LitteringToy,
     MiscountingWriterToy,
     ProcessStateToy,
     RandomKeyToy,
+    RandomSplitOfToy,
     SameIdToy,
     ShardEdgeToy,
     StrataToy,
@@ -34,6 +36,19 @@ def test_the_toy_generator_of_the_other_tests_passes() -> None:
     check_generator(_toy, n=100, shard_size=25, ray=False, checks=("determinism", "count", "ids", "splits", "failure"))
 
 
+def test_a_generator_that_chooses_its_splits_passes_and_is_obeyed(tmp_path) -> None:
+    check_generator(LengthSplitToy, n=120, shard_size=30, ray=False, checks=("determinism", "count", "ids", "splits"))
+    from datacore import build_dataset
+    from datacore.jsonl import read_jsonl
+
+    build_dataset(LengthSplitToy(), tmp_path / "ds", n=120, shard_size=30, workers=1, seed=3)
+    by_split = {
+        s: [r for p in sorted((tmp_path / "ds" / s).glob("part-*")) for r in read_jsonl(p)] for s in ("train", "val", "test")
+    }
+    assert all(len(r["tokens"]) < 5 for s in ("train", "val") for r in by_split[s])
+    assert sum(len(r["tokens"]) >= 5 for r in by_split["test"]) == 40  # lengths 5 and 6 of 1..6, 120 records
+
+
 @pytest.mark.parametrize(
     ("make", "check", "words"),
     [
@@ -41,6 +56,7 @@ def test_the_toy_generator_of_the_other_tests_passes() -> None:
         (ProcessStateToy, "kill", "kill"),
         (SameIdToy, "ids", "appears twice"),
         (RandomKeyToy, "splits", "splits"),
+        (RandomSplitOfToy, "splits", "splits"),
         (ShardEdgeToy, "shard_size", "kind=A"),
         (MiscountingWriterToy, "count", "count"),
     ],

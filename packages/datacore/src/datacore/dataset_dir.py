@@ -235,9 +235,10 @@ class DatasetBuilder:
         telemetry: Telemetry,
         extra: Any = None,
         seed: int | None = None,
+        split_of: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> dict[str, Any]:
-        """Write one shard's records (split by ``split_key``), then its progress marker."""
-        marker = write_records(self.shard_paths(index), records, split_key, self.splitter)
+        """Write one shard's records (split by ``split_of``/``split_key``), then its progress marker."""
+        marker = write_records(self.shard_paths(index), records, split_key, self.splitter, split_of)
         return self.commit(index, marker, telemetry, extra, seed)
 
     def commit(

@@ -20,6 +20,12 @@ Optional:
   weights, an LLM client).  datacore calls it once per worker process (or Ray worker, or
   once in this process for the inline executor) before the worker's first shard, on the
   instance that then makes the shards.  Keep such state out of ``config_dict()``.
+* ``split_of(record) -> "train" | "val" | "test" | None``: the generator chooses a record's
+  split itself (out-of-distribution splits: long strings or deep terms only in val/test).
+  None leaves the record to the hash of its ``split_key``.  Make it a function of the
+  split key's content, so one key never lands in two splits (the conformance suite checks),
+  and put its rule in ``config_dict()`` so the manifest records it.  Generators with their
+  own file writer apply the same rule there.
 * ``targets(n) -> list[Target]``: the strata a run of ``n`` records promises (shares with
   tolerances).  The generator counts every record it makes into the ``"strata"`` histogram
   of the shard telemetry (``telemetry.observe(STRATA, name)``); datacore compares at the

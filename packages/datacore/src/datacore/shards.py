@@ -81,8 +81,14 @@ def write_records(
     records: Iterable[dict[str, Any]],
     split_key: Callable[[dict[str, Any]], SplitKey],
     splitter: Splitter,
+    split_of: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Write records into per-split JSONL files (atomic); add ``id``/``meta`` where missing."""
+    """Write records into per-split JSONL files (atomic); add ``id``/``meta`` where missing.
+
+    ``split_of`` (a generator's optional ``split_of(record)``) chooses a record's split itself
+    (out-of-distribution splits by length, say); where it returns None the hash of
+    ``split_key`` decides, as for every other generator.
+    """
     with ExitStack() as stack:
         writers = {s: stack.enter_context(JsonlWriter(p)) for s, p in paths.items()}
         for i, rec in enumerate(records):
@@ -92,8 +98,24 @@ def write_records(
                 rec["meta"] = {}
             if "id" not in rec:
                 rec = {"id": content_id(rec), **rec}
-            writers[splitter(split_key(rec))].write(rec)
+            writers[record_split(rec, split_key, splitter, split_of)].write(rec)
     return {s: {"path": paths[s], "records": writers[s].count} for s in paths}
+
+
+def record_split(
+    rec: dict[str, Any],
+    split_key: Callable[[dict[str, Any]], SplitKey],
+    splitter: Splitter,
+    split_of: Callable[[dict[str, Any]], str | None] | None = None,
+) -> str:
+    """The split of ``rec``: the generator's own choice where it makes one, else the key's hash."""
+    if split_of is not None:
+        chosen = split_of(rec)
+        if chosen is not None:
+            if chosen not in SPLITS:
+                raise DatacoreError(f"record {rec.get('id', '?')}: split_of gave {chosen!r}; allowed: {', '.join(SPLITS)}")
+            return chosen
+    return splitter(split_key(rec))
 
 
 def commit_shard(
@@ -165,7 +187,13 @@ def write_shard(
                     p.unlink(missing_ok=True)
             files = {s: {"path": final[s], "records": int(counts.get(s, 0))} for s in SPLITS}
         else:
-            files = write_records(final, generator.generate_shard(task, telemetry), generator.split_key, splitter)
+            files = write_records(
+                final,
+                generator.generate_shard(task, telemetry),
+                generator.split_key,
+                splitter,
+                getattr(generator, "split_of", None),
+            )
     except DatacoreError as e:
         # Re-raise as the base type: subclasses with custom __init__ may not survive pickling.
         raise DatacoreError(f"shard {task.index}: {e}") from None
