@@ -52,7 +52,7 @@ def test_unterminated_last_line_and_non_object(tmp_path) -> None:
     p.write_bytes(b'{"a": 1}\n{"a": 2}')
     assert [r["a"] for r in read_jsonl(p)] == [1, 2]
     p.write_bytes(b'{"a": 1}\n"text"\n')
-    with pytest.raises(JsonlError, match=r"t.jsonl:2: malformed JSON: Expected `object`, got `str`"):
+    with pytest.raises(JsonlError, match=r"t.jsonl:2: expected a JSON object, got str"):
         list(read_jsonl(p))
 
 

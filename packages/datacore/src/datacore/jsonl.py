@@ -1,4 +1,13 @@
-"""Streaming JSONL reading and writing (msgspec).
+"""Streaming JSONL reading and writing: the one record encoder of the house (orjson).
+
+Every record line datacore writes is made here, by one library: orjson, compact, keys in the
+record's own order, exponents as ``1e300`` (datacore 0.1's bytes, kept), and strict: NaN,
+infinities, sets, non-string keys, integers beyond 64 bits and unknown types are refused with
+a :class:`RecordError` naming the record and the field path.  A record's ``id`` (when the
+generator gives none) is the xxh3-128 of exactly the bytes the line then carries after it
+(:func:`encode_with_id`), so the canonical bytes are made once per record.  Reading uses orjson
+too (``orjson.loads`` per line ran as fast as msgspec's block decoding here; figures in
+docs/benchmarks.md).
 
 Compression follows the file name: ``.jsonl`` (plain), ``.jsonl.gz`` (gzip, written with
 ``mtime=0`` so output is byte-reproducible) and ``.jsonl.zst`` (zstandard).  Writes go to
@@ -10,7 +19,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import itertools
 import math
 import os
 import zlib
@@ -20,38 +28,15 @@ from pathlib import Path
 from typing import IO, Any, Literal
 from uuid import UUID
 
-import msgspec
 import numpy as np
 import orjson
+import xxhash
 import zstandard
 
 from .errors import JsonlError, RecordError
 
 _FLUSH_BYTES = 1 << 20
-_BATCH = 1024
 _CHECK_BATCH = 256
-
-
-def _to_builtin(obj: Any) -> Any:
-    """msgspec's hook for types it does not know: numpy arrays and scalars become lists / numbers."""
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    raise TypeError(f"cannot write a value of type {type(obj).__name__} as JSON")
-
-
-# Lines are made by orjson, which refuses in the same C pass what JSON cannot carry exactly: sets,
-# non-str keys and (passed to the hook below) datetimes, dataclasses, bytes and unknown types.
-# Its bytes are msgspec's (the encoder of datacore <= 0.1, kept for reading and as the reference)
-# except for exponents, "1e+300" where msgspec writes "1e300"; a line holding a "+" (found by one
-# memchr over a whole batch) has them rewritten, so the bytes stay what they were.  NaN and
-# infinities come out as ``null`` in both: a batch holding a null token has the records of those
-# lines walked (find_unencodable), which also names the field.
-_ENCODER = msgspec.json.Encoder(enc_hook=_to_builtin)
-# Reading: one typed call per 64 KiB block (a line that is not an object fails in C).
-_DECODER = msgspec.json.Decoder(dict)
-_ARRAY_DECODER = msgspec.json.Decoder(list[dict])
 ZSTD_LEVEL = 3
 
 
@@ -67,11 +52,10 @@ def zstd_compressor(level: int = ZSTD_LEVEL) -> zstandard.ZstdCompressor:
 
 _orjson_dumps = orjson.dumps
 _LINE_OPT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-_LINE_NL_OPT = _LINE_OPT | orjson.OPT_APPEND_NEWLINE
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 _NULL_BEFORE = b":,["
 _NULL_AFTER = b",]}"
-_ENCODE_ERRORS = (TypeError, ValueError, OverflowError, msgspec.EncodeError)
+_ENCODE_ERRORS = (TypeError, ValueError, OverflowError)
 
 
 def _line_hook(obj: Any) -> Any:
@@ -84,7 +68,10 @@ def _line_hook(obj: Any) -> Any:
 
 
 def _encode_line(record: Any) -> bytes:
-    return _orjson_dumps(record, default=_line_hook, option=_LINE_OPT)
+    """orjson's compact bytes of ``record`` with 0.1's exponents (no NaN check: see _finish_batch)."""
+    body = _orjson_dumps(record, default=_line_hook, option=_LINE_OPT)
+    # memchr for "+": only a line holding one can hold an "e+" exponent to rewrite
+    return _fix_exponents(body) if b"+" in body else body
 
 
 def _fix_exponents(buf: bytes | bytearray) -> bytes:
@@ -223,12 +210,8 @@ def _encode_error(path: Any, index: int, record: Any, e: Exception) -> RecordErr
 
 
 def _finish_batch(records: list[Any], buf: bytearray, start: int, path: Any, first_index: int, allow_nan: bool) -> None:
-    """Finish ``buf[start:]``, the records' orjson lines (each ending with a newline), in place:
-    exponents as msgspec writes them; :class:`RecordError` for a NaN/inf among ``records``."""
-    if buf.find(b"+", start) != -1:
-        fixed = _fix_exponents(bytes(buf[start:]))
-        del buf[start:]
-        buf += fixed
+    """Check ``buf[start:]``, the records' lines (each ending with a newline): :class:`RecordError`
+    for a NaN/inf among ``records`` (orjson writes them as ``null``; one scan finds candidates)."""
     if not allow_nan and _has_null_token(buf, start):
         pos = start
         for i, rec in enumerate(records):
@@ -248,6 +231,20 @@ def compression_of(path: str | os.PathLike[str]) -> str | None:
     if name.endswith(".zst"):
         return "zst"
     return None
+
+
+def encode_with_id(record: dict[str, Any], *, allow_nan: bool = False) -> tuple[str, bytes]:
+    """The line of a record that has no ``id`` yet, and that id, from one encoding.
+
+    The id is the xxh3-128 hex of the record's own line bytes (without the newline); the line
+    written is ``{"id":"<id>",`` followed by those same bytes after their opening brace, so
+    anyone can check an id from the line alone.  Refusals as for :func:`dumps`.
+    """
+    line = dumps(record, allow_nan=allow_nan)
+    body = line[:-1]
+    rid = xxhash.xxh3_128_hexdigest(body)
+    head = b'{"id":"' + rid.encode() + b'"'
+    return rid, head + (b"}\n" if body == b"{}" else b"," + line[1:])
 
 
 def dumps(record: Any, *, allow_nan: bool = False) -> bytes:
@@ -310,10 +307,11 @@ class JsonlWriter:
         if self._failed is not None:
             raise self._failed
         try:
-            line = _orjson_dumps(record, default=_line_hook, option=_LINE_NL_OPT)
+            line = _encode_line(record)
         except _ENCODE_ERRORS as e:
             raise _encode_error(self.path, self.count, record, e) from None
         self._buf += line
+        self._buf += b"\n"
         self.count += 1
         pending = self._pending
         pending.append(record)
@@ -336,47 +334,16 @@ class JsonlWriter:
         self._pending_start = len(self._buf)
 
     def write_many(self, records: Iterable[Any]) -> None:
-        """Append many records, ``_BATCH`` at a time (all of a batch, or none of it)."""
-        assert self._stream is not None
-        if self._failed is not None:
-            raise self._failed
-        self._check_pending()
-        it = iter(records)
-        buf = self._buf
-        while batch := list(itertools.islice(it, _BATCH)):
-            # One orjson call per record, appended at once: joining a batch of orjson's bytes
-            # objects ran ~5x slower here (each holds a large allocation until the join).
-            # Two C passes per batch and no Python loop: msgspec makes the lines (the reference
-            # bytes, so no exponent rewrite), orjson over the whole batch refuses what JSON
-            # cannot carry (its output is dropped), and the null scan finds NaN/inf.
-            try:
-                lines = _ENCODER.encode_lines(batch)
-                _orjson_dumps(batch, default=_line_hook, option=_LINE_OPT)
-            except _ENCODE_ERRORS as e:
-                for i, rec in enumerate(batch):  # find the record refused, by itself
-                    try:
-                        _encode_line(rec)
-                        _ENCODER.encode(rec)
-                    except _ENCODE_ERRORS as e1:
-                        raise _encode_error(self.path, self.count + i, rec, e1) from None
-                raise _encode_error(self.path, self.count, None, e) from None
-            if not self.allow_nan and _has_null_token(lines):
-                pos = 0
-                for i, rec in enumerate(batch):
-                    nl = lines.index(b"\n", pos)
-                    if _has_null_token(lines, pos, nl):
-                        bad = find_unencodable(rec)
-                        if bad:
-                            raise _record_error(self.path, self.count + i, rec, *bad)
-                    pos = nl + 1
-            buf += lines
-            self._pending_start = len(buf)
-            self.count += len(batch)
-            if len(buf) >= _FLUSH_BYTES:
-                self._flush()
+        """Append many records (the same bytes and checks as :meth:`write`, one call)."""
+        write = self.write
+        for rec in records:
+            write(rec)
 
     def write_line_bytes(self, line: bytes) -> None:
-        """Append one already-serialized line (must end with a newline; not checked)."""
+        """Append one already-serialized line (must end with a newline; not checked).
+
+        For pre-encoded fast paths; the conformance suite's ``encoding`` check proves that a
+        generator's lines are the bytes :func:`dumps` makes of the records they decode to."""
         self._check_pending()
         self._buf += line
         self._pending_start = len(self._buf)
@@ -515,46 +482,30 @@ def read_jsonl(
     except OSError as e:
         raise JsonlError(path, None, f"cannot open: {e.strerror or e}") from None
     lineno = 0
-    decode_array, decode = _ARRAY_DECODER.decode, _DECODER.decode
+    loads = orjson.loads
     with f:
         try:
             for block in _blocks(f):
-                # Fast path: the block's lines joined by commas into one JSON array, decoded in
-                # one typed call.  A blank line (",,"), two values on one line (no comma between
-                # them), a value spanning lines (a comma inside it) or a non-object all fail it,
-                # and fall through to the per-line path below, which names the line.  (Not
-                # msgspec's decode_lines: it splits on any whitespace, so a blank line and a line
-                # holding two values would cancel out.  And bytes.replace runs at memchr speed,
-                # where bytes.count ran ~30x slower here.)
-                body = block[:-1] if block.endswith(b"\n") else block
-                objs = None
-                if body:
-                    try:
-                        objs = decode_array(b"[" + body.replace(b"\n", b",") + b"]")
-                    except (msgspec.DecodeError, RecursionError):
-                        objs = None
-                if objs:
-                    lineno += len(objs)
-                    stats.records += len(objs)
-                    yield from objs
-                    continue
-                nlines = block.count(b"\n") + (not block.endswith(b"\n"))
-                for line in block.split(b"\n")[:nlines]:
+                # One orjson call per line: it refuses two values on a line and bad UTF-8 in C,
+                # and ran as fast here as decoding the block as one JSON array.
+                for line in block.splitlines():
                     lineno += 1
-                    if not line.strip():
-                        continue
                     try:
-                        obj = decode(line)
-                    except (msgspec.DecodeError, RecursionError) as e:
-                        if isinstance(e, RecursionError):
-                            e = msgspec.DecodeError("nested too deeply")  # type: ignore[assignment]
-                        if on_error == "raise":
-                            raise JsonlError(path, lineno, f"malformed JSON: {e}") from None
-                        stats.skipped += 1
-                        stats.skipped_lines.append(lineno)
-                        continue
-                    stats.records += 1
-                    yield obj
+                        obj = loads(line)
+                    except orjson.JSONDecodeError as e:
+                        if not line.strip():
+                            continue  # a blank line holds no record
+                        err = f"malformed JSON: {e}"
+                    else:
+                        if type(obj) is dict:
+                            stats.records += 1
+                            yield obj
+                            continue
+                        err = f"expected a JSON object, got {type(obj).__name__}"
+                    if on_error == "raise":
+                        raise JsonlError(path, lineno, err) from None
+                    stats.skipped += 1
+                    stats.skipped_lines.append(lineno)
         except (EOFError, OSError, zlib.error, zstandard.ZstdError) as e:
             # lineno + 1: the first line that could not be read whole (the lines before it were
             # yielded; for gzip the CRC at the end covers them too, so treat all as suspect).

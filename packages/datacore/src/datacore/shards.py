@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import orjson
-import xxhash
 
-from .errors import DatacoreError
+from .errors import DatacoreError, RecordError
 from .generator import ShardTask, has_file_writer
-from .jsonl import JsonlWriter
+from .jsonl import JsonlWriter, encode_with_id
 from .manifest import dump_json, sha256_file
 from .split import SPLITS, SplitKey, Splitter
 from .telemetry import Telemetry
@@ -45,8 +43,9 @@ _worker: dict[str, Any] = {}
 
 
 def content_id(record: dict[str, Any]) -> str:
-    """Content hash of a record: xxh3-128 hex of its canonical (key-sorted) JSON."""
-    return xxhash.xxh3_128_hexdigest(orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY))
+    """Content hash of a record (without an ``id``): xxh3-128 hex of the line bytes datacore
+    writes for it (:func:`datacore.jsonl.encode_with_id`; the same bytes, made once, when written)."""
+    return encode_with_id(record)[0]
 
 
 def shard_ext(compress: str | None) -> str:
@@ -96,9 +95,16 @@ def write_records(
                 raise DatacoreError(f"record {i} is a {type(rec).__name__}, not an object")
             if "meta" not in rec:
                 rec["meta"] = {}
-            if "id" not in rec:
-                rec = {"id": content_id(rec), **rec}
-            writers[record_split(rec, split_key, splitter, split_of)].write(rec)
+            if "id" in rec:
+                writers[record_split(rec, split_key, splitter, split_of)].write(rec)
+                continue
+            # One encoding: the id is the hash of the very bytes the line carries after it.
+            try:
+                rid, line = encode_with_id(rec)
+            except RecordError as e:  # name the shard's record, not a file not yet chosen
+                raise RecordError(None, i, None, e.field, e._why) from None
+            rec = {"id": rid, **rec}
+            writers[record_split(rec, split_key, splitter, split_of)].write_line_bytes(line)
     return {s: {"path": paths[s], "records": writers[s].count} for s in paths}
 
 

@@ -42,7 +42,6 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import numpy as np
 import orjson
 
@@ -104,6 +103,14 @@ def line_offsets(data: bytes | mmap.mmap | memoryview) -> np.ndarray:
 
 def _encode_index(sha256: str, offsets: np.ndarray) -> bytes:
     return _MAGIC + bytes.fromhex(sha256) + struct.pack("<Q", len(offsets) - 1) + offsets.astype("<u8").tobytes()
+
+
+def _decode_record(raw: bytes) -> dict[str, Any]:
+    """One record line (orjson, datacore's one JSON library); a line that is not an object is an error."""
+    obj = orjson.loads(raw)
+    if type(obj) is not dict:
+        raise DatacoreError(f"a record line holds a JSON {type(obj).__name__}, not an object")
+    return obj
 
 
 def _decode_index(data: bytes, sha256: str) -> np.ndarray | None:
@@ -309,14 +316,7 @@ class StreamingDataset(_Base):  # type: ignore[misc,valid-type]
         self.epoch = 0
         self._start = 0  # samples of this rank's epoch sequence to skip (resume)
         self._pos = 0  # position reached by an iteration in this process
-        self._decode = msgspec.json.Decoder(dict).decode
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_decode"}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._decode = msgspec.json.Decoder(dict).decode
+        self._decode = _decode_record
 
     # -- order --------------------------------------------------------------------------------
     def epoch_order(self, epoch: int | None = None) -> np.ndarray:
