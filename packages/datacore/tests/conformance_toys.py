@@ -195,3 +195,23 @@ class RandomSplitOfToy(StrataToy):
 
     def split_of(self, record: dict[str, Any]) -> str | None:
         return random.choice(["train", "val", "test"])
+
+
+@attrs.frozen
+class StdlibWriterToy(StrataToy):
+    """Broken: a pre-encoded fast path with its own JSON (stdlib json, spaces after separators)."""
+
+    def write_shard_files(self, task, paths, splitter, compress, telemetry) -> dict[str, int]:
+        import json
+
+        from datacore import content_id
+
+        counts = dict.fromkeys(paths, 0)
+        lines: dict[str, list[str]] = {s: [] for s in paths}
+        for rec in self.generate_shard(task, telemetry):
+            s = splitter(self.split_key(rec))
+            lines[s].append(json.dumps({"id": content_id(rec), **rec}) + "\n")
+            counts[s] += 1
+        for s, p in paths.items():
+            p.write_text("".join(lines[s]))
+        return counts

@@ -14,6 +14,7 @@ from conformance_toys import (
     RandomSplitOfToy,
     SameIdToy,
     ShardEdgeToy,
+    StdlibWriterToy,
     StrataToy,
 )
 from datacore import ConfigError, DatacoreError, Target
@@ -59,6 +60,7 @@ def test_a_generator_that_chooses_its_splits_passes_and_is_obeyed(tmp_path) -> N
         (RandomSplitOfToy, "splits", "splits"),
         (ShardEdgeToy, "shard_size", "kind=A"),
         (MiscountingWriterToy, "count", "count"),
+        (StdlibWriterToy, "encoding", "encoding"),
     ],
 )
 def test_each_check_catches_its_broken_toy(make, check, words) -> None:

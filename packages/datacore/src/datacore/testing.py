@@ -9,6 +9,8 @@ that ``make()`` returns and checks, each by a named check:
 * ``ids``: every record has a unique string ``id`` and a ``meta`` object;
 * ``splits``: every record is in the split its key (or the generator's ``split_of``) names,
   and one split key never lands in two splits;
+* ``encoding``: every line is the bytes datacore's one record encoder makes of the record it
+  decodes to (so a generator's own pre-encoded writer cannot drift from the normal path);
 * ``shard_size``: the delivered share of every declared stratum stays within its tolerance
   when only the shard size changes (and the run itself meets its targets);
 * ``kill``: SIGKILL of the whole process group, and of the parent alone, at random moments,
@@ -43,7 +45,7 @@ from .strata import targets_of
 
 __all__ = ["CHECKS", "ConformanceError", "check_generator", "dataset_digest"]
 
-CHECKS = ("determinism", "count", "ids", "splits", "shard_size", "kill", "failure", "bad_config")
+CHECKS = ("determinism", "count", "ids", "splits", "encoding", "shard_size", "kill", "failure", "bad_config")
 
 
 class ConformanceError(AssertionError):
@@ -62,6 +64,23 @@ def _records(out: Path) -> Iterable[tuple[str, dict[str, Any]]]:
         for p in sorted((out / split).glob("part-*.jsonl*")):
             for rec in read_jsonl(p):
                 yield split, rec
+
+
+def _check_encoding(out: Path) -> None:
+    import orjson
+
+    from .jsonl import dumps, open_binary
+
+    for split in SPLITS:
+        for p in sorted((out / split).glob("part-*.jsonl*")):
+            with open_binary(p) as f:
+                for no, line in enumerate(f, 1):
+                    ref = dumps(orjson.loads(line))
+                    if ref != line:
+                        raise ConformanceError(
+                            f"encoding: {p.relative_to(out)}:{no} is not datacore's encoding of its record:"
+                            f" {line[:120]!r} != {ref[:120]!r}"
+                        )
 
 
 def _leftovers(out: Path) -> list[str]:
@@ -370,6 +389,8 @@ def check_generator(
             ref = _build(make, tmp / "inline", n, shard_size, seed, executor="inline")
         if wanted & {"count", "ids", "splits"}:
             timed("count/ids/splits", lambda: _check_count_ids_splits(make, tmp / "inline", n, wanted))
+        if "encoding" in wanted:
+            timed("encoding", lambda: _check_encoding(tmp / "inline"))
         if "shard_size" in wanted:
             timed("shard_size", lambda: _check_shard_size(make, tmp, tmp / "inline", n, shard_size, seed))
         if "kill" in wanted:
