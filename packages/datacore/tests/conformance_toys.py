@@ -215,3 +215,22 @@ class StdlibWriterToy(StrataToy):
         for s, p in paths.items():
             p.write_text("".join(lines[s]))
         return counts
+
+
+@attrs.frozen
+class GrowableToy(StrataToy):
+    """Correct: declares that its shards depend only on their tasks, so a dataset may grow."""
+
+    growable = True
+
+
+@attrs.frozen
+class FalselyGrowableToy(StrataToy):
+    """Broken: declares growable, but its records depend on the run's shard count (so on n)."""
+
+    growable = True
+
+    def generate_shard(self, task: ShardTask, telemetry: Telemetry):
+        for rec in super().generate_shard(task, telemetry):
+            rec["meta"]["of"] = task.shards
+            yield rec

@@ -6,6 +6,8 @@ import attrs
 import pytest
 from conformance_toys import (
     _COUNTER,
+    FalselyGrowableToy,
+    GrowableToy,
     LengthSplitToy,
     LitteringToy,
     MiscountingWriterToy,
@@ -50,6 +52,37 @@ def test_a_generator_that_chooses_its_splits_passes_and_is_obeyed(tmp_path) -> N
     assert sum(len(r["tokens"]) >= 5 for r in by_split["test"]) == 40  # lengths 5 and 6 of 1..6, 120 records
 
 
+def test_a_growable_dataset_grows_and_shrinks_in_place(tmp_path) -> None:
+    """Growing -n keeps the finished shards (made once), remakes the partial last one, and ends
+    byte-identical to a fresh run; shrinking drops the surplus shards; a damaged kept shard is refused."""
+    from datacore import build_dataset
+    from datacore.testing import dataset_digest
+
+    check_generator(GrowableToy, n=120, shard_size=30, ray=False, checks=("growth",))
+    fresh = {k: tmp_path / f"fresh{k}" for k in (70, 130)}
+    for k, p in fresh.items():
+        build_dataset(GrowableToy(), p, n=k, shard_size=30, executor="inline", progress=False, seed=5)
+    ds = tmp_path / "ds"
+    build_dataset(GrowableToy(), ds, n=70, shard_size=30, executor="inline", progress=False, seed=5)
+    first = (ds / "train" / "part-00000.jsonl").stat().st_ino
+    r = build_dataset(GrowableToy(), ds, n=130, shard_size=30, executor="inline", progress=False, seed=5)
+    assert r.shards_run == 3  # shards 2 (was partial), 3 and 4
+    assert (ds / "train" / "part-00000.jsonl").stat().st_ino == first  # kept, not rewritten
+    assert dataset_digest(ds) == dataset_digest(fresh[130])
+    r = build_dataset(GrowableToy(), ds, n=70, shard_size=30, executor="inline", progress=False, seed=5)
+    assert r.shards_run == 1 and dataset_digest(ds) == dataset_digest(fresh[70])
+    assert not (ds / "train" / "part-00003.jsonl").exists()
+    with open(ds / "train" / "part-00001.jsonl", "r+b") as f:
+        f.write(b"X")
+    with pytest.raises(DatacoreError, match="part-00001.jsonl: sha256 differs"):
+        build_dataset(GrowableToy(), ds, n=130, shard_size=30, executor="inline", progress=False, seed=5)
+    # A generator that does not declare growable: another n is another dataset.
+    other = tmp_path / "other"
+    build_dataset(StrataToy(), other, n=60, shard_size=30, executor="inline", progress=False)
+    with pytest.raises(DatacoreError, match="n: 60 != 90"):
+        build_dataset(StrataToy(), other, n=90, shard_size=30, executor="inline", progress=False)
+
+
 @pytest.mark.parametrize(
     ("make", "check", "words"),
     [
@@ -61,6 +94,7 @@ def test_a_generator_that_chooses_its_splits_passes_and_is_obeyed(tmp_path) -> N
         (ShardEdgeToy, "shard_size", "kind=A"),
         (MiscountingWriterToy, "count", "count"),
         (StdlibWriterToy, "encoding", "encoding"),
+        (FalselyGrowableToy, "growth", "growth"),
     ],
 )
 def test_each_check_catches_its_broken_toy(make, check, words) -> None:

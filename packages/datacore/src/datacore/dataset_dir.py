@@ -84,6 +84,7 @@ class DatasetBuilder:
         generator_ref: str | None = None,
         code_digest: str | None = None,
         log: Callable[[str], None] | None = None,
+        growable: bool = False,
     ) -> None:
         if compress not in COMPRESSIONS:
             raise DatacoreError(f"compress must be one of none, gz, zst; got {compress!r}")
@@ -114,6 +115,8 @@ class DatasetBuilder:
             "compress": compress,
         }
         self.generator_ref = generator_ref
+        #: a shard's content depends only on its task, not on n: a finished dataset may grow (or shrink)
+        self.growable = growable
         self.progress = self.out / PROGRESS_DIR
         self.done: dict[int, dict[str, Any]] = {}
         self.complete = False
@@ -144,6 +147,10 @@ class DatasetBuilder:
                 old = orjson.loads(manifest_path.read_bytes())
             except orjson.JSONDecodeError as e:
                 raise ManifestError(f"{manifest_path}: corrupt manifest ({e}); use --resume never to start over") from None
+            if self.growable and self._only_n_differs(old.get("spec", {})):
+                self._verify_complete(old)
+                self._reopen_to_resize(old)
+                return
             self._check_same(old.get("spec", {}), manifest_path)
             self._verify_complete(old)
             # A kill between writing the manifest and removing the progress folder leaves it behind.
@@ -159,8 +166,64 @@ class DatasetBuilder:
             if old_spec is not None:
                 self._check_same(old_spec, run_path)
                 self._load_markers()
+                if self.growable:
+                    self._drop_unkept_shards()  # a resize killed before it removed the old shards
         self.progress.mkdir(parents=True, exist_ok=True)
         dump_json(run_path, self.spec)
+
+    def _only_n_differs(self, old: dict[str, Any]) -> bool:
+        diffs = _diff(old, self.spec)
+        return bool(diffs) and all(d.startswith("n: ") for d in diffs)
+
+    def _reopen_to_resize(self, old: dict[str, Any]) -> None:
+        """Turn a finished dataset of another ``n`` back into an unfinished run of this one.
+
+        Kept: every shard whose task is unchanged (same index and record count; the seed is a
+        function of the run seed and the index), with the telemetry its manifest entry holds.
+        Made again: the old last shard if it was partial, and every new shard.  Crash-safe:
+        the run state is written before the manifest goes, and a kill at any point resumes.
+        """
+        n, size = self.spec["n"], self.spec["shard_size"]
+        total = num_shards(n, size) if n is not None and size else 0
+        old_shards = old.get("shards", [])
+        keep = [
+            sh
+            for sh in old_shards
+            if "telemetry" in sh and sh["index"] < total and sh["count"] == min(size, n - sh["index"] * size)
+        ]
+        self.progress.mkdir(parents=True, exist_ok=True)
+        dump_json(self.progress / "run.json", self.spec)
+        for sh in keep:
+            marker = {
+                "index": sh["index"],
+                "seed": sh["seed"],
+                "count": sh["count"],
+                "expected": sh["count"],
+                "seconds": None,
+                "files": sh["files"],
+                "telemetry": sh["telemetry"],
+                "extra": None,
+            }
+            dump_json(self.progress / f"shard-{sh['index']:05d}.json", marker)
+            self.done[sh["index"]] = marker
+        (self.out / MANIFEST).unlink()
+        for name in (TELEMETRY, REPORT, "README.md", "croissant.json"):
+            (self.out / name).unlink(missing_ok=True)
+        self._drop_unkept_shards()
+        self._log(
+            f"{self.out}: n {old.get('spec', {}).get('n')} -> {n}: keeping {len(keep)} of {len(old_shards)} "
+            f"finished shards, making {total - len(keep)}"
+        )
+
+    def _drop_unkept_shards(self) -> None:
+        """Remove shard files of ours that no kept marker lists (a resized run's leftovers)."""
+        listed = {e["path"] for m in self.done.values() for e in m["files"].values()}
+        for split in SPLITS:
+            d = self.out / split
+            if d.is_dir():
+                for p in d.glob("part-*.jsonl*"):
+                    if p.relative_to(self.out).as_posix() not in listed and not p.name.endswith(".tmp"):
+                        p.unlink()
 
     def _check_same(self, old: dict[str, Any], where: Path) -> None:
         diffs = _diff(old, self.spec)
@@ -291,7 +354,10 @@ class DatasetBuilder:
             m = self.done[i]
             for s, e in m["files"].items():
                 splits[s] += e["records"]
-            shards.append({k: m[k] for k in ("index", "seed", "count", "files")})
+            entry = {k: m[k] for k in ("index", "seed", "count", "files")}
+            if self.growable:  # what a later run with another n needs to keep this shard
+                entry["telemetry"] = m["telemetry"]
+            shards.append(entry)
         total = sum(splits.values())
         requested = self.spec["n"] if self.spec["n"] is not None else total
         try:

@@ -26,6 +26,12 @@ Optional:
   split key's content, so one key never lands in two splits (the conformance suite checks),
   and put its rule in ``config_dict()`` so the manifest records it.  Generators with their
   own file writer apply the same rule there.
+* ``growable = True`` (class attribute): a shard's content depends only on its task's
+  index, seed, start and count, never on ``n`` or ``task.shards``.  A finished dataset then
+  grows (or shrinks) in place when run again with another ``-n``: every shard whose task is
+  unchanged is kept (its sha256 re-checked), only the rest is made, and the result is
+  byte-identical to a fresh run with the new ``n`` (the conformance suite's ``growth`` check).
+  Without it another ``n`` is another dataset (refused, or ``--resume never``).
 * ``targets(n) -> list[Target]``: the strata a run of ``n`` records promises (shares with
   tolerances).  The generator counts every record it makes into the ``"strata"`` histogram
   of the shard telemetry (``telemetry.observe(STRATA, name)``); datacore compares at the

@@ -83,6 +83,7 @@ def open_builder(generator: Any, out: str | os.PathLike[str], n: int, seed: int,
         n=n,
         generator_ref=generator_ref(generator),
         code_digest=code_digest(generator),
+        growable=bool(getattr(generator, "growable", False)),
         **kw,
     )
 

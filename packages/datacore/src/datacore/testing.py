@@ -13,6 +13,9 @@ that ``make()`` returns and checks, each by a named check:
   decodes to (so a generator's own pre-encoded writer cannot drift from the normal path);
 * ``shard_size``: the delivered share of every declared stratum stays within its tolerance
   when only the shard size changes (and the run itself meets its targets);
+* ``growth`` (generators that declare ``growable``): a finished dataset of fewer records, run
+  again with ``n``, keeps its unchanged shards, makes only the rest, and ends byte-identical
+  to a fresh run of ``n``;
 * ``kill``: SIGKILL of the whole process group, and of the parent alone, at random moments,
   then resume, ends byte-identical to an uninterrupted run, with no worker left alive;
 * ``failure``: a run that fails leaves no ``.tmp`` files and no ``.datacore/`` state;
@@ -45,7 +48,7 @@ from .strata import targets_of
 
 __all__ = ["CHECKS", "ConformanceError", "check_generator", "dataset_digest"]
 
-CHECKS = ("determinism", "count", "ids", "splits", "encoding", "shard_size", "kill", "failure", "bad_config")
+CHECKS = ("determinism", "count", "ids", "splits", "encoding", "shard_size", "growth", "kill", "failure", "bad_config")
 
 
 class ConformanceError(AssertionError):
@@ -81,6 +84,24 @@ def _check_encoding(out: Path) -> None:
                             f"encoding: {p.relative_to(out)}:{no} is not datacore's encoding of its record:"
                             f" {line[:120]!r} != {ref[:120]!r}"
                         )
+
+
+def _check_growth(make: Callable[[], Any], tmp: Path, ref: dict[str, str], n: int, shard_size: int, seed: int) -> None:
+    if not getattr(make(), "growable", False):
+        return
+    out = tmp / "growth"
+    # A smaller dataset whose last shard is partial, so the resize must remake that one too.
+    small = max(1, n // 2 + shard_size // 2) if shard_size > 1 else max(1, n // 2)
+    _build(make, out, small, shard_size, seed, executor="inline", allow_shortfall=True)
+    result = build_dataset(make(), out, n, seed, shard_size=shard_size, executor="inline", progress=False)
+    kept = small // shard_size if small < n else 0
+    total = -(-n // shard_size)
+    if result.shards_run != total - kept:
+        raise ConformanceError(f"growth: growing {small} -> {n} made {result.shards_run} shards; {total - kept} were new")
+    got = dataset_digest(out)
+    if got != ref:
+        diff = sorted(k for k in set(got) | set(ref) if got.get(k) != ref.get(k))
+        raise ConformanceError(f"growth: growing {small} -> {n} differs from a fresh run of {n} in {diff[:5]}")
 
 
 def _leftovers(out: Path) -> list[str]:
@@ -393,6 +414,8 @@ def check_generator(
             timed("encoding", lambda: _check_encoding(tmp / "inline"))
         if "shard_size" in wanted:
             timed("shard_size", lambda: _check_shard_size(make, tmp, tmp / "inline", n, shard_size, seed))
+        if "growth" in wanted:
+            timed("growth", lambda: _check_growth(make, tmp, ref, n, shard_size, seed))
         if "kill" in wanted:
             timed("kill", lambda: _check_kill(make, tmp, ref, n, shard_size, seed, kills, rng))
         if "failure" in wanted:
