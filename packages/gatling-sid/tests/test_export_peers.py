@@ -60,6 +60,10 @@ def test_hf_chat_through_real_templates(traces, registry, template):
     assert rendered > 0
     if not template.startswith("llama"):
         assert refused == 0
+    # one call per turn: every record renders, with the same calls in the same order
+    for tr in traces[:N]:
+        rec = to_hf_chat(tr, registry.tools, parallel=False)
+        assert stacks.load_hf(template, rec) == expected(tr)
 
 
 def test_openai_records_validate_against_the_sdk_types(traces, registry):

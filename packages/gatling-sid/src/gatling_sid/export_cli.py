@@ -32,8 +32,13 @@ def bfcl_answer_path(out: str | Path) -> Path:
     return out.parent / "possible_answer" / out.name
 
 
-def export_dataset(dataset: str | Path, out: str | Path, fmt: str, registry: DomainRegistry, *, tool_list: str = "domain") -> int:
-    """Write the export of ``dataset`` to ``out`` (JSONL); returns the number of records written."""
+def export_dataset(
+    dataset: str | Path, out: str | Path, fmt: str, registry: DomainRegistry, *, tool_list: str = "domain", parallel: bool = True
+) -> int:
+    """Write the export of ``dataset`` to ``out`` (JSONL); returns the number of records written.
+
+    ``parallel=False`` (``openai``/``hf``): one call per assistant turn instead of one turn per wave.
+    """
     if fmt not in EXPORT_FORMATS:
         raise TraceFormatError(f"--format: got {fmt!r}; allowed: {', '.join(EXPORT_FORMATS)}")
     files = dataset_files(dataset)
@@ -58,7 +63,7 @@ def export_dataset(dataset: str | Path, out: str | Path, fmt: str, registry: Dom
         ans_tmp.parent.mkdir(parents=True, exist_ok=True)
     ans_fh = open(ans_tmp, "wb") if ans_tmp is not None else None  # noqa: SIM115 - closed below
     try:
-        n = _write(files, tmp, fmt, tools, twins, tool_list, ans_fh)
+        n = _write(files, tmp, fmt, tools, twins, tool_list, ans_fh, parallel)
     except BaseException:
         tmp.unlink(missing_ok=True)
         if ans_tmp is not None:
@@ -75,7 +80,9 @@ def export_dataset(dataset: str | Path, out: str | Path, fmt: str, registry: Dom
     return n
 
 
-def _write(files: list[Path], tmp: Path, fmt: str, tools: Any, twins: dict[str, GoldTrace], tool_list: str, ans_fh: Any) -> int:
+def _write(
+    files: list[Path], tmp: Path, fmt: str, tools: Any, twins: dict[str, GoldTrace], tool_list: str, ans_fh: Any, parallel: bool
+) -> int:
     n = 0
     with open(tmp, "wb") as fh:
         for f in files:
@@ -102,7 +109,7 @@ def _write(files: list[Path], tmp: Path, fmt: str, tools: Any, twins: dict[str, 
                     elif fmt == "toolace":
                         obj = to_toolace(tr, tools, tool_list=tool_list)
                     else:
-                        obj = (to_openai if fmt == "openai" else to_hf_chat)(tr, tools, tool_list=tool_list)
+                        obj = (to_openai if fmt == "openai" else to_hf_chat)(tr, tools, tool_list=tool_list, parallel=parallel)
                 else:
                     continue
                 fh.write(orjson.dumps(obj) + b"\n")

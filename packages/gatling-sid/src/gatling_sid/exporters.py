@@ -9,6 +9,7 @@
   the negative's user turn), ``chosen`` the twin's turns, ``rejected`` the negative's.
 
 Tool-call ids are ``call`` + 5 digits (9 alphanumerics: the shape Mistral's tokenizer demands).
+``parallel=False`` writes one call per assistant turn (Llama 3.1's template refuses parallel calls).
 ``tools``: ``"domain"`` (default) lists every tool of the trace's domain, so a model learns to
 choose among distractors; ``"used"`` only the tools the trace calls.
 """
@@ -39,12 +40,16 @@ def _function(t: ToolSchema) -> dict[str, Any]:
     return {"name": t.name, "description": t.description, "parameters": t.input_schema}
 
 
-def _turns(trace: GoldTrace, *, args_as_string: bool) -> list[dict[str, Any]]:
-    """Assistant/tool turns after the user's: one assistant turn per wave of independent calls."""
+def _turns(trace: GoldTrace, *, args_as_string: bool, parallel: bool = True) -> list[dict[str, Any]]:
+    """Assistant/tool turns after the user's: one assistant turn per wave of independent calls
+    (``parallel=False``: one call per turn, for templates such as Llama 3.1's that take one at a time)."""
     outputs = {c.id: (c.output or {}) for c in trace.graph.calls}
     ids = {c.id: f"call{i:05d}" for i, c in enumerate(trace.graph.calls, 1)}
     msgs: list[dict[str, Any]] = []
-    for wave in trace.graph.levels():
+    waves = trace.graph.levels()
+    if not parallel:
+        waves = [[c] for w in waves for c in w]
+    for wave in waves:
         calls = []
         for c in wave:
             args = trace.graph.resolve_arguments(c, outputs)
@@ -67,27 +72,31 @@ def _turns(trace: GoldTrace, *, args_as_string: bool) -> list[dict[str, Any]]:
     return msgs
 
 
-def to_openai(trace: GoldTrace, tools: Mapping[str, ToolSchema], *, tool_list: str = "domain") -> dict[str, Any]:
+def to_openai(
+    trace: GoldTrace, tools: Mapping[str, ToolSchema], *, tool_list: str = "domain", parallel: bool = True
+) -> dict[str, Any]:
     """``{"messages", "tools"}`` for OpenAI chat fine-tuning (see the module docstring)."""
     names = _tool_names(trace, tools, tool_list)
     return {
         "messages": [
             {"role": "system", "content": trace.policy.render()},
             {"role": "user", "content": trace.request.text},
-            *_turns(trace, args_as_string=True),
+            *_turns(trace, args_as_string=True, parallel=parallel),
         ],
         "tools": [{"type": "function", "function": _function(tools[n])} for n in names],
     }
 
 
-def to_hf_chat(trace: GoldTrace, tools: Mapping[str, ToolSchema], *, tool_list: str = "domain") -> dict[str, Any]:
+def to_hf_chat(
+    trace: GoldTrace, tools: Mapping[str, ToolSchema], *, tool_list: str = "domain", parallel: bool = True
+) -> dict[str, Any]:
     """``{"messages", "tools"}`` for ``apply_chat_template(messages, tools=tools)``."""
     names = _tool_names(trace, tools, tool_list)
     return {
         "messages": [
             {"role": "system", "content": trace.policy.render()},
             {"role": "user", "content": trace.request.text},
-            *_turns(trace, args_as_string=False),
+            *_turns(trace, args_as_string=False, parallel=parallel),
         ],
         "tools": [{"type": "function", "function": _function(tools[n])} for n in names],
     }
