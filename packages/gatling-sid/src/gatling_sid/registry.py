@@ -5,8 +5,14 @@ compact specs by ``tools/make_registry.py`` and committed).  Loading validates e
 fails with one :class:`~gatling_sid.errors.RegistryError` naming the file and the entry:
 
 * every ``input_schema`` / ``output_schema`` is meta-validated as a JSON Schema (draft-07);
-* every tool has a known kind and role, and a name unique across the registry;
-* every policy rule has a known type and every tool it names exists in its domain.
+* every tool has a known kind, a role (free: any snake_case word, unique in its domain) and a
+  name unique across the registry;
+* every policy rule has a known type and every tool it names exists in its domain;
+* operations in ``<registry>/ops/*.yaml`` (see :mod:`gatling_sid.opspec`) are expanded into
+  more tools and state-dependent rules of their domain.
+
+The procedural oracle needs the twelve planner roles (``PLANNER_ROLES``); a domain without them
+loads (e.g. one imported from OpenAPI, :mod:`gatling_sid.openapi`) and is refused only by that oracle.
 
 Compiled validators are built once per tool and cached (validation is the hot loop).
 """
@@ -14,6 +20,7 @@ Compiled validators are built once per tool and cached (validation is the hot lo
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -25,13 +32,14 @@ import yaml
 
 from .errors import RegistryError
 from .models import PolicyRule, SystemPolicy, ToolSchema
+from .opspec import GUARD_TYPES, expand_ops
 from .schemacheck import CompiledSchema, compiled
 
-__all__ = ["DEFAULT_DOMAINS_DIR", "Domain", "DomainRegistry", "KINDS", "ROLES", "RULE_TYPES"]
+__all__ = ["DEFAULT_DOMAINS_DIR", "PLANNER_ROLES", "ROLES", "Domain", "DomainRegistry", "KINDS", "RULE_TYPES"]
 
 DEFAULT_DOMAINS_DIR = Path(__file__).parent / "domains"
 KINDS = ("identity", "read", "write", "destructive", "confirmation", "approval", "transfer", "notify", "bulk_export")
-ROLES = (
+PLANNER_ROLES = (
     "identity",
     "profile",
     "get",
@@ -45,6 +53,8 @@ ROLES = (
     "notify",
     "export",
 )
+ROLES = PLANNER_ROLES  # kept for callers of 0.2; roles are free, these are only the planner's
+_ROLE = re.compile(r"[a-z][a-z0-9_]*")
 # rule type -> the parameters that name tools (checked to exist)
 RULE_TYPES: dict[str, tuple[str, ...]] = {
     "requires_ancestor": ("applies_to", "requires"),
@@ -52,6 +62,7 @@ RULE_TYPES: dict[str, tuple[str, ...]] = {
     "forbidden": ("tools",),
     "allowed_recipients": ("applies_to",),
     "no_injection": (),
+    **{g: ("applies_to",) for g in GUARD_TYPES},
 }
 _RULE_PARAMS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "requires_ancestor": {"applies_to": list, "requires": str},
@@ -59,6 +70,11 @@ _RULE_PARAMS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "forbidden": {"tools": list},
     "allowed_recipients": {"applies_to": list, "field": str, "allowed_hosts": list},
     "no_injection": {},
+    "state_tier": {"applies_to": list, "min_tier": str},
+    "state_period_limit": {"applies_to": list, "max": int, "period": str},
+    "state_time_window": {"applies_to": list, "hours": list},
+    "state_ownership": {"applies_to": list},
+    "state_terminal": {"applies_to": list, "statuses": list},
 }
 # Draft-07: its meta-schema checks ~15x faster than 2020-12's ($dynamicRef), and every
 # keyword the registry uses means the same in both drafts.
@@ -96,9 +112,10 @@ class Domain:
     roles: dict[str, str]  # role -> tool name
     policy: SystemPolicy
     source: str
+    ops: dict[str, dict[str, Any]] = attrs.field(factory=dict)  # tool name -> op metadata (on, page, errors)
 
     def tool(self, role: str) -> ToolSchema:
-        """The tool playing ``role`` (see ROLES)."""
+        """The tool playing ``role`` (e.g. one of PLANNER_ROLES, or an op's name)."""
         return self.tools[self.roles[role]]
 
 
@@ -146,16 +163,24 @@ def _schema_error(file: str, entry: str, which: str, err: jsonschema.exceptions.
     return RegistryError(f"{file}: {entry}: {which} is not a valid JSON Schema at {where}: {err.message}")
 
 
-def _load_domain(path: Path, seen_tools: dict[str, str]) -> tuple[Domain, list[ToolSchema]]:
+def _read_yaml(path: Path) -> Any:
     file = str(path)
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         pos = f" line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
         raise RegistryError(f"{file}:{pos}: not valid YAML: {getattr(e, 'problem', e)}") from None
     except UnicodeDecodeError as e:
         raise RegistryError(f"{file}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def _load_domain(
+    path: Path, seen_tools: dict[str, str], ops: tuple[str, Any] | None = None, doc: Any = None
+) -> tuple[Domain, list[ToolSchema]]:
+    file = str(path)
+    if doc is None:
+        doc = _read_yaml(path)
     if not isinstance(doc, dict):
         raise RegistryError(f"{file}: expected a mapping with domain, tools and policy, got {type(doc).__name__}")
     for key, typ in (("domain", str), ("subject", str), ("entity", str), ("host", str), ("tools", list), ("policy", dict)):
@@ -165,15 +190,26 @@ def _load_domain(path: Path, seen_tools: dict[str, str]) -> tuple[Domain, list[T
     tools: dict[str, ToolSchema] = {}
     roles: dict[str, str] = {}
     out: list[ToolSchema] = []
-    for i, t in enumerate(doc["tools"]):
-        entry = f"tools[{i}]"
+    entries = list(doc["tools"])
+    extra_rules: list[dict[str, Any]] = []
+    meta: dict[str, dict[str, Any]] = {}
+    if ops is not None:
+        id_pats, cur = _id_patterns(doc, file)
+        more, extra_rules = expand_ops(name, doc["subject"], doc["entity"], ops[1], ops[0], id_pats, cur)
+        entries += more
+        meta = {t["name"]: t["x-op"] for t in more}
+    n_own = len(doc["tools"])
+    for i, t in enumerate(entries):
+        if i >= n_own:
+            file = ops[0] if ops is not None else file
+        entry = f"tools[{i}]" if i < n_own else f"{name} ops[{i - n_own}]"
         if not isinstance(t, dict) or not isinstance(t.get("name"), str):
             raise RegistryError(f"{file}: {entry}: expected a mapping with a string 'name'")
-        entry = f"tools[{i}] ({t['name']})"
+        entry = f"{entry} ({t['name']})"
         if t.get("kind") not in KINDS:
             raise RegistryError(f"{file}: {entry}: kind {t.get('kind')!r} is not one of {', '.join(KINDS)}")
-        if t.get("role") not in ROLES:
-            raise RegistryError(f"{file}: {entry}: role {t.get('role')!r} is not one of {', '.join(ROLES)}")
+        if not isinstance(t.get("role"), str) or not _ROLE.fullmatch(t["role"]):
+            raise RegistryError(f"{file}: {entry}: role {t.get('role')!r} is not a snake_case word")
         if t["role"] in roles:
             raise RegistryError(f"{file}: {entry}: role {t['role']!r} already played by {roles[t['role']]}")
         for which in ("input_schema", "output_schema"):
@@ -195,15 +231,18 @@ def _load_domain(path: Path, seen_tools: dict[str, str]) -> tuple[Domain, list[T
         tools[ts.name] = ts
         roles[t["role"]] = ts.name
         out.append(ts)
-    missing = [r for r in ROLES if r not in roles]
-    if missing:
-        raise RegistryError(f"{file}: tools: no tool plays role(s) {', '.join(missing)}")
+    file = str(path)
     pol = doc["policy"]
     if not isinstance(pol.get("id"), str) or not isinstance(pol.get("rules"), list):
         raise RegistryError(f"{file}: policy: needs a string 'id' and a list 'rules'")
     rules = []
     ids = set()
-    for j, r in enumerate(pol["rules"]):
+    base_rules = [dict(r) if isinstance(r, dict) else r for r in pol["rules"]]
+    writes = [t["name"] for t in entries[n_own:] if t["kind"] in ("write", "destructive", "transfer")]
+    for r in base_rules:  # an op that writes is guarded like the domain's own writes
+        if isinstance(r, dict) and r.get("id") == "identity_before_write" and isinstance(r.get("applies_to"), list):
+            r["applies_to"] = [*r["applies_to"], *writes]
+    for j, r in enumerate([*base_rules, *extra_rules]):
         entry = f"policy.rules[{j}]"
         if not isinstance(r, dict) or not isinstance(r.get("id"), str):
             raise RegistryError(f"{file}: {entry}: expected a mapping with a string 'id'")
@@ -224,7 +263,40 @@ def _load_domain(path: Path, seen_tools: dict[str, str]) -> tuple[Domain, list[T
                     raise RegistryError(f"{file}: {entry}: {pname} names unknown tool {tool!r} (not a tool of domain {name})")
         rules.append(PolicyRule.from_dict(r, entry))
     policy = SystemPolicy(pol["id"], name, tuple(rules))
-    return Domain(name, doc["subject"], doc["entity"], doc["host"], tools, roles, policy, file), out
+    return Domain(name, doc["subject"], doc["entity"], doc["host"], tools, roles, policy, file, meta), out
+
+
+def _id_patterns(doc: dict[str, Any], file: str) -> tuple[dict[str, str], list[str]]:
+    """The subject and entity id patterns (and currencies) an op spec refers to, from the domain's tools."""
+    skey, ekey = f"{doc['subject']}_id", f"{doc['entity']}_id"
+    ids: dict[str, str] = {}
+    cur: list[str] = []
+    for t in doc["tools"]:
+        props = (t.get("input_schema") or {}).get("properties") or {} if isinstance(t, dict) else {}
+        for key, which in ((skey, "subject"), (ekey, "entity")):
+            pat = (props.get(key) or {}).get("pattern")
+            if isinstance(pat, str):
+                ids.setdefault(which, pat)
+        if isinstance((props.get("currency") or {}).get("enum"), list) and not cur:
+            cur = list(props["currency"]["enum"])
+    for which in ("subject", "entity"):
+        if which not in ids:
+            raise RegistryError(f"{file}: ops need a tool whose input has a {which} id with a pattern")
+    return ids, cur or ["USD"]
+
+
+def _load_ops(root: Path) -> dict[str, tuple[str, Any]]:
+    """domain -> (file, its op specs) from ``root/ops/*.yaml``."""
+    found: dict[str, tuple[str, Any]] = {}
+    for f in sorted((root / "ops").glob("*.yaml")):
+        doc = _read_yaml(f)
+        if not isinstance(doc, dict):
+            raise RegistryError(f"{f}: expected a mapping domain -> list of operations")
+        for dom, ops in doc.items():
+            if dom in found:
+                raise RegistryError(f"{f}: {dom}: operations already given in {found[dom][0]}")
+            found[str(dom)] = (str(f), ops)
+    return found
 
 
 class DomainRegistry:
@@ -256,12 +328,18 @@ class DomainRegistry:
         seen: dict[str, str] = {}
         domains = []
         names: dict[str, str] = {}
+        ops = _load_ops(root)
         for f in files:
-            d, _ = _load_domain(f, seen)
+            doc = _read_yaml(f)
+            dom = doc.get("domain") if isinstance(doc, dict) else None
+            d, _ = _load_domain(f, seen, ops.pop(dom, None) if isinstance(dom, str) else None, doc)
             if d.name in names:
                 raise RegistryError(f"{f}: domain {d.name!r} already defined in {names[d.name]}")
             names[d.name] = str(f)
             domains.append(d)
+        if ops:
+            dom, (f2, _) = sorted(ops.items())[0]
+            raise RegistryError(f"{f2}: {dom}: operations for a domain that has no file in {root}")
         return cls(domains)
 
     # -- queries ------------------------------------------------------------------------

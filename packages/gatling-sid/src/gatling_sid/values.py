@@ -52,18 +52,44 @@ NOTE_BITS = (
     "said to skip the paper copy this year",
     "wants all statements sent to the address on file",
 )
-PAT_TOKEN = re.compile(r"\[0-9a-f\]|\[0-9\]|\[A-Z\]|\[a-z\]|\\.|.")
+PAT_TOKEN = re.compile(r"\[(?:\\.|[^\]\\])+\]|\((?:[A-Za-z0-9 _-]+\|)*[A-Za-z0-9 _-]+\)|\\.|.")
 _ALPH = {
     "[0-9]": "0123456789",
     "[0-9a-f]": "0123456789abcdef",
     "[A-Z]": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
     "[a-z]": "abcdefghijklmnopqrstuvwxyz",
 }
-_pattern_cache: dict[str, list[tuple[str, int, int]]] = {}
+
+
+def _char_class(tok: str, pat: str) -> str:
+    """The characters of a bracket class such as ``[A-HJ-NPR-Z0-9]`` (no negation)."""
+    body = tok[1:-1]
+    if body.startswith("^"):
+        raise GatlingError(f"pattern {pat!r}: a negated class {tok!r} cannot be generated")
+    chars: list[str] = []
+    i = 0
+    while i < len(body):
+        c = body[i]
+        if c == "\\" and i + 1 < len(body):
+            c = body[i + 1]
+            i += 1
+        if i + 2 < len(body) and body[i + 1] == "-":
+            lo, hi = c, body[i + 2]
+            if ord(hi) < ord(lo):
+                raise GatlingError(f"pattern {pat!r}: range {lo}-{hi} in {tok!r} is reversed")
+            chars += [chr(x) for x in range(ord(lo), ord(hi) + 1)]
+            i += 3
+        else:
+            chars.append(c)
+            i += 1
+    return "".join(dict.fromkeys(chars))
+
+
+_pattern_cache: dict[str, list[tuple[Any, int, int]]] = {}
 _COUNT = re.compile(r"\{([0-9]+)(?:(,)([0-9]*))?\}")
 
 
-def _compile_pattern(pat: str) -> list[tuple[str, int, int]]:
+def _compile_pattern(pat: str) -> list[tuple[Any, int, int]]:
     """Pattern -> [(alphabet, min count, max count)]; a literal character is a one-letter alphabet.
 
     Raises :class:`GatlingError` for anything outside the subset (alternation, groups, ``*``...).
@@ -73,26 +99,34 @@ def _compile_pattern(pat: str) -> list[tuple[str, int, int]]:
         return got
     body = pat[1:] if pat.startswith("^") else pat
     body = body[:-1] if body.endswith("$") else body
-    parts: list[tuple[str, int, int]] = []
+    parts: list[tuple[Any, int, int]] = []
     i = 0
     while i < len(body):
         m = PAT_TOKEN.match(body, i)
         assert m is not None
         tok = m.group(0)
         i = m.end()
+        alph: Any
         if tok in _ALPH:
             alph = _ALPH[tok]
+        elif len(tok) > 2 and tok[0] == "[":
+            alph = _char_class(tok, pat)
+        elif len(tok) > 2 and tok[0] == "(":
+            alph = tuple(tok[1:-1].split("|"))
         elif tok.startswith("\\"):
             alph = tok[1]
         elif tok in "[](){}*+?|.^$":
             raise GatlingError(
-                f"pattern {pat!r}: only literals, [0-9]/[0-9a-f]/[A-Z]/[a-z] and {{n}} / {{m,n}} "
-                f"counts can be generated (found {tok!r})"
+                f"pattern {pat!r}: only literals, bracket classes, (a|b) groups of literals and "
+                f"{{n}} / {{m,n}} counts can be generated (found {tok!r})"
             )
         else:
             alph = tok
         lo = hi = 1
-        if i < len(body) and body[i] == "{":
+        if i < len(body) and body[i] in "?+*":
+            lo, hi = {"?": (0, 1), "+": (1, 8), "*": (0, 8)}[body[i]]
+            i += 1
+        elif i < len(body) and body[i] == "{":
             cm = _COUNT.match(body, i)
             if cm is None:
                 raise GatlingError(f"pattern {pat!r}: malformed count at position {i + (pat != body)}")
@@ -112,7 +146,7 @@ def from_pattern(rng: random.Random, pat: str) -> str:
     for alph, lo, hi in _compile_pattern(pat):
         n = lo if lo == hi else rng.randint(lo, hi)
         if len(alph) == 1:
-            out.append(alph * n)
+            out.append(alph[0] * n)
         elif alph == "0123456789":  # one draw for the whole run of digits (hot path: ids)
             out.append(str(rng.randrange(10**n)).zfill(n))
         elif alph == "0123456789abcdef":
@@ -168,6 +202,10 @@ def value_for(rng: random.Random, schema: dict[str, Any], name: str = "") -> Any
             return rand_date(rng)
         if schema.get("format") == "email":
             return f"{rng.choice(WORDS)}.{rng.choice(WORDS)}@example.org"
+        if schema.get("format") == "date-time":
+            return f"{rand_date(rng)}T{rng.randint(0, 23):02d}:{rng.choice((0, 15, 30, 45)):02d}:00Z"
+        if schema.get("format") == "uri":
+            return f"https://files.example.org/{rng.choice(WORDS)}/{rng.randrange(10**6):06d}"
         return text_for(rng, name, int(schema.get("minLength", 0)), int(schema.get("maxLength", 80)))
     if typ == "integer":
         return rng.randint(int(schema.get("minimum", 0)), int(schema.get("maximum", 1000)))
