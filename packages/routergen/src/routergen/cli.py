@@ -1,4 +1,4 @@
-"""Command line of routergen: ``run``, ``validate``, ``arms``, ``recipes``."""
+"""Command line of routergen: ``generate`` (alias ``run``), ``validate``, ``arms``, ``preview``, ``recipes``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import click
-from datacore import CliGroup
+from click.core import ParameterSource
+from datacore import CliGroup, GenerateOptions, generate_options
 
 from . import __version__
 from .pipeline import preview as preview_samples
@@ -50,23 +51,13 @@ _price_option = click.option(
 
 @main.command()
 @click.argument("recipe")
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output dataset directory.")
-@click.option("-n", "n", type=click.IntRange(min=1), default=None, help="Samples to keep [default: the recipe's samples].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Run seed.")
+@generate_options
 @click.option("--offline", is_flag=True, help="Use no model: only procedural arms and offline validators.")
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="LLM response cache [default: OUT/llm-cache].",
-)
-@click.option("--compress", type=click.Choice(["none", "gz", "zst"]), default="none", show_default=True)
-@click.option("--resume/--no-resume", default=True, show_default=True, help="Finish an unfinished run in --out, or discard it.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
-@click.option(
-    "--allow-shortfall",
-    is_flag=True,
-    help="Keep a run that stopped before -n samples (budget, max_iterations, stall); it is recorded as short.",
 )
 @click.option(
     "--warm-start",
@@ -75,46 +66,74 @@ _price_option = click.option(
     help="Start the bandit from an earlier run's bandit_state.json (its --out directory or the file).",
 )
 @_price_option
-def run(
+def generate(
     recipe: str,
-    out: Path,
-    n: int | None,
-    seed: int,
+    opts: GenerateOptions,
     offline: bool,
     cache_dir: Path | None,
-    compress: str,
-    resume: bool,
-    quiet: bool,
-    allow_shortfall: bool,
     warm_start: Path | None,
     prices: tuple[str, ...],
 ) -> None:
-    """Generate a dataset from RECIPE (a file, or a built-in recipe name) into --out."""
+    """Generate a dataset from RECIPE (a file, or a built-in recipe name) into --out.
+
+    The shared options are datacore's (the same as every generator's ``generate``).  The loop is
+    sequential (each iteration's reward steers the next), so --workers and --executor do not
+    apply, and each iteration is one shard of the recipe's batch_size (--shard-size does not
+    apply).  -n defaults to the recipe's ``samples``.  ``routergen run`` is an alias.
+    """
+    ctx = click.get_current_context()
+    given = {
+        name
+        for name in ("n", "workers", "executor", "shard_size")
+        if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+    }
+    if "workers" in given and opts.workers != 1 or "executor" in given and opts.executor not in ("process", "inline"):
+        raise click.UsageError(
+            "routergen's loop is sequential (each iteration's reward steers the next): it runs in one process; "
+            "--workers and --executor do not apply"
+        )
+    if "shard_size" in given:
+        raise click.UsageError("--shard-size does not apply to routergen: each iteration is one shard (the recipe's batch_size)")
     r = load_recipe(recipe, _parse_prices(prices))
     res = run_recipe(
         r,
-        out,
-        n,
-        seed=seed,
+        opts.out,
+        opts.n if "n" in given else None,
+        seed=opts.seed,
         offline=offline,
         cache_dir=cache_dir,
-        resume=resume,
-        progress=not quiet and not os.environ.get("DATACORE_NO_PROGRESS"),
-        compress=None if compress == "none" else compress,
-        allow_shortfall=allow_shortfall,
+        resume=opts.resume,
+        progress=not opts.quiet and not os.environ.get("DATACORE_NO_PROGRESS"),
+        compress=opts.compress,
+        split_ratios=opts.split_ratios,
+        allow_shortfall=opts.allow_shortfall,
         warm_start=warm_start,
     )
-    if not quiet:
+    if not opts.quiet:
         s = res.manifest["splits"]
         calls = int(res.llm_counters.get("llm.calls", 0))
         hits = int(res.llm_counters.get("llm.cache_hits", 0))
+        delivery = res.manifest.get("delivery") or {}
+        if not delivery.get("ok", True):
+            click.echo(
+                f"warning: shortfall allowed and recorded: asked {delivery.get('requested')}, made {res.records}", err=True
+            )
         click.echo(
             f"{res.records:,} samples (train {s['train']:,} / val {s['val']:,} / test {s['test']:,}) in "
             f"{res.iterations} iterations; stopped: {res.stop_reason}; model calls {calls}, cache hits {hits}\n"
-            f"-> {out} (report: {out / 'report.html'}, history: {out / 'history.jsonl'}, exports: {out / 'exports'})",
+            f"-> {opts.out} (report: {opts.out / 'report.html'}, history: {opts.out / 'history.jsonl'}, "
+            f"exports: {opts.out / 'exports'})",
             err=True,
         )
     sys.stderr.flush()
+
+
+for _p in generate.params:
+    # The shared option's default (1000) is not routergen's: the recipe's `samples` is.
+    if isinstance(_p, click.Option) and _p.name == "n":
+        _p.help = "Samples to keep [default: the recipe's samples]."
+        _p.show_default = False
+main.add_command(generate, "run")  # the 0.1 verb, kept as an alias
 
 
 @main.command()
