@@ -1,8 +1,10 @@
 """Structured output: ask for JSON that validates against a JSON Schema, with one repair round.
 
-Two ways to ask: ``method="text"`` adds the schema to the system prompt and parses the reply text
+Three ways to ask: ``method="text"`` adds the schema to the system prompt and parses the reply text
 (tolerating a code fence or a sentence around the JSON); ``method="tool"`` forces a call to a tool
-whose ``input_schema`` is the schema, and validates the tool input.  If the answer is not valid,
+whose ``input_schema`` is the schema, and validates the tool input; ``method="json_schema"`` (the
+OpenAI backend only) sends the schema as the chat-completions ``response_format`` and parses the
+reply text.  If the answer is not valid,
 the model is shown its answer and the validator's complaints once; an answer still invalid after
 that is a counted failure (``llm.json.failed``), returned with ``error_kind="schema"``.
 """
@@ -77,8 +79,13 @@ def _instruct(req: LLMRequest, schema: dict[str, Any], method: str) -> LLMReques
             )
         tool = {"name": TOOL_NAME, "description": "Return the answer as this tool's input.", "input_schema": schema}
         return attrs.evolve(req, tools=[*(req.tools or []), tool], tool_choice={"type": "tool", "name": TOOL_NAME})
+    if method == "json_schema":
+        # Chat-completions structured output (OpenAI, vLLM guided decoding, llama.cpp grammars):
+        # the server constrains the reply text to the schema; it is still validated here.
+        fmt = {"type": "json_schema", "json_schema": {"name": TOOL_NAME, "schema": schema, "strict": False}}
+        return attrs.evolve(req, response_format=fmt)
     if method != "text":
-        raise LLMConfigError(f"complete_json method: expected 'text' or 'tool', got {method!r}")
+        raise LLMConfigError(f"complete_json method: expected 'text', 'tool' or 'json_schema', got {method!r}")
     note = "Reply with only a JSON value (no prose, no code fence) that is valid against this JSON Schema:\n" + canonical_json(
         schema
     )

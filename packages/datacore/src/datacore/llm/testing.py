@@ -1,22 +1,29 @@
-"""`FakeMessagesServer`: a loopback HTTP server speaking enough of the Anthropic API for tests and demos.
+"""`FakeMessagesServer`: a loopback HTTP server speaking enough of the Anthropic and OpenAI APIs for tests.
 
 It is a real server (stdlib ``ThreadingHTTPServer`` on 127.0.0.1, random port, in a daemon thread),
-so the real ``anthropic`` SDK talks to it unchanged with ``base_url=srv.base_url``.  It serves
-``POST /v1/messages`` and the Message Batches routes (create, retrieve, results).
+so the real ``anthropic`` SDK talks to it unchanged with ``base_url=srv.base_url``, and the real
+``openai`` SDK with ``base_url=srv.openai_base_url``.  It serves ``POST /v1/messages``, the Message
+Batches routes (create, retrieve, results) and ``POST /v1/chat/completions``.
 
 Replies are deterministic: by default an echo of the last user text plus a hash of the request;
-or whatever ``handler(request_json)`` returns (a string -> one text block, or a partial message
-dict whose missing fields are filled in).  Faults are injected deterministically from
+or whatever ``handler(request_json)`` returns: a string -> one text block (Messages) or the
+message content (chat completions); a dict -> a partial reply whose missing fields are filled in:
+for Messages a message (``content`` blocks, ``usage``, ...), for chat completions an assistant
+message (``content``, ``tool_calls`` as ``[{"name", "arguments", "id"?}]`` with ``arguments`` a
+dict or a JSON string, and optionally ``finish_reason`` and ``usage`` with ``prompt_tokens`` /
+``completion_tokens``).  The handler sees the request body of the route it was called on.  Faults are injected deterministically from
 ``(seed, request hash, how many times that request was seen)``, so a retried request can succeed
 on a later attempt whatever order concurrent requests arrive in:
 
 - ``"429"``: rate limit, with a ``retry-after`` header of ``retry_after`` seconds;
+- ``"503"``: service unavailable (what vLLM / llama.cpp answer while busy), also with ``retry-after``;
 - ``"529"``: overloaded;  ``"500"``: internal server error;
 - ``"slow"``: the reply waits ``slow_s`` seconds (past a client's timeout);
 - ``"malformed"``: HTTP 200 with a truncated JSON body.
 
 Bounded and self-stopping: after ``max_requests`` requests or ``max_lifetime_s`` seconds the
-server shuts itself down.  ``calls`` counts Messages requests received (faulted ones included);
+server shuts itself down.  ``calls`` counts model requests received on either route (faulted ones
+included);
 ``requests`` logs each one (path, JSON body, fault) without any credential header.
 """
 
@@ -36,7 +43,10 @@ from typing import Any
 
 __all__ = ["FAULTS", "FakeMessagesServer"]
 
-FAULTS = ("429", "529", "500", "slow", "malformed")
+FAULTS = ("429", "503", "529", "500", "slow", "malformed")
+
+MESSAGES_PATH = "/v1/messages"
+CHAT_PATH = "/v1/chat/completions"
 
 Handler = Callable[[dict[str, Any]], "str | dict[str, Any]"]
 
@@ -135,6 +145,11 @@ class FakeMessagesServer:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     @property
+    def openai_base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``: the ``base_url`` the openai SDK (and :class:`~datacore.llm.OpenAIClient`) wants."""
+        return self.base_url + "/v1"
+
+    @property
     def running(self) -> bool:
         """True until the server has stopped (explicitly, or by its bounds)."""
         return self._httpd is not None and not self._stop.is_set()
@@ -227,6 +242,48 @@ class FakeMessagesServer:
             msg["usage"] = {"input_tokens": max(1, math.ceil(len(prompt) / 4)), "output_tokens": max(1, math.ceil(out_chars / 4))}
         return msg
 
+    def build_chat_completion(self, body: dict[str, Any], h: str) -> dict[str, Any]:
+        """The chat-completions reply for ``body`` (from the handler, or the default echo)."""
+        reply: Any = self.handler(body) if self.handler is not None else f"echo: {_last_user_text(body)} #{h[:8]}"
+        if isinstance(reply, str):
+            reply = {"content": reply}
+        elif not isinstance(reply, dict):
+            raise TypeError(f"handler must return a str or a dict, got {type(reply).__name__}")
+        reply = dict(reply)
+        finish = reply.pop("finish_reason", None)
+        usage = reply.pop("usage", None)
+        msg: dict[str, Any] = {"role": "assistant", "content": reply.pop("content", None)}
+        calls: list[dict[str, Any]] = []
+        for i, tc in enumerate(reply.pop("tool_calls", None) or []):
+            fn = tc.get("function") or tc
+            args = fn.get("arguments", {})
+            calls.append(
+                {
+                    "id": tc.get("id") or f"call_fake_{h[:12]}_{i}",
+                    "type": "function",
+                    "function": {"name": fn.get("name"), "arguments": args if isinstance(args, str) else _canon(args).decode()},
+                }
+            )
+        if calls:
+            msg["tool_calls"] = calls
+        msg.update(reply)
+        if usage is None:
+            prompt = _canon({"m": body.get("messages"), "t": body.get("tools")})
+            out = len(msg["content"] or "") + sum(len(c["function"]["arguments"]) for c in calls)
+            usage = {"prompt_tokens": max(1, math.ceil(len(prompt) / 4)), "completion_tokens": max(1, math.ceil(out / 4))}
+        usage = dict(usage)
+        usage.setdefault("total_tokens", int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0)))
+        return {
+            "id": f"chatcmpl-fake-{h[:24]}",
+            "object": "chat.completion",
+            "created": 1_700_000_000,
+            "model": body.get("model", "fake-model"),
+            "choices": [
+                {"index": 0, "message": msg, "finish_reason": finish or ("tool_calls" if calls else "stop"), "logprobs": None}
+            ],
+            "usage": usage,
+        }
+
     def _new_batch(self, body: dict[str, Any]) -> dict[str, Any]:
         reqs = body.get("requests")
         if not isinstance(reqs, list) or not reqs:
@@ -315,8 +372,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout); nothing to tell it
 
-    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        body = {"type": "error", "error": {"type": _ERROR_TYPES.get(status, "api_error"), "message": message}}
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None, *, openai: bool = False) -> None:
+        kind = _ERROR_TYPES.get(status, "api_error")
+        if openai:  # the chat-completions error shape
+            body: dict[str, Any] = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+        else:
+            body = {"type": "error", "error": {"type": kind, "message": message}}
         self._send(status, _canon(body), headers=headers)
 
     def _read_body(self) -> bytes:
@@ -357,8 +418,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._error(401, "missing x-api-key header")
             return
         path = self.path.split("?", 1)[0]
-        if path == "/v1/messages":
-            self._messages(fake)
+        if path in (MESSAGES_PATH, CHAT_PATH):
+            self._model_call(fake, path)
         elif path == "/v1/messages/batches":
             if not self._bounded():
                 return
@@ -373,7 +434,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         else:
             self._error(404, f"no route POST {path}")
 
-    def _messages(self, fake: FakeMessagesServer) -> None:
+    def _model_call(self, fake: FakeMessagesServer, path: str) -> None:
+        """``POST /v1/messages`` or ``POST /v1/chat/completions``: faults, latency, the reply."""
+        oa = path == CHAT_PATH
         if not self._bounded():
             return
         try:
@@ -383,33 +446,34 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except ValueError as e:
             with fake._lock:
                 fake.calls += 1
-            self._error(400, f"invalid request body: {e}")
+            self._error(400, f"invalid request body: {e}", openai=oa)
             return
         h = fake.request_hash(body)
         fault = fake._choose_fault(body, h)
         with fake._lock:
             fake.calls += 1
-            fake.requests.append({"path": "/v1/messages", "body": body, "hash": h, "fault": fault, "t": time.monotonic()})
+            fake.requests.append({"path": path, "body": body, "hash": h, "fault": fault, "t": time.monotonic()})
             if fault is not None:
                 fake.faults_injected[fault] = fake.faults_injected.get(fault, 0) + 1
         if fake._stop.wait(fake._delay(h)):
             return
-        if fault == "429":
+        if fault in ("429", "503"):
             hdr = {} if fake.retry_after is None else {"retry-after": f"{fake.retry_after:g}"}
-            self._error(429, "injected rate limit", headers=hdr)
+            what = "injected rate limit" if fault == "429" else "injected service unavailable"
+            self._error(int(fault), what, headers=hdr, openai=oa)
             return
         if fault == "529":
-            self._error(529, "injected overload")
+            self._error(529, "injected overload", openai=oa)
             return
         if fault == "500":
-            self._error(500, "injected internal error")
+            self._error(500, "injected internal error", openai=oa)
             return
         if fault == "slow" and fake._stop.wait(fake.slow_s):
             return
         try:
-            msg = fake.build_message(body, h)
+            msg = fake.build_chat_completion(body, h) if oa else fake.build_message(body, h)
         except Exception as e:  # a broken test handler should show up as a 500, not a hung client
-            self._error(500, f"handler raised {type(e).__name__}: {e}")
+            self._error(500, f"handler raised {type(e).__name__}: {e}", openai=oa)
             return
         data = _canon(msg)
         if fault == "malformed":

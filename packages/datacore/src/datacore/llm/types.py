@@ -99,6 +99,14 @@ def _check_tools(inst: Any, attribute: attrs.Attribute, value: Any) -> None:
             raise LLMConfigError(f"LLMRequest.tools[{i}]: expected a dict with a string 'name', got {t!r:.200}")
 
 
+def _check_response_format(inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and (not isinstance(value, dict) or not isinstance(value.get("type"), str)):
+        raise LLMConfigError(
+            f"LLMRequest.response_format: expected None or a dict with a string 'type' (text/json_object/json_schema), "
+            f"got {value!r:.200}"
+        )
+
+
 def _check_tool_choice(inst: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is not None and (not isinstance(value, dict) or "type" not in value):
         raise LLMConfigError(
@@ -108,7 +116,12 @@ def _check_tool_choice(inst: Any, attribute: attrs.Attribute, value: Any) -> Non
 
 @attrs.frozen(kw_only=False)
 class LLMRequest:
-    """One Messages API call: model, messages (Anthropic format) and sampling parameters.
+    """One model call: model, messages (Anthropic Messages format) and sampling parameters.
+
+    The same request goes to either backend: :class:`~datacore.llm.OpenAIClient` translates the
+    messages, tools and tool choice to chat-completions form.  ``response_format``
+    (keyword-only) is the chat-completions field of that name (``json_schema`` structured
+    output); only the OpenAI backend sends it.
 
     ``metadata`` is the caller's own tag (e.g. a record index); it is neither sent to the API nor
     part of the cache key.  Treat ``messages``/``tools`` as immutable once the request is built.
@@ -122,10 +135,14 @@ class LLMRequest:
     tools: list[dict[str, Any]] | None = attrs.field(default=None, validator=_check_tools)
     tool_choice: dict[str, Any] | None = attrs.field(default=None, validator=_check_tool_choice)
     metadata: dict[str, Any] | None = attrs.field(default=None, eq=False)
+    response_format: dict[str, Any] | None = attrs.field(default=None, kw_only=True, validator=_check_response_format)
 
     def key_fields(self) -> dict[str, Any]:
-        """The fields that decide the model's answer: what the cache key hashes."""
-        return {
+        """The fields that decide the model's answer: what the cache key hashes.
+
+        ``response_format`` is in it only when set, so keys of requests without it are unchanged.
+        """
+        d = {
             "model": self.model,
             "system": self.system,
             "messages": list(self.messages),
@@ -134,6 +151,9 @@ class LLMRequest:
             "tools": self.tools,
             "tool_choice": self.tool_choice,
         }
+        if self.response_format is not None:
+            d["response_format"] = self.response_format
+        return d
 
     def cache_key(self) -> str:
         """sha256 (hex) of the canonical JSON of :meth:`key_fields`."""
@@ -182,7 +202,9 @@ class LLMResponse:
     API key) and ``error_kind`` (``rate_limit``, ``overloaded``, ``server``, ``timeout``,
     ``connection``, ``malformed``, ``bad_request``, ``budget``, ``schema``).  ``cached`` is true
     when the answer came from the disk cache without an API call.  ``content`` holds the raw
-    content blocks (as dicts), ready to append as an assistant turn.
+    content blocks (as dicts), ready to append as an assistant turn.  ``cost_usd`` is the
+    response priced from its usage by the client's price table (None when failed or unpriced);
+    a cache hit is priced exactly as the network response it replays.
     """
 
     text: str = ""
@@ -195,6 +217,7 @@ class LLMResponse:
     error_kind: str | None = None
     attempts: int = 0
     content: list[dict[str, Any]] = attrs.field(factory=list)
+    cost_usd: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -236,7 +259,8 @@ class LLMResponse:
 class LLMClient(Protocol):
     """What a generator needs from a model client: messages in, text / tool use / JSON out, with usage.
 
-    :class:`~datacore.llm.AnthropicClient` implements it; tests may pass any object with these methods.
+    :class:`~datacore.llm.AnthropicClient` and :class:`~datacore.llm.OpenAIClient` implement it; tests may pass
+    any object with these methods.
     """
 
     def complete(self, req: LLMRequest) -> LLMResponse:
