@@ -21,7 +21,7 @@ ROOT = Path(__file__).parent
 DIST = ROOT / "dist"
 # name -> (distribution, extras to test with)
 PACKAGES = {
-    "datacore": ("datacore", "test,ray,llm,parquet,torch"),
+    "datacore": ("datacore", "test,ray,llm,parquet,torch,remote"),
     "fsmdata": ("fsmdata", "test,torch"),
     "lambdagen": ("lambdagen", "test"),
     "ds2ds-gen": ("ds2ds-gen", "test"),

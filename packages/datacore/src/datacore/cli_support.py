@@ -52,6 +52,7 @@ def _ratios(_ctx: Any, _param: Any, value: str) -> tuple[float, float, float]:
 class GenerateOptions:
     """The shared options of a ``generate`` command."""
 
+    #: the local dataset directory (for an fsspec URL: the local staging directory of the run)
     out: Path
     n: int
     seed: int
@@ -63,11 +64,33 @@ class GenerateOptions:
     split_ratios: tuple[float, float, float]
     quiet: bool
     allow_shortfall: bool
+    #: the fsspec URL the dataset is published to, when ``--out`` is one (``s3://bucket/prefix``)
+    url: str | None = None
+
+
+class _OutParam(click.ParamType):
+    """``--out``: a local directory (a Path) or an fsspec URL (kept as the string)."""
+
+    name = "DIR|URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from .remote import is_remote
+
+        if isinstance(value, Path) or not is_remote(str(value)):
+            p = Path(value)
+            if p.exists() and not p.is_dir():
+                self.fail(f"{p} exists and is not a directory", param, ctx)
+            return p
+        return str(value).rstrip("/")
 
 
 _SHARED = [
     click.option(
-        "--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output dataset directory."
+        "--out",
+        "-o",
+        type=_OutParam(),
+        required=True,
+        help="Output dataset directory, or an fsspec URL (s3://bucket/prefix; needs datacore[remote]).",
     ),
     click.option("-n", "n", type=click.IntRange(min=0), default=1000, show_default=True, help="Number of records."),
     click.option("--seed", type=int, default=0, show_default=True, help="Run seed (shard seeds derive from it)."),
@@ -110,7 +133,7 @@ _SHARED = [
         help="YAML or JSON file of option values (keys are option names); flags given on the command line win.",
     ),
 ]
-_NAMES = [f.name for f in attrs.fields(GenerateOptions)]
+_NAMES = [f.name for f in attrs.fields(GenerateOptions) if f.name != "url"]
 
 
 def load_options_file(ctx: click.Context, path: Path | None) -> None:
@@ -144,6 +167,10 @@ def generate_options(f: Callable[..., Any]) -> Callable[..., Any]:
         if kwargs.pop("no_resume"):
             shared["resume"] = "never"
         shared["compress"] = None if shared["compress"] == "none" else shared["compress"]
+        if isinstance(shared["out"], str):  # an fsspec URL: the run is staged locally, then published
+            from .remote import staging_dir
+
+            shared["url"], shared["out"] = shared["out"], staging_dir(shared["out"])
         return f(*args, opts=GenerateOptions(**shared), **kwargs)
 
     for opt in reversed(_SHARED):
@@ -162,6 +189,8 @@ def run_generate(generator: Any, opts: GenerateOptions) -> BuildResult:
                 f"{generator.name} is a sequential loop (each step feeds the next): it runs in one process; "
                 "--workers and --executor do not apply"
             )
+        if opts.url:
+            raise DatacoreError(f"{generator.name} writes to a local directory only; --out {opts.url} is a URL")
         result = build_sequential(
             generator,
             opts.out,
@@ -176,7 +205,7 @@ def run_generate(generator: Any, opts: GenerateOptions) -> BuildResult:
     else:
         result = build_dataset(
             generator,
-            opts.out,
+            opts.url or opts.out,
             opts.n,
             opts.seed,
             workers=opts.workers,
@@ -201,8 +230,8 @@ def run_generate(generator: Any, opts: GenerateOptions) -> BuildResult:
         rate = result.records / result.seconds if result.seconds > 0 and result.shards_run else 0
         click.echo(
             f"{result.records:,} records (train {s['train']:,} / val {s['val']:,} / test {s['test']:,}) in "
-            f"{result.seconds:.1f}s{f' ({rate:,.0f}/s)' if rate else ''} -> {opts.out}{note}\n"
-            f"report: {opts.out / 'report.html'}",
+            f"{result.seconds:.1f}s{f' ({rate:,.0f}/s)' if rate else ''} -> {opts.url or opts.out}{note}\n"
+            f"report: {opts.url or opts.out}/report.html",
             err=True,
         )
     sys.stderr.flush()

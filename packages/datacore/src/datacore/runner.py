@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from .errors import DatacoreError
 from .executors import EXECUTORS, WriteArgs, make_executor
 from .generator import ShardTask, generator_ref, report_sections_of
 from .manifest import TELEMETRY
+from .remote import is_remote
 from .seeds import shard_seed
 from .shards import content_id, write_records, write_shard
 from .split import DEFAULT_RATIOS, SPLITS
@@ -64,7 +66,8 @@ def _run_budget(generator: Any, out: Path) -> Iterator[None]:
 class BuildResult:
     """What :func:`build_dataset` returns: the manifest, merged telemetry and timing."""
 
-    out: Path
+    #: the dataset directory (or the URL of a dataset written to object storage)
+    out: Path | str
     manifest: dict[str, Any]
     telemetry: Telemetry
     records: int
@@ -110,8 +113,14 @@ def build_dataset(
     split_salt: str = "",
     progress: bool = True,
     allow_shortfall: bool = False,
+    storage_options: dict[str, Any] | None = None,
+    _on_shard: Callable[[dict[str, Any]], None] | None = None,
 ) -> BuildResult:
     """Generate ``n`` records with ``generator`` into the dataset directory ``out``.
+
+    ``out`` may be an fsspec URL (``"s3://bucket/prefix"``; ``storage_options`` go to fsspec):
+    the run is made in a local staging directory and published shard by shard, the manifest
+    last (:mod:`datacore.remote`).
 
     Shards of ``shard_size`` records are made on a local process pool (``executor="process"``,
     ``workers`` processes, default: all cores), as Ray tasks (``executor="ray"``, connecting
@@ -133,6 +142,23 @@ def build_dataset(
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise DatacoreError(f"workers must be >= 1, got {workers}")
+    if is_remote(out):
+        return _build_remote(
+            generator,
+            str(out),
+            n,
+            seed,
+            storage_options,
+            workers=workers,
+            executor=executor,
+            shard_size=shard_size,
+            compress=compress,
+            resume=resume,
+            split_ratios=split_ratios,
+            split_salt=split_salt,
+            progress=progress,
+            allow_shortfall=allow_shortfall,
+        )
     targets = targets_of(generator, n)
     builder = open_builder(
         generator,
@@ -174,6 +200,8 @@ def build_dataset(
 
     def accept(marker: dict[str, Any]) -> None:
         builder.add_marker(marker)
+        if _on_shard is not None:
+            _on_shard(marker)
         bar.update(marker["count"])
 
     try:
@@ -195,3 +223,28 @@ def build_dataset(
             builder.abandon()  # nothing left behind unless finished shards are worth a resume
         raise
     return finished_result(builder, t0, len(tasks))
+
+
+def _build_remote(
+    generator: Any, url: str, n: int, seed: int, storage_options: dict[str, Any] | None, *, resume: bool | str, **kw: Any
+) -> BuildResult:
+    """:func:`build_dataset` into an fsspec URL: staged locally, published shard by shard, manifest last."""
+    from .dataset_dir import _resume_mode
+    from .remote import prepare_remote
+
+    mode = _resume_mode(resume)
+    target = prepare_remote(url, storage_options, mode)
+    stage = target.staging
+    result = build_dataset(
+        generator,
+        stage,
+        n,
+        seed,
+        resume="if_possible" if mode == "never" else mode,  # prepare_remote already started over
+        _on_shard=lambda marker: target.put_shard(stage, marker),
+        **kw,
+    )
+    if result.shards_run or "dataset.json" not in target.published:
+        target.publish(stage, result.manifest)
+    shutil.rmtree(stage, ignore_errors=True)  # ours; the dataset now lives at the URL
+    return attrs.evolve(result, out=url)
