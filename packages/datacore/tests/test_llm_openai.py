@@ -377,3 +377,25 @@ def test_config_key_and_secrets(monkeypatch, tmp_path, capfd):
     out, err = capfd.readouterr()
     assert KEY not in written + tel + out + err
     assert all(KEY not in json.dumps(r["body"]) for r in srv.requests)
+
+
+@pytest.mark.parametrize("backend", ["anthropic", "openai"])
+def test_cache_hits_and_duplicates_are_priced_like_the_network_reply_on_both_backends(backend, tmp_path):
+    # Usage the server reports, priced by hand: a cache hit or an in-flight duplicate costs what its reply cost.
+    if backend == "anthropic":
+        reply = {"content": [{"type": "text", "text": "x"}], "usage": {"input_tokens": 500, "output_tokens": 100}}
+    else:
+        reply = {"content": "x", "usage": {"prompt_tokens": 500, "completion_tokens": 100}}
+    each = (500 * 2.0 + 100 * 10.0) / 1e6
+    reqs = [req(i % 3) for i in range(6)]  # each of 3 requests twice, at once: 3 calls, 3 duplicates
+    with FakeMessagesServer(handler=lambda b: reply, latency=0.05) as srv:
+        url = srv.base_url if backend == "anthropic" else srv.openai_base_url
+        cls = AnthropicClient if backend == "anthropic" else OpenAIClient
+        with cls(api_key=KEY, base_url=url, prices=PRICES, cache_dir=tmp_path) as c:
+            first = c.complete_many(reqs)
+            assert srv.calls == 3 and c.telemetry().counters["llm.dedup_hits"] == 3
+            assert c.spent_usd == pytest.approx(3 * each) and c.priced_usd == pytest.approx(6 * each)
+        with cls(api_key=KEY, base_url=url, prices=PRICES, cache_dir=tmp_path) as c2:
+            again = c2.complete_many(reqs)
+            assert srv.calls == 3 and c2.spent_usd == 0.0 and c2.priced_usd == pytest.approx(6 * each)
+    assert [r.cost_usd for r in first] == [r.cost_usd for r in again] == [pytest.approx(each)] * 6
