@@ -118,3 +118,13 @@ def test_numpy_values_and_unencodable_record(tmp_path) -> None:
     plain = [{"id": "x", "tokens": [1, 2, 3], "t": 'λ "q" \n', "f": 0.1, "n": None, "b": True, "m": {"k": -5}}]
     write_jsonl(p, plain)
     assert p.read_bytes() == b"".join(orjson.dumps(r) + b"\n" for r in plain)
+
+
+def test_two_objects_on_one_line_are_an_error_even_with_a_comma(tmp_path) -> None:
+    p = tmp_path / "c.jsonl"
+    p.write_bytes(b'{"a":1}\n{"b":2},{"c":3}\n{"d":4}\n')
+    with pytest.raises(JsonlError, match=r"c.jsonl:2: malformed JSON"):
+        list(read_jsonl(p))
+    p.write_bytes(b'{"a":1}\n[{"b":2}]\n')
+    with pytest.raises(JsonlError, match=r"c.jsonl:2: expected a JSON object, got list"):
+        list(read_jsonl(p))
