@@ -107,7 +107,7 @@ def test_pattern_with_range_count_is_generated_not_a_traceback(tmp_path):
 def test_unsupported_pattern_is_one_line_naming_file_and_field(tmp_path):
     d = _reg(
         tmp_path,
-        lambda doc: doc["tools"][0]["input_schema"]["properties"]["customer_id"].update({"pattern": "^(CUS|CLI)-[0-9]{6}$"}),
+        lambda doc: doc["tools"][0]["input_schema"]["properties"]["customer_id"].update({"pattern": "^CUS-([0-9]{3})+$"}),
     )
     line = _one_line_error(
         _cli(

@@ -15,9 +15,10 @@ from typing import Any
 
 from .errors import GatlingError, RegistryError
 from .models import REF_KEY, GoldTrace, ToolCall, ToolCallGraph, UserRequest
-from .registry import Domain, DomainRegistry
+from .registry import PLANNER_ROLES, Domain, DomainRegistry
+from .state import World
 from .text import INTENTS, compose, humanize
-from .values import _compile_pattern, from_pattern, full_name, rand_date, value_for
+from .values import _compile_pattern, value_for
 
 __all__ = ["INTENTS", "ProceduralOracle"]
 
@@ -32,19 +33,26 @@ def ref(call_id: str, path: str) -> dict[str, str]:
 
 
 class _Plan:
-    """Accumulates calls; simulates each output as it is added."""
+    """Accumulates calls; executes each against the trace's world as it is added."""
 
-    def __init__(self, rng: random.Random, registry: DomainRegistry, domain: Domain, ctx: dict[str, Any]) -> None:
-        self.rng, self.registry, self.domain, self.ctx = rng, registry, domain, ctx
+    def __init__(
+        self, rng: random.Random, registry: DomainRegistry, domain: Domain, ctx: dict[str, Any], world: World | None = None
+    ) -> None:
+        self.rng, self.registry, self.domain, self.ctx, self.world = rng, registry, domain, ctx, world
         self.calls: list[ToolCall] = []
         self.outputs: dict[str, Any] = {}
+        self.problems: list[tuple[str, str, str]] = []
 
     def add(self, role: str, args: dict[str, Any], deps: tuple[str, ...] = ()) -> str:
         tool = self.domain.tool(role)
         cid = f"call_{len(self.calls) + 1}"
         call = ToolCall(cid, tool.name, args, deps)
         resolved = ToolCallGraph(()).resolve_arguments(call, self.outputs)
-        out = self.simulate(role, tool.output_schema, resolved)
+        if self.world is None:  # the LLM oracle's path: outputs simulated from the schemas
+            out = self.simulate(role, tool.output_schema, resolved)
+        else:
+            out, probs = self.world.execute(tool.name, resolved)
+            self.problems += [(r, cid, m) for r, m in probs]
         self.calls.append(ToolCall(cid, tool.name, args, deps, out))
         self.outputs[cid] = out
         return cid
@@ -90,6 +98,9 @@ def check_domain(d: Domain) -> None:
     not followed), every ``pattern`` is in the subset :func:`~gatling_sid.values.from_pattern`
     draws from, and the ids and enums the planner reads exist.
     """
+    missing = [r for r in PLANNER_ROLES if r not in d.roles]
+    if missing:
+        raise RegistryError(f"{d.source}: tools: the procedural oracle needs a tool for role(s) {', '.join(missing)}")
     for name, t in d.tools.items():
         for which in ("input_schema", "output_schema"):
             stack: list[tuple[Any, str]] = [(getattr(t, which), "")]
@@ -150,10 +161,12 @@ class ProceduralOracle:
         """A (domain, intent) pair, uniform over both."""
         return rng.choice(self.domain_names), rng.choice(INTENTS)
 
-    def slots(self, rng: random.Random, d: Domain) -> dict[str, Any]:
-        """The values a request of domain ``d`` talks about (ids, person, amounts, a field to set)."""
-        sp = d.tool("identity").input_schema["properties"][f"{d.subject}_id"]["pattern"]
-        ep = d.tool("get").input_schema["properties"][f"{d.entity}_id"]["pattern"]
+    def slots(self, rng: random.Random, d: Domain, world: World | None = None) -> dict[str, Any]:
+        """The values a request of domain ``d`` talks about (ids and person from ``world``, amounts, a field to set)."""
+        if world is None:
+            world = World(self.registry, d, rng.getrandbits(63))
+        subj = world.subjects[world.primary]
+        rec = world.primary_record
         money_op = d.roles["money"].split("__", 1)[1]
         destroy = d.roles["destroy"].split("__", 1)[1]
         upd = d.tool("update").input_schema["properties"]
@@ -165,21 +178,20 @@ class ProceduralOracle:
         limit = float(d.policy.rule("approval_above_limit").params["limit"])  # type: ignore[union-attr]
         big = rng.random() < 0.4
         amount = round(rng.uniform(limit * 1.01, limit * 4.5) if big else rng.uniform(5, limit), 2)
-        name = full_name(rng)
         return {
             "subject": humanize(d.subject),
             "entity": humanize(d.entity),
-            "subject_id": from_pattern(rng, sp),
-            "entity_id": from_pattern(rng, ep),
-            "name": name,
-            "dob": rand_date(rng, 1940, 2005),
-            "last4": from_pattern(rng, "^[0-9]{4}$"),
+            "subject_id": world.primary,
+            "entity_id": rec[world.ekey],
+            "name": subj["full_name"],
+            "dob": subj["date_of_birth"],
+            "last4": subj["last4"],
             "money_op": money_op,
             "money": humanize(money_op),
             "destroy": humanize(destroy),
             "destroy_op": destroy,
             "amount": amount,
-            "currency": rng.choice(d.tool("money").input_schema["properties"]["currency"]["enum"]),
+            "currency": rec.get("currency") or rng.choice(d.tool("money").input_schema["properties"]["currency"]["enum"]),
             "field_key": field,
             "field": humanize(field),
             "value_raw": value,
@@ -207,10 +219,15 @@ class ProceduralOracle:
             dd, ii = self.pick(rng)
             domain, intent = domain or dd, intent or ii
         d = self.registry.domain(domain)
-        s = self.slots(rng, d)
-        graph = self.plan(rng, d, intent, s)
+        seed = rng.getrandbits(63)
+        world = World(self.registry, d, seed)
+        s = self.slots(rng, d, world)
+        graph, problems = self.plan(rng, d, intent, s, world)
         text = compose(rng, intent, s, self.needs(d, graph, s))
         text = self._state_fields(rng, d, graph, text)
+        wmeta: dict[str, Any] = {"seed": seed, "state_sha256": world.digest()}
+        if problems:  # a planner bug; kept visible (tests require none), never dropped
+            wmeta["problems"] = [list(p) for p in problems]
         req_slots = {k: s[k] for k in ("subject_id", "entity_id", "amount", "currency", "field_key", "recipient")}
         return GoldTrace(
             trace_id,
@@ -219,7 +236,7 @@ class ProceduralOracle:
             UserRequest(text, intent, domain, req_slots),
             d.policy,
             graph,
-            {"oracle": self.name, **(meta or {})},
+            {"oracle": self.name, "world": wmeta, **(meta or {})},
         )
 
     @staticmethod
@@ -258,11 +275,15 @@ class ProceduralOracle:
                 need.add("recipient")
         return need
 
-    def plan(self, rng: random.Random, d: Domain, intent: str, s: dict[str, Any]) -> ToolCallGraph:
-        """The compliant call graph for ``intent`` in domain ``d`` with slots ``s``."""
+    def plan(
+        self, rng: random.Random, d: Domain, intent: str, s: dict[str, Any], world: World | None = None
+    ) -> tuple[ToolCallGraph, list[tuple[str, str, str]]]:
+        """The compliant call graph for ``intent`` in domain ``d`` with slots ``s``, executed on ``world``."""
         subj, ent = f"{d.subject}_id", f"{d.entity}_id"
         ctx = {subj: s["subject_id"], ent: s["entity_id"], "currency": s["currency"], "full_name": s["name"]}
-        p = _Plan(rng, self.registry, d, ctx)
+        if world is None:
+            world = World(self.registry, d, rng.getrandbits(63))
+        p = _Plan(rng, self.registry, d, ctx, world)
 
         def verify() -> str:
             return p.add("identity", {subj: s["subject_id"], "date_of_birth": s["dob"], "last4": s["last4"]})
@@ -375,4 +396,4 @@ class ProceduralOracle:
                 notify((c2, c5), "Review complete", f"Reviewed {s['subject_id']}.")
         else:
             raise ValueError(f"unknown intent {intent!r}; known: {', '.join(INTENTS)}")
-        return ToolCallGraph(tuple(p.calls))
+        return ToolCallGraph(tuple(p.calls)), p.problems

@@ -269,13 +269,37 @@ RECIPIENT_FACTS = (
 )
 
 
+def _said(value: str, text: str) -> bool:
+    """``value`` occurs in ``text`` as a token of its own (``5841`` inside ``PUO-71375841`` does not count)."""
+    i = text.find(value)
+    while i >= 0:
+        before = text[i - 1] if i else " "
+        after = text[i + len(value)] if i + len(value) < len(text) else " "
+        if not (before.isalnum() or before == "-") and not after.isalnum():
+            return True
+        i = text.find(value, i + 1)
+    return False
+
+
+_PIECES = {
+    "subject_id": ("my {subject} ID is {subject_id}", "I'm {subject} {subject_id}", "the {subject} number is {subject_id}"),
+    "dob": ("my date of birth is {dob}", "I was born {dob}", "DOB {dob}"),
+    "last4": ("the last four are {last4}", "the number ends in {last4}", "last 4: {last4}"),
+}
+_PIECE_LEADS = ("For the check,", "Also,", "To verify:", "In case you need it,", "And")
+
+
 def facts_sentences(rng: random.Random, text: str, slots: dict[str, Any], need: set[str]) -> list[str]:
     """Sentences stating each fact in ``need`` (identity, subject_id, entity_id, recipient) that ``text`` lacks."""
     fill = dict(slots)
     fill["subject_cap"] = str(fill.get("subject", ""))[:1].upper() + str(fill.get("subject", ""))[1:]
     out = []
-    if "identity" in need and not all(str(slots[k]) in text for k in ("subject_id", "dob", "last4")):
+    missing = [k for k in ("subject_id", "dob", "last4") if not _said(str(slots[k]), text)]
+    if "identity" in need and len(missing) == 3:
         out.append(rng.choice(IDENTITY_FACTS).format(**fill))
+    elif "identity" in need and missing:  # state only what is not said yet (never a fact twice)
+        bits = [rng.choice(_PIECES[k]).format(**fill) for k in missing]
+        out.append(rng.choice(_PIECE_LEADS) + " " + " and ".join(bits) + ".")
     elif "subject_id" in need and str(slots["subject_id"]) not in text:
         out.append(rng.choice(SUBJECT_FACTS).format(**fill))
     if "entity_id" in need and str(slots["entity_id"]) not in text:
@@ -309,6 +333,10 @@ def compose(rng: random.Random, intent: str, slots: dict[str, Any], need: set[st
     if rng.random() < 0.5:  # detail before or after the ask
         parts[1], parts[2] = parts[2], parts[1]
     done = [p.format(**fill) for p in parts]
+    core = done[1] if parts[1] in CORES[intent] else done[2]
+    for i in (1, 2):  # a detail that repeats an identity fact the ask already gives is left out
+        if done[i] is not core and any(str(fill.get(k, "\0")) in done[i] and str(fill[k]) in core for k in ("dob", "last4")):
+            done[i] = ""
     if need:
         extra = facts_sentences(rng, " ".join(done), fill, need)
         if extra:
