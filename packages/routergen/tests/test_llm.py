@@ -102,6 +102,37 @@ def handler(body):
     )
 
 
+def _tool_aware(text_handler):
+    """A fake model that answers a forced tool call with the JSON its text reply holds.
+
+    The text handler sees the request's first user turn (with " (repair)" added on a repair
+    round, so the answer differs); a reply that holds no JSON object stays text: no tool call,
+    which routergen must repair once and then count as a failure.
+    """
+
+    def handle(body):
+        choice = body.get("tool_choice")
+        if not choice:
+            return text_handler(body)
+        msgs = body["messages"]
+        # The model sees the tool's input schema as a text reply would see the schema in the prompt.
+        schema = json.dumps(body["tools"][0]["input_schema"], sort_keys=True)
+        text = msgs[0]["content"] + "\n" + schema + (" (repair)" if len(msgs) > 1 else "")
+        view = {**body, "messages": [{"role": "user", "content": text}]}
+        reply = text_handler(view)
+        t = reply.strip().removeprefix("```json").removesuffix("```").strip()
+        try:
+            obj = json.loads(t)
+        except ValueError:
+            return reply
+        if not isinstance(obj, dict):
+            return reply
+        tid = "toolu_" + hashlib.sha256(json.dumps(msgs, sort_keys=True).encode()).hexdigest()[:12]
+        return {"content": [{"type": "tool_use", "id": tid, "name": choice["name"], "input": obj}]}
+
+    return handle
+
+
 def client(srv, cache: Path) -> AnthropicClient:
     return AnthropicClient(
         api_key="test-key",
@@ -126,7 +157,7 @@ def test_parse_json_object():
 def test_fault_injection_no_loss_no_duplicates_and_cached_rerun(tmp_path, dataset_bytes, all_records):
     recipe = recipe_from_text(RECIPE, "llm.yaml")
     cache = tmp_path / "cache"
-    with FakeMessagesServer(handler=handler, fault_rate=0.2, faults=("429", "529"), seed=0) as srv:
+    with FakeMessagesServer(handler=_tool_aware(handler), fault_rate=0.2, faults=("429", "529"), seed=0) as srv:
         c1 = client(srv, cache)
         res = run_recipe(recipe, tmp_path / "a", progress=False, client=c1)
         calls_first = srv.calls
@@ -144,7 +175,10 @@ def test_fault_injection_no_loss_no_duplicates_and_cached_rerun(tmp_path, datase
         # Retries absorbed every 429/529; the non-JSON replies were counted and the run went on.
         assert not any(k.startswith("llm_error") for k in errors), errors
         # At least two arms ran, so at least one model arm did, and its non-JSON replies were counted.
-        assert errors.get("invalid_json", 0) > 0
+        # (Forced tool use: a reply without the tool call is repaired once; one still wrong is a failure.)
+        structured = {k: sum(h["structured"][k] for h in res.history if "structured" in h) for k in ("repairs", "failed")}
+        assert structured["repairs"] > 0
+        assert errors.get("schema_invalid", 0) + errors.get("invalid_json", 0) == structured["failed"]
         models = {r["meta"]["model"] for r in recs}
         assert "procedural" in models or "claude-3-5-haiku-latest" in models
         for r in recs:
@@ -164,7 +198,7 @@ def test_fault_injection_no_loss_no_duplicates_and_cached_rerun(tmp_path, datase
 
 def test_offline_flag_skips_llm_arms_and_validators(tmp_path):
     recipe = recipe_from_text(RECIPE, "llm.yaml")
-    with FakeMessagesServer(handler=handler) as srv:
+    with FakeMessagesServer(handler=_tool_aware(handler)) as srv:
         res = run_recipe(recipe, tmp_path / "o", offline=True, progress=False, client=client(srv, tmp_path / "c"))
         assert srv.calls == 0
     assert {h["arm"] for h in res.history} == {"templater"}

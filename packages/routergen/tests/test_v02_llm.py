@@ -134,6 +134,37 @@ def handler(body):
     return "```json\n" + json.dumps({"text": text, "stars": 1 + (h >> 3) % 5}) + "\n```"
 
 
+def _tool_aware(text_handler):
+    """A fake model that answers a forced tool call with the JSON its text reply holds.
+
+    The text handler sees the request's first user turn (with " (repair)" added on a repair
+    round, so the answer differs); a reply that holds no JSON object stays text: no tool call,
+    which routergen must repair once and then count as a failure.
+    """
+
+    def handle(body):
+        choice = body.get("tool_choice")
+        if not choice:
+            return text_handler(body)
+        msgs = body["messages"]
+        # The model sees the tool's input schema as a text reply would see the schema in the prompt.
+        schema = json.dumps(body["tools"][0]["input_schema"], sort_keys=True)
+        text = msgs[0]["content"] + "\n" + schema + (" (repair)" if len(msgs) > 1 else "")
+        view = {**body, "messages": [{"role": "user", "content": text}]}
+        reply = text_handler(view)
+        t = reply.strip().removeprefix("```json").removesuffix("```").strip()
+        try:
+            obj = json.loads(t)
+        except ValueError:
+            return reply
+        if not isinstance(obj, dict):
+            return reply
+        tid = "toolu_" + hashlib.sha256(json.dumps(msgs, sort_keys=True).encode()).hexdigest()[:12]
+        return {"content": [{"type": "tool_use", "id": tid, "name": choice["name"], "input": obj}]}
+
+    return handle
+
+
 def client(srv, cache, **kw) -> AnthropicClient:
     return AnthropicClient(
         api_key="test-key",
@@ -161,7 +192,7 @@ def _records(out):
 
 def test_temperature_reaches_the_request_body(tmp_path, monkeypatch):
     recipe = recipe_from_text(REVIEWS.replace("cost_aware: true", "cost_aware: false"), "r.yaml")
-    with FakeMessagesServer(handler=handler) as srv:
+    with FakeMessagesServer(handler=_tool_aware(handler)) as srv:
         monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
         monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
         run_recipe(recipe, tmp_path / "o", progress=False, allow_shortfall=True)  # routergen's own client
@@ -176,7 +207,7 @@ def test_temperature_reaches_the_request_body(tmp_path, monkeypatch):
 
 def test_a_client_that_drops_temperature_is_refused(tmp_path):
     recipe = recipe_from_text(REVIEWS, "r.yaml")
-    with FakeMessagesServer(handler=handler) as srv:
+    with FakeMessagesServer(handler=_tool_aware(handler)) as srv:
         c = AnthropicClient(api_key="k", base_url=srv.base_url, cache_dir=tmp_path / "c")
         with pytest.raises(RoutergenError, match="send_temperature=True"):
             run_recipe(recipe, tmp_path / "o", progress=False, client=c)
@@ -216,7 +247,7 @@ def _bytes(out):
 
 def test_first_cached_and_resumed_runs_are_identical_with_cost_aware_routing(tmp_path):
     recipe = recipe_from_text(REVIEWS, "r.yaml")
-    with FakeMessagesServer(handler=handler) as srv:
+    with FakeMessagesServer(handler=_tool_aware(handler)) as srv:
         with client(srv, tmp_path / "ca") as c:
             res_a = run_recipe(recipe, tmp_path / "a", progress=False, client=c)
         calls = srv.calls
@@ -246,7 +277,7 @@ def test_first_cached_and_resumed_runs_are_identical_with_cost_aware_routing(tmp
 def test_budgets_stop_at_the_same_place_in_a_cached_rerun(tmp_path):
     text = REVIEWS.replace("samples: 45", "samples: 300") + "budget: {max_calls: 150}\n"
     recipe = recipe_from_text(text, "r.yaml")
-    with FakeMessagesServer(handler=handler) as srv:
+    with FakeMessagesServer(handler=_tool_aware(handler)) as srv:
         with client(srv, tmp_path / "ca") as c:
             res_a = run_recipe(recipe, tmp_path / "a", progress=False, client=c, allow_shortfall=True)
         with client(srv, tmp_path / "ca") as c:
@@ -261,7 +292,7 @@ def test_budgets_stop_at_the_same_place_in_a_cached_rerun(tmp_path):
 
 def test_the_judge_sees_every_field_and_inconsistent_labels_are_not_stored(tmp_path):
     recipe = recipe_from_text(REVIEWS.replace("arms: [templater, naive, naive-hot]", "arms: [naive]"), "r.yaml")
-    with FakeMessagesServer(handler=handler) as srv:
+    with FakeMessagesServer(handler=_tool_aware(handler)) as srv:
         with client(srv, tmp_path / "c") as c:
             res = run_recipe(recipe, tmp_path / "o", progress=False, client=c, allow_shortfall=True)
         judge_bodies = [
@@ -299,7 +330,7 @@ MATH = textwrap.dedent("""\
 
 def test_math_answers_are_computed_and_wrong_ones_never_stored(tmp_path):
     recipe = recipe_from_text(MATH, "m.yaml")
-    with FakeMessagesServer(handler=handler) as srv:
+    with FakeMessagesServer(handler=_tool_aware(handler)) as srv:
         with client(srv, tmp_path / "c") as c:
             res = run_recipe(recipe, tmp_path / "o", progress=False, client=c, allow_shortfall=True)
     recs = _records(tmp_path / "o")

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import attrs
 
 from .grammar import DerivationTooLong
-from .llm import LLMBackend, parse_json_object, prompt_hash
+from .llm import TOOL_NAME, LLMBackend, parse_json_object, prompt_hash
 from .quality import Sample
 from .spec import ArmSpec, Recipe
 
@@ -85,7 +86,8 @@ class TemplaterGenerator:
     def _fill_llm(self, plan: GenerationPlan, derivs: list[Any]) -> list[Sample]:
         assert self.llm is not None
         system = "You fill the slots of text templates to make realistic, varied synthetic training data."
-        reqs, metas = [], []
+        structured = self.llm.config.structured == "tool"
+        reqs, metas, schemas = [], [], []
         for i, d in enumerate(derivs):
             if d is None:
                 continue
@@ -103,23 +105,25 @@ class TemplaterGenerator:
                     slots=[{"name": s, "examples": list(self.grammar.slots[s].values[:6])} for s in d.slots],
                 )
             else:
+                reply = (
+                    f"Call the {TOOL_NAME} tool with an object mapping each slot name to its value."
+                    if structured
+                    else "Reply with only a JSON object mapping each slot name to its value."
+                )
                 user = (
                     f"Task: {self.recipe.task}\n\nTemplate:\n{d.template()}\n\nSlots to fill:\n{slot_lines or '(none)'}\n\n"
                     f"Choose values that make the filled text realistic and different from the examples "
-                    f"(variant {plan.iteration}-{i}). Reply with only a JSON object mapping each slot name to its value."
+                    f"(variant {plan.iteration}-{i}). {reply}"
                 )
             reqs.append(self.llm.request(system, user, temperature=plan.arm.temperature))
             metas.append((i, d, prompt_hash(system, user)))
-        resps = self.llm.complete_many(reqs)
+            schemas.append(self._slots_schema(d.slots))
+        replies = self._replies(reqs, schemas, structured)
         by_index: dict[int, Sample] = {}
         model = self.llm.config.model
-        for (i, d, ph), resp in zip(metas, resps):
-            if getattr(resp, "error", None):
-                by_index[i] = _fail(self.name, model, ph, f"llm_error:{getattr(resp, 'error_kind', None) or 'error'}")
-                continue
-            obj = parse_json_object(resp.text)
+        for (i, d, ph), (obj, problem) in zip(metas, replies):
             if obj is None:
-                by_index[i] = _fail(self.name, model, ph, "invalid_json")
+                by_index[i] = _fail(self.name, model, ph, problem or "invalid_json")
                 continue
             missing = [s for s in d.slots if s not in obj or not isinstance(obj[s], (str, int, float, bool))]
             if missing:
@@ -129,6 +133,23 @@ class TemplaterGenerator:
             text = d.render(values)
             by_index[i] = Sample({"text": text, **values, **d.sets}, text, self.name, model, ph)
         return [by_index.get(i, _fail(self.name, model, "", "derivation_too_long")) for i in range(len(derivs))]
+
+    def _slots_schema(self, slots: Sequence[str]) -> dict[str, Any]:
+        """The tool input schema of a slot fill: each slot, typed as the output schema types it."""
+        props = (self.recipe.schema or {}).get("properties", {}) or {}
+        scalar = {"type": ["string", "number", "integer", "boolean"]}
+        return {
+            "type": "object",
+            "properties": {s: props[s] if isinstance(props.get(s), dict) else scalar for s in slots},
+            "required": list(slots),
+            "additionalProperties": False,
+        }
+
+    def _replies(
+        self, reqs: list[Any], schemas: list[dict[str, Any]], structured: bool
+    ) -> list[tuple[dict[str, Any] | None, str | None]]:
+        assert self.llm is not None
+        return _replies(self.llm, reqs, schemas, structured)
 
 
 class NaiveGenerator:
@@ -173,6 +194,7 @@ class NaiveGenerator:
         if system is None:
             return [_fail(self.name, model, "", "planner_error") for _ in range(plan.batch_size)]
         schema = json.dumps(self.recipe.schema, sort_keys=True)
+        structured = self.llm.config.structured == "tool"
         reqs, hashes = [], []
         tpl = self.recipe.prompts
         for i in range(plan.batch_size):
@@ -187,6 +209,11 @@ class NaiveGenerator:
                     temperature=plan.arm.temperature if plan.arm.temperature is not None else self.llm.config.temperature,
                     examples=[e if isinstance(e, str) else json.dumps(e, ensure_ascii=False) for e in self.recipe.examples],
                 )
+            elif structured:
+                user = (
+                    f"Write sample {plan.iteration}-{i}; make it different from the usual. Call the {TOOL_NAME} tool "
+                    "with it (its input schema is the sample's JSON Schema)."
+                )
             else:
                 user = (
                     f"Write sample {plan.iteration}-{i}; make it different from the usual. Reply with only one JSON "
@@ -196,13 +223,10 @@ class NaiveGenerator:
             hashes.append(prompt_hash(system, user))
         out = []
         tf = self.recipe.text_field
-        for ph, resp in zip(hashes, self.llm.complete_many(reqs)):
-            if getattr(resp, "error", None):
-                out.append(_fail(self.name, model, ph, f"llm_error:{getattr(resp, 'error_kind', None) or 'error'}"))
-                continue
-            obj = parse_json_object(resp.text)
+        replies = _replies(self.llm, reqs, [dict(self.recipe.schema or {})] * len(reqs), structured)
+        for ph, (obj, problem) in zip(hashes, replies):
             if obj is None:
-                out.append(_fail(self.name, model, ph, "invalid_json"))
+                out.append(_fail(self.name, model, ph, problem or "invalid_json"))
                 continue
             text = obj.get(tf)
             if "id" in obj or "meta" in obj:
@@ -214,6 +238,22 @@ class NaiveGenerator:
                 continue
             out.append(Sample(obj, text, self.name, model, ph))
         return out
+
+
+def _replies(
+    llm: LLMBackend, reqs: list[Any], schemas: list[dict[str, Any]], structured: bool
+) -> list[tuple[dict[str, Any] | None, str | None]]:
+    """(object, problem) per request: by forced tool use (validated, repaired once), or parsed from the reply text."""
+    if structured:
+        return [(obj, problem) for obj, _, problem in llm.complete_structured(reqs, schemas)]
+    out: list[tuple[dict[str, Any] | None, str | None]] = []
+    for resp in llm.complete_many(reqs):
+        if getattr(resp, "error", None):
+            out.append((None, f"llm_error:{getattr(resp, 'error_kind', None) or 'error'}"))
+            continue
+        obj = parse_json_object(resp.text)
+        out.append((obj, None if obj is not None else "invalid_json"))
+    return out
 
 
 def make_generator(recipe: Recipe, arm: ArmSpec, llm: LLMBackend | None) -> BaseGenerator:

@@ -90,6 +90,8 @@ class LLMBackend:
         self.spent_usd = 0.0  # priced usage of every response so far (the pipeline sets the baseline)
         self.requests = 0  # requests made (cache hits included)
         self.unpriced = 0
+        #: structured-output outcomes so far: asked, ok first time, repaired, failed (after the repair)
+        self.structured: dict[str, int] = dict.fromkeys(STRUCTURED_COUNTS, 0)
 
     def _price(self, req: Any, resp: Any) -> float:
         usage = getattr(resp, "usage", None)
@@ -153,6 +155,56 @@ class LLMBackend:
             self.budget_hit = True
         return out
 
+    def complete_structured(
+        self, reqs: Sequence[Any], schemas: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[dict[str, Any] | None, Any, str | None]]:
+        """Ask each request for a JSON object valid against its schema, by forced tool use.
+
+        Each request gets one tool, :data:`TOOL_NAME`, whose ``input_schema`` is its schema,
+        and ``tool_choice`` forcing it; the tool input is checked with jsonschema.  An invalid
+        (or missing) input is shown to the model once with the validator's complaints, as a
+        ``tool_result`` with ``is_error``; still invalid after that is a counted failure.  Both
+        rounds go through :meth:`complete_many`, so every attempt is priced, counted and cached.
+        Returns ``(obj, response, problem)`` per request in order: ``obj`` is None when it
+        failed, ``problem`` says why (``llm_error:KIND`` or ``schema_invalid``).
+        """
+        import attrs
+        import jsonschema
+
+        reqs = list(reqs)
+        validators = [jsonschema.Draft202012Validator(dict(sc)) for sc in schemas]
+        first = [
+            attrs.evolve(
+                r,
+                tools=[{"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": dict(sc)}],
+                tool_choice={"type": "tool", "name": TOOL_NAME},
+            )
+            for r, sc in zip(reqs, schemas)
+        ]
+        self.structured["requests"] += len(first)
+        out: list[tuple[dict[str, Any] | None, Any, str | None]] = []
+        repairs: list[tuple[int, Any]] = []
+        for i, (q, resp) in enumerate(zip(first, self.complete_many(first))):
+            obj, problem, tool_id = _tool_input(resp, validators[i])
+            out.append((obj if problem is None else None, resp, problem))
+            if problem is not None and not problem.startswith("llm_error"):
+                repairs.append((i, _repair(q, resp, problem, tool_id)))
+        if repairs:
+            self.structured["repairs"] += len(repairs)
+            for (i, _q), resp in zip(repairs, self.complete_many([q for _, q in repairs])):
+                obj, problem, _ = _tool_input(resp, validators[i])
+                if problem is None:
+                    self.structured["repaired"] += 1
+                    out[i] = (obj, resp, None)
+                else:
+                    out[i] = (None, resp, problem if problem.startswith("llm_error") else "schema_invalid")
+        for obj, _, _problem in out:
+            if obj is None:
+                self.structured["failed"] += 1
+            else:
+                self.structured["ok"] += 1
+        return out
+
     def counters(self) -> dict[str, float]:
         """The client's cumulative counters (``llm.calls``, ``llm.cost_usd``, ``llm.cache_hits``...):
         what actually went over the network, which differs between a first and a cached run."""
@@ -198,6 +250,42 @@ class LLMBackend:
             model=self._judge_model(),
         )
         return _score(self.complete_many([req])[0])
+
+
+TOOL_NAME = "emit_sample"
+TOOL_DESCRIPTION = "Return the sample (or the slot values) as this tool's input."
+#: the counters of :attr:`LLMBackend.structured`: asked, repair rounds, repaired, ok in the end, failed in the end
+STRUCTURED_COUNTS = ("requests", "repairs", "repaired", "ok", "failed")
+
+
+def _tool_input(resp: Any, validator: Any) -> tuple[dict[str, Any] | None, str | None, str | None]:
+    """(input, problem, tool_use_id) of a forced tool call; problem is None when the input is valid."""
+    if getattr(resp, "error", None):
+        return None, f"llm_error:{getattr(resp, 'error_kind', None) or 'error'}", None
+    uses = [u for u in (getattr(resp, "tool_uses", None) or []) if u.get("name") == TOOL_NAME]
+    if not uses:
+        return None, f"the reply did not call the {TOOL_NAME} tool", None
+    obj = uses[0].get("input")
+    tool_id = uses[0].get("id")
+    errs = sorted(validator.iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path])[:3]
+    if errs:
+        return None, "; ".join(f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}" for e in errs), tool_id
+    return obj, None, tool_id
+
+
+def _repair(req: Any, resp: Any, problem: str, tool_id: str | None) -> Any:
+    """The request again, with the model's answer and what is wrong with it (one repair round)."""
+    import attrs
+
+    msg = f"That input is invalid: {problem}. Call {TOOL_NAME} again with the corrected input."
+    assistant: Any = list(getattr(resp, "content", None) or []) or (resp.text or "(empty reply)")
+    if tool_id is not None:
+        user: Any = [{"type": "tool_result", "tool_use_id": tool_id, "content": msg, "is_error": True}]
+    else:
+        user = msg
+    return attrs.evolve(
+        req, messages=[*req.messages, {"role": "assistant", "content": assistant}, {"role": "user", "content": user}]
+    )
 
 
 JUDGE_SYSTEM = "You are a strict data-quality judge for synthetic training data."

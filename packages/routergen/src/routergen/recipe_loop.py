@@ -163,6 +163,7 @@ class RecipeLoop:
             arm = arms[decision.arm]
             plan = GenerationPlan(it, arm, decision.exploration_rate, recipe.batch_size, shard_seed(self.seed, it))
             before = backend.counters() if backend else {}
+            asked_before = dict(backend.structured) if backend else {}
             samples = generators[arm.name].generate(plan)
             accepted, metrics = quality.evaluate(samples, recipe.task)
             after = backend.counters() if backend else {}
@@ -178,6 +179,8 @@ class RecipeLoop:
             keep = accepted[: n - accepted_total]
             records = [_record(recipe, s, plan, accepted_total + j) for j, s in enumerate(keep)]
             summary = _summary(recipe, it, arm, decision, metrics, records, reward, nreq, cost)
+            if backend is not None:
+                summary["structured"] = {k: v - asked_before.get(k, 0) for k, v in backend.structured.items()}
             tel = _telemetry(summary, network, records, recipe)
             extra = {
                 "bandit": router.state.to_dict(),
@@ -316,6 +319,8 @@ def _telemetry(summary: dict[str, Any], network_calls: int, records: list[dict[s
         for k in labels:
             if k in r:
                 t.observe(STRATA, f"{k}={r[k]}")
+    for k, v in (summary.get("structured") or {}).items():
+        t.count(f"structured.{k}", v)
     for err, k in summary["errors"].items():
         t.observe("sample_errors", err, k)
     for v, k in summary["validator_evaluated"].items():

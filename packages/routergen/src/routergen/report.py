@@ -8,6 +8,7 @@ from typing import Any
 from datacore import ReportSection, bar_chart_svg, line_chart_svg, table_html
 
 from .feedback import LocalFeedbackState
+from .llm import STRUCTURED_COUNTS
 
 
 def report_sections(
@@ -137,4 +138,16 @@ def report_sections(
             ),
         )
     )
+    tot = {k: sum((h.get("structured") or {}).get(k, 0) for h in history) for k in STRUCTURED_COUNTS}
+    if tot["requests"]:
+        per_arm = [
+            [a] + [sum((h.get("structured") or {}).get(k, 0) for h in history if h["arm"] == a) for k in STRUCTURED_COUNTS]
+            for a in arms
+        ]
+        secs.append(
+            ReportSection(
+                "Structured outputs (forced tool use, one repair round)",
+                table_html(["arm", *STRUCTURED_COUNTS], [r for r in per_arm if r[1]] + [["all", *tot.values()]]),
+            )
+        )
     return secs

@@ -40,6 +40,7 @@ POLICIES = ("epsilon_greedy", "ucb1", "thompson", "thompson_discounted", "thomps
 REWARDS = ("pass_rate_x_judge", "pass_rate_x_mean", "pass_rate")
 GENERATORS = ("templater", "naive")
 FILLS = ("values", "llm")
+STRUCTURED = ("tool", "text")
 WEIGHTINGS = ("grammar", "uniform")
 SAMPLE_VALIDATORS = ("exact_dedup", "near_dup", "schema", "similarity", "length", "arithmetic", "faithfulness")
 BATCH_VALIDATORS = ("distinct_n", "dispersion", "judge")
@@ -232,6 +233,10 @@ def _prices(value: Any) -> dict[str, tuple[float, float]]:
 class LLMConfig:
     """The model used by LLM arms and LLM validators (key from ``ANTHROPIC_API_KEY``).
 
+    ``structured``: how NAIVE samples and slot fills are asked for: ``tool`` (default; a forced
+    call to a tool whose input schema is the recipe's JSON schema, or the slots' schema, checked
+    with jsonschema and repaired once) or ``text`` (a JSON object in the reply text, no repair).
+
     ``prices`` adds or overrides price rows (model-name prefix -> USD per million input and
     output tokens) on top of datacore's list prices; every response is priced from its token
     usage with them, whether it came from the network or the cache.
@@ -242,6 +247,7 @@ class LLMConfig:
     max_tokens: int = attrs.field(default=512, validator=_int_range(1, 64_000))
     judge_model: str | None = attrs.field(default=None, validator=lambda i, a, x: None if x is None else _text(i, a, x))
     prices: Mapping[str, tuple[float, float]] = attrs.field(factory=dict, converter=_prices)
+    structured: str = attrs.field(default="tool", validator=_one_of(STRUCTURED))
 
 
 @attrs.frozen
@@ -441,6 +447,9 @@ def recipe_from_marked(m: Marked, prices: Mapping[str, tuple[float, float]] | No
         raise m.error(("output", "text_field"), f"text_field '{text_field}' is not a property of the output schema")
 
     llm = _build(LLMConfig, d["llm"], ("llm",), m) if d.get("llm") is not None else None
+    if llm is not None and llm.structured == "tool" and schema.get("type") != "object":
+        at: tuple[str, ...] = ("llm", "structured") if "structured" in (d["llm"] or {}) else ("output", "schema")
+        raise m.error(at, 'structured: tool needs an output schema with "type": "object" (a tool input is an object)')
     router = _build(RouterConfig, d.get("router"), ("router",), m)
     budget = _build(Budget, d.get("budget"), ("budget",), m)
 
