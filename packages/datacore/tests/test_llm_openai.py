@@ -399,3 +399,12 @@ def test_cache_hits_and_duplicates_are_priced_like_the_network_reply_on_both_bac
             again = c2.complete_many(reqs)
             assert srv.calls == 3 and c2.spent_usd == 0.0 and c2.priced_usd == pytest.approx(6 * each)
     assert [r.cost_usd for r in first] == [r.cost_usd for r in again] == [pytest.approx(each)] * 6
+
+
+def test_batch_runner_refuses_the_openai_backend(tmp_path):
+    from datacore.llm import BatchRunner
+
+    with FakeMessagesServer() as srv, make_client(srv) as c:
+        with pytest.raises(LLMConfigError, match="BatchRunner.client: Message Batches are an Anthropic API"):
+            BatchRunner(c, tmp_path / "state.json")
+    assert not (tmp_path / "state.json").exists()

@@ -58,6 +58,11 @@ class BatchRunner:
         poll_interval_s: float = 30.0,
         max_batch_size: int = 10_000,
     ) -> None:
+        if not isinstance(client, AnthropicClient):
+            raise LLMConfigError(
+                f"BatchRunner.client: Message Batches are an Anthropic API; got a {type(client).__name__} "
+                "(run OpenAI-compatible requests with complete_many)"
+            )
         if poll_interval_s < 0:
             raise LLMConfigError(f"BatchRunner.poll_interval_s: expected a number >= 0, got {poll_interval_s!r}")
         if not 1 <= max_batch_size <= 100_000:
