@@ -408,3 +408,18 @@ def test_batch_runner_refuses_the_openai_backend(tmp_path):
         with pytest.raises(LLMConfigError, match="BatchRunner.client: Message Batches are an Anthropic API"):
             BatchRunner(c, tmp_path / "state.json")
     assert not (tmp_path / "state.json").exists()
+
+
+def test_reply_without_usage_is_counted_not_silent():
+    from datacore.llm.testing import FakeMessagesServer as Srv
+
+    class NoUsage(Srv):
+        def build_chat_completion(self, body, h):
+            out = super().build_chat_completion(body, h)
+            del out["usage"]
+            return out
+
+    with NoUsage() as srv, make_client(srv) as c:
+        r = c.complete(req(1))
+        assert r.ok and r.usage.input_tokens == 0 and r.cost_usd == 0.0
+        assert c.telemetry().counters["llm.usage_missing"] == 1

@@ -11,7 +11,8 @@ Protocol specifics: the SDK's own retries are off (``max_retries=0``); 429 is a 
 and 529 are overload (vLLM and llama.cpp answer 503 while busy or loading), both shrink the
 admission limit and are retried honouring ``retry-after``; a 429 whose error code is
 ``insufficient_quota`` is final (``error_kind="quota"``): waiting does not refill an account.
-The temperature is sent (chat completions accept it).  The cache key is the request's usual key
+The temperature is sent (chat completions accept it).  A reply without ``usage`` (some servers
+omit it) counts as 0 tokens and is counted in ``llm.usage_missing``.  The cache key is the request's usual key
 salted with the protocol, so an OpenAI-backend answer is never served to the Anthropic backend
 for the same request, nor the other way round.
 """
@@ -20,13 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import Any
 
 import openai
 
 from .engine import ClientEngine, Outcome, Prices, classify_status, parse_retry_after
 from .ledger import BudgetLedger
 from .openai_format import from_chat_completion, to_chat_params
-from .types import LLMConfigError, LLMRequest, canonical_json
+from .types import LLMConfigError, LLMRequest, LLMResponse, canonical_json
 
 __all__ = ["OpenAIClient"]
 
@@ -139,7 +141,11 @@ class OpenAIClient(ClientEngine):
                 return Outcome(kind="quota", message=detail)  # waiting does not refill an account
             return classify_status(e.status_code, detail, parse_retry_after(e.response.headers), overload=(503, 529))
 
+        def convert(completion: Any) -> LLMResponse:
+            resp = from_chat_completion(completion, attempts)
+            if getattr(completion, "usage", None) is None:
+                self._count("llm.usage_missing")  # priced as 0 tokens: visible, never silent
+            return resp
+
         params = to_chat_params(req, send_temperature=self.send_temperature)
-        return await self._guarded(
-            openai, self._sdk.chat.completions.create(**params), lambda c: from_chat_completion(c, attempts), on_status
-        )
+        return await self._guarded(openai, self._sdk.chat.completions.create(**params), convert, on_status)
