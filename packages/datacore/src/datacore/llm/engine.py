@@ -38,12 +38,14 @@ from .structured import acomplete_json
 from .types import BudgetExceeded, LLMConfigError, LLMRequest, LLMResponse, Usage
 from .usage import ModelPrice, PriceTable
 
-__all__ = ["ClientEngine", "Outcome", "parse_retry_after"]
+__all__ = ["REDACTED", "ClientEngine", "Outcome", "Prices", "classify_status", "parse_retry_after"]
 
 T = TypeVar("T")
 
+#: what a credential echoed in an error message is replaced by
 REDACTED = "[redacted]"
 
+#: the ``prices=`` a client accepts: rows ``{model_prefix: (in, out)}`` / mappings / ModelPrice, or a PriceTable
 Prices = Mapping[str, ModelPrice | tuple[float, float] | Mapping[str, float]] | PriceTable | None
 
 

@@ -30,7 +30,7 @@ from .ledger import BudgetLedger
 from .openai_format import from_chat_completion, to_chat_params
 from .types import LLMConfigError, LLMRequest, LLMResponse, canonical_json
 
-__all__ = ["OpenAIClient"]
+__all__ = ["LOCAL_KEY", "OpenAIClient"]
 
 #: the key sent to a local server when none is configured (vLLM / llama.cpp accept any key)
 LOCAL_KEY = "EMPTY"

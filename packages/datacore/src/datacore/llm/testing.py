@@ -41,7 +41,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FAULTS", "FakeMessagesServer"]
+__all__ = ["CHAT_PATH", "FAULTS", "MESSAGES_PATH", "FakeMessagesServer"]
 
 FAULTS = ("429", "503", "529", "500", "slow", "malformed")
 
