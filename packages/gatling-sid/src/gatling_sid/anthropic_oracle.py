@@ -16,6 +16,19 @@ stay on disk, and every answer paid for is in the response cache, so ``--resume`
 budget re-asks nothing.  (datacore gives a generator no run-wide state, so with ``--workers W``
 each worker process has its own budget: a run may spend up to ``W x budget_usd``.)
 The API key comes from ``ANTHROPIC_API_KEY`` and is never written anywhere.
+
+At scale (settings read from the config with ``getattr``, so older configs keep working):
+
+* ``prompt_cache`` (default False until the config declares it): the static part of every request of a
+  domain -- the instructions, the policy and the domain's tool schemas -- is a system block marked
+  ``cache_control: ephemeral``, and the user turn holds only that trace's facts, so every request of a
+  domain after the first reads the prefix from Anthropic's prompt cache (10% of the input price).
+* ``concurrency`` (default ``batch_size``): requests in flight.  The client keeps that many going over
+  all the ids ``make_traces`` is given, so with ``batch_size`` as large as a shard no request waits for
+  the slowest of a fixed group.
+* ``llm_mode="batch"``: the shard's requests go through Message Batches (``datacore.llm.BatchRunner``,
+  half price, resumable state under ``cache_dir``); the reply is the forced ``emit_json`` tool input,
+  checked against :data:`TRACE_SCHEMA` (no repair round: an invalid reply is rejected and counted).
 """
 
 from __future__ import annotations
@@ -25,8 +38,10 @@ import hashlib
 import json
 import os
 import random
+from pathlib import Path
 from typing import Any
 
+import attrs
 from datacore import Telemetry
 
 from .errors import GatlingError
@@ -36,7 +51,10 @@ from .registry import DomainRegistry
 from .text import INTENTS
 from .validator import TraceValidator
 
-__all__ = ["SYSTEM_PROMPT", "TRACE_SCHEMA", "AnthropicOracle"]
+__all__ = ["LLM_MODES", "SYSTEM_PROMPT", "TRACE_SCHEMA", "AnthropicOracle"]
+
+LLM_MODES = ("online", "batch")
+_EMIT = "emit_json"  # the tool name datacore.llm's complete_json(method="tool") forces, used for batches too
 
 TRACE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -101,13 +119,21 @@ def _shared_client(config: Any) -> Any:
         atexit.register(_close_clients)
     # The API key's digest too: a process whose environment now holds another key gets a new client.
     secret = hashlib.sha256(os.environ.get("ANTHROPIC_API_KEY", "").encode()).hexdigest()
-    key = (os.getpid(), secret, config.base_url, config.cache_dir, config.budget_usd, config.batch_size)
+    in_flight = _concurrency(config)
+    key = (os.getpid(), secret, config.base_url, config.cache_dir, config.budget_usd, in_flight)
     c = _CLIENTS.get(key)
     if c is None:
         c = _CLIENTS[key] = AnthropicClient(
-            base_url=config.base_url, cache_dir=config.cache_dir, budget_usd=config.budget_usd, max_in_flight=config.batch_size
+            base_url=config.base_url, cache_dir=config.cache_dir, budget_usd=config.budget_usd, max_in_flight=in_flight
         )
     return c
+
+
+def _concurrency(config: Any) -> int:
+    n = getattr(config, "concurrency", None) or config.batch_size
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise GatlingError(f"concurrency: expected an integer >= 1, got {n!r}")
+    return n
 
 
 class AnthropicOracle:
@@ -123,6 +149,13 @@ class AnthropicOracle:
         self.validator = TraceValidator(registry)
         self._client = client
         self._own = client is None  # the process-wide client is shared by shards, not closed by one
+        self.mode = getattr(config, "llm_mode", "online") or "online"
+        if self.mode not in LLM_MODES:
+            raise GatlingError(f"llm_mode: got {self.mode!r}; allowed: {', '.join(LLM_MODES)}")
+        if self.mode == "batch" and not getattr(config, "cache_dir", None):
+            raise GatlingError("llm_mode 'batch' needs a cache_dir (the batch state that makes a run resumable lives there)")
+        self.prompt_cache = bool(getattr(config, "prompt_cache", False))
+        self._static: dict[str, list[dict[str, Any]]] = {}
 
     @property
     def client(self) -> Any:
@@ -153,20 +186,41 @@ class AnthropicOracle:
             )
         }
         tools = [{"name": t.name, "description": t.description, "input_schema": t.input_schema} for t in d.tools.values()]
-        user = (
-            f"Domain: {domain}\nIntent: {intent} ({INTENT_HINTS[intent]})\n"
-            f"FACTS: {json.dumps(facts, sort_keys=True)}\n"
-            f"TOOLS: {json.dumps(tools, sort_keys=True)}\n"
-            "Write the request and the call graph."
-        )
+        meta = {"domain": domain, "intent": intent}
+        head = f"Domain: {domain}\nIntent: {intent} ({INTENT_HINTS[intent]})\nFACTS: {json.dumps(facts, sort_keys=True)}\n"
+        if self.prompt_cache:
+            return LLMRequest(
+                model=self.config.model,
+                messages=[{"role": "user", "content": head + "Write the request and the call graph."}],
+                system=self._static_blocks(domain, tools),
+                max_tokens=self.config.max_tokens,
+                temperature=1.0,
+                metadata=meta,
+            )
+        user = head + f"TOOLS: {json.dumps(tools, sort_keys=True)}\nWrite the request and the call graph."
         return LLMRequest(
             model=self.config.model,
             messages=[{"role": "user", "content": user}],
             system=SYSTEM_PROMPT + "\n\n" + d.policy.render(),
             max_tokens=self.config.max_tokens,
             temperature=1.0,
-            metadata={"domain": domain, "intent": intent},
+            metadata=meta,
         )
+
+    def _static_blocks(self, domain: str, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The system blocks every request of ``domain`` shares, the last one a prompt-cache breakpoint."""
+        got = self._static.get(domain)
+        if got is None:
+            policy = self.registry.domain(domain).policy.render()
+            got = self._static[domain] = [
+                {"type": "text", "text": SYSTEM_PROMPT},
+                {
+                    "type": "text",
+                    "text": f"{policy}\n\nTOOLS of the {domain} domain: {json.dumps(tools, sort_keys=True)}",
+                    "cache_control": {"type": "ephemeral"},
+                },
+            ]
+        return got
 
     def to_trace(self, obj: dict[str, Any], trace_id: str, domain: str, intent: str, slots: dict[str, Any]) -> GoldTrace:
         """Turn the model's JSON into a trace with simulated outputs (raises on an unusable reply)."""
@@ -202,7 +256,12 @@ class AnthropicOracle:
             domain, intent = rng.choice(self.domain_names), rng.choice(INTENTS)
             slots = self.procedural.slots(rng, self.registry.domain(domain))
             jobs.append((tid, domain, intent, slots))
-        replies = self.client.complete_json_many([self.prompt(dm, it, sl) for _, dm, it, sl in jobs], TRACE_SCHEMA, method="tool")
+        reqs = [self.prompt(dm, it, sl) for _, dm, it, sl in jobs]
+        replies = (
+            self._ask_batch(reqs, trace_ids)
+            if self.mode == "batch"
+            else self.client.complete_json_many(reqs, TRACE_SCHEMA, method="tool")
+        )
         if any(getattr(resp, "error_kind", None) == "budget" for _, resp in replies):
             # Stop, rather than fill the rest of the run with procedural fallbacks nobody asked for.
             from datacore.llm import BudgetExceeded
@@ -256,6 +315,28 @@ class AnthropicOracle:
             else:
                 tel.count("anthropic.accepted")
             out.append(trace)
+        return out
+
+    def _ask_batch(self, reqs: list[Any], trace_ids: list[str]) -> list[tuple[Any, Any]]:
+        """The requests through Message Batches: ``(obj or None, response)`` per request, in order."""
+        import jsonschema
+        from datacore.llm import BatchRunner
+
+        tool = {"name": _EMIT, "description": "Return the answer as this tool's input.", "input_schema": TRACE_SCHEMA}
+        forced = [attrs.evolve(r, tools=[*(r.tools or []), tool], tool_choice={"type": "tool", "name": _EMIT}) for r in reqs]
+        digest = hashlib.sha256("\n".join([self.config.model, *trace_ids]).encode()).hexdigest()[:24]
+        state = Path(self.config.cache_dir) / "gatling-batches" / f"{digest}.json"
+        state.parent.mkdir(parents=True, exist_ok=True)
+        runner = BatchRunner(self.client, state, poll_interval_s=float(getattr(self.config, "batch_poll_s", 30.0)))
+        check = jsonschema.Draft202012Validator(TRACE_SCHEMA)
+        out: list[tuple[Any, Any]] = []
+        for resp in runner.run(forced):
+            obj = None
+            if resp.ok:
+                got = next((u.get("input") for u in resp.tool_uses if u.get("name") == _EMIT), None)
+                if isinstance(got, dict) and check.is_valid(got):
+                    obj = got
+            out.append((obj, resp))
         return out
 
     def close(self, telemetry: Telemetry) -> None:
