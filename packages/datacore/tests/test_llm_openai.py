@@ -423,3 +423,44 @@ def test_reply_without_usage_is_counted_not_silent():
         r = c.complete(req(1))
         assert r.ok and r.usage.input_tokens == 0 and r.cost_usd == 0.0
         assert c.telemetry().counters["llm.usage_missing"] == 1
+
+
+def test_cache_keys_written_out_by_hand(tmp_path):
+    import hashlib
+
+    r = LLMRequest(MODEL, [{"role": "user", "content": "q"}], max_tokens=8, temperature=0.5)
+    fields = {
+        "model": MODEL,
+        "system": None,
+        "messages": [{"role": "user", "content": "q"}],
+        "max_tokens": 8,
+        "temperature": 0.5,
+        "tools": None,
+        "tool_choice": None,
+    }
+
+    def sha(obj):
+        return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+    assert r.cache_key() == sha(fields)  # the Anthropic key is what it was before the OpenAI backend
+    with FakeMessagesServer() as srv, make_client(srv, cache_dir=tmp_path) as c:
+        assert c.complete(r).ok
+    want = sha({"protocol": "openai-chat-completions", "request": fields})
+    assert [p.stem for p in tmp_path.glob("??/*.json")] == [want]
+    fmt = {"type": "json_object"}
+    assert LLMRequest(MODEL, r.messages, response_format=fmt).key_fields()["response_format"] == fmt
+
+
+def test_async_and_many_structured_calls():
+    import asyncio
+
+    with FakeMessagesServer(handler=lambda b: json.dumps({"name": "x", "age": len(b["messages"][-1]["content"])})) as srv:
+        with make_client(srv) as c:
+            outs = c.complete_json_many([req(i) for i in range(3)], SCHEMA, method="json_schema")
+            assert [o for o, _ in outs] == [{"name": "x", "age": len("question 0")}] * 3
+
+            async def main():
+                return await asyncio.gather(c.acomplete(req(7)), c.acomplete_json(req(8), SCHEMA, method="json_schema"))
+
+            plain, (obj, _) = asyncio.run(main())
+            assert plain.text == json.dumps({"name": "x", "age": len("question 7")}) and obj["age"] == len("question 8")
