@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -36,6 +37,8 @@ from .strata import STRATA, Delivery, Target, check_delivery
 from .telemetry import Telemetry
 
 RESUME_MODES = ("if_possible", "always", "never")
+# A generator's dataset-level file: a plain name in the dataset's top folder.
+_EXTRA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # Files a dataset directory of ours may hold at its top level (anything else is the user's).
 _OURS = {MANIFEST, TELEMETRY, REPORT, "README.md", "croissant.json", PROGRESS_DIR, *SPLITS}
 # The spec keys whose difference matters most to a user, shown first in a refusal.
@@ -206,6 +209,7 @@ class DatasetBuilder:
             }
             dump_json(self.progress / f"shard-{sh['index']:05d}.json", marker)
             self.done[sh["index"]] = marker
+        self._remove_extra_files()  # made again at the end, from the new run's telemetry
         (self.out / MANIFEST).unlink()
         for name in (TELEMETRY, REPORT, "README.md", "croissant.json"):
             (self.out / name).unlink(missing_ok=True)
@@ -236,14 +240,14 @@ class DatasetBuilder:
 
     def _verify_complete(self, manifest: dict[str, Any]) -> None:
         """A finished dataset is kept only if every file still has its recorded size and sha256."""
-        for shard in manifest.get("shards", []):
-            for entry in shard.get("files", {}).values():
-                bad = _file_problem(self.out, entry)
-                if bad:
-                    raise ManifestError(
-                        f"{self.out / entry.get('path', '?')}: {bad}; the finished dataset is damaged "
-                        "(datacore verify lists every problem; --resume never rebuilds it)"
-                    )
+        entries = [e for shard in manifest.get("shards", []) for e in shard.get("files", {}).values()]
+        for entry in entries + list(manifest.get("extra_files", [])):
+            bad = _file_problem(self.out, entry)
+            if bad:
+                raise ManifestError(
+                    f"{self.out / entry.get('path', '?')}: {bad}; the finished dataset is damaged "
+                    "(datacore verify lists every problem; --resume never rebuilds it)"
+                )
 
     def _load_markers(self) -> None:
         for p in sorted(self.progress.glob("shard-*.json")):
@@ -261,6 +265,7 @@ class DatasetBuilder:
 
     def _clear(self) -> None:
         """Remove what an earlier run of ours left in OUT (only our own files)."""
+        self._remove_extra_files()
         for name in (MANIFEST, TELEMETRY, REPORT, "README.md", "croissant.json"):
             (self.out / name).unlink(missing_ok=True)
         for split in SPLITS:
@@ -269,6 +274,17 @@ class DatasetBuilder:
                 for p in [*d.glob("part-*.jsonl*"), *d.glob("part-*.lineidx")]:  # shards and the reader's line index
                     p.unlink()
         shutil.rmtree(self.progress, ignore_errors=True)
+
+    def _remove_extra_files(self) -> None:
+        """Remove the dataset-level files a finished manifest of ours lists (only those)."""
+        try:
+            old = orjson.loads((self.out / MANIFEST).read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return
+        for entry in old.get("extra_files", []) if isinstance(old, dict) else []:
+            name = entry.get("path") if isinstance(entry, dict) else None
+            if isinstance(name, str) and _EXTRA_NAME.match(name) and name not in _OURS:
+                (self.out / name).unlink(missing_ok=True)
 
     def discard(self) -> None:
         """Remove everything this run (and earlier attempts of the same run) wrote: a failed run leaves nothing."""
@@ -321,6 +337,21 @@ class DatasetBuilder:
         return Telemetry.merged([Telemetry.from_dict(self.done[i]["telemetry"]) for i in sorted(self.done)])
 
     # -- the end -----------------------------------------------------------------------------
+    def _write_extra_files(self, files: dict[str, bytes]) -> list[dict[str, Any]]:
+        """Write a generator's dataset-level files (atomically); return their manifest entries."""
+        entries = []
+        for name in sorted(files):
+            data = files[name]
+            if not isinstance(name, str) or not _EXTRA_NAME.match(name) or name in _OURS:
+                raise DatacoreError(f"dataset file name {name!r} is not allowed (a plain file name, not one of datacore's)")
+            if not isinstance(data, (bytes, bytearray)):
+                raise DatacoreError(f"dataset file {name}: content must be bytes, got {type(data).__name__}")
+            tmp = self.out / (name + ".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, self.out / name)
+            entries.append({"path": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+        return entries
+
     def finalize(
         self,
         report_sections: Sequence[ReportSection] | Callable[[Telemetry], Sequence[ReportSection]] = (),
@@ -329,6 +360,7 @@ class DatasetBuilder:
         allow_shortfall: bool = False,
         extra_manifest: dict[str, Any] | None = None,
         environment: dict[str, Any] | None = None,
+        files: Callable[[Telemetry], dict[str, bytes]] | None = None,
     ) -> dict[str, Any]:
         """Check requested vs delivered, then write telemetry.json, report.html and (last) dataset.json.
 
@@ -370,6 +402,7 @@ class DatasetBuilder:
         telemetry.count("records", total)
         for s in SPLITS:
             telemetry.count(f"records.{s}", splits[s])
+        extra_files = self._write_extra_files(files(telemetry) if files is not None else {})
         manifest = {
             "format": FORMAT,
             "generator": self.spec["generator"],
@@ -381,6 +414,7 @@ class DatasetBuilder:
             "delivery": delivery.to_dict(),
             "spec": self.spec,
             "shards": shards,
+            **({"extra_files": extra_files} if extra_files else {}),
             **(extra_manifest or {}),
         }
         sections = report_sections(telemetry) if callable(report_sections) else report_sections

@@ -41,6 +41,10 @@ Optional:
   maps each split to the temporary file to write (all three must be written, empty if need
   be); return the record count per split.  datacore hashes and renames the files.
 * ``report_sections(telemetry) -> list[ReportSection]``: extra charts/tables for report.html.
+* ``dataset_files(telemetry) -> dict[str, bytes]``: dataset-level files that belong with the
+  records (an FSM's JSON, a token vocabulary), by plain file name.  datacore writes them into the
+  dataset directory before the manifest, lists them (bytes, sha256) under ``extra_files``,
+  checks them on resume and in ``verify``, and publishes them with a remote ``--out``.
 """
 
 from __future__ import annotations
@@ -115,6 +119,12 @@ def generator_ref(gen: object) -> str:
 def has_file_writer(gen: object) -> bool:
     """True if the generator writes its own shard files."""
     return callable(getattr(gen, "write_shard_files", None))
+
+
+def dataset_files_of(gen: object, telemetry: Telemetry) -> dict[str, bytes]:
+    """Ask a generator for its dataset-level files (none if it has no such method)."""
+    fn = getattr(gen, "dataset_files", None)
+    return dict(fn(telemetry)) if callable(fn) else {}
 
 
 def report_sections_of(gen: object, telemetry: Telemetry) -> Sequence[ReportSection]:

@@ -94,9 +94,10 @@ class RemoteOut:
         self.published = dict(out)
         return out
 
-    def foreign(self, listing: dict[str, int]) -> list[str]:
-        """Objects that are not of a datacore dataset's layout (never touched)."""
-        ours = {MANIFEST, *_FINAL_FILES}
+    def foreign(self, listing: dict[str, int], extra: frozenset[str] = frozenset()) -> list[str]:
+        """Objects that are not of a datacore dataset's layout (never touched); ``extra``: the
+        dataset-level files the prefix's own manifest lists."""
+        ours = {MANIFEST, *_FINAL_FILES, *extra}
         bad = []
         for rel in listing:
             parts = rel.split("/")
@@ -136,7 +137,7 @@ class RemoteOut:
         for rel, size in listed.items():
             if self.published.get(rel) != size:
                 self.put(stage / rel, rel)
-        for name in _FINAL_FILES:
+        for name in [*(e["path"] for e in manifest.get("extra_files", [])), *_FINAL_FILES]:
             if (stage / name).exists():
                 self.put(stage / name, name)
         surplus = [r for r in self.published if r not in listed and "/" in r and not self.foreign({r: 0})]
@@ -155,7 +156,11 @@ def prepare_remote(url: str, storage_options: dict[str, Any] | None, mode: str) 
     """Read the prefix and make the staging directory agree with it, before anything is written."""
     target = RemoteOut(url, storage_options)
     listing = target.listing()
-    foreign = target.foreign(listing)
+    extra: frozenset[str] = frozenset()
+    if MANIFEST in listing:
+        m = target.read_manifest()
+        extra = frozenset(e["path"] for e in m.get("extra_files", []) if isinstance(e, dict) and isinstance(e.get("path"), str))
+    foreign = target.foreign(listing, extra)
     if foreign:
         raise DatacoreError(
             f"{target.url}: not empty and not a dataset of ours (holds {', '.join(foreign[:3])}); "

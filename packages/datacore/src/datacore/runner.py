@@ -23,7 +23,7 @@ from tqdm import tqdm
 from .dataset_dir import DatasetBuilder, code_digest, num_shards
 from .errors import DatacoreError
 from .executors import EXECUTORS, WriteArgs, make_executor
-from .generator import ShardTask, generator_ref, report_sections_of
+from .generator import ShardTask, dataset_files_of, generator_ref, report_sections_of
 from .manifest import TELEMETRY
 from .remote import is_remote
 from .seeds import shard_seed
@@ -214,6 +214,7 @@ def build_dataset(
             bar.close()
         builder.finalize(
             lambda tel: report_sections_of(generator, tel),
+            files=lambda tel: dataset_files_of(generator, tel),
             targets=targets,
             allow_shortfall=allow_shortfall,
             environment={"executor": executor, "workers": workers},

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from .dataset_dir import DatasetBuilder
 from .errors import DatacoreError
-from .generator import report_sections_of
+from .generator import dataset_files_of, report_sections_of
 from .runner import BuildResult, finished_result, open_builder
 from .split import DEFAULT_RATIOS
 from .strata import targets_of
@@ -99,6 +99,7 @@ def build_sequential(
             bar.close()
         builder.finalize(
             lambda tel: report_sections_of(generator, tel),
+            files=lambda tel: dataset_files_of(generator, tel),
             targets=targets,
             allow_shortfall=allow_shortfall,
             extra_manifest=extra_manifest,
