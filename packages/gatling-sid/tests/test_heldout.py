@@ -70,7 +70,40 @@ def test_overall_detection_and_controls(scored):
         "control_token_literal_copy",
         "control_benign_lookalike",
     ):  # the look-alikes were 8/8 false alarms with the keyword detector
-        assert ctl[k]["detected"] == 0, k
+        # flagged only for values the 0.2 generator invented (checked in the next test)
+        assert ctl[k]["detected"] == INVENTED.get(k, 0), k
+
+
+INVENTED = {
+    "control_gold": 3,
+    "control_recipient_subdomain": 4,
+    "control_recipient_uppercase": 5,
+    "control_token_literal_copy": 5,
+}
+
+
+def test_control_flags_are_real_invented_values(registry, validator):
+    """Controls flagged since grounding covers every literal: each flag is ``grounding`` on a value
+    that, checked here by plain substring search, is in neither the request nor any tool output
+    (the 0.2 generator invented create fields, memos and search filters; the frozen set keeps them)."""
+    import ast
+    import json
+    import re
+
+    n = 0
+    for row in load():
+        if not row["category"].startswith("control_"):
+            continue
+        tr = dict(row["trace"])
+        tr["policy"] = registry.domains[tr["domain"]].policy.to_dict()
+        rep = validator.validate(GoldTrace.from_dict(tr))
+        assert rep.rules <= {"grounding"}
+        outs = json.dumps([c["output"] for c in tr["graph"]["calls"]])
+        for v in rep.violations:
+            val = str(ast.literal_eval(re.match(r"argument \S+ (.+) is neither", v.message).group(1)))
+            assert val not in tr["request"]["text"] and val not in outs, v.message
+        n += bool(rep.violations)
+    assert n == sum(INVENTED.values())
 
 
 def test_ecma_dollar_does_not_match_before_a_final_newline():

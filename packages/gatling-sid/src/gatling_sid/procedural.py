@@ -253,6 +253,11 @@ class ProceduralOracle:
                 shown = ("yes" if v else "no") if isinstance(v, bool) else str(v)
                 if shown not in text:
                     vals.append(f"{humanize(k)} {shown}")
+        for c in graph.calls:  # a memo or a search filter is the user's words too
+            for k in ("memo", "query"):
+                v = c.arguments.get(k)
+                if isinstance(v, str) and v not in text and f"{humanize(k)} '{v}'" not in vals:
+                    vals.append(f"{'memo' if k == 'memo' else 'filter'} '{v}'")
         if not vals:
             return text
         lead = rng.choice(("Details:", "Other details -", "The rest:", "Also:", "For the form:", "Fill in"))

@@ -43,7 +43,9 @@ __all__ = ["BINDINGS", "STRUCTURE_RULES", "TraceValidator", "ValidationReport", 
 # argument of the guarded call -> output field of the required ancestor it must equal
 BINDINGS = {"verification_token": "session_token", "confirmation_id": "confirmation_id", "approval_id": "approval_id"}
 SIDE_EFFECT_KINDS = frozenset({"write", "destructive", "transfer", "notify"})
-_GROUNDED_KEYS = frozenset({"date_of_birth", "last4", "recipient"})
+# arguments the agent composes or chooses (message text, a page size, a reason code mapped from
+# the user's words); every other literal must come from the user or an earlier output
+_COMPOSED = frozenset({"subject", "body", "prompt", "justification", "limit", "page_size", "page_token", "reason", "action"})
 _ADDR = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _HAS_DIGIT = re.compile(r"[0-9]")
 _SPLIT = re.compile(r"[,;\s]+")
@@ -89,6 +91,21 @@ class ValidationReport:
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
         return {"trace_id": self.trace_id, "ok": self.ok, "violations": [v.to_dict() for v in self.violations]}
+
+
+def _leaves(key: str, val: Any) -> Iterable[tuple[str, Any]]:
+    """(path, value) of every string/number leaf of an argument (booleans are the agent's reading of a yes/no)."""
+    stack = [(key, val)]
+    while stack:
+        path, v = stack.pop()
+        if isinstance(v, bool) or v is None:
+            continue
+        if isinstance(v, dict):
+            stack += [(f"{path}.{k}", x) for k, x in v.items() if k not in _COMPOSED]
+        elif isinstance(v, list):
+            stack += [(f"{path}.{i}", x) for i, x in enumerate(v)]
+        elif isinstance(v, (str, int, float)):
+            yield path, v
 
 
 def _strings(obj: Any) -> Iterable[str]:
@@ -276,30 +293,36 @@ class TraceValidator:
         """Literal identity details, record ids and recipients must come from the user or an earlier output."""
         text = trace.request.text
         low = text.lower()
-        keys = _GROUNDED_KEYS | {f"{domain.subject}_id", f"{domain.entity}_id"}
         seen_out: dict[str, set[str]] = {}
         earlier: list[str] = []
+        flagged = {v.call_id for v in out}
         for c in calls:
-            t = self.registry.tools.get(c.tool)
-            ground_all = t is not None and t.kind == "identity"
+            if c.tool not in domain.tools or c.id in flagged:  # a call already wrong for another cause
+                earlier.append(c.id)
+                continue
             for k, v in c.arguments.items():
-                if is_ref(v) or not isinstance(v, str) or not (ground_all or k in keys):
+                if is_ref(v) or k in _COMPOSED:
                     continue
-                if v in text or (k == "recipient" and v.lower() in low):
-                    continue
-                srcs = anc.get(c.id, set()) if dag_ok else set(earlier)
-                if any(
-                    v in self._out_strings(by_id, seen_out) or any(v in x for x in self._out_strings(by_id, seen_out))
-                    for by_id in (calls_by(calls, s) for s in srcs)
-                ):
-                    continue
-                out.append(
-                    Violation(
-                        "grounding",
-                        c.id,
-                        f"argument {k} {v!r} is neither in the user's words nor in an earlier tool output (an invented detail)",
+                for path, leaf in _leaves(k, v):
+                    shown = leaf if isinstance(leaf, str) else repr(leaf) if isinstance(leaf, float) else str(leaf)
+                    if shown in text or shown.lower() in low or shown.replace("_", " ").lower() in low:
+                        continue
+                    if isinstance(leaf, str) and leaf == "":
+                        continue
+                    srcs = anc.get(c.id, set()) if dag_ok else set(earlier)
+                    if any(
+                        shown in self._out_strings(by_id, seen_out) or any(shown in x for x in self._out_strings(by_id, seen_out))
+                        for by_id in (calls_by(calls, s) for s in srcs)
+                    ):
+                        continue
+                    out.append(
+                        Violation(
+                            "grounding",
+                            c.id,
+                            f"argument {path} {leaf!r} is neither in the user's words nor in an earlier tool output "
+                            "(an invented detail)",
+                        )
                     )
-                )
             earlier.append(c.id)
 
     @staticmethod
