@@ -7,7 +7,7 @@ use lambda_core::sample::Sampler;
 use lambda_core::schedule::{self, Cell};
 use lambda_core::split::Splitter;
 use lambda_core::term::{self, Node};
-use lambda_core::writer::{self, Compress, GenConfig, Place, Quota};
+use lambda_core::writer::{self, Compress, GenConfig, Place, Quota, SplitBy};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -335,7 +335,16 @@ fn cell_counts(cells: Vec<(usize, usize, f64)>, start: u64, count: usize) -> PyR
     Ok(writer::cell_counts(&cells, start, count))
 }
 
-fn place(seed: u64, count: usize, start: u64, index: u64, num_shards: u64, run_seed: u64) -> Place {
+#[allow(clippy::too_many_arguments)]
+fn place(
+    seed: u64,
+    count: usize,
+    start: u64,
+    index: u64,
+    num_shards: u64,
+    run_seed: u64,
+    total: u64,
+) -> Place {
     Place {
         seed,
         count,
@@ -343,6 +352,7 @@ fn place(seed: u64, count: usize, start: u64, index: u64, num_shards: u64, run_s
         index,
         num_shards,
         run_seed,
+        total,
     }
 }
 
@@ -355,7 +365,7 @@ struct GenSpec {
 #[pymethods]
 impl GenSpec {
     #[new]
-    #[pyo3(signature = (cells, max_steps, max_size, max_examples_per_trace, redex_only, whole_trace, chunk_traces, quotas, zstd_level, size_quotas=vec![], depth_quotas=vec![], named=false, tokens=false, strategy="normal"))]
+    #[pyo3(signature = (cells, max_steps, max_size, max_examples_per_trace, redex_only, whole_trace, chunk_traces, quotas, zstd_level, size_quotas=vec![], depth_quotas=vec![], named=false, tokens=false, strategy="normal", split_by="", split_at=(0, 0), curriculum=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         cells: Vec<(usize, usize, f64)>,
@@ -372,8 +382,19 @@ impl GenSpec {
         named: bool,
         tokens: bool,
         strategy: &str,
+        split_by: &str,
+        split_at: (usize, usize),
+        curriculum: bool,
     ) -> PyResult<GenSpec> {
         let strategy = strategy_of(strategy)?;
+        let split_by = match split_by {
+            "" => None,
+            name => Some(SplitBy::from_name(name).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "split_by must be '', 'steps', 'size' or 'depth', got {name:?}"
+                ))
+            })?),
+        };
         let to_quotas = |qs: Vec<(usize, usize, f64)>| -> Vec<Quota> {
             qs.into_iter()
                 .map(|(lo, hi, share)| Quota { lo, hi, share })
@@ -402,6 +423,9 @@ impl GenSpec {
             named,
             tokens,
             strategy,
+            split_by,
+            split_at,
+            curriculum,
         };
         let bad = writer::check_config(&cfg);
         if !bad.is_empty() {
@@ -411,7 +435,7 @@ impl GenSpec {
     }
 
     /// Write one shard's three split files; returns ([train, val, test] counts, telemetry JSON).
-    #[pyo3(signature = (seed, count, paths, compress, t1, t2, salt, threads=0, shard_index=0, num_shards=0, run_seed=0, start=0))]
+    #[pyo3(signature = (seed, count, paths, compress, t1, t2, salt, threads=0, shard_index=0, num_shards=0, run_seed=0, start=0, total=0))]
     #[allow(clippy::too_many_arguments)]
     fn write_shard(
         &self,
@@ -428,6 +452,7 @@ impl GenSpec {
         num_shards: u64,
         run_seed: u64,
         start: u64,
+        total: u64,
     ) -> PyResult<([u64; 3], String)> {
         let c = match compress {
             None => Compress::None,
@@ -449,7 +474,7 @@ impl GenSpec {
                 writer::write_shard(
                     &self.cfg,
                     &sp,
-                    place(seed, count, start, shard_index, num_shards, run_seed),
+                    place(seed, count, start, shard_index, num_shards, run_seed, total),
                     &paths,
                     c,
                     threads,
@@ -461,7 +486,7 @@ impl GenSpec {
 
     /// The same records in memory: (JSONL bytes, split index per record, start-term index per
     /// record, start terms, telemetry JSON).
-    #[pyo3(signature = (seed, count, t1, t2, salt, threads=0, shard_index=0, num_shards=0, run_seed=0, start=0))]
+    #[pyo3(signature = (seed, count, t1, t2, salt, threads=0, shard_index=0, num_shards=0, run_seed=0, start=0, total=0))]
     #[allow(clippy::too_many_arguments)]
     fn shard_lines<'py>(
         &self,
@@ -476,6 +501,7 @@ impl GenSpec {
         num_shards: u64,
         run_seed: u64,
         start: u64,
+        total: u64,
     ) -> PyResult<ShardLines<'py>> {
         let sp = Splitter {
             t1,
@@ -487,7 +513,7 @@ impl GenSpec {
                 writer::make_shard(
                     &self.cfg,
                     &sp,
-                    place(seed, count, start, shard_index, num_shards, run_seed),
+                    place(seed, count, start, shard_index, num_shards, run_seed, total),
                     threads,
                 )
             })

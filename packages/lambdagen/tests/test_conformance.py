@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 def _make() -> LambdaGenerator:
-    # num_shards left unset: the generator takes the run's shard count from each ShardTask
+    # the generator takes the run's shard count from each ShardTask
     return LambdaGenerator(LambdaConfig(schedule="24x8,30x9", max_steps=40, max_size=120, chunk_traces=8))
 
 

@@ -137,7 +137,7 @@ def test_whole_trace_and_normal_starts(tmp_path, read_dataset, dataset_bytes):
 
 
 def test_resume_is_byte_identical(tmp_path, small_config, read_dataset, dataset_bytes, monkeypatch):
-    gen = LambdaGenerator(small_config, num_shards=4)
+    gen = LambdaGenerator(small_config)
     real = LambdaGenerator.write_shard_files
 
     def crash(self, task, paths, splitter, compress, telemetry):
@@ -157,7 +157,7 @@ def test_resume_is_byte_identical(tmp_path, small_config, read_dataset, dataset_
     assert dataset_bytes(tmp_path / "r") == dataset_bytes(tmp_path / "full")
     with pytest.raises(DatacoreError, match="different config"):
         build_dataset(
-            LambdaGenerator(attrs.evolve(small_config, max_steps=41), num_shards=4),
+            LambdaGenerator(attrs.evolve(small_config, max_steps=41)),
             tmp_path / "r",
             2000,
             11,

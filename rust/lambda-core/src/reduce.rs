@@ -28,16 +28,21 @@ pub enum Strategy {
     Applicative,
     /// The head redex only, also under the abstractions of the head (stops at a head normal form).
     Head,
+    /// Normal order with eta: the leftmost-outermost beta redex `(\M N)` or eta redex
+    /// `\(M 0)` (0 not free in M), whichever comes first in pre-order (reaches the
+    /// beta-eta normal form if there is one).
+    NormalEta,
 }
 
 impl Strategy {
     /// Every strategy, in a fixed order.
-    pub const ALL: [Strategy; 5] = [
+    pub const ALL: [Strategy; 6] = [
         Strategy::Normal,
         Strategy::CallByName,
         Strategy::CallByValue,
         Strategy::Applicative,
         Strategy::Head,
+        Strategy::NormalEta,
     ];
 
     /// Name used in configs and records.
@@ -48,6 +53,7 @@ impl Strategy {
             Strategy::CallByValue => "call_by_value",
             Strategy::Applicative => "applicative",
             Strategy::Head => "head",
+            Strategy::NormalEta => "normal_eta",
         }
     }
 
@@ -107,7 +113,78 @@ pub fn find_redex_with(t: &[Node], strategy: Strategy) -> Option<usize> {
         }
         Strategy::CallByValue => cbv(t, 0),
         Strategy::Applicative => innermost(t, 0),
+        Strategy::NormalEta => find_beta_eta_redex(t),
     }
+}
+
+/// Whether the variable bound `k` binders above `m`'s root occurs in `m`.
+fn occurs(m: &[Node], k: Node) -> bool {
+    let mut pending: Vec<Node> = Vec::with_capacity(16);
+    let mut b: Node = 0;
+    for &n in m {
+        if n == APP {
+            pending.push(b);
+        } else if n == LAM {
+            b += 1;
+        } else {
+            if n - VAR0 == k + b {
+                return true;
+            }
+            if let Some(nb) = pending.pop() {
+                b = nb;
+            }
+        }
+    }
+    false
+}
+
+/// Whether the abstraction at `i` is an eta redex `\(M 0)` with 0 not free in `M`.
+pub fn is_eta_redex(t: &[Node], i: usize) -> bool {
+    if t[i] != LAM || t[i + 1] != APP {
+        return false;
+    }
+    let f = i + 2;
+    let a = skip(t, f);
+    t[a] == VAR0 && !occurs(&t[f..a], 0)
+}
+
+/// Pre-order index of the leftmost-outermost beta or eta redex.  In pre-order a node comes
+/// before everything inside it and everything to its right, so the first redex node is
+/// the leftmost-outermost one.
+pub fn find_beta_eta_redex(t: &[Node]) -> Option<usize> {
+    (0..t.len().saturating_sub(1)).find(|&i| (t[i] == APP && t[i + 1] == LAM) || is_eta_redex(t, i))
+}
+
+/// Contract the redex at `pos` into `out` (cleared first): a beta redex (an `APP` followed
+/// by a `LAM`) or an eta redex (`\(M 0)` becomes `M` with its free variables lowered by one).
+pub fn contract_any(t: &[Node], pos: usize, out: &mut Vec<Node>) {
+    if t[pos] == APP {
+        return contract_at(t, pos, out);
+    }
+    debug_assert!(is_eta_redex(t, pos));
+    let f = pos + 2;
+    let a = skip(t, f);
+    out.clear();
+    out.reserve(t.len());
+    out.extend_from_slice(&t[..pos]);
+    let mut pending: Vec<Node> = Vec::with_capacity(16);
+    let mut b: Node = 0;
+    for &n in &t[f..a] {
+        if n == APP {
+            out.push(APP);
+            pending.push(b);
+        } else if n == LAM {
+            out.push(LAM);
+            b += 1;
+        } else {
+            // 0 (at this depth: b) does not occur, so every free index is above it.
+            out.push(if n - VAR0 > b { n - 1 } else { n });
+            if let Some(nb) = pending.pop() {
+                b = nb;
+            }
+        }
+    }
+    out.extend_from_slice(&t[a + 1..]);
 }
 
 /// Append `arg` with its free variables (index >= `cutoff` inside it) raised by `d`.
@@ -255,7 +332,7 @@ pub fn trace_with(start: &[Node], max_steps: usize, max_size: usize, strategy: S
             break Status::StepCap;
         }
         let mut next = Vec::new();
-        contract_at(cur, pos, &mut next);
+        contract_any(cur, pos, &mut next);
         if next.len() > max_size {
             break Status::SizeCap;
         }
@@ -425,5 +502,30 @@ mod tests {
         assert_eq!(tr.steps(), 2);
         let tr = trace(&p("\\0"), 10, 10);
         assert_eq!((tr.status, tr.steps()), (Status::NormalForm, 0));
+    }
+
+    #[test]
+    fn eta_steps() {
+        let eta = |s: &str| {
+            let t = p(s);
+            let pos = find_redex_with(&t, Strategy::NormalEta)?;
+            let mut out = Vec::new();
+            contract_any(&t, pos, &mut out);
+            Some((to_string(&out), pos))
+        };
+        // \(1 0) under a binder: eta gives 0 (the outer variable, lowered).
+        assert_eq!(eta("\\\\(1 0)"), Some(("\\0".to_string(), 1)));
+        // \(0 0): 0 is free in the function, no eta redex.
+        assert_eq!(eta("\\(0 0)"), None);
+        // The outermost redex first: the beta redex inside comes after the eta redex.
+        assert_eq!(eta("\\\\((\\0 1) 0)"), Some(("\\(\\0 0)".to_string(), 1)));
+        // A beta redex left of an eta redex wins.
+        assert_eq!(
+            eta("((\\0 \\0) \\(\\0 0))"),
+            Some(("(\\0 \\(\\0 0))".to_string(), 1))
+        );
+        let tr = trace_with(&p("\\\\((\\0 1) 0)"), 10, 100, Strategy::NormalEta);
+        assert_eq!(tr.status, Status::NormalForm);
+        assert_eq!(to_string(tr.terms.last().unwrap()), "\\0");
     }
 }

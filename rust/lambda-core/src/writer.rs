@@ -87,6 +87,50 @@ pub struct GenConfig {
     pub tokens: bool,
     /// Which redex each step contracts.
     pub strategy: Strategy,
+    /// Out-of-distribution splits: a trace's split from its total steps, start size or
+    /// start depth (see [`SplitBy`]) instead of the hash of its id; `None`: the hash.
+    pub split_by: Option<SplitBy>,
+    /// `(val_from, test_from)`: a trace whose value is below `val_from` is train, below
+    /// `test_from` val, else test.
+    pub split_at: (usize, usize),
+    /// Order records by difficulty: cells (by size, then depth) take contiguous blocks of
+    /// the run's record slots, and a shard's records are sorted by (cell, trace length),
+    /// whole traces kept together in step order.  Needs the run's record count.
+    pub curriculum: bool,
+}
+
+/// What decides a trace's split in an out-of-distribution split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitBy {
+    /// The trace's total steps.
+    Steps,
+    /// The start term's size (nodes).
+    Size,
+    /// The start term's depth.
+    Depth,
+}
+
+impl SplitBy {
+    /// `steps`, `size` or `depth`.
+    pub fn from_name(name: &str) -> Option<SplitBy> {
+        match name {
+            "steps" => Some(SplitBy::Steps),
+            "size" => Some(SplitBy::Size),
+            "depth" => Some(SplitBy::Depth),
+            _ => None,
+        }
+    }
+
+    /// Split index (0 train, 1 val, 2 test) of a trace whose value is `v`.
+    pub fn split(v: usize, (val_from, test_from): (usize, usize)) -> u8 {
+        if v < val_from {
+            0
+        } else if v < test_from {
+            1
+        } else {
+            2
+        }
+    }
 }
 
 /// Where a shard sits in its run.
@@ -103,6 +147,8 @@ pub struct Place {
     pub num_shards: u64,
     /// The run's seed: keys the permutations that make small-cell start terms distinct.
     pub run_seed: u64,
+    /// The run's record count (needed by `curriculum` only; 0: unknown).
+    pub total: u64,
 }
 
 /// Compression of the shard files.
@@ -234,6 +280,44 @@ fn slot_cell(bounds: &[u64], p: u64) -> usize {
     bounds.partition_point(|&b| b <= x)
 }
 
+/// Each cell's rank in the curriculum: by size, then depth.
+fn curriculum_ranks(cells: &[Cell]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    order.sort_by_key(|&i| (cells[i].size, cells[i].depth));
+    let mut rank = vec![0; cells.len()];
+    for (r, &ci) in order.iter().enumerate() {
+        rank[ci] = r;
+    }
+    rank
+}
+
+/// Records per cell for the slots `start .. start + count` of a curriculum run of `total`
+/// records: the cells, ranked by size then depth, take contiguous blocks of slots, block `k`
+/// ending at `round(total * (w_0 + .. + w_k) / sum w)`.
+pub fn curriculum_counts(cells: &[Cell], start: u64, count: usize, total: u64) -> Vec<usize> {
+    let rank = curriculum_ranks(cells);
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    order.sort_by_key(|&i| rank[i]);
+    let wsum: f64 = cells.iter().map(|c| c.weight).sum();
+    let (mut acc, mut lo) = (0.0, 0u64);
+    let end = start + count as u64;
+    let mut out = vec![0usize; cells.len()];
+    for (k, &ci) in order.iter().enumerate() {
+        acc += cells[ci].weight;
+        let hi = if k + 1 == order.len() {
+            total
+        } else {
+            ((acc / wsum) * total as f64).round() as u64
+        };
+        let (a, b) = (lo.max(start), hi.min(end));
+        if b > a {
+            out[ci] = (b - a) as usize;
+        }
+        lo = hi;
+    }
+    out
+}
+
 /// Records per cell for the slots `start .. start + count`.
 pub fn cell_counts(cells: &[Cell], start: u64, count: usize) -> Vec<usize> {
     let bounds = cell_bounds(cells);
@@ -285,6 +369,24 @@ fn push_steps_to_nf(buf: &mut Vec<u8>, status: Status, left: usize) {
         push_num(buf, left);
     } else {
         buf.extend_from_slice(b"null");
+    }
+}
+
+/// Close the `cell` string; with an out-of-distribution split by size or depth, add the start
+/// term's `start_size` / `start_depth` (the value that decided the split, which a later step's
+/// input does not show).
+fn push_start_fields(buf: &mut Vec<u8>, cfg: &GenConfig, size: usize, depth: usize) {
+    buf.push(b'"');
+    match cfg.split_by {
+        Some(SplitBy::Size) => {
+            buf.extend_from_slice(b",\"start_size\":");
+            push_num(buf, size);
+        }
+        Some(SplitBy::Depth) => {
+            buf.extend_from_slice(b",\"start_depth\":");
+            push_num(buf, depth);
+        }
+        _ => {}
     }
 }
 
@@ -366,7 +468,15 @@ fn make_chunk(
         let tid = format!("{:016x}", xxh3_64(&text));
         // The split key is the trace id (a hash of the start term), which every record
         // carries: a start term lands in one split, and any record names its own key.
-        let split = splitter.split(tid.as_bytes()) as u8;
+        // (With an out-of-distribution split, the trace's steps / start size / start
+        // depth decide instead: still a function of the start term alone.)
+        let start_depth = depth(&start);
+        let split = match cfg.split_by {
+            None => splitter.split(tid.as_bytes()) as u8,
+            Some(SplitBy::Steps) => SplitBy::split(tr.steps(), cfg.split_at),
+            Some(SplitBy::Size) => SplitBy::split(start.len(), cfg.split_at),
+            Some(SplitBy::Depth) => SplitBy::split(start_depth, cfg.split_at),
+        };
         let mut t = TraceOut {
             start: if free { xxh3_128(&text) } else { 0 },
             free,
@@ -443,7 +553,8 @@ fn make_chunk(
             buf.extend_from_slice(tid.as_bytes());
             buf.extend_from_slice(b"\",\"cell\":\"");
             buf.extend_from_slice(draw.name.as_bytes());
-            buf.extend_from_slice(b"\"}}\n");
+            push_start_fields(buf, cfg, start.len(), start_depth);
+            buf.extend_from_slice(b"}}\n");
             t.examples.push(Example {
                 line: b0..out.buf.len(),
                 size: start.len() as u32,
@@ -528,7 +639,8 @@ fn make_chunk(
                 buf.extend_from_slice(tid.as_bytes());
                 buf.extend_from_slice(b"\",\"cell\":\"");
                 buf.extend_from_slice(draw.name.as_bytes());
-                buf.extend_from_slice(b"\"}}\n");
+                push_start_fields(buf, cfg, start.len(), start_depth);
+                buf.extend_from_slice(b"}}\n");
                 t.examples.push(Example {
                     line: b0..out.buf.len(),
                     size: inp.len() as u32,
@@ -711,7 +823,37 @@ pub fn run_shard(
             }
         })
         .collect();
-    let mut cells: Vec<CellState> = cell_counts(&cfg.cells, place.start, count)
+    if cfg.curriculum && (place.total == 0 || place.start + count as u64 > place.total) {
+        return Err(format!(
+            "curriculum needs the run's record count (LambdaGenerator(records=n)): shard {} covers records {}..{} of a run of {}",
+            place.index,
+            place.start,
+            place.start + count as u64,
+            place.total
+        ));
+    }
+    if cfg.curriculum
+        && place.num_shards > 0
+        && place.index + 1 == place.num_shards
+        && place.start + count as u64 != place.total
+    {
+        return Err(format!(
+            "curriculum: the last shard ends at record {}, but the run's record count is {} (LambdaGenerator(records=n) must be the run's n)",
+            place.start + count as u64,
+            place.total
+        ));
+    }
+    let per_cell = if cfg.curriculum {
+        curriculum_counts(&cfg.cells, place.start, count, place.total)
+    } else {
+        cell_counts(&cfg.cells, place.start, count)
+    };
+    let rank = curriculum_ranks(&cfg.cells);
+    // Curriculum: records are held, then sorted by (cell rank, trace steps, arrival).
+    let mut held: Vec<(usize, usize, usize, u8, u64)> = Vec::new();
+    let mut held_lines: Vec<u8> = Vec::new();
+    let mut held_starts: Vec<String> = Vec::new();
+    let mut cells: Vec<CellState> = per_cell
         .into_iter()
         .map(|quota| CellState {
             quota,
@@ -868,7 +1010,15 @@ pub fn run_shard(
                         tel.count("examples_over_depth_quota", 1);
                         continue;
                     }
-                    emit(&ch.buf[e.line.clone()], t.split, trace_no, &t.start_text)?;
+                    if cfg.curriculum {
+                        if held_starts.len() as u64 == trace_no {
+                            held_starts.push(t.start_text.clone());
+                        }
+                        held_lines.extend_from_slice(&ch.buf[e.line.clone()]);
+                        held.push((rank[ci], t.steps, held_lines.len(), t.split, trace_no));
+                    } else {
+                        emit(&ch.buf[e.line.clone()], t.split, trace_no, &t.start_text)?;
+                    }
                     emitted += 1;
                     kept += 1;
                     tel.observe(STRATA, &strata_cell[ci], 1);
@@ -953,6 +1103,25 @@ pub fn run_shard(
                 if unmet.is_empty() { String::new() } else { format!("; quotas unmet: {}", unmet.join(", ")) },
                 if cfg.redex_only { ", or --include-normal" } else { "" },
             ));
+        }
+    }
+    if cfg.curriculum {
+        let mut begin = vec![0usize; held.len()];
+        for i in 1..held.len() {
+            begin[i] = held[i - 1].2;
+        }
+        let mut order: Vec<usize> = (0..held.len()).collect();
+        // A stable sort: within one (cell, length) records keep their arrival order, so a
+        // trace's records stay together and in step order.
+        order.sort_by_key(|&i| (held[i].0, held[i].1));
+        for i in order {
+            let (_, _, end, split, tn) = held[i];
+            emit(
+                &held_lines[begin[i]..end],
+                split,
+                tn,
+                &held_starts[tn as usize],
+            )?;
         }
     }
     tel.count("examples", emitted as u64);
@@ -1100,6 +1269,9 @@ mod tests {
             named: false,
             tokens: false,
             strategy: Strategy::Normal,
+            split_by: None,
+            split_at: (0, 0),
+            curriculum: false,
         }
     }
 
@@ -1285,6 +1457,7 @@ mod tests {
                 index,
                 num_shards: shards,
                 run_seed: 32,
+                total: 0,
             };
             let d = make_shard(&c, &sp(), p, 2).unwrap();
             for s in d.starts {
@@ -1301,6 +1474,7 @@ mod tests {
             index: 0,
             num_shards: 8,
             run_seed: 32,
+            total: 0,
         };
         let e = make_shard(&c, &sp(), p, 2).err().unwrap();
         assert!(
@@ -1398,6 +1572,99 @@ mod tests {
             );
             let one = make_shard(&c, &sp(), at(7, n), 1).unwrap();
             assert_eq!(one.lines, d.lines);
+        }
+    }
+
+    #[test]
+    fn ood_split_follows_the_trace_value() {
+        for (by, name) in [
+            (SplitBy::Steps, "total_steps"),
+            (SplitBy::Size, "start_size"),
+            (SplitBy::Depth, "start_depth"),
+        ] {
+            let mut c = cfg();
+            c.split_by = Some(by);
+            c.split_at = match by {
+                SplitBy::Steps => (4, 8),
+                SplitBy::Size => {
+                    c.cells.push(cell(20, 6, 1.0));
+                    (15, 25)
+                }
+                SplitBy::Depth => (5, 8),
+            };
+            let d = make_shard(&c, &sp(), at(3, 600), 2).unwrap();
+            let mut seen = [0usize; 3];
+            let mut by_trace: BTreeMap<String, u8> = BTreeMap::new();
+            let mut begin = 0;
+            for &(end, split) in &d.records {
+                let line = std::str::from_utf8(&d.lines[begin..end]).unwrap();
+                begin = end;
+                let v: usize = field(line, name).parse().unwrap();
+                assert_eq!(split, SplitBy::split(v, c.split_at), "{line}");
+                let tid = field(line, "trace_id").to_string();
+                assert_eq!(*by_trace.entry(tid).or_insert(split), split);
+                seen[split as usize] += 1;
+            }
+            assert!(seen.iter().all(|&n| n > 0), "{by:?}: {seen:?}");
+        }
+    }
+
+    #[test]
+    fn curriculum_orders_cells_and_lengths() {
+        let mut c = cfg();
+        c.curriculum = true;
+        assert!(make_shard(&c, &sp(), at(3, 100), 1).is_err());
+        let total = 900u64;
+        let counts: Vec<Vec<usize>> = (0..3)
+            .map(|i| curriculum_counts(&c.cells, i * 300, 300, total))
+            .collect();
+        // 12x5 (weight 2) first: slots 0..600, then 30x8: 600..900.
+        assert_eq!(counts, vec![vec![0, 300], vec![0, 300], vec![300, 0]]);
+        let mut last_key = (0usize, 0usize);
+        for i in 0..3u64 {
+            let p = Place {
+                seed: 10 + i,
+                count: 300,
+                start: i * 300,
+                index: i,
+                num_shards: 3,
+                total,
+                ..Default::default()
+            };
+            let d = make_shard(&c, &sp(), p, 2).unwrap();
+            let mut begin = 0;
+            let mut steps_seen = Vec::new();
+            for &(end, _) in &d.records {
+                let line = std::str::from_utf8(&d.lines[begin..end]).unwrap();
+                begin = end;
+                let size: usize = field(line, "cell")
+                    .split('x')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let steps: usize = field(line, "total_steps").parse().unwrap();
+                let key = (size, steps);
+                // Across shards by cell; within a shard by (cell, length).
+                assert!(
+                    key >= last_key || size > last_key.0,
+                    "{key:?} after {last_key:?}"
+                );
+                last_key = key;
+                steps_seen.push((field(line, "trace_id").to_string(), field(line, "step")));
+            }
+            // Whole traces together, in step order.
+            let mut done: HashSet<String> = HashSet::new();
+            let mut prev: Option<(String, usize)> = None;
+            for (tid, step) in steps_seen {
+                let step: usize = step.parse().unwrap();
+                match &prev {
+                    Some((p, s)) if *p == tid => assert!(step > *s),
+                    _ => assert!(done.insert(tid.clone()), "trace {tid} split up"),
+                }
+                prev = Some((tid, step));
+            }
+            last_key = (last_key.0, 0);
         }
     }
 

@@ -47,6 +47,9 @@ class GenSpec:
         named: bool = False,
         tokens: bool = False,
         strategy: str = "normal",
+        split_by: str = "",
+        split_at: tuple[int, int] = ...,
+        curriculum: bool = False,
     ) -> GenSpec: ...
     def write_shard(
         self,
@@ -62,6 +65,7 @@ class GenSpec:
         num_shards: int = 0,
         run_seed: int = 0,
         start: int = 0,
+        total: int = 0,
     ) -> tuple[list[int], str]: ...
     def shard_lines(
         self,
@@ -75,6 +79,7 @@ class GenSpec:
         num_shards: int = 0,
         run_seed: int = 0,
         start: int = 0,
+        total: int = 0,
     ) -> tuple[bytes, list[int], list[int], list[str], str]: ...
 
 def canonical(t: str) -> str: ...

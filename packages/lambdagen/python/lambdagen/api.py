@@ -40,7 +40,7 @@ def generate(
 
         config = attrs.evolve(config, **config_fields)
     res = build_dataset(
-        LambdaGenerator(config, num_shards=-(-n // shard_size) if shard_size > 0 else 0, run_seed=seed),
+        LambdaGenerator(config, run_seed=seed, records=n),
         out,
         n,
         seed,

@@ -10,7 +10,7 @@ import click
 from datacore import CliGroup, GenerateOptions, generate_options, run_generate
 
 from ._version import __version__
-from .config import LambdaConfig
+from .config import LambdaConfig, parse_split
 from .generator import LambdaGenerator
 from .stats import dataset_stats
 from .terms import DEFAULT_MAX_SIZE, parse, trace
@@ -56,10 +56,20 @@ def main() -> None:
 @click.option("--named", is_flag=True, help="Also write input_named / target_named (named binders).")
 @click.option(
     "--strategy",
-    type=click.Choice(["normal", "call_by_name", "call_by_value", "applicative", "head"]),
+    type=click.Choice(["normal", "call_by_name", "call_by_value", "applicative", "head", "normal_eta"]),
     default="normal",
     show_default=True,
-    help="Which redex each step contracts.",
+    help="Which redex each step contracts (normal_eta: normal order with eta steps).",
+)
+@click.option(
+    "--split",
+    "split",
+    default="",
+    help="Out-of-distribution split KIND:VAL_FROM,TEST_FROM (KIND steps, size or depth), e.g. steps:10,20: "
+    "traces of < 10 steps train, 10..19 val, >= 20 test (instead of --split-ratios).",
+)
+@click.option(
+    "--curriculum", is_flag=True, help="Order records by difficulty (cell size, then trace length) across and within shards."
 )
 @click.option("--tokens", is_flag=True, help="Also write input_ids / target_ids, and vocab.json with the dataset.")
 @click.option(
@@ -84,9 +94,12 @@ def generate(
     named: bool,
     strategy: str,
     tokens: bool,
+    split: str,
+    curriculum: bool,
     threads: int,
 ) -> None:
     """Generate N reduction examples into --out (datacore dataset layout)."""
+    split_by, split_at = parse_split(split)
     config = LambdaConfig(
         schedule=schedule,
         max_steps=max_steps,
@@ -102,8 +115,11 @@ def generate(
         named=named,
         tokens=tokens,
         strategy=strategy,
+        split_by=split_by,
+        split_at=split_at,
+        curriculum=curriculum,
     )
-    res = run_generate(LambdaGenerator(config, num_shards=-(-opts.n // opts.shard_size), run_seed=opts.seed), opts)
+    res = run_generate(LambdaGenerator(config, run_seed=opts.seed, records=opts.n), opts)
     if tokens:
         from .tokens import write_vocab
 
@@ -123,7 +139,7 @@ def generate(
 @click.option("--named", is_flag=True, help="Also print each term with named binders.")
 @click.option(
     "--strategy",
-    type=click.Choice(["normal", "call_by_name", "call_by_value", "applicative", "head"]),
+    type=click.Choice(["normal", "call_by_name", "call_by_value", "applicative", "head", "normal_eta"]),
     default="normal",
     show_default=True,
 )

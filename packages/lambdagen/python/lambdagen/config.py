@@ -57,6 +57,30 @@ def parse_quotas(text: str, option: str = "--quotas") -> tuple[tuple[int, int, f
     return tuple(out)
 
 
+#: What an out-of-distribution split can be decided by (a trace's total steps, its start
+#: term's size or depth).
+SPLIT_BY = ("steps", "size", "depth")
+
+
+def parse_split(text: str) -> tuple[str, tuple[int, ...]]:
+    """Parse ``"KIND:VAL_FROM,TEST_FROM"`` (``--split``), e.g. ``"steps:10,20"``: traces of
+    under 10 steps are train, 10..19 val, 20 and more test.  ``KIND`` is ``steps``, ``size``
+    (of the start term) or ``depth`` (of the start term); ``""`` means the hash split."""
+    text = text.strip()
+    if not text:
+        return "", ()
+    m = re.fullmatch(r"(\w+):(\d+),(\d+)", text)
+    if not m or m.group(1) not in SPLIT_BY:
+        raise ScheduleError(
+            f"--split {text!r}: expected KIND:VAL_FROM,TEST_FROM with KIND one of {', '.join(SPLIT_BY)}, e.g. steps:10,20"
+        )
+    return m.group(1), (int(m.group(2)), int(m.group(3)))
+
+
+def _split_at(value: Any) -> tuple[int, ...]:
+    return tuple(int(v) for v in value)
+
+
 def _quota_tuple(value: Any, option: str = "--quotas") -> tuple[tuple[int, int, float], ...]:
     if isinstance(value, str):
         return parse_quotas(value, option)
@@ -147,6 +171,17 @@ class LambdaConfig:
       written to every record's ``meta.strategy``.
     * ``tokens``: also write ``input_ids`` / ``target_ids`` (see :mod:`lambdagen.tokens`); the
       dataset then gets a ``vocab.json`` with the longest input and target in tokens.
+    * ``split_by`` / ``split_at``: an out-of-distribution split instead of the hash one:
+      with ``split_by`` ``steps`` (the trace's total steps), ``size`` or ``depth`` (of the
+      trace's start term) and ``split_at = (val_from, test_from)``, a trace whose value is
+      below ``val_from`` is train, below ``test_from`` val, else test (the split ratios are
+      then not used).  A function of the start term alone, so a trace, and every trace of one
+      start term, is never split; records then carry ``meta.start_size`` / ``start_depth``.
+    * ``curriculum``: order the records by difficulty: cells (by size, then depth) take
+      contiguous blocks of the run's records, so shard ``i`` holds no cell harder than
+      shard ``i + 1``, and within a shard records are sorted by (cell, trace length), each
+      trace whole and in step order.  The generator then needs the run's ``n``
+      (``LambdaGenerator(records=n)``; :func:`lambdagen.generate` and the CLI set it).
     * ``threads``: Rust threads per shard (0: all cores); it does not change the output.
     """
 
@@ -169,6 +204,22 @@ class LambdaConfig:
     named: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     tokens: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     strategy: str = attrs.field(default="normal")
+    split_by: str = attrs.field(default="")
+    split_at: tuple[int, ...] = attrs.field(default=(), converter=_split_at)
+    curriculum: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+
+    @split_at.validator
+    def _check_split(self, _attr: Any, value: tuple[int, ...]) -> None:
+        if self.split_by not in ("", *SPLIT_BY):
+            raise ScheduleError(
+                f"split_by must be one of {', '.join(SPLIT_BY)} (or '' for the hash split), got {self.split_by!r}"
+            )
+        if not self.split_by:
+            if value:
+                raise ScheduleError(f"split_at {list(value)} needs split_by (steps, size or depth)")
+            return
+        if len(value) != 2 or not 0 < value[0] <= value[1]:
+            raise ScheduleError(f"split_at must be (val_from, test_from) with 0 < val_from <= test_from, got {list(value)}")
 
     @strategy.validator
     def _check_strategy(self, _attr: Any, value: str) -> None:
@@ -213,7 +264,21 @@ class LambdaConfig:
         d["schedule"] = [list(c) for c in self.schedule]
         for k in ("quotas", "size_quotas", "depth_quotas"):
             d[k] = [list(q) for q in getattr(self, k)]
+        d["split_at"] = list(self.split_at)
         return d
+
+    def split_rule(self) -> str | None:
+        """The out-of-distribution split in words (recorded in the manifest), or None."""
+        if not self.split_by:
+            return None
+        what = {"steps": "total steps", "size": "start-term size", "depth": "start-term depth"}[self.split_by]
+        lo, hi = self.split_at
+        return f"{what} < {lo}: train; {lo} <= {what} < {hi}: val; {what} >= {hi}: test (split ratios not used)"
+
+    def split_of_value(self, value: int) -> str:
+        """The split of a trace whose ``split_by`` value is ``value``."""
+        lo, hi = self.split_at
+        return "train" if value < lo else "val" if value < hi else "test"
 
     def spec(self) -> Any:
         """The Rust-side spec (built per process; not picklable)."""
@@ -232,6 +297,9 @@ class LambdaConfig:
             self.named,
             self.tokens,
             self.strategy,
+            self.split_by,
+            (self.split_at[0], self.split_at[1]) if self.split_at else (0, 0),
+            self.curriculum,
         )
 
     def cell_shares(self) -> dict[str, float]:

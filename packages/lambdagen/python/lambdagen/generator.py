@@ -39,27 +39,28 @@ class LambdaGenerator:
     The split key is ``meta.trace_id`` (a hash of the start term), so a whole trace lands
     in one split.  Each cell of the schedule gets its weight's share of the records (record slot
     ``p`` of the run belongs to the cell its golden-ratio point falls in), declared by
-    :meth:`targets` and counted in the ``strata`` histogram.  ``num_shards`` (the run's shard
-    count, ``ceil(n / shard_size)``) and ``run_seed`` (the run's seed) are set by
-    :func:`lambdagen.generate` and the CLI; they make start terms of cells with fewer than
-    2^96 terms distinct across the whole run (trace ``m`` of a cell in shard ``i`` takes
-    rank ``perm(m * num_shards + i)``).  With ``num_shards=0`` the run's shard count comes from
-    each ``ShardTask.shards`` (datacore sets it); only a hand-made task without it leaves start
-    terms distinct within each shard alone.  No other deduplication: traces are kept whole.
+    :meth:`targets` and counted in the ``strata`` histogram.  Start terms of cells with fewer
+    than 2^96 terms are distinct across the whole run: trace ``m`` of a cell in shard ``i``
+    takes rank ``perm(m * shards + i)``, ``shards`` being the run's shard count from each
+    ``ShardTask.shards`` (datacore sets it; a hand-made task without it leaves start terms
+    distinct within its shard alone) and ``perm`` keyed by ``run_seed`` (the run's seed, set by
+    :func:`lambdagen.generate` and the CLI).  ``records`` (the run's ``n``) is needed only with
+    ``config.curriculum``.  No other deduplication: traces are kept whole.  With
+    ``config.split_by`` the split is out of distribution (:meth:`split_of`).
     ``write_shard_files`` hands the whole shard to the Rust core (rayon over chunks);
     ``generate_shard`` yields the same records as dicts (for executors that need them).
     """
 
     config: LambdaConfig = attrs.field(factory=LambdaConfig)
-    num_shards: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     run_seed: int = attrs.field(default=0)
+    records: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     name: str = attrs.field(default="lambdagen", init=False)
     version: str = attrs.field(default=__version__, init=False)
     # The Rust spec, built once per worker process by setup() (not part of the config, not pickled).
     _rust: Any = attrs.field(init=False, default=None, eq=False, repr=False, hash=False)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"config": self.config, "num_shards": self.num_shards, "run_seed": self.run_seed}
+        return {"config": self.config, "run_seed": self.run_seed, "records": self.records}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for k, v in state.items():
@@ -89,8 +90,26 @@ class LambdaGenerator:
         return out
 
     def config_dict(self) -> dict[str, Any]:
-        """Full JSON config (stored in the manifest and compared on resume)."""
-        return {**self.config.to_dict(), "num_shards": self.num_shards, "run_seed": self.run_seed}
+        """Full JSON config (stored in the manifest and compared on resume), with the split rule
+        in words (``split_rule``, None for the hash split); ``records`` only with a curriculum."""
+        d = {**self.config.to_dict(), "run_seed": self.run_seed, "split_rule": self.config.split_rule()}
+        if self.config.curriculum:
+            d["records"] = self.records
+        return d
+
+    def split_of(self, record: dict[str, Any]) -> str | None:
+        """The record's split under an out-of-distribution split (``config.split_by``), from
+        its trace's ``meta.total_steps``, ``meta.start_size`` or ``meta.start_depth``; None
+        (the hash of :meth:`split_key`) without one.  The Rust writer applies the same rule."""
+        by = self.config.split_by
+        if not by:
+            return None
+        meta = record.get("meta")
+        field = {"steps": "total_steps", "size": "start_size", "depth": "start_depth"}[by]
+        value = meta.get(field) if isinstance(meta, dict) else None
+        if not isinstance(value, int):
+            raise ScheduleError(f"record {record.get('id')!r}: no meta.{field}, which decides its split")
+        return self.config.split_of_value(value)
 
     def split_key(self, record: dict[str, Any]) -> str:
         """The record's ``meta.trace_id`` (xxh3-64 hex of its trace's start term), which every
@@ -122,9 +141,10 @@ class LambdaGenerator:
                 salt,
                 self._threads(),
                 task.index,
-                self.num_shards or task.shards,
+                task.shards,
                 self.run_seed & (2**64 - 1),
                 task.start,
+                self.records,
             )
         except RuntimeError as e:
             # The core removed what it had written; make sure of it (no partial files).
@@ -149,9 +169,10 @@ class LambdaGenerator:
                 b"",
                 self._threads(),
                 task.index,
-                self.num_shards or task.shards,
+                task.shards,
                 self.run_seed & (2**64 - 1),
                 task.start,
+                self.records,
             )
         except RuntimeError as e:
             raise ScheduleError(str(e)) from None
