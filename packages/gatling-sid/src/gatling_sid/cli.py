@@ -184,3 +184,38 @@ def domains(registry_dir: Path | None, as_json: bool) -> None:
             f"rules={','.join(r['rules'])}"
         )
     click.echo(f"{len(rows)} domains, {len(reg.tools)} tools")
+
+
+@main.command("import-openapi")
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Registry directory to add the domain to.",
+)
+def import_openapi(spec: Path, out: Path) -> None:
+    """Turn an OpenAPI 3 document (YAML or JSON) into a domain file in a registry directory."""
+    import yaml
+
+    from .errors import RegistryError
+    from .openapi import domain_from_openapi
+    from .registry import DomainRegistry
+
+    try:
+        doc = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise RegistryError(f"{spec}: not YAML/JSON: {str(e).splitlines()[0]}") from None
+    dom = domain_from_openapi(doc, str(spec))
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"{dom['domain']}.yaml"
+    if target.exists():
+        raise RegistryError(f"{target}: already exists (remove it or choose another --out)")
+    target.write_text(yaml.safe_dump(dom, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    try:
+        reg = DomainRegistry._load_uncached(str(out.resolve()))
+    except RegistryError:
+        target.unlink()  # nothing half-written
+        raise
+    click.echo(f"{spec} -> {target}: domain {dom['domain']}, {len(reg.domains[dom['domain']].tools)} tools")

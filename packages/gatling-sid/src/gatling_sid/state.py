@@ -72,6 +72,10 @@ class World:
         self.rng = rng = random.Random(seed)
         self.skey, self.ekey = f"{d.subject}_id", f"{d.entity}_id"
         self.get_tool = d.tools[d.roles["get"]] if "get" in d.roles else None
+        if self.get_tool is None:  # e.g. an imported domain: the first lookup by record id shapes the records
+            self.get_tool = next(
+                (t for t in d.tools.values() if t.kind == "read" and self.ekey in t.input_schema.get("properties", {})), None
+            )
         prof = d.tools[d.roles["profile"]].output_schema["properties"] if "profile" in d.roles else {}
         self.tiers: list[str] = list((prof.get("tier") or {}).get("enum") or ["standard", "preferred", "vip"])
         self.spat = self._id_pattern(self.skey) or "^SUB-[0-9]{6}$"

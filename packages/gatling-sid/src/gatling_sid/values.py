@@ -195,6 +195,11 @@ def value_for(rng: random.Random, schema: dict[str, Any], name: str = "") -> Any
     if "enum" in schema:
         return rng.choice(schema["enum"])
     typ = schema.get("type")
+    if isinstance(typ, list):  # e.g. ["number", "null"]: a value of the first non-null type
+        typ = next((t for t in typ if t != "null"), "null")
+        if typ == "null":
+            return None
+        schema = {**schema, "type": typ}
     if typ == "string":
         if "pattern" in schema and schema.get("format") != "date":
             return from_pattern(rng, schema["pattern"])
