@@ -40,7 +40,7 @@ def test_outputs_are_consequences_of_state(registry, oracle):
     t = oracle.make_trace(rng, "x", domain="banking", intent="account_update")
     w = World(registry, "banking", t.meta["world"]["seed"])
     get = next(c for c in t.graph.calls if c.tool == "banking__get_account")
-    rec = w.records[get.output["account_id"]]
+    rec = w.view(w.records[get.output["account_id"]])
     assert {k: rec[k] for k in get.output} == get.output  # the record as stored
     upd = next(c for c in t.graph.calls if c.tool == "banking__update_account")
     field = next(k for k in upd.arguments if k not in ("account_id", "verification_token"))

@@ -166,7 +166,7 @@ class ProceduralOracle:
         if world is None:
             world = World(self.registry, d, rng.getrandbits(63))
         subj = world.subjects[world.primary]
-        rec = world.primary_record
+        rec = world.view(world.primary_record)
         money_op = d.roles["money"].split("__", 1)[1]
         destroy = d.roles["destroy"].split("__", 1)[1]
         upd = d.tool("update").input_schema["properties"]

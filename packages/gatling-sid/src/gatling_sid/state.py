@@ -71,15 +71,24 @@ class World:
         self.d = d = registry.domain(domain) if isinstance(domain, str) else domain
         self.rng = rng = random.Random(seed)
         self.skey, self.ekey = f"{d.subject}_id", f"{d.entity}_id"
-        self.get_tool = d.tools[d.roles["get"]] if "get" in d.roles else None
-        if self.get_tool is None:  # e.g. an imported domain: the first lookup by record id shapes the records
-            self.get_tool = next(
-                (t for t in d.tools.values() if t.kind == "read" and self.ekey in t.input_schema.get("properties", {})), None
+        cache = registry.__dict__.setdefault("_world_shapes", {})  # per registry: what the tools say, once
+        shape = cache.get(d.name)
+        if shape is None:
+            get_tool = d.tools[d.roles["get"]] if "get" in d.roles else None
+            if get_tool is None:  # e.g. an imported domain: the first lookup by record id shapes the records
+                get_tool = next(
+                    (t for t in d.tools.values() if t.kind == "read" and self.ekey in t.input_schema.get("properties", {})), None
+                )
+            prof = d.tools[d.roles["profile"]].output_schema["properties"] if "profile" in d.roles else {}
+            tiers = list((prof.get("tier") or {}).get("enum") or ["standard", "preferred", "vip"])
+            shape = cache[d.name] = (
+                get_tool,
+                tiers,
+                self._id_pattern(self.skey) or "^SUB-[0-9]{6}$",
+                self._id_pattern(self.ekey) or "^REC-[0-9]{8}$",
+                {n: r for r, n in d.roles.items()},
             )
-        prof = d.tools[d.roles["profile"]].output_schema["properties"] if "profile" in d.roles else {}
-        self.tiers: list[str] = list((prof.get("tier") or {}).get("enum") or ["standard", "preferred", "vip"])
-        self.spat = self._id_pattern(self.skey) or "^SUB-[0-9]{6}$"
-        self.epat = self._id_pattern(self.ekey) or "^REC-[0-9]{8}$"
+        self.get_tool, self.tiers, self.spat, self.epat, self.role_of = shape
         self.subjects: dict[str, dict[str, Any]] = {}
         self.records: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, str] = {}
@@ -88,7 +97,10 @@ class World:
         self.ledger: list[dict[str, Any]] = []
         self.outbox: list[dict[str, Any]] = []
         self.usage: dict[str, int] = {}
-        self.usage_data: dict[str, Any] = {}  # what domain-wide lookups (no record, no subject) returned
+        self.usage_data: dict[str, Any] = {}
+        self._drawn: dict[
+            str, dict[str, Any]
+        ] = {}  # record fields drawn from their seeds (not state: a cache)  # what domain-wide lookups (no record, no subject) returned
         self.clock = _dt.datetime(2026, rng.randint(1, 12), rng.randint(1, 28), rng.randint(8, 17), rng.choice((0, 15, 30, 45)))
         self.primary = self._add_subject(tier_at_least=1)
         for _ in range(rng.randint(1, 3)):
@@ -127,15 +139,25 @@ class World:
         eid = from_pattern(rng, self.epat)
         while eid in self.records:
             eid = from_pattern(rng, self.epat)
-        rec: dict[str, Any] = {}
-        if self.get_tool is not None:
-            for k, sub in self.get_tool.output_schema["properties"].items():
-                rec[k] = value_for(rng, sub, k)
-        rec.update({self.ekey: eid, self.skey: owner, "status": "active", "history": []})
+        # the record's other fields are a function of its own seed, drawn when first read (view)
+        rec: dict[str, Any] = {self.ekey: eid, self.skey: owner, "status": "active", "history": [], "seed": rng.getrandbits(32)}
         if fields:
             rec.update(fields)
         self.records[eid] = rec
         return eid
+
+    def view(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """A record as a lookup returns it: the fields drawn from its seed, overridden by what is stored."""
+        eid = rec[self.ekey]
+        base = self._drawn.get(eid)
+        if base is None:
+            base = {}
+            if self.get_tool is not None:
+                r = random.Random(rec["seed"])
+                for k, sub in self.get_tool.output_schema["properties"].items():
+                    base[k] = value_for(r, sub, k)
+            self._drawn[eid] = base
+        return {**base, **{k: v for k, v in rec.items() if k != "seed"}}
 
     # -- reading ----------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -175,7 +197,7 @@ class World:
         t = d.tools.get(tool)
         if t is None:
             return {}, [("state.unknown_tool", f"{tool} is not a tool of {d.name}")]
-        role = next((r for r, n in d.roles.items() if n == tool), "")
+        role = self.role_of.get(tool, "")
         probs: list[tuple[str, str]] = []
         rec = self.records.get(args.get(self.ekey, "")) if self.ekey in args else None
         if self.ekey in args and rec is None and t.kind != "write" or (t.kind == "write" and role == "update" and rec is None):
@@ -232,7 +254,7 @@ class World:
         if t.name in self.d.ops:
             return self._op_read(t, args, rec)
         if rec is not None:
-            return self._fill(t.output_schema, {k: v for k, v in rec.items() if k in props})
+            return self._fill(t.output_schema, {k: v for k, v in self.view(rec).items() if k in props})
         sid = args.get(self.skey)
         if sid is not None:
             s = self.subjects.get(sid)
@@ -326,7 +348,8 @@ class World:
             self.ledger.append({"tool": t.name, "record": (rec or {}).get(self.ekey), "amount": args.get("amount")})
         known = {k: v for k, v in plain.items() if k in t.output_schema.get("properties", {})}
         if rec is not None:
-            known.update({k: v for k, v in rec.items() if k in t.output_schema.get("properties", {}) and k not in known})
+            props = t.output_schema.get("properties", {})
+            known.update({k: v for k, v in self.view(rec).items() if k in props and k not in known})
         return self._fill(t.output_schema, known)
 
     def _guards(self, tool: str, args: dict[str, Any], rec: dict[str, Any] | None, who: str | None) -> list[tuple[str, str]]:
