@@ -23,6 +23,9 @@ from .rejects import describe_reject, reject_subtype_holds
 from .split import split_counts_by, split_of
 from .targets import TargetPlan
 from .telemetry import DataReport
+from .tokenfsm import TokenFSM, compile_token_fsm
+from .tokengen import TokenFsmGenerator
+from .vocab import Vocabulary, gpt2_vocabulary, load_tokenizer_json, load_vocabulary
 
 __all__ = [
     "CLASS_NAMES",
@@ -43,7 +46,10 @@ __all__ = [
     "QuotaManager",
     "RegexSyntaxError",
     "TargetPlan",
+    "TokenFSM",
+    "TokenFsmGenerator",
     "UnsupportedConstructError",
+    "Vocabulary",
     "__version__",
     "backward",
     "build_fsm",
@@ -51,6 +57,7 @@ __all__ = [
     "collate",
     "complement",
     "compile_regex",
+    "compile_token_fsm",
     "compile_token_regex",
     "count_exact",
     "count_scaled",
@@ -59,7 +66,10 @@ __all__ = [
     "forward",
     "generate_corpus",
     "generate_sample",
+    "gpt2_vocabulary",
     "intersection",
+    "load_tokenizer_json",
+    "load_vocabulary",
     "reject_subtype_holds",
     "sample_target",
     "split_counts_by",

@@ -7,6 +7,7 @@ Every command is a thin layer over the Python API; user errors print one clear l
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,27 @@ def _fsm(regex: str | None, fsm_file: str | None, alphabet: str | None, token_mo
     return result
 
 
+def _tokenizer_option(f: Any) -> Any:
+    return click.option(
+        "--tokenizer",
+        default=None,
+        metavar="gpt2|PATH.json",
+        help="Token-level FSM over a real vocabulary: 'gpt2' (offline) or a Hugging Face tokenizer.json; "
+        "strings are token-id sequences whose decoded text the regex accepts / could still / cannot.",
+    )(f)
+
+
+def _token_fsm(fsm: FSM, tokenizer: str | None, token_mode: bool) -> Any:
+    if tokenizer is None:
+        return None
+    if token_mode:
+        raise FsmError("--tokenizer needs a character regex (drop --tokens)")
+    from .tokenfsm import compile_token_fsm
+    from .vocab import load_vocabulary
+
+    return compile_token_fsm(fsm, load_vocabulary(tokenizer))
+
+
 @click.group(
     cls=CliGroup, help="Regex -> minimal DFA -> balanced, coverage-driven datasets of accept / incomplete / reject strings."
 )
@@ -137,6 +159,7 @@ def main() -> None:
 )
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the FSM as JSON here.")
 @click.option("--dot", "dot_out", type=click.Path(dir_okay=False), default=None, help="Also write a Graphviz DOT picture here.")
+@_tokenizer_option
 def compile_cmd(
     regex: str | None,
     fsm_file: str | None,
@@ -146,9 +169,13 @@ def compile_cmd(
     fmt: str,
     json_out: str | None,
     dot_out: str | None,
+    tokenizer: str | None,
 ) -> None:
     """Compile REGEX to a minimal DFA; print its states and edges (or JSON / DOT)."""
     fsm = _fsm(regex, fsm_file, alphabet, token_mode, vocab)
+    tfsm = _token_fsm(fsm, tokenizer, token_mode)
+    if tfsm is not None:  # the token-class DFA stands in for the character DFA
+        fsm = tfsm.fsm
     if json_out:
         fsm.save(json_out)
     if dot_out:
@@ -264,6 +291,7 @@ def pairs_cmd(
 )
 @click.option("--attempts", "attempts_per_sample", type=int, default=8, show_default=True, help="Tries per crafted reject.")
 @click.option("--batch-size", type=int, default=8192, show_default=True, help="Samples walked together.")
+@_tokenizer_option
 @generate_options
 def generate_cmd(
     regex: str | None,
@@ -281,10 +309,12 @@ def generate_cmd(
     unique: bool,
     attempts_per_sample: int,
     batch_size: int,
+    tokenizer: str | None,
     opts: GenerateOptions,
 ) -> None:
     """Generate a labelled dataset (datacore layout) from an FSM."""
     from .datagen import FsmGenerator
+    from .tokengen import TokenFsmGenerator
 
     fsm = _fsm(regex, fsm_file, alphabet, token_mode, vocab)
     cfg = GenConfig(
@@ -300,17 +330,21 @@ def generate_cmd(
         attempts_per_sample=attempts_per_sample,
         batch_size=batch_size,
     )
-    gen = FsmGenerator(fsm, cfg)
+    tfsm = _token_fsm(fsm, tokenizer, token_mode)
+    gen: Any = FsmGenerator(fsm, cfg) if tfsm is None else TokenFsmGenerator(tfsm, cfg)
+    inner = gen if tfsm is None else gen.inner
     if cfg.unique:
         gen.targets(opts.n)  # refuse an exhausted cell before anything is written
-    else:
+    elif tfsm is None:  # (with a tokenizer a class sequence stands for many token sequences)
         from .unique import repeat_warning
 
-        warn = repeat_warning(gen.engine, opts.n)
+        warn = repeat_warning(inner.engine, opts.n)
         if warn:
             click.echo(warn, err=True)
     run_generate(gen, opts)
     (opts.out / "fsm.json").write_text(fsm.to_json() + "\n", encoding="utf-8")
+    if tfsm is not None:
+        (opts.out / "token_fsm.json").write_text(json.dumps(tfsm.to_dict()) + "\n", encoding="utf-8")
     sys.stderr.flush()
 
 
