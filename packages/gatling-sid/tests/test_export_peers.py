@@ -154,3 +154,22 @@ def test_export_dataset_peer_formats(tmp_path, traces, registry):
     assert list(out2.parent.rglob("*")) == []
     with pytest.raises(TraceFormatError, match="--format"):
         export_dataset(ds, tmp_path / "y.jsonl", "sharegpt", registry)
+
+
+def test_transformers_apply_chat_template_renders_the_same(traces, registry):
+    """transformers itself (offline: a tokenizer built in memory, the template text passed in) gives the same text."""
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, models
+
+    tok = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(models.WordLevel({"<unk>": 0}, unk_token="<unk>")), bos_token="<s>", eos_token="</s>"
+    )
+    for name, fname in stacks.TEMPLATES.items():
+        tpl = (FIX / "templates" / fname).read_text()
+        for tr in traces[:8]:
+            rec = to_hf_chat(tr, registry.tools, parallel=not name.startswith("llama"))
+            got = tok.apply_chat_template(
+                rec["messages"], tools=rec["tools"], chat_template=tpl, tokenize=False, date_string="26 Jul 2024"
+            )
+            assert got == stacks.render(name, rec["messages"], rec["tools"])
+            assert stacks.calls_from_render(name, got) == expected(tr)
