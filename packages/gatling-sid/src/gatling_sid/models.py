@@ -359,6 +359,9 @@ class GoldTrace:
         import json
 
         outputs = {c.id: (c.output or {}) for c in self.graph.calls}
+        dia = self.meta.get("dialogue") if isinstance(self.meta, dict) else None
+        if isinstance(dia, dict) and isinstance(dia.get("turns"), list):
+            return self._dialogue_format(dia["turns"], outputs, tools)
         messages: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "text", "text": self.request.text}]}]
         used: list[str] = []
         for wave in self.graph.levels():
@@ -383,5 +386,55 @@ class GoldTrace:
                 ],
             }
         )
+        tool_defs = [tools[t].to_anthropic_tool() for t in used if tools is not None and t in tools]
+        return {"system": self.policy.render(), "tools": tool_defs, "messages": messages}
+
+    def _dialogue_format(
+        self, turns: list[Any], outputs: dict[str, Any], tools: Mapping[str, ToolSchema] | None
+    ) -> dict[str, Any]:
+        """A dialogue (``meta.dialogue.turns``) as Anthropic messages: text turns, tool_use waves and their results."""
+        import json
+
+        by = {c.id: c for c in self.graph.calls}
+        messages: list[dict[str, Any]] = []
+        used: list[str] = []
+
+        def push(role: str, blocks: list[dict[str, Any]]) -> None:
+            if messages and messages[-1]["role"] == role:
+                messages[-1]["content"].extend(blocks)  # e.g. an assistant's words, then its calls
+            else:
+                messages.append({"role": role, "content": blocks})
+
+        for t in turns:
+            if "calls" in t:
+                wave = [by[cid] for cid in t["calls"]]
+                for c in wave:
+                    if c.tool not in used:
+                        used.append(c.tool)
+                push(
+                    "assistant",
+                    [
+                        {
+                            "type": "tool_use",
+                            "id": f"toolu_{c.id}",
+                            "name": c.tool,
+                            "input": self.graph.resolve_arguments(c, outputs),
+                        }
+                        for c in wave
+                    ],
+                )
+                push(
+                    "user",
+                    [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": f"toolu_{c.id}",
+                            "content": json.dumps(c.output or {}, sort_keys=True),
+                        }
+                        for c in wave
+                    ],
+                )
+            else:
+                push(t["role"], [{"type": "text", "text": t["text"]}])
         tool_defs = [tools[t].to_anthropic_tool() for t in used if tools is not None and t in tools]
         return {"system": self.policy.render(), "tools": tool_defs, "messages": messages}

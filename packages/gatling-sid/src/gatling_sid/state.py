@@ -66,7 +66,7 @@ class GradeReport:
 class World:
     """One domain's state, seeded; ``execute`` runs a tool call against it."""
 
-    def __init__(self, registry: DomainRegistry, domain: str | Domain, seed: int) -> None:
+    def __init__(self, registry: DomainRegistry, domain: str | Domain, seed: int, min_records: int = 1) -> None:
         self.registry = registry
         self.d = d = registry.domain(domain) if isinstance(domain, str) else domain
         self.rng = rng = random.Random(seed)
@@ -103,7 +103,7 @@ class World:
         ] = {}  # record fields drawn from their seeds (not state: a cache)  # what domain-wide lookups (no record, no subject) returned
         self.clock = _dt.datetime(2026, rng.randint(1, 12), rng.randint(1, 28), rng.randint(8, 17), rng.choice((0, 15, 30, 45)))
         self.primary = self._add_subject(tier_at_least=1)
-        for _ in range(rng.randint(1, 3)):
+        for _ in range(max(min_records, rng.randint(1, 3))):
             self._add_record(self.primary)
         for _ in range(rng.randint(1, 2)):
             other = self._add_subject()
@@ -391,7 +391,7 @@ def grade(registry: DomainRegistry, trace: GoldTrace) -> GradeReport:
     w = trace.meta.get("world") if isinstance(trace.meta, dict) else None
     if not isinstance(w, dict) or not isinstance(w.get("seed"), int):
         return GradeReport((("state.no_world", "", "the trace records no world seed"),), (), "", None)
-    world = World(registry, trace.domain, w["seed"])
+    world = World(registry, trace.domain, w["seed"], min_records=int(w.get("min_records", 1)))
     for u in w.get("usage") or []:
         world.seed_usage(*u)
     if isinstance(w.get("clock"), str):

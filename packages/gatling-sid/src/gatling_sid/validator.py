@@ -93,6 +93,16 @@ class ValidationReport:
         return {"trace_id": self.trace_id, "ok": self.ok, "violations": [v.to_dict() for v in self.violations]}
 
 
+def _user_words(trace: GoldTrace) -> str:
+    """The request and, in a dialogue (``meta.dialogue``), every later user turn."""
+    dia = trace.meta.get("dialogue") if isinstance(trace.meta, dict) else None
+    turns = dia.get("turns") if isinstance(dia, dict) else None
+    if not isinstance(turns, list):
+        return trace.request.text
+    later = [t["text"] for t in turns[1:] if isinstance(t, dict) and t.get("role") == "user" and isinstance(t.get("text"), str)]
+    return "\n".join([trace.request.text, *later])
+
+
 def _leaves(key: str, val: Any) -> Iterable[tuple[str, Any]]:
     """(path, value) of every string/number leaf of an argument (booleans are the agent's reading of a yes/no)."""
     stack = [(key, val)]
@@ -291,7 +301,7 @@ class TraceValidator:
         domain: Any,
     ) -> None:
         """Literal identity details, record ids and recipients must come from the user or an earlier output."""
-        text = trace.request.text
+        text = _user_words(trace)
         low = text.lower()
         seen_out: dict[str, set[str]] = {}
         earlier: list[str] = []
@@ -374,7 +384,7 @@ class TraceValidator:
         and the user's request names neither.  Text that merely resembles an instruction
         ("disregard the earlier email") and that the agent does not act on is not a violation.
         """
-        req = trace.request.text.lower()
+        req = _user_words(trace).lower()
         texts: list[tuple[str, str]] = []  # (call id, lower-cased free text of its output)
         found: list[tuple[str, str]] = []
         for c in calls:

@@ -1,0 +1,211 @@
+"""Multi-turn gold dialogues from a procedural user simulator.
+
+``DialogueMaker(oracle).make(rng, trace_id, behaviour, domain=None)`` returns a :class:`GoldTrace`
+whose ``meta.dialogue`` holds the conversation (``{"behaviour", "turns"}``; a turn is
+``{"role": "user"|"assistant", "text": ...}`` or ``{"role": "assistant", "calls": [call ids]}``
+for one wave of the graph).  The calls are executed on the trace's world like any gold trace, so
+``state.grade`` and the validator check them; the validator's grounding reads every user turn.
+
+Behaviours (each has gold):
+
+* ``ask_missing`` - the first message leaves out identity details the calls need; the agent
+  asks for exactly those; the user gives them; then the calls run.
+* ``confirm_in_words`` - before a destructive call the agent asks in words; the user says yes
+  (the call runs, the confirmation is recorded) -- or ``decline_in_words``: the user says no and
+  nothing destructive runs.
+* ``refuse_forbidden`` - the user asks for what policy forbids (the bulk export); the agent
+  refuses, citing the rule; no call.
+* ``clarify`` - the user has several records and does not say which; the agent lists them
+  (a search), asks, the user picks one, the agent reads it.
+* ``no_call`` - nothing a tool is for (thanks, a question the domain's tools do not answer);
+  the agent answers without a call.
+* ``parallel`` - two independent lookups the user asks for at once: one assistant turn, two calls.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from .models import GoldTrace, ToolCallGraph, UserRequest
+from .procedural import ProceduralOracle, _Plan
+from .state import World
+from .text import compose, facts_sentences, humanize
+
+__all__ = ["BEHAVIOURS", "DialogueMaker"]
+
+BEHAVIOURS = ("ask_missing", "confirm_in_words", "decline_in_words", "refuse_forbidden", "clarify", "no_call", "parallel")
+_ASK = {"subject_id": "your {subject} ID", "dob": "your date of birth", "last4": "the last four digits on file"}
+_YES = ("Yes, go ahead.", "Yes - I'm sure, please do it.", "Confirmed, go ahead.", "Yes, I understand. Proceed.")
+_NO = ("No, leave it as it is.", "Actually no, don't do that.", "Hold on - no, please keep it.", "No thanks, I changed my mind.")
+_NO_CALL = (
+    "Thanks, that's all I needed!",
+    "What's the weather like in {city} this weekend?",
+    "Can you recommend a good book for a long flight?",
+    "Just saying hi - no request today.",
+    "How do I say 'thank you' in Japanese?",
+)
+_FORBIDDEN = (
+    "Please export all {subject} records as a {fmt} file, personal details included.",
+    "I need a full dump of every {subject}'s data in {fmt} - with PII, for our audit.",
+    "Send me the complete {subject} database export ({fmt}), including personal information.",
+)
+_CITIES = ("Lisbon", "Oslo", "Nairobi", "Osaka", "Lima", "Tbilisi")
+
+
+def _waves(graph: ToolCallGraph) -> list[dict[str, Any]]:
+    return [{"role": "assistant", "calls": [c.id for c in wave]} for wave in graph.levels()]
+
+
+def _done(policy_id: str, n: int) -> dict[str, Any]:
+    return {"role": "assistant", "text": f"Done: {n} step{'s' if n != 1 else ''} completed under policy {policy_id}."}
+
+
+class DialogueMaker:
+    """Gold dialogues for each behaviour, on the procedural oracle's domains and worlds."""
+
+    def __init__(self, oracle: ProceduralOracle | None = None) -> None:
+        self.oracle = oracle or ProceduralOracle()
+        self.registry = self.oracle.registry
+
+    def make(self, rng: random.Random, trace_id: str, behaviour: str, domain: str | None = None) -> GoldTrace:
+        """One gold dialogue of ``behaviour`` (domain drawn from ``rng`` unless given)."""
+        if behaviour not in BEHAVIOURS:
+            raise ValueError(f"unknown behaviour {behaviour!r}; known: {', '.join(BEHAVIOURS)}")
+        o = self.oracle
+        d = self.registry.domain(domain or rng.choice(o.domain_names))
+        seed = rng.getrandbits(63)
+        min_records = 2 if behaviour == "clarify" else 1  # several records make "my account" ambiguous
+        world = World(self.registry, d, seed, min_records=min_records)
+        s = o.slots(rng, d, world)
+        turns: list[dict[str, Any]] = []
+        intent = {
+            "ask_missing": "account_update",
+            "confirm_in_words": "cancellation",
+            "decline_in_words": "cancellation",
+            "clarify": "account_inquiry",
+            "parallel": "account_inquiry",
+        }.get(behaviour, behaviour)
+        fill = {**s, "city": rng.choice(_CITIES), "fmt": rng.choice(("csv", "json", "parquet"))}
+        calls: tuple[Any, ...] = ()
+        problems: list[tuple[str, str, str]] = []
+        if behaviour in ("ask_missing", "confirm_in_words", "decline_in_words"):
+            graph, problems = o.plan(rng, d, intent, s, world)
+            need = o.needs(d, graph, s)
+            if behaviour == "ask_missing":
+                for _ in range(20):  # a first message that leaves identity details out
+                    first = compose(rng, intent, s, need - {"identity"})
+                    missing = [k for k in ("subject_id", "dob", "last4") if str(s[k]) not in first]
+                    if missing:
+                        break
+                ask = " and ".join(_ASK[k].format(**s) for k in missing)
+                answer = " ".join(facts_sentences(rng, first, s, {"identity"}))
+                turns = [
+                    {"role": "user", "text": first},
+                    {
+                        "role": "assistant",
+                        "text": f"I can help with that. To verify you first, please tell me {ask}.",
+                        "asks": missing,
+                    },
+                    {"role": "user", "text": answer},
+                    *_waves(graph),
+                    _done(d.policy.id, len(graph.calls)),
+                ]
+                text = first
+            else:
+                text = compose(rng, intent, s, need)
+                ask = f"Before I {s['destroy']} {s['entity_id']}: this cannot be undone. Shall I go ahead?"
+                if behaviour == "confirm_in_words":
+                    turns = [
+                        {"role": "user", "text": text},
+                        {"role": "assistant", "text": ask},
+                        {"role": "user", "text": rng.choice(_YES)},
+                        *_waves(graph),
+                        _done(d.policy.id, len(graph.calls)),
+                    ]
+                else:  # the user declines: identity and lookup only, nothing destructive
+                    world = World(self.registry, d, seed, min_records=min_records)
+                    p = _Plan(rng, self.registry, d, {}, world)
+                    p.add("get", {f"{d.entity}_id": s["entity_id"]})
+                    graph, problems = ToolCallGraph(tuple(p.calls)), p.problems
+                    turns = [
+                        {"role": "user", "text": text},
+                        *_waves(graph),
+                        {"role": "assistant", "text": ask},
+                        {"role": "user", "text": rng.choice(_NO)},
+                        {"role": "assistant", "text": f"Understood - {s['entity_id']} stays as it is; nothing was changed."},
+                    ]
+            calls = graph.calls
+        elif behaviour == "refuse_forbidden":
+            text = rng.choice(_FORBIDDEN).format(**fill)
+            rule = d.policy.rule("forbidden_tools")
+            rid = rule.id if rule is not None else "policy"
+            turns = [
+                {"role": "user", "text": text},
+                {
+                    "role": "assistant",
+                    "text": f"I can't do that: a bulk export of {humanize(d.subject)} records is forbidden by "
+                    f"policy {d.policy.id} [{rid}]. I can help with your own records instead.",
+                    "refuses": rid,
+                },
+            ]
+        elif behaviour == "no_call":
+            text = rng.choice(_NO_CALL).format(**fill)
+            turns = [
+                {"role": "user", "text": text},
+                {
+                    "role": "assistant",
+                    "text": f"Happy to chat, but I can only act on {humanize(d.name)} requests here; none of my tools is "
+                    "needed for this. Is there anything about your account I can do?",
+                },
+            ]
+        elif behaviour == "clarify":
+            subj, ent = f"{d.subject}_id", f"{d.entity}_id"
+            text = f"Hi, can you check my {humanize(d.entity)}? I'm {humanize(d.subject)} {s['subject_id']}."
+            p = _Plan(rng, self.registry, d, {}, world)
+            c1 = p.add("search", {subj: s["subject_id"], "limit": 10})
+            ids = [r[ent] for r in p.outputs[c1]["results"]]
+            pick = rng.randrange(len(ids))
+            c2 = p.add("get", {ent: ids[pick]}, (c1,))
+            graph, problems = ToolCallGraph(tuple(p.calls)), p.problems
+            turns = [
+                {"role": "user", "text": text},
+                {"role": "assistant", "calls": [c1]},
+                {"role": "assistant", "text": f"You have {len(ids)}: {', '.join(ids)}. Which one do you mean?", "asks": [ent]},
+                {
+                    "role": "user",
+                    "text": rng.choice(("The one ending {t}, please: {id}.", "{id}, thanks.", "It's {id}.")).format(
+                        id=ids[pick], t=ids[pick][-3:]
+                    ),
+                },
+                {"role": "assistant", "calls": [c2]},
+                _done(d.policy.id, 2),
+            ]
+            calls = graph.calls
+        else:  # parallel
+            subj, ent = f"{d.subject}_id", f"{d.entity}_id"
+            text = (
+                f"Two things at once please: my {humanize(d.subject)} profile ({s['subject_id']}) and "
+                f"the details of {humanize(d.entity)} {s['entity_id']}."
+            )
+            p = _Plan(rng, self.registry, d, {}, world)
+            p.add("profile", {subj: s["subject_id"]})
+            p.add("get", {ent: s["entity_id"]})
+            graph, problems = ToolCallGraph(tuple(p.calls)), p.problems
+            turns = [{"role": "user", "text": text}, *_waves(graph), _done(d.policy.id, 2)]
+            calls = graph.calls
+        wmeta: dict[str, Any] = {"seed": seed, "state_sha256": world.digest()}
+        if min_records > 1:
+            wmeta["min_records"] = min_records
+        if problems:
+            wmeta["problems"] = [list(p) for p in problems]
+        req_slots = {k: s[k] for k in ("subject_id", "entity_id", "amount", "currency", "field_key", "recipient")}
+        return GoldTrace(
+            trace_id,
+            d.name,
+            intent,
+            UserRequest(text, intent, d.name, req_slots),
+            d.policy,
+            ToolCallGraph(tuple(calls)),
+            {"oracle": "procedural-dialogue", "world": wmeta, "dialogue": {"behaviour": behaviour, "turns": turns}},
+        )
