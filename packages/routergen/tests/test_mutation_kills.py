@@ -163,7 +163,7 @@ class StubLLM:
     def __init__(self):
         from routergen.spec import LLMConfig
 
-        self.config = LLMConfig(model="m", temperature=0.4)
+        self.config = LLMConfig(model="m", temperature=0.4, structured="text")  # replies in text (tool use: test_structured)
         self.reqs = []
 
     def request(self, system, user, temperature=None, max_tokens=None, model=None):

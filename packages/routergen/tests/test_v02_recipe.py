@@ -171,7 +171,7 @@ def test_jinja2_prompt_templates_render_into_naive_requests():
     from routergen.spec import BUILTIN_ARMS, LLMConfig
 
     class StubLLM:
-        config = LLMConfig(model="m", temperature=0.4)
+        config = LLMConfig(model="m", temperature=0.4, structured="text")  # prompts in text mode
 
         def __init__(self):
             self.reqs = []

@@ -12,8 +12,8 @@ from click.core import ParameterSource
 from datacore import CliGroup, GenerateOptions, generate_options
 
 from . import __version__
+from .pipeline import EXECUTIONS, run_recipe, usable_arms
 from .pipeline import preview as preview_samples
-from .pipeline import run_recipe, usable_arms
 from .spec import GenerationContext, builtin_recipes, load_recipe
 
 
@@ -65,6 +65,26 @@ _price_option = click.option(
     default=None,
     help="Start the bandit from an earlier run's bandit_state.json (its --out directory or the file).",
 )
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most model requests in flight at once [default: adaptive]; the output is the same for every value.",
+)
+@click.option(
+    "--execution",
+    type=click.Choice(EXECUTIONS),
+    default="interactive",
+    show_default=True,
+    help="Send model requests one by one, or through Message Batches (half price, slower; resumable).",
+)
+@click.option(
+    "--batch-poll",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds between polls of unfinished Message Batches (--execution batch).",
+)
 @_price_option
 def generate(
     recipe: str,
@@ -72,6 +92,9 @@ def generate(
     offline: bool,
     cache_dir: Path | None,
     warm_start: Path | None,
+    concurrency: int | None,
+    execution: str,
+    batch_poll: float,
     prices: tuple[str, ...],
 ) -> None:
     """Generate a dataset from RECIPE (a file, or a built-in recipe name) into --out.
@@ -108,6 +131,9 @@ def generate(
         split_ratios=opts.split_ratios,
         allow_shortfall=opts.allow_shortfall,
         warm_start=warm_start,
+        concurrency=concurrency,
+        execution=execution,
+        batch_poll_s=batch_poll,
     )
     if not opts.quiet:
         s = res.manifest["splits"]

@@ -344,20 +344,27 @@ class Grammar:
 
 
 def _seed_values(spec: Mapping[str, Any], source: str, fail: Callable[..., GrammarError]) -> list[Any]:
-    """A slot's values from a seed file: ``{from: FILE.csv, column: NAME}`` or
-    ``{from: FILE.jsonl, field: NAME}`` (path relative to the recipe's folder).  Values keep
-    their order, duplicates and empty cells dropped; CSV cells are strings, JSONL values scalars."""
+    """A slot's values from a seed file or a Hugging Face dataset.
+
+    ``{from: FILE.csv, column: NAME}``, ``{from: FILE.jsonl, field: NAME}``, ``{from: DIR,
+    column: NAME[, split: S]}`` (a ``datasets`` dataset saved with ``save_to_disk``) or
+    ``{hf: BUILDER, data_files: FILES, column: NAME[, split: S]}`` (``datasets.load_dataset`` of
+    local files, e.g. ``hf: json``; offline).  Paths are relative to the recipe's folder.
+    Values keep their order, duplicates and empty cells dropped; CSV cells are strings, JSONL and
+    dataset values scalars."""
     import csv
     import json
     from pathlib import Path
 
+    base = Path(source).parent if source and not source.startswith("<") else Path.cwd()
+    if "hf" in spec or ("from" in spec and isinstance(spec["from"], str) and (base / spec["from"]).is_dir()):
+        return _dataset_values(spec, base, fail)
     bad = sorted(set(spec) - {"from", "column", "field"})
     if bad:
         raise fail("unknown key (allowed: from, column for CSV, field for JSONL)", (bad[0],))
     name = spec.get("column", spec.get("field"))
     if not isinstance(spec["from"], str) or not isinstance(name, str):
         raise fail("a seed file slot is {from: FILE.csv, column: NAME} or {from: FILE.jsonl, field: NAME}")
-    base = Path(source).parent if source and not source.startswith("<") else Path.cwd()
     p = (base / spec["from"]).resolve()
     values: list[Any] = []
     try:
@@ -380,12 +387,69 @@ def _seed_values(spec: Mapping[str, Any], source: str, fail: Callable[..., Gramm
                         raise fail(f"{p.name}:{i}: field {name!r} is not a scalar", ("field",))
                     values.append(v)
             else:
-                raise fail(f"{p.name}: seed files are .csv or .jsonl", ("from",))
+                raise fail(f"{p.name}: seed files are .csv or .jsonl (or a datasets directory)", ("from",))
     except OSError as e:
         raise fail(f"cannot read seed file {p}: {e.strerror or e}", ("from",)) from None
     out = list(dict.fromkeys(v for v in values if v is not None and v != ""))
     if not out:
         raise fail(f"{p.name}: no values in {name!r}", ("from",))
+    return out
+
+
+def _dataset_values(spec: Mapping[str, Any], base: Any, fail: Callable[..., GrammarError]) -> list[Any]:
+    """A slot's values from one column of a Hugging Face dataset on this machine (no network)."""
+    import os
+
+    allowed = {"hf", "data_files", "column", "split"} if "hf" in spec else {"from", "column", "split"}
+    bad = sorted(set(spec) - allowed)
+    if bad:
+        raise fail(f"unknown key (allowed: {', '.join(sorted(allowed))})", (bad[0],))
+    column, split = spec.get("column"), spec.get("split")
+    if not isinstance(column, str):
+        raise fail("a dataset slot names its column: column: NAME", ())
+    if split is not None and not isinstance(split, str):
+        raise fail("split: must be a split name such as train", ("split",))
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # seeds are local: never reach for the Hub
+    try:
+        import datasets
+    except ImportError:
+        raise fail("a Hugging Face dataset slot needs the datasets package: pip install 'routergen[hf]'") from None
+    where = "hf" if "hf" in spec else "from"
+    try:
+        if "hf" in spec:
+            files = spec.get("data_files")
+            if not isinstance(spec["hf"], str) or not (
+                isinstance(files, str) or (isinstance(files, list) and all(isinstance(f, str) for f in files))
+            ):
+                raise fail("{hf: BUILDER, data_files: FILE or [FILES]} (local files, e.g. hf: json)", ())
+            local = [str(base / f) for f in ([files] if isinstance(files, str) else files)]
+            missing = [f for f in local if not os.path.exists(f)]
+            if missing:
+                raise fail(f"data file {missing[0]} does not exist", ("data_files",))
+            ds: Any = datasets.load_dataset(spec["hf"], data_files=local, split=split or "train")
+            label = f"{spec['hf']} dataset of {', '.join(os.path.basename(f) for f in local)}"
+        else:
+            ds = datasets.load_from_disk(str(base / spec["from"]))
+            label = str(spec["from"])
+            if isinstance(ds, datasets.DatasetDict):
+                if split is None or split not in ds:
+                    raise fail(f"{label} has splits {', '.join(ds)}: name one with split:", ("split",))
+                ds = ds[split]
+            elif split is not None:
+                raise fail(f"{label} is a single dataset (no splits); remove split:", ("split",))
+    except GrammarError:
+        raise
+    except Exception as e:  # datasets raises many types (FileNotFoundError, DatasetNotFoundError, ValueError, ...)
+        raise fail(f"cannot load the dataset: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", (where,)) from None
+    if column not in ds.column_names:
+        raise fail(f"{label} has no column {column!r} (columns: {', '.join(ds.column_names)})", ("column",))
+    values = ds[column]
+    for i, v in enumerate(values):
+        if v is not None and not isinstance(v, (str, int, float, bool)):
+            raise fail(f"{label} row {i}: column {column!r} is not a scalar ({type(v).__name__})", ("column",))
+    out = list(dict.fromkeys(v for v in values if v is not None and v != ""))
+    if not out:
+        raise fail(f"{label}: no values in {column!r}", (where,))
     return out
 
 
@@ -528,8 +592,8 @@ def grammar_from_dict(
         if not isinstance(name, str) or not _SLOT_NAME.match(name) or name in RESERVED_FIELDS or name == "text":
             raise err(path, f"slot name {name!r} is not allowed (identifier; not text, id, meta)")
         seed_file = None
-        if isinstance(s, Mapping) and "from" in s:
-            seed_file = str(s["from"])
+        if isinstance(s, Mapping) and ("from" in s or "hf" in s):
+            seed_file = str(s["from"]) if "from" in s else f"hf:{s['hf']}:{s.get('data_files')}"
             s = {"values": _seed_values(s, source, lambda msg, sub=(), at=path: err(at + sub, msg))}
         if isinstance(s, list):
             values, weights = s, [1.0] * len(s)

@@ -43,7 +43,7 @@ TEMPERATURE_API_VERSION = "2023-06-01"
 BUDGET_CHUNK = 16
 
 
-def make_client(cache_dir: str | os.PathLike[str] | None, prices: Any = None) -> Any:
+def make_client(cache_dir: str | os.PathLike[str] | None, prices: Any = None, *, concurrency: int | None = None) -> Any:
     """An :class:`datacore.llm.AnthropicClient` (key from ``ANTHROPIC_API_KEY``; base URL from
     ``ANTHROPIC_BASE_URL`` if set) with the response cache in ``cache_dir``.
 
@@ -51,16 +51,51 @@ def make_client(cache_dir: str | os.PathLike[str] | None, prices: Any = None) ->
     it): without that every arm's temperature would be dropped and ``naive`` / ``naive-hot``
     would be the same arm.  No client-side budget: routergen enforces ``budget.max_usd`` itself
     on priced usage (see :class:`LLMBackend`), which a cached re-run reproduces exactly.
+    ``concurrency``: the most requests in flight at once (default: the client's own limit).
     """
     from datacore.llm import AnthropicClient
 
-    return AnthropicClient(cache_dir=cache_dir, prices=prices, send_temperature=True, api_version=TEMPERATURE_API_VERSION)
+    kw: dict[str, Any] = {} if concurrency is None else {"max_in_flight": int(concurrency)}
+    return AnthropicClient(cache_dir=cache_dir, prices=prices, send_temperature=True, api_version=TEMPERATURE_API_VERSION, **kw)
+
+
+class BatchClient:
+    """A client whose ``complete_many`` goes through Message Batches (:class:`datacore.llm.BatchRunner`).
+
+    Each call submits the requests that are neither cached nor already in a batch, polls every
+    ``poll_interval_s`` until their batches end, and returns the responses in input order (a
+    request the batch failed comes back as a failure, like any other).  The runner's state file
+    lets a killed run pick its batches up again instead of paying twice.  Batched requests are
+    priced at the batch discount (:class:`LLMBackend` with ``batch=True``).
+    """
+
+    batch = True
+
+    def __init__(self, client: Any, state_path: str | os.PathLike[str], *, poll_interval_s: float = 30.0) -> None:
+        from datacore.llm import BatchRunner
+
+        self.client = client
+        self.send_temperature = getattr(client, "send_temperature", True)
+        self.runner = BatchRunner(client, state_path, poll_interval_s=poll_interval_s)
+
+    def complete_many(self, reqs: Sequence[Any]) -> list[Any]:
+        """The responses to ``reqs`` in order, through Message Batches."""
+        return self.runner.run(list(reqs)) if reqs else []
+
+    def telemetry(self) -> Any:
+        """The wrapped client's telemetry (``llm.batch.*`` counters included)."""
+        return self.client.telemetry()
+
+    def close(self) -> None:
+        """Close the wrapped client."""
+        self.client.close()
 
 
 class LLMBackend:
     """A model client plus the recipe's model settings; prices and counts every request.
 
-    Every response is priced from its token usage with ``prices`` (a ``PriceTable``), whether it
+    Every response is priced from its token usage with ``prices`` (a ``PriceTable``; at the batch
+    discount when the client is a :class:`BatchClient`), whether it
     came from the network or the cache, and every request counts, cache hit or not: so costs,
     cost-aware rewards and the ``max_usd`` / ``max_calls`` budgets are the same in a first run,
     a cached re-run and a resumed run.  With a budget, requests go out in chunks of
@@ -69,7 +104,14 @@ class LLMBackend:
     """
 
     def __init__(
-        self, client: Any, config: LLMConfig, prices: Any = None, *, max_usd: float | None = None, max_calls: int | None = None
+        self,
+        client: Any,
+        config: LLMConfig,
+        prices: Any = None,
+        *,
+        max_usd: float | None = None,
+        max_calls: int | None = None,
+        batch: bool | None = None,
     ) -> None:
         from datacore.llm import PriceTable
 
@@ -83,6 +125,8 @@ class LLMBackend:
             )
         self.client = client
         self.config = config
+        #: price every response at the Message Batches discount (a :class:`BatchClient`)
+        self.batch = bool(getattr(client, "batch", False)) if batch is None else batch
         self.prices = prices if prices is not None else PriceTable()
         self.max_usd = max_usd
         self.max_calls = max_calls
@@ -97,7 +141,7 @@ class LLMBackend:
         usage = getattr(resp, "usage", None)
         if usage is None:
             return 0.0
-        c = self.prices.cost(req.model, usage)
+        c = self.prices.cost(req.model, usage, batch=self.batch)
         if c is None:
             self.unpriced += 1
             return 0.0

@@ -24,12 +24,12 @@ from datacore import ShortfallError, build_sequential, shard_seed
 from .errors import NoArmsError, RoutergenError
 from .exports import write_exports
 from .generators import GenerationPlan, make_generator
-from .llm import LLMBackend, make_client
+from .llm import BatchClient, LLMBackend, make_client
 from .quality import QualityOrchestrator
 from .recipe_loop import BANDIT_STATE, HISTORY, RecipeLoop, load_warm_start, read_history
 from .spec import ArmSpec, GenerationContext, Recipe
 
-__all__ = ["BANDIT_STATE", "HISTORY", "RunResult", "default_max_iterations", "preview", "run_recipe", "usable_arms"]
+__all__ = ["BANDIT_STATE", "EXECUTIONS", "HISTORY", "RunResult", "default_max_iterations", "preview", "run_recipe", "usable_arms"]
 
 
 @attrs.frozen
@@ -43,6 +43,10 @@ class RunResult:
     manifest: dict[str, Any]
     history: list[dict[str, Any]]
     llm_counters: dict[str, float]
+
+
+#: how model requests are sent: one by one (many in flight) or through Message Batches (half price)
+EXECUTIONS = ("interactive", "batch")
 
 
 def usable_arms(recipe: Recipe, context: GenerationContext) -> list[tuple[ArmSpec, bool, str]]:
@@ -71,6 +75,9 @@ def run_recipe(
     on_iteration: Callable[[int], None] | None = None,
     allow_shortfall: bool = False,
     warm_start: str | os.PathLike[str] | None = None,
+    concurrency: int | None = None,
+    execution: str = "interactive",
+    batch_poll_s: float = 30.0,
 ) -> RunResult:
     """Generate ``n`` (default: the recipe's ``samples``) accepted samples into ``out``.
 
@@ -85,6 +92,14 @@ def run_recipe(
     dataset is finalized with what was stored and the shortfall is recorded.  A request that
     cannot be met at all (``n`` above ``max_iterations x batch_size``) is refused up front.
 
+    ``concurrency``: the most model requests in flight at once (routergen's own client only; the
+    default is the client's adaptive limit).  Within an iteration every sample request (and every
+    judge request) goes out together; iterations stay in order, since each decision needs the
+    previous reward.  Responses come back in request order, so the output is the same bytes for
+    every ``concurrency``.  ``execution="batch"`` sends each round of an iteration's requests
+    through Message Batches (half price; polled every ``batch_poll_s`` seconds; resumable from
+    ``OUT/llm-batches/``); it is part of the run's identity, since it changes every price.
+
     ``warm_start`` names an earlier run's directory: its ``bandit_state.json`` seeds the
     bandit (arms matched by name).  Besides the dataset, ``OUT/history.jsonl`` (one line per
     iteration) and ``OUT/bandit_state.json`` are written.
@@ -98,6 +113,12 @@ def run_recipe(
             f"{recipe.source}: asked for {n:,} samples, but budget.max_iterations={max_it} x batch_size="
             f"{recipe.batch_size} can make at most {max_it * recipe.batch_size:,}; raise max_iterations or lower -n"
         )
+    if execution not in EXECUTIONS:
+        raise RoutergenError(f"execution must be one of {', '.join(EXECUTIONS)}; got {execution!r}")
+    if concurrency is not None and (isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1):
+        raise RoutergenError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+    if concurrency is not None and client is not None:
+        raise RoutergenError("concurrency applies to routergen's own client; a client passed in keeps its own max_in_flight")
     out = Path(out)
     context = GenerationContext.from_recipe(recipe, offline=offline, client=client)
     arms_info = usable_arms(recipe, context)
@@ -108,6 +129,10 @@ def run_recipe(
     warm = load_warm_start(warm_start) if warm_start is not None else None
     needs_llm = any(a.needs_llm for a in arms) or any(v.needs_llm for v in recipe.validators)
     use_llm = needs_llm and context.has_llm and recipe.llm is not None
+    if execution == "batch" and not use_llm:
+        raise RoutergenError(
+            f"{recipe.source}: execution batch needs a model, and this run uses none (offline or no llm section)"
+        )
     quality_probe = QualityOrchestrator(recipe, None if not use_llm else _NO_CALLS)
     config = {
         "recipe": recipe.data,
@@ -118,6 +143,7 @@ def run_recipe(
         "validators": quality_probe.active,
         "prices": {k: list(v) for k, v in sorted(recipe.prices.items())},
         "warm_start": warm.to_dict() if warm is not None else None,
+        "execution": execution,
         # Values read from seed files are not in the recipe text: their digest is part of the run's identity.
         "seed_files": {
             sl.name: [sl.seed_file, hashlib.sha256(orjson.dumps(list(sl.values))).hexdigest()[:16]]
@@ -134,6 +160,7 @@ def run_recipe(
         [f"routergen generate {shlex.quote(shown)} --out OUT -n {n} --seed {seed}"]
         + (["--offline"] if offline else [])
         + ([f"--compress {compress}"] if compress else [])
+        + (["--execution batch"] if execution == "batch" else [])
         + ([f"--split-ratios {','.join(str(r) for r in split_ratios)}"] if tuple(split_ratios) != (0.8, 0.1, 0.1) else [])
     )
     own: list[Any] = []
@@ -145,8 +172,11 @@ def run_recipe(
         assert recipe.llm is not None
         c = client
         if c is None:
-            c = make_client(cache_dir or out / "llm-cache", recipe.price_table())
+            c = make_client(cache_dir or out / "llm-cache", recipe.price_table(), concurrency=concurrency)
             own.append(c)
+        if execution == "batch":
+            (out / "llm-batches").mkdir(parents=True, exist_ok=True)
+            c = BatchClient(c, out / "llm-batches" / "state.json", poll_interval_s=batch_poll_s)
         return LLMBackend(c, recipe.llm, recipe.price_table(), max_usd=recipe.budget.max_usd, max_calls=recipe.budget.max_calls)
 
     gen = RecipeLoop(
