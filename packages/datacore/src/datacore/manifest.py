@@ -216,20 +216,20 @@ def verify_dataset(out: str | os.PathLike[str]) -> list[str]:
         if "records" in m and m["records"] != sum(per_split.values()):
             problems.append(f"{MANIFEST}: records is {m['records']}, the files hold {sum(per_split.values())}")
     extras = m.get("extra_files", [])
-    for entry in extras if isinstance(extras, list) else [None]:
-        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not {"bytes", "sha256"} <= set(entry):
-            problems.append(f"{MANIFEST}: a malformed extra_files entry: {str(entry)[:80]}")
+    for extra in extras if isinstance(extras, list) else [None]:
+        if not isinstance(extra, dict) or not isinstance(extra.get("path"), str) or not {"bytes", "sha256"} <= set(extra):
+            problems.append(f"{MANIFEST}: a malformed extra_files entry: {str(extra)[:80]}")
             continue
-        rel = entry["path"]
+        rel = extra["path"]
         if "/" in rel or "\\" in rel or rel in ("", ".", ".."):
             problems.append(f"{rel}: an extra file must sit in the dataset's top folder")
             continue
         p = out / rel
         if not p.is_file() or p.is_symlink():
             problems.append(f"{rel}: missing")
-        elif p.stat().st_size != entry["bytes"]:
-            problems.append(f"{rel}: {p.stat().st_size} bytes, manifest says {entry['bytes']}")
-        elif sha256_file(p) != entry["sha256"]:
+        elif p.stat().st_size != extra["bytes"]:
+            problems.append(f"{rel}: {p.stat().st_size} bytes, manifest says {extra['bytes']}")
+        elif sha256_file(p) != extra["sha256"]:
             problems.append(f"{rel}: sha256 differs from the manifest")
     for split in _SPLIT_DIRS:
         d = out / split

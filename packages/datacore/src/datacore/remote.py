@@ -19,6 +19,7 @@ Credentials and endpoints come from fsspec's usual places (``AWS_*`` variables,
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -113,7 +114,7 @@ class RemoteOut:
         for rel in rels:
             dest = into / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            self._call(f"reading {rel}", lambda rel=rel, dest=dest: self.fs.get_file(self._key(rel), str(dest)))
+            self._call(f"reading {rel}", functools.partial(self.fs.get_file, self._key(rel), str(dest)))
 
     def put(self, local: Path, rel: str) -> None:
         """Upload one file as one object (whole or not at all)."""
@@ -128,7 +129,7 @@ class RemoteOut:
     def remove(self, rels: list[str]) -> None:
         """Delete objects of ours (the manifest first, so the prefix never claims to be complete)."""
         for rel in sorted(rels, key=lambda r: r != MANIFEST):
-            self._call(f"removing {rel}", lambda rel=rel: self.fs.rm_file(self._key(rel)))
+            self._call(f"removing {rel}", functools.partial(self.fs.rm_file, self._key(rel)))
             self.published.pop(rel, None)
 
     def publish(self, stage: Path, manifest: dict[str, Any]) -> None:
