@@ -79,7 +79,7 @@ class Model:
         h = int(hashlib.sha256(user.encode()).hexdigest()[:8], 16)
         text = (
             f"hello, this is {facts['name']} ({facts['subject_id']}, born {facts['dob']}, last four {facts['last4']}) - "
-            f"please set {facts['field_key']} on {facts['entity_id']} (note {h % 9973})"
+            f"please set {facts['field_key']} to {facts['value_raw']} on {facts['entity_id']} (note {h % 9973})"
         )
         content = [
             {"type": "tool_use", "id": f"toolu_{h % 100000}", "name": "emit_json", "input": {"request": text, "calls": calls}}
