@@ -93,13 +93,20 @@ class Production:
 
 @attrs.frozen
 class Slot:
-    """A slot: the values it may take offline and their weights."""
+    """A slot: the values it may take offline and their weights.
+
+    A dependent slot (``given``) draws from the case of its parent slot's value: ``cases`` maps
+    ``str(parent value)`` to ``(values, weights)``; ``values`` is then the union of the cases'
+    values (for typing and examples) and ``weights`` are unused.
+    """
 
     name: str
     values: tuple[Any, ...]
     weights: tuple[float, ...]
     line: int | None = None
     seed_file: str | None = None  # the file the values were read from, if any
+    given: str | None = None
+    cases: tuple[tuple[str, tuple[Any, ...], tuple[float, ...]], ...] = ()
 
 
 @attrs.frozen
@@ -153,7 +160,12 @@ class Grammar:
                 plist = [tuple(p.parts()) for p in prods]
                 cum_g = list(np.cumsum([p.weight for p in prods]))
                 rules[name] = (plist, cum_g, [dict(p.sets) for p in prods])
-            slots = {s.name: (s.values, list(np.cumsum(s.weights))) for s in self.slots.values()}
+            slots: dict[str, Any] = {}
+            for sl in self.slots.values():
+                if sl.given is None:
+                    slots[sl.name] = (sl.values, list(np.cumsum(sl.weights)))
+                else:
+                    slots[sl.name] = (sl.given, {k: (v, list(np.cumsum(w))) for k, v, w in sl.cases})
             object.__setattr__(self, "_compiled", (rules, slots))
         return self._compiled
 
@@ -190,13 +202,29 @@ class Grammar:
         return Derivation(tuple(out), tuple(used), sets)
 
     def fill(self, derivation: Derivation, rng: random.Random) -> dict[str, Any]:
-        """Choose a value for every slot of ``derivation`` from the slot's value list."""
+        """Choose a value for every slot of ``derivation`` from the slot's value list.
+
+        A dependent slot draws from the case of its parent's value; the parent is drawn first
+        (and is part of the sample even when the template does not show it).
+        """
         _, slots = self._compile()
-        values = {}
-        for name in derivation.slots:
-            vals, cum = slots[name]
+        values: dict[str, Any] = {}
+
+        def draw(name: str) -> None:
+            if name in values:
+                return
+            spec = slots[name]
+            if isinstance(spec[1], dict):
+                parent, cases = spec
+                draw(parent)
+                vals, cum = cases[str(values[parent])]
+            else:
+                vals, cum = spec
             i = min(bisect.bisect_right(cum, rng.random() * cum[-1]), len(vals) - 1)
             values[name] = vals[i]
+
+        for name in derivation.slots:
+            draw(name)
         return values
 
     # -- analysis --------------------------------------------------------------------------
@@ -453,6 +481,78 @@ def _dataset_values(spec: Mapping[str, Any], base: Any, fail: Callable[..., Gram
     return out
 
 
+def _value_list(s: Any, path: tuple[Any, ...], err: Callable[..., GrammarError]) -> tuple[list[Any], list[float]]:
+    """(values, weights) of a value list: ``[v, ...]`` or ``{values: [...], weights: [...]}``."""
+    if isinstance(s, list):
+        values, weights = s, [1.0] * len(s)
+    elif isinstance(s, Mapping) and "values" in s:
+        bad = sorted(set(s) - {"values", "weights"})
+        if bad:
+            raise err(path + (bad[0],), "unknown key (allowed: values, weights)")
+        values = s["values"]
+        weights = s.get("weights", [1.0] * len(values) if isinstance(values, list) else [])
+    else:
+        raise err(path, "must be a list of values or a mapping with values (and optional weights)")
+    if not isinstance(values, list) or not values:
+        raise err(path, "needs at least one value")
+    for j, v in enumerate(values):
+        if not isinstance(v, (str, int, float, bool)):
+            raise err(path + (j,), f"slot values are scalars (string, number, boolean); got {type(v).__name__}")
+    if (
+        not isinstance(weights, list)
+        or len(weights) != len(values)
+        or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights)
+    ):
+        raise err(path + ("weights",), f"needs {len(values)} numbers > 0, one per value")
+    return values, [float(w) for w in weights]
+
+
+def _dependent_slot(
+    name: str, s: Mapping[str, Any], path: tuple[Any, ...], line: int | None, err: Callable[..., GrammarError]
+) -> Slot:
+    """``{given: PARENT, cases: {parent value: value list, ...}}``: a slot's distribution given another's value."""
+    bad = sorted(set(s) - {"given", "cases"})
+    if bad:
+        raise err(path + (bad[0],), "unknown key (a dependent slot has given and cases)")
+    parent = s["given"]
+    if not isinstance(parent, str) or not _SLOT_NAME.match(parent):
+        raise err(path + ("given",), f"given: must name another slot, got {parent!r}")
+    cases_in = s.get("cases")
+    if not isinstance(cases_in, Mapping) or not cases_in:
+        raise err(path + ("cases",), f"cases: a mapping of each value of {parent} -> the values of {name} for it")
+    cases = []
+    union: dict[Any, None] = {}
+    for key, case in cases_in.items():
+        vals, ws = _value_list(case, path + ("cases", key), err)
+        cases.append((str(key), tuple(vals), tuple(ws)))
+        union.update(dict.fromkeys(vals))
+    return Slot(name, tuple(union), tuple(1.0 for _ in union), line, None, parent, tuple(cases))
+
+
+def _check_dependencies(slots: Mapping[str, Slot], err: Callable[..., GrammarError]) -> None:
+    """Every ``given`` names a slot, no dependency cycle, and the cases cover the parent's values exactly."""
+    for name, sl in slots.items():
+        if sl.given is None:
+            continue
+        if sl.given not in slots:
+            raise err(("slots", name, "given"), f"given: {sl.given!r} is not a slot (slots: {', '.join(slots)})")
+        seen = [name]
+        cur: str | None = sl.given
+        while cur is not None:
+            if cur in seen:
+                raise err(("slots", name, "given"), f"dependency cycle: {' -> '.join([*seen, cur])}")
+            seen.append(cur)
+            cur = slots[cur].given
+        parent_values = [str(v) for v in slots[sl.given].values]
+        keys = [k for k, _, _ in sl.cases]
+        missing = [v for v in parent_values if v not in keys]
+        if missing:
+            raise err(("slots", name, "cases"), f"no case for {sl.given} value {missing[0]!r} (every value needs one)")
+        extra = [k for k in keys if k not in parent_values]
+        if extra:
+            raise err(("slots", name, "cases", extra[0]), f"{extra[0]!r} is not a value of {sl.given}")
+
+
 def _stray_reference(text: str) -> str | None:
     """Why ``text`` holds a malformed ``<non-terminal>`` / ``{slot}`` reference, or None.
 
@@ -595,6 +695,9 @@ def grammar_from_dict(
         if isinstance(s, Mapping) and ("from" in s or "hf" in s):
             seed_file = str(s["from"]) if "from" in s else f"hf:{s['hf']}:{s.get('data_files')}"
             s = {"values": _seed_values(s, source, lambda msg, sub=(), at=path: err(at + sub, msg))}
+        if isinstance(s, Mapping) and "given" in s:
+            slots[name] = _dependent_slot(name, s, path, lo(base + path), err)
+            continue
         if isinstance(s, list):
             values, weights = s, [1.0] * len(s)
         elif isinstance(s, Mapping) and "values" in s:
@@ -618,6 +721,7 @@ def grammar_from_dict(
             raise err(path + ("weights",), f"needs {len(values)} numbers > 0, one per value")
         slots[name] = Slot(name, tuple(values), tuple(float(w) for w in weights), lo(base + path), seed_file)
 
+    _check_dependencies(slots, err)
     set_fields = {k for prods in rules.values() for p in prods for k in p.sets}
     for clash in sorted(set_fields & set(slots)):
         raise err(("slots", clash), f"'{clash}' is both a slot and a field set by a production")
@@ -652,6 +756,10 @@ def grammar_from_dict(
     for name in rules:
         if name not in reach:
             raise err(("rules", name), f"non-terminal <{name}> is unreachable from start <{start}>")
+    for name in list(used_slots):  # a used dependent slot uses its parent (drawn first, part of the sample)
+        while name in slots and slots[name].given is not None:
+            name = str(slots[name].given)
+            used_slots.add(name)
     for name in slots:
         if name not in used_slots:
             raise err(("slots", name), f"slot {{{name}}} is declared but no reachable production uses it")
