@@ -131,6 +131,36 @@ def dataset_time(n: int, workers: int) -> dict:
     }
 
 
+def cli_vs_exrex(n: int, workers: int = 1) -> dict:
+    """Whole process, end to end, same pattern and count: ``fsmdata generate`` (labelled,
+    balanced records into a dataset directory) against exrex writing ``n`` random strings to a
+    file (exrex's own CLI makes one random string per call, so its ``getone`` loop stands in)."""
+    pattern, alphabet = "x(a|b)*y(c|d)z", "abcdxyz"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "ds"
+        cmd = [sys.executable, "-m", "fsmdata.cli", "generate", "--regex", pattern, "--alphabet", alphabet]
+        cmd += ["--l-max", "64", "--out", str(out), "-n", str(n), "--shard-size", "50000", "-w", str(workers), "--quiet"]
+        ex = [
+            sys.executable,
+            "-c",
+            "import exrex, sys\n"
+            f"out = open({str(Path(tmp) / 'exrex.txt')!r}, 'w')\n"
+            f"for _ in range({n}):\n    out.write(exrex.getone({pattern!r}, limit=32) + '\\n')\n"
+            "out.close()",
+        ]
+        res: dict = {"pattern": pattern, "n": n, "workers": workers}
+        for name, c in (("fsmdata", cmd), ("exrex", ex)):
+            t, r0 = time.perf_counter(), os.times()
+            subprocess.run(c, check=True, env={**os.environ, "DATACORE_NO_PROGRESS": "1"})
+            r1 = os.times()
+            res[name + "_s"] = time.perf_counter() - t
+            res[name + "_cpu_s"] = (r1.children_user - r0.children_user) + (r1.children_system - r0.children_system)
+        res["speedup_wall"] = res["exrex_s"] / res["fsmdata_s"]
+        res["speedup_cpu"] = res["exrex_cpu_s"] / res["fsmdata_cpu_s"]
+        res["command"] = "python " + " ".join(cmd[1:])
+    return res
+
+
 def balance(n: int) -> dict:
     fsm = compile_regex("x(a|b)*y(c|d)z", "abcdxyz")
     cfg = GenConfig(L_min=1, L_max=64)
@@ -243,6 +273,7 @@ def main() -> None:
     res["uniform_tvd"] = uniform_tvd(20_000 if q else 100_000)
     res["scale"] = scale(1_000 if q else 10_000, 100 if q else 2_000)
     res["dataset"] = dataset_time(50_000 if q else 1_000_000, min(2, os.cpu_count() or 1))
+    res["cli_vs_exrex"] = cli_vs_exrex(20_000 if q else 200_000)
 
     def f(x):
         return f"{x:,.0f}" if isinstance(x, (int, float)) else str(x)
@@ -287,6 +318,12 @@ def main() -> None:
     print(
         f"\ndataset: {d['records']:,} records ({d['bytes'] / 1e6:.0f} MB) in {d['seconds']:.1f}s whole process "
         f"({d['cpu_seconds']:.1f} CPU-s in all processes), {d['workers']} workers"
+    )
+    x = res["cli_vs_exrex"]
+    print(
+        f"whole CLI vs exrex, {x['pattern']}, n={x['n']:,}, 1 worker: fsmdata {x['fsmdata_s']:.2f}s "
+        f"({x['fsmdata_cpu_s']:.2f} CPU-s), exrex {x['exrex_s']:.2f}s ({x['exrex_cpu_s']:.2f} CPU-s): "
+        f"{x['speedup_wall']:.1f}x wall, {x['speedup_cpu']:.1f}x CPU (target >= 10x)"
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

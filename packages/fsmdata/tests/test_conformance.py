@@ -31,3 +31,25 @@ def test_fsmdata_binary_task_conforms(tmp_path, task) -> None:
     check_generator(
         make, n=200, shard_size=50, ray=False, checks=("determinism", "count", "ids", "splits", "shard_size"), workdir=tmp_path
     )
+
+
+def test_fsmdata_length_split_conforms(tmp_path) -> None:
+    def make() -> FsmGenerator:
+        return FsmGenerator(compile_regex("(ab|c)+d", "abcd"), GenConfig(L_min=1, L_max=10, split="length"))
+
+    check_generator(
+        make, n=200, shard_size=50, ray=False, checks=("determinism", "count", "ids", "splits", "shard_size"), workdir=tmp_path
+    )
+
+
+def test_token_generator_conforms(tmp_path) -> None:
+    from fsmdata import TokenFsmGenerator, Vocabulary, compile_token_fsm
+
+    vocab = Vocabulary((None, b"a", b"b", b"ab", b"c", b"abc", b"d"), 0, "tiny")
+
+    def make() -> TokenFsmGenerator:
+        return TokenFsmGenerator(compile_token_fsm("(ab|c)+d", vocab), GenConfig(L_min=1, L_max=8))
+
+    check_generator(
+        make, n=200, shard_size=50, ray=False, checks=("determinism", "count", "ids", "splits", "shard_size"), workdir=tmp_path
+    )

@@ -121,6 +121,16 @@ def _fsm(regex: str | None, fsm_file: str | None, alphabet: str | None, token_mo
     return result
 
 
+def _split_lengths(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        a, b = (int(x) for x in value.split(","))
+    except ValueError:
+        raise FsmError(f"--split-lengths: expected TRAIN_MAX,VAL_MAX (two integers), got {value!r}") from None
+    return a, b
+
+
 def _tokenizer_option(f: Any) -> Any:
     return click.option(
         "--tokenizer",
@@ -292,6 +302,20 @@ def pairs_cmd(
 @click.option("--attempts", "attempts_per_sample", type=int, default=8, show_default=True, help="Tries per crafted reject.")
 @click.option("--batch-size", type=int, default=8192, show_default=True, help="Samples walked together.")
 @_tokenizer_option
+@click.option(
+    "--split",
+    "split_rule",
+    type=click.Choice(["hash", "length"]),
+    default="hash",
+    show_default=True,
+    help="hash: datacore's hash split; length: out-of-distribution lengths (train short, val longer, test longest).",
+)
+@click.option(
+    "--split-lengths",
+    default=None,
+    metavar="TRAIN_MAX,VAL_MAX",
+    help="With --split length: train = L_MIN..TRAIN_MAX, val = ..VAL_MAX, test = ..L_MAX [default: 80/10/10 of the lengths].",
+)
 @generate_options
 def generate_cmd(
     regex: str | None,
@@ -310,6 +334,8 @@ def generate_cmd(
     attempts_per_sample: int,
     batch_size: int,
     tokenizer: str | None,
+    split_rule: str,
+    split_lengths: str | None,
     opts: GenerateOptions,
 ) -> None:
     """Generate a labelled dataset (datacore layout) from an FSM."""
@@ -329,6 +355,8 @@ def generate_cmd(
         unique_seed=(opts.seed & ((1 << 63) - 1)) if unique else 0,
         attempts_per_sample=attempts_per_sample,
         batch_size=batch_size,
+        split=split_rule,
+        split_lengths=_split_lengths(split_lengths),
     )
     tfsm = _token_fsm(fsm, tokenizer, token_mode)
     gen: Any = FsmGenerator(fsm, cfg) if tfsm is None else TokenFsmGenerator(tfsm, cfg)

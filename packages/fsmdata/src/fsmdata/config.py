@@ -109,7 +109,10 @@ class GenConfig:
       over the whole dataset (every shard): strings are unranked from exact counts without
       replacement (uniform within the cell; coverage steering off); a cell asked for more
       strings than exist is refused; ``wrong_alt`` is not countable and is refused;
-    * ``unique_seed``: which distinct strings ``unique`` picks (the CLI passes ``--seed``).
+    * ``unique_seed``: which distinct strings ``unique`` picks (the CLI passes ``--seed``);
+    * ``split``: ``hash`` (datacore's hash of the token ids) or ``length`` (out-of-distribution
+      lengths: train holds the short strings, val longer ones, test the longest; bands from
+      ``split_lengths=(train_max, val_max)`` or :meth:`split_bounds`' default 80/10/10 cut).
     """
 
     L_min: int = attrs.field(default=1, validator=_positive_int("L_min", 0, L_LIMIT))
@@ -128,10 +131,24 @@ class GenConfig:
     mix_priority: str | None = attrs.field(default=None)
     unique: bool = attrs.field(default=False)
     unique_seed: int = attrs.field(default=0, validator=_positive_int("unique_seed", 0))
+    split: str = attrs.field(default="hash", validator=_one_of("split", ("hash", "length")))
+    split_lengths: tuple[int, int] | None = attrs.field(
+        default=None,
+        converter=lambda v: None if v is None else tuple(v),  # type: ignore[misc]
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.L_max < self.L_min:
             raise ConfigError(f"L_max: must be >= L_min ({self.L_min}), got {self.L_max}")
+        if self.split == "length":
+            b = self.split_bounds()
+            if not b["train"][0] <= b["train"][1] < b["val"][0] <= b["val"][1] < b["test"][0] <= b["test"][1]:
+                raise ConfigError(
+                    f"split_lengths: need L_min <= train_max < val_max < L_max ({self.L_min}..{self.L_max}), "
+                    f"got {self.split_lengths}" + ("" if self.split_lengths else " (the range needs at least 3 lengths)")
+                )
+        elif self.split_lengths is not None:
+            raise ConfigError("split_lengths: only with split='length'")
         if not isinstance(self.boost, (int, float)) or not math.isfinite(self.boost) or self.boost < 1:
             raise ConfigError(f"boost: must be a number >= 1, got {self.boost!r}")
         if not isinstance(self.balance, (int, float)) or isinstance(self.balance, bool) or not 0 <= self.balance < 1:
@@ -149,6 +166,24 @@ class GenConfig:
                     "reject_mix: 'premature' strings are class I in the ternary task; set premature=0 or use task='binary'"
                 )
             object.__setattr__(self, "reject_mix", _mix(self.reject_mix, "reject_mix", REJECT_SUBTYPES))
+
+    def split_bounds(self) -> dict[str, tuple[int, int]]:
+        """With ``split='length'``: the length band of each split, ``{"train": (lo, hi), ...}``.
+
+        ``split_lengths=(train_max, val_max)``; by default the lengths ``L_min..L_max`` are cut
+        80/10/10 (at least one length each): train holds the shortest strings, test the longest.
+        """
+        if self.split_lengths is not None:
+            if len(self.split_lengths) != 2 or not all(isinstance(x, int) for x in self.split_lengths):
+                raise ConfigError(f"split_lengths: must be two integers (train_max, val_max), got {self.split_lengths!r}")
+            a, b = self.split_lengths
+        else:
+            m = self.L_max - self.L_min + 1
+            n_test = max(1, round(0.1 * m))
+            n_val = max(1, round(0.1 * m))
+            a = self.L_max - n_test - n_val
+            b = self.L_max - n_test
+        return {"train": (self.L_min, a), "val": (a + 1, b), "test": (b + 1, self.L_max)}
 
     def class_weights(self) -> dict[str, float]:
         """Normalized class shares (equal when ``p_class`` is None)."""
@@ -171,8 +206,14 @@ class GenConfig:
         return TASK_CLASSES[self.task]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict (normalized mixes)."""
-        return attrs.asdict(self)
+        """JSON-able dict (normalized mixes); the split fields only when not the default hash
+        split (so configs made before they existed keep their identity)."""
+        d = attrs.asdict(self)
+        if self.split == "hash":
+            del d["split"], d["split_lengths"]
+        elif d["split_lengths"] is not None:
+            d["split_lengths"] = list(d["split_lengths"])
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> GenConfig:

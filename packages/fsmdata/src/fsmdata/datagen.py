@@ -18,6 +18,7 @@ from .config import GenConfig
 from .engine import Engine
 from .fsm import CLASS_NAMES, FSM
 from .generator import batch_records, generate_corpus
+from .split import length_split_rule, split_of_length
 
 __all__ = ["FsmGenerator"]
 
@@ -102,8 +103,20 @@ class FsmGenerator:
         return [Target(k, v, _TOLERANCE) for k, v in sorted(plan.planned.items())]
 
     def config_dict(self) -> dict[str, Any]:
-        """Full config: the FSM (JSON table) and the generation settings."""
-        return {"fsm": self.fsm.to_dict(), "gen": self.cfg.to_dict()}
+        """Full config: the FSM (JSON table), the generation settings and, with a length split,
+        the split rule and each split's planned class x length shares."""
+        d: dict[str, Any] = {"fsm": self.fsm.to_dict(), "gen": self.cfg.to_dict()}
+        if self.cfg.split == "length":
+            d["split"] = length_split_rule(self.cfg, self.engine.plan.planned)
+        return d
+
+    def split_of(self, record: dict[str, Any]) -> str | None:
+        """With ``split='length'`` the split of the record's length band; else None (datacore's
+        hash split of :meth:`split_key`).  The length is that of the split key (the tokens),
+        so one key never lands in two splits."""
+        if self.cfg.split != "length":
+            return None
+        return split_of_length(len(record["tokens"]), self.cfg)
 
     def generate_shard(self, task: ShardTask, telemetry: Telemetry) -> Iterable[dict[str, Any]]:
         """Yield ``task.count`` records made from ``task.seed``; add the shard's report to ``telemetry``."""
@@ -129,6 +142,11 @@ class FsmGenerator:
         )
         corpus.report.to_telemetry(telemetry)
         counts = dict.fromkeys(paths, 0)
+        band = (
+            [split_of_length(L, self.cfg) if L >= self.cfg.L_min else "" for L in range(self.cfg.L_max + 1)]
+            if self.cfg.split == "length"
+            else None
+        )
         with ExitStack() as stack:
             files = {s: stack.enter_context(_open_shard_file(p, compress)) for s, p in paths.items()}
             bufs: dict[str, list[bytes]] = {s: [] for s in paths}
@@ -145,8 +163,8 @@ class FsmGenerator:
                 )
                 offset += len(b)
                 s0 = 0
-                for body, e in zip(bodies, ends):
-                    split = splitter(keys[s0:e])
+                for body, e, L in zip(bodies, ends, b.lengths.tolist()):
+                    split = band[L] if band is not None else splitter(keys[s0:e])
                     s0 = e
                     bufs[split].append(b'{"id":"' + h128(body).encode() + b'",' + body[1:] + b"\n")
                 for s, buf in bufs.items():

@@ -100,9 +100,17 @@ class TokenFsmGenerator:
                 meta["text_hex"] = raw.hex()
             yield {**rec, "meta": meta, "text": text, "tokens": ids}
 
-    def split_key(self, record: dict[str, Any]) -> bytes:
-        """The decoded bytes: one text never lands in two splits."""
+    def split_key(self, record: dict[str, Any]) -> bytes | list[int]:
+        """The decoded bytes: one text never lands in two splits.  With ``split='length'``
+        the token ids (a split is then a function of the token count; the same text spelled
+        with a different number of tokens may sit in another split)."""
+        if self.cfg.split == "length":
+            return list(record["tokens"])
         return self.tfsm.decode(record["tokens"])
+
+    def split_of(self, record: dict[str, Any]) -> str | None:
+        """The length band's split with ``split='length'`` (token count), else None."""
+        return self._inner.split_of(record)
 
     def report_sections(self, telemetry: Telemetry) -> list[ReportSection]:
         """The class-level report (edges are state x token class)."""
