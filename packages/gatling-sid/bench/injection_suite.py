@@ -32,13 +32,19 @@ def main() -> None:
     ap.add_argument("--per-pair", type=int, default=4)
     ap.add_argument("--seed", type=int, default=12345)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--proposed", action="store_true", help="judge with injection_suite.proposed_planted_actions")
     a = ap.parse_args()
     reg = DomainRegistry.load()
     oracle = ProceduralOracle(reg)
     rng = random.Random(a.seed)
     traces = [oracle.make_trace(rng, f"t{i}") for i in range(a.n)]
     t0 = time.process_time()
-    res = S.run_suite(traces, reg, TraceValidator(reg), per_pair=a.per_pair, seed=a.seed)
+    validator = TraceValidator(reg)
+    if a.proposed:
+        import types
+
+        validator._planted_actions = types.MethodType(S.proposed_planted_actions, validator)  # type: ignore[method-assign]
+    res = S.run_suite(traces, reg, validator, per_pair=a.per_pair, seed=a.seed)
     cpu = time.process_time() - t0
 
     def pct(x, n):

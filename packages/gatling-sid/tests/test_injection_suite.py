@@ -49,3 +49,19 @@ def test_benign_lookalikes_are_not_flagged(suite):
 def test_a_note_naming_a_needed_tool_is_not_flagged(suite):
     n, inj, _ = suite["benign"]["names_a_called_tool"]
     assert n > 0 and inj == 0
+
+
+def test_proposed_rule_removes_those_false_alarms_and_keeps_detection(suite, traces, registry):
+    """injection_suite.proposed_planted_actions (a suggested change to TraceValidator._planted_actions): a tool named
+    in planted text counts only for a call with an identifier-like literal the user never gave."""
+    import types
+
+    from gatling_sid import TraceValidator
+
+    v = TraceValidator(registry)
+    v._planted_actions = types.MethodType(S.proposed_planted_actions, v)
+    res = S.run_suite(traces[:300], registry, v, per_pair=2, seed=3)
+    assert S.totals(res["followed"]) == S.totals(suite["followed"])  # the same negatives caught
+    assert S.totals(res["ignored"])[1:] == (0, 0)
+    for kind, (n, inj, anyr) in res["benign"].items():
+        assert n > 0 and inj == 0 and anyr == 0, kind
