@@ -43,7 +43,9 @@ TEMPERATURE_API_VERSION = "2023-06-01"
 BUDGET_CHUNK = 16
 
 
-def make_client(cache_dir: str | os.PathLike[str] | None, prices: Any = None, *, concurrency: int | None = None) -> Any:
+def make_client(
+    cache_dir: str | os.PathLike[str] | None, prices: Any = None, *, concurrency: int | None = None, backend: str = "anthropic"
+) -> Any:
     """An :class:`datacore.llm.AnthropicClient` (key from ``ANTHROPIC_API_KEY``; base URL from
     ``ANTHROPIC_BASE_URL`` if set) with the response cache in ``cache_dir``.
 
@@ -52,10 +54,16 @@ def make_client(cache_dir: str | os.PathLike[str] | None, prices: Any = None, *,
     would be the same arm.  No client-side budget: routergen enforces ``budget.max_usd`` itself
     on priced usage (see :class:`LLMBackend`), which a cached re-run reproduces exactly.
     ``concurrency``: the most requests in flight at once (default: the client's own limit).
+    ``backend="openai"``: a :class:`datacore.llm.OpenAIClient` instead (``OPENAI_BASE_URL``,
+    ``OPENAI_API_KEY``; chat completions accept ``temperature``), with the same cache.
     """
+    kw: dict[str, Any] = {} if concurrency is None else {"max_in_flight": int(concurrency)}
+    if backend == "openai":
+        import datacore.llm as dllm
+
+        return dllm.OpenAIClient(cache_dir=cache_dir, prices=prices, send_temperature=True, **kw)
     from datacore.llm import AnthropicClient
 
-    kw: dict[str, Any] = {} if concurrency is None else {"max_in_flight": int(concurrency)}
     return AnthropicClient(cache_dir=cache_dir, prices=prices, send_temperature=True, api_version=TEMPERATURE_API_VERSION, **kw)
 
 

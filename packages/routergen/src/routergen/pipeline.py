@@ -133,6 +133,10 @@ def run_recipe(
         raise RoutergenError(
             f"{recipe.source}: execution batch needs a model, and this run uses none (offline or no llm section)"
         )
+    if execution == "batch" and recipe.llm is not None and recipe.llm.backend != "anthropic":
+        raise RoutergenError(
+            f"{recipe.source}: execution batch is Anthropic's Message Batches API; llm.backend is {recipe.llm.backend}"
+        )
     quality_probe = QualityOrchestrator(recipe, None if not use_llm else _NO_CALLS)
     config = {
         "recipe": recipe.data,
@@ -172,7 +176,9 @@ def run_recipe(
         assert recipe.llm is not None
         c = client
         if c is None:
-            c = make_client(cache_dir or out / "llm-cache", recipe.price_table(), concurrency=concurrency)
+            c = make_client(
+                cache_dir or out / "llm-cache", recipe.price_table(), concurrency=concurrency, backend=recipe.llm.backend
+            )
             own.append(c)
         if execution == "batch":
             (out / "llm-batches").mkdir(parents=True, exist_ok=True)
@@ -246,7 +252,7 @@ def preview(
     backend = None
     if needs_llm and context.has_llm and recipe.llm is not None:
         if client is None:
-            client = own = make_client(None, recipe.price_table())
+            client = own = make_client(None, recipe.price_table(), backend=recipe.llm.backend)
         backend = LLMBackend(client, recipe.llm, recipe.price_table())
     try:
         quality = QualityOrchestrator(recipe, backend)

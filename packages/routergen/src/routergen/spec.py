@@ -41,6 +41,7 @@ REWARDS = ("pass_rate_x_judge", "pass_rate_x_mean", "pass_rate")
 GENERATORS = ("templater", "naive")
 FILLS = ("values", "llm")
 STRUCTURED = ("tool", "text")
+BACKENDS = ("anthropic", "openai")
 WEIGHTINGS = ("grammar", "uniform")
 SAMPLE_VALIDATORS = ("exact_dedup", "near_dup", "schema", "similarity", "length", "arithmetic", "faithfulness")
 BATCH_VALIDATORS = ("distinct_n", "dispersion", "judge")
@@ -231,7 +232,12 @@ def _prices(value: Any) -> dict[str, tuple[float, float]]:
 
 @attrs.frozen
 class LLMConfig:
-    """The model used by LLM arms and LLM validators (key from ``ANTHROPIC_API_KEY``).
+    """The model used by LLM arms and LLM validators.
+
+    ``backend``: ``anthropic`` (default; the Messages API, key from ``ANTHROPIC_API_KEY``) or
+    ``openai`` (any OpenAI-compatible chat-completions endpoint through datacore's
+    ``OpenAIClient``: ``OPENAI_BASE_URL``, e.g. a local vLLM or llama.cpp server, and
+    ``OPENAI_API_KEY`` if it needs one).
 
     ``structured``: how NAIVE samples and slot fills are asked for: ``tool`` (default; a forced
     call to a tool whose input schema is the recipe's JSON schema, or the slots' schema, checked
@@ -248,6 +254,7 @@ class LLMConfig:
     judge_model: str | None = attrs.field(default=None, validator=lambda i, a, x: None if x is None else _text(i, a, x))
     prices: Mapping[str, tuple[float, float]] = attrs.field(factory=dict, converter=_prices)
     structured: str = attrs.field(default="tool", validator=_one_of(STRUCTURED))
+    backend: str = attrs.field(default="anthropic", validator=_one_of(BACKENDS))
 
 
 @attrs.frozen
@@ -647,8 +654,14 @@ class GenerationContext:
             has_llm, why = False, "the recipe has no llm section"
         elif offline:
             has_llm, why = False, "--offline"
-        elif client is None and not os.environ.get("ANTHROPIC_API_KEY"):
+        elif client is None and recipe.llm.backend == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
             has_llm, why = False, "ANTHROPIC_API_KEY is not set"
+        elif (
+            client is None
+            and recipe.llm.backend == "openai"
+            and not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
+        ):
+            has_llm, why = False, "backend openai: neither OPENAI_API_KEY nor OPENAI_BASE_URL is set"
         else:
             has_llm, why = True, f"model {recipe.llm.model}"
         g = recipe.grammar
