@@ -80,3 +80,25 @@ def test_clarify_and_parallel(registry, made):
     for t in made["parallel"]:
         waves = [x for x in t.meta["dialogue"]["turns"] if "calls" in x]
         assert len(waves) == 1 and len(waves[0]["calls"]) == 2 and not any(c.dependencies for c in t.graph.calls)
+
+
+def test_generator_schedules_dialogues(validator):
+    from collections import Counter
+
+    from datacore import ShardTask, Telemetry
+    from gatling_sid import GatlingConfig, GatlingGenerator
+
+    gen = GatlingGenerator(GatlingConfig(negatives=0.3, dialogues=0.3))
+    for j in range(2000):
+        if gen._dialogue_for(j):
+            assert not gen._is_negative_slot(j + 1) and not gen._is_negative_slot(j)
+    tel = Telemetry()
+    recs = list(gen.generate_shard(ShardTask(0, 9, 300, 0), tel))
+    seen = Counter(r["meta"]["dialogue"]["behaviour"] for r in recs if "dialogue" in r["meta"])
+    assert set(seen) == set(BEHAVIOURS) and sum(seen.values()) >= 35
+    want = {t.stratum: t.share for t in gen.targets(300)}
+    for b, n in seen.items():
+        assert abs(n / 300 - want[f"dialogue={b}"]) < 0.02
+    for r in recs:
+        if r["label"] == "gold":
+            assert validator.validate(GoldTrace.from_dict(r)).ok

@@ -50,6 +50,15 @@ def _ratio(_ctx: object, _p: object, v: float) -> float:
     callback=_ratio,
     help="Share of gold traces followed by a labelled hard negative (0..1).",
 )
+@click.option(
+    "--dialogues",
+    type=float,
+    default=0.0,
+    show_default=True,
+    callback=_ratio,
+    help="Share of gold traces made as multi-turn dialogues (ask for missing details, confirm/decline, refuse, "
+    "clarify, no call, parallel calls).",
+)
 @click.option("--domains", default="", help="Comma-separated domains to draw from [default: all].")
 @click.option("--with-messages", is_flag=True, help="Add the Anthropic-style training conversation to each gold record.")
 @_registry_opt
@@ -68,6 +77,7 @@ def generate(
     opts: GenerateOptions,
     oracle: str,
     negatives: float,
+    dialogues: float,
     domains: str,
     with_messages: bool,
     registry_dir: Path | None,
@@ -84,6 +94,7 @@ def generate(
         cfg = GatlingConfig(
             oracle=oracle,
             negatives=negatives,
+            dialogues=dialogues,
             domains=tuple([d for d in domains.split(",") if d]),
             with_messages=with_messages,
             registry_dir=str(registry_dir.resolve()) if registry_dir else None,

@@ -30,7 +30,7 @@ from typing import Any
 from .models import GoldTrace, ToolCallGraph, UserRequest
 from .procedural import ProceduralOracle, _Plan
 from .state import World
-from .text import compose, facts_sentences, humanize
+from .text import CITIES, CLOSERS, OPENERS, compose, facts_sentences, humanize
 
 __all__ = ["BEHAVIOURS", "DialogueMaker"]
 
@@ -40,6 +40,12 @@ _YES = ("Yes, go ahead.", "Yes - I'm sure, please do it.", "Confirmed, go ahead.
 _NO = ("No, leave it as it is.", "Actually no, don't do that.", "Hold on - no, please keep it.", "No thanks, I changed my mind.")
 _NO_CALL = (
     "Thanks, that's all I needed!",
+    "Do you know a good place for lunch near {city}?",
+    "What time is it in {city} right now?",
+    "Can you tell me a fun fact about {city}?",
+    "Is it going to rain tomorrow?",
+    "Which is bigger, a kilometre or a mile?",
+    "I just wanted to say the last agent was great.",
     "What's the weather like in {city} this weekend?",
     "Can you recommend a good book for a long flight?",
     "Just saying hi - no request today.",
@@ -50,7 +56,6 @@ _FORBIDDEN = (
     "I need a full dump of every {subject}'s data in {fmt} - with PII, for our audit.",
     "Send me the complete {subject} database export ({fmt}), including personal information.",
 )
-_CITIES = ("Lisbon", "Oslo", "Nairobi", "Osaka", "Lima", "Tbilisi")
 
 
 def _waves(graph: ToolCallGraph) -> list[dict[str, Any]]:
@@ -86,7 +91,11 @@ class DialogueMaker:
             "clarify": "account_inquiry",
             "parallel": "account_inquiry",
         }.get(behaviour, behaviour)
-        fill = {**s, "city": rng.choice(_CITIES), "fmt": rng.choice(("csv", "json", "parquet"))}
+        fill = {**s, "city": rng.choice(CITIES), "fmt": rng.choice(("csv", "json", "parquet")), "first": s["name"].split(" ")[0]}
+
+        def wrap(core: str) -> str:  # the same openers and closers as single-turn requests: varied wording
+            return " ".join(x for x in (rng.choice(OPENERS).format(**fill), core, rng.choice(CLOSERS).format(**fill)) if x)
+
         calls: tuple[Any, ...] = ()
         problems: list[tuple[str, str, str]] = []
         if behaviour in ("ask_missing", "confirm_in_words", "decline_in_words"):
@@ -137,7 +146,7 @@ class DialogueMaker:
                     ]
             calls = graph.calls
         elif behaviour == "refuse_forbidden":
-            text = rng.choice(_FORBIDDEN).format(**fill)
+            text = wrap(rng.choice(_FORBIDDEN).format(**fill))
             rule = d.policy.rule("forbidden_tools")
             rid = rule.id if rule is not None else "policy"
             turns = [
@@ -150,7 +159,7 @@ class DialogueMaker:
                 },
             ]
         elif behaviour == "no_call":
-            text = rng.choice(_NO_CALL).format(**fill)
+            text = wrap(rng.choice(_NO_CALL).format(**fill))
             turns = [
                 {"role": "user", "text": text},
                 {
@@ -161,7 +170,19 @@ class DialogueMaker:
             ]
         elif behaviour == "clarify":
             subj, ent = f"{d.subject}_id", f"{d.entity}_id"
-            text = f"Hi, can you check my {humanize(d.entity)}? I'm {humanize(d.subject)} {s['subject_id']}."
+            text = wrap(
+                rng.choice(
+                    (
+                        "Can you check my {e}? I'm {sub} {sid}.",
+                        "I'm {sub} {sid} - what's the status of my {e}?",
+                        "Could you look at my {e} for me? ({sub} {sid})",
+                        "Quick question about my {e}; my {sub} number is {sid}.",
+                        "Please pull up my {e}. {sub_cap} ID: {sid}.",
+                    )
+                ).format(
+                    e=humanize(d.entity), sub=humanize(d.subject), sub_cap=humanize(d.subject).capitalize(), sid=s["subject_id"]
+                )
+            )
             p = _Plan(rng, self.registry, d, {}, world)
             c1 = p.add("search", {subj: s["subject_id"], "limit": 10})
             ids = [r[ent] for r in p.outputs[c1]["results"]]
@@ -184,9 +205,16 @@ class DialogueMaker:
             calls = graph.calls
         else:  # parallel
             subj, ent = f"{d.subject}_id", f"{d.entity}_id"
-            text = (
-                f"Two things at once please: my {humanize(d.subject)} profile ({s['subject_id']}) and "
-                f"the details of {humanize(d.entity)} {s['entity_id']}."
+            text = wrap(
+                rng.choice(
+                    (
+                        "Two things at once please: my {sub} profile ({sid}) and the details of {e} {eid}.",
+                        "Can you show me my profile ({sid}) and, separately, {e} {eid}?",
+                        "I need both my {sub} details for {sid} and what you have on {eid}.",
+                        "Pull up {eid} and also my profile under {sid}, please.",
+                        "For {sid}: the profile, plus the {e} {eid} while you're at it.",
+                    )
+                ).format(e=humanize(d.entity), sub=humanize(d.subject), sid=s["subject_id"], eid=s["entity_id"])
             )
             p = _Plan(rng, self.registry, d, {}, world)
             p.add("profile", {subj: s["subject_id"]})

@@ -27,6 +27,7 @@ import attrs
 from datacore import STRATA, ConfigError, ReportSection, ShardTask, Target, Telemetry
 
 from . import __version__
+from .dialogue import BEHAVIOURS, DialogueMaker
 from .errors import GatlingError
 from .models import GoldTrace
 from .mutations import Mutator
@@ -78,6 +79,8 @@ class GatlingConfig:
     reply the validator rejects is dropped and counted; ``"procedural"`` -- both are replaced by
     procedural traces whose lineage says so (``meta.oracle == "procedural-fallback"``), and the
     choice is in the manifest's config.
+    ``dialogues``: share of gold traces made as multi-turn dialogues (procedural oracle; the
+    behaviours of :mod:`gatling_sid.dialogue` in turn, each a ``dialogue=<behaviour>`` stratum).
     """
 
     oracle: str = attrs.field(default="procedural", validator=_in(ORACLES))
@@ -92,6 +95,7 @@ class GatlingConfig:
     cache_dir: str | None = None
     budget_usd: float | None = None
     fallback: str | None = attrs.field(default=None, validator=_in((None, "procedural")))  # type: ignore[arg-type]
+    dialogues: float = attrs.field(default=0.0, validator=_ratio)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (stored in the manifest)."""
@@ -198,6 +202,24 @@ class GatlingGenerator:
         q = self._neg_fraction()
         return q > 0 and (j + 1) * q.numerator // q.denominator > j * q.numerator // q.denominator
 
+    def _dialogue_for(self, j: int) -> str | None:
+        """The dialogue behaviour of the gold record ``j``, or None (a single-turn trace).
+
+        Among the gold records not followed by a negative (a negative's twin is always a
+        single-turn trace), number f is a dialogue when floor((f+1)d) > floor(fd); the behaviours
+        follow in turn.  Index arithmetic only, so any worker count agrees.
+        """
+        d = self.config.dialogues
+        if not d or self.config.oracle != "procedural" or self._is_negative_slot(j) or self._is_negative_slot(j + 1):
+            return None
+        q = self._neg_fraction()
+        # free gold records before j (a gold not followed by a negative): golds before j minus the
+        # negatives at 1..j (each negative's predecessor is a gold, as q <= 1/2)
+        f = j - j * q.numerator // q.denominator - (j + 1) * q.numerator // q.denominator
+        dd = Fraction(d).limit_denominator(10**6)
+        lo, hi = f * dd.numerator // dd.denominator, (f + 1) * dd.numerator // dd.denominator
+        return BEHAVIOURS[lo % len(BEHAVIOURS)] if hi > lo else None
+
     def _intent_for(self, j: int) -> str:
         """Intent of the gold trace at record ``j``: the gold records cycle through the intents."""
         q = self._neg_fraction()
@@ -213,8 +235,18 @@ class GatlingGenerator:
         out = [Target("label=gold", 1.0 - q, tol_label)]
         if q:
             out.append(Target("label=negative", q, tol_label))
-        if self.config.oracle == "procedural":
+        if self.config.oracle == "procedural" and not self.config.dialogues:
             out += [Target(f"intent={i}", (1.0 - q) / len(INTENTS), tol_intent) for i in INTENTS]
+        elif self.config.oracle == "procedural":  # count the schedule: dialogues take some gold slots
+            counts: dict[str, int] = {}
+            for j in range(n):
+                if self._is_negative_slot(j):
+                    continue
+                b = self._dialogue_for(j)
+                key = f"dialogue={b}" if b else f"intent={self._intent_for(j)}"
+                counts[key] = counts.get(key, 0) + 1
+            tol = min(1.0, 0.02 + (len(INTENTS) + len(BEHAVIOURS)) / max(1, n))
+            out += [Target(k, v / max(1, n), tol) for k, v in sorted(counts.items())]
         return out
 
     def _shard(
@@ -226,6 +258,7 @@ class GatlingGenerator:
         pending: list[GoldTrace] = []
         last_gold: GoldTrace | None = None
         procedural = isinstance(oracle, ProceduralOracle)
+        dialogues: DialogueMaker | None = None
         while made < task.count:
             j = task.start + made
             if last_gold is not None and self._is_negative_slot(j):
@@ -239,7 +272,13 @@ class GatlingGenerator:
             if procedural:
                 tid = f"sid-{task.index:05d}-{serial:06d}"
                 serial += 1
-                trace = oracle.make_trace(rng, tid, None, self._intent_for(j))
+                behaviour = self._dialogue_for(j)
+                if behaviour is not None:
+                    if dialogues is None:
+                        dialogues = DialogueMaker(oracle)
+                    trace = dialogues.make(rng, tid, behaviour, rng.choice(oracle.domain_names))
+                else:
+                    trace = oracle.make_trace(rng, tid, None, self._intent_for(j))
             else:
                 if not pending:
                     want = min(self.config.batch_size, task.count - made)
@@ -301,7 +340,11 @@ class GatlingGenerator:
         tel.observe("domain", trace.domain)
         tel.observe("intent", trace.intent)
         tel.observe(STRATA, "label=gold")
-        if self.config.oracle == "procedural":
+        dia = trace.meta.get("dialogue")
+        if isinstance(dia, dict):
+            tel.observe(STRATA, f"dialogue={dia['behaviour']}")
+            tel.observe("dialogue", dia["behaviour"])
+        elif self.config.oracle == "procedural":
             tel.observe(STRATA, f"intent={trace.intent}")
         tel.observe("graph_size", len(trace.graph.calls))
         tel.observe("oracle", trace.meta.get("oracle", "?"))
