@@ -158,7 +158,7 @@ def test_cli_compile_trace_generate(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["compile", "a(?<=b)"], "lookbehind"),
+        (["compile", "a(?<=b)+"], "quantified lookaround"),
         (["compile", "(ab"], "missing )"),
         (["generate", "--regex", "abc", "--l-max", "2"], "raise L_max to at least 3"),
         (["generate", "--regex", "a[b]", "--alphabet", "ac"], "accepts no string"),

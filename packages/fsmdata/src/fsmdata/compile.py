@@ -8,6 +8,7 @@ import numpy as np
 
 from .errors import FsmError, RegexSyntaxError
 from .fsm import FSM
+from .lookaround import compile_lookarounds, has_lookaround
 from .minimize import canonical_fsm, minimize_table
 from .regex_parser import Node, ParsedRegex, deep_recursion, parse_regex, parse_token_regex
 
@@ -46,6 +47,8 @@ def nfa_size(node: Node) -> int:
         return sum(nfa_size(c) for c in node[1])
     if op == "alt":
         return 2 + sum(nfa_size(c) for c in node[1])
+    if op == "look":  # a marker step here, plus the body's own automaton
+        return 2 + nfa_size(node[2])
     _, child, lo, hi = node
     c = nfa_size(child)
     return 2 + c * (lo + 1 if hi is None else hi)
@@ -72,6 +75,8 @@ def _leaves(node: Node) -> Iterable[Node]:
             yield from _leaves(c)
     elif node[0] == "rep":
         yield from _leaves(node[1])
+    elif node[0] == "look":
+        yield from _leaves(node[2])
 
 
 def regex_alphabet(parsed: ParsedRegex) -> list[str]:
@@ -218,9 +223,23 @@ def _subset(nfa: _NFA, start: int, final: int, n_symbols: int) -> tuple[np.ndarr
     return table, accepting, 0
 
 
+def _build_ast(node: Node, alphabet: Sequence[str], kind: str) -> FSM:
+    nfa = _NFA()
+    s, t = nfa.build(node, alphabet, kind)
+    table, acc, start = _subset(nfa, s, t, len(alphabet))
+    table, acc, start = minimize_table(table, acc, start)
+    table, acc, start = canonical_fsm(table, acc, start)
+    return FSM(alphabet, table, acc, start, kind=kind)
+
+
 def _compile(parsed: ParsedRegex, alphabet: Sequence[str]) -> FSM:
     with deep_recursion():
         _check_size(parsed)
+        if has_lookaround(parsed.ast):
+            if parsed.kind != "char":
+                raise FsmError("lookarounds are supported in character regexes only, not in token regexes")
+            fsm = compile_lookarounds(parsed.ast, alphabet, lambda n, al: _build_ast(n, al, "char"))
+            return FSM(fsm.alphabet, fsm.table, fsm.accepting, fsm.start, kind="char", pattern=parsed.pattern)
         nfa = _NFA()
         s, t = nfa.build(parsed.ast, alphabet, parsed.kind)
     table, acc, start = _subset(nfa, s, t, len(alphabet))

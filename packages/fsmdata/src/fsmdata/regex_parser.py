@@ -11,7 +11,9 @@ Two dialects share one grammar (alternation ``|``, groups, ``* + ? {m} {m,} {m,n
   whitespace (quote a word with ``"..."`` if it has operator characters), ``.`` is any word
   of the vocabulary, ``[w1 w2]`` / ``[^w1 w2]`` are word classes.
 
-Lookaround, backreferences, word boundaries, atomic groups, possessive quantifiers and
+Lookarounds ``(?=...) (?!...) (?<=...) (?<!...)`` parse to ``("look", kind, body)`` and are
+compiled through the FSM algebra (:mod:`fsmdata.lookaround`); a quantified lookaround is
+refused.  Backreferences, word boundaries, atomic groups, possessive quantifiers and
 conditionals are not regular (or not in the dialect) and raise
 :class:`~fsmdata.errors.UnsupportedConstructError` naming the construct and its position.
 
@@ -203,9 +205,12 @@ class _Parser:
     def quantified(self) -> Node:
         node = self.atom()
         self.skip_ws()
+        qpos = self.i
         bounds = self.quantifier()
         if bounds is None:
             return node
+        if node[0] == "look":
+            raise self.unsupported("quantified lookaround", qpos)
         if self.peek() == "+":
             raise self.unsupported("possessive quantifier", self.i)
         if self.peek() == "?":
@@ -230,14 +235,17 @@ class _Parser:
                 if end < 0 or not name.isidentifier():
                     raise self.err("bad group name", self.i)
                 self.i = end + 1
-            elif rest.startswith("="):
-                raise self.unsupported("lookahead '(?='", open_pos)
-            elif rest.startswith("!"):
-                raise self.unsupported("negative lookahead '(?!'", open_pos)
-            elif rest.startswith("<="):
-                raise self.unsupported("lookbehind '(?<='", open_pos)
-            elif rest.startswith("<!"):
-                raise self.unsupported("negative lookbehind '(?<!'", open_pos)
+            elif rest.startswith(("=", "!", "<=", "<!")):
+                kind = "<" + rest[1] if rest.startswith("<") else rest[0]
+                self.i += 1 + len(kind)
+                self.enter(open_pos)
+                body = self.alternation()
+                self.depth -= 1
+                if self.peek() != ")":
+                    raise self.err("missing ), unterminated subpattern", open_pos)
+                self.i += 1
+                self.ignorecase, self.dotall = saved
+                return ("look", kind, body)
             elif rest.startswith("P="):
                 raise self.unsupported("named backreference '(?P=name)'", open_pos)
             elif rest.startswith(">"):
