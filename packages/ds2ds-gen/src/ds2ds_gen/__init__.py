@@ -13,6 +13,7 @@ from .document_context import DocumentContext
 from .errors import CheckpointError, ConfigError, CorpusError, Ds2dsError, PromptTooLongError, TokenizerError
 from .generation_config import GenerationConfig
 from .generation_result import GeneratedDocument, GenerationResult, LinkEvent
+from .hf_gpt2 import convert_hf_gpt2, load_hf_gpt2
 from .link_detector import DetectedLink, LinkDetector
 from .linked_doc_generator import LinkedDocumentGenerator, generate_linked
 from .masks import DocSpan
@@ -51,12 +52,14 @@ __all__ = [
     "SynthConfig",
     "TokenizerError",
     "__version__",
+    "convert_hf_gpt2",
     "create_filename",
     "generate_title_hash",
     "get_encoding",
     "greedy_sample",
     "link_token_ids",
     "load_checkpoint",
+    "load_hf_gpt2",
     "normalize_title",
     "pretokenize",
     "sample_token",

@@ -1,4 +1,4 @@
-"""Command line of ds2ds-gen: corpus synth, pretokenize, train, generate, batch.
+"""Command line of ds2ds-gen: corpus synth, pretokenize, train, convert-gpt2, generate, batch.
 
 Every user error (bad checkpoint, broken corpus, prompt too long, bad option) prints one
 ``Error: ...`` line and exits 1 (datacore's CliGroup); no tracebacks.
@@ -58,6 +58,18 @@ def pretokenize(md_dir: Path, out: Path, shard_tokens: int) -> None:
     idx = run(md_dir, out, shard_tokens=shard_tokens)
     toks = sum(s["tokens"] for s in idx["shards"])
     click.echo(f"{len(idx['documents'])} documents, {toks} tokens, {len(idx['shards'])} shard(s) -> {out}", err=True)
+
+
+@main.command("convert-gpt2")
+@click.argument("hf_dir", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Checkpoint folder.")
+def convert_gpt2(hf_dir: Path, out: Path) -> None:
+    """Turn a Hugging Face GPT-2 folder (config.json + model.safetensors) into a ds2ds-gen
+    checkpoint folder OUT (architecture gpt2) for generate/batch --model."""
+    from .hf_gpt2 import convert_hf_gpt2
+
+    cfg = convert_hf_gpt2(hf_dir, out)
+    click.echo(f"GPT-2 {cfg.n_layers} layers, d={cfg.d_model}, {cfg.n_parameters():,} parameters -> {out}", err=True)
 
 
 @main.command()
@@ -147,6 +159,13 @@ def _gen_options(f: Any) -> Any:
         click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps."),
         click.option("--stop", "stop", multiple=True, help="Stop a document when its text contains this (repeatable)."),
         click.option("--logprobs", is_flag=True, help="Record each generated token's log-probability."),
+        click.option(
+            "--link-targets",
+            type=click.Choice(["free", "corpus"]),
+            default="free",
+            show_default=True,
+            help="corpus: link targets are constrained to corpus titles while written (needs --corpus).",
+        ),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -185,6 +204,7 @@ def _gen_config(kw: dict[str, Any], seed: int) -> Any:
         device=kw["device"],
         stop=tuple(kw["stop"]),
         logprobs=kw["logprobs"],
+        link_targets=kw["link_targets"],
     )
 
 

@@ -107,6 +107,9 @@ class GenerationConfig:
     stop: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_stop)
     #: record the model's log-probability (temperature 1, unfiltered) of every generated token
     logprobs: bool = attrs.field(default=False, validator=_bool)
+    #: ``free``: the model writes any link target; ``corpus``: link targets are constrained to the
+    #: corpus's titles while they are written (:mod:`ds2ds_gen.title_constraint`; needs a corpus)
+    link_targets: str = attrs.field(default="free", validator=_choice(("free", "corpus")))
 
     def __attrs_post_init__(self) -> None:
         if self.max_tokens_per_document > self.max_context_length:

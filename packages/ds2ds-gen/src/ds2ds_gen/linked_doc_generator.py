@@ -11,6 +11,7 @@ parent continues, so the parent's tokens after the link can attend to it. Recurs
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -28,6 +29,7 @@ from .link_detector import DetectedLink, LinkDetector
 from .prompt_processor import PromptLinkProcessor, clean_target
 from .sampling import sample_token
 from .single_doc_generator import make_runner
+from .title_constraint import TitleTrie
 from .tokenizer import encode_prefix
 
 if TYPE_CHECKING:
@@ -106,6 +108,8 @@ class _Run:
         self.rng = torch.Generator().manual_seed(config.seed)
         self.events: list[LinkEvent] = []
         self.new_tokens = 0
+        #: corpus titles for ``link_targets="corpus"`` (None: targets are free)
+        self.trie: TitleTrie | None = None
 
 
 class LinkedDocumentGenerator:
@@ -242,7 +246,22 @@ class LinkedDocumentGenerator:
             device=config.device,
         )
         ctx.initialize_root(prompt_tokens, _root_title(text))
-        return _Run(ctx, config, corpus, vocab, prompt_tokens)
+        run = _Run(ctx, config, corpus, vocab, prompt_tokens)
+        if config.link_targets == "corpus":
+            if corpus is None:
+                raise ConfigError("GenerationConfig.link_targets = 'corpus': needs a corpus (--corpus)")
+            run.trie = self._title_trie(corpus)
+        return run
+
+    def _title_trie(self, corpus: DocumentCorpus) -> TitleTrie:
+        tries: weakref.WeakKeyDictionary[DocumentCorpus, TitleTrie] = self.__dict__.setdefault(
+            "_tries", weakref.WeakKeyDictionary()
+        )
+        trie = tries.get(corpus)
+        if trie is None:
+            d = self.detector
+            trie = tries[corpus] = TitleTrie(corpus.titles(), self.encode, d.mid_id, d.close_candidates, self.decode)
+        return trie
 
     def _steps(self, run: _Run) -> Generator[None, torch.Tensor, GenerationResult]:
         """The whole generation of one sample as a coroutine: it yields whenever it needs the
@@ -278,6 +297,8 @@ class LinkedDocumentGenerator:
             if stop:
                 break
             logits = yield
+            if run.trie is not None:
+                logits = _constrain(logits, run.trie.allowed(doc.tokens), self.model)
             # with an active vocabulary, sample over its ids only (the others have probability 0);
             # a batched step sends those ids' logits alone (compact), a single stream all of them
             support = getattr(self.model, "active_ids", None)
@@ -431,3 +452,22 @@ def generate_linked(
         prompt_tokens = prompt_tokens.cpu().numpy()
     gen = LinkedDocumentGenerator(model, enc.encode_ordinary, enc.decode)
     return gen.generate(prompt=prompt, prompt_tokens=prompt_tokens, corpus=corpus, config=config)
+
+
+def _constrain(logits: Tensor, allowed: frozenset[int] | None, model: Any) -> Tensor:
+    """``logits`` with every id outside ``allowed`` at -inf (``logits`` may be the compact
+    active-vocabulary row of a batched step). Unchanged when nothing constrains, or when none of
+    the allowed ids can be produced by the model."""
+    if allowed is None:
+        return logits
+    ids = torch.tensor(sorted(allowed), dtype=torch.long, device=logits.device)
+    support = getattr(model, "active_ids", None)
+    if support is not None and logits.shape[-1] == support.shape[0]:
+        sup = support.to(logits.device)
+        at = torch.searchsorted(sup, ids).clamp(max=sup.shape[0] - 1)
+        ids = at[sup[at] == ids]
+    if ids.numel() == 0:
+        return logits
+    out = torch.full_like(logits, float("-inf"))
+    out[ids] = logits[ids]
+    return out

@@ -28,7 +28,7 @@ from .errors import CheckpointError, ConfigError
 from .masks import DocSpan, MaskType, allowed, link_table, token_layout
 from .tokenizer import VOCAB_SIZE
 
-__all__ = ["CHECKPOINT_FORMAT", "DS2DSModel", "KVCache", "ModelConfig", "load_checkpoint", "save_checkpoint"]
+__all__ = ["ARCHS", "CHECKPOINT_FORMAT", "DS2DSModel", "KVCache", "ModelConfig", "load_checkpoint", "save_checkpoint"]
 
 CHECKPOINT_FORMAT = "ds2ds-gen-checkpoint/1"
 
@@ -46,6 +46,16 @@ def _rope_base(_i: object, a: attrs.Attribute, v: object) -> None:
         raise ConfigError(f"ModelConfig.{a.name} = {v!r}: must be a finite number in (1, 1e12]")
 
 
+def _arch(_i: object, a: attrs.Attribute, v: object) -> None:
+    if v not in ARCHS:
+        raise ConfigError(f"ModelConfig.{a.name} = {v!r}: must be one of {list(ARCHS)}")
+
+
+#: Architectures: ``ds2ds`` (RMSNorm, rotary positions, no biases) and ``gpt2`` (GPT-2's own:
+#: LayerNorm and linear biases, learned position embeddings, tanh GELU), so that Hugging Face
+#: GPT-2 weights load unchanged (:mod:`ds2ds_gen.hf_gpt2`).
+ARCHS = ("ds2ds", "gpt2")
+
 #: Upper bound on the parameter count of a ModelConfig (8 GiB of float32): a config.json with
 #: absurd sizes is refused before anything is allocated.
 MAX_PARAMETERS = 2 * 1024**3
@@ -58,7 +68,8 @@ class ModelConfig:
     Every field is type-checked and bounded (a checkpoint's ``config.json`` is user input):
     ``vocab_size`` <= 2**20, ``d_model`` <= 8192, ``n_layers``/``n_heads`` <= 256,
     ``mlp_ratio`` <= 16, ``max_doc_len`` <= 2**16, ``max_seq_len`` <= 2**20, ``rope_base`` a
-    finite number in (1, 1e12], and at most :data:`MAX_PARAMETERS` parameters in all.
+    finite number in (1, 1e12], ``arch`` one of :data:`ARCHS` (``gpt2``: positions are learned
+    embeddings of the within-document position, ``max_doc_len`` of them; ``rope_base`` unused), and at most :data:`MAX_PARAMETERS` parameters in all.
     """
 
     vocab_size: int = attrs.field(default=VOCAB_SIZE, validator=_bounded_int(1 << 20))
@@ -69,6 +80,7 @@ class ModelConfig:
     max_doc_len: int = attrs.field(default=512, validator=_bounded_int(1 << 16))
     max_seq_len: int = attrs.field(default=2048, validator=_bounded_int(1 << 20))
     rope_base: float = attrs.field(default=10000.0, validator=_rope_base)
+    arch: str = attrs.field(default="ds2ds", validator=_arch)
 
     def __attrs_post_init__(self) -> None:
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
@@ -86,6 +98,9 @@ class ModelConfig:
         """Parameter count of a model of this shape (tied embedding/head)."""
         d = self.d_model
         per_layer = 4 * d * d + 2 * self.mlp_ratio * d * d + 2 * d
+        if self.arch == "gpt2":  # biases of the four linears, norm biases; learned positions, ln_f bias
+            per_layer += 3 * d + d + self.mlp_ratio * d + d + 2 * d
+            return self.vocab_size * d + self.max_doc_len * d + self.n_layers * per_layer + 2 * d
         return self.vocab_size * d + self.n_layers * per_layer + d
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,15 +157,16 @@ def _matmul_t(x: Tensor, w: Tensor, store: dict[str, tuple[Any, Tensor]], slot: 
 
 
 class Linear(nn.Linear):
-    """``nn.Linear`` without bias whose CPU fp32 inference uses :func:`_matmul_t` (same
-    parameters and state_dict keys as ``nn.Linear``)."""
+    """``nn.Linear`` (bias optional, off by default) whose CPU fp32 inference uses
+    :func:`_matmul_t` (same parameters and state_dict keys as ``nn.Linear``)."""
 
-    def __init__(self, d_in: int, d_out: int) -> None:
-        super().__init__(d_in, d_out, bias=False)
+    def __init__(self, d_in: int, d_out: int, bias: bool = False) -> None:
+        super().__init__(d_in, d_out, bias=bias)
         self.transposed: dict[str, tuple[Any, Tensor]] = {}
 
     def forward(self, x: Tensor) -> Tensor:
-        return _matmul_t(x, self.weight, self.transposed, "weight")
+        y = _matmul_t(x, self.weight, self.transposed, "weight")
+        return y if self.bias is None else y + self.bias
 
 
 class Block(nn.Module):
@@ -160,16 +176,22 @@ class Block(nn.Module):
         super().__init__()
         d = cfg.d_model
         self.n_heads = cfg.n_heads
-        self.norm1 = RMSNorm(d)
-        self.qkv = Linear(d, 3 * d)
-        self.proj = Linear(d, d)
-        self.norm2 = RMSNorm(d)
-        self.fc = Linear(d, cfg.mlp_ratio * d)
-        self.out = Linear(cfg.mlp_ratio * d, d)
+        gpt2 = cfg.arch == "gpt2"
+        # GPT-2: LayerNorm (eps 1e-5) and biases everywhere, tanh GELU ("gelu_new")
+        norm = (lambda: nn.LayerNorm(d, eps=1e-5)) if gpt2 else (lambda: RMSNorm(d))
+        self.gelu = "tanh" if gpt2 else "none"
+        self.norm1 = norm()
+        self.qkv = Linear(d, 3 * d, bias=gpt2)
+        self.proj = Linear(d, d, bias=gpt2)
+        self.norm2 = norm()
+        self.fc = Linear(d, cfg.mlp_ratio * d, bias=gpt2)
+        self.out = Linear(cfg.mlp_ratio * d, d, bias=gpt2)
 
-    def qkv_heads(self, x: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def qkv_heads(self, x: Tensor, cos: Tensor | None, sin: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         b, t, d = x.shape
         qkv = self.qkv(self.norm1(x)).view(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        if cos is None or sin is None:  # learned positions (gpt2): already in x
+            return qkv[0], qkv[1], qkv[2]
         # one RoPE call for q and k together: half the small ops of a decode step's rotation
         q, k = _rope(qkv[:2], cos, sin).unbind(0)
         return q, k, qkv[2]
@@ -177,7 +199,7 @@ class Block(nn.Module):
     def finish(self, x: Tensor, att: Tensor) -> Tensor:
         b, h, t, dh = att.shape
         x = x + self.proj(att.transpose(1, 2).reshape(b, t, h * dh))
-        return x + self.out(F.gelu(self.fc(self.norm2(x))))
+        return x + self.out(F.gelu(self.fc(self.norm2(x)), approximate=self.gelu))
 
 
 class KVCache:
@@ -223,8 +245,10 @@ class DS2DSModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        #: learned embeddings of the within-document position (gpt2 architecture only)
+        self.pos_embedding = nn.Embedding(cfg.max_doc_len, cfg.d_model) if cfg.arch == "gpt2" else None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
-        self.norm = RMSNorm(cfg.d_model)
+        self.norm: nn.Module = nn.LayerNorm(cfg.d_model, eps=1e-5) if cfg.arch == "gpt2" else RMSNorm(cfg.d_model)
         self.register_buffer("logit_bias", torch.zeros(cfg.vocab_size))
         dh = cfg.d_model // cfg.n_heads
         inv = 1.0 / (cfg.rope_base ** (torch.arange(0, dh, 2, dtype=torch.float64) / dh))
@@ -249,6 +273,8 @@ class DS2DSModel(nn.Module):
             if p.dim() == 2:
                 std = 0.02 / math.sqrt(2 * self.cfg.n_layers) if name.endswith(("proj.weight", "out.weight")) else 0.02
                 nn.init.normal_(p, std=std)
+            elif name.endswith(".bias"):
+                nn.init.zeros_(p)
 
     @property
     def embedding_weight(self) -> Tensor:
@@ -261,10 +287,19 @@ class DS2DSModel(nn.Module):
         return self.embedding.weight
 
     # ---- shared pieces -------------------------------------------------------------------------
-    def _cos_sin(self, pos: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    def _cos_sin(self, pos: Tensor, dtype: torch.dtype) -> tuple[Tensor | None, Tensor | None]:
         if int(pos.max()) >= self.cfg.max_doc_len:
             raise ValueError(f"document position {int(pos.max())} >= max_doc_len {self.cfg.max_doc_len}")
+        if self.pos_embedding is not None:
+            return None, None
         return self.rope_cos[pos].unsqueeze(1).to(dtype), self.rope_sin[pos].unsqueeze(1).to(dtype)
+
+    def _embed(self, tokens: Tensor, pos: Tensor) -> Tensor:
+        """Token embeddings, plus the learned position embeddings of the gpt2 architecture."""
+        x = self.embedding(tokens)
+        if self.pos_embedding is not None:
+            x = x + self.pos_embedding(pos)
+        return x
 
     def use_active_vocab(self, enable: bool = True) -> int:
         """Inference shortcut: compute logits only for ids whose ``logit_bias`` is above -1e3 and
@@ -319,8 +354,8 @@ class DS2DSModel(nn.Module):
     def hidden(self, tokens: Tensor, positions: Tensor, mask: Tensor | Any, *, attention: str = "sdpa") -> Tensor:
         """Hidden states ``[B, T, d]`` for a full pack: ``mask`` is a boolean ``[B|1, 1, T, T]``
         tensor (SDPA) or a FlexAttention ``BlockMask`` (``attention="flex"``)."""
-        x = self.embedding(tokens)
-        cos, sin = self._cos_sin(positions, x.dtype)
+        cos, sin = self._cos_sin(positions, self.embedding.weight.dtype)
+        x = self._embed(tokens, positions)
         for blk in cast("Iterable[Block]", self.blocks):  # ModuleList iterates as Module
             q, k, v = blk.qkv_heads(x, cos, sin)
             if attention == "flex":
@@ -521,8 +556,8 @@ class DS2DSModel(nn.Module):
             mask = torch.zeros(m, na, dtype=torch.bool, device=cache.doc.device)
             mask[:, :n1] = allowed(doc, pos, cache.doc[:n1], cache.pos[:n1], table)
             mask = mask[None, None]
-        x = self.embedding(tokens)[None]
-        cos, sin = self._cos_sin(pos[None], x.dtype)
+        cos, sin = self._cos_sin(pos[None], self.embedding.weight.dtype)
+        x = self._embed(tokens, pos)[None]
         # CPU SDPA in bf16 costs ~4x fp32 at decode sizes (1 query, 256 keys: 112 vs 26 us), so on
         # CPU bf16 attention runs in fp32 on the (exactly representable) bf16 keys and values.
         adt = torch.float32 if x.device.type == "cpu" and x.dtype == torch.bfloat16 else x.dtype
@@ -554,8 +589,8 @@ class DS2DSModel(nn.Module):
         """
         b = tokens.shape[0]
         na = mask.shape[-1]
-        x = self.embedding(tokens)[:, None]
-        cos, sin = self._cos_sin(pos[:, None], x.dtype)
+        cos, sin = self._cos_sin(pos[:, None], self.embedding.weight.dtype)
+        x = self._embed(tokens, pos)[:, None]
         adt = torch.float32 if x.device.type == "cpu" and x.dtype == torch.bfloat16 else x.dtype
         rows = torch.arange(b, device=tokens.device)
         m4 = mask[:, None, None, :]
