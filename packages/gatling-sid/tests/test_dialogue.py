@@ -102,3 +102,15 @@ def test_generator_schedules_dialogues(validator):
     for r in recs:
         if r["label"] == "gold":
             assert validator.validate(GoldTrace.from_dict(r)).ok
+
+
+def test_operation_dialogues_use_the_domains_own_operations(registry, made):
+    used = set()
+    for t in made["operation"]:
+        d = registry.domains[t.domain]
+        op = [c for c in t.graph.calls if c.tool in d.ops]
+        assert len(op) == 1
+        used.add(op[0].tool)
+        if registry.tools[op[0].tool].kind != "read":  # a write runs under a verified identity
+            assert t.graph.calls[0].tool == d.roles["identity"] and op[0].dependencies == (t.graph.calls[0].id,)
+    assert len(used) >= 20

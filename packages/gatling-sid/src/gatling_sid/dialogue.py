@@ -20,6 +20,9 @@ Behaviours (each has gold):
 * ``no_call`` - nothing a tool is for (thanks, a question the domain's tools do not answer);
   the agent answers without a call.
 * ``parallel`` - two independent lookups the user asks for at once: one assistant turn, two calls.
+* ``operation`` - one of the domain's own operations (nested arguments, units, pagination),
+  after an identity check when it writes; the user states every value it takes, and the
+  operation's guards (tier, limit, window, ownership, terminal status) pass on the world.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from .errors import GatlingError
 from .models import GoldTrace, ToolCallGraph, UserRequest
 from .procedural import ProceduralOracle, _Plan
 from .state import World
@@ -34,7 +38,16 @@ from .text import CITIES, CLOSERS, OPENERS, compose, facts_sentences, humanize
 
 __all__ = ["BEHAVIOURS", "DialogueMaker"]
 
-BEHAVIOURS = ("ask_missing", "confirm_in_words", "decline_in_words", "refuse_forbidden", "clarify", "no_call", "parallel")
+BEHAVIOURS = (
+    "ask_missing",
+    "confirm_in_words",
+    "decline_in_words",
+    "refuse_forbidden",
+    "clarify",
+    "no_call",
+    "parallel",
+    "operation",
+)
 _ASK = {"subject_id": "your {subject} ID", "dob": "your date of birth", "last4": "the last four digits on file"}
 _YES = ("Yes, go ahead.", "Yes - I'm sure, please do it.", "Confirmed, go ahead.", "Yes, I understand. Proceed.")
 _NO = ("No, leave it as it is.", "Actually no, don't do that.", "Hold on - no, please keep it.", "No thanks, I changed my mind.")
@@ -66,6 +79,17 @@ def _done(policy_id: str, n: int) -> dict[str, Any]:
     return {"role": "assistant", "text": f"Done: {n} step{'s' if n != 1 else ''} completed under policy {policy_id}."}
 
 
+def _flat(prefix: str, v: Any) -> list[str]:
+    """Every leaf of an argument as the user would say it ("payee name Ana Costa")."""
+    if isinstance(v, dict):
+        return [x for k, sub in v.items() for x in _flat(f"{prefix} {humanize(k)}".strip(), sub)]
+    if isinstance(v, list):
+        return [x for i, sub in enumerate(v, 1) for x in _flat(f"{prefix} #{i}", sub)]
+    if isinstance(v, bool):
+        return [f"{prefix} {'yes' if v else 'no'}"]
+    return [f"{prefix} {v}"]
+
+
 class DialogueMaker:
     """Gold dialogues for each behaviour, on the procedural oracle's domains and worlds."""
 
@@ -73,8 +97,18 @@ class DialogueMaker:
         self.oracle = oracle or ProceduralOracle()
         self.registry = self.oracle.registry
 
-    def make(self, rng: random.Random, trace_id: str, behaviour: str, domain: str | None = None) -> GoldTrace:
+    def make(self, rng: random.Random, trace_id: str, behaviour: str, domain: str | None = None, _tries: int = 0) -> GoldTrace:
         """One gold dialogue of ``behaviour`` (domain drawn from ``rng`` unless given)."""
+        if behaviour == "operation":
+            try:
+                return self._make(rng, trace_id, behaviour, domain)
+            except _NoOperation:  # a guard refused in that world: draw another (deterministic from rng)
+                if _tries >= 12:
+                    raise GatlingError(f"no operation of {domain or 'the drawn domain'} passes its guards in 12 worlds") from None
+                return self.make(rng, trace_id, behaviour, domain, _tries + 1)
+        return self._make(rng, trace_id, behaviour, domain)
+
+    def _make(self, rng: random.Random, trace_id: str, behaviour: str, domain: str | None) -> GoldTrace:
         if behaviour not in BEHAVIOURS:
             raise ValueError(f"unknown behaviour {behaviour!r}; known: {', '.join(BEHAVIOURS)}")
         o = self.oracle
@@ -203,6 +237,10 @@ class DialogueMaker:
                 _done(d.policy.id, 2),
             ]
             calls = graph.calls
+        elif behaviour == "operation":
+            text, graph, problems = self._operation(rng, d, s, world, wrap)
+            turns = [{"role": "user", "text": text}, *_waves(graph), _done(d.policy.id, len(graph.calls))]
+            calls = graph.calls
         else:  # parallel
             subj, ent = f"{d.subject}_id", f"{d.entity}_id"
             text = wrap(
@@ -237,3 +275,45 @@ class DialogueMaker:
             ToolCallGraph(tuple(calls)),
             {"oracle": "procedural-dialogue", "world": wmeta, "dialogue": {"behaviour": behaviour, "turns": turns}},
         )
+
+    def _operation(self, rng: random.Random, d: Any, s: dict[str, Any], world: World, wrap: Any) -> tuple[str, Any, list[Any]]:
+        """A request for one of the domain's operations, executed on ``world`` (raises _NoOperation if a guard refuses)."""
+        from .values import value_for
+
+        subj, ent = f"{d.subject}_id", f"{d.entity}_id"
+        name = rng.choice(sorted(d.ops))
+        t = d.tools[name]
+        args: dict[str, Any] = {}
+        for k, sub in t.input_schema["properties"].items():
+            if k in (subj, ent, "verification_token", "page_token"):
+                continue
+            if k in t.input_schema.get("required", []) or rng.random() < 0.5:
+                args[k] = value_for(rng, sub, k)
+        cur = t.input_schema["properties"].get("currency", {}).get("enum", [])
+        if "currency" in args and s.get("currency") in cur:
+            args["currency"] = s["currency"]
+        said = [x for k, v in args.items() for x in _flat(humanize(k), v)]
+        p = _Plan(rng, self.registry, d, {}, world)
+        deps: tuple[str, ...] = ()
+        if t.kind in ("write", "destructive", "transfer"):
+            c0 = p.add("identity", {subj: s["subject_id"], "date_of_birth": s["dob"], "last4": s["last4"]})
+            args["verification_token"] = {"$ref": f"{c0}.output.session_token"}
+            deps = (c0,)
+        if subj in t.input_schema["properties"]:
+            args[subj] = s["subject_id"]
+        if ent in t.input_schema["properties"]:
+            args[ent] = s["entity_id"]
+        p.add(name.split("__", 1)[1], args, deps)  # the operation's role is its name
+        if p.problems:  # a guard refuses in this state (the world is spent: the caller draws a new one)
+            raise _NoOperation(name)
+        core = rng.choice(("Please {op} for me", "I'd like to {op}", "Can you {op}", "Go ahead and {op}")).format(
+            op=humanize(t.name.split("__", 1)[1])
+        )
+        who = f"I'm {humanize(d.subject)} {s['subject_id']}" + (f", {humanize(d.entity)} {s['entity_id']}" if ent in args else "")
+        idn = f" (born {s['dob']}, last four {s['last4']})" if deps else ""
+        text = wrap(f"{core} - {who}{idn}." + (f" Details: {'; '.join(said)}." if said else ""))
+        return text, ToolCallGraph(tuple(p.calls)), p.problems
+
+
+class _NoOperation(Exception):
+    """No operation of the domain passes its guards in this world (the caller draws again)."""
