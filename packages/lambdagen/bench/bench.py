@@ -1,9 +1,13 @@
 """lambdagen benchmark: end-to-end examples/s vs the pure-Python reference, reduction steps/s,
 and distribution figures (duplicates, quota shares).
 
-    python packages/lambdagen/bench/bench.py [--quick] [--n N] [--workers W] [--json PATH]
+    python packages/lambdagen/bench/bench.py [--quick] [--n N] [--workers W] [--json PATH] [--no-ceiling]
 
 Prints a table; ``--json`` writes the figures.  ``--quick`` finishes in well under a minute.
+The end-to-end run is shown beside the Rust-only ceiling measured in the same run: the same
+config, shard size and thread count made and written (zstd) by ``rust/lambda-core``'s
+``shard_bench`` example alone, no Python, no datacore (built with ``cargo build --release
+--example shard_bench`` in ``rust/`` on first use).  Both give wall and CPU seconds.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -24,15 +30,44 @@ from lambdagen import reference as ref
 QUOTAS = "1-2:0.25,3-6:0.25,7-15:0.25,16-:0.25"
 
 
+RUST_DIR = Path(__file__).resolve().parents[3] / "rust"
+
+
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and its waited-for children."""
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+def rust_ceiling(n: int, threads: int, out: Path) -> dict | None:
+    """The core alone (``shard_bench``: default config, 50,000-record shards, zstd files)."""
+    exe = RUST_DIR / "target" / "release" / "examples" / "shard_bench"
+    if not exe.exists():
+        if not (RUST_DIR / "Cargo.toml").exists():
+            return None
+        subprocess.run(["cargo", "build", "--release", "--example", "shard_bench"], cwd=RUST_DIR, check=True)
+    out.mkdir(parents=True, exist_ok=True)
+    c0 = _cpu()
+    line = subprocess.run([str(exe), str(n), str(threads), "zst", str(out)], check=True, capture_output=True, text=True)
+    cpu = _cpu() - c0
+    f = line.stdout.split()
+    vals = dict(zip(f[::2], f[1::2]))
+    wall = float(vals["wall_s"])
+    return {"examples": int(vals["records"]), "seconds": wall, "cpu_seconds": cpu, "examples_per_s": int(vals["records"]) / wall}
+
+
 def end_to_end(out: Path, n: int, workers: int, shard_size: int, config: LambdaConfig) -> dict:
     shutil.rmtree(out, ignore_errors=True)
+    c0 = _cpu()
     t0 = time.perf_counter()
     res = generate(out, n, seed=0, config=config, workers=workers, shard_size=shard_size, compress="zst", resume=False)
     wall = time.perf_counter() - t0
+    cpu = _cpu() - c0
     size = sum(p.stat().st_size for p in out.glob("*/part-*"))
     return {
         "examples": res.records,
         "seconds": wall,
+        "cpu_seconds": cpu,
         "examples_per_s": res.records / wall,
         "bytes_on_disk": size,
         "shards": len(res.manifest["shards"]),
@@ -91,6 +126,7 @@ def main() -> None:
     )
     ap.add_argument("--shard-size", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--no-ceiling", action="store_true", help="skip the Rust-only ceiling")
     ap.add_argument(
         "--stats", action="store_true", help="duplicate/distribution figures even above 5M examples (slow: reads every record)"
     )
@@ -102,6 +138,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="lambdagen-bench-"))
     try:
         e2e = end_to_end(tmp / "rust", n, args.workers, shard_size, config)
+        ceiling = None if args.no_ceiling else rust_ceiling(n, args.workers, tmp / "ceiling")
         dist = distribution(tmp / "rust") if n <= 5_000_000 or args.stats else {}
         py = python_reference(tmp, n_py, config)
         red = reduction_rate(config, 100 if args.quick else 400)
@@ -112,6 +149,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}",
         "config": config.to_dict() | {"compress": "zst", "workers": args.workers, "shard_size": shard_size},
         "end_to_end": e2e,
+        "rust_ceiling": ceiling,
         "python_reference": py,
         "speedup_vs_python": e2e["examples_per_s"] / py["examples_per_s"],
         "reduction": red,
@@ -132,7 +170,30 @@ def main() -> None:
             f"{py['examples']:,} in {py['seconds']:.1f} s",
             "",
         ),
+        (
+            "  CPU seconds (all processes), per 1M examples",
+            f"{e2e['cpu_seconds']:.1f} s, {1e6 * e2e['cpu_seconds'] / e2e['examples']:.1f} s",
+            "",
+            "",
+        ),
         ("  projected 15M examples", f"{result['projected_seconds_for_15M']:.0f} s", "", ""),
+    ]
+    if ceiling:
+        rows += [
+            (
+                f"end to end vs Rust-only ceiling ({args.workers} threads, zstd files)",
+                f"{e2e['examples_per_s']:,.0f} ex/s",
+                f"{ceiling['examples_per_s']:,.0f} ex/s (core alone)",
+                f"{e2e['examples_per_s'] / ceiling['examples_per_s']:.2f}",
+            ),
+            (
+                "  CPU seconds per 1M examples",
+                f"{1e6 * e2e['cpu_seconds'] / e2e['examples']:.1f} s",
+                f"{1e6 * ceiling['cpu_seconds'] / ceiling['examples']:.1f} s",
+                "",
+            ),
+        ]
+    rows += [
         (
             "reduction, one core",
             f"{red['steps_per_s_one_core']:,.0f} steps/s",

@@ -272,6 +272,11 @@ def test_cli_split_and_curriculum(tmp_path):
     assert res.exit_code == 0, res.output
     bad = CliRunner().invoke(main, [*args[:2], str(tmp_path / "d"), *args[3:], "--split", "steps:5"])
     assert bad.exit_code != 0 and "--split 'steps:5'" in bad.output and "Traceback" not in bad.output
+    both = CliRunner().invoke(
+        main, [*args[:2], str(tmp_path / "e"), *args[3:], "--split", "steps:5,9", "--split-ratios", "0.5,0.25,0.25"]
+    )
+    assert both.exit_code != 0 and "cannot be combined with --split-ratios" in both.output
+    assert not (tmp_path / "e").exists() or not any((tmp_path / "e").iterdir())
 
 
 # ---- curriculum ----
@@ -321,3 +326,42 @@ def test_curriculum_needs_the_run_size(tmp_path):
 def test_num_shards_is_no_longer_part_of_the_config():
     d = LambdaGenerator(LambdaConfig(**SMALL), run_seed=3).config_dict()
     assert "num_shards" not in d and d["split_rule"] is None and "records" not in d
+
+
+# ---- telemetry (counted as integers in the core, flushed once per shard) ----
+
+
+def _steps_bucket(n: int) -> str:
+    if n < 2:
+        return str(n)
+    lo = 1 << (n.bit_length() - 1)
+    return "128+" if lo >= 128 else f"{lo}-{2 * lo - 1}"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"tokens": True, "quotas": "1-2:0.25,3-6:0.25,7-15:0.25,16-:0.25"}, {"size_quotas": "2-14:0.5,15-:0.5"}, {}],
+)
+def test_histograms_equal_a_count_over_the_records(extra):
+    from datacore import ShardTask, Telemetry
+
+    cfg = LambdaConfig(**{**SMALL, "max_steps": 40, **extra})
+    tel = Telemetry()
+    recs = list(LambdaGenerator(cfg).generate_shard(ShardTask(index=1, seed=7, count=3000, start=3000, shards=3), tel))
+    want: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in recs:
+        m = r["meta"]
+        lo = m["size"] // 20 * 20
+        want["input_size"][f"{lo:04}-{lo + 19:04}"] += 1
+        want["input_depth"][f"{m['depth']:02}"] += 1
+        want["redex_depth"][f"{m['redex_depth']:02}"] += 1
+        want["redex_lambdas"][f"{m['redex_lambdas']:02}"] += 1
+        want["examples_by_trace_steps"][_steps_bucket(m["total_steps"])] += 1
+        want["strata"][f"cell={m['cell']}"] += 1
+        if "input_ids" in r:
+            want["input_tokens"][f"{len(r['input_ids']):05}"] += 1
+            want["target_tokens"][f"{len(r['target_ids']):05}"] += 1
+    for hist, counts in want.items():
+        got = {k: v for k, v in tel.histograms[hist].items() if not (hist == "strata" and not k.startswith("cell="))}
+        assert got == dict(counts), hist
+    assert ("input_tokens" in tel.histograms) == bool(extra.get("tokens"))

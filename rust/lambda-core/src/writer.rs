@@ -667,17 +667,90 @@ pub struct ShardData {
     pub telemetry: Telemetry,
 }
 
+const STEPS_BUCKETS: [&str; 9] = [
+    "0", "1", "2-3", "4-7", "8-15", "16-31", "32-63", "64-127", "128+",
+];
+
+/// Index into [`STEPS_BUCKETS`]: 0, 1, then powers of two up to 128+.
+fn steps_bucket_index(steps: usize) -> usize {
+    if steps < 2 {
+        steps
+    } else {
+        ((usize::BITS - steps.leading_zeros()) as usize).min(8)
+    }
+}
+
 fn steps_bucket(steps: usize) -> &'static str {
-    match steps {
-        0 => "0",
-        1 => "1",
-        2..=3 => "2-3",
-        4..=7 => "4-7",
-        8..=15 => "8-15",
-        16..=31 => "16-31",
-        32..=63 => "32-63",
-        64..=127 => "64-127",
-        _ => "128+",
+    STEPS_BUCKETS[steps_bucket_index(steps)]
+}
+
+/// Per-record histogram counts, kept as integers in the merge loop and turned into telemetry
+/// buckets once per shard (building string keys for every record cost more than the rest
+/// of its bookkeeping).  Flushed counts equal observing each record one by one.
+#[derive(Default)]
+struct Tally {
+    strata_cell: Vec<u64>,
+    strata_steps: Vec<u64>,
+    strata_size: Vec<u64>,
+    strata_depth: Vec<u64>,
+    input_size: Vec<u64>,
+    input_depth: Vec<u64>,
+    redex_depth: Vec<u64>,
+    redex_lambdas: Vec<u64>,
+    steps: [u64; 9],
+    input_tokens: Vec<u64>,
+    target_tokens: Vec<u64>,
+}
+
+fn bump(v: &mut Vec<u64>, i: usize) {
+    if i >= v.len() {
+        v.resize(i + 1, 0);
+    }
+    v[i] += 1;
+}
+
+impl Tally {
+    fn flush(&self, tel: &mut Telemetry, names: [&[String]; 4]) {
+        for (counts, names) in [
+            (&self.strata_cell, names[0]),
+            (&self.strata_steps, names[1]),
+            (&self.strata_size, names[2]),
+            (&self.strata_depth, names[3]),
+        ] {
+            for (c, name) in counts.iter().zip(names) {
+                if *c > 0 {
+                    tel.observe(STRATA, name, *c);
+                }
+            }
+        }
+        let each = |tel: &mut Telemetry, hist: &str, v: &[u64], key: &dyn Fn(usize) -> String| {
+            for (i, c) in v.iter().enumerate() {
+                if *c > 0 {
+                    tel.observe(hist, &key(i), *c);
+                }
+            }
+        };
+        each(tel, "input_size", &self.input_size, &|i| {
+            bucket10(i as u32 * 20, 20)
+        });
+        each(tel, "input_depth", &self.input_depth, &|i| {
+            format!("{i:02}")
+        });
+        each(tel, "redex_depth", &self.redex_depth, &|i| {
+            format!("{i:02}")
+        });
+        each(tel, "redex_lambdas", &self.redex_lambdas, &|i| {
+            format!("{i:02}")
+        });
+        each(tel, "examples_by_trace_steps", &self.steps, &|i| {
+            STEPS_BUCKETS[i].to_string()
+        });
+        each(tel, "input_tokens", &self.input_tokens, &|i| {
+            format!("{i:05}")
+        });
+        each(tel, "target_tokens", &self.target_tokens, &|i| {
+            format!("{i:05}")
+        });
     }
 }
 
@@ -862,6 +935,7 @@ pub fn run_shard(
         .collect();
     let strata_cell: Vec<String> = draws.iter().map(|d| format!("cell={}", d.name)).collect();
     let mut tel = Telemetry::default();
+    let mut tally = Tally::default();
     let mut emitted = 0usize;
     let mut trace_no = 0u64;
     let mut starts: HashSet<u128> = HashSet::new();
@@ -1021,29 +1095,29 @@ pub fn run_shard(
                     }
                     emitted += 1;
                     kept += 1;
-                    tel.observe(STRATA, &strata_cell[ci], 1);
+                    bump(&mut tally.strata_cell, ci);
                     if let (Some(qi), false) = (q, cfg.quotas.is_empty()) {
                         used[qi] += 1;
-                        tel.observe(STRATA, &strata_steps[qi], 1);
+                        bump(&mut tally.strata_steps, qi);
                     }
                     if let Some(i) = qs {
                         size_used[i] += 1;
-                        tel.observe(STRATA, &strata_size[i], 1);
+                        bump(&mut tally.strata_size, i);
                     }
                     if let Some(i) = qd {
                         depth_used[i] += 1;
-                        tel.observe(STRATA, &strata_depth[i], 1);
+                        bump(&mut tally.strata_depth, i);
                     }
-                    tel.observe("input_size", &bucket10(e.size, 20), 1);
-                    tel.observe("input_depth", &format!("{:02}", e.depth), 1);
+                    bump(&mut tally.input_size, (e.size / 20) as usize);
+                    bump(&mut tally.input_depth, e.depth as usize);
                     if e.redex_depth >= 0 {
-                        tel.observe("redex_depth", &format!("{:02}", e.redex_depth), 1);
-                        tel.observe("redex_lambdas", &format!("{:02}", e.redex_lambdas), 1);
+                        bump(&mut tally.redex_depth, e.redex_depth as usize);
+                        bump(&mut tally.redex_lambdas, e.redex_lambdas as usize);
                     }
-                    tel.observe("examples_by_trace_steps", steps_bucket(t.steps), 1);
+                    tally.steps[steps_bucket_index(t.steps)] += 1;
                     if cfg.tokens {
-                        tel.observe("input_tokens", &format!("{:05}", e.tokens.0), 1);
-                        tel.observe("target_tokens", &format!("{:05}", e.tokens.1), 1);
+                        bump(&mut tally.input_tokens, e.tokens.0 as usize);
+                        bump(&mut tally.target_tokens, e.tokens.1 as usize);
                     }
                 }
                 if kept > 0 {
@@ -1124,6 +1198,10 @@ pub fn run_shard(
             )?;
         }
     }
+    tally.flush(
+        &mut tel,
+        [&strata_cell, &strata_steps, &strata_size, &strata_depth],
+    );
     tel.count("examples", emitted as u64);
     for (hist, qs, us) in [
         ("quota_examples", &cfg.quotas, &used),
@@ -1665,6 +1743,24 @@ mod tests {
                 prev = Some((tid, step));
             }
             last_key = (last_key.0, 0);
+        }
+    }
+
+    #[test]
+    fn steps_buckets() {
+        let old = |steps: usize| match steps {
+            0 => "0",
+            1 => "1",
+            2..=3 => "2-3",
+            4..=7 => "4-7",
+            8..=15 => "8-15",
+            16..=31 => "16-31",
+            32..=63 => "32-63",
+            64..=127 => "64-127",
+            _ => "128+",
+        };
+        for s in 0..1000 {
+            assert_eq!(steps_bucket(s), old(s), "{s}");
         }
     }
 

@@ -9,6 +9,7 @@ from typing import Any
 from datacore import BuildResult, build_dataset
 
 from .config import LambdaConfig
+from .errors import ScheduleError
 from .generator import LambdaGenerator
 
 
@@ -39,6 +40,8 @@ def generate(
         import attrs
 
         config = attrs.evolve(config, **config_fields)
+    if config.split_by and tuple(split_ratios) != (0.8, 0.1, 0.1):
+        raise ScheduleError("split_by decides the splits itself; it cannot be combined with split_ratios")
     res = build_dataset(
         LambdaGenerator(config, run_seed=seed, records=n),
         out,

@@ -11,6 +11,7 @@ from datacore import CliGroup, GenerateOptions, generate_options, run_generate
 
 from ._version import __version__
 from .config import LambdaConfig, parse_split
+from .errors import ScheduleError
 from .generator import LambdaGenerator
 from .stats import dataset_stats
 from .terms import DEFAULT_MAX_SIZE, parse, trace
@@ -100,6 +101,8 @@ def generate(
 ) -> None:
     """Generate N reduction examples into --out (datacore dataset layout)."""
     split_by, split_at = parse_split(split)
+    if split_by and tuple(opts.split_ratios) != (0.8, 0.1, 0.1):
+        raise ScheduleError("--split decides the splits itself; it cannot be combined with --split-ratios")
     config = LambdaConfig(
         schedule=schedule,
         max_steps=max_steps,
