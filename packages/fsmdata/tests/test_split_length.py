@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from datacore import build_dataset
+from datacore import ShardTask, Splitter, Telemetry, content_id
 from fsmdata import FsmGenerator, GenConfig, compile_regex
 from fsmdata.cli import main
 from fsmdata.config import ConfigError
@@ -54,31 +54,22 @@ def test_cli_length_split_bands_quotas_and_manifest(tmp_path) -> None:
             assert where.setdefault(tuple(x["tokens"]), s) == s
 
 
-class _NoFastPath:
-    """The same generator without ``write_shard_files``: datacore's record path (split_of)."""
-
-    def __init__(self, g: FsmGenerator) -> None:
-        self._g = g
-        self.name, self.version = g.name, g.version
-
-    def __getattr__(self, k):
-        if k == "write_shard_files":
-            raise AttributeError(k)
-        return getattr(self._g, k)
-
-
 def test_fast_path_and_record_path_split_alike(tmp_path) -> None:
+    """The fast shard writer applies the same length bands as ``split_of`` (datacore's record
+    path), line for line."""
     fsm = compile_regex("(ab|c)+d?", "abcd")
     cfg = GenConfig(L_min=1, L_max=12, split="length")
-    a, b = tmp_path / "a", tmp_path / "b"
-    build_dataset(FsmGenerator(fsm, cfg), a, 400, seed=1, executor="inline", shard_size=150, progress=False)
-    build_dataset(_NoFastPath(FsmGenerator(fsm, cfg)), b, 400, seed=1, executor="inline", shard_size=150, progress=False)
-    for s in ("train", "val", "test"):
-        fa = sorted((a / s).glob("part-*"))
-        fb = sorted((b / s).glob("part-*"))
-        assert [f.read_bytes() for f in fa] == [f.read_bytes() for f in fb]
-    bounds = cfg.split_bounds()
-    assert bounds == {"train": (1, 10), "val": (11, 11), "test": (12, 12)}
+    task = ShardTask(0, 5, 600, 0)
+    paths = {s: tmp_path / f"{s}.jsonl" for s in ("train", "val", "test")}
+    counts = FsmGenerator(fsm, cfg).write_shard_files(task, paths, Splitter(), None, Telemetry())
+    g = FsmGenerator(fsm, cfg)
+    want: dict[str, list[dict]] = {s: [] for s in paths}
+    for rec in g.generate_shard(task, Telemetry()):
+        want[g.split_of(rec)].append({"id": content_id(rec), **rec})
+    for s, path in paths.items():
+        got = [json.loads(line) for line in path.read_text().splitlines()]
+        assert got == want[s] and counts[s] == len(got) and got, s
+    assert cfg.split_bounds() == {"train": (1, 10), "val": (11, 11), "test": (12, 12)}
 
 
 def test_bad_split_lengths_refused(tmp_path) -> None:
