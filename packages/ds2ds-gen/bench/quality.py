@@ -50,7 +50,7 @@ from ds2ds_gen.corpus import DocumentCorpus, pretokenize
 from ds2ds_gen.linked_doc_generator import generate_linked
 from ds2ds_gen.masks import DocSpan
 from ds2ds_gen.model import DS2DSModel, load_checkpoint
-from ds2ds_gen.synth import KINDS, SynthConfig, entity_kinds, fact_slots, make_entities, write_synthetic_corpus
+from ds2ds_gen.synth import SynthConfig, entity_kinds, fact_slots, make_entities, root_prompts, write_synthetic_corpus
 from ds2ds_gen.tokenizer import EOS_TOKEN_ID, get_encoding
 from ds2ds_gen.train import TrainConfig, train
 
@@ -211,32 +211,6 @@ _OWN = {
 }
 
 
-def _prompts(per_kind: int) -> list[tuple[str, str, str]]:
-    """``(kind, title, prompt)``: novel entities of every kind; every second one's prompt links
-    to a novel entity (so that an auxiliary document gets generated)."""
-    fresh_cfg = SynthConfig(regions=40, rivers=40, cities=40, people=40, organizations=40, seed=999)
-    fresh, kinds = make_entities(fresh_cfg), entity_kinds(fresh_cfg)
-    seen = set(make_entities(SynthConfig()))
-    by_kind = {k: [t for t in fresh if kinds[t] == k and t not in seen] for k in KINDS}
-    out = []
-    for k in KINDS:
-        for i in range(per_kind):
-            t = by_kind[k][i]
-            if i % 2 == 0:
-                out.append((k, t, f"# {t}\n\n"))
-                continue
-            city, region = by_kind["city"][-1 - i], by_kind["region"][-1 - i]
-            lead = {
-                "region": f"{t} is a region known for fishing. Its capital is [{city}]({city})",
-                "river": f"{t} is a river in [{region}]({region})",
-                "city": f"{t} is a quiet city in [{region}]({region})",
-                "person": f"{t} is a poet born in [{city}]({city})",
-                "organization": f"The {t} is a company based in [{city}]({city})",
-            }[k]
-            out.append((k, t, f"# {t}\n\n{lead}"))
-    return out
-
-
 def _first_sentence(body: str) -> str:
     m = re.search(r"\.(\s|$)", body)
     return body[: m.start()] if m else body
@@ -254,7 +228,7 @@ def free_generation(
     roots_by_kind: dict[str, int] = {}
     aux_by_root_kind: dict[str, int] = {}
     with DocumentCorpus(corpus_dir) as corpus:
-        for i, (kind, _title, prompt) in enumerate(_prompts(per_kind)):
+        for i, (kind, _title, prompt) in enumerate(root_prompts(per_kind)):
             res = generate_linked(
                 model,
                 prompt=prompt,

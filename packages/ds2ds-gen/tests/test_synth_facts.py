@@ -38,3 +38,21 @@ def test_every_restated_fact_is_the_linked_articles_own() -> None:
 def test_every_article_type_restates_facts() -> None:
     kinds = entity_kinds(CFG)
     assert {kinds[s.article] for s in fact_slots(CFG)} == set(KINDS)
+
+
+def test_root_prompts_cover_every_type_and_read_back(tmp_path) -> None:
+    from click.testing import CliRunner
+    from ds2ds_gen.batch import read_prompts
+    from ds2ds_gen.cli import main
+    from ds2ds_gen.synth import root_prompts
+
+    small = SynthConfig(regions=2, rivers=2, cities=4, people=4, organizations=2)
+    rows = root_prompts(3, small)
+    assert sorted({k for k, _, _ in rows}) == sorted(KINDS) and len(rows) == 15
+    seen = set(make_entities(small))
+    assert all(t not in seen and p.startswith(f"# {t}\n\n") for _, t, p in rows)
+    linked = [p for _, _, p in rows if p.endswith(")")]
+    assert len(linked) == 5 and all(re.search(r"\[([^\]]+)\]\(\1\)$", p) for p in linked)
+    r = CliRunner().invoke(main, ["corpus", "prompts", str(tmp_path / "p.txt"), "--per-kind", "2"])
+    assert r.exit_code == 0, r.output
+    assert list(read_prompts(tmp_path / "p.txt")) == [p for _, _, p in root_prompts(2)]

@@ -47,6 +47,20 @@ def corpus_synth(out: Path, **kw: Any) -> None:
     click.echo(f"{n} articles -> {out}", err=True)
 
 
+@corpus.command("prompts")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--per-kind", type=click.IntRange(1, 1000), default=4, show_default=True)
+@click.option("--seed", type=int, default=999, show_default=True)
+def corpus_prompts(out: Path, per_kind: int, seed: int) -> None:
+    """Write a batch prompts file OUT: novel roots of every article type of the default
+    synthetic corpus, every second one linking to a novel entity (an auxiliary document)."""
+    from .synth import root_prompts
+
+    rows = root_prompts(per_kind, seed=seed)
+    out.write_text("".join(p.replace("\n", "\\n") + "\n" for _, _, p in rows), encoding="utf-8")
+    click.echo(f"{len(rows)} prompts ({per_kind} per article type) -> {out}", err=True)
+
+
 @main.command()
 @click.argument("md_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))

@@ -34,7 +34,16 @@ import attrs
 from .errors import ConfigError
 from .title_utils import create_filename
 
-__all__ = ["KINDS", "FactSlot", "SynthConfig", "entity_kinds", "fact_slots", "make_entities", "write_synthetic_corpus"]
+__all__ = [
+    "KINDS",
+    "FactSlot",
+    "SynthConfig",
+    "entity_kinds",
+    "fact_slots",
+    "make_entities",
+    "root_prompts",
+    "write_synthetic_corpus",
+]
 
 #: The article types, in the order the corpus writes them.
 KINDS = ("region", "river", "city", "person", "organization")
@@ -203,6 +212,37 @@ def entity_kinds(cfg: SynthConfig) -> dict[str, str]:
 def fact_slots(cfg: SynthConfig) -> list[FactSlot]:
     """Every fact an article of the corpus restates from an article it links to."""
     return _world(cfg).slots
+
+
+def root_prompts(per_kind: int, corpus: SynthConfig = SynthConfig(), seed: int = 999) -> list[tuple[str, str, str]]:
+    """``(kind, title, prompt)`` roots for ``batch``/benchmarks: ``per_kind`` novel entities
+    (titles not in the corpus ``corpus`` makes) of every article type. Every second prompt
+    starts the article up to a link to another novel entity, so that the linked document is
+    generated (an auxiliary document) and the root can restate its facts; the others are a bare
+    ``# Title``."""
+    if not isinstance(per_kind, int) or isinstance(per_kind, bool) or not 1 <= per_kind <= 1000:
+        raise ConfigError(f"root_prompts: per_kind = {per_kind!r}: must be an integer in [1, 1000]")
+    n = max(40, 2 * per_kind + 2)  # 40: the pool the benchmark figures were measured with
+    world = _world(SynthConfig(regions=n, rivers=n, cities=n, people=n, organizations=n, seed=seed))
+    seen = set(make_entities(corpus))
+    by_kind = {k: [t for t in world.articles if world.kinds[t] == k and t not in seen] for k in KINDS}
+    out = []
+    for k in KINDS:
+        for i in range(per_kind):
+            t = by_kind[k][i]
+            if i % 2 == 0:
+                out.append((k, t, f"# {t}\n\n"))
+                continue
+            city, region = by_kind["city"][-1 - i], by_kind["region"][-1 - i]
+            lead = {
+                "region": f"{t} is a region known for fishing. Its capital is [{city}]({city})",
+                "river": f"{t} is a river in [{region}]({region})",
+                "city": f"{t} is a quiet city in [{region}]({region})",
+                "person": f"{t} is a poet born in [{city}]({city})",
+                "organization": f"The {t} is a company based in [{city}]({city})",
+            }[k]
+            out.append((k, t, f"# {t}\n\n{lead}"))
+    return out
 
 
 def write_synthetic_corpus(out: Path, cfg: SynthConfig = SynthConfig()) -> int:
