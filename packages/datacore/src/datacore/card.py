@@ -431,13 +431,14 @@ def croissant_metadata(manifest: Mapping[str, Any], fields: Mapping[str, FieldSt
     }
 
 
-def write_card(out_dir: str | os.PathLike[str], manifest: Mapping[str, Any], telemetry: Any = None) -> None:
+def write_card(out_dir: str | os.PathLike[str], manifest: Mapping[str, Any], telemetry: Any = None, scans: Any = None) -> None:
     """Write ``README.md`` (dataset card) and ``croissant.json`` into ``out_dir``, each atomically.
 
-    ``telemetry`` is accepted for symmetry with the report and is not needed.
+    ``telemetry`` is accepted for symmetry with the report and is not needed; ``scans``: the
+    per-split scans the report already made (:func:`~datacore.report.scan_dataset`), if any.
     """
     root = Path(out_dir)
-    scans = scan_dataset(root, manifest)
+    scans = scans if scans is not None else scan_dataset(root, manifest)
     fields = merged_fields(scans)
     scanned = sum(s.scanned for s in scans.values())
     _atomic_write(root / CARD, card_markdown(manifest, fields, scanned).encode("utf-8"))

@@ -426,11 +426,14 @@ class DatasetBuilder:
             "shards": [s | _timing(self.done[s["index"]]) for s in shards],
             "environment": dict(environment or {}),
         }
-        html = render_report(timed, telemetry, list(sections), root=self.out)
+        from .report import scan_dataset
+
+        scanned = scan_dataset(self.out, manifest, with_overall=True)  # once, for the report and the card
+        html = render_report(timed, telemetry, list(sections), scanned=scanned)
         tmp = self.out / (REPORT + ".tmp")
         tmp.write_text(html, encoding="utf-8")
         os.replace(tmp, self.out / REPORT)
-        write_card(self.out, manifest, telemetry)  # README.md + croissant.json; the manifest stays last
+        write_card(self.out, manifest, telemetry, scans=scanned[0])  # README.md + croissant.json; the manifest stays last
         manifest[DIGEST_FIELD] = manifest_digest(manifest)  # verify catches any later edit of the manifest
         dump_json(self.out / MANIFEST, manifest)
         shutil.rmtree(self.progress, ignore_errors=True)

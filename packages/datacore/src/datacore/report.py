@@ -512,13 +512,18 @@ def _histograms_section(telemetry: Telemetry) -> str:
 
 
 def render_report(
-    manifest: Mapping[str, Any], telemetry: Telemetry, sections: Sequence[ReportSection] = (), root: Any = None
+    manifest: Mapping[str, Any],
+    telemetry: Telemetry,
+    sections: Sequence[ReportSection] = (),
+    root: Any = None,
+    scanned: Any = None,
 ) -> str:
     """Render report.html: summary, environment, requested vs delivered, samples, schema, per-split
     distributions, shard timings, histograms, counters, config, files, and the generator's sections.
 
     ``root`` is the dataset directory: with it, samples, schema and per-split distributions are
-    read from the shard files (up to :data:`SCAN_LIMIT` records per split).
+    read from the shard files (up to :data:`SCAN_LIMIT` records per split), or taken from
+    ``scanned`` (what ``scan_dataset(root, manifest, with_overall=True)`` returned) when given.
     """
     gen = html.escape(str(manifest.get("generator")))
     spec = manifest.get("spec", {})
@@ -549,8 +554,8 @@ def render_report(
     parts.append("<h2>Environment</h2>")
     parts.append(table_html(["what", "value"], [[k, v] for k, v in environment(manifest).items()]))
     parts.append(_delivery_section(manifest))
-    if root is not None:
-        scans, overall = scan_dataset(root, manifest, with_overall=True)
+    if root is not None or scanned is not None:
+        scans, overall = scanned if scanned is not None else scan_dataset(root, manifest, with_overall=True)
         parts.append(_samples_section(scans))
         parts.append(_schema_section(overall))
         parts.append(_split_distributions_section(scans))
@@ -650,6 +655,33 @@ class FieldStats:
             if len(self._distinct) >= _DISTINCT_CAP:
                 self.distinct_capped = True
 
+    def merge(self, other: FieldStats) -> None:
+        """Add ``other``'s counts into these (what adding its values one by one would give)."""
+        for t, c in other.types.items():
+            self.types[t] = self.types.get(t, 0) + c
+        self.present += other.present
+        for bound in (other.min, other.max):
+            if bound is not None:
+                self.min = bound if self.min is None or bound < self.min else self.min  # type: ignore[operator]
+                self.max = bound if self.max is None or bound > self.max else self.max  # type: ignore[operator]
+        self.numbers += other.numbers
+        if self.value_counts is not None:
+            if other.value_counts is None:
+                self.value_counts = None
+            else:
+                for k, c in other.value_counts.items():
+                    self.value_counts[k] = self.value_counts.get(k, 0) + c
+                if len(self.value_counts) > _MAX_VALUES:
+                    self.value_counts = None
+        for n, c in other.lengths.items():
+            self.lengths[n] = self.lengths.get(n, 0) + c
+        for t, c in other.item_types.items():
+            self.item_types[t] = self.item_types.get(t, 0) + c
+        if not self.distinct_capped:
+            self._distinct |= other._distinct
+            if other.distinct_capped or len(self._distinct) >= _DISTINCT_CAP:
+                self.distinct_capped = True
+
     @property
     def distinct(self) -> int:
         return len(self._distinct)
@@ -708,11 +740,16 @@ def scan_dataset(
                 continue
             for rec in read_jsonl(Path(root) / e["path"]):
                 scan.add(rec, n_samples)
-                if with_overall:
-                    overall.add(rec, 0)
                 if scan.scanned >= limit:
                     break
-    return (scans, overall) if with_overall else scans
+    if not with_overall:
+        return scans
+    # The overall scan is the splits' merged (each record was profiled once, not twice).
+    overall.scanned = sum(sc.scanned for sc in scans.values())
+    for sc in scans.values():
+        for name, fs in sc.fields.items():
+            overall.fields.setdefault(name, FieldStats()).merge(fs)
+    return scans, overall
 
 
 def merged_fields(scans: Mapping[str, SplitScan]) -> dict[str, FieldStats]:
