@@ -1,6 +1,7 @@
 """`routergen generate`: datacore's shared options and build_sequential (issue 11 items 2 and 7)."""
 
 import orjson
+import pytest
 from click.testing import CliRunner
 from routergen.cli import main
 
@@ -26,6 +27,7 @@ def test_generate_and_run_alias_write_the_same_bytes_through_datacores_sequentia
     assert (a / "history.jsonl").exists() and (a / "bandit_state.json").exists()
 
 
+@pytest.mark.slow  # three runs; in the combined session
 def test_config_file_and_resume_modes_are_the_shared_ones(tmp_path, small_recipe_path, dataset_bytes):
     cfg = tmp_path / "opts.yaml"
     cfg.write_text("n: 40\noffline: true\nquiet: true\n")

@@ -84,6 +84,7 @@ def test_concurrency_changes_speed_not_bytes(tmp_path, monkeypatch):
         run_recipe(recipe, tmp_path / "x", progress=False, concurrency=0)
 
 
+@pytest.mark.slow  # two runs with batch polling; in the combined session
 def test_message_batches_mode_same_samples_at_half_the_price(tmp_path, monkeypatch, small_recipe_path):
     recipe = recipe_from_text(RECIPE, "t.yaml")
     with FakeMessagesServer(handler=Model()) as srv:

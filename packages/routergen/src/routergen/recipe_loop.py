@@ -194,6 +194,11 @@ class RecipeLoop:
             if self.on_iteration is not None:
                 self.on_iteration(it - 1)
         self.stop_reason = stop
+        if accepted_total < n and not self.allow_shortfall and not history:
+            # No iteration finished: datacore removes the run, so nothing of ours is left beside it.
+            raise ShortfallError(
+                f"{out}: asked for {n:,} samples, made none (stopped: {stop}); no iteration finished, so no dataset is kept"
+            )
         write_history(out, history)
         _write_bandit_state(out, recipe, self.seed, router, self.setup, stop)
         if accepted_total < n and not self.allow_shortfall:
