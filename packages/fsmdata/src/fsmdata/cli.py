@@ -7,7 +7,6 @@ Every command is a thin layer over the Python API; user errors print one clear l
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -369,10 +368,7 @@ def generate_cmd(
         warn = repeat_warning(inner.engine, opts.n)
         if warn:
             click.echo(warn, err=True)
-    run_generate(gen, opts)
-    (opts.out / "fsm.json").write_text(fsm.to_json() + "\n", encoding="utf-8")
-    if tfsm is not None:
-        (opts.out / "token_fsm.json").write_text(json.dumps(tfsm.to_dict()) + "\n", encoding="utf-8")
+    run_generate(gen, opts)  # fsm.json (and token_fsm.json) are the generator's dataset files
     sys.stderr.flush()
 
 

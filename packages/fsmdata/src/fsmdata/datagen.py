@@ -216,6 +216,10 @@ class FsmGenerator:
         """The token ids: one string never lands in two splits."""
         return record["tokens"]
 
+    def dataset_files(self, telemetry: Telemetry) -> dict[str, bytes]:
+        """``fsm.json``: the automaton every label comes from (listed and hashed in the manifest)."""
+        return {"fsm.json": (self.fsm.to_json() + "\n").encode("utf-8")}
+
     def report_sections(self, telemetry: Telemetry) -> list[ReportSection]:
         """Coverage heatmap (state x symbol), coverage summary and the class-by-length table."""
         from datacore import heatmap_svg, table_html

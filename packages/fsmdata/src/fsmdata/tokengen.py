@@ -14,6 +14,7 @@ the decoded bytes, so one text never lands in two splits, whichever tokens spell
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -111,6 +112,14 @@ class TokenFsmGenerator:
     def split_of(self, record: dict[str, Any]) -> str | None:
         """The length band's split with ``split='length'`` (token count), else None."""
         return self._inner.split_of(record)
+
+    def dataset_files(self, telemetry: Telemetry) -> dict[str, bytes]:
+        """``fsm.json`` (the character automaton) and ``token_fsm.json`` (class FSM, char FSM,
+        token classes, vocabulary), listed and hashed in the manifest."""
+        return {
+            "fsm.json": (self.tfsm.char_fsm.to_json() + "\n").encode("utf-8"),
+            "token_fsm.json": (json.dumps(self.tfsm.to_dict()) + "\n").encode("utf-8"),
+        }
 
     def report_sections(self, telemetry: Telemetry) -> list[ReportSection]:
         """The class-level report (edges are state x token class)."""
