@@ -55,8 +55,4 @@ def generate(
         split_ratios=split_ratios,
         progress=progress,
     )
-    if config.tokens:
-        from .tokens import write_vocab
-
-        write_vocab(out, config.max_size, res.telemetry.histograms)
-    return res
+    return res  # vocab.json (with tokens) is one of the generator's dataset files

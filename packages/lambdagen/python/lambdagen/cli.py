@@ -123,10 +123,10 @@ def generate(
         curriculum=curriculum,
     )
     res = run_generate(LambdaGenerator(config, run_seed=opts.seed, records=opts.n), opts)
-    if tokens:
-        from .tokens import write_vocab
+    if tokens:  # vocab.json itself is one of the generator's dataset files
+        from .tokens import vocab_document
 
-        doc = write_vocab(opts.out, max_size, res.telemetry.histograms)
+        doc = vocab_document(max_size, res.telemetry.histograms)
         if not opts.quiet:
             click.echo(
                 f"vocab.json: {len(doc['vocab'])} tokens; longest input {doc['max_input_tokens']}, "

@@ -111,6 +111,15 @@ class LambdaGenerator:
             raise ScheduleError(f"record {record.get('id')!r}: no meta.{field}, which decides its split")
         return self.config.split_of_value(value)
 
+    def dataset_files(self, telemetry: Telemetry) -> dict[str, bytes]:
+        """``vocab.json`` with tokenized output (the vocabulary and the longest sequences), which
+        datacore writes before the manifest and lists with its sha256."""
+        if not self.config.tokens:
+            return {}
+        from .tokens import vocab_bytes
+
+        return {"vocab.json": vocab_bytes(self.config.max_size, telemetry.histograms)}
+
     def split_key(self, record: dict[str, Any]) -> str:
         """The record's ``meta.trace_id`` (xxh3-64 hex of its trace's start term), which every
         record carries: a whole trace, and every trace of one start term, lands in one split."""

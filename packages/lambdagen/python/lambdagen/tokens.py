@@ -7,7 +7,6 @@ index ``i`` is ``7 + i`` (one token however many digits).  Records carry ``input
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import orjson
@@ -42,22 +41,14 @@ def tokenize(text: str) -> list[int]:
     return out
 
 
-def write_vocab(out: str | os.PathLike[str], max_size: int, histograms: dict[str, dict[str, int]]) -> dict[str, Any]:
-    """Write ``out/vocab.json``: the vocabulary and the longest input / target in tokens."""
+def vocab_document(max_size: int, histograms: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """The ``vocab.json`` document: the vocabulary and the longest input / target in tokens."""
     lengths = {
         f"max_{k}_tokens": max((int(b) for b in histograms.get(f"{k}_tokens", {})), default=0) for k in ("input", "target")
     }
-    doc = {"vocab": vocab(max_size), "specials": list(SPECIALS), "first_index_id": FIRST_INDEX, **lengths}
-    data = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
-    path = os.fspath(out).rstrip("/") + "/vocab.json"
-    if "://" in path:
-        import fsspec
+    return {"vocab": vocab(max_size), "specials": list(SPECIALS), "first_index_id": FIRST_INDEX, **lengths}
 
-        with fsspec.open(path, "wb") as f:
-            f.write(data)
-    else:
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    return doc
+
+def vocab_bytes(max_size: int, histograms: dict[str, dict[str, int]]) -> bytes:
+    """``vocab.json`` as written with the dataset (a dataset file: listed and hashed in the manifest)."""
+    return orjson.dumps(vocab_document(max_size, histograms), option=orjson.OPT_INDENT_2)
