@@ -85,6 +85,12 @@ def _steps(out: Path) -> list[tuple[str, str, list[str], Path | None]]:
         ),
         ("gatling-sid", "validate the traces just written", ["gatling-sid", "validate", str(out / "gatling-sid")], None),
         ("ds2ds-gen", "synthetic linked corpus (~2,000 articles)", ["ds2ds-gen", "corpus", "synth", str(ds / "md")], None),
+        (
+            "ds2ds-gen",
+            "batch roots of every article type (half link to a new entity)",
+            ["ds2ds-gen", "corpus", "prompts", str(prompts), "--per-kind", "4"],
+            None,
+        ),
         ("ds2ds-gen", "pretokenize (GPT-2 BPE, offline)", ["ds2ds-gen", "pretokenize", str(ds / "md"), str(ds / "corpus")], None),
         (
             "ds2ds-gen",
@@ -162,9 +168,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh and out.exists():
         shutil.rmtree(out)
     (out / "ds2ds-gen").mkdir(parents=True, exist_ok=True)
-    (out / "ds2ds-gen" / "prompts.txt").write_text(
-        "# Velmora\\n\\n\n# Tarn Olbis\\n\\nTarn Olbis is a\n# The Kessel River\\n\\n\n", encoding="utf-8"
-    )
 
     rows: list[tuple[str, str, str, float]] = []
     datasets: list[Path] = []
