@@ -250,3 +250,23 @@ def test_cost_from_reported_usage_matches_price_table():
         assert t["llm.input_tokens"] == 3000 and t["llm.output_tokens"] == 6000
         assert t["llm.cost_usd"] == pytest.approx(3 * (1000 * 1.0 + 2000 * 5.0) / 1e6)
         assert c.spent_usd == pytest.approx(0.033)
+
+
+def test_prompt_cache_tokens_are_priced_and_replayed(tmp_path):
+    # Anthropic reports cached prompt tokens beside input_tokens; writes cost 1.25x, reads 0.1x the input price.
+    usage = {"input_tokens": 100, "output_tokens": 10, "cache_creation_input_tokens": 2000, "cache_read_input_tokens": 0}
+    read = {"input_tokens": 100, "output_tokens": 10, "cache_read_input_tokens": 2000}
+    replies = iter([usage, read])
+    with (
+        FakeMessagesServer(handler=lambda b: {"content": [{"type": "text", "text": "x"}], "usage": next(replies)}) as srv,
+        make_client(srv, cache_dir=tmp_path / "cache", max_in_flight=1) as c,
+    ):
+        a, b = c.complete_many([req(1), req(2)])
+        assert a.usage.cache_creation_input_tokens == 2000 and b.usage.cache_read_input_tokens == 2000
+        # haiku-4-5: $1 in, $5 out per MTok; by hand: (100 + 2000 * 1.25) * 1 + 10 * 5, then (100 + 2000 * 0.1) * 1 + 10 * 5
+        assert a.cost_usd == pytest.approx(2650 / 1e6) and b.cost_usd == pytest.approx(350 / 1e6)
+        t = c.telemetry().counters
+        assert t["llm.cache_write_tokens"] == 2000 and t["llm.cache_read_tokens"] == 2000
+        assert c.spent_usd == pytest.approx(3000 / 1e6)
+        again = c.complete_many([req(1)])[0]  # from the disk cache: the same usage, priced the same
+        assert again.cached and again.usage == a.usage and again.cost_usd == pytest.approx(a.cost_usd)

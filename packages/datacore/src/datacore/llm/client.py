@@ -135,7 +135,12 @@ class AnthropicClient(ClientEngine):
         return LLMResponse(
             text="".join(texts),
             tool_uses=tool_uses,
-            usage=Usage(int(u.input_tokens or 0), int(u.output_tokens or 0)),
+            usage=Usage(
+                int(u.input_tokens or 0),
+                int(u.output_tokens or 0),
+                int(getattr(u, "cache_creation_input_tokens", 0) or 0),
+                int(getattr(u, "cache_read_input_tokens", 0) or 0),
+            ),
             model=str(msg.model),
             stop_reason=msg.stop_reason,
             attempts=attempts,

@@ -336,6 +336,9 @@ class ClientEngine:
             tel.count("llm.output_tokens", usage.output_tokens)
             tel.count(f"llm.input_tokens.{model}", usage.input_tokens)
             tel.count(f"llm.output_tokens.{model}", usage.output_tokens)
+            if usage.cache_creation_input_tokens or usage.cache_read_input_tokens:
+                tel.count("llm.cache_write_tokens", usage.cache_creation_input_tokens)
+                tel.count("llm.cache_read_tokens", usage.cache_read_input_tokens)
             if cost is None:
                 tel.count("llm.unpriced_calls")
             else:

@@ -192,6 +192,28 @@ class Usage:
 
     input_tokens: int = 0
     output_tokens: int = 0
+    #: prompt-caching tokens (Anthropic): written to the cache, and read from it (not in input_tokens)
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        """JSON form; the cache fields only when set (entries without prompt caching keep their bytes)."""
+        d = {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+        if self.cache_creation_input_tokens:
+            d["cache_creation_input_tokens"] = self.cache_creation_input_tokens
+        if self.cache_read_input_tokens:
+            d["cache_read_input_tokens"] = self.cache_read_input_tokens
+        return d
+
+    @classmethod
+    def from_dict(cls, u: dict[str, Any]) -> Usage:
+        """Inverse of :meth:`to_dict` (missing fields are 0)."""
+        return cls(
+            int(u.get("input_tokens", 0) or 0),
+            int(u.get("output_tokens", 0) or 0),
+            int(u.get("cache_creation_input_tokens", 0) or 0),
+            int(u.get("cache_read_input_tokens", 0) or 0),
+        )
 
 
 @attrs.frozen
@@ -229,7 +251,7 @@ class LLMResponse:
         return {
             "text": self.text,
             "tool_uses": self.tool_uses,
-            "usage": {"input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens},
+            "usage": self.usage.to_dict(),
             "model": self.model,
             "stop_reason": self.stop_reason,
             "content": self.content,
@@ -242,7 +264,7 @@ class LLMResponse:
         return cls(
             text=d.get("text", ""),
             tool_uses=list(d.get("tool_uses") or []),
-            usage=Usage(int(u.get("input_tokens", 0)), int(u.get("output_tokens", 0))),
+            usage=Usage.from_dict(u),
             model=d.get("model", ""),
             stop_reason=d.get("stop_reason"),
             cached=cached,

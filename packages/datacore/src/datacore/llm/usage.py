@@ -15,7 +15,11 @@ import attrs
 
 from .types import LLMConfigError, Usage
 
-__all__ = ["DEFAULT_PRICES", "ModelPrice", "PriceTable"]
+__all__ = ["CACHE_READ_FACTOR", "CACHE_WRITE_FACTOR", "DEFAULT_PRICES", "ModelPrice", "PriceTable"]
+
+#: price of a prompt-cache write / read as a multiple of the model's input price (Anthropic, 5-minute cache)
+CACHE_WRITE_FACTOR = 1.25
+CACHE_READ_FACTOR = 0.1
 
 
 @attrs.frozen
@@ -26,8 +30,10 @@ class ModelPrice:
     output_per_mtok: float = attrs.field(validator=attrs.validators.ge(0.0))
 
     def cost(self, usage: Usage) -> float:
-        """Cost in USD of ``usage`` at this price."""
-        return (usage.input_tokens * self.input_per_mtok + usage.output_tokens * self.output_per_mtok) / 1e6
+        """Cost in USD of ``usage`` at this price (prompt-cache writes at 1.25x and reads at 0.1x
+        the input price, Anthropic's rates for the default 5-minute cache)."""
+        cached = usage.cache_creation_input_tokens * CACHE_WRITE_FACTOR + usage.cache_read_input_tokens * CACHE_READ_FACTOR
+        return ((usage.input_tokens + cached) * self.input_per_mtok + usage.output_tokens * self.output_per_mtok) / 1e6
 
 
 # Longest prefix wins, so "claude-opus-4-5" (cheaper) is not priced as "claude-opus-4".
