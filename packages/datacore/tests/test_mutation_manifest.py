@@ -263,3 +263,36 @@ def test_dataset_path(tmp_path) -> None:
         assert str(e.value) == f"{where}: file path {rel!r} leads outside the dataset (symlink)"
     (tmp_path / "in").symlink_to(tmp_path / "train")
     assert dataset_path(tmp_path, "in/x") == tmp_path / "in" / "x"
+
+
+def test_totals_edge_cases(tmp_path) -> None:
+    def edit(m):
+        f = m["shards"][0]["files"]
+        f["empty"] = _entry("train/empty.jsonl", b"")  # 0 records in a split the totals do not name: fine
+        m["shards"].append({"index": 5, "count": 2, "files": {}})  # a count but no files: 0 records
+
+    d = _build(tmp_path / "d", edit)
+    (d / "train" / "empty.jsonl").write_bytes(b"")
+    assert verify_dataset(d) == ["dataset.json: shard 5 count 2 != 0 records in its files"]
+
+
+def test_every_file_is_checked_after_a_corrupt_one(tmp_path) -> None:
+    data = b"\x28\xb5\x2f\xfd garbage"
+
+    def edit(m):
+        m["shards"][0]["files"]["val"] = dict(_entry("val/part-00000.jsonl.zst", data), records=1)
+        m["shards"][0]["files"]["test"]["sha256"] = "0" * 64
+
+    d = _build(tmp_path / "d", edit)
+    (d / "val" / "part-00000.jsonl").unlink()
+    (d / "val" / "part-00000.jsonl.zst").write_bytes(data)
+    probs = verify_dataset(d)
+    assert probs[0].startswith("val/part-00000.jsonl.zst: corrupt or truncated zst stream")
+    assert probs[1:] == ["test/part-00000.jsonl: sha256 differs from the manifest"]
+
+
+def test_malformed_extra_entry_is_cut_at_80_chars(tmp_path) -> None:
+    entry = {"path": "x" * 200}
+    d = _build(tmp_path / "d", lambda m: m.__setitem__("extra_files", [entry]))
+    assert verify_dataset(d) == [f"dataset.json: a malformed extra_files entry: {str(entry)[:80]}"]
+    assert len(str(entry)[:80]) == 80

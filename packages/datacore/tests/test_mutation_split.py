@@ -183,3 +183,12 @@ def test_split_counts_brute_force() -> None:
     assert split_counts([], key=lambda r: r["k"]) == {}
     s3 = split_counts([{"k": "a", "c": 3}, {"k": "b", "c": 12}], key=lambda r: r["k"], stratum=lambda r: r["c"])
     assert list(s3) == ["12", "3"]  # keys are str() of the stratum, sorted as strings
+
+
+def test_split_counts_default_salt_is_none() -> None:
+    recs = [{"k": f"q{i}"} for i in range(400)]
+    got = split_counts(recs, key=lambda r: r["k"])
+    expect = {"train": 0, "val": 0, "test": 0}
+    for r in recs:
+        expect[_ref_split(r["k"], 800, 900)] += 1
+    assert got == {"all": expect}

@@ -241,3 +241,14 @@ def test_overflowing_float_counter_reads_as_inf() -> None:
     t.count("x", 1e308)
     t.count("x", 1e308)
     assert t.counters["x"] == math.inf
+
+
+def test_pretty_headers_and_right_alignment() -> None:
+    t = Telemetry(None, {"h": {"a": 5, "b": 1000, "c": 0}})
+    lines = t.pretty().splitlines()
+    head = next(ln for ln in lines if "bucket" in ln and "share" in ln)
+    assert ["bucket", "count", "share"] == [w for w in head.replace("│", " ").replace("┃", " ").split() if w.isalpha()]
+    rows = {ln.split()[1]: ln for ln in lines if len(ln.split()) > 2 and ln.split()[1] in {"a", "b", "c"}}
+    # right-justified: the counts end in the same column, and so do the shares
+    assert rows["a"].index("5 ") + 1 == rows["b"].index("1,000") + 5
+    assert rows["c"].index("0.0%") + 4 == rows["b"].index("99.5%") + 5
