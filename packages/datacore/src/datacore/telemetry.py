@@ -69,10 +69,15 @@ class _Exact:
         if not math.isfinite(v):
             self.special = v if self.special is None else self.special + v
             return
-        try:
-            _grow(self.parts, v)
-        except OverflowError:  # partials near the float limit: the sum is out of range anyway
-            self.special = math.copysign(math.inf, v) if self.special is None else self.special + math.copysign(math.inf, v)
+        before = list(self.parts)
+        _grow(self.parts, v)
+        # Float addition overflows to inf without raising: a non-finite partial means the exact sum
+        # left the float range, so the counter reads as inf of that sum's sign (as float sums do).
+        if not all(math.isfinite(p) for p in self.parts):
+            self.parts = before
+            exact = sum((Fraction(p) for p in before), Fraction(v))
+            inf = math.inf if exact > 0 else -math.inf
+            self.special = inf if self.special is None else self.special + inf
 
     def merge(self, other: _Exact) -> None:
         self.ints += other.ints
