@@ -9,7 +9,6 @@ import json
 import math
 from fractions import Fraction
 
-import pytest
 from datacore import Telemetry
 from datacore.telemetry import _Exact, _grow, _json_number, _sort_key
 
