@@ -23,7 +23,8 @@ def fake_model(body):
     user = body["messages"][0]["content"]
     domain = re.search(r"Domain: (\w+)", user).group(1)
     facts = json.loads(re.search(r"FACTS: (\{.*\})", user).group(1))
-    assert "TOOLS:" in user and "Policy" in body["system"]
+    sys_text = body["system"] if isinstance(body["system"], str) else "".join(b["text"] for b in body["system"])
+    assert "Policy" in sys_text and ("TOOLS:" in user or "TOOLS of the" in sys_text)
     h = int(hashlib.sha256(user.encode()).hexdigest()[:8], 16)
     d = REG.domain(domain)
     subj, ent = f"{d.subject}_id", f"{d.entity}_id"
@@ -310,3 +311,74 @@ def test_without_fallback_rejected_replies_are_dropped_and_counted(tmp_path):
         traces = oracle.make_traces(random.Random(0), [f"x{i}" for i in range(24)], tel)
     assert traces and all(t.meta["oracle"] == "anthropic" for t in traces)
     assert len(traces) + tel.counters["anthropic.rejected"] == 24 and tel.counters["anthropic.rejected"] > 0
+
+
+# the 0.2 manifest config of a procedural run, before the LLM-path settings were declared
+_PROCEDURAL_KEYS = {
+    "oracle",
+    "negatives",
+    "domains",
+    "with_messages",
+    "registry_dir",
+    "model",
+    "max_tokens",
+    "batch_size",
+    "base_url",
+    "cache_dir",
+    "fallback",
+    "dialogues",
+}
+
+
+def test_llm_path_settings_are_config_fields(monkeypatch):
+    from datacore import ConfigError
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    from gatling_sid.anthropic_oracle import LLM_MODES
+    from gatling_sid.generator import LLM_MODES as CONFIG_LLM_MODES
+
+    assert CONFIG_LLM_MODES == LLM_MODES
+    cfg = GatlingConfig()
+    assert (cfg.concurrency, cfg.llm_mode, cfg.prompt_cache, cfg.batch_poll_s) == (None, "online", True, 30.0)
+    # a procedural run's manifest is unchanged: the settings do nothing there
+    assert set(GatlingGenerator(cfg).config_dict()) == _PROCEDURAL_KEYS
+    d = GatlingGenerator(GatlingConfig(oracle="anthropic", concurrency=4, prompt_cache=False)).config_dict()
+    assert (d["concurrency"], d["llm_mode"], d["prompt_cache"]) == (4, "online", False) and "batch_poll_s" not in d
+    for bad in (
+        {"concurrency": 0},
+        {"concurrency": True},
+        {"llm_mode": "bulk"},
+        {"prompt_cache": "yes"},
+        {"batch_poll_s": 0},
+        {"batch_poll_s": float("nan")},
+    ):
+        with pytest.raises(ConfigError, match=f"GatlingConfig.{next(iter(bad))}"):
+            GatlingConfig(**bad)
+    from gatling_sid import GatlingError
+
+    with pytest.raises(GatlingError, match="--cache-dir"):
+        GatlingGenerator(GatlingConfig(oracle="anthropic", llm_mode="batch"))
+
+
+def test_cli_passes_llm_path_settings_into_the_config(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from gatling_sid.cli import main
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    monkeypatch.setenv("DATACORE_NO_PROGRESS", "1")
+    systems = []
+
+    def model(body):
+        systems.append(body["system"])
+        return fake_model(body)
+
+    with FakeMessagesServer(handler=model) as srv:
+        args = ["generate", "--oracle", "anthropic", "--base-url", srv.base_url, "-n", "6", "--workers", "1"]
+        args += ["--fallback", "procedural", "--concurrency", "3", "--no-prompt-cache"]
+        res = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "o")])
+        assert res.exit_code == 0, res.output
+    cfg = json.loads((tmp_path / "o" / "dataset.json").read_text())["spec"]["config"]
+    assert (cfg["concurrency"], cfg["llm_mode"], cfg["prompt_cache"]) == (3, "online", False)
+    assert systems and all(isinstance(s, str) for s in systems)  # no cache_control blocks without the prompt cache
+    res = CliRunner().invoke(main, ["generate", "--concurrency", "0", "-n", "2", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "--concurrency" in res.output

@@ -22,6 +22,7 @@ from .models import (  # noqa: E402
     UserRequest,
 )
 from .mutations import MUTATIONS, HardNegative, Mutator  # noqa: E402
+from .peer_formats import to_bfcl, to_toolace, to_xlam  # noqa: E402
 from .procedural import INTENTS, ProceduralOracle  # noqa: E402
 from .registry import Domain, DomainRegistry  # noqa: E402
 from .validator import TraceValidator, ValidationReport, Violation  # noqa: E402
@@ -56,6 +57,9 @@ __all__ = [
     "diversity_report",
     "dpo_pair",
     "near_duplicates",
+    "to_bfcl",
     "to_hf_chat",
     "to_openai",
+    "to_toolace",
+    "to_xlam",
 ]

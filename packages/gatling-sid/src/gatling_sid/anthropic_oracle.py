@@ -17,9 +17,9 @@ budget re-asks nothing.  (datacore gives a generator no run-wide state, so with 
 each worker process has its own budget: a run may spend up to ``W x budget_usd``.)
 The API key comes from ``ANTHROPIC_API_KEY`` and is never written anywhere.
 
-At scale (settings read from the config with ``getattr``, so older configs keep working):
+At scale (:class:`~gatling_sid.generator.GatlingConfig` fields):
 
-* ``prompt_cache`` (default False until the config declares it): the static part of every request of a
+* ``prompt_cache`` (default True): the static part of every request of a
   domain -- the instructions, the policy and the domain's tool schemas -- is a system block marked
   ``cache_control: ephemeral``, and the user turn holds only that trace's facts, so every request of a
   domain after the first reads the prefix from Anthropic's prompt cache (10% of the input price).
@@ -130,7 +130,7 @@ def _shared_client(config: Any) -> Any:
 
 
 def _concurrency(config: Any) -> int:
-    n = getattr(config, "concurrency", None) or config.batch_size
+    n = config.concurrency or config.batch_size
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise GatlingError(f"concurrency: expected an integer >= 1, got {n!r}")
     return n
@@ -149,12 +149,12 @@ class AnthropicOracle:
         self.validator = TraceValidator(registry)
         self._client = client
         self._own = client is None  # the process-wide client is shared by shards, not closed by one
-        self.mode = getattr(config, "llm_mode", "online") or "online"
+        self.mode = config.llm_mode
         if self.mode not in LLM_MODES:
             raise GatlingError(f"llm_mode: got {self.mode!r}; allowed: {', '.join(LLM_MODES)}")
-        if self.mode == "batch" and not getattr(config, "cache_dir", None):
+        if self.mode == "batch" and not config.cache_dir:
             raise GatlingError("llm_mode 'batch' needs a cache_dir (the batch state that makes a run resumable lives there)")
-        self.prompt_cache = bool(getattr(config, "prompt_cache", False))
+        self.prompt_cache = bool(config.prompt_cache)
         self._static: dict[str, list[dict[str, Any]]] = {}
 
     @property
@@ -268,7 +268,7 @@ class AnthropicOracle:
 
             c = self.client
             raise BudgetExceeded(float(getattr(c, "spent_usd", 0.0)), float(getattr(c, "budget_usd", None) or 0.0))
-        allow = getattr(self.config, "fallback", "procedural") == "procedural"
+        allow = self.config.fallback == "procedural"
         if not allow:
             down = [resp for _, resp in replies if getattr(resp, "error_kind", None) in ("connection", "timeout")]
             if down:
@@ -327,7 +327,7 @@ class AnthropicOracle:
         digest = hashlib.sha256("\n".join([self.config.model, *trace_ids]).encode()).hexdigest()[:24]
         state = Path(self.config.cache_dir) / "gatling-batches" / f"{digest}.json"
         state.parent.mkdir(parents=True, exist_ok=True)
-        runner = BatchRunner(self.client, state, poll_interval_s=float(getattr(self.config, "batch_poll_s", 30.0)))
+        runner = BatchRunner(self.client, state, poll_interval_s=float(self.config.batch_poll_s))
         check = jsonschema.Draft202012Validator(TRACE_SCHEMA)
         out: list[tuple[Any, Any]] = []
         for resp in runner.run(forced):

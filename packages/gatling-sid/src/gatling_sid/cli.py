@@ -10,6 +10,7 @@ import click
 from datacore import CliGroup, GenerateOptions, generate_options, run_generate
 
 from . import __version__
+from .export_cli import EXPORT_FORMATS
 
 
 @click.group(cls=CliGroup, help="Policy-compliant gold tool-call traces and labelled hard negatives.")
@@ -73,6 +74,27 @@ def _ratio(_ctx: object, _p: object, v: float) -> float:
     help="Replace unusable model replies (and an unreachable oracle) by procedural traces, recorded in the "
     "manifest and each record's meta [default: fail on an unreachable oracle, drop rejected replies].",
 )
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Anthropic oracle: requests in flight; a shard's requests go out together, so none waits for the "
+    "slowest of a group [default: --batch-size groups].",
+)
+@click.option(
+    "--llm-mode",
+    type=click.Choice(["online", "batch"]),
+    default="online",
+    show_default=True,
+    help="Anthropic oracle: online Messages calls, or Message Batches (half price; needs --cache-dir, "
+    "which holds the resumable batch state).",
+)
+@click.option(
+    "--prompt-cache/--no-prompt-cache",
+    default=True,
+    show_default=True,
+    help="Anthropic oracle: mark the static system + tool block of each domain for Anthropic's prompt cache.",
+)
 def generate(
     opts: GenerateOptions,
     oracle: str,
@@ -86,6 +108,9 @@ def generate(
     cache_dir: str | None,
     budget_usd: float | None,
     fallback: str | None,
+    concurrency: int | None,
+    llm_mode: str,
+    prompt_cache: bool,
 ) -> None:
     """Generate gold traces (and hard negatives) into a datacore dataset directory."""
     from .generator import GatlingConfig, GatlingGenerator
@@ -103,6 +128,9 @@ def generate(
             cache_dir=cache_dir,
             budget_usd=budget_usd,
             fallback=fallback,
+            concurrency=concurrency,
+            llm_mode=llm_mode,
+            prompt_cache=prompt_cache,
         )
     except ValueError as e:
         raise click.ClickException(str(e)) from None
@@ -153,10 +181,11 @@ def validate(dataset: Path, registry_dir: Path | None, max_near_dup_rate: float,
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["openai", "hf", "dpo"]),
+    type=click.Choice(list(EXPORT_FORMATS)),
     required=True,
     help="openai: Chat Completions tool_calls; hf: apply_chat_template(messages, tools=...); "
-    "dpo: chosen (gold twin) / rejected (negative) pairs.",
+    "dpo: chosen (gold twin) / rejected (negative) pairs; xlam: APIGen/xLAM query/tools/answers (first step "
+    "only); bfcl: BFCL entries + possible_answer/<name of --out>; toolace: ToolACE system/conversations.",
 )
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output JSONL file.")
 @click.option(
@@ -167,14 +196,24 @@ def validate(dataset: Path, registry_dir: Path | None, max_near_dup_rate: float,
     show_default=True,
     help="Tool list of each record: the domain's full list (distractors included) or only the tools used.",
 )
+@click.option(
+    "--parallel/--no-parallel",
+    default=True,
+    show_default=True,
+    help="openai/hf: one assistant turn per wave of independent calls, or one call per turn (e.g. for "
+    "Llama 3.1, whose template takes one tool call per message).",
+)
 @_registry_opt
-def export(dataset: Path, fmt: str, out: Path, tool_list: str, registry_dir: Path | None) -> None:
+def export(dataset: Path, fmt: str, out: Path, tool_list: str, parallel: bool, registry_dir: Path | None) -> None:
     """Write DATASET's gold traces (openai, hf) or negative/twin pairs (dpo) as JSONL in another format."""
     from .export_cli import export_dataset
     from .registry import DomainRegistry
 
-    n = export_dataset(dataset, out, fmt, DomainRegistry.load(registry_dir), tool_list=tool_list)
-    click.echo(f"{n:,} {fmt} records -> {out}")
+    stats: dict[str, int] = {}
+    n = export_dataset(dataset, out, fmt, DomainRegistry.load(registry_dir), tool_list=tool_list, parallel=parallel, stats=stats)
+    skipped = stats.get("skipped_dialogues", 0)
+    note = f"; {skipped:,} multi-turn dialogues skipped ({fmt} entries are single-turn)" if skipped else ""
+    click.echo(f"{n:,} {fmt} records -> {out}{note}")
 
 
 @main.command()

@@ -4,6 +4,8 @@ Formats (:data:`EXPORT_FORMATS`): ``openai``, ``hf``, ``dpo`` (:mod:`gatling_sid
 ``bfcl``, ``toolace`` (:mod:`gatling_sid.peer_formats`).  ``bfcl`` writes the test entries to ``out`` and
 their possible answers to ``possible_answer/<name of out>`` beside it, the layout of BFCL's data folder.
 Everything is written to temporary files and renamed at the end, so a failed export leaves nothing.
+Dialogues that are not one request answered by calls cannot be an xLAM/BFCL entry: they are skipped and
+counted in ``stats["skipped_dialogues"]`` (the CLI prints it); every other format writes them turn by turn.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .errors import TraceFormatError
 from .exporters import dpo_pair, to_hf_chat, to_openai
 from .models import GoldTrace
 from .mutations import HardNegative
-from .peer_formats import to_bfcl, to_toolace, to_xlam
+from .peer_formats import single_request, to_bfcl, to_toolace, to_xlam
 from .registry import DomainRegistry
 
 __all__ = ["EXPORT_FORMATS", "bfcl_answer_path", "export_dataset"]
@@ -33,11 +35,19 @@ def bfcl_answer_path(out: str | Path) -> Path:
 
 
 def export_dataset(
-    dataset: str | Path, out: str | Path, fmt: str, registry: DomainRegistry, *, tool_list: str = "domain", parallel: bool = True
+    dataset: str | Path,
+    out: str | Path,
+    fmt: str,
+    registry: DomainRegistry,
+    *,
+    tool_list: str = "domain",
+    parallel: bool = True,
+    stats: dict[str, int] | None = None,
 ) -> int:
     """Write the export of ``dataset`` to ``out`` (JSONL); returns the number of records written.
 
     ``parallel=False`` (``openai``/``hf``): one call per assistant turn instead of one turn per wave.
+    ``stats`` (if given) gets ``skipped_dialogues``: dialogues an xLAM/BFCL entry cannot hold.
     """
     if fmt not in EXPORT_FORMATS:
         raise TraceFormatError(f"--format: got {fmt!r}; allowed: {', '.join(EXPORT_FORMATS)}")
@@ -63,7 +73,7 @@ def export_dataset(
         ans_tmp.parent.mkdir(parents=True, exist_ok=True)
     ans_fh = open(ans_tmp, "wb") if ans_tmp is not None else None  # noqa: SIM115 - closed below
     try:
-        n = _write(files, tmp, fmt, tools, twins, tool_list, ans_fh, parallel)
+        n, skipped = _write(files, tmp, fmt, tools, twins, tool_list, ans_fh, parallel)
     except BaseException:
         tmp.unlink(missing_ok=True)
         if ans_tmp is not None:
@@ -77,13 +87,15 @@ def export_dataset(
     if ans_tmp is not None and answers is not None:
         ans_tmp.replace(answers)
     tmp.replace(out)
+    if stats is not None:
+        stats["skipped_dialogues"] = skipped
     return n
 
 
 def _write(
     files: list[Path], tmp: Path, fmt: str, tools: Any, twins: dict[str, GoldTrace], tool_list: str, ans_fh: Any, parallel: bool
-) -> int:
-    n = 0
+) -> tuple[int, int]:
+    n = skipped = 0
     with open(tmp, "wb") as fh:
         for f in files:
             for i, rec in enumerate(_records(f), 1):
@@ -98,9 +110,15 @@ def _write(
                     twin = twins.get(neg.twin_id)
                     if twin is None:
                         raise TraceFormatError(f"{where}: negative's twin {neg.twin_id!r} is not in the dataset")
-                    obj = dpo_pair(neg.trace, twin, tools, rule=neg.rule, tool_list=tool_list)
+                    try:
+                        obj = dpo_pair(neg.trace, twin, tools, rule=neg.rule, tool_list=tool_list)
+                    except ValueError as e:
+                        raise TraceFormatError(f"{where}: {e}") from None
                 elif label == "gold":
                     tr = GoldTrace.from_dict(rec, where)
+                    if fmt in ("xlam", "bfcl") and not single_request(tr):
+                        skipped += 1
+                        continue
                     if fmt == "xlam":
                         obj = to_xlam(tr, tools, tool_list=tool_list, record_id=n)
                     elif fmt == "bfcl":
@@ -114,4 +132,4 @@ def _write(
                     continue
                 fh.write(orjson.dumps(obj) + b"\n")
                 n += 1
-    return n
+    return n, skipped

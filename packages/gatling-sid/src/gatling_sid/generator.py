@@ -38,6 +38,7 @@ from .validator import TraceValidator
 __all__ = ["GatlingConfig", "GatlingGenerator"]
 
 ORACLES = ("procedural", "anthropic")
+LLM_MODES = ("online", "batch")  # the anthropic oracle's (kept equal to anthropic_oracle.LLM_MODES by a test)
 _MAX_REJECTED_IN_A_ROW = 500
 
 
@@ -67,6 +68,21 @@ def _positive(inst: Any, attr: attrs.Attribute, value: Any) -> None:
         raise _ConfigValueError(f"GatlingConfig.{attr.name}: got {value!r}; allowed: an integer >= 1")
 
 
+def _opt_positive(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if value is not None:
+        _positive(inst, attr, value)
+
+
+def _positive_seconds(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+        raise _ConfigValueError(f"GatlingConfig.{attr.name}: got {value!r}; allowed: a number of seconds > 0")
+
+
+def _bool(inst: Any, attr: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise _ConfigValueError(f"GatlingConfig.{attr.name}: got {value!r}; allowed: true or false")
+
+
 @attrs.frozen
 class GatlingConfig:
     """What a run makes.  ``negatives``: share of gold traces followed by a hard negative (0..1).
@@ -81,6 +97,11 @@ class GatlingConfig:
     choice is in the manifest's config.
     ``dialogues``: share of gold traces made as multi-turn dialogues (procedural oracle; the
     behaviours of :mod:`gatling_sid.dialogue` in turn, each a ``dialogue=<behaviour>`` stratum).
+    LLM path at scale (anthropic oracle, see :mod:`gatling_sid.anthropic_oracle`): ``concurrency``
+    (requests in flight; None: ``batch_size``; when set, a shard's requests go out together, so none
+    waits for the slowest of a group), ``llm_mode`` (``online`` or ``batch``: Message Batches, needs
+    ``cache_dir``), ``prompt_cache`` (the static system + tools block marked for Anthropic's prompt
+    cache) and ``batch_poll_s`` (seconds between polls of a batch).
     """
 
     oracle: str = attrs.field(default="procedural", validator=_in(ORACLES))
@@ -96,6 +117,10 @@ class GatlingConfig:
     budget_usd: float | None = None
     fallback: str | None = attrs.field(default=None, validator=_in((None, "procedural")))  # type: ignore[arg-type]
     dialogues: float = attrs.field(default=0.0, validator=_ratio)
+    concurrency: int | None = attrs.field(default=None, validator=_opt_positive)
+    llm_mode: str = attrs.field(default="online", validator=_in(LLM_MODES))
+    prompt_cache: bool = attrs.field(default=True, validator=_bool)
+    batch_poll_s: float = attrs.field(default=30.0, validator=_positive_seconds)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (stored in the manifest)."""
@@ -136,6 +161,8 @@ class GatlingGenerator:
         ProceduralOracle(reg).check(self.config.domains)  # both oracles draw facts procedurally
         if self.config.oracle == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
             raise GatlingError("--oracle anthropic needs the ANTHROPIC_API_KEY environment variable")
+        if self.config.oracle == "anthropic" and self.config.llm_mode == "batch" and not self.config.cache_dir:
+            raise GatlingError("--llm-mode batch needs --cache-dir (the batch state that makes a run resumable lives there)")
         if self.config.oracle == "anthropic" and self.config.base_url and self.config.fallback is None:
             _probe(self.config.base_url)
 
@@ -144,14 +171,23 @@ class GatlingGenerator:
         return DomainRegistry.load(self.config.registry_dir)
 
     def config_dict(self) -> dict[str, Any]:
-        """The config for the manifest (compared on resume), without ``budget_usd``.
+        """The config for the manifest (compared on resume), without ``budget_usd`` and ``batch_poll_s``.
 
         The budget decides how far a run gets, not what it contains (like ``--workers``): a run
         stopped by its budget must be resumable with a larger one, which a recorded budget would
-        refuse as a different config.
+        refuse as a different config; the poll interval only decides how often a batch is asked
+        about.  With the procedural oracle the LLM-path settings (``concurrency``, ``llm_mode``,
+        ``prompt_cache``) change nothing and are left out too, so a procedural run's manifest (and
+        resume of a 0.2 run made before they existed) is unchanged.  With the anthropic oracle they
+        are kept: they change the prompts (prompt cache), the repair round (batch mode) and the order
+        of the shard's draws (a set ``concurrency`` asks for the whole shard at once).
         """
         d = self.config.to_dict()
         d.pop("budget_usd", None)
+        d.pop("batch_poll_s", None)
+        if self.config.oracle == "procedural":
+            for k in ("concurrency", "llm_mode", "prompt_cache"):
+                d.pop(k, None)
         return d
 
     def split_key(self, record: dict[str, Any]) -> str:
@@ -281,7 +317,8 @@ class GatlingGenerator:
                     trace = oracle.make_trace(rng, tid, None, self._intent_for(j))
             else:
                 if not pending:
-                    want = min(self.config.batch_size, task.count - made)
+                    whole = self.config.concurrency is not None or self.config.llm_mode == "batch"
+                    want = task.count - made if whole else min(self.config.batch_size, task.count - made)
                     ids = [f"sid-{task.index:05d}-{serial + k:06d}" for k in range(want)]
                     serial += want
                     pending = list(oracle.make_traces(rng, ids, telemetry))

@@ -18,6 +18,13 @@ later calls need earlier outputs the request does not contain.  So these two tak
 **first step** (the calls with no dependencies: what the request alone determines); ToolACE is
 multi-turn and carries the whole trace.  :func:`first_step_is_whole` says when the first step is the
 entire trace.
+
+Dialogues (``meta.dialogue``): ToolACE writes every turn (the user's and the agent's words, each wave
+of calls and its results).  xLAM and BFCL hold one request answered by calls, so they take a dialogue
+only when it is one (:func:`single_request`: the first user message, then calls, then the closing
+words -- the ``parallel`` and ``operation`` behaviours); any other dialogue (asking for missing details,
+confirmation, refusal, clarification, no call) is skipped by ``gatling-sid export`` and the number
+skipped is printed, never written as a single-turn entry it is not.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .exporters import _tool_names
+from .exporters import _tool_names, dialogue_turns
 from .models import GoldTrace, ToolSchema
 
 __all__ = [
@@ -34,6 +41,7 @@ __all__ = [
     "TOOLACE_SYSTEM",
     "bfcl_category",
     "first_step_is_whole",
+    "single_request",
     "to_bfcl",
     "to_toolace",
     "to_xlam",
@@ -101,6 +109,18 @@ def _calls(trace: GoldTrace, first_only: bool) -> list[list[tuple[str, dict[str,
 def first_step_is_whole(trace: GoldTrace) -> bool:
     """True when the trace is one step of independent calls (xLAM/BFCL then hold all of it)."""
     return len(trace.graph.levels()) <= 1
+
+
+def single_request(trace: GoldTrace) -> bool:
+    """True when the trace is one user request answered by calls (a single-turn trace, or a dialogue
+    whose only user turn is the first and whose only words of the agent are the closing line)."""
+    turns = dialogue_turns(trace)
+    if turns is None:
+        return True
+    if not turns or turns[0].get("role") != "user" or not any("calls" in t for t in turns):
+        return False
+    rest = turns[1:]
+    return all("calls" in t for t in rest[:-1]) and bool(rest) and rest[-1].get("role") == "assistant" and "calls" not in rest[-1]
 
 
 # ---- xLAM / APIGen -------------------------------------------------------------------------------
@@ -250,17 +270,35 @@ def _toolace_call(tool: str, args: Mapping[str, Any]) -> str:
     return f"{tool}(" + ", ".join(f"{k}={_py(v)}" for k, v in args.items()) + ")"
 
 
+def _toolace_wave(wave: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> list[dict[str, str]]:
+    return [
+        {"from": "assistant", "value": "[" + ", ".join(_toolace_call(t, a) for t, a, _ in wave) + "]"},
+        {"from": "tool", "value": json.dumps([{"name": t, "results": o} for t, _, o in wave], ensure_ascii=False)},
+    ]
+
+
 def to_toolace(trace: GoldTrace, tools: Mapping[str, ToolSchema], *, tool_list: str = "domain") -> dict[str, Any]:
     """A ToolACE record of the whole trace (see the module docstring)."""
     names = _tool_names(trace, tools, tool_list)
     functions = json.dumps([_bfcl_function(tools[n]) for n in names], ensure_ascii=False)
-    conv: list[dict[str, str]] = [{"from": "user", "value": trace.request.text}]
-    for wave in _calls(trace, False):
-        conv.append({"from": "assistant", "value": "[" + ", ".join(_toolace_call(t, a) for t, a, _ in wave) + "]"})
-        conv.append({"from": "tool", "value": json.dumps([{"name": t, "results": o} for t, _, o in wave], ensure_ascii=False)})
-    n = len(trace.graph.calls)
-    conv.append(
-        {"from": "assistant", "value": f"Done: {n} step{'s' if n != 1 else ''} completed under policy {trace.policy.id}."}
-    )
+    turns = dialogue_turns(trace)
+    conv: list[dict[str, str]] = []
+    if turns is None:
+        conv.append({"from": "user", "value": trace.request.text})
+        for wave in _calls(trace, False):
+            conv += _toolace_wave(wave)
+        n = len(trace.graph.calls)
+        conv.append(
+            {"from": "assistant", "value": f"Done: {n} step{'s' if n != 1 else ''} completed under policy {trace.policy.id}."}
+        )
+    else:
+        outputs = {c.id: (c.output or {}) for c in trace.graph.calls}
+        by = {c.id: c for c in trace.graph.calls}
+        for t in turns:
+            if "calls" in t:
+                wave = [(by[i].tool, trace.graph.resolve_arguments(by[i], outputs), by[i].output or {}) for i in t["calls"]]
+                conv += _toolace_wave(wave)
+            else:
+                conv.append({"from": t["role"], "value": t["text"]})
     system = TOOLACE_SYSTEM.replace("{functions}", functions) + "\n\n" + trace.policy.render()
     return {"system": system, "conversations": conv}
