@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import math
 import os
 import zlib
@@ -37,6 +38,7 @@ from .errors import JsonlError, RecordError
 
 _FLUSH_BYTES = 1 << 20
 _CHECK_BATCH = 256
+_BATCH = 1024
 ZSTD_LEVEL = 3
 
 
@@ -210,9 +212,16 @@ def _encode_error(path: Any, index: int, record: Any, e: Exception) -> RecordErr
     return _record_error(path, index, record, *(bad or ("<record>", str(e))))
 
 
-def _finish_batch(records: list[Any], buf: bytearray, start: int, path: Any, first_index: int, allow_nan: bool) -> None:
+def _finish_batch(
+    records: list[Any], buf: bytearray, start: int, path: Any, first_index: int, allow_nan: bool, *, fix: bool = False
+) -> None:
     """Check ``buf[start:]``, the records' lines (each ending with a newline): :class:`RecordError`
-    for a NaN/inf among ``records`` (orjson writes them as ``null``; one scan finds candidates)."""
+    for a NaN/inf among ``records`` (orjson writes them as ``null``; one scan finds candidates).
+    ``fix``: also rewrite orjson's ``e+`` exponents in place (lines not yet fixed one by one)."""
+    if fix and buf.find(b"+", start) != -1:
+        fixed = _fix_exponents(bytes(buf[start:]))
+        del buf[start:]
+        buf += fixed
     if not allow_nan and _has_null_token(buf, start):
         pos = start
         for i, rec in enumerate(records):
@@ -335,10 +344,36 @@ class JsonlWriter:
         self._pending_start = len(self._buf)
 
     def write_many(self, records: Iterable[Any]) -> None:
-        """Append many records (the same bytes and checks as :meth:`write`, one call)."""
-        write = self.write
-        for rec in records:
-            write(rec)
+        """Append many records: the same bytes and checks as :meth:`write`, ``_BATCH`` at a time
+        (all of a batch, or none of it), with one exponent and one NaN scan per batch."""
+        if self._failed is not None:
+            raise self._failed
+        self._check_pending()
+        it = iter(records)
+        buf = self._buf
+        dumps, hook, opt = _orjson_dumps, _line_hook, _LINE_NL_OPT
+        while batch := list(itertools.islice(it, _BATCH)):
+            start = len(buf)
+            try:
+                for rec in batch:
+                    buf += dumps(rec, default=hook, option=opt)
+            except _ENCODE_ERRORS as e:
+                del buf[start:]
+                for i, rec in enumerate(batch):  # the record refused, by itself
+                    try:
+                        _encode_line(rec)
+                    except _ENCODE_ERRORS as e1:
+                        raise _encode_error(self.path, self.count + i, rec, e1) from None
+                raise _encode_error(self.path, self.count, None, e) from None
+            try:
+                _finish_batch(batch, buf, start, self.path, self.count, self.allow_nan, fix=True)
+            except RecordError:
+                del buf[start:]
+                raise
+            self.count += len(batch)
+            self._pending_start = len(buf)
+            if len(buf) >= _FLUSH_BYTES:
+                self._flush()
 
     def write_line_bytes(self, line: bytes) -> None:
         """Append one already-serialized line (must end with a newline; not checked).
