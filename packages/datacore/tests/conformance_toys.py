@@ -234,3 +234,19 @@ class FalselyGrowableToy(StrataToy):
         for rec in super().generate_shard(task, telemetry):
             rec["meta"]["of"] = task.shards
             yield rec
+
+
+@attrs.frozen
+class ProcessLoopToy(BanditLoopToy):
+    """Broken: a loop whose records carry the id of the process that made them."""
+
+    def run(self, loop) -> None:
+        import os
+
+        write = loop.write
+
+        def stamped(recs, split_key, tel, extra=None):
+            return write([{**r, "meta": {**r["meta"], "pid": os.getpid()}} for r in recs], split_key, tel, extra=extra)
+
+        loop.write = stamped
+        super().run(loop)

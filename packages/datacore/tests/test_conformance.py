@@ -190,3 +190,18 @@ def test_load_config_names_file_and_field(tmp_path) -> None:
         load_config(StrataToy, p)
     p.write_text("vocab: 7\n")
     assert load_config(StrataToy, p).vocab == 7
+
+
+def test_a_sequential_loop_passes_the_suite() -> None:
+    """The suite runs on the sequential variant too (routergen's kind): reruns, a forked child, kills, failure."""
+    from conformance_toys import BanditLoopToy
+
+    times = check_generator(lambda: BanditLoopToy(delay=0.01), n=80, ray=False, kills=1)
+    assert {"determinism", "kill", "failure"} <= set(times)
+
+
+def test_the_determinism_check_catches_a_loop_that_depends_on_its_process() -> None:
+    from conformance_toys import ProcessLoopToy
+
+    with pytest.raises(ConformanceError, match="determinism: a run in a forked child"):
+        check_generator(ProcessLoopToy, n=60, ray=False, checks=("determinism",))

@@ -43,6 +43,7 @@ from .errors import DatacoreError
 from .jsonl import read_jsonl
 from .manifest import MANIFEST
 from .runner import build_dataset
+from .sequential import build_sequential, is_sequential
 from .split import SPLITS, encode_key
 from .strata import targets_of
 
@@ -93,7 +94,7 @@ def _check_growth(make: Callable[[], Any], tmp: Path, ref: dict[str, str], n: in
     # A smaller dataset whose last shard is partial, so the resize must remake that one too.
     small = max(1, n // 2 + shard_size // 2) if shard_size > 1 else max(1, n // 2)
     _build(make, out, small, shard_size, seed, executor="inline", allow_shortfall=True)
-    result = build_dataset(make(), out, n, seed, shard_size=shard_size, executor="inline", progress=False)
+    result = _run(make(), out, n, seed, shard_size=shard_size, executor="inline")
     kept = small // shard_size if small < n else 0
     total = -(-n // shard_size)
     if result.shards_run != total - kept:
@@ -113,11 +114,20 @@ def _leftovers(out: Path) -> list[str]:
     return bad
 
 
+def _run(gen: Any, out: Path, n: int, seed: int, *, shard_size: int, **kw: Any) -> Any:
+    """One build of ``gen``: a sharded one, or a sequential loop (shard size, executor and
+    workers do not apply to a loop, which runs in one process)."""
+    if is_sequential(gen):
+        keep = {k: v for k, v in kw.items() if k in ("allow_shortfall", "resume")}
+        return build_sequential(gen, out, n, seed, progress=False, **keep)
+    return build_dataset(gen, out, n, seed, shard_size=shard_size, progress=False, **kw)
+
+
 def _build(make: Callable[[], Any], out: Path, n: int, shard_size: int, seed: int, **kw: Any) -> dict[str, str]:
     from .strata import ShortfallError
 
     try:
-        build_dataset(make(), out, n, seed, shard_size=shard_size, progress=False, **kw)
+        _run(make(), out, n, seed, shard_size=shard_size, **kw)
     except ShortfallError as e:
         raise ConformanceError(f"delivery: n={n}, shard size {shard_size}: {e}") from None
     return dataset_digest(out)
@@ -154,6 +164,16 @@ def _check_determinism(
     make: Callable[[], Any], tmp: Path, n: int, shard_size: int, seed: int, ray: bool | None
 ) -> dict[str, str]:
     ref = _build(make, tmp / "inline", n, shard_size, seed, executor="inline")
+    if is_sequential(make()):  # one process by design: a second run, and one in another process
+        seq_runs: list[tuple[str, Callable[[], dict[str, str]]]] = [
+            ("a second run", lambda: _build(make, tmp / "again", n, shard_size, seed)),
+            ("a run in a forked child process", lambda: _child_build(make, tmp / "child", n, shard_size, seed)),
+        ]
+        for label, run in seq_runs:
+            got = run()
+            if got != ref:
+                raise ConformanceError(f"determinism: {label} wrote other bytes than the first ({_first_diff(ref, got)} differs)")
+        return ref
     runs: list[tuple[str, Callable[[], dict[str, str]]]] = [
         ("process pool of 2 (fork)", lambda: _fork_run(make, tmp / "fork", n, shard_size, seed)),
         ("process pool of 2 (spawn)", lambda: _spawn_run(make, tmp / "spawn", n, shard_size, seed)),
@@ -172,6 +192,24 @@ def _check_determinism(
 
 
 _FORK_SECONDS: dict[str, float] = {}  # how long a pool run took: the window in which kills land
+
+
+def _child_build(make: Callable[[], Any], out: Path, n: int, shard_size: int, seed: int) -> dict[str, str]:
+    """A build in a forked child process (a sequential loop's "other process")."""
+    t0 = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 0
+        try:
+            _run(make(), out, n, seed, shard_size=shard_size)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise ConformanceError(f"determinism: the build in a forked child failed (status {status})")
+    _FORK_SECONDS["span"] = time.perf_counter() - t0
+    return dataset_digest(out)
 
 
 def _fork_run(make: Callable[[], Any], out: Path, n: int, shard_size: int, seed: int) -> dict[str, str]:
@@ -234,7 +272,7 @@ def _shares(out: Path) -> dict[str, float]:
 
 def _check_shard_size(make: Callable[[], Any], tmp: Path, ref_out: Path, n: int, shard_size: int, seed: int) -> None:
     targets = {t.stratum: t for t in targets_of(make(), n)}
-    if not targets:
+    if not targets or is_sequential(make()):  # a loop has no shards
         return
     other = max(1, shard_size // 4) if shard_size > 4 else shard_size * 4
     _build(make, tmp / "shard_size", n, other, seed, executor="inline", allow_shortfall=True)
@@ -270,7 +308,7 @@ def _killed_run(make: Callable[[], Any], out: Path, n: int, shard_size: int, see
         try:
             os.setpgid(0, 0)
             with _Env(DATACORE_MP_START="fork"):
-                build_dataset(make(), out, n, seed, shard_size=shard_size, executor="process", workers=2, progress=False)
+                _run(make(), out, n, seed, shard_size=shard_size, executor="process", workers=2)
         except BaseException:
             code = 1
         os._exit(code)
@@ -298,7 +336,10 @@ def _check_kill(
     span = _FORK_SECONDS.get("span")
     if span is None:
         t0 = time.perf_counter()
-        _fork_run(make, tmp / "timing", n, shard_size, seed)
+        if is_sequential(make()):
+            _child_build(make, tmp / "timing", n, shard_size, seed)
+        else:
+            _fork_run(make, tmp / "timing", n, shard_size, seed)
         span = time.perf_counter() - t0
     span = max(0.05, span)
     for i in range(kills):
@@ -336,10 +377,31 @@ class _FailingGenerator:
         raise DatacoreError("injected failure")
 
 
+class _FailingLoop:
+    """A sequential loop whose first unit fails while it is written (as _FailingGenerator's
+    shards do): the run has finished nothing, so it must leave nothing behind."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def run(self, loop: Any) -> Any:
+        def write(*args: Any, **kw: Any) -> Any:
+            raise DatacoreError("injected failure")
+
+        loop.write = write
+        self._inner.run(loop)
+        raise DatacoreError("injected failure")
+
+
 def _check_failure(make: Callable[[], Any], tmp: Path, n: int, shard_size: int, seed: int) -> None:
     out = tmp / "failure"
+    gen = make()
+    wrapped = _FailingLoop(gen) if is_sequential(gen) else _FailingGenerator(gen)
     try:
-        build_dataset(_FailingGenerator(make()), out, n, seed, shard_size=shard_size, executor="inline", progress=False)
+        _run(wrapped, out, n, seed, shard_size=shard_size, executor="inline")
     except DatacoreError:
         pass
     else:
@@ -354,7 +416,7 @@ def _check_bad_configs(bad_configs: Sequence[Callable[[], Any]], tmp: Path, n: i
         out = tmp / f"bad{i}"
         try:
             gen = bad()
-            build_dataset(gen, out, n, 0, shard_size=shard_size, executor="inline", progress=False)
+            _run(gen, out, n, 0, shard_size=shard_size, executor="inline")
         except DatacoreError as e:
             msg = str(e)
             if "\n" in msg.strip() or not msg.strip():
