@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -44,6 +45,11 @@ class Loop:
         self.resumed: list[Any] = [builder.done[i]["extra"] for i in done]
         self._next = (done[-1] + 1) if done else 0
         self.written = sum(int(builder.done[i]["count"]) for i in done)
+
+    @property
+    def out(self) -> Path:
+        """The dataset directory the loop writes into (for side state a loop keeps beside it)."""
+        return self._builder.out
 
     @property
     def remaining(self) -> int:

@@ -41,7 +41,8 @@ class RecipeLoop:
 
     ``make_backend()`` builds the model backend (or returns None offline); it is called inside
     :meth:`run`, after datacore has opened the dataset directory (the default response cache
-    lives inside it).  ``out`` is the dataset directory the loop is run into.
+    lives inside it).  ``out`` is the dataset directory the loop is run into (None: the one
+    datacore opened, ``Loop.out``; history and bandit state are written there).
     """
 
     name = "routergen"
@@ -51,7 +52,7 @@ class RecipeLoop:
         self,
         recipe: Recipe,
         config: dict[str, Any],
-        out: str | os.PathLike[str],
+        out: str | os.PathLike[str] | None,
         *,
         n: int,
         seed: int,
@@ -64,7 +65,8 @@ class RecipeLoop:
     ) -> None:
         self.recipe = recipe
         self._config = config
-        self.out = Path(out).absolute()
+        # None: the directory datacore opened for the run (Loop.out), known only in run()
+        self.out = Path(out).absolute() if out is not None else None
         self.n = n
         self.seed = seed
         self.arms = arms
@@ -99,7 +101,7 @@ class RecipeLoop:
         A stop before ``n`` raises :class:`datacore.ShortfallError` (the iterations written are
         kept for a resume with ``allow_shortfall``) unless ``allow_shortfall``.
         """
-        out = self.out
+        out = self.out if self.out is not None else Path(loop.out)
         self.backend = backend = self._make_backend()
         try:
             self._run(loop, out, backend)
