@@ -698,28 +698,8 @@ def grammar_from_dict(
         if isinstance(s, Mapping) and "given" in s:
             slots[name] = _dependent_slot(name, s, path, lo(base + path), err)
             continue
-        if isinstance(s, list):
-            values, weights = s, [1.0] * len(s)
-        elif isinstance(s, Mapping) and "values" in s:
-            bad = sorted(set(s) - {"values", "weights"})
-            if bad:
-                raise err(path + (bad[0],), "unknown key (allowed: values, weights)")
-            values = s["values"]
-            weights = s.get("weights", [1.0] * len(values) if isinstance(values, list) else [])
-        else:
-            raise err(path, "must be a list of values or a mapping with values (and optional weights)")
-        if not isinstance(values, list) or not values:
-            raise err(path, "needs at least one value")
-        for j, v in enumerate(values):
-            if not isinstance(v, (str, int, float, bool)):
-                raise err(path + (j,), f"slot values are scalars (string, number, boolean); got {type(v).__name__}")
-        if (
-            not isinstance(weights, list)
-            or len(weights) != len(values)
-            or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights)
-        ):
-            raise err(path + ("weights",), f"needs {len(values)} numbers > 0, one per value")
-        slots[name] = Slot(name, tuple(values), tuple(float(w) for w in weights), lo(base + path), seed_file)
+        values, weights = _value_list(s, path, err)
+        slots[name] = Slot(name, tuple(values), tuple(weights), lo(base + path), seed_file)
 
     _check_dependencies(slots, err)
     set_fields = {k for prods in rules.values() for p in prods for k in p.sets}
