@@ -7,6 +7,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import attrs
 import orjson
 import pytest
 from datacore import ConfigMismatchError, DatacoreError, build_dataset, read_jsonl, split_of, verify_dataset
@@ -185,3 +186,21 @@ def test_ray_executor_matches_process_pool(tmp_path) -> None:
     build(tmp_path / "p", workers=2)
     build(tmp_path / "r", workers=2, executor="ray")
     assert tree(tmp_path / "p") == tree(tmp_path / "r")
+
+
+@attrs.frozen
+class _TaskEcho(ToyGenerator):
+    """Writes the run-level fields of each task it is given into its records."""
+
+    def generate_shard(self, task, telemetry):
+        for i in range(task.count):
+            yield {"tokens": [task.start + i], "meta": {"total": task.total, "run_seed": task.run_seed, "shards": task.shards}}
+
+
+def test_shard_tasks_carry_the_run_total_and_seed(tmp_path) -> None:
+    # a generator whose plan spans the run (lambdagen's curriculum) needs -n and --seed in each task,
+    # also for the shards a resumed run makes
+    build_dataset(_TaskEcho(), tmp_path / "o", 50, 11, shard_size=20, progress=False)
+    recs = [r for p in sorted((tmp_path / "o").rglob("part-*.jsonl")) for r in read_jsonl(p)]
+    assert len(recs) == 50
+    assert {(r["meta"]["total"], r["meta"]["run_seed"], r["meta"]["shards"]) for r in recs} == {(50, 11, 3)}

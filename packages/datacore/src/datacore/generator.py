@@ -64,7 +64,10 @@ class ShardTask:
     """One unit of work: shard ``index`` of a run, its derived ``seed`` and record ``count``.
 
     ``start`` is the global index of the shard's first record (``index * shard_size``);
-    ``shards`` the run's shard count, for generators that partition a key space across shards.
+    ``shards`` the run's shard count, for generators that partition a key space across shards;
+    ``total`` the run's ``-n`` and ``run_seed`` its ``--seed``, for generators whose plan spans the
+    whole run (a curriculum order, a per-run permutation). A generator that reads ``total`` makes
+    each shard depend on ``-n``, so it must not declare itself ``growable``.
     """
 
     index: int
@@ -73,6 +76,10 @@ class ShardTask:
     start: int
     #: the number of shards in the run (0 when not known, e.g. a hand-made task)
     shards: int = 0
+    #: the run's record count ``-n`` (0 when not known)
+    total: int = 0
+    #: the run's seed (None when not known)
+    run_seed: int | None = None
 
 
 @attrs.frozen

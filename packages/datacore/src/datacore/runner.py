@@ -180,6 +180,8 @@ def build_dataset(
             count=min(shard_size, n - i * shard_size),
             start=i * shard_size,
             shards=num_shards(n, shard_size),
+            total=n,
+            run_seed=seed,
         )
         for i in range(num_shards(n, shard_size))
         if i not in builder.done
