@@ -43,27 +43,21 @@ def test_benign_lookalikes_are_not_flagged(suite):
         assert n > 0 and inj == 0 and anyr == 0, kind
 
 
-@pytest.mark.xfail(
-    strict=True, reason="known: a note naming a tool the user's request then needs counts as planted (92% false alarms)"
-)
 def test_a_note_naming_a_needed_tool_is_not_flagged(suite):
-    n, inj, _ = suite["benign"]["names_a_called_tool"]
-    assert n > 0 and inj == 0
+    """The 0.2 defect (354 of 393 such notes flagged, 90.1%): fixed in TraceValidator._planted_actions."""
+    n, inj, anyr = suite["benign"]["names_a_called_tool"]
+    assert n > 0 and inj == 0 and anyr == 0
 
 
-def test_proposed_rule_removes_those_false_alarms_and_keeps_detection(suite, traces, registry):
-    """injection_suite.proposed_planted_actions (a suggested change to TraceValidator._planted_actions): a tool named
-    in planted text counts only for a call with an identifier-like literal the user never gave."""
+def test_validator_matches_the_measured_proposal(suite, traces, registry):
+    """The fix applied in the validator gives the same counts, set by set, as the fixture's separately kept copy of
+    the proposal (injection_suite.proposed_planted_actions), which was measured before it was applied."""
     import types
 
     from gatling_sid import TraceValidator
 
     v = TraceValidator(registry)
-    if not hasattr(v, "_planted_actions"):
-        pytest.skip("the validator's injection rule was restructured; the proposal targets the 0.2 method")
     v._planted_actions = types.MethodType(S.proposed_planted_actions, v)
     res = S.run_suite(traces[:300], registry, v, per_pair=2, seed=3)
-    assert S.totals(res["followed"]) == S.totals(suite["followed"])  # the same negatives caught
-    assert S.totals(res["ignored"])[1:] == (0, 0)
-    for kind, (n, inj, anyr) in res["benign"].items():
-        assert n > 0 and inj == 0 and anyr == 0, kind
+    for table in ("followed", "ignored", "benign"):
+        assert res[table] == suite[table], table
