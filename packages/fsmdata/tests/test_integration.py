@@ -58,6 +58,7 @@ def test_dataset_identical_for_any_worker_count(tmp_path: Path) -> None:
         ("gz", "x(a|b)*y(c|d)z", "abcdxyz"),
         ("zst", "x(a|b)*y(c|d)z", "abcdxyz"),
         (None, '"(a|\\\\)+"', 'a"\\x'),  # quote and backslash in the alphabet: orjson path
+        (None, "k(a|b|c|d|e)*[f-l]+", "abcdefghijkl"),  # 12 symbols: two-digit token ids
     ],
 )
 def test_shard_file_writer_matches_datacore_record_path(
@@ -192,3 +193,35 @@ def test_split_helpers() -> None:
     for r in recs:
         where.setdefault(tuple(r["tokens"]), set()).add(fsm_split_of(r["tokens"]))
     assert all(len(v) == 1 for v in where.values())
+
+
+def test_coverage_heatmap_is_plain_svg_without_matplotlib() -> None:
+    """The report's heatmap is drawn without matplotlib (its import cost ~1.5 CPU-s per run):
+    well-formed SVG, one cell per value, the colour scale ordered from the least value to the largest."""
+    import subprocess
+    import sys
+    import xml.etree.ElementTree as ET
+
+    from fsmdata._heatmap import heatmap_svg
+
+    m = np.array([[0.0, 1.0, 2.0], [3.0, 4.0, 8.0]])
+    root = ET.fromstring(heatmap_svg(m, [0, 1], ["a", "b", '"<c>'], "t & t", "v"))
+    ns = "{http://www.w3.org/2000/svg}"
+    cells = [r for r in root.iter(ns + "rect") if r.find(ns + "title") is not None]
+    assert len(cells) == 6
+    lum = [sum(int(c.get("fill")[i : i + 2], 16) for i in (1, 3, 5)) for c in cells]
+    assert lum[0] == min(lum) and lum[-1] == max(lum)  # viridis runs dark -> bright
+    assert cells[5].find(ns + "title").text == '1, "<c>: 8'
+    code = (
+        "import sys, numpy as np\n"
+        "from datacore import Telemetry\n"
+        "from fsmdata import FsmGenerator, GenConfig, compile_regex\n"
+        "from fsmdata.generator import generate_corpus\n"
+        "fsm = compile_regex('x(a|b)*y', 'abxy'); gen = FsmGenerator(fsm, GenConfig(L_max=8)); t = Telemetry()\n"
+        "generate_corpus(fsm, gen.cfg, 200, _engine=gen.engine).report.to_telemetry(t)\n"
+        "secs = gen.report_sections(t)\n"
+        "assert secs[0].html.startswith('<svg'), secs[0].title\n"
+        "print('matplotlib' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -47,6 +47,41 @@ def _open_shard_file(path: Path, compress: str | None) -> Iterator[Any]:
         raw.close()
 
 
+def _token_lists(n_symbols: int, tokens: np.ndarray, lengths: np.ndarray) -> list[str]:
+    """Per row of ``tokens``, its first ``lengths[i]`` ids joined by commas (``"3,0,12"``).
+
+    Up to 10 symbols every id is one digit: a ``(rows, 2 * width)`` array of code points
+    (digit, comma, ..., NUL padding) viewed as numpy unicode gives each row's string at once
+    (as :func:`~fsmdata.generator.batch_texts` does).  Otherwise one gather over the batch's
+    valid tokens builds all the ``"id,"`` pieces as one ASCII string, cut at the row ends."""
+    B, width = tokens.shape
+    if not width:
+        return [""] * B
+    if n_symbols <= 10:
+        codes = np.empty((B, width, 2), dtype=np.uint32)
+        codes[:, :, 0] = tokens
+        codes[:, :, 0] += ord("0")
+        codes[:, :, 1] = ord(",")
+        flat2 = codes.reshape(B, 2 * width)
+        flat2[np.arange(2 * width)[None, :] >= (2 * lengths - 1)[:, None]] = 0
+        return flat2.view(f"<U{2 * width}").ravel().tolist()
+    reps = [f"{i},".encode() for i in range(n_symbols)]
+    size = np.array([len(r) for r in reps], dtype=np.int64)
+    first = np.concatenate([[0], np.cumsum(size)[:-1]])
+    table = np.frombuffer(b"".join(reps), dtype=np.uint8)
+    flat = tokens[np.arange(width)[None, :] < lengths[:, None]]
+    sz = size[flat]
+    ends = np.cumsum(sz)
+    idx = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - sz - first[flat], sz)
+    text = table[idx].tobytes().decode("ascii")
+    cut = np.concatenate([[0], ends])[np.cumsum(lengths)].tolist()
+    out, s0 = [], 0
+    for e in cut:
+        out.append(text[s0 : max(e - 1, s0)])  # an empty row stays empty
+        s0 = e
+    return out
+
+
 class FsmGenerator:
     """Makes shards of labelled strings of ``fsm`` by ``cfg``; the split key is the token sequence.
 
@@ -189,25 +224,26 @@ class FsmGenerator:
         """Canonical JSON of each record of batch ``b``, formatted directly (see :attr:`_tok_table`).
 
         Byte-identical to ``orjson.dumps`` of :func:`~fsmdata.generator.batch_records`' dicts
-        (tested); it skips building the dicts."""
+        (tested); it skips building the dicts.  The ``tokens`` lists of the whole batch are
+        made as one string by numpy (each symbol's ``"id,"`` gathered) and cut per record."""
         from .engine import PATHS
         from .generator import _SUBTYPE_LABELS, batch_row_fields, batch_texts
 
-        tbl = self._tok_table
-        assert tbl is not None  # only called when the table exists (see write_shard_files)
+        assert self._tok_table is not None  # only called when the table exists (see write_shard_files)
         task = self.cfg.task
         subj = ["null" if x is None else f'"{x}"' for x in _SUBTYPE_LABELS]
+        toks = _token_lists(self.fsm.n_symbols, b.tokens, b.lengths)
         out: list[bytes] = []
         append = out.append
-        rows = zip(batch_texts(self.fsm, b.tokens, b.lengths), batch_row_fields(b))
-        for j, (text, (L, c, sub, p, a, k)) in enumerate(rows, offset):
+        rows = zip(batch_texts(self.fsm, b.tokens, b.lengths), toks, batch_row_fields(b))
+        for j, (text, tk, (L, c, sub, p, a, k)) in enumerate(rows, offset):
             cn = CLASS_NAMES[c]
             bp = f',"branch_pos":{k}' if k >= 0 else ""
             append(
                 (
                     f'{{"class":"{cn}","length":{L},"meta":{{"attempts":{a}{bp},"index":{j},"path":"{PATHS[p]}",'
                     f'"target":{{"class":"{cn}","length":{L}}},"task":"{task}"}},"reject_subtype":{subj[sub]},'
-                    f'"text":"{text}","tokens":[{text.translate(tbl)[:-1]}]}}'
+                    f'"text":"{text}","tokens":[{tk}]}}'
                 ).encode()
             )
         return out
@@ -222,7 +258,9 @@ class FsmGenerator:
 
     def report_sections(self, telemetry: Telemetry) -> list[ReportSection]:
         """Coverage heatmap (state x symbol), coverage summary and the class-by-length table."""
-        from datacore import heatmap_svg, table_html
+        from datacore import table_html
+
+        from ._heatmap import heatmap_svg
 
         fsm = self.fsm
         sections = []
