@@ -276,7 +276,7 @@ def visit(page: Path, screenshot: Path, width: int = 1200, timeout: float = 120.
 
 def test_report_in_headless_chromium(nasty, tmp_path) -> None:
     shot = tmp_path / "report.png"
-    # with a generator section holding a heatmap (matplotlib inlines it as a data: PNG)
+    # with a generator section holding a heatmap
     from datacore import ReportSection, heatmap_svg
 
     m = load_manifest(nasty)
@@ -303,3 +303,39 @@ def test_browser_check_can_fail(tmp_path) -> None:
     assert any(r.endswith("/side.css") for r in seen["requests"])
     assert any("boom" in e for e in seen["errors"])
     assert htmlmod.escape("<") == "&lt;"
+
+
+def test_heatmap_is_plain_svg_with_one_cell_per_value() -> None:
+    import xml.etree.ElementTree as ET
+
+    from datacore import heatmap_svg
+
+    svg = heatmap_svg([[0, 5, 10], [2.5, 7.5, 1]], ["r<0>", "r1"], ["a", "b", "c"], "t & u", "hits")
+    root = ET.fromstring(svg)  # well-formed (labels escaped)
+    ns = "{http://www.w3.org/2000/svg}"
+    cells = [r for r in root.iter(f"{ns}rect") if r.find(f"{ns}title") is not None]
+    assert len(cells) == 6
+    tips = {c.find(f"{ns}title").text: c.get("fill") for c in cells}
+    # viridis ends: the least value is dark purple, the largest yellow; the tooltip names row, column, value
+    assert tips["r<0>, a: 0"] == "#440154" and tips["r<0>, c: 10"] == "#fde725"
+    assert "r1, b: 7.5" in tips
+    assert "matplotlib" not in svg and "t &amp; u" in svg
+    with pytest.raises(ValueError, match="2-D"):
+        heatmap_svg([1, 2], ["a"], ["b"], "x")
+
+
+def test_scan_takes_records_from_every_shard(tmp_path) -> None:
+    # the schema tables must see the whole run, not only its first shards
+    from datacore.report import scan_dataset
+
+    out = tmp_path / "d"
+    build_dataset(ToyGenerator(), out, 4000, 3, shard_size=500, progress=False)
+    m = load_manifest(out)
+    scans = scan_dataset(out, m, limit=160)
+    train = scans["train"]
+    assert train.scanned == 160
+    seen_shards = set(train.fields["meta.shard"].value_counts)
+    assert seen_shards == {str(i) for i in range(8)}
+    # a limit above a split's size reads all of it
+    whole = scan_dataset(out, m, limit=10**6)
+    assert {s: sc.scanned for s, sc in whole.items()} == m["splits"]
