@@ -61,3 +61,32 @@ def test_shares_and_strata() -> None:
     for r in recs * 2:
         s = split_of(r["k"])
         assert seen.setdefault(r["k"], s) == s
+
+
+@pytest.mark.parametrize("salt", ["", "s1"])
+def test_split_many_matches_the_documented_hash(salt) -> None:
+    import random as _random
+    import struct
+
+    import xxhash as _xx
+    from datacore import Splitter
+
+    rng = _random.Random(5)
+    keys = [[rng.randrange(2**32) for _ in range(rng.randrange(0, 9))] for _ in range(3000)]
+    packed = [struct.pack(f"<{len(k)}I", *k) for k in keys]
+    buf = b"".join(packed)
+    ends, pos = [], 0
+    for p in packed:
+        pos += len(p)
+        ends.append(pos)
+    sp = Splitter(salt=salt)
+
+    def oracle(b: bytes) -> str:  # the module docstring's formula, written out
+        bucket = _xx.xxh64_intdigest(salt.encode() + b, seed=0) % 1000
+        return "train" if bucket < 800 else "val" if bucket < 900 else "test"
+
+    got = sp.split_many(bytearray(buf), ends)
+    assert got == [oracle(p) for p in packed] == [sp(k) for k in keys]
+    assert {"train", "val", "test"} <= set(got)
+    with pytest.raises(ValueError, match="outside"):
+        sp.split_many(buf, [len(buf) + 1])
