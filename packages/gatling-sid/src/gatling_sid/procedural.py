@@ -23,6 +23,7 @@ from .values import _compile_pattern, value_for
 __all__ = ["INTENTS", "ProceduralOracle"]
 
 MAILBOXES = ("support", "reports", "ops-team", "compliance", "billing", "case-review", "service-desk", "records")
+MEMO_KINDS = ("Invoice", "Order", "Booking ref", "Policy", "Case", "Receipt", "Contract")
 QUERIES = ("recent", "open items", "last quarter", "pending", "this year", "flagged", "renewals", "high value")
 _FORCED = {"verified": True, "confirmed": True, "delivered": True}
 
@@ -196,7 +197,7 @@ class ProceduralOracle:
             "field": humanize(field),
             "value_raw": value,
             "value": ("on" if value else "off") if isinstance(value, bool) else value,
-            "memo": f"{rng.choice(QUERIES)} {rng.randint(1, 999)}",
+            "memo": f"{rng.choice(MEMO_KINDS)} {rng.randint(100, 9999)}",
             "reason_code": rng.choice(d.tool("destroy").input_schema["properties"]["reason"]["enum"]),
             "recipient": f"{rng.choice(MAILBOXES)}@{d.host}",
             "query": rng.choice(QUERIES),

@@ -293,7 +293,7 @@ class World:
         if self.d.ops[t.name]["page"]:
             size = int(args.get("page_size") or 20)
             start = int(str(args.get("page_token") or "pg_0")[3:] or 0)
-            for k, v in out.items():
+            for k, v in list(out.items()):
                 if isinstance(v, list):
                     out[k] = v[start : start + size]
                     if start + size < len(v):

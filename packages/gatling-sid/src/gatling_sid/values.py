@@ -52,6 +52,143 @@ NOTE_BITS = (
     "said to skip the paper copy this year",
     "wants all statements sent to the address on file",
 )
+# Free text by what a field means (issue 17: "courier note prairie sierra 87" taught nothing).
+_PHRASES = {
+    "delivery": (
+        "Leave the parcel with the concierge",
+        "Ring the bell at the side door",
+        "Call on arrival, the buzzer is broken",
+        "Use the loading dock entrance",
+        "Parcel locker in the lobby is fine",
+        "Please do not leave it outside",
+        "Deliver after 2pm on weekdays",
+        "Gate code is available at reception",
+    ),
+    "diet": (
+        "No nuts, please",
+        "Vegetarian",
+        "Gluten-free",
+        "Lactose intolerant",
+        "No shellfish",
+        "Low sodium",
+        "Vegan, no honey",
+        "Mild penicillin allergy",
+    ),
+    "visit": (
+        "Annual check-up",
+        "Follow-up visit",
+        "Persistent cough for two weeks",
+        "Routine vaccination",
+        "Knee pain after running",
+        "Prescription review",
+        "Lower back pain",
+        "Second opinion on test results",
+    ),
+    "justification": (
+        "Customer requested an early payout",
+        "Covered by the approved annual budget",
+        "Refund for a duplicate charge",
+        "Replacement of a damaged item",
+        "Goodwill credit after a service outage",
+        "Deposit agreed in the signed contract",
+    ),
+    "memo": ("March rent", "Invoice settlement", "Deposit for the order", "Quarterly fee", "Refund, duplicate charge", "Gift"),
+    "request": (
+        "Quiet room on a high floor",
+        "Late check-in around 22:00",
+        "Extra pillows, please",
+        "A baby cot in the room",
+        "Window seat if possible",
+        "Wheelchair access needed",
+    ),
+    "dedication": ("For Mum, with love", "Happy birthday, Sam!", "In memory of Grandpa Joe", "Congratulations on the new job"),
+    "subject": (
+        "Your monthly summary",
+        "Spring offers for members",
+        "Reminder: your appointment next week",
+        "Action needed: confirm your details",
+        "Thank you for your order",
+        "What's new this month",
+        "Your receipt",
+        "Important update to your account",
+    ),
+    "label": ("Main", "Backup", "Family", "Work", "Weekend", "Travel", "Home office", "Primary", "Spare", "Shared", "Personal"),
+    "place": ("Downtown", "Riverside", "North Harbor", "Westfield", "Old Town", "Airport", "University Quarter", "Lakeside"),
+    "city": ("Lisbon", "Toronto", "Osaka", "Nairobi", "Denver", "Krakow", "Auckland", "Glasgow", "Porto", "Montreal"),
+    "company": ("Northwind Traders", "Bluebird Grocers", "Harbor Mutual", "Summit Outfitters", "Cedar & Co", "Atlas Freight"),
+    "insurer": ("Harbor Mutual", "Evergreen Insurance", "Keystone Assurance", "Northstar Life"),
+    "carrier": ("Bluewave Mobile", "Skyline Telecom", "Orbit Wireless", "Metro Connect"),
+    "query": ("recent", "open items", "last quarter", "pending", "this year", "renewals", "high value"),
+    "street": ("Main Street", "Oak Avenue", "Harbour Road", "Station Lane", "Park Terrace", "Mill Road", "King Street"),
+    "pet": ("Bella", "Milo", "Luna", "Charlie", "Coco", "Max", "Nala", "Oscar", "Pepper", "Rocky", "Daisy", "Simba"),
+    "item": ("Winter jacket", "Coffee grinder", "Running shoes", "Desk lamp", "Bluetooth speaker", "Backpack", "Kettle"),
+    "task": ("Replace the kitchen tap", "Paint the hallway", "Fix the garden gate", "Service the boiler", "Clean the gutters"),
+    "device": ("Pixel 8", "iPhone 15", "Galaxy S23", "ThinkPad T14", "MacBook Air", "iPad mini"),
+    "test": ("Full blood count", "Lipid panel", "Thyroid function", "Vitamin D level", "Urinalysis"),
+    "summary": (
+        "Customer reported the issue twice; awaiting documents",
+        "Reviewed the file; no action needed for now",
+        "Escalated to the second line after the call",
+        "Resolved by phone; confirmation sent",
+        "Waiting for the signed form from the customer",
+    ),
+    "reply": ("Thanks, that works for me", "Could you send it again?", "Received, thank you", "Yes, please go ahead"),
+    "rule": ("Block traffic from unknown hosts", "Allow office IPs only", "Alert on five failed logins", "Deny outbound SMTP"),
+}
+# (substring of the field name, pool); the first match wins
+_TEXT_BY_NAME = (
+    ("dietary", "diet"),
+    ("allerg", "diet"),
+    ("kitchen", "diet"),
+    ("reason", "visit"),
+    ("justification", "justification"),
+    ("memo", "memo"),
+    ("po_note", "memo"),
+    ("special_request", "request"),
+    ("dedication", "dedication"),
+    ("courier", "delivery"),
+    ("shipping", "delivery"),
+    ("pickup_note", "delivery"),
+    ("access", "delivery"),
+    ("handover", "delivery"),
+    ("instruction", "delivery"),
+    ("subject", "subject"),
+    ("title", "subject"),
+    ("caption", "subject"),
+    ("campaign", "subject"),
+    ("summary", "summary"),
+    ("strategy", "summary"),
+    ("description", "summary"),
+    ("desc", "summary"),
+    ("comment", "summary"),
+    ("advice", "summary"),
+    ("message", "summary"),
+    ("body", "summary"),
+    ("text", "summary"),
+    ("reply", "reply"),
+    ("rule", "rule"),
+    ("pet_name", "pet"),
+    ("label", "label"),
+    ("nickname", "label"),
+    ("workspace", "label"),
+    ("origin_city", "city"),
+    ("merchant", "company"),
+    ("insurer", "insurer"),
+    ("carrier", "carrier"),
+    ("counterparty", "company"),
+    ("vasp", "company"),
+    ("item", "item"),
+    ("task", "task"),
+    ("job", "task"),
+    ("device", "device"),
+    ("test", "test"),
+)
+_PERSON = ("beneficiary", "full", "owner", "approver", "reported", "inspector", "hygienist")
+_PLACE = ("branch", "club", "store", "location", "court")
+_ADDRESS = ("address",)
+_NOTES = ("notes", "note", "intake_note", "case_summary", "scope_summary", "strategy_note")
+
+
 PAT_TOKEN = re.compile(r"\[(?:\\.|[^\]\\])+\]|\((?:[A-Za-z0-9 _-]+\|)*[A-Za-z0-9 _-]+\)|\\.|.")
 _ALPH = {
     "[0-9]": "0123456789",
@@ -140,25 +277,123 @@ def _compile_pattern(pat: str) -> list[tuple[Any, int, int]]:
     return parts
 
 
+_plans: dict[str, tuple[tuple[int, Any, int, int], ...]] = {}
+_LIT, _DIGITS, _HEX, _CHOICE, _VAR = 0, 1, 2, 3, 4
+
+
+def _plan(pat: str) -> tuple[tuple[int, Any, int, int], ...]:
+    """The compiled pattern as draw steps (code, payload, lo, hi); adjacent fixed literals merged."""
+    got = _plans.get(pat)
+    if got is not None:
+        return got
+    steps: list[tuple[int, Any, int, int]] = []
+    for alph, lo, hi in _compile_pattern(pat):
+        if lo != hi:
+            steps.append((_VAR, alph, lo, hi))
+        elif len(alph) == 1:
+            if steps and steps[-1][0] == _LIT:
+                steps[-1] = (_LIT, steps[-1][1] + alph[0] * lo, 0, 0)
+            else:
+                steps.append((_LIT, alph[0] * lo, 0, 0))
+        elif alph == "0123456789":
+            steps.append((_DIGITS, 10**lo, lo, lo))
+        elif alph == "0123456789abcdef":
+            steps.append((_HEX, 4 * lo, lo, lo))
+        else:
+            steps.append((_CHOICE, alph, lo, lo))
+    plan = _plans[pat] = tuple(steps)
+    return plan
+
+
+def _draw(rng: random.Random, alph: Any, n: int) -> str:
+    if len(alph) == 1:
+        return str(alph[0] * n)
+    if alph == "0123456789":  # one draw for the whole run of digits (hot path: ids)
+        return str(rng.randrange(10**n)).zfill(n)
+    if alph == "0123456789abcdef":
+        return f"{rng.getrandbits(4 * n):0{n}x}"
+    return "".join(rng.choice(alph) for _ in range(n))
+
+
 def from_pattern(rng: random.Random, pat: str) -> str:
     """A random string matching a registry-style pattern."""
     out = []
-    for alph, lo, hi in _compile_pattern(pat):
-        n = lo if lo == hi else rng.randint(lo, hi)
-        if len(alph) == 1:
-            out.append(alph[0] * n)
-        elif alph == "0123456789":  # one draw for the whole run of digits (hot path: ids)
-            out.append(str(rng.randrange(10**n)).zfill(n))
-        elif alph == "0123456789abcdef":
-            out.append(f"{rng.getrandbits(4 * n):0{n}x}")
+    for code, x, lo, hi in _plans.get(pat) or _plan(pat):
+        if code == _LIT:
+            out.append(x)
+        elif code == _DIGITS:
+            out.append(str(rng.randrange(x)).zfill(lo))
+        elif code == _HEX:
+            out.append(f"{rng.getrandbits(x):0{lo}x}")
+        elif code == _CHOICE:
+            choice = rng.choice
+            out.append("".join([choice(x) for _ in range(lo)]))
         else:
-            out.append("".join(rng.choice(alph) for _ in range(n)))
+            out.append(_draw(rng, x, rng.randint(lo, hi)))
     return "".join(out)
 
 
 def rand_date(rng: random.Random, lo: int = 2024, hi: int = 2027) -> str:
     """An ISO date between Jan 1 of ``lo`` and Dec 28 of ``hi``."""
     return _dt.date(rng.randint(lo, hi), rng.randint(1, 12), rng.randint(1, 28)).isoformat()
+
+
+# Dates by what the field means.  Worlds keep their clock in 2026 (state.World), so "past" ends
+# in 2025 and "future" starts in 2027; birth dates make an adult of 21-86 on that clock.
+_BIRTH = ("birth", "born", "dob")
+_PAST = (
+    "issued", "purchased", "since", "last_", "posted", "received", "taken", "arrived", "signature", "signed",
+    "declared", "applied", "consent", "given", "sold", "booked", "linked", "started", "onset", "isolated",
+    "watched", "as_of", "opened", "joined",
+)  # fmt: skip
+_FUTURE = (
+    "expir", "until", "due", "deadline", "renewal", "next_", "_end", "end_date", "eta", "need_by", "ready_by",
+    "expected", "retirement", "cutoff", "resumes", "closes", "callback_by", "closing", "deliver", "ships",
+    "publish", "send", "first_run", "first_payment", "hold", "pause",
+)  # fmt: skip
+DATE_RANGES = {"birth": (1940, 2005), "past": (2018, 2025), "future": (2027, 2028), "any": (2025, 2027)}
+"""Year ranges of :func:`date_kind`'s classes (inclusive)."""
+
+
+def date_kind(name: str) -> str:
+    """``birth``, ``past``, ``future`` or ``any``: what a date field called ``name`` can plausibly hold."""
+    n = name.lower()
+    if any(w in n for w in _BIRTH) or n == "birthday":
+        return "birth"
+    if any(w in n for w in _PAST):
+        return "past"
+    if any(w in n for w in _FUTURE) or n in ("end", "to", "to_date"):
+        return "future"
+    return "any"
+
+
+def date_for(rng: random.Random, name: str) -> str:
+    """An ISO date that fits the meaning of the field ``name`` (see :func:`date_kind`)."""
+    lo, hi = DATE_RANGES[date_kind(name)]
+    return rand_date(rng, lo, hi)
+
+
+_PAIRS = (
+    ("from", "to"),
+    ("from_date", "to_date"),
+    ("start", "end"),
+    ("start_date", "end_date"),
+    ("starts", "ends_at"),
+    ("window_start", "window_end"),
+    ("valid_from", "valid_until"),
+    ("effective_from", "expiry_date"),
+    ("delivery_start", "delivery_date"),
+    ("opens_at", "gate_closes"),
+)
+
+
+def order_dates(values: dict[str, Any]) -> dict[str, Any]:
+    """Swap start/end pairs of ISO dates in place so that a start never follows its end; returns ``values``."""
+    for a, b in _PAIRS:
+        x, y = values.get(a), values.get(b)
+        if isinstance(x, str) and isinstance(y, str) and x[:4].isdigit() and y[:4].isdigit() and x > y:
+            values[a], values[b] = y, x
+    return values
 
 
 def full_name(rng: random.Random) -> str:
@@ -173,18 +408,62 @@ def fit_text(text: str, lo: int, hi: int, pad: str = " ok") -> str:
     return text[:hi].rstrip() if len(text[:hi].rstrip()) >= lo else text[:hi]
 
 
+def _plain_text(rng: random.Random, name: str) -> str:
+    """A sensible phrase for a free-text field called ``name``."""
+    n = name.lower()
+    if n.endswith("last4"):
+        return f"{rng.randrange(10000):04d}"
+    if n in _NOTES:
+        return "; ".join(rng.sample(NOTE_BITS, rng.randint(1, 3)))
+    if any(w in n for w in _PERSON) or n in ("approver", "inspector", "hygienist"):
+        return full_name(rng)
+    if n in ("display_name", "profile_name", "platform_user"):
+        return f"{rng.choice(FIRST)} {rng.choice(LAST)[0]}."
+    if any(w in n for w in _PLACE):
+        return f"{rng.choice(_PHRASES['place'])} {n.rsplit('_', 1)[-1]}"
+    if any(w in n for w in _ADDRESS):
+        return f"{rng.randint(1, 240)} {rng.choice(_PHRASES['street'])}"
+    if "postcode" in n:
+        return f"{rng.randint(10000, 99999)}"
+    if n == "source_ip":
+        return f"203.0.113.{rng.randint(1, 254)}"
+    if n in ("room", "unit", "row", "gate", "dock", "line"):
+        return f"{n.title()} {rng.randint(1, 40)}{rng.choice('ABCD') if n in ('room', 'unit') else ''}"
+    if n in ("from", "to"):
+        return rng.choice(_PHRASES["city"])
+    if n == "open_until":
+        return f"{rng.randint(17, 22)}:00"
+    if n in ("q", "query"):
+        return rng.choice(_PHRASES["query"])
+    if n in ("mode", "type", "value"):
+        return rng.choice(("standard", "express", "manual", "automatic", "priority"))
+    if n == "symbol":
+        return "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(rng.randint(3, 4)))
+    if n in ("gate", "row"):
+        return f"{rng.choice('ABCDEF')}{rng.randint(1, 30) if n == 'gate' else ''}"
+    if n.endswith("_url"):
+        return f"https://files.example.org/exports/{rng.randrange(10**6):06d}.csv"
+    if n == "alt":
+        return rng.choice(("Photo of the front entrance", "Scan of the signed form", "Picture of the damaged item"))
+    if n == "journal":
+        return rng.choice(("Journal of Applied Ecology", "The Lancet", "Nature Communications", "Physical Review B"))
+    if n in ("bin", "lot", "ref", "key") or "code" in n or "number" in n:
+        return from_pattern(rng, "^[A-Z]{2}[0-9]{12}$")
+    for key, pool in _TEXT_BY_NAME:
+        if key in n:
+            return rng.choice(_PHRASES[pool])
+    if n.endswith("name"):
+        return full_name(rng)
+    return rng.choice(_PHRASES["summary"])
+
+
 def text_for(rng: random.Random, name: str, lo: int, hi: int) -> str:
     """Plausible free text for a field called ``name`` within [lo, hi] characters."""
     if hi <= 0:
         return ""
-    if name.endswith("name"):
-        base = full_name(rng) if ("beneficiary" in name or "full" in name) else f"{rng.choice(WORDS).title()} {rng.choice(WORDS)}"
-    elif name in ("notes", "intake_note", "case_summary", "scope_summary", "strategy_note"):
-        base = "; ".join(rng.sample(NOTE_BITS, rng.randint(1, 3)))
-    elif "code" in name or "number" in name or "last4" in name:
-        base = from_pattern(rng, "^[A-Z]{2}[0-9]{12}$")
-    else:
-        base = f"{rng.choice(WORDS)} {rng.choice(WORDS)} {rng.randint(2, 99)}"
+    if lo == hi == 5 and name in ("from", "to", "at", "start", "end"):  # a clock time, e.g. naps from/to
+        return f"{rng.randint(8, 17):02d}:{rng.choice((0, 15, 30, 45)):02d}"
+    base = _plain_text(rng, name) if name != "kind" else rng.choice(("earn", "burn", "bonus", "adjust"))
     if lo == 0 and rng.random() < 0.3:
         return ""
     return fit_text(base, lo, hi)
@@ -204,11 +483,11 @@ def value_for(rng: random.Random, schema: dict[str, Any], name: str = "") -> Any
         if "pattern" in schema and schema.get("format") != "date":
             return from_pattern(rng, schema["pattern"])
         if schema.get("format") == "date":
-            return rand_date(rng)
+            return date_for(rng, name)
         if schema.get("format") == "email":
             return f"{rng.choice(WORDS)}.{rng.choice(WORDS)}@example.org"
         if schema.get("format") == "date-time":
-            return f"{rand_date(rng)}T{rng.randint(0, 23):02d}:{rng.choice((0, 15, 30, 45)):02d}:00Z"
+            return f"{date_for(rng, name)}T{rng.randint(0, 23):02d}:{rng.choice((0, 15, 30, 45)):02d}:00Z"
         if schema.get("format") == "uri":
             return f"https://files.example.org/{rng.choice(WORDS)}/{rng.randrange(10**6):06d}"
         return text_for(rng, name, int(schema.get("minLength", 0)), int(schema.get("maxLength", 80)))
@@ -228,5 +507,5 @@ def value_for(rng: random.Random, schema: dict[str, Any], name: str = "") -> Any
         return [value_for(rng, schema.get("items", {}), name) for _ in range(n)]
     if typ == "object":
         props = schema.get("properties", {})
-        return {k: value_for(rng, s, k) for k, s in props.items()}
+        return order_dates({k: value_for(rng, s, k) for k, s in props.items()})
     raise GatlingError(f"cannot generate a value for schema {schema!r} (field {name!r})")

@@ -1,0 +1,126 @@
+"""Slot values are plausible (issue 17, realism): checked from the records with rules written here, not with
+the package's own classification of field names.
+
+* every registry ``pattern`` is matched (Python ``re``) by what ``from_pattern`` draws;
+* birth dates are in the past and make an adult (18..110 on 2026-01-01, the year the worlds' clocks are in);
+* expiry / valid-until dates lie after the worlds' clock year;
+* start/end pairs in one object are in order;
+* ``last4``-style fields are four digits;
+* no free-text value has the old nonsense shape ``"<word> <word> <number>"`` ("courier note prairie sierra 87").
+"""
+
+import datetime as dt
+import random
+import re
+
+import pytest
+from gatling_sid.dialogue import DialogueMaker
+from gatling_sid.values import WORDS, from_pattern
+
+CLOCK_YEAR = 2026  # state.World draws its clock in this year
+NONSENSE = re.compile(r"^[a-z]+ [a-z]+ [0-9]{1,2}$")
+PAIRS = [("from", "to"), ("start_date", "end_date"), ("window_start", "window_end"), ("valid_from", "valid_until")]
+
+
+def _walk(obj, path=()):
+    if isinstance(obj, dict):
+        yield path, obj
+        for k, v in obj.items():
+            yield from _walk(v, (*path, k))
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _walk(v, path)
+
+
+def _iso(v):
+    if isinstance(v, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T.*)?", v):
+        return dt.date.fromisoformat(v[:10])
+    return None
+
+
+@pytest.fixture(scope="module")
+def objects(traces, oracle):
+    """Every argument and output object of 700 gold traces and 150 operation dialogues."""
+    rng = random.Random(77)
+    dm = DialogueMaker(oracle)
+    ops = [dm.make(rng, f"op{i}", "operation", rng.choice(oracle.domain_names)) for i in range(150)]
+    out = []
+    for t in list(traces) + ops:
+        for c in t.graph.calls:
+            for part in (c.arguments, c.output or {}):
+                out += [obj for _p, obj in _walk(part)]
+    assert len(out) > 5000
+    return out
+
+
+def test_from_pattern_matches_every_registry_pattern(registry):
+    pats = set()
+    for t in registry.tools.values():
+        for _p, obj in _walk([t.input_schema, t.output_schema]):
+            if isinstance(obj.get("pattern"), str) and obj.get("type") == "string":
+                pats.add(obj["pattern"])
+    assert len(pats) > 100
+    rng = random.Random(5)
+    for p in sorted(pats):
+        for _ in range(20):
+            s = from_pattern(rng, p)
+            assert "\n" not in s and re.search(p, s), (p, s)
+
+
+def test_birth_dates_are_adults_in_the_past(objects):
+    n = 0
+    for obj in objects:
+        for k, v in obj.items():
+            d = _iso(v)
+            if d is not None and ("birth" in k or "born" in k or k in ("dob", "birthday")):
+                age = (dt.date(CLOCK_YEAR, 1, 1) - d).days / 365.25
+                assert 18 <= age <= 110, (k, v)
+                n += 1
+    assert n > 500
+
+
+def test_expiry_dates_are_after_the_clock(objects):
+    n = 0
+    for obj in objects:
+        for k, v in obj.items():
+            d = _iso(v)
+            if d is not None and ("expir" in k or k in ("valid_until", "expires_on", "renewal_date", "lease_end")):
+                assert d.year > CLOCK_YEAR, (k, v)
+                n += 1
+    assert n > 50
+
+
+def test_start_end_pairs_are_ordered(objects):
+    n = 0
+    for obj in objects:
+        for a, b in PAIRS:
+            x, y = _iso(obj.get(a)), _iso(obj.get(b))
+            if x and y:
+                assert x <= y, (a, obj[a], b, obj[b])
+                n += 1
+    assert n > 0
+
+
+def test_last4_fields_are_four_digits(objects):
+    n = 0
+    for obj in objects:
+        for k, v in obj.items():
+            if k.endswith("last4") and isinstance(v, str):
+                assert re.fullmatch(r"[0-9]{4}", v), (k, v)
+                n += 1
+    assert n > 500
+
+
+def test_no_word_word_number_free_text(objects, traces):
+    words = set(WORDS)
+    bad = []
+    for obj in objects:
+        for k, v in obj.items():
+            if isinstance(v, str) and NONSENSE.match(v) and set(v.split()[:2]) <= words:
+                bad.append((k, v))
+    alt = "|".join(WORDS)
+    rx = re.compile(rf"\b(?:{alt}) (?:{alt}) [0-9]{{1,2}}\b")
+    for t in traces:  # nor in what the user says (create fields and memos are quoted from the request)
+        m = rx.findall(t.request.text)
+        bad += [("request", x) for x in m]
+    assert not bad, bad[:10]
