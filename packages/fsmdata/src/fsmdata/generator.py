@@ -34,6 +34,37 @@ _SUBTYPE_LABELS = (None,) + SUBTYPE_NAMES
 PALETTES = 8
 
 
+#: Steering of how many samples may walk a damped palette (see :func:`_assign_palettes`).
+_DAMP_SHARE_START = 0.25
+_RATIO_TARGET = 0.55  # least / median live-edge count the share is steered to (0.5 + margin)
+
+
+def _assign_palettes(lens: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
+    """Palette per row: the shortest ``share`` of the rows walk a damped palette (1..P-1),
+    the others palette 0 (plain weights).
+
+    A damped palette makes a sample avoid some over-covered edge altogether; in a long
+    string that means a long monochrome loop (``x bbbbbbbbbbbb y c z``), in a short one a
+    short loop.  Giving the damped palettes to the shortest strings first, and only to as
+    many as the coverage needs (:func:`_next_damp_share`), keeps long strings mixed."""
+    m = len(lens)
+    pal = rng.integers(1, PALETTES, size=m)
+    k = int(round(share * m))
+    pal[np.argsort(lens, kind="stable")[k:]] = 0
+    return pal
+
+
+def _next_damp_share(share: float, hits: np.ndarray) -> float:
+    """Raise the damped share while least / median of the live-edge counts is below
+    :data:`_RATIO_TARGET`, lower it when above (multiplicatively, within [0.02, 1])."""
+    if hits.size == 0 or hits.min() <= 0:
+        return share  # palettes do not damp before every live edge has been hit
+    med = float(np.median(hits))
+    if med > 0 and hits.min() / med < _RATIO_TARGET:
+        return min(1.0, share * 1.25 + 0.02)
+    return max(0.02, share / 1.25)
+
+
 def sample_target(cfg: GenConfig, rng: np.random.Generator, plan: TargetPlan) -> tuple[int, int]:
     """Draw ``(class_id, L)`` by the config's class shares, ``L`` uniform over the lengths
     that class can have (the plan was validated: every cell it holds is feasible)."""
@@ -311,18 +342,21 @@ def generate_corpus(
         start, size = 0, min(64, cfg.batch_size)
         live = fsm.live_edges()
         steer = cfg.mode == "coverage" and cfg.balance > 0
+        damp_share = _DAMP_SHARE_START
         while start < n_samples:
             end = min(n_samples, start + size)
             W, pal = None, None
             if steer:
                 W = quota.palettes(PALETTES, fsm.table, live, rng)
-                pal = rng.integers(PALETTES, size=end - start)
+                pal = _assign_palettes(lens[start:end], damp_share, rng)
             elif cfg.mode == "coverage":
                 W = quota.weights()
             b = eng.generate(cls[start:end], lens[start:end], subs[start:end], rng, W, stats, pal=pal)
             quota.update_batch(b.states, b.tokens, b.lengths)
             batches.append(b)
             start, size = end, min(size * 2, cfg.batch_size)
+            if steer:
+                damp_share = _next_damp_share(damp_share, quota.hits[live])
     for b in batches:
         _fill_report(report, b)
     report.edge_hits = quota.hits.copy()

@@ -131,14 +131,17 @@ class QuotaManager:
                 others = G.sum(axis=0)[None, :] - G
                 lost = G & ~(direct[q][None, :] | (others > 0))
                 elig[q] &= ~lost.any(axis=1)
+        # One edge per state is damped, the same one in every variant: the eligible edge with the
+        # fewest hits (lowest symbol on ties), with probability min(1, gain * (1 - tau / hits)).
+        # The samples that avoid an edge of a state then avoid the same one (the one nearest
+        # to tau), so fewer samples need to avoid any, and the state's other edges stay mixed
+        # (a loop (a|b|c)* that avoids c still alternates a and b).
         p = np.where(elig, np.minimum(1.0, gain * (1.0 - tau / np.maximum(self.hits, 1))), 0.0)
-        D = rng.random((n - 1, *p.shape)) < p[None]  # (n-1, states, symbols): damped in that variant
-        stuck = (D | ~elig[None]).all(axis=2) & elig.any(axis=1)[None]
-        if stuck.any():
-            r = np.where(elig[None], rng.random(D.shape), -1.0)
-            keep = r.argmax(axis=2)
-            pi, qi = np.nonzero(stuck)
-            D[pi, qi, keep[pi, qi]] = False
+        has = elig.any(axis=1)
+        pick = np.where(elig, self.hits, np.iinfo(np.int64).max).argmin(axis=1)
+        qs = np.flatnonzero(has)
+        D = np.zeros((n - 1, *p.shape), dtype=bool)  # (n-1, states, symbols): damped in that variant
+        D[:, qs, pick[qs]] = rng.random((n - 1, len(qs))) < p[qs, pick[qs]][None]
         out[1:][D] *= damp
         return out
 
