@@ -51,7 +51,7 @@ from ds2ds_gen.linked_doc_generator import generate_linked
 from ds2ds_gen.masks import DocSpan
 from ds2ds_gen.model import DS2DSModel, load_checkpoint
 from ds2ds_gen.synth import SynthConfig, entity_kinds, fact_slots, make_entities, root_prompts, write_synthetic_corpus
-from ds2ds_gen.tokenizer import EOS_TOKEN_ID, get_encoding
+from ds2ds_gen.tokenizer import EOS_TOKEN_ID, get_encoding, heading_encoder
 from ds2ds_gen.train import TrainConfig, train
 
 enc = get_encoding()
@@ -72,9 +72,12 @@ def _ci(diffs: np.ndarray, rng: np.random.Generator, n: int = 2000) -> tuple[flo
 
 
 # ---- 1. teacher-forced -------------------------------------------------------------------------
-def _pack(articles: dict[str, str], title: str, prefix: str, max_links: int = 2) -> tuple[list[int], list[DocSpan], int]:
-    """Tokens and spans of ``[linked docs..., prefix of title]``; the last span is the article."""
-    tok = enc.encode_ordinary(prefix)
+def _pack(
+    articles: dict[str, str], title: str, prefix: str, encode: Any, max_links: int = 2
+) -> tuple[list[int], list[DocSpan], int]:
+    """Tokens and spans of ``[linked docs..., prefix of title]``; the last span is the article
+    (``encode``: the model's tokenization, headings included)."""
+    tok = encode(prefix)
     closes: dict[str, int] = {}
     pos = 0
     text = ""
@@ -90,7 +93,7 @@ def _pack(articles: dict[str, str], title: str, prefix: str, max_links: int = 2)
     tokens: list[int] = []
     spans = []
     for i, t in enumerate(group):
-        d = enc.encode_ordinary(articles[t]) + [EOS_TOKEN_ID]
+        d = encode(articles[t]) + [EOS_TOKEN_ID]
         spans.append(DocSpan(i, len(tokens), len(d)))
         tokens += d
     spans.append(DocSpan(len(group), len(tokens), len(tok), tuple((i, closes[t]) for i, t in enumerate(group))))
@@ -110,6 +113,7 @@ def _greedy(model: DS2DSModel, tokens: list[int], spans: list[DocSpan], mask: st
 def teacher_forced(model: DS2DSModel, cfg: SynthConfig, max_articles: int, rng: random.Random) -> dict[str, Any]:
     articles = make_entities(cfg)
     slots = fact_slots(cfg)
+    encode = heading_encoder(enc.encode_ordinary, model.cfg.headings)
     # A fresh corpus may hold BPE tokens the training corpus never had: the model gives them
     # probability 0 (logit bias -1e4), so they are left out of the NLL and a fact that needs one
     # is counted apart (it cannot be produced with or without links).
@@ -125,7 +129,7 @@ def teacher_forced(model: DS2DSModel, cfg: SynthConfig, max_articles: int, rng: 
     per_fact: dict[str, dict[str, list[int]]] = {}
     for title in sorted(titles):
         text = articles[title]
-        tokens, spans, _ = _pack(articles, title, text)
+        tokens, spans, _ = _pack(articles, title, text, encode)
         a = spans[-1]
         tgt = torch.tensor(tokens[a.start + 1 : a.start + a.length])
         # which of the article's tokens belong to restated facts (by character span)
@@ -146,7 +150,7 @@ def teacher_forced(model: DS2DSModel, cfg: SynthConfig, max_articles: int, rng: 
             if active is not None and not set(enc.encode_ordinary(s.value)) <= active:
                 skipped["facts"] += 1
                 continue
-            p_tokens, p_spans, n_linked = _pack(articles, title, text[: s.offset])
+            p_tokens, p_spans, n_linked = _pack(articles, title, text[: s.offset], encode)
             n_val = len(enc.encode_ordinary(s.value)) + 1
             for mask in hits:
                 ok = int(_greedy(model, p_tokens, p_spans, mask, n_val).startswith(s.value))
@@ -217,10 +221,11 @@ def _first_sentence(body: str) -> str:
 
 
 def free_generation(
-    model: DS2DSModel, corpus_dir: Path, per_kind: int, mask: str, link_targets: str = "free", seed: int = 0
+    model: DS2DSModel, corpus_dir: Path, per_kind: int, mask: str, link_targets: str = "auto", seed: int = 0
 ) -> dict[str, Any]:
     kinds = entity_kinds(SynthConfig())
     titled = [0, 0]
+    subject = [0]
     links = [0, 0]
     slot = [0, 0]
     facts: list[int] = []
@@ -262,8 +267,12 @@ def free_generation(
                     continue
                 body = text[len(head) :]
                 if own == head:  # the first sentence is entirely the model's
+                    first = _first_sentence(body)
                     titled[1] += 1
-                    titled[0] += d.title in _first_sentence(body)
+                    # the whole title as a word sequence ("Sha" inside "Shasteam" does not count)
+                    titled[0] += re.search(rf"(?<!\w){re.escape(d.title)}(?!\w)", first) is not None
+                    # stricter: the title is the sentence's subject ("Title is ...", "The Title is ...")
+                    subject[0] += re.match(rf"(?:The )?{re.escape(d.title)} (?:is|was)\b", first) is not None
                 for m in _LINK.finditer(text):
                     if m.end() <= len(own):
                         continue  # written by the prompt, not generated
@@ -295,6 +304,7 @@ def free_generation(
         "generated_aux_by_root_kind": aux_by_root_kind,
         "title_in_first_sentence": titled[0] / max(1, titled[1]),
         "title_docs": titled[1],
+        "title_is_subject": subject[0] / max(1, titled[1]),
         "link_precision": links[0] / max(1, links[1]),
         "links": links[1],
         "slot_type_accuracy": slot[0] / max(1, slot[1]),
@@ -334,7 +344,10 @@ def main() -> None:
     t0, c0 = time.perf_counter(), _cpu_s()
     out["teacher_forced_fresh"] = teacher_forced(model, SynthConfig(seed=1), args.articles, rng)
     out["teacher_forced_train"] = teacher_forced(model, SynthConfig(), args.articles // 2, rng)
-    runs = {"cross_doc_link": ("cross_doc_link", "free"), "doc_causal": ("doc_causal", "free")}
+    # the default link targets (auto = known: corpus titles + the sample's own documents), then
+    # the model's own targets (free) and corpus titles only
+    runs = {"cross_doc_link": ("cross_doc_link", "auto"), "doc_causal": ("doc_causal", "auto")}
+    runs["cross_doc_link+free_targets"] = ("cross_doc_link", "free")
     runs["cross_doc_link+corpus_targets"] = ("cross_doc_link", "corpus")
     out["free_generation"] = {k: free_generation(model, corpus_dir, args.per_kind, m, t) for k, (m, t) in runs.items()}
     nrng = np.random.default_rng(1)
@@ -376,18 +389,17 @@ def main() -> None:
     fg = out["free_generation"]
     g = fg["cross_doc_link"]
     print(f"free generation: {g['roots']} roots {g['roots_by_kind']}")
-    print(
-        f"{'(generated documents; links; typed slots; restated facts)':58s} {'cross-doc-link':>15s} {'doc-causal':>11s} {'+corpus targets':>16s}"
-    )
+    names = list(fg)
+    print(f"{'(generated documents; links; typed slots; restated facts)':58s} " + " ".join(f"{x:>16s}" for x in names))
     for k, label, n in (
         ("title_in_first_sentence", "first sentence names the title", "title_docs"),
+        ("title_is_subject", "first sentence is '[The] Title is ...'", "title_docs"),
         ("link_precision", "link precision (target is a corpus title)", "links"),
         ("slot_type_accuracy", "slot-type accuracy", "slot_links"),
         ("fact_consistency", "restated fact agrees with the linked doc", "facts"),
     ):
         cnt = " / ".join(str(len(r[n]) if isinstance(r[n], list) else r[n]) for r in fg.values())
-        vals = [fg[x][k] for x in ("cross_doc_link", "doc_causal", "cross_doc_link+corpus_targets")]
-        print(f"{label + ' (' + cnt + ')':58s} {vals[0]:15.1%} {vals[1]:11.1%} {vals[2]:16.1%}")
+        print(f"{label + ' (' + cnt + ')':58s} " + " ".join(f"{fg[x][k]:16.1%}" for x in names))
     for x, r in fg.items():
         lo, hi = out["free_fact_consistency_ci95"][x]
         print(f"  {x}: documents {r['documents']}, fact consistency 95% CI [{lo:.1%}, {hi:.1%}]")

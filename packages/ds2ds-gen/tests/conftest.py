@@ -74,7 +74,14 @@ def scripted():  # type: ignore[no-untyped-def]
 
     def run(scripts, prompt, corpus=None, **cfg):  # type: ignore[no-untyped-def]
         config = GenerationConfig(
-            **{"temperature": 0.0, "max_tokens_per_document": 128, "max_context_length": 512, "max_new_tokens": 60, **cfg}
+            **{
+                "temperature": 0.0,
+                "max_tokens_per_document": 128,
+                "max_context_length": 512,
+                "max_new_tokens": 60,
+                "link_targets": "free",  # scripted links to titles outside the corpus (the default constrains them)
+                **cfg,
+            }
         )
         gen = LinkedDocumentGenerator(
             None,

@@ -51,7 +51,14 @@ def run(scripts, prompt, corpus=None, check=False, model=None, **cfg):
         return holder["r"]
 
     config = GenerationConfig(
-        **{"temperature": 0.0, "max_tokens_per_document": 128, "max_context_length": 512, "max_new_tokens": 60, **cfg}
+        **{
+            "temperature": 0.0,
+            "max_tokens_per_document": 128,
+            "max_context_length": 512,
+            "max_new_tokens": 60,
+            "link_targets": "free",  # scripted links to titles outside the corpus (the default constrains them)
+            **cfg,
+        }
     )
     gen = LinkedDocumentGenerator(model, enc.encode_ordinary, enc.decode, runner_factory=factory)
     res = gen.generate(prompt=prompt, corpus=corpus, config=config)
@@ -76,7 +83,9 @@ def test_corpus_and_generated_links(corpus, tiny_model) -> None:
     assert outcomes(res) == [(a, "corpus"), ("B", "generated"), ("C", "skipped:max_depth")]
     titles = [d.title for d in res.get_all_documents()]
     assert titles == ["Root", a, "B"]
-    assert res.get_document_by_title(a).tokens.tolist() == corpus.get_document(a).tolist()
+    # the corpus tokenizes headings as "title", this model as plain "bpe": the document comes in re-tokenized
+    assert corpus.headings == "title" and tiny_model().cfg.headings == "bpe"
+    assert res.get_document_by_title(a).tokens.tolist() == corpus.get_document(a, headings="bpe").tolist()
     b = res.get_document_by_title("B")
     assert b.text.startswith("# B\n\nB is new. See [C](C).") and b.depth == 1 and b.parent_title == "Root"
     assert res.root_document.text == f"# Root\n\n Intro [{a}]({a}) mid [B](B) end."

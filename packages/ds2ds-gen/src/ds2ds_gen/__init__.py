@@ -23,7 +23,7 @@ from .sampling import greedy_sample, sample_token
 from .single_doc_generator import SingleDocumentGenerator
 from .synth import SynthConfig, write_synthetic_corpus
 from .title_utils import create_filename, generate_title_hash, normalize_title, strip_hash
-from .tokenizer import get_encoding, link_token_ids
+from .tokenizer import get_encoding, heading_encoder, link_token_ids
 
 __all__ = [
     "CheckpointError",
@@ -56,6 +56,7 @@ __all__ = [
     "create_filename",
     "generate_title_hash",
     "get_encoding",
+    "heading_encoder",
     "greedy_sample",
     "link_token_ids",
     "load_checkpoint",

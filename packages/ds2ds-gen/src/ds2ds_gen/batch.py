@@ -25,7 +25,7 @@ from .generation_config import GenerationConfig
 from .generation_result import GenerationResult
 from .linked_doc_generator import LinkedDocumentGenerator
 from .model import DS2DSModel, load_checkpoint
-from .tokenizer import encode_prefix, get_encoding
+from .tokenizer import encode_prefix, get_encoding, heading_encoder
 
 __all__ = ["BatchConfig", "LinkedDocDatasetGenerator", "read_prompts", "read_prompts_with_origin", "result_record"]
 
@@ -155,11 +155,11 @@ class LinkedDocDatasetGenerator:
     def _check_prompts(self, model: DS2DSModel) -> None:
         """Refuse, before anything is generated, a prompt that cannot be used (too long, empty,
         token ids outside the model's vocabulary), naming the prompt and where it came from."""
-        enc = get_encoding()
+        encode = heading_encoder(get_encoding().encode_ordinary, model.cfg.headings)
         g = self.config.generation
         limit = min(g.max_tokens_per_document, g.max_context_length) - 1
         for k, p in enumerate(self.config.prompts):
-            ids = encode_prefix(p, enc.encode_ordinary) if p[-1:].isspace() else enc.encode_ordinary(p)
+            ids = encode_prefix(p, encode) if p[-1:].isspace() else encode(p)
             if len(ids) > limit:
                 raise PromptTooLongError(
                     f"{self._where(k)}: the prompt has {len(ids)} tokens; at most {limit} fit "

@@ -65,11 +65,18 @@ def corpus_prompts(out: Path, per_kind: int, seed: int) -> None:
 @click.argument("md_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--shard-tokens", type=click.IntRange(min=1), default=1 << 20, show_default=True)
-def pretokenize(md_dir: Path, out: Path, shard_tokens: int) -> None:
+@click.option(
+    "--headings",
+    type=click.Choice(["title", "bpe"]),
+    default="title",
+    show_default=True,
+    help="Tokenize a '# Title' line as '# ' + the title's own tokens (title) or as plain GPT-2 BPE (bpe, for GPT-2 weights).",
+)
+def pretokenize(md_dir: Path, out: Path, shard_tokens: int, headings: str) -> None:
     """Tokenize the markdown files of MD_DIR into a corpus folder OUT (shards + index.json)."""
     from .corpus import pretokenize as run
 
-    idx = run(md_dir, out, shard_tokens=shard_tokens)
+    idx = run(md_dir, out, shard_tokens=shard_tokens, headings=headings)
     toks = sum(s["tokens"] for s in idx["shards"])
     click.echo(f"{len(idx['documents'])} documents, {toks} tokens, {len(idx['shards'])} shard(s) -> {out}", err=True)
 
@@ -175,10 +182,11 @@ def _gen_options(f: Any) -> Any:
         click.option("--logprobs", is_flag=True, help="Record each generated token's log-probability."),
         click.option(
             "--link-targets",
-            type=click.Choice(["free", "corpus"]),
-            default="free",
+            type=click.Choice(["auto", "free", "corpus", "known"]),
+            default="auto",
             show_default=True,
-            help="corpus: link targets are constrained to corpus titles while written (needs --corpus).",
+            help="Link targets while written: free (any), corpus (corpus titles; needs --corpus), known (corpus titles "
+            "and the sample's own documents), auto (known with --corpus, else free).",
         ),
     ]
     for o in reversed(opts):

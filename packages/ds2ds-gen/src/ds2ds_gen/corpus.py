@@ -2,11 +2,14 @@
 
 Layout of a corpus folder made by :func:`pretokenize`::
 
-    index.json          {"format": "ds2ds-corpus/1", "tokenizer": "gpt2", "shards": [...],
+    index.json          {"format": "ds2ds-corpus/1", "tokenizer": "gpt2", "headings": "title",
+                         "shards": [...],
                          "documents": {title: {"shard", "offset", "length", "file", "links"}}}
     tokens_00000.npy    uint16 token ids of many documents back to back (GPT-2 ids < 65536)
 
-Each document's tokens are ``encode(markdown) + [<|endoftext|>]``; its title is the text of a
+Each document's tokens are ``encode(markdown) + [<|endoftext|>]``, where ``encode`` tokenizes a
+leading ``# Title`` line per ``headings`` (:func:`~ds2ds_gen.tokenizer.heading_encoder`;
+``title`` by default, ``bpe`` = plain GPT-2; an index without the field is ``bpe``); its title is the text of a
 leading ``# Title`` line, else the file name without its ``_<6 hex>`` hash. ``links`` lists the
 targets of the ``[text](Target)`` links in the document, in order of first appearance.
 """
@@ -23,7 +26,7 @@ import numpy as np
 
 from .errors import CorpusError
 from .title_utils import normalize_title, strip_hash
-from .tokenizer import EOS_TOKEN_ID, VOCAB_SIZE, get_encoding
+from .tokenizer import EOS_TOKEN_ID, HEADINGS, VOCAB_SIZE, get_encoding, heading_encoder
 
 __all__ = [
     "INDEX_FORMAT",
@@ -78,19 +81,27 @@ def read_markdown_dir(md_dir: Path) -> list[tuple[str, Path, str]]:
     return out
 
 
-def pretokenize(md_dir: Path, out: Path, *, shard_tokens: int = 1 << 20) -> dict[str, Any]:
+def pretokenize(md_dir: Path, out: Path, *, shard_tokens: int = 1 << 20, headings: str = "title") -> dict[str, Any]:
     """Tokenize every markdown file of ``md_dir`` into ``out`` (shards + ``index.json``).
 
+    ``headings``: how a leading ``# Title`` line is tokenized (see
+    :func:`~ds2ds_gen.tokenizer.heading_encoder`); a model trained on the corpus inherits it.
     Returns the index. Documents never straddle shards; a shard holds ``shard_tokens`` tokens or
     one document, whichever is larger. Files are written to temporary names and renamed.
     """
     if shard_tokens < 1:
         raise CorpusError(f"shard_tokens = {shard_tokens}: must be >= 1")
+    if headings not in HEADINGS:
+        raise CorpusError(f"headings = {headings!r}: must be one of {list(HEADINGS)}")
     docs = read_markdown_dir(md_dir)
     enc = get_encoding()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    encoded = enc.encode_ordinary_batch([t for _, _, t in docs], num_threads=2)
+    if headings == "bpe":
+        encoded = enc.encode_ordinary_batch([t for _, _, t in docs], num_threads=2)
+    else:
+        encode = heading_encoder(enc.encode_ordinary, headings)
+        encoded = [encode(t) for _, _, t in docs]
     shards: list[list[np.ndarray]] = [[]]
     sizes = [0]
     documents: dict[str, Any] = {}
@@ -116,7 +127,7 @@ def pretokenize(md_dir: Path, out: Path, *, shard_tokens: int = 1 << 20) -> dict
             np.save(f, np.concatenate(parts) if parts else np.zeros(0, np.uint16))
         tmp.replace(out / name)
         shard_meta.append({"file": name, "tokens": sizes[i]})
-    index = {"format": INDEX_FORMAT, "tokenizer": "gpt2", "shards": shard_meta, "documents": documents}
+    index = {"format": INDEX_FORMAT, "tokenizer": "gpt2", "headings": headings, "shards": shard_meta, "documents": documents}
     tmp = out / "index.json.tmp"
     tmp.write_text(json.dumps(index, ensure_ascii=False, indent=1), encoding="utf-8")
     tmp.replace(out / "index.json")
@@ -139,6 +150,10 @@ class GraphIndex:
             raise CorpusError(f"{path}: field 'format' must be {INDEX_FORMAT!r}")
         if data.get("tokenizer") != "gpt2":
             raise CorpusError(f"{path}: field 'tokenizer' must be 'gpt2', got {data.get('tokenizer')!r}")
+        #: how the documents' ``# Title`` lines are tokenized (absent: ``bpe``, corpora made before 0.2)
+        self.headings: str = data.get("headings", "bpe")
+        if self.headings not in HEADINGS:
+            raise CorpusError(f"{path}: field 'headings' must be one of {list(HEADINGS)}, got {self.headings!r}")
         shards, docs = data.get("shards"), data.get("documents")
         if not isinstance(shards, list) or not isinstance(docs, dict):
             raise CorpusError(f"{path}: fields 'shards' (list) and 'documents' (object) are required")
@@ -241,19 +256,31 @@ class DocumentCorpus:
         self.index = GraphIndex(self.path)
         self.backend = PretokShardedBackend(self.path, self.index)
 
+    @property
+    def headings(self) -> str:
+        """How this corpus tokenizes ``# Title`` lines (``index.json`` ``headings``)."""
+        return self.index.headings
+
     def has_document(self, title: str) -> bool:
         """Whether a document with exactly this title exists."""
         return title in self.index
 
-    def get_document(self, title: str, vocab_size: int | None = None) -> np.ndarray | None:
+    def get_document(self, title: str, vocab_size: int | None = None, headings: str | None = None) -> np.ndarray | None:
         """Token ids of the document ``title`` (ending with ``<|endoftext|>``), or None.
 
         With ``vocab_size`` (a model's vocabulary), an id outside it raises :class:`CorpusError`
-        naming the corpus file and the document."""
+        naming the corpus file and the document. With ``headings`` (a model's
+        ``ModelConfig.headings``) other than the corpus's, the document is re-tokenized to it
+        (same text; only the ``# Title`` line's tokens change)."""
         d = self.index.documents.get(title)
         if d is None:
             return None
         toks = self.backend.read(d["shard"], d["offset"], d["length"])
+        if headings is not None and headings != self.headings:
+            enc = get_encoding()
+            body = toks[:-1] if len(toks) and toks[-1] == EOS_TOKEN_ID else toks
+            ids = heading_encoder(enc.encode_ordinary, headings)(enc.decode([int(x) for x in body]))
+            toks = np.asarray(ids + [EOS_TOKEN_ID] * (len(body) < len(toks)), dtype=np.int64)
         if vocab_size is not None and len(toks) and int(toks.max()) >= vocab_size:
             raise CorpusError(
                 f"{self.path / 'index.json'}: document {title!r} ({d.get('file')}) has token id "

@@ -10,7 +10,7 @@ from .errors import ConfigError
 from .masks import MASK_TYPES, MaskType
 from .tokenizer import EOS_TOKEN_ID
 
-__all__ = ["GenerationConfig"]
+__all__ = ["LINK_TARGETS", "GenerationConfig"]
 
 
 def _int_ge(lo: int):  # type: ignore[no-untyped-def]
@@ -65,6 +65,10 @@ def _bool(_i: object, a: attrs.Attribute, v: object) -> None:
         raise ConfigError(f"GenerationConfig.{a.name} = {v!r}: must be true or false")
 
 
+#: ``GenerationConfig.link_targets`` values.
+LINK_TARGETS = ("auto", "free", "corpus", "known")
+
+
 @attrs.frozen
 class GenerationConfig:
     """Configuration of one generation run.
@@ -107,9 +111,12 @@ class GenerationConfig:
     stop: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_stop)
     #: record the model's log-probability (temperature 1, unfiltered) of every generated token
     logprobs: bool = attrs.field(default=False, validator=_bool)
-    #: ``free``: the model writes any link target; ``corpus``: link targets are constrained to the
-    #: corpus's titles while they are written (:mod:`ds2ds_gen.title_constraint`; needs a corpus)
-    link_targets: str = attrs.field(default="free", validator=_choice(("free", "corpus")))
+    #: ``free``: the model writes any link target (a target missing from the corpus becomes a
+    #: generated document); ``corpus``: link targets are constrained to the corpus's titles while
+    #: they are written (:mod:`ds2ds_gen.title_constraint`; needs a corpus); ``known``: to the
+    #: corpus's titles and the titles of the sample's own documents in context (those its prompt
+    #: links to, generated ones); ``auto`` (default): ``known`` with a corpus, ``free`` without
+    link_targets: str = attrs.field(default="auto", validator=_choice(LINK_TARGETS))
 
     def __attrs_post_init__(self) -> None:
         if self.max_tokens_per_document > self.max_context_length:

@@ -30,7 +30,7 @@ from .prompt_processor import PromptLinkProcessor, clean_target
 from .sampling import sample_token
 from .single_doc_generator import make_runner
 from .title_constraint import TitleTrie
-from .tokenizer import encode_prefix
+from .tokenizer import encode_prefix, heading_encoder
 
 if TYPE_CHECKING:
     from .model import DS2DSModel
@@ -108,8 +108,12 @@ class _Run:
         self.rng = torch.Generator().manual_seed(config.seed)
         self.events: list[LinkEvent] = []
         self.new_tokens = 0
-        #: corpus titles for ``link_targets="corpus"`` (None: targets are free)
+        #: corpus titles for ``link_targets="corpus"``/``"known"`` (None: no corpus constraint)
         self.trie: TitleTrie | None = None
+        #: the link-target mode in force (``auto`` resolved: ``known`` with a corpus, else ``free``)
+        self.link_targets = config.link_targets
+        #: ``known``: a trie of the titles of this sample's documents in context, rebuilt when they change
+        self.known: tuple[tuple[str, ...], TitleTrie] | None = None
 
 
 class LinkedDocumentGenerator:
@@ -125,7 +129,10 @@ class LinkedDocumentGenerator:
     ) -> None:
         self.model = model
         self.runner_factory = runner_factory or make_runner
-        self.encode = tokenizer_encode
+        #: the model's way of tokenizing ``# Title`` lines (ModelConfig.headings): prompts and
+        #: the headers of generated documents are encoded as its training corpus was
+        self.headings: str = getattr(getattr(model, "cfg", None), "headings", "bpe")
+        self.encode = heading_encoder(tokenizer_encode, self.headings)
         self.decode = tokenizer_decode
         self.detector = detector or LinkDetector()
 
@@ -247,11 +254,30 @@ class LinkedDocumentGenerator:
         )
         ctx.initialize_root(prompt_tokens, _root_title(text))
         run = _Run(ctx, config, corpus, vocab, prompt_tokens)
-        if config.link_targets == "corpus":
-            if corpus is None:
-                raise ConfigError("GenerationConfig.link_targets = 'corpus': needs a corpus (--corpus)")
+        if config.link_targets == "auto":
+            run.link_targets = "known" if corpus is not None else "free"
+        if run.link_targets == "corpus" and corpus is None:
+            raise ConfigError("GenerationConfig.link_targets = 'corpus': needs a corpus (--corpus)")
+        if run.link_targets in ("corpus", "known") and corpus is not None:
             run.trie = self._title_trie(corpus)
         return run
+
+    def _allowed_targets(self, run: _Run, tokens: Sequence[int]) -> frozenset[int] | None:
+        """Tokens allowed next while a link target is written (None: unconstrained), per
+        ``run.link_targets``: corpus titles, plus (``known``) the titles of the sample's other
+        active documents."""
+        corpus_ok = run.trie.allowed(tokens) if run.trie is not None else None
+        if run.link_targets != "known":
+            return corpus_ok
+        ctx = run.ctx
+        titles = tuple(t for t in ctx.order if ctx.docs[t].active and t != ctx.current)
+        if run.known is None or run.known[0] != titles:
+            d = self.detector
+            run.known = (titles, TitleTrie(titles, self.encode, d.mid_id, d.close_candidates, self.decode))
+        own_ok = run.known[1].allowed(tokens)
+        if corpus_ok is None or own_ok is None:
+            return corpus_ok if own_ok is None else own_ok
+        return corpus_ok | own_ok
 
     def _title_trie(self, corpus: DocumentCorpus) -> TitleTrie:
         tries: weakref.WeakKeyDictionary[DocumentCorpus, TitleTrie] = self.__dict__.setdefault(
@@ -270,7 +296,7 @@ class LinkedDocumentGenerator:
         ctx, config = run.ctx, run.config
         root = ctx.current_document.title
         if config.process_prompt_links:
-            proc = PromptLinkProcessor(self.detector, vocab_size=run.vocab)
+            proc = PromptLinkProcessor(self.detector, vocab_size=run.vocab, headings=self.headings)
             pending = proc.process_prompt(run.prompt_tokens, ctx, run.corpus, config)
             run.events.extend(proc.events)
             for title in pending:
@@ -281,7 +307,13 @@ class LinkedDocumentGenerator:
         docs = ctx.get_all_documents()
         root_doc = next(d for d in docs if d.is_root)
         return GenerationResult(
-            root_doc, topological_order(docs), config.to_dict(), run.events, reason, run.new_tokens, time.perf_counter() - t0
+            root_doc,
+            topological_order(docs),
+            {**config.to_dict(), "link_targets_used": run.link_targets},
+            run.events,
+            reason,
+            run.new_tokens,
+            time.perf_counter() - t0,
         )
 
     def _document_steps(self, run: _Run, current_depth: int, target_doc_title: str) -> Generator[None, torch.Tensor, str]:
@@ -297,8 +329,8 @@ class LinkedDocumentGenerator:
             if stop:
                 break
             logits = yield
-            if run.trie is not None:
-                logits = _constrain(logits, run.trie.allowed(doc.tokens), self.model)
+            if run.link_targets in ("corpus", "known"):
+                logits = _constrain(logits, self._allowed_targets(run, doc.tokens), self.model)
             # with an active vocabulary, sample over its ids only (the others have probability 0);
             # a batched step sends those ids' logits alone (compact), a single stream all of them
             support = getattr(self.model, "active_ids", None)
@@ -364,7 +396,7 @@ class LinkedDocumentGenerator:
             return log(target, "skipped:max_aux")
         if variants:
             assert corpus is not None
-            toks = corpus.get_document(title, run.vocab)
+            toks = corpus.get_document(title, run.vocab, headings=self.headings)
             src = corpus.get_source_path(title) or "corpus"
             if toks is not None and context.add_corpus_document(
                 title, toks, current_doc_title, source=src, depth=current_depth + 1, links=corpus.links(title)

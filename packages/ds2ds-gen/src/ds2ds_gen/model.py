@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from .errors import CheckpointError, ConfigError
 from .masks import DocSpan, MaskType, allowed, link_table, token_layout
-from .tokenizer import VOCAB_SIZE
+from .tokenizer import HEADINGS, VOCAB_SIZE
 
 __all__ = ["ARCHS", "CHECKPOINT_FORMAT", "DS2DSModel", "KVCache", "ModelConfig", "load_checkpoint", "save_checkpoint"]
 
@@ -51,6 +51,11 @@ def _arch(_i: object, a: attrs.Attribute, v: object) -> None:
         raise ConfigError(f"ModelConfig.{a.name} = {v!r}: must be one of {list(ARCHS)}")
 
 
+def _headings(_i: object, a: attrs.Attribute, v: object) -> None:
+    if v not in HEADINGS:
+        raise ConfigError(f"ModelConfig.{a.name} = {v!r}: must be one of {list(HEADINGS)}")
+
+
 #: Architectures: ``ds2ds`` (RMSNorm, rotary positions, no biases) and ``gpt2`` (GPT-2's own:
 #: LayerNorm and linear biases, learned position embeddings, tanh GELU), so that Hugging Face
 #: GPT-2 weights load unchanged (:mod:`ds2ds_gen.hf_gpt2`).
@@ -69,7 +74,10 @@ class ModelConfig:
     ``vocab_size`` <= 2**20, ``d_model`` <= 8192, ``n_layers``/``n_heads`` <= 256,
     ``mlp_ratio`` <= 16, ``max_doc_len`` <= 2**16, ``max_seq_len`` <= 2**20, ``rope_base`` a
     finite number in (1, 1e12], ``arch`` one of :data:`ARCHS` (``gpt2``: positions are learned
-    embeddings of the within-document position, ``max_doc_len`` of them; ``rope_base`` unused), and at most :data:`MAX_PARAMETERS` parameters in all.
+    embeddings of the within-document position, ``max_doc_len`` of them; ``rope_base`` unused),
+    ``headings`` one of :data:`~ds2ds_gen.tokenizer.HEADINGS` (how the documents it was trained on
+    tokenize their ``# Title`` line, see :func:`~ds2ds_gen.tokenizer.heading_encoder`; ``bpe``,
+    plain GPT-2, for checkpoints that do not say), and at most :data:`MAX_PARAMETERS` parameters in all.
     """
 
     vocab_size: int = attrs.field(default=VOCAB_SIZE, validator=_bounded_int(1 << 20))
@@ -81,6 +89,7 @@ class ModelConfig:
     max_seq_len: int = attrs.field(default=2048, validator=_bounded_int(1 << 20))
     rope_base: float = attrs.field(default=10000.0, validator=_rope_base)
     arch: str = attrs.field(default="ds2ds", validator=_arch)
+    headings: str = attrs.field(default="bpe", validator=_headings)
 
     def __attrs_post_init__(self) -> None:
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:

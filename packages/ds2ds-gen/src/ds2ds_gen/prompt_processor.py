@@ -30,9 +30,11 @@ class PromptLinkProcessor:
     empty placeholders to be generated (when ``allow_corpus_fallback``). Prompt links are at
     depth 0 -> 1, so nothing is followed when ``max_link_depth`` is 0."""
 
-    def __init__(self, detector: LinkDetector | None = None, vocab_size: int | None = None) -> None:
+    def __init__(self, detector: LinkDetector | None = None, vocab_size: int | None = None, headings: str | None = None) -> None:
         self.detector = detector or LinkDetector()
         self.vocab_size = vocab_size
+        #: the model's heading tokenization (corpus documents are re-tokenized to it when they differ)
+        self.headings = headings
         self.events: list[LinkEvent] = []
 
     def process_prompt(
@@ -72,7 +74,7 @@ class PromptLinkProcessor:
             return log(target, "skipped:max_aux")
         if variants:
             assert corpus is not None
-            toks = corpus.get_document(title, self.vocab_size)
+            toks = corpus.get_document(title, self.vocab_size, headings=self.headings)
             src = corpus.get_source_path(title) or "corpus"
             if toks is not None and context.add_corpus_document(
                 title, toks, root, source=src, depth=1, links=corpus.links(title)

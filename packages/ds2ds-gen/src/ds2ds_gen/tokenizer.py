@@ -26,11 +26,13 @@ from .errors import TokenizerError
 __all__ = [
     "ENCODER_JSON_SHA256",
     "EOS_TOKEN_ID",
+    "HEADINGS",
     "VOCAB_BPE_SHA256",
     "VOCAB_SIZE",
     "LinkTokenIds",
     "encode_prefix",
     "get_encoding",
+    "heading_encoder",
     "link_token_ids",
 ]
 
@@ -40,6 +42,8 @@ ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256db
 #: GPT-2's vocabulary size and its ``<|endoftext|>`` id.
 VOCAB_SIZE = 50257
 EOS_TOKEN_ID = 50256
+#: How a document's leading ``# Title`` line is tokenized (see :func:`heading_encoder`).
+HEADINGS = ("bpe", "title")
 # tiktoken's r50k/gpt2 pre-tokenizer pattern (tiktoken_ext.openai_public.r50k_pat_str).
 _PAT_STR = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
@@ -136,3 +140,31 @@ def encode_prefix(text: str, encode: Callable[[str], list[int]] | None = None) -
     if ids and get_encoding().decode(head) == text:
         return head
     return enc_fn(text)
+
+
+def heading_encoder(encode: Callable[[str], list[int]], headings: str = "title") -> Callable[[str], list[int]]:
+    """``encode`` with a document's leading ``# Title`` line tokenized as ``"# "`` + ``encode(title)``.
+
+    GPT-2's pre-tokenizer glues the space after ``#`` to the title, so plain BPE writes
+    ``# Shisteam`` as ``#`` `` Sh`` ``iste`` ``am`` while the first sentence ``Shisteam is ...``,
+    link texts and link targets write the name as ``Sh`` ``iste`` ``am``; for ``Mara Tol`` even
+    the pieces differ (`` Mara`` vs ``M`` ``ara``). A small model then has to learn a spelling
+    map to repeat a title it has never seen. With ``headings="title"`` the heading holds the
+    title's own tokens (``#`` `` `` ``Sh`` ``iste`` ``am``), the same ids the document uses
+    wherever it names itself or is linked to, so repeating it is a plain copy. The decoded text
+    is unchanged (``decode(encode(t)) == t``). ``headings="bpe"`` returns ``encode`` itself (plain
+    GPT-2 tokens, what pretrained GPT-2 weights expect). A corpus and the model trained on it
+    record their mode (``index.json`` ``headings``, :class:`~ds2ds_gen.model.ModelConfig` ``headings``).
+    """
+    if headings not in HEADINGS:
+        raise TokenizerError(f"headings = {headings!r}: must be one of {list(HEADINGS)}")
+    if headings == "bpe":
+        return encode
+
+    def encode_with_title_heading(text: str) -> list[int]:
+        if not text.startswith("# "):
+            return encode(text)
+        line, nl, rest = text.partition("\n")
+        return encode("# ") + encode(line[2:]) + (encode(nl + rest) if nl else [])
+
+    return encode_with_title_heading

@@ -149,6 +149,8 @@ def train(
         if len(corpus) == 0:
             raise CorpusError(f"{corpus_path}: the corpus has no documents")
         tokens, doc, pos, tables = build_packs(corpus, cfg.seq_len, cfg.model.max_doc_len, cfg.max_links_per_group, rng)
+        # the model tokenizes headings as the corpus it learnt from does
+        cfg = attrs.evolve(cfg, model=attrs.evolve(cfg.model, headings=corpus.headings))
     vocab = np.unique(np.concatenate([tokens.reshape(-1), [EOS_TOKEN_ID]]))
     remap = np.full(cfg.model.vocab_size, -1, dtype=np.int64)
     remap[vocab] = np.arange(len(vocab))
