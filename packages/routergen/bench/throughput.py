@@ -1,6 +1,6 @@
 """routergen throughput and cost against datacore's loopback fake server with latency.
 
-    python packages/routergen/bench/throughput.py [--n 120] [--latency 0.05] [--json PATH]
+    python packages/routergen/bench/throughput.py [--n 480] [--batch-size 10] [--latency 0.05] [--json PATH]
 
 A NAIVE recipe (structured output by forced tool use, schema + exact-dedup validators, no
 judges) run end to end through ``run_recipe`` (datacore's sequential builder, shards, report,
@@ -8,15 +8,20 @@ exports) with routergen's own client pointed at the fake server (every request a
 ``--latency`` s plus up to 20% jitter).  Rows, all measured in the same run, each into a fresh
 directory and cache (so every request really goes to the server):
 
-- ``--concurrency 1``: one request in flight at a time: the baseline;
-- ``--concurrency K`` for K in 4, 16, 64: K requests in flight (iterations stay in order);
-- ``--execution batch``: every round of requests as one Message Batch (polled every 0.05 s;
-  the fake server ends a batch after one poll), priced at the batch discount.
+- ``R=1 --max-in-flight 1``: one request in flight at a time: the baseline;
+- ``R=1 --max-in-flight M`` for M in 4, 16: M requests in flight inside one iteration, one
+  iteration at a time (what ``--concurrency`` meant before iterations could overlap);
+- ``R=16 --concurrency K`` for K in 1, 4, 16: the recipe's ``router.round_size: 16`` (16
+  decisions per round from the state after the previous round), K iterations in flight, 16 x K
+  requests in flight at most (the default); the data depend on R, never on K;
+- ``--execution batch`` (R=1): every round of an iteration's requests as one Message Batch
+  (polled every 0.05 s; the fake server ends a batch after one poll), priced at the batch discount.
 
 Printed per row: samples, wall seconds, samples/s, CPU seconds of this process (client,
 validators, writing; the fake server runs in threads of this process too, so its CPU time is
 included), priced USD per 1,000 samples (from the responses' token usage and list prices,
-``claude-3-5-haiku`` rates) and whether the dataset bytes equal the baseline's.
+``claude-3-5-haiku`` rates) and whether the dataset bytes equal those of its group's first row
+(R=1 rows: the baseline; R=16 rows: K=1).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ RECIPE = textwrap.dedent("""\
     name: bench-throughput
     task: Short gadget reviews with a star rating that matches the text.
     samples: 120
-    batch_size: 40
+    batch_size: BATCH
     llm: {model: claude-3-5-haiku-latest, temperature: 0.7, max_tokens: 200}
     arms: [naive, naive-hot]
     output:
@@ -50,7 +55,7 @@ RECIPE = textwrap.dedent("""\
         properties: {text: {type: string, minLength: 5}, stars: {type: integer, minimum: 1, maximum: 5}}
         required: [text, stars]
     validators: {schema: {}, exact_dedup: {}}
-    router: {policy: epsilon_greedy, epsilon: 1.0, decay: 0.5}
+    router: {policy: epsilon_greedy, epsilon: 1.0, decay: 0.5, round_size: ROUND}
     """)
 
 
@@ -76,8 +81,8 @@ def _data_bytes(out: Path) -> bytes:
     return b"".join(p.read_bytes() for s in ("train", "val", "test") for p in sorted((out / s).glob("part-*.jsonl")))
 
 
-def run_row(srv: FakeMessagesServer, tmp: Path, name: str, n: int, **kw: object) -> dict:
-    recipe = recipe_from_text(RECIPE, "bench.yaml")
+def run_row(srv: FakeMessagesServer, tmp: Path, name: str, n: int, batch: int, round_size: int, **kw: object) -> dict:
+    recipe = recipe_from_text(RECIPE.replace("BATCH", str(batch)).replace("ROUND", str(round_size)), "bench.yaml")
     out = tmp / name
     calls0, batch0 = srv.calls, srv.batch_calls
     c0, t0 = time.process_time(), time.perf_counter()
@@ -87,7 +92,9 @@ def run_row(srv: FakeMessagesServer, tmp: Path, name: str, n: int, **kw: object)
     usd = state["setup"]["usd"] + sum(h["cost_usd"] for h in res.history)
     return {
         "row": name,
+        "group": round_size,
         "samples": res.records,
+        "iterations": res.iterations,
         "requests": state["setup"]["requests"] + sum(h["requests"] for h in res.history),
         "message_calls": srv.calls - calls0,
         "batch_calls": srv.batch_calls - batch0,
@@ -101,7 +108,8 @@ def run_row(srv: FakeMessagesServer, tmp: Path, name: str, n: int, **kw: object)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, default=120)
+    ap.add_argument("--n", type=int, default=480)
+    ap.add_argument("--batch-size", type=int, default=10)
     ap.add_argument("--latency", type=float, default=0.05, help="seconds per request at the fake server")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
@@ -113,25 +121,45 @@ def main() -> None:
         ) as srv:
             os.environ["ANTHROPIC_API_KEY"] = "bench-key"
             os.environ["ANTHROPIC_BASE_URL"] = srv.base_url
-            rows.append(run_row(srv, tmp, "concurrency 1 (baseline)", a.n, concurrency=1))
-            for k in (4, 16, 64):
-                rows.append(run_row(srv, tmp, f"concurrency {k}", a.n, concurrency=k))
-            rows.append(run_row(srv, tmp, "execution batch", a.n, execution="batch", batch_poll_s=0.05))
+            b = a.batch_size
+            # Warm-up (not shown): the first run in a process pays for imports (matplotlib for the report).
+            run_row(srv, tmp, "warm-up", b, b, 1)
+            rows.append(run_row(srv, tmp, "R=1 --max-in-flight 1 (baseline)", a.n, b, 1, max_in_flight=1))
+            for m in (4, 16):
+                rows.append(run_row(srv, tmp, f"R=1 --max-in-flight {m}", a.n, b, 1, max_in_flight=m))
+            for k in (1, 4, 16):
+                rows.append(run_row(srv, tmp, f"R=16 --concurrency {k}", a.n, b, 16, concurrency=k))
+            rows.append(run_row(srv, tmp, "R=1 --execution batch", a.n, b, 1, execution="batch", batch_poll_s=0.05))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     base = rows[0]
-    cols = ["row", "samples", "requests", "message_calls", "batch_calls", "seconds", "samples_per_s", "cpu_s", "usd_per_1k"]
+    first = {}
+    for r in rows:
+        first.setdefault(r["group"], r)
+    cols = [
+        "row",
+        "samples",
+        "iterations",
+        "requests",
+        "message_calls",
+        "batch_calls",
+        "seconds",
+        "samples_per_s",
+        "cpu_s",
+        "usd_per_1k",
+    ]
     print(
-        f"fake server latency {a.latency}s (+<= {a.latency / 5:.3f}s jitter), n={a.n}, {platform.python_version()}, {os.cpu_count()} cores"
+        f"fake server latency {a.latency}s (+<= {a.latency / 5:.3f}s jitter), n={a.n}, batch_size={a.batch_size}, "
+        f"{platform.python_version()}, {os.cpu_count()} cores, {time.process_time():.1f} CPU-s in all"
     )
-    print("| " + " | ".join(cols) + " | speed-up | same data as baseline |")
+    print("| " + " | ".join(cols) + " | speed-up | same data as its group's first row |")
     print("|" + "---|" * (len(cols) + 2))
     for r in rows:
-        same = "yes" if r["data"] == base["data"] else "no"
+        same = "yes" if r["data"] == first[r["group"]]["data"] else "no"
         print("| " + " | ".join(str(r[c]) for c in cols) + f" | {r['samples_per_s'] / base['samples_per_s']:.1f}x | {same} |")
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps({"latency": a.latency, "n": a.n, "rows": rows}, indent=2))
+        a.json.write_text(json.dumps({"latency": a.latency, "n": a.n, "batch_size": a.batch_size, "rows": rows}, indent=2))
     sys.stdout.flush()
 
 

@@ -1,5 +1,6 @@
-"""Throughput and cost (issue 16, New 2): --concurrency never changes the bytes; Message Batches
-as an execution mode (half price), against the loopback fake server."""
+"""Throughput and cost (issue 16, New 2): --max-in-flight (requests) never changes the bytes;
+Message Batches as an execution mode (half price), against the loopback fake server.  Iterations
+in flight (--concurrency, router.round_size) are tested in test_rounds.py."""
 
 import hashlib
 import textwrap
@@ -66,7 +67,7 @@ def _bytes(out):
     return files
 
 
-def test_concurrency_changes_speed_not_bytes(tmp_path, monkeypatch):
+def test_requests_in_flight_change_speed_not_bytes(tmp_path, monkeypatch):
     recipe = recipe_from_text(RECIPE, "t.yaml")
     model = Model(sleep_s=0.03)
     with FakeMessagesServer(handler=model) as srv:
@@ -75,13 +76,13 @@ def test_concurrency_changes_speed_not_bytes(tmp_path, monkeypatch):
         most = {}
         for k in (1, 6):
             model.most = 0
-            run_recipe(recipe, tmp_path / f"k{k}", progress=False, concurrency=k, cache_dir=tmp_path / f"cache{k}")
+            run_recipe(recipe, tmp_path / f"k{k}", progress=False, max_in_flight=k, cache_dir=tmp_path / f"cache{k}")
             most[k] = model.most
     assert most[1] == 1  # one request in flight at a time
     assert 1 < most[6] <= 6  # several, never more than asked
     assert _bytes(tmp_path / "k1") == _bytes(tmp_path / "k6")
-    with pytest.raises(RoutergenError, match="concurrency must be an integer >= 1"):
-        run_recipe(recipe, tmp_path / "x", progress=False, concurrency=0)
+    with pytest.raises(RoutergenError, match="max_in_flight must be an integer >= 1"):
+        run_recipe(recipe, tmp_path / "x", progress=False, max_in_flight=0)
 
 
 @pytest.mark.slow  # two runs with batch polling; in the combined session

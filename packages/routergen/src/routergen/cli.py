@@ -69,7 +69,14 @@ _price_option = click.option(
     "--concurrency",
     type=click.IntRange(min=1),
     default=None,
-    help="Most model requests in flight at once [default: adaptive]; the output is the same for every value.",
+    help="Most iterations in flight at once [default: the recipe's router.round_size; 1 with --execution batch]; "
+    "the output is the same for every value.",
+)
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most model requests in flight at once [default: 16 per iteration in flight; adaptive below that].",
 )
 @click.option(
     "--execution",
@@ -93,16 +100,17 @@ def generate(
     cache_dir: Path | None,
     warm_start: Path | None,
     concurrency: int | None,
+    max_in_flight: int | None,
     execution: str,
     batch_poll: float,
     prices: tuple[str, ...],
 ) -> None:
     """Generate a dataset from RECIPE (a file, or a built-in recipe name) into --out.
 
-    The shared options are datacore's (the same as every generator's ``generate``).  The loop is
-    sequential (each iteration's reward steers the next), so --workers and --executor do not
-    apply, and each iteration is one shard of the recipe's batch_size (--shard-size does not
-    apply).  -n defaults to the recipe's ``samples``.  ``routergen run`` is an alias.
+    The shared options are datacore's (the same as every generator's ``generate``).  The loop runs
+    in one process (each round's rewards steer the next; --concurrency overlaps the iterations of
+    a round, see the recipe's router.round_size), so --workers and --executor do not apply, and
+    each iteration is one shard of the recipe's batch_size (--shard-size does not apply).  -n defaults to the recipe's ``samples``.  ``routergen run`` is an alias.
     """
     ctx = click.get_current_context()
     given = {
@@ -132,6 +140,7 @@ def generate(
         allow_shortfall=opts.allow_shortfall,
         warm_start=warm_start,
         concurrency=concurrency,
+        max_in_flight=max_in_flight,
         execution=execution,
         batch_poll_s=batch_poll,
     )

@@ -11,6 +11,7 @@ failed :class:`Sample` with ``error`` set; the batch goes on.
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from collections.abc import Sequence
@@ -44,6 +45,10 @@ class BaseGenerator(Protocol):
         """Make ``plan.batch_size`` samples (failed ones included, with ``error`` set)."""
         ...
 
+    def bound(self, llm: LLMBackend | None) -> BaseGenerator:
+        """This generator making its requests through ``llm`` (an iteration's own accounting view)."""
+        ...
+
 
 def _fail(gen: str, model: str, phash: str, error: str) -> Sample:
     return Sample(None, "", gen, model, phash, error)
@@ -60,6 +65,12 @@ class TemplaterGenerator:
         self.recipe = recipe
         self.grammar = recipe.grammar
         self.llm = llm
+
+    def bound(self, llm: LLMBackend | None) -> TemplaterGenerator:
+        """A copy that makes its requests (slot fills) through ``llm``."""
+        g = copy.copy(self)
+        g.llm = llm
+        return g
 
     def generate(self, plan: GenerationPlan) -> list[Sample]:
         """Derive ``batch_size`` templates with the arm's weighting and fill them."""
@@ -162,6 +173,14 @@ class NaiveGenerator:
         self.llm = llm
         self._planned: str | None = None
         self._plan_tried = False
+
+    def bound(self, llm: LLMBackend | None) -> NaiveGenerator:
+        """A copy that samples through ``llm``, keeping the prompt already planned."""
+        if llm is None:
+            raise ValueError("a NAIVE generator needs a model")
+        g = copy.copy(self)
+        g.llm = llm
+        return g
 
     def plan_prompt(self) -> str | None:
         """The generation prompt the model wrote for this recipe (one cached call; a failed

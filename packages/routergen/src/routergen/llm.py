@@ -142,8 +142,21 @@ class LLMBackend:
         self.spent_usd = 0.0  # priced usage of every response so far (the pipeline sets the baseline)
         self.requests = 0  # requests made (cache hits included)
         self.unpriced = 0
+        #: model calls that went over the network (not the cache), retries included
+        self.network_calls = 0
         #: structured-output outcomes so far: asked, ok first time, repaired, failed (after the repair)
         self.structured: dict[str, int] = dict.fromkeys(STRUCTURED_COUNTS, 0)
+
+    def view(self, spent_usd: float, requests: int) -> LLMBackend:
+        """A backend on the same client whose spend and request count start at ``spent_usd`` and
+        ``requests`` and are its own (budget, structured and network counters included).
+
+        An iteration accounts through its own view, so iterations running concurrently on one
+        client each see exactly their own requests' priced cost.
+        """
+        v = LLMBackend(self.client, self.config, self.prices, max_usd=self.max_usd, max_calls=self.max_calls, batch=self.batch)
+        v.spent_usd, v.requests = spent_usd, requests
+        return v
 
     def _price(self, req: Any, resp: Any) -> float:
         usage = getattr(resp, "usage", None)
@@ -199,6 +212,8 @@ class LLMBackend:
             for q, r in zip(chunk, resps):
                 self.requests += 1
                 self.spent_usd += self._price(q, r)
+                if not getattr(r, "cached", False) and getattr(r, "error_kind", None) != "budget":
+                    self.network_calls += max(1, int(getattr(r, "attempts", 0) or 0))
             out.extend(resps)
         if len(out) < len(reqs):
             refused = LLMResponse.failure("budget", "refused: the run's budget (max_usd / max_calls) is spent")

@@ -76,6 +76,7 @@ def run_recipe(
     allow_shortfall: bool = False,
     warm_start: str | os.PathLike[str] | None = None,
     concurrency: int | None = None,
+    max_in_flight: int | None = None,
     execution: str = "interactive",
     batch_poll_s: float = 30.0,
 ) -> RunResult:
@@ -92,13 +93,17 @@ def run_recipe(
     dataset is finalized with what was stored and the shortfall is recorded.  A request that
     cannot be met at all (``n`` above ``max_iterations x batch_size``) is refused up front.
 
-    ``concurrency``: the most model requests in flight at once (routergen's own client only; the
-    default is the client's adaptive limit).  Within an iteration every sample request (and every
-    judge request) goes out together; iterations stay in order, since each decision needs the
-    previous reward.  Responses come back in request order, so the output is the same bytes for
-    every ``concurrency``.  ``execution="batch"`` sends each round of an iteration's requests
-    through Message Batches (half price; polled every ``batch_poll_s`` seconds; resumable from
-    ``OUT/llm-batches/``); it is part of the run's identity, since it changes every price.
+    ``concurrency``: the most iterations in flight at once (default: a whole round,
+    ``router.round_size``; 1 with ``execution="batch"``).  Decisions are made in rounds of
+    ``router.round_size`` iterations from the bandit state after the previous round; the round's
+    iterations make their model requests concurrently and are validated, rewarded and stored in
+    iteration order, so the output is the same bytes for every ``concurrency`` (``round_size``
+    does change them: it is the recipe's).  ``max_in_flight``: the most model requests in flight
+    at once (routergen's own client only; default 16 per iteration in flight); within an
+    iteration every sample request (and every judge request) goes out together.
+    ``execution="batch"`` sends each round of an iteration's requests through Message Batches
+    (half price; polled every ``batch_poll_s`` seconds; resumable from ``OUT/llm-batches/``); it
+    is part of the run's identity, since it changes every price.
 
     ``warm_start`` names an earlier run's directory: its ``bandit_state.json`` seeds the
     bandit (arms matched by name).  Besides the dataset, ``OUT/history.jsonl`` (one line per
@@ -115,10 +120,18 @@ def run_recipe(
         )
     if execution not in EXECUTIONS:
         raise RoutergenError(f"execution must be one of {', '.join(EXECUTIONS)}; got {execution!r}")
-    if concurrency is not None and (isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1):
-        raise RoutergenError(f"concurrency must be an integer >= 1, got {concurrency!r}")
-    if concurrency is not None and client is not None:
-        raise RoutergenError("concurrency applies to routergen's own client; a client passed in keeps its own max_in_flight")
+    for name, v in (("concurrency", concurrency), ("max_in_flight", max_in_flight)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise RoutergenError(f"{name} must be an integer >= 1, got {v!r}")
+    if max_in_flight is not None and client is not None:
+        raise RoutergenError("max_in_flight applies to routergen's own client; a client passed in keeps its own")
+    if execution == "batch" and concurrency is not None and concurrency > 1:
+        raise RoutergenError(
+            f"concurrency {concurrency}: execution batch sends one iteration's requests at a time (its batches are "
+            "polled in order); use concurrency 1 or execution interactive"
+        )
+    iterations_in_flight = concurrency if concurrency is not None else (1 if execution == "batch" else recipe.router.round_size)
+    requests_in_flight = max_in_flight if max_in_flight is not None else 16 * iterations_in_flight
     out = Path(out)
     context = GenerationContext.from_recipe(recipe, offline=offline, client=client)
     arms_info = usable_arms(recipe, context)
@@ -177,7 +190,7 @@ def run_recipe(
         c = client
         if c is None:
             c = make_client(
-                cache_dir or out / "llm-cache", recipe.price_table(), concurrency=concurrency, backend=recipe.llm.backend
+                cache_dir or out / "llm-cache", recipe.price_table(), concurrency=requests_in_flight, backend=recipe.llm.backend
             )
             own.append(c)
         if execution == "batch":
@@ -197,6 +210,7 @@ def run_recipe(
         warm=warm,
         allow_shortfall=allow_shortfall,
         on_iteration=on_iteration,
+        concurrency=iterations_in_flight,
     )
     try:
         res = build_sequential(

@@ -8,12 +8,20 @@ unit written through :class:`datacore.Loop`; the unit's ``extra`` holds the band
 after the iteration, the iteration's summary and the texts it stored, so a run killed at any
 moment and started again continues from the last complete iteration with the same bandit and
 the same dedup state: the finished dataset is byte-identical to one never interrupted.
+
+Decisions are made in rounds of ``router.round_size`` iterations, all from the bandit state
+after the previous round; the round's iterations make their model requests concurrently (up to
+``concurrency`` at once, each through its own accounting view of the backend) and are validated,
+rewarded and written in iteration order, so the bytes never depend on ``concurrency``.  A run
+killed inside a round decides the rest of it from the state stored with the iteration before
+the round.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +70,7 @@ class RecipeLoop:
         warm: BanditState | None = None,
         allow_shortfall: bool = False,
         on_iteration: Callable[[int], None] | None = None,
+        concurrency: int | None = None,
     ) -> None:
         self.recipe = recipe
         self._config = config
@@ -75,6 +84,10 @@ class RecipeLoop:
         self.warm = warm
         self.allow_shortfall = allow_shortfall
         self.on_iteration = on_iteration
+        #: iterations in flight at once (default: a whole round); never changes the bytes
+        self.concurrency = recipe.router.round_size if concurrency is None else int(concurrency)
+        if self.concurrency < 1:
+            raise RoutergenError(f"concurrency must be an integer >= 1, got {concurrency!r}")
         self.backend: LLMBackend | None = None
         self.history: list[dict[str, Any]] = []
         self.stop_reason = "complete"
@@ -140,61 +153,93 @@ class RecipeLoop:
         stop = "target"
         self.history = history
         budget = recipe.budget
-        while accepted_total < n:
-            if it >= self.max_iterations:
-                stop = f"max_iterations ({self.max_iterations})"
-                break
-            if len(history) >= STALL_ITERATIONS and all(h["accepted"] == 0 for h in history[-STALL_ITERATIONS:]):
-                stop = f"stalled ({STALL_ITERATIONS} iterations without an accepted sample)"
-                break
-            # Priced spend and request count, from the stored history: the same numbers in a first
-            # run, a cached re-run and a resumed one.
-            spent = round(setup_usd + sum(h["cost_usd"] for h in history), 8)
-            requests = setup_requests + sum(h["requests"] for h in history)
-            if budget.max_usd is not None and spent >= budget.max_usd:
-                stop = f"budget max_usd ({budget.max_usd})"
-                break
-            if budget.max_calls is not None and requests >= budget.max_calls:
-                stop = f"budget max_calls ({budget.max_calls})"
-                break
-            if backend is not None:
-                backend.spent_usd, backend.requests = spent, requests
-            progress = accepted_total / n
-            ctx = [1.0, progress, progress * progress]  # LinUCB's context: rewards drift as the pool fills
-            decision = router.choose(ctx)
-            arm = arms[decision.arm]
-            plan = GenerationPlan(it, arm, decision.exploration_rate, recipe.batch_size, shard_seed(self.seed, it))
-            before = backend.counters() if backend else {}
-            asked_before = dict(backend.structured) if backend else {}
-            samples = generators[arm.name].generate(plan)
-            accepted, metrics = quality.evaluate(samples, recipe.task)
-            after = backend.counters() if backend else {}
-            if backend is not None and backend.budget_hit:
-                # The budget refused requests mid-batch: drop the partial batch, keep what is stored.
-                stop = "budget (max_usd / max_calls reached inside an iteration; its partial batch was dropped)"
-                break
-            cost = (backend.spent_usd - spent) if backend else 0.0
-            nreq = (backend.requests - requests) if backend else 0
-            network = int(after.get("llm.calls", 0) - before.get("llm.calls", 0))
-            reward = compute_reward(metrics, cost, recipe.router)
-            router.update(decision.arm, reward, ctx)
-            keep = accepted[: n - accepted_total]
-            records = [_record(recipe, s, plan, accepted_total + j) for j, s in enumerate(keep)]
-            summary = _summary(recipe, it, arm, decision, metrics, records, reward, nreq, cost)
-            if backend is not None:
-                summary["structured"] = {k: v - asked_before.get(k, 0) for k, v in backend.structured.items()}
-            tel = _telemetry(summary, network, records, recipe)
-            extra = {
-                "bandit": router.state.to_dict(),
-                "summary": summary,
-                "texts": [r[recipe.text_field] for r in records],
-            }
-            loop.write(records, self.split_key, tel, extra=extra)
-            history.append(summary)
-            accepted_total += len(records)
-            it += 1
-            if self.on_iteration is not None:
-                self.on_iteration(it - 1)
+        size = recipe.router.round_size
+        # Only model calls are worth overlapping; offline iterations are CPU work under one GIL.
+        pool = ThreadPoolExecutor(self.concurrency, "routergen-it") if self.concurrency > 1 and backend is not None else None
+        try:
+            while accepted_total < n and stop == "target":
+                if it >= self.max_iterations:
+                    stop = f"max_iterations ({self.max_iterations})"
+                    break
+                # A round: iterations [first, end) decided from the bandit state after the previous
+                # round (after a resume inside a round: the state its first iteration left from).
+                first = (it // size) * size
+                end = min(first + size, self.max_iterations)
+                if first == it:
+                    decide_from = _copy_state(router.state)
+                elif first == 0:
+                    decide_from = _copy_state(fresh)
+                else:
+                    decide_from = BanditState.from_dict(loop.resumed[first - 1]["bandit"])
+                done = history[:first]
+                base_usd = round(setup_usd + sum(h["cost_usd"] for h in done), 8)
+                base_requests = setup_requests + sum(h["requests"] for h in done)
+                progress = sum(h["stored"] for h in done) / n
+                ctx = [1.0, progress, progress * progress]  # LinUCB's context: rewards drift as the pool fills
+                decider = Router(arm_names, recipe.router, self.seed, decide_from)
+                jobs = []
+                for i in range(it, end):
+                    decision = decider.choose(ctx, step=decide_from.step + (i - first))
+                    arm = arms[decision.arm]
+                    plan = GenerationPlan(i, arm, decision.exploration_rate, recipe.batch_size, shard_seed(self.seed, i))
+                    view = backend.view(base_usd, base_requests) if backend is not None else None
+                    jobs.append((decision, plan, view, generators[arm.name].bound(view)))
+                futures = [pool.submit(g.generate, p) for _, p, _, g in jobs] if pool is not None and len(jobs) > 1 else None
+                try:
+                    for j, (decision, plan, view, gen) in enumerate(jobs):
+                        # Stops are checked in iteration order on the stored history: the same in a
+                        # first run, a cached re-run and a resumed one, whatever runs concurrently.
+                        if len(history) >= STALL_ITERATIONS and all(h["accepted"] == 0 for h in history[-STALL_ITERATIONS:]):
+                            stop = f"stalled ({STALL_ITERATIONS} iterations without an accepted sample)"
+                            break
+                        spent = round(setup_usd + sum(h["cost_usd"] for h in history), 8)
+                        requests = setup_requests + sum(h["requests"] for h in history)
+                        if budget.max_usd is not None and spent >= budget.max_usd:
+                            stop = f"budget max_usd ({budget.max_usd})"
+                            break
+                        if budget.max_calls is not None and requests >= budget.max_calls:
+                            stop = f"budget max_calls ({budget.max_calls})"
+                            break
+                        samples = futures[j].result() if futures is not None else gen.generate(plan)
+                        quality.llm = view  # the judges' requests are this iteration's too
+                        accepted, metrics = quality.evaluate(samples, recipe.task)
+                        if view is not None and view.budget_hit:
+                            # The budget refused requests mid-batch: drop the partial batch, keep what is stored.
+                            stop = "budget (max_usd / max_calls reached inside an iteration; its partial batch was dropped)"
+                            break
+                        cost = (view.spent_usd - base_usd) if view is not None else 0.0
+                        nreq = (view.requests - base_requests) if view is not None else 0
+                        reward = compute_reward(metrics, cost, recipe.router)
+                        router.update(decision.arm, reward, ctx)
+                        keep = accepted[: n - accepted_total]
+                        records = [_record(recipe, s_, plan, accepted_total + k) for k, s_ in enumerate(keep)]
+                        summary = _summary(recipe, plan.iteration, plan.arm, decision, metrics, records, reward, nreq, cost)
+                        if view is not None:
+                            summary["structured"] = dict(view.structured)
+                        tel = _telemetry(summary, view.network_calls if view is not None else 0, records, recipe)
+                        extra = {
+                            "bandit": router.state.to_dict(),
+                            "summary": summary,
+                            "texts": [r[recipe.text_field] for r in records],
+                        }
+                        loop.write(records, self.split_key, tel, extra=extra)
+                        history.append(summary)
+                        accepted_total += len(records)
+                        it += 1
+                        if self.on_iteration is not None:
+                            self.on_iteration(it - 1)
+                        if accepted_total >= n:
+                            break
+                finally:
+                    if futures is not None:
+                        # Iterations of the round not needed (target reached, a stop): not started ones
+                        # are cancelled, running ones finish (their replies are cached) before we go on.
+                        for f in futures:
+                            f.cancel()
+                        wait(futures)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         self.stop_reason = stop
         if accepted_total < n and not self.allow_shortfall and not history:
             # No iteration finished: datacore removes the run, so nothing of ours is left beside it.
@@ -244,6 +289,11 @@ def _summary(
         "requests": nreq,
         "cost_usd": round(cost, 8),
     }
+
+
+def _copy_state(state: BanditState) -> BanditState:
+    """A deep copy, through the JSON form a resumed run reads it back from."""
+    return BanditState.from_dict(orjson.loads(orjson.dumps(state.to_dict())))
 
 
 def load_warm_start(path: str | os.PathLike[str]) -> BanditState:

@@ -130,8 +130,8 @@ class Router:
         if list(self.state.arms) != list(arms):
             raise ValueError(f"saved bandit state has arms {self.state.arms}, the run has {list(arms)}")
 
-    def _rng(self) -> np.random.Generator:
-        return np.random.default_rng([self.seed & 0xFFFFFFFFFFFFFFFF, self.state.step, 0x726F75746572])
+    def _rng(self, step: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed & 0xFFFFFFFFFFFFFFFF, step, 0x726F75746572])
 
     def _posterior(self) -> tuple[np.ndarray, np.ndarray]:
         """Beta parameters per arm for the Thompson policies."""
@@ -165,22 +165,26 @@ class Router:
             ucb.append(mu + self.config.linucb_alpha * math.sqrt(max(0.0, float(x @ a_inv @ x))))
         return np.asarray(est), np.asarray(ucb)
 
-    def choose(self, context: Sequence[float] | None = None) -> Decision:
+    def choose(self, context: Sequence[float] | None = None, *, step: int | None = None) -> Decision:
         """Pick the next arm (does not change the state; :meth:`update` does).
 
         ``context`` (a feature vector) is used by ``linucb`` only; without one it is ``[1]``,
-        which makes LinUCB a plain UCB on the means.
+        which makes LinUCB a plain UCB on the means.  ``step`` is the decision's number (default
+        ``state.step``): it seeds the decision's draws and sets epsilon-greedy's rate.  Rounds
+        with delayed feedback decide several steps from one state: step ``state.step + j`` for
+        the round's ``j``-th iteration, so each draws its own numbers.
         """
         st = self.state
         k = len(st.arms)
-        rng = self._rng()
+        s = st.step if step is None else int(step)
+        rng = self._rng(s)
         if self.config.policy == "linucb":
             x = np.asarray(context if context is not None else [1.0], dtype=float)
             est, ucb = self._linucb(x)
             best = int(np.argmax(ucb))
             return Decision(best, None, best != int(np.argmax(est)))
         if self.config.policy == "epsilon_greedy":
-            eps = self.adaptation.rate(st.step)
+            eps = self.adaptation.rate(s)
             # Unpulled arms first (optimistic), then the best mean; ties to the lowest index.
             unpulled = [i for i in range(k) if st.pulls[i] == 0]
             greedy = unpulled[0] if unpulled else int(np.argmax(st.means()))
@@ -205,7 +209,7 @@ class Router:
         best = int(np.argmax(draws))
         # P(arm wins) under the posterior, from draws of a separate seeded stream (the decision's
         # own draw counts as one of them, so the chosen arm's estimate is never 0).
-        mc = np.random.default_rng([self.seed & 0xFFFFFFFFFFFFFFFF, st.step, 0x70726F70]).beta(a, b, size=(PROPENSITY_DRAWS, k))
+        mc = np.random.default_rng([self.seed & 0xFFFFFFFFFFFFFFFF, s, 0x70726F70]).beta(a, b, size=(PROPENSITY_DRAWS, k))
         wins = int(np.count_nonzero(np.argmax(mc, axis=1) == best)) + 1
         return Decision(best, None, best != int(np.argmax(a / (a + b))), wins / (PROPENSITY_DRAWS + 1))
 

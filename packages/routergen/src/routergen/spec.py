@@ -180,6 +180,10 @@ class RouterConfig:
     For drifting rewards: ``thompson_discounted`` forgets with factor ``discount`` per step,
     ``thompson_window`` keeps the last ``window`` rewards, ``linucb`` (bonus ``linucb_alpha``)
     regresses each arm's reward on the iteration's context (progress towards ``n``).
+    ``round_size`` R: decisions are made in rounds of R iterations, all chosen from the bandit
+    state after the previous round, so the R iterations can run concurrently; their rewards are
+    applied in iteration order.  R = 1 (the default) is one decision per reward.  R changes the
+    data (delayed feedback), so it is part of the run's identity; ``--concurrency`` never does.
     """
 
     policy: str = attrs.field(default="epsilon_greedy", validator=_one_of(POLICIES))
@@ -193,6 +197,7 @@ class RouterConfig:
     discount: float = attrs.field(default=0.95, validator=_num_range(0.0, 1.0, lo_open=True))
     window: int = attrs.field(default=50, validator=_int_range(1, 100_000))
     linucb_alpha: float = attrs.field(default=1.0, validator=_num_range(0.0))
+    round_size: int = attrs.field(default=1, validator=_int_range(1, 10_000))
 
 
 @attrs.frozen
