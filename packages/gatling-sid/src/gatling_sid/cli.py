@@ -95,6 +95,15 @@ def _ratio(_ctx: object, _p: object, v: float) -> float:
     show_default=True,
     help="Anthropic oracle: mark the static system + tool block of each domain for Anthropic's prompt cache.",
 )
+@click.option(
+    "--user-simulator",
+    type=click.Choice(["procedural", "anthropic", "openai"]),
+    default="procedural",
+    show_default=True,
+    help="Who writes the user turns of --dialogues: the procedural simulator, or a model playing the user "
+    "(anthropic: ANTHROPIC_API_KEY; openai: an OpenAI-compatible --base-url), with --model, --cache-dir, "
+    "--budget-usd and --fallback as for the oracle.",
+)
 def generate(
     opts: GenerateOptions,
     oracle: str,
@@ -111,6 +120,7 @@ def generate(
     concurrency: int | None,
     llm_mode: str,
     prompt_cache: bool,
+    user_simulator: str,
 ) -> None:
     """Generate gold traces (and hard negatives) into a datacore dataset directory."""
     from .generator import GatlingConfig, GatlingGenerator
@@ -131,6 +141,7 @@ def generate(
             concurrency=concurrency,
             llm_mode=llm_mode,
             prompt_cache=prompt_cache,
+            user_simulator=user_simulator,
         )
     except ValueError as e:
         raise click.ClickException(str(e)) from None

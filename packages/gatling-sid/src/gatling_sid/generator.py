@@ -33,6 +33,7 @@ from .models import GoldTrace
 from .mutations import Mutator
 from .procedural import INTENTS, ProceduralOracle
 from .registry import DomainRegistry
+from .user_sim import USER_SIMULATORS
 from .validator import TraceValidator
 
 __all__ = ["GatlingConfig", "GatlingGenerator"]
@@ -102,6 +103,10 @@ class GatlingConfig:
     waits for the slowest of a group), ``llm_mode`` (``online`` or ``batch``: Message Batches, needs
     ``cache_dir``), ``prompt_cache`` (the static system + tools block marked for Anthropic's prompt
     cache) and ``batch_poll_s`` (seconds between polls of a batch).
+    ``user_simulator``: who writes the user turns of the dialogues: ``procedural`` (default), or a model
+    playing the user through ``datacore.llm`` (``anthropic``: AnthropicClient, ``openai``: an
+    OpenAI-compatible server at ``base_url``), with ``model``, ``cache_dir``, ``budget_usd`` and
+    ``fallback`` as for the oracle (see :mod:`gatling_sid.user_sim`).
     """
 
     oracle: str = attrs.field(default="procedural", validator=_in(ORACLES))
@@ -121,6 +126,7 @@ class GatlingConfig:
     llm_mode: str = attrs.field(default="online", validator=_in(LLM_MODES))
     prompt_cache: bool = attrs.field(default=True, validator=_bool)
     batch_poll_s: float = attrs.field(default=30.0, validator=_positive_seconds)
+    user_simulator: str = attrs.field(default="procedural", validator=_in(USER_SIMULATORS))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (stored in the manifest)."""
@@ -163,7 +169,13 @@ class GatlingGenerator:
             raise GatlingError("--oracle anthropic needs the ANTHROPIC_API_KEY environment variable")
         if self.config.oracle == "anthropic" and self.config.llm_mode == "batch" and not self.config.cache_dir:
             raise GatlingError("--llm-mode batch needs --cache-dir (the batch state that makes a run resumable lives there)")
-        if self.config.oracle == "anthropic" and self.config.base_url and self.config.fallback is None:
+        llm_user = self.config.user_simulator != "procedural" and bool(self.config.dialogues)
+        if self.config.user_simulator == "anthropic" and llm_user and not os.environ.get("ANTHROPIC_API_KEY"):
+            raise GatlingError("--user-simulator anthropic needs the ANTHROPIC_API_KEY environment variable")
+        if self.config.user_simulator == "openai" and llm_user and not self.config.base_url:
+            raise GatlingError("--user-simulator openai needs --base-url (an OpenAI-compatible server, with /v1)")
+        uses_llm = self.config.oracle == "anthropic" or llm_user
+        if uses_llm and self.config.base_url and self.config.fallback is None:
             _probe(self.config.base_url)
 
     def registry(self) -> DomainRegistry:
@@ -188,6 +200,8 @@ class GatlingGenerator:
         if self.config.oracle == "procedural":
             for k in ("concurrency", "llm_mode", "prompt_cache"):
                 d.pop(k, None)
+        if d.get("user_simulator") == "procedural":
+            d.pop("user_simulator")  # a run without the LLM user simulator keeps its 0.2 manifest
         return d
 
     def split_key(self, record: dict[str, Any]) -> str:
@@ -213,11 +227,18 @@ class GatlingGenerator:
         validator = TraceValidator(reg)
         mutator = Mutator(reg)
         rng = random.Random(task.seed)
+        sim = None
+        if self.config.user_simulator != "procedural" and self.config.dialogues:
+            from .user_sim import LLMUserSimulator
+
+            sim = LLMUserSimulator(reg, self.config)
         try:
-            yield from self._shard(task, telemetry, oracle, validator, mutator, rng)
+            yield from self._shard(task, telemetry, oracle, validator, mutator, rng, sim)
         finally:
             if hasattr(oracle, "close"):
                 oracle.close(telemetry)
+            if sim is not None:
+                sim.close(telemetry)
 
     def _neg_fraction(self) -> Fraction:
         """The share q = R / (1 + R) of records that are negatives, as an exact fraction (computed once)."""
@@ -286,7 +307,14 @@ class GatlingGenerator:
         return out
 
     def _shard(
-        self, task: ShardTask, telemetry: Telemetry, oracle: Any, validator: TraceValidator, mutator: Mutator, rng: random.Random
+        self,
+        task: ShardTask,
+        telemetry: Telemetry,
+        oracle: Any,
+        validator: TraceValidator,
+        mutator: Mutator,
+        rng: random.Random,
+        sim: Any = None,
     ) -> Iterator[dict[str, Any]]:
         made = 0
         serial = 0
@@ -313,6 +341,8 @@ class GatlingGenerator:
                     if dialogues is None:
                         dialogues = DialogueMaker(oracle)
                     trace = dialogues.make(rng, tid, behaviour, rng.choice(oracle.domain_names))
+                    if sim is not None:  # the model plays the user; a failed rewrite keeps procedural turns (counted)
+                        trace = sim.rewrite_many([trace], telemetry)[0]
                 else:
                     trace = oracle.make_trace(rng, tid, None, self._intent_for(j))
             else:
@@ -385,6 +415,9 @@ class GatlingGenerator:
             tel.observe(STRATA, f"intent={trace.intent}")
         tel.observe("graph_size", len(trace.graph.calls))
         tel.observe("oracle", trace.meta.get("oracle", "?"))
+        us = trace.meta.get("user_simulator")
+        if isinstance(us, dict):
+            tel.observe("user_simulator", us.get("kind", "?"))
         for c in trace.graph.calls:
             tel.observe("tool", c.tool)
         rec = trace.to_dict()
