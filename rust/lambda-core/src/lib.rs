@@ -5,6 +5,7 @@
 //! Pure Rust; the Python bindings live in `packages/lambdagen`.
 
 pub mod perm;
+pub mod printed;
 pub mod reduce;
 pub mod rng;
 pub mod sample;

@@ -158,8 +158,13 @@ pub fn find_beta_eta_redex(t: &[Node]) -> Option<usize> {
 /// Contract the redex at `pos` into `out` (cleared first): a beta redex (an `APP` followed
 /// by a `LAM`) or an eta redex (`\(M 0)` becomes `M` with its free variables lowered by one).
 pub fn contract_any(t: &[Node], pos: usize, out: &mut Vec<Node>) {
+    contract_any_with(t, pos, out, &mut Scratch::default());
+}
+
+/// [`contract_any`] with reusable stacks.
+pub fn contract_any_with(t: &[Node], pos: usize, out: &mut Vec<Node>, s: &mut Scratch) {
     if t[pos] == APP {
-        return contract_at(t, pos, out);
+        return contract_with(t, pos, out, s);
     }
     debug_assert!(is_eta_redex(t, pos));
     let f = pos + 2;
@@ -187,23 +192,30 @@ pub fn contract_any(t: &[Node], pos: usize, out: &mut Vec<Node>) {
     out.extend_from_slice(&t[a + 1..]);
 }
 
-/// Append `arg` with its free variables (index >= `cutoff` inside it) raised by `d`.
-fn shift_into(arg: &[Node], d: Node, out: &mut Vec<Node>) {
-    if d == 0 {
-        out.extend_from_slice(arg);
-        return;
-    }
-    let mut pending: Vec<Node> = Vec::with_capacity(16);
+/// Reusable stacks for substitution (a reduction loop allocates nothing once they have grown).
+#[derive(Default, Debug, Clone)]
+pub struct Scratch {
+    pending: Vec<Node>,
+    arg_pending: Vec<Node>,
+    /// Per node of the current argument: 1 for a free variable, else 0.
+    free: Vec<Node>,
+}
+
+/// `free[i] = 1` where `arg[i]` is a variable free in `arg`, else 0.
+fn free_mask(arg: &[Node], pending: &mut Vec<Node>, free: &mut Vec<Node>) {
+    pending.clear();
+    free.clear();
+    free.reserve(arg.len());
     let mut b: Node = 0;
     for &n in arg {
         if n == APP {
-            out.push(APP);
+            free.push(0);
             pending.push(b);
         } else if n == LAM {
-            out.push(LAM);
+            free.push(0);
             b += 1;
         } else {
-            out.push(if n - VAR0 >= b { n + d } else { n });
+            free.push(Node::from(n - VAR0 >= b));
             if let Some(nb) = pending.pop() {
                 b = nb;
             }
@@ -214,7 +226,20 @@ fn shift_into(arg: &[Node], d: Node, out: &mut Vec<Node>) {
 /// Append `body[0 := arg]`: the body of an abstraction with its variable replaced by `arg`
 /// (shifted under the binders it crosses) and the body's other free variables lowered by one.
 pub fn substitute_into(body: &[Node], arg: &[Node], out: &mut Vec<Node>) {
-    let mut pending: Vec<Node> = Vec::with_capacity(16);
+    substitute_with(body, arg, out, &mut Scratch::default());
+}
+
+/// [`substitute_into`] with reusable stacks.
+pub fn substitute_with(body: &[Node], arg: &[Node], out: &mut Vec<Node>, s: &mut Scratch) {
+    let Scratch {
+        pending,
+        arg_pending,
+        free,
+    } = s;
+    pending.clear();
+    // Which nodes of `arg` are free variables, computed at the first copy under a binder;
+    // a copy under `c` binders raises exactly those by `c`.
+    let mut have_free = false;
     let mut c: Node = 0; // binders inside the body above the current node
     for &n in body {
         if n == APP {
@@ -226,7 +251,15 @@ pub fn substitute_into(body: &[Node], arg: &[Node], out: &mut Vec<Node>) {
         } else {
             let v = n - VAR0;
             if v == c {
-                shift_into(arg, c, out);
+                if c == 0 {
+                    out.extend_from_slice(arg);
+                } else {
+                    if !have_free {
+                        free_mask(arg, arg_pending, free);
+                        have_free = true;
+                    }
+                    out.extend(arg.iter().zip(free.iter()).map(|(&a, &f)| a + c * f));
+                }
             } else if v > c {
                 out.push(n - 1);
             } else {
@@ -241,13 +274,18 @@ pub fn substitute_into(body: &[Node], arg: &[Node], out: &mut Vec<Node>) {
 
 /// Contract the redex at `pos` (an `APP` followed by a `LAM`) into `out` (cleared first).
 pub fn contract_at(t: &[Node], pos: usize, out: &mut Vec<Node>) {
+    contract_with(t, pos, out, &mut Scratch::default());
+}
+
+/// [`contract_at`] with reusable stacks.
+pub fn contract_with(t: &[Node], pos: usize, out: &mut Vec<Node>, s: &mut Scratch) {
     debug_assert!(t[pos] == APP && t[pos + 1] == LAM);
     let body_end = skip(t, pos + 2);
     let arg_end = skip(t, body_end);
     out.clear();
     out.reserve(t.len() + (arg_end - body_end) * 4);
     out.extend_from_slice(&t[..pos]);
-    substitute_into(&t[pos + 2..body_end], &t[body_end..arg_end], out);
+    substitute_with(&t[pos + 2..body_end], &t[body_end..arg_end], out, s);
     out.extend_from_slice(&t[arg_end..]);
 }
 

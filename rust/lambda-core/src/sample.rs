@@ -34,6 +34,10 @@ pub struct Sampler {
     cdf: Vec<Vec<Vec<Box<[f64]>>>>,
     /// counts[d][k][s] as u128 where below 2^SMALL_BITS, else None (for exact unranking).
     small: Vec<Vec<Vec<Option<u128>>>>,
+    /// The first four entries of each cdf row (padded with infinity), densely packed at
+    /// [`Sampler::head_index`]: most draws end there, so a sample mostly reads this small
+    /// table instead of rows spread over tens of megabytes.
+    heads: Vec<[f64; 4]>,
 }
 
 /// Samplers built so far in this process, by (max_size, max_depth).
@@ -135,12 +139,25 @@ impl Sampler {
                     .collect()
             })
             .collect();
+        let mut heads =
+            vec![[f64::INFINITY; 4]; (max_depth + 1) * (max_depth + 2) * (max_size + 1)];
+        for (d, per_k) in cdf.iter().enumerate() {
+            for (k, rows) in per_k.iter().enumerate() {
+                for (sz, row) in rows.iter().enumerate() {
+                    let h = &mut heads[((d * (max_depth + 2)) + k) * (max_size + 1) + sz];
+                    for (x, c) in h.iter_mut().zip(row.iter()) {
+                        *x = *c;
+                    }
+                }
+            }
+        }
         Sampler {
             max_size,
             max_depth,
             counts,
             cdf,
             small,
+            heads,
         }
     }
 
@@ -242,9 +259,20 @@ impl Sampler {
             out.push(VAR0 + rng.below(k as u64) as Node);
             return;
         }
-        let row = &self.cdf[d][k][s];
         let u = rng.unit_f64();
-        let j = row.partition_point(|&c| c <= u).min(row.len() - 1);
+        // The first index whose cumulative probability exceeds u.  Most draws end in the
+        // first few choices (an abstraction, or a function of one to three nodes), so those
+        // are read from the dense head table before a binary search of the rest of the
+        // row; the index is the one a binary search of the whole row gives.
+        let head = &self.heads[((d * (self.max_depth + 2)) + k) * (self.max_size + 1) + s];
+        let mut j = head.iter().take_while(|&&c| c <= u).count();
+        if j == 4 {
+            let row = &self.cdf[d][k][s];
+            j = (4 + row[4..].partition_point(|&c| c <= u)).min(row.len() - 1);
+        } else {
+            // Padding (infinity) stops the scan at the row's end: the last choice.
+            j = j.min(s - 2);
+        }
         if j == 0 {
             out.push(LAM);
             self.go(s - 1, d - 1, k + 1, rng, out);

@@ -269,23 +269,27 @@ pub fn size(t: &[Node]) -> usize {
 /// Height of the term tree: a variable has depth 0, `\M` and `(M N)` one more than their
 /// deepest child.
 pub fn depth(t: &[Node]) -> usize {
-    // Pre-order walk with a stack of the depths of pending arguments.
-    let mut best = 0usize;
-    let mut pending: Vec<usize> = Vec::with_capacity(32);
-    let mut d = 0usize;
+    depth_with(t, &mut Vec::new())
+}
+
+/// [`depth`] with a caller's scratch stack (no allocation once it has grown).
+pub fn depth_with(t: &[Node], pending: &mut Vec<usize>) -> usize {
+    // Pre-order walk with a stack of the depths of pending arguments, written without
+    // data-dependent branches (node kinds are unpredictable): every node stores `d + 1` at
+    // the top, an application keeps it (push), a variable pops the entry below it.  Slot 0
+    // is 0, what the last variable pops.
+    pending.clear();
+    pending.resize(t.len() + 2, 0);
+    let st = pending.as_mut_slice();
+    let (mut sp, mut d, mut best) = (1usize, 0usize, 0usize);
     for &n in t {
         best = best.max(d);
-        if n == APP {
-            pending.push(d + 1);
-            d += 1;
-        } else if n == LAM {
-            d += 1;
-        } else {
-            match pending.pop() {
-                Some(nd) => d = nd,
-                None => d = 0,
-            }
-        }
+        st[sp] = d + 1;
+        sp += usize::from(n == APP);
+        let is_var = n >= VAR0;
+        let top = st[sp - 1];
+        d = if is_var { top } else { d + 1 };
+        sp -= usize::from(is_var);
     }
     best
 }
@@ -311,22 +315,35 @@ pub fn binders_above(t: &[Node], pos: usize) -> usize {
 
 /// (ancestors, abstractions among them) of the node at pre-order index `pos`, in one pass.
 pub fn place_of(t: &[Node], pos: usize) -> (usize, usize) {
-    let mut pending: Vec<(usize, usize)> = Vec::with_capacity(32);
-    let (mut d, mut b) = (0usize, 0usize);
-    for (i, &n) in t.iter().enumerate() {
-        if i == pos {
-            return (d, b);
-        }
-        if n == APP {
-            pending.push((d + 1, b));
-            d += 1;
-        } else if n == LAM {
-            d += 1;
-            b += 1;
-        } else if let Some((nd, nb)) = pending.pop() {
-            d = nd;
-            b = nb;
-        }
+    place_of_with(t, pos, &mut Vec::new())
+}
+
+/// [`place_of`] with a caller's scratch stack.
+pub fn place_of_with(t: &[Node], pos: usize, pending: &mut Vec<(usize, usize)>) -> (usize, usize) {
+    // As in [`depth_with`]: branch-free, slot 0 holds what the last variable pops.
+    // Past the end: the place of the last node (a variable pops nothing there).
+    let end = if pos >= t.len() {
+        t.len().saturating_sub(1)
+    } else {
+        pos
+    };
+    pending.clear();
+    pending.resize(end + 2, (0, 0));
+    let st = pending.as_mut_slice();
+    let (mut sp, mut d, mut b) = (1usize, 0usize, 0usize);
+    for &n in &t[..end] {
+        st[sp] = (d + 1, b);
+        sp += usize::from(n == APP);
+        let is_var = n >= VAR0;
+        let is_lam = n == LAM;
+        let top = st[sp - 1];
+        d = if is_var { top.0 } else { d + 1 };
+        b = if is_var {
+            top.1
+        } else {
+            b + usize::from(is_lam)
+        };
+        sp -= usize::from(is_var);
     }
     (d, b)
 }
@@ -439,6 +456,51 @@ mod tests {
         assert_eq!(e.pos, 0);
         let e = parse("\\01").unwrap_err();
         assert_eq!(e.pos, 1);
+    }
+
+    #[test]
+    fn depth_and_place_match_a_recursive_walk() {
+        // (height, [(ancestors, lambdas above)] per node) by plain recursion.
+        fn walk(
+            t: &[Node],
+            i: usize,
+            d: usize,
+            b: usize,
+            out: &mut Vec<(usize, usize)>,
+        ) -> (usize, usize) {
+            out.push((d, b));
+            match t[i] {
+                APP => {
+                    let (j, h1) = walk(t, i + 1, d + 1, b, out);
+                    let (k, h2) = walk(t, j, d + 1, b, out);
+                    (k, 1 + h1.max(h2))
+                }
+                LAM => {
+                    let (j, h) = walk(t, i + 1, d + 1, b + 1, out);
+                    (j, 1 + h)
+                }
+                _ => (i + 1, 0),
+            }
+        }
+        let s = crate::sample::Sampler::new(80, 12);
+        let mut rng = crate::rng::Rng::new(9);
+        let (mut t, mut st, mut pl) = (Vec::new(), Vec::new(), Vec::new());
+        for (size, dmax) in [(1, 0), (2, 1), (7, 4), (30, 8), (80, 12)] {
+            for _ in 0..50 {
+                if s.sample(size, dmax, &mut rng, &mut t).is_none() {
+                    t = parse("\\0").unwrap();
+                }
+                let mut places = Vec::new();
+                let (_, h) = walk(&t, 0, 0, 0, &mut places);
+                assert_eq!(depth_with(&t, &mut st), h);
+                assert_eq!(depth(&t), h);
+                for (pos, want) in places.iter().enumerate() {
+                    assert_eq!(place_of_with(&t, pos, &mut pl), *want);
+                    assert_eq!(node_depth(&t, pos), want.0);
+                    assert_eq!(binders_above(&t, pos), want.1);
+                }
+            }
+        }
     }
 
     #[test]

@@ -28,12 +28,13 @@
 //! a whole trace, and every trace of one start term, lands in one split.
 
 use crate::perm::Perm;
-use crate::reduce::{trace_with, Status, Strategy};
+use crate::printed::PrintedTrace;
+use crate::reduce::{Status, Strategy};
 use crate::rng::Rng;
 use crate::sample::Sampler;
 use crate::schedule::Cell;
 use crate::split::Splitter;
-use crate::term::{depth, place_of, to_named, write_term, write_token_ids, Node};
+use crate::term::{depth_with, place_of_with, to_named, write_token_ids, Node};
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -343,10 +344,14 @@ fn push_num(out: &mut Vec<u8>, v: usize) {
     out.extend_from_slice(&buf[i..]);
 }
 
-fn json_term(t: &[Node], out: &mut Vec<u8>) {
-    out.push(b'"');
-    write_term(t, b"\\\\", out);
-    out.push(b'"');
+/// 16 lowercase hex digits of `v` (as `format!("{v:016x}")`).
+fn hex16(v: u64) -> [u8; 16] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 16];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = HEX[((v >> (60 - 4 * i)) & 15) as usize];
+    }
+    out
 }
 
 /// Indices of the steps kept when a trace has `n` steps and at most `k` are wanted.
@@ -416,7 +421,7 @@ fn make_chunk(
     let cell = &cfg.cells[ci];
     let mut out = ChunkOut {
         cell: ci,
-        buf: Vec::with_capacity(cfg.chunk_traces * 4096),
+        buf: Vec::with_capacity(cfg.chunk_traces * 16384),
         traces: Vec::new(),
         drawn: 0,
         normal_starts: 0,
@@ -426,8 +431,10 @@ fn make_chunk(
     };
     let mut start: Vec<Node> = Vec::new();
     let mut text: Vec<u8> = Vec::new();
-    let mut jt: Vec<u8> = Vec::new();
     let mut named: Vec<Option<String>> = Vec::new();
+    let mut tr = PrintedTrace::new();
+    let mut scratch: Vec<usize> = Vec::new();
+    let mut places: Vec<(usize, usize)> = Vec::new();
     for t in 0..cfg.chunk_traces {
         let m = j as u128 * cfg.chunk_traces as u128 + t as u128;
         let free = match &draw.perm {
@@ -449,12 +456,12 @@ fn make_chunk(
             }
         };
         out.drawn += 1;
-        let tr = trace_with(&start, cfg.max_steps, cfg.max_size, cfg.strategy);
+        tr.run(&start, cfg.max_steps, cfg.max_size, cfg.strategy);
         if tr.steps() == 0 {
             // No step taken: a normal form (a record only without redex_only), or a start
             // whose first reduct exceeds max_size, which is not a normal form and has no
             // target within the cap: it gives no record.
-            if tr.status == Status::SizeCap {
+            if tr.status() == Status::SizeCap {
                 out.capped_starts += 1;
                 continue;
             }
@@ -463,41 +470,54 @@ fn make_chunk(
                 continue;
             }
         }
+        // The plain text of the start term (its JSON text with `\\` read as `\`).
         text.clear();
-        write_term(&start, b"\\", &mut text);
-        let tid = format!("{:016x}", xxh3_64(&text));
+        let mut esc = false;
+        for &c in tr.text(0) {
+            if c == b'\\' && !esc {
+                esc = true;
+                continue;
+            }
+            esc = false;
+            text.push(c);
+        }
+        let tid_buf = hex16(xxh3_64(&text));
+        let tid: &[u8] = &tid_buf;
         // The split key is the trace id (a hash of the start term), which every record
         // carries: a start term lands in one split, and any record names its own key.
         // (With an out-of-distribution split, the trace's steps / start size / start
         // depth decide instead: still a function of the start term alone.)
-        let start_depth = depth(&start);
+        let start_depth = depth_with(&start, &mut scratch);
         let split = match cfg.split_by {
-            None => splitter.split(tid.as_bytes()) as u8,
+            None => splitter.split(tid) as u8,
             Some(SplitBy::Steps) => SplitBy::split(tr.steps(), cfg.split_at),
             Some(SplitBy::Size) => SplitBy::split(start.len(), cfg.split_at),
             Some(SplitBy::Depth) => SplitBy::split(start_depth, cfg.split_at),
         };
+        let status = tr.status();
         let mut t = TraceOut {
             start: if free { xxh3_128(&text) } else { 0 },
             free,
             start_text: String::from_utf8(text.clone()).expect("ASCII"),
             split,
             steps: tr.steps(),
-            status: tr.status,
+            status,
             examples: Vec::new(),
         };
-        let status = tr.status.as_str();
+        let status = status.as_str();
         if cfg.whole_trace || tr.steps() == 0 {
             // One record: the start and its last term (input == target only for a normal form).
             let b0 = out.buf.len();
-            let last = tr.terms.last().expect("non-empty");
+            let last_i = tr.len() - 1;
+            let last = tr.term(last_i);
             let buf = &mut out.buf;
             buf.extend_from_slice(b"{\"id\":\"");
-            buf.extend_from_slice(tid.as_bytes());
-            buf.extend_from_slice(b"-0\",\"input\":");
-            json_term(&start, buf);
-            buf.extend_from_slice(b",\"target\":");
-            json_term(last, buf);
+            buf.extend_from_slice(tid);
+            buf.extend_from_slice(b"-0\",\"input\":\"");
+            buf.extend_from_slice(tr.text(0));
+            buf.extend_from_slice(b"\",\"target\":\"");
+            buf.extend_from_slice(tr.text(last_i));
+            buf.push(b'"');
             if cfg.named {
                 buf.extend_from_slice(b",\"input_named\":\"");
                 buf.extend_from_slice(to_named(&start).as_bytes());
@@ -515,25 +535,26 @@ fn make_chunk(
             }
             if cfg.whole_trace {
                 buf.extend_from_slice(b",\"trace\":[");
-                for (i, term) in tr.terms.iter().enumerate() {
+                for i in 0..tr.len() {
                     if i > 0 {
                         buf.push(b',');
                     }
-                    json_term(term, buf);
+                    buf.push(b'"');
+                    buf.extend_from_slice(tr.text(i));
+                    buf.push(b'"');
                 }
                 buf.extend_from_slice(b"]");
             }
             buf.extend_from_slice(b",\"meta\":{\"step\":0,\"total_steps\":");
             push_num(buf, tr.steps());
-            push_steps_to_nf(buf, tr.status, tr.steps());
+            push_steps_to_nf(buf, tr.status(), tr.steps());
             buf.extend_from_slice(b",\"size\":");
             push_num(buf, start.len());
             buf.extend_from_slice(b",\"depth\":");
-            let d = depth(&start);
-            push_num(buf, d);
+            push_num(buf, start_depth);
             if cfg.whole_trace {
                 buf.extend_from_slice(b",\"redexes\":[");
-                for (i, r) in tr.redexes.iter().enumerate() {
+                for (i, r) in tr.redexes().iter().enumerate() {
                     if i > 0 {
                         buf.push(b',');
                     }
@@ -550,7 +571,7 @@ fn make_chunk(
             buf.extend_from_slice(b"\",\"strategy\":\"");
             buf.extend_from_slice(cfg.strategy.as_str().as_bytes());
             buf.extend_from_slice(b"\",\"trace_id\":\"");
-            buf.extend_from_slice(tid.as_bytes());
+            buf.extend_from_slice(tid);
             buf.extend_from_slice(b"\",\"cell\":\"");
             buf.extend_from_slice(draw.name.as_bytes());
             push_start_fields(buf, cfg, start.len(), start_depth);
@@ -558,51 +579,46 @@ fn make_chunk(
             t.examples.push(Example {
                 line: b0..out.buf.len(),
                 size: start.len() as u32,
-                depth: d as u32,
+                depth: start_depth as u32,
                 redex_depth: -1,
                 redex_lambdas: -1,
                 tokens: toks,
             });
         } else {
-            // Each term is printed once (it is the target of one step and the input of the
-            // next), already JSON-escaped, and lines are assembled by copying.
-            let mut spans: Vec<Option<std::ops::Range<usize>>> = vec![None; tr.terms.len()];
-            jt.clear();
-            let mut span = |i: usize, jt: &mut Vec<u8>| -> std::ops::Range<usize> {
-                if let Some(r) = &spans[i] {
-                    return r.clone();
-                }
-                let b0 = jt.len();
-                write_term(&tr.terms[i], b"\\\\", jt);
-                spans[i] = Some(b0..jt.len());
-                b0..jt.len()
-            };
+            // Each term's text was printed once by the trace (it is the target of one step
+            // and the input of the next); lines are assembled by copying.
             if cfg.named {
                 named.clear();
-                named.resize(tr.terms.len(), None);
+                named.resize(tr.len(), None);
             }
-            for s in kept_steps(tr.steps(), cfg.max_examples_per_trace) {
-                let (inp, pos) = (&tr.terms[s], tr.redexes[s]);
-                let (ri, ro) = (span(s, &mut jt), span(s + 1, &mut jt));
-                let d = depth(inp);
-                let (rd, rl) = place_of(inp, pos);
+            let steps = tr.steps();
+            let kept = kept_steps(steps, cfg.max_examples_per_trace);
+            t.examples.reserve(kept.len());
+            for s in kept {
+                let (inp, pos) = (tr.term(s), tr.redex(s));
+                let d = if s == 0 {
+                    start_depth
+                } else {
+                    depth_with(inp, &mut scratch)
+                };
+                let (rd, rl) = place_of_with(inp, pos, &mut places);
                 let b0 = out.buf.len();
                 let buf = &mut out.buf;
                 buf.extend_from_slice(b"{\"id\":\"");
-                buf.extend_from_slice(tid.as_bytes());
+                buf.extend_from_slice(tid);
                 buf.push(b'-');
                 push_num(buf, s);
                 buf.extend_from_slice(b"\",\"input\":\"");
-                buf.extend_from_slice(&jt[ri]);
+                buf.extend_from_slice(tr.text(s));
                 buf.extend_from_slice(b"\",\"target\":\"");
-                buf.extend_from_slice(&jt[ro]);
+                buf.extend_from_slice(tr.text(s + 1));
                 buf.push(b'"');
                 if cfg.named {
                     for (key, i) in [
                         (&b",\"input_named\":\""[..], s),
                         (b",\"target_named\":\"", s + 1),
                     ] {
-                        let nm = named[i].get_or_insert_with(|| to_named(&tr.terms[i]));
+                        let nm = named[i].get_or_insert_with(|| to_named(tr.term(i)));
                         buf.extend_from_slice(key);
                         buf.extend_from_slice(nm.as_bytes());
                         buf.push(b'"');
@@ -613,14 +629,14 @@ fn make_chunk(
                     buf.extend_from_slice(b",\"input_ids\":[");
                     toks.0 = write_token_ids(inp, buf) as u32;
                     buf.extend_from_slice(b"],\"target_ids\":[");
-                    toks.1 = write_token_ids(&tr.terms[s + 1], buf) as u32;
+                    toks.1 = write_token_ids(tr.term(s + 1), buf) as u32;
                     buf.push(b']');
                 }
                 buf.extend_from_slice(b",\"meta\":{\"step\":");
                 push_num(buf, s);
                 buf.extend_from_slice(b",\"total_steps\":");
-                push_num(buf, tr.steps());
-                push_steps_to_nf(buf, tr.status, tr.steps() - s);
+                push_num(buf, steps);
+                push_steps_to_nf(buf, tr.status(), steps - s);
                 buf.extend_from_slice(b",\"size\":");
                 push_num(buf, inp.len());
                 buf.extend_from_slice(b",\"depth\":");
@@ -636,7 +652,7 @@ fn make_chunk(
                 buf.extend_from_slice(b"\",\"strategy\":\"");
                 buf.extend_from_slice(cfg.strategy.as_str().as_bytes());
                 buf.extend_from_slice(b"\",\"trace_id\":\"");
-                buf.extend_from_slice(tid.as_bytes());
+                buf.extend_from_slice(tid);
                 buf.extend_from_slice(b"\",\"cell\":\"");
                 buf.extend_from_slice(draw.name.as_bytes());
                 push_start_fields(buf, cfg, start.len(), start_depth);
