@@ -313,14 +313,57 @@ def test_curriculum_orders_records_across_and_within_shards(tmp_path, dataset_by
         assert abs(cells[cell] / 2000 - share) <= 0.02
 
 
-def test_curriculum_needs_the_run_size(tmp_path):
+def test_curriculum_through_the_plain_datacore_runner(tmp_path, dataset_bytes):
+    # datacore's ShardTask carries the run's n (total): no records= needed, and the dataset is the
+    # one lambdagen.generate makes (which no longer passes records= either)
+    cfg = LambdaConfig(curriculum=True, **SMALL)
+    gen = LambdaGenerator(cfg)
+    build_dataset(gen, tmp_path / "x", 900, 4, executor="inline", shard_size=300, compress=None, progress=False)
+    generate(tmp_path / "g", 900, seed=4, config=cfg, shard_size=300, compress=None, workers=1, executor="inline")
+    assert dataset_bytes(tmp_path / "x") == dataset_bytes(tmp_path / "g")
+    ranks = []
+    for part in sorted((tmp_path / "x" / "train").glob("part-*")):
+        cells = {"16x6": 0, "24x8": 1, "30x9": 2}
+        ranks.append([cells[orjson.loads(line)["meta"]["cell"]] for line in part.read_bytes().splitlines()])
+    assert ranks[0][0] == 0 and ranks[-1][-1] == 2
+    assert all(a[-1] <= b[0] for a, b in zip(ranks, ranks[1:]))
+    # records= still accepted when it is the run's n; a different one is refused in one line
+    build_dataset(
+        attrs.evolve(gen, records=900), tmp_path / "r", 900, 4, executor="inline", shard_size=300, compress=None, progress=False
+    )
+    assert dataset_bytes(tmp_path / "r") == dataset_bytes(tmp_path / "x")
+    with pytest.raises(DatacoreError, match=r"records=500\) does not match the run's record count 900"):
+        build_dataset(attrs.evolve(gen, records=500), tmp_path / "y", 900, 4, executor="inline", shard_size=300, progress=False)
+    assert not any((tmp_path / "y").glob("*/part-*"))
+
+
+def test_curriculum_needs_the_run_size_on_a_hand_made_task():
+    from datacore import ShardTask, Telemetry
+
     gen = LambdaGenerator(LambdaConfig(curriculum=True, **SMALL))
     with pytest.raises(DatacoreError, match="curriculum needs the run's record count"):
-        build_dataset(gen, tmp_path / "x", 300, 1, executor="inline", shard_size=300, progress=False)
-    assert not any((tmp_path / "x").glob("*/part-*"))
-    wrong = attrs.evolve(gen, records=500)
-    with pytest.raises(DatacoreError, match="the run's record count is 500"):
-        build_dataset(wrong, tmp_path / "y", 300, 1, executor="inline", shard_size=300, progress=False)
+        list(gen.generate_shard(ShardTask(index=0, seed=1, count=100, start=0), Telemetry()))
+
+
+def test_small_cell_permutation_is_keyed_by_the_run_seed(tmp_path, read_dataset):
+    # without run_seed=, the run's seed (ShardTask.run_seed) keys the small cells' permutations,
+    # so two seeds do not draw the same start terms
+    cfg = LambdaConfig(schedule="12x6", max_steps=20, redex_only=False, whole_trace=True)
+    starts = []
+    for seed in (1, 2):
+        build_dataset(
+            LambdaGenerator(cfg),
+            tmp_path / str(seed),
+            200,
+            seed,
+            executor="inline",
+            shard_size=100,
+            compress=None,
+            progress=False,
+        )
+        starts.append({r["input"] for recs in read_dataset(tmp_path / str(seed)).values() for r in recs})
+    assert len(starts[0]) == len(starts[1]) == 200
+    assert len(starts[0] & starts[1]) < 50
 
 
 def test_num_shards_is_no_longer_part_of_the_config():

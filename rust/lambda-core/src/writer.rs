@@ -914,7 +914,7 @@ pub fn run_shard(
         .collect();
     if cfg.curriculum && (place.total == 0 || place.start + count as u64 > place.total) {
         return Err(format!(
-            "curriculum needs the run's record count (LambdaGenerator(records=n)): shard {} covers records {}..{} of a run of {}",
+            "curriculum needs the run's record count (ShardTask.total, which datacore sets): shard {} covers records {}..{} of a run of {}",
             place.index,
             place.start,
             place.start + count as u64,
@@ -927,7 +927,7 @@ pub fn run_shard(
         && place.start + count as u64 != place.total
     {
         return Err(format!(
-            "curriculum: the last shard ends at record {}, but the run's record count is {} (LambdaGenerator(records=n) must be the run's n)",
+            "curriculum: the last shard ends at record {}, but the run's record count is {} (ShardTask.total must be the run's n)",
             place.start + count as u64,
             place.total
         ));

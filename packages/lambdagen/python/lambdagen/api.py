@@ -43,7 +43,7 @@ def generate(
     if config.split_by and tuple(split_ratios) != (0.8, 0.1, 0.1):
         raise ScheduleError("split_by decides the splits itself; it cannot be combined with split_ratios")
     res = build_dataset(
-        LambdaGenerator(config, run_seed=seed, records=n),
+        LambdaGenerator(config, run_seed=seed),
         out,
         n,
         seed,

@@ -122,7 +122,7 @@ def generate(
         split_at=split_at,
         curriculum=curriculum,
     )
-    res = run_generate(LambdaGenerator(config, run_seed=opts.seed, records=opts.n), opts)
+    res = run_generate(LambdaGenerator(config, run_seed=opts.seed), opts)
     if tokens:  # vocab.json itself is one of the generator's dataset files
         from .tokens import vocab_document
 

@@ -43,16 +43,17 @@ class LambdaGenerator:
     than 2^96 terms are distinct across the whole run: trace ``m`` of a cell in shard ``i``
     takes rank ``perm(m * shards + i)``, ``shards`` being the run's shard count from each
     ``ShardTask.shards`` (datacore sets it; a hand-made task without it leaves start terms
-    distinct within its shard alone) and ``perm`` keyed by ``run_seed`` (the run's seed, set by
-    :func:`lambdagen.generate` and the CLI).  ``records`` (the run's ``n``) is needed only with
-    ``config.curriculum``.  No other deduplication: traces are kept whole.  With
+    distinct within its shard alone) and ``perm`` keyed by the run's seed (``ShardTask.run_seed``;
+    ``run_seed=`` overrides it, and keys hand-made tasks that carry none).  A curriculum needs the
+    run's ``n``, which datacore passes as ``ShardTask.total`` (``records=n`` is still accepted and
+    must then match it).  No other deduplication: traces are kept whole.  With
     ``config.split_by`` the split is out of distribution (:meth:`split_of`).
     ``write_shard_files`` hands the whole shard to the Rust core (rayon over chunks);
     ``generate_shard`` yields the same records as dicts (for executors that need them).
     """
 
     config: LambdaConfig = attrs.field(factory=LambdaConfig)
-    run_seed: int = attrs.field(default=0)
+    run_seed: int | None = attrs.field(default=None)
     records: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     name: str = attrs.field(default="lambdagen", init=False)
     version: str = attrs.field(default=__version__, init=False)
@@ -91,9 +92,10 @@ class LambdaGenerator:
 
     def config_dict(self) -> dict[str, Any]:
         """Full JSON config (stored in the manifest and compared on resume), with the split rule
-        in words (``split_rule``, None for the hash split); ``records`` only with a curriculum."""
+        in words (``split_rule``, None for the hash split); ``records`` only when given with a
+        curriculum (the run's ``n`` is in the manifest anyway)."""
         d = {**self.config.to_dict(), "run_seed": self.run_seed, "split_rule": self.config.split_rule()}
-        if self.config.curriculum:
+        if self.config.curriculum and self.records:
             d["records"] = self.records
         return d
 
@@ -129,6 +131,20 @@ class LambdaGenerator:
             raise ScheduleError(f"record {record.get('id')!r}: no meta.trace_id, which is its split key")
         return tid
 
+    def _run_seed(self, task: ShardTask) -> int:
+        """The seed keying the small cells' permutations: ``run_seed=`` if given, else the run's."""
+        seed = self.run_seed if self.run_seed is not None else task.run_seed
+        return (seed or 0) & (2**64 - 1)
+
+    def _total(self, task: ShardTask) -> int:
+        """The run's record count: ``ShardTask.total`` (datacore sets it), else ``records=``."""
+        if task.total and self.records and task.total != self.records:
+            raise ScheduleError(
+                f"LambdaGenerator(records={self.records}) does not match the run's record count {task.total}; "
+                "leave records= out (datacore passes the run's n to every shard)"
+            )
+        return task.total or self.records
+
     def _threads(self) -> int:
         return self.config.threads or int(os.environ.get("LAMBDAGEN_THREADS", "0") or 0)
 
@@ -151,9 +167,9 @@ class LambdaGenerator:
                 self._threads(),
                 task.index,
                 task.shards,
-                self.run_seed & (2**64 - 1),
+                self._run_seed(task),
                 task.start,
-                self.records,
+                self._total(task),
             )
         except RuntimeError as e:
             # The core removed what it had written; make sure of it (no partial files).
@@ -179,9 +195,9 @@ class LambdaGenerator:
                 self._threads(),
                 task.index,
                 task.shards,
-                self.run_seed & (2**64 - 1),
+                self._run_seed(task),
                 task.start,
-                self.records,
+                self._total(task),
             )
         except RuntimeError as e:
             raise ScheduleError(str(e)) from None
