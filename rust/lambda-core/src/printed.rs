@@ -39,6 +39,15 @@ pub struct PrintedTrace {
     ends: Vec<u32>,
     next_starts: Vec<u32>,
     next_ends: Vec<u32>,
+    /// Ancestors and abstractions above each node of the current term.
+    anc: Vec<u32>,
+    lams: Vec<u32>,
+    next_anc: Vec<u32>,
+    next_lams: Vec<u32>,
+    /// Depth (height) of each term.
+    depths: Vec<u32>,
+    /// (ancestors, abstractions above) of each step's redex.
+    places: Vec<(u32, u32)>,
     stack: Vec<u32>,
     scratch: Scratch,
 }
@@ -56,26 +65,36 @@ const ST_ARG: u32 = 2;
 
 /// Append the JSON-escaped text of `t` to `out`, recording for node `i` of `t` the text start
 /// (`starts`) and the end of its subterm's text (`ends`), both as `out.len() - base`.
+/// Also records each node's ancestors (`anc`) and abstractions above it (`lams`), counting
+/// from `above` = those of `t`'s root in the whole term.
+#[allow(clippy::too_many_arguments)]
 fn print_with_offsets(
     t: &[Node],
     out: &mut Vec<u8>,
     base: usize,
     starts: &mut [u32],
     ends: &mut [u32],
+    anc: &mut [u32],
+    lams: &mut [u32],
+    above: (u32, u32),
     stack: &mut Vec<u32>,
 ) {
     stack.clear();
+    let mut nlam = above.1;
     // Worst case per node: "(", " ", ")" for an application (3), "\\" for an abstraction
     // (2), digits for a variable; indices above 99 reserve as they come.
     out.reserve(3 * t.len() + 8);
     for (i, &n) in t.iter().enumerate() {
         starts[i] = (out.len() - base) as u32;
+        anc[i] = above.0 + stack.len() as u32;
+        lams[i] = nlam;
         if n == APP {
             out.push(b'(');
             stack.push((i as u32) << 2 | ST_FUN);
         } else if n == LAM {
             out.extend_from_slice(b"\\\\");
             stack.push((i as u32) << 2 | ST_LAM);
+            nlam += 1;
         } else {
             let v = n - VAR0;
             if v < 10 {
@@ -103,6 +122,8 @@ fn print_with_offsets(
                 }
                 if st == ST_ARG {
                     out.push(b')');
+                } else {
+                    nlam -= 1;
                 }
                 ends[idx] = (out.len() - base) as u32;
                 stack.pop();
@@ -127,6 +148,12 @@ impl PrintedTrace {
             ends: Vec::new(),
             next_starts: Vec::new(),
             next_ends: Vec::new(),
+            anc: Vec::new(),
+            lams: Vec::new(),
+            next_anc: Vec::new(),
+            next_lams: Vec::new(),
+            depths: Vec::new(),
+            places: Vec::new(),
             stack: Vec::new(),
             scratch: Scratch::default(),
         }
@@ -162,6 +189,18 @@ impl PrintedTrace {
         &self.redexes
     }
 
+    /// Depth (height) of term `i`, as [`crate::term::depth`].
+    pub fn depth(&self, i: usize) -> usize {
+        self.depths[i] as usize
+    }
+
+    /// (ancestors, abstractions among them) of step `i`'s redex in term `i`, as
+    /// [`crate::term::place_of`].
+    pub fn place(&self, i: usize) -> (usize, usize) {
+        let (a, l) = self.places[i];
+        (a as usize, l as usize)
+    }
+
     /// Nodes of term `i` (0 = the start).
     pub fn term(&self, i: usize) -> &[Node] {
         &self.nodes[self.node_off[i]..self.node_off[i + 1]]
@@ -187,15 +226,23 @@ impl PrintedTrace {
         self.hashes.push(xxh3_64(as_bytes(start)));
         self.starts.resize(start.len(), 0);
         self.ends.resize(start.len(), 0);
+        self.anc.resize(start.len(), 0);
+        self.lams.resize(start.len(), 0);
         print_with_offsets(
             start,
             &mut self.text,
             0,
             &mut self.starts,
             &mut self.ends,
+            &mut self.anc,
+            &mut self.lams,
+            (0, 0),
             &mut self.stack,
         );
         self.text_off.push(self.text.len());
+        self.depths.clear();
+        self.depths.push(max_of(&self.anc));
+        self.places.clear();
         self.status = loop {
             let k = self.len() - 1;
             let cur = &self.nodes[self.node_off[k]..self.node_off[k + 1]];
@@ -220,7 +267,9 @@ impl PrintedTrace {
                 self.hashes.push(h);
             }
             let old_end = skip(cur, pos);
+            self.places.push((self.anc[pos], self.lams[pos]));
             self.print_reduct(k, pos, old_end);
+            self.depths.push(max_of(&self.anc));
             self.redexes.push(pos);
             self.nodes.extend_from_slice(&self.next);
             self.node_off.push(self.nodes.len());
@@ -244,14 +293,26 @@ impl PrintedTrace {
         self.text.extend_from_within(t0..t0 + a);
         self.next_starts.resize(new_len, 0);
         self.next_ends.resize(new_len, 0);
+        self.next_anc.resize(new_len, 0);
+        self.next_lams.resize(new_len, 0);
         print_with_offsets(
             &self.next[pos..new_end],
             &mut self.text,
             base,
             &mut self.next_starts[pos..new_end],
             &mut self.next_ends[pos..new_end],
+            &mut self.next_anc[pos..new_end],
+            &mut self.next_lams[pos..new_end],
+            (self.anc[pos], self.lams[pos]),
             &mut self.stack,
         );
+        // Outside the new subterm every node keeps its ancestors.
+        self.next_anc[..pos].copy_from_slice(&self.anc[..pos]);
+        self.next_lams[..pos].copy_from_slice(&self.lams[..pos]);
+        self.next_anc[new_end..].copy_from_slice(&self.anc[old_end..old_len]);
+        self.next_lams[new_end..].copy_from_slice(&self.lams[old_end..old_len]);
+        std::mem::swap(&mut self.anc, &mut self.next_anc);
+        std::mem::swap(&mut self.lams, &mut self.next_lams);
         let new_b = self.text.len() - base;
         self.text.extend_from_within(t0 + b..t1);
         self.text_off.push(self.text.len());
@@ -280,13 +341,18 @@ impl PrintedTrace {
     }
 }
 
+/// Largest value (0 for none).
+fn max_of(v: &[u32]) -> u32 {
+    v.iter().copied().max().unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::reduce::trace_with;
     use crate::rng::Rng;
     use crate::sample::Sampler;
-    use crate::term::write_term;
+    use crate::term::{depth, place_of, write_term};
 
     fn json(t: &[Node]) -> Vec<u8> {
         let mut v = Vec::new();
@@ -302,9 +368,9 @@ mod tests {
         let mut pt = PrintedTrace::new();
         let mut steps = 0;
         for strategy in Strategy::ALL {
-            for (size, depth) in [(12, 6), (25, 8), (40, 9), (60, 10)] {
+            for (size, dmax) in [(12, 6), (25, 8), (40, 9), (60, 10)] {
                 for _ in 0..150 {
-                    s.sample(size, depth, &mut rng, &mut t).unwrap();
+                    s.sample(size, dmax, &mut rng, &mut t).unwrap();
                     let want = trace_with(&t, 30, 90, strategy);
                     pt.run(&t, 30, 90, strategy);
                     assert_eq!(pt.status(), want.status);
@@ -313,6 +379,10 @@ mod tests {
                     for (i, term) in want.terms.iter().enumerate() {
                         assert_eq!(pt.term(i), &term[..]);
                         assert_eq!(pt.text(i), &json(term)[..], "{strategy:?} step {i}");
+                        assert_eq!(pt.depth(i), depth(term));
+                        if i < want.redexes.len() {
+                            assert_eq!(pt.place(i), place_of(term, want.redexes[i]));
+                        }
                     }
                     steps += pt.steps();
                 }

@@ -34,7 +34,7 @@ use crate::rng::Rng;
 use crate::sample::Sampler;
 use crate::schedule::Cell;
 use crate::split::Splitter;
-use crate::term::{depth_with, place_of_with, to_named, write_token_ids, Node};
+use crate::term::{to_named, write_token_ids, Node};
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -433,8 +433,6 @@ fn make_chunk(
     let mut text: Vec<u8> = Vec::new();
     let mut named: Vec<Option<String>> = Vec::new();
     let mut tr = PrintedTrace::new();
-    let mut scratch: Vec<usize> = Vec::new();
-    let mut places: Vec<(usize, usize)> = Vec::new();
     for t in 0..cfg.chunk_traces {
         let m = j as u128 * cfg.chunk_traces as u128 + t as u128;
         let free = match &draw.perm {
@@ -487,7 +485,7 @@ fn make_chunk(
         // carries: a start term lands in one split, and any record names its own key.
         // (With an out-of-distribution split, the trace's steps / start size / start
         // depth decide instead: still a function of the start term alone.)
-        let start_depth = depth_with(&start, &mut scratch);
+        let start_depth = tr.depth(0);
         let split = match cfg.split_by {
             None => splitter.split(tid) as u8,
             Some(SplitBy::Steps) => SplitBy::split(tr.steps(), cfg.split_at),
@@ -596,12 +594,8 @@ fn make_chunk(
             t.examples.reserve(kept.len());
             for s in kept {
                 let (inp, pos) = (tr.term(s), tr.redex(s));
-                let d = if s == 0 {
-                    start_depth
-                } else {
-                    depth_with(inp, &mut scratch)
-                };
-                let (rd, rl) = place_of_with(inp, pos, &mut places);
+                let d = tr.depth(s);
+                let (rd, rl) = tr.place(s);
                 let b0 = out.buf.len();
                 let buf = &mut out.buf;
                 buf.extend_from_slice(b"{\"id\":\"");
