@@ -124,3 +124,23 @@ def test_no_word_word_number_free_text(objects, traces):
         m = rx.findall(t.request.text)
         bad += [("request", x) for x in m]
     assert not bad, bad[:10]
+
+
+def test_fast_random_draws_what_random_random_draws():
+    from gatling_sid.values import FastRandom
+
+    for seed in range(30):
+        a, b = random.Random(seed), FastRandom(seed)
+        for i in range(300):
+            seq = "abcdefghij"[: 1 + i % 10]
+            lo, hi = i % 7 - 3, i % 7 - 3 + i % 50
+            assert a.choice(seq) == b.choice(seq)
+            assert a.randint(lo, hi) == b.randint(lo, hi)
+            assert a.randrange(1 + i) == b.randrange(1 + i)
+            assert a.randrange(2, 9 + i, 3) == b.randrange(2, 9 + i, 3)
+            assert a.sample(range(40), 3) == b.sample(range(40), 3)
+        assert a.getstate() == b.getstate()
+    with pytest.raises(IndexError):
+        FastRandom(0).choice([])
+    with pytest.raises(ValueError):
+        FastRandom(0).randint(3, 2)

@@ -35,6 +35,7 @@ from .procedural import INTENTS, ProceduralOracle
 from .registry import DomainRegistry
 from .user_sim import USER_SIMULATORS
 from .validator import TraceValidator
+from .values import FastRandom
 
 __all__ = ["GatlingConfig", "GatlingGenerator"]
 
@@ -226,7 +227,7 @@ class GatlingGenerator:
             oracle.domain_names = sorted(self.config.domains)
         validator = TraceValidator(reg)
         mutator = Mutator(reg)
-        rng = random.Random(task.seed)
+        rng = FastRandom(task.seed)  # the same draws as random.Random, faster
         sim = None
         if self.config.user_simulator != "procedural" and self.config.dialogues:
             from .user_sim import LLMUserSimulator

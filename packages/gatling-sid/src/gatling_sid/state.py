@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import random
 from typing import Any
 
 import attrs
@@ -36,7 +35,7 @@ import orjson
 
 from .models import GoldTrace
 from .registry import Domain, DomainRegistry
-from .values import from_pattern, full_name, rand_date, value_for
+from .values import FastRandom, from_pattern, full_name, rand_date, value_for
 
 __all__ = ["GradeReport", "World", "grade"]
 
@@ -69,7 +68,7 @@ class World:
     def __init__(self, registry: DomainRegistry, domain: str | Domain, seed: int, min_records: int = 1) -> None:
         self.registry = registry
         self.d = d = registry.domain(domain) if isinstance(domain, str) else domain
-        self.rng = rng = random.Random(seed)
+        self.rng = rng = FastRandom(seed)
         self.skey, self.ekey = f"{d.subject}_id", f"{d.entity}_id"
         cache = registry.__dict__.setdefault("_world_shapes", {})  # per registry: what the tools say, once
         shape = cache.get(d.name)
@@ -153,7 +152,7 @@ class World:
         if base is None:
             base = {}
             if self.get_tool is not None:
-                r = random.Random(rec["seed"])
+                r = FastRandom(rec["seed"])
                 for k, sub in self.get_tool.output_schema["properties"].items():
                     base[k] = value_for(r, sub, k)
             self._drawn[eid] = base

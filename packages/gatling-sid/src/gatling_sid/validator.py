@@ -190,7 +190,11 @@ class TraceValidator:
                 elif pos[dep] >= i:
                     out.append(Violation("structure.order", c.id, f"depends on {dep}, which comes later"))
         order: list[str] = []
-        if dag_ok:
+        if dag_ok and not out:
+            # every id unique and every dependency listed earlier: the list order is a topological
+            # order (what topological_order() would return), and the graph has no cycle
+            order = list(by)
+        elif dag_ok:
             try:
                 order = trace.graph.topological_order()
             except GraphError as e:

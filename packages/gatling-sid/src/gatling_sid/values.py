@@ -8,9 +8,9 @@ Field names pick realistic text (names, notes, subjects) where the schema allows
 
 from __future__ import annotations
 
-import datetime as _dt
 import random
 import re
+from collections.abc import Callable
 from typing import Any
 
 from .errors import GatlingError
@@ -333,9 +333,41 @@ def from_pattern(rng: random.Random, pat: str) -> str:
     return "".join(out)
 
 
+class FastRandom(random.Random):
+    """``random.Random`` with the same draws, minus two layers of Python calls on the hot paths.
+
+    ``choice``, ``randint`` and one-argument ``randrange`` go straight to ``_randbelow`` exactly as
+    CPython's own methods do (``seq[_randbelow(len(seq))]``, ``a + _randbelow(b - a + 1)``), so a
+    seeded run gives the same values and the same state after each draw (a test compares them
+    with ``random.Random``); anything unusual (floats, steps, empty ranges) goes to the base class.
+    """
+
+    _randbelow: Callable[[int], int]  # CPython's (not in the type stubs); an annotation only, nothing is shadowed
+
+    def choice(self, seq: Any) -> Any:
+        """Same as ``random.Random.choice``."""
+        n = len(seq)
+        if not n:
+            raise IndexError("Cannot choose from an empty sequence")
+        return seq[self._randbelow(n)]
+
+    def randint(self, a: int, b: int) -> int:
+        """Same as ``random.Random.randint``."""
+        if type(a) is int and type(b) is int and b >= a:
+            return a + self._randbelow(b - a + 1)
+        return super().randint(a, b)
+
+    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:  # type: ignore[override]
+        """Same as ``random.Random.randrange``."""
+        if stop is None and step == 1 and type(start) is int and start > 0:
+            return self._randbelow(start)
+        return super().randrange(start, stop, step)
+
+
 def rand_date(rng: random.Random, lo: int = 2024, hi: int = 2027) -> str:
     """An ISO date between Jan 1 of ``lo`` and Dec 28 of ``hi``."""
-    return _dt.date(rng.randint(lo, hi), rng.randint(1, 12), rng.randint(1, 28)).isoformat()
+    y, m, d = rng.randint(lo, hi), rng.randint(1, 12), rng.randint(1, 28)
+    return f"{y:04d}-{m:02d}-{d:02d}"  # always a real date (day <= 28): what date().isoformat() gives
 
 
 # Dates by what the field means.  Worlds keep their clock in 2026 (state.World), so "past" ends
@@ -369,8 +401,13 @@ def date_kind(name: str) -> str:
 
 def date_for(rng: random.Random, name: str) -> str:
     """An ISO date that fits the meaning of the field ``name`` (see :func:`date_kind`)."""
-    lo, hi = DATE_RANGES[date_kind(name)]
-    return rand_date(rng, lo, hi)
+    span = _date_spans.get(name)
+    if span is None:
+        span = _date_spans[name] = DATE_RANGES[date_kind(name)]
+    return rand_date(rng, *span)
+
+
+_date_spans: dict[str, tuple[int, int]] = {}
 
 
 _PAIRS = (
@@ -408,53 +445,75 @@ def fit_text(text: str, lo: int, hi: int, pad: str = " ok") -> str:
     return text[:hi].rstrip() if len(text[:hi].rstrip()) >= lo else text[:hi]
 
 
-def _plain_text(rng: random.Random, name: str) -> str:
-    """A sensible phrase for a free-text field called ``name``."""
-    n = name.lower()
+_Maker = Callable[[random.Random], str]
+_makers: dict[str, _Maker] = {}
+
+
+def _pick(pool: tuple[str, ...]) -> _Maker:
+    return lambda rng: rng.choice(pool)
+
+
+def _text_maker(n: str) -> _Maker:
+    """How to draw free text for a field called ``n`` (lower case); decided once per name."""
     if n.endswith("last4"):
-        return f"{rng.randrange(10000):04d}"
+        return lambda rng: f"{rng.randrange(10000):04d}"
     if n in _NOTES:
-        return "; ".join(rng.sample(NOTE_BITS, rng.randint(1, 3)))
+        return lambda rng: "; ".join(rng.sample(NOTE_BITS, rng.randint(1, 3)))
     if any(w in n for w in _PERSON) or n in ("approver", "inspector", "hygienist"):
-        return full_name(rng)
+        return full_name
     if n in ("display_name", "profile_name", "platform_user"):
-        return f"{rng.choice(FIRST)} {rng.choice(LAST)[0]}."
+        return lambda rng: f"{rng.choice(FIRST)} {rng.choice(LAST)[0]}."
     if any(w in n for w in _PLACE):
-        return f"{rng.choice(_PHRASES['place'])} {n.rsplit('_', 1)[-1]}"
+        places, suffix = _PHRASES["place"], n.rsplit("_", 1)[-1]
+        return lambda rng: f"{rng.choice(places)} {suffix}"
     if any(w in n for w in _ADDRESS):
-        return f"{rng.randint(1, 240)} {rng.choice(_PHRASES['street'])}"
+        return lambda rng: f"{rng.randint(1, 240)} {rng.choice(_PHRASES['street'])}"
     if "postcode" in n:
-        return f"{rng.randint(10000, 99999)}"
+        return lambda rng: f"{rng.randint(10000, 99999)}"
     if n == "source_ip":
-        return f"203.0.113.{rng.randint(1, 254)}"
-    if n in ("room", "unit", "row", "gate", "dock", "line"):
-        return f"{n.title()} {rng.randint(1, 40)}{rng.choice('ABCD') if n in ('room', 'unit') else ''}"
+        return lambda rng: f"203.0.113.{rng.randint(1, 254)}"
+    if n in ("room", "unit"):
+        return lambda rng: f"{n.title()} {rng.randint(1, 40)}{rng.choice('ABCD')}"
+    if n in ("dock", "line"):
+        return lambda rng: f"{n.title()} {rng.randint(1, 40)}"
+    if n == "gate":
+        return lambda rng: f"{rng.choice('ABCDEF')}{rng.randint(1, 30)}"
+    if n == "row":
+        return _pick(tuple("ABCDEFGHJK"))
     if n in ("from", "to"):
-        return rng.choice(_PHRASES["city"])
+        return _pick(_PHRASES["city"])
     if n == "open_until":
-        return f"{rng.randint(17, 22)}:00"
+        return lambda rng: f"{rng.randint(17, 22)}:00"
     if n in ("q", "query"):
-        return rng.choice(_PHRASES["query"])
+        return _pick(_PHRASES["query"])
     if n in ("mode", "type", "value"):
-        return rng.choice(("standard", "express", "manual", "automatic", "priority"))
+        return _pick(("standard", "express", "manual", "automatic", "priority"))
+    if n == "kind":
+        return _pick(("earn", "burn", "bonus", "adjust"))
     if n == "symbol":
-        return "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(rng.randint(3, 4)))
-    if n in ("gate", "row"):
-        return f"{rng.choice('ABCDEF')}{rng.randint(1, 30) if n == 'gate' else ''}"
+        return lambda rng: "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(rng.randint(3, 4)))
     if n.endswith("_url"):
-        return f"https://files.example.org/exports/{rng.randrange(10**6):06d}.csv"
+        return lambda rng: f"https://files.example.org/exports/{rng.randrange(10**6):06d}.csv"
     if n == "alt":
-        return rng.choice(("Photo of the front entrance", "Scan of the signed form", "Picture of the damaged item"))
+        return _pick(("Photo of the front entrance", "Scan of the signed form", "Picture of the damaged item"))
     if n == "journal":
-        return rng.choice(("Journal of Applied Ecology", "The Lancet", "Nature Communications", "Physical Review B"))
+        return _pick(("Journal of Applied Ecology", "The Lancet", "Nature Communications", "Physical Review B"))
     if n in ("bin", "lot", "ref", "key") or "code" in n or "number" in n:
-        return from_pattern(rng, "^[A-Z]{2}[0-9]{12}$")
+        return lambda rng: from_pattern(rng, "^[A-Z]{2}[0-9]{12}$")
     for key, pool in _TEXT_BY_NAME:
         if key in n:
-            return rng.choice(_PHRASES[pool])
+            return _pick(_PHRASES[pool])
     if n.endswith("name"):
-        return full_name(rng)
-    return rng.choice(_PHRASES["summary"])
+        return full_name
+    return _pick(_PHRASES["summary"])
+
+
+def _plain_text(rng: random.Random, name: str) -> str:
+    """A sensible phrase for a free-text field called ``name``."""
+    make = _makers.get(name)
+    if make is None:
+        make = _makers[name] = _text_maker(name.lower())
+    return make(rng)
 
 
 def text_for(rng: random.Random, name: str, lo: int, hi: int) -> str:
@@ -463,7 +522,7 @@ def text_for(rng: random.Random, name: str, lo: int, hi: int) -> str:
         return ""
     if lo == hi == 5 and name in ("from", "to", "at", "start", "end"):  # a clock time, e.g. naps from/to
         return f"{rng.randint(8, 17):02d}:{rng.choice((0, 15, 30, 45)):02d}"
-    base = _plain_text(rng, name) if name != "kind" else rng.choice(("earn", "burn", "bonus", "adjust"))
+    base = _plain_text(rng, name)
     if lo == 0 and rng.random() < 0.3:
         return ""
     return fit_text(base, lo, hi)
