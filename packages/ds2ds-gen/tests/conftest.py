@@ -80,6 +80,7 @@ def scripted():  # type: ignore[no-untyped-def]
                 "max_context_length": 512,
                 "max_new_tokens": 60,
                 "link_targets": "free",  # scripted links to titles outside the corpus (the default constrains them)
+                "lead": "none",  # scripts write whole bodies (the default lead writes the title first)
                 **cfg,
             }
         )

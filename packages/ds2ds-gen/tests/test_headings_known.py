@@ -108,3 +108,20 @@ def test_known_targets_allow_corpus_titles_and_the_samples_own_documents(small_c
     )
     assert bare.generation_config["link_targets_used"] == "free"  # no corpus: nothing to constrain to
     assert [e.outcome for e in bare.links][-1] == "generated"
+
+
+def test_title_lead_starts_bare_headings_with_the_title(small_corpus, scripted) -> None:
+    _, out = small_corpus
+    script = {"R": " is a root. See [New One](New One).", "New One": " is new."}
+    led = scripted(script, "# R\n\n", link_targets="free", lead="title")
+    assert (led.root_document.text or "").startswith("# R\n\nR is a root.")
+    new = led.get_document_by_title("New One")
+    assert new is not None and (new.text or "").startswith("# New One\n\nNew One is new.")
+    # the lead is prompt, not generated: max_new_tokens counts the model's tokens only
+    short = scripted(script, "# R\n\n", link_targets="free", lead="title", max_new_tokens=2)
+    assert enc.decode(list(short.root_document.tokens)) == "# R\n\nR is a"
+    # a prompt that is more than a bare heading is left as it is
+    other = scripted(script, "# R\n\nAbout", link_targets="free", lead="title", max_new_tokens=2)
+    assert enc.decode(list(other.root_document.tokens)) == "# R\n\nAbout is a"
+    none = scripted(script, "# R\n\n", link_targets="free", lead="none")
+    assert (none.root_document.text or "").startswith("# R\n\n is a root.")

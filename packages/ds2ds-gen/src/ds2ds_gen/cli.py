@@ -188,6 +188,14 @@ def _gen_options(f: Any) -> Any:
             help="Link targets while written: free (any), corpus (corpus titles; needs --corpus), known (corpus titles "
             "and the sample's own documents), auto (known with --corpus, else free).",
         ),
+        click.option(
+            "--lead",
+            type=click.Choice(["title", "none"]),
+            default="title",
+            show_default=True,
+            help="title: a document starting from a bare '# Title' heading starts its body with the title, as corpus "
+            "articles do; none: the model writes the whole body.",
+        ),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -227,6 +235,7 @@ def _gen_config(kw: dict[str, Any], seed: int) -> Any:
         stop=tuple(kw["stop"]),
         logprobs=kw["logprobs"],
         link_targets=kw["link_targets"],
+        lead=kw["lead"],
     )
 
 

@@ -56,7 +56,10 @@ class DocumentContext:
         tokenizer_encode: Callable[[str], list[int]] | None = None,
         tokenizer_decode: Callable[[list[int]], str] | None = None,
         device: torch.device | str = "cpu",
+        title_lead: bool = False,
     ) -> None:
+        #: generated documents' headers end with their title (``# T\n\nT``, GenerationConfig.lead)
+        self.title_lead = title_lead
         self.max_context_length = max_context_length
         self.max_tokens_per_doc = max_tokens_per_doc
         self.eviction_policy = eviction_policy
@@ -168,7 +171,8 @@ class DocumentContext:
         if header_tokens is None:
             if self.encode is None:
                 raise ValueError("a tokenizer_encode is needed to write the document header")
-            header_tokens = encode_prefix(f"# {title}\n\n", self.encode)
+            head = f"# {title}\n\n"
+            header_tokens = encode_prefix(head, self.encode) if not self.title_lead else self.encode(head + title)
         header_tokens = header_tokens[: max(1, self.max_tokens_per_doc - 1)]
         ok, _ = self.can_add_document(len(header_tokens) + 1)
         if not ok or not self._make_room(len(header_tokens) + 1):

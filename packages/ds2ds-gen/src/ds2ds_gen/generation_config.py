@@ -117,6 +117,12 @@ class GenerationConfig:
     #: corpus's titles and the titles of the sample's own documents in context (those its prompt
     #: links to, generated ones); ``auto`` (default): ``known`` with a corpus, ``free`` without
     link_targets: str = attrs.field(default="auto", validator=_choice(LINK_TARGETS))
+    #: ``title`` (default): a document that starts from a bare heading (every generated
+    #: auxiliary document, and a root whose prompt is exactly ``# Title\n\n``) starts its body
+    #: with its title, as every article of the corpus does (``# Kelmar\n\nKelmar``); the model
+    #: writes the rest of the first sentence. The lead counts as prompt (not generated, no
+    #: logprobs). ``none``: the body starts empty (0.1 behaviour)
+    lead: str = attrs.field(default="title", validator=_choice(("title", "none")))
 
     def __attrs_post_init__(self) -> None:
         if self.max_tokens_per_document > self.max_context_length:

@@ -10,6 +10,7 @@ parent continues, so the parent's tokens after the link can attend to it. Recurs
 
 from __future__ import annotations
 
+import re
 import time
 import weakref
 from collections.abc import Callable, Generator, Sequence
@@ -79,6 +80,16 @@ def _check_model_placement(model: object, config: GenerationConfig) -> None:
             f"GenerationConfig.dtype = {config.dtype!r}, but the model's weights are {name}: "
             f"convert it with model.to(torch.{config.dtype})"
         )
+
+
+_BARE_HEADING = re.compile(r"# ([^\n]*\S)[ \t]*\n\n\Z")
+
+
+def _with_lead(prompt: str) -> str:
+    """``prompt`` with its title appended when it is exactly a heading (``# Title\\n\\n``),
+    as generated documents start (``GenerationConfig.lead="title"``); other prompts unchanged."""
+    m = _BARE_HEADING.match(prompt)
+    return prompt + m.group(1).strip() if m and clean_target(m.group(1)) else prompt
 
 
 def _root_title(prompt_text: str) -> str:
@@ -227,6 +238,8 @@ class LinkedDocumentGenerator:
         if prompt_tokens is None:
             if prompt is None:
                 raise ConfigError("generate: give a prompt or prompt_tokens")
+            if config.lead == "title":
+                prompt = _with_lead(prompt)
             # a prompt ending in whitespace ("# Title\n\n") is encoded as it would be mid-text
             ids = encode_prefix(prompt, self.encode) if prompt[-1:].isspace() else self.encode(prompt)
             prompt_tokens = np.asarray(ids, dtype=np.int64)
@@ -251,6 +264,7 @@ class LinkedDocumentGenerator:
             self.encode,
             self.decode,  # type: ignore[arg-type]
             device=config.device,
+            title_lead=config.lead == "title",
         )
         ctx.initialize_root(prompt_tokens, _root_title(text))
         run = _Run(ctx, config, corpus, vocab, prompt_tokens)
@@ -266,7 +280,14 @@ class LinkedDocumentGenerator:
         """Tokens allowed next while a link target is written (None: unconstrained), per
         ``run.link_targets``: corpus titles, plus (``known``) the titles of the sample's other
         active documents."""
-        corpus_ok = run.trie.allowed(tokens) if run.trie is not None else None
+        prefix: tuple[int, ...] | None = None
+        if run.trie is not None:
+            prefix = run.trie.target_prefix(tokens)
+            if prefix is None:
+                return None  # not inside a link target (the common case: one backward scan)
+            corpus_ok = run.trie.next_tokens(prefix)
+        else:
+            corpus_ok = None
         if run.link_targets != "known":
             return corpus_ok
         ctx = run.ctx
@@ -274,7 +295,7 @@ class LinkedDocumentGenerator:
         if run.known is None or run.known[0] != titles:
             d = self.detector
             run.known = (titles, TitleTrie(titles, self.encode, d.mid_id, d.close_candidates, self.decode))
-        own_ok = run.known[1].allowed(tokens)
+        own_ok = run.known[1].next_tokens(prefix) if prefix is not None else run.known[1].allowed(tokens)
         if corpus_ok is None or own_ok is None:
             return corpus_ok if own_ok is None else own_ok
         return corpus_ok | own_ok

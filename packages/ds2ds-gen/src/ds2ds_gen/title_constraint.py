@@ -42,14 +42,24 @@ class TitleTrie:
             nxt.setdefault(toks, set()).update(self.closers)
         self._next = {k: frozenset(v) for k, v in nxt.items()}
 
-    def allowed(self, tokens: Sequence[int]) -> frozenset[int] | None:
-        """The tokens allowed next after ``tokens`` (a document's tokens so far, its prompt
-        included: a prompt may end inside a target), or None when no constraint applies."""
+    def target_prefix(self, tokens: Sequence[int]) -> tuple[int, ...] | None:
+        """The tokens of the link target being written at the end of ``tokens`` (after its
+        ``](``), or None when ``tokens`` does not end inside a target."""
         lo = max(0, len(tokens) - _MAX_TARGET_TOKENS)
         for j in range(len(tokens) - 1, lo - 1, -1):
             t = tokens[j]
             if t in self.close_candidates:
                 return None  # the last link is closed: outside any target
             if t == self.mid_id:
-                return self._next.get(tuple(tokens[j + 1 :]))
+                return tuple(tokens[j + 1 :])
         return None
+
+    def next_tokens(self, prefix: tuple[int, ...]) -> frozenset[int] | None:
+        """The tokens allowed after the target prefix ``prefix``, or None when it is off the trie."""
+        return self._next.get(prefix)
+
+    def allowed(self, tokens: Sequence[int]) -> frozenset[int] | None:
+        """The tokens allowed next after ``tokens`` (a document's tokens so far, its prompt
+        included: a prompt may end inside a target), or None when no constraint applies."""
+        prefix = self.target_prefix(tokens)
+        return None if prefix is None else self._next.get(prefix)
