@@ -58,9 +58,9 @@ def main() -> None:
         with tarfile.open(arch) as tf:
             tf.extractall(tmp, filter="data")
         base_src = Path(tmp) / "packages" / "gatling-sid" / "src"
-        rows: dict[str, list[float]] = {f"{a.base} (simulated outputs)": [], "this tree": [], "this tree, --dialogues 0.3": []}
+        rows: dict[str, list[float]] = {f"{a.base}": [], "this tree": [], "this tree, --dialogues 0.3": []}
         for _ in range(a.rounds):
-            rows[f"{a.base} (simulated outputs)"].append(_run(base_src, a.n))
+            rows[f"{a.base}"].append(_run(base_src, a.n))
             rows["this tree"].append(_run(SRC, a.n))
             rows["this tree, --dialogues 0.3"].append(_run(SRC, a.n, 0.3))
     print(f"one shard of {a.n} records (negatives 0.3), {a.rounds} rounds, records per CPU-second")
