@@ -34,10 +34,10 @@ pub struct Sampler {
     cdf: Vec<Vec<Vec<Box<[f64]>>>>,
     /// counts[d][k][s] as u128 where below 2^SMALL_BITS, else None (for exact unranking).
     small: Vec<Vec<Vec<Option<u128>>>>,
-    /// The first four entries of each cdf row (padded with infinity), densely packed at
-    /// [`Sampler::head_index`]: most draws end there, so a sample mostly reads this small
+    /// The first [`HEAD`] entries of each cdf row (padded with infinity), densely packed at
+    /// `(d * (max_depth + 2) + k) * (max_size + 1) + s`: most draws end there, so a sample mostly reads this small
     /// table instead of rows spread over tens of megabytes.
-    heads: Vec<[f64; 4]>,
+    heads: Vec<[f64; HEAD]>,
 }
 
 /// Samplers built so far in this process, by (max_size, max_depth).
@@ -47,6 +47,10 @@ type SamplerCache = HashMap<(usize, usize), Arc<Sampler>>;
 /// permutation of distinct keys (so start terms cannot repeat); products of their
 /// sub-counts stay below 2^SMALL_BITS and fit in u128.
 pub const SMALL_BITS: u64 = 96;
+
+/// Choices per row kept in the dense head table (on the seed's schedule 76% of draws end
+/// among the first four: an abstraction, or a function of at most three nodes).
+const HEAD: usize = 4;
 
 fn big_ratio(a: &BigUint, b: &BigUint) -> f64 {
     // a/b for huge numbers without overflowing f64: drop the same low bits from both.
@@ -140,7 +144,7 @@ impl Sampler {
             })
             .collect();
         let mut heads =
-            vec![[f64::INFINITY; 4]; (max_depth + 1) * (max_depth + 2) * (max_size + 1)];
+            vec![[f64::INFINITY; HEAD]; (max_depth + 1) * (max_depth + 2) * (max_size + 1)];
         for (d, per_k) in cdf.iter().enumerate() {
             for (k, rows) in per_k.iter().enumerate() {
                 for (sz, row) in rows.iter().enumerate() {
@@ -266,9 +270,9 @@ impl Sampler {
         // row; the index is the one a binary search of the whole row gives.
         let head = &self.heads[((d * (self.max_depth + 2)) + k) * (self.max_size + 1) + s];
         let mut j = head.iter().take_while(|&&c| c <= u).count();
-        if j == 4 {
+        if j == HEAD {
             let row = &self.cdf[d][k][s];
-            j = (4 + row[4..].partition_point(|&c| c <= u)).min(row.len() - 1);
+            j = (HEAD + row[HEAD..].partition_point(|&c| c <= u)).min(row.len() - 1);
         } else {
             // Padding (infinity) stops the scan at the row's end: the last choice.
             j = j.min(s - 2);

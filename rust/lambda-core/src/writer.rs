@@ -789,14 +789,17 @@ pub fn make_shard(
         splitter,
         place,
         threads,
-        &mut |line, split, trace, start| {
+        &mut |lines, _, split, trace, start| {
             if trace != last_trace {
                 data.starts.push(start.to_string());
                 last_trace = trace;
             }
-            data.lines.extend_from_slice(line);
-            data.records.push((data.lines.len(), split));
-            data.record_start.push((data.starts.len() - 1) as u32);
+            let base = data.lines.len();
+            data.lines.extend_from_slice(lines);
+            for (i, _) in lines.iter().enumerate().filter(|(_, &b)| b == b'\n') {
+                data.records.push((base + i + 1, split));
+                data.record_start.push((data.starts.len() - 1) as u32);
+            }
             Ok(())
         },
     )?;
@@ -850,10 +853,12 @@ struct CellState {
     exhausted: bool,
 }
 
-/// Receives each record of a shard: `(line, split, trace number, start term)`.
-pub type Emit<'a> = dyn FnMut(&[u8], u8, u64, &str) -> Result<(), String> + 'a;
+/// Receives the records of a shard in blocks: `(lines, records, split, trace number, start
+/// term)`, `lines` being `records` whole lines (each ending in a newline) of one trace.
+pub type Emit<'a> = dyn FnMut(&[u8], usize, u8, u64, &str) -> Result<(), String> + 'a;
 
-/// The records of a shard, in order: `emit(line, split, trace number, start term)` per record.
+/// The records of a shard, in order, in blocks of consecutive lines of one trace:
+/// `emit(lines, records, split, trace number, start term)`.
 pub fn run_shard(
     cfg: &GenConfig,
     splitter: &Splitter,
@@ -1075,6 +1080,8 @@ pub fn run_shard(
                     );
                 }
                 let mut kept = 0usize;
+                // Consecutive kept lines (adjacent in the chunk's buffer) go out as one block.
+                let (mut run_start, mut run_end, mut run_n) = (0usize, 0usize, 0usize);
                 for i in picks {
                     if kept >= room {
                         break;
@@ -1101,7 +1108,21 @@ pub fn run_shard(
                         held_lines.extend_from_slice(&ch.buf[e.line.clone()]);
                         held.push((rank[ci], t.steps, held_lines.len(), t.split, trace_no));
                     } else {
-                        emit(&ch.buf[e.line.clone()], t.split, trace_no, &t.start_text)?;
+                        if run_n > 0 && e.line.start != run_end {
+                            emit(
+                                &ch.buf[run_start..run_end],
+                                run_n,
+                                t.split,
+                                trace_no,
+                                &t.start_text,
+                            )?;
+                            run_n = 0;
+                        }
+                        if run_n == 0 {
+                            run_start = e.line.start;
+                        }
+                        run_end = e.line.end;
+                        run_n += 1;
                     }
                     emitted += 1;
                     kept += 1;
@@ -1129,6 +1150,15 @@ pub fn run_shard(
                         bump(&mut tally.input_tokens, e.tokens.0 as usize);
                         bump(&mut tally.target_tokens, e.tokens.1 as usize);
                     }
+                }
+                if run_n > 0 {
+                    emit(
+                        &ch.buf[run_start..run_end],
+                        run_n,
+                        t.split,
+                        trace_no,
+                        &t.start_text,
+                    )?;
                 }
                 if kept > 0 {
                     cells[ci].got += kept;
@@ -1202,6 +1232,7 @@ pub fn run_shard(
             let (_, _, end, split, tn) = held[i];
             emit(
                 &held_lines[begin[i]..end],
+                1,
                 split,
                 tn,
                 &held_starts[tn as usize],
@@ -1306,18 +1337,36 @@ fn write_shard_files(
         Vec::with_capacity(BLOCK + 65536),
         Vec::with_capacity(BLOCK + 65536),
     ];
-    let tel = run_shard(cfg, splitter, place, threads, &mut |line, split, _, _| {
-        let si = split as usize;
-        counts[si] += 1;
-        bufs[si].extend_from_slice(line);
-        if bufs[si].len() >= BLOCK {
-            sinks[si]
-                .write_all(&bufs[si])
-                .map_err(|e| io(&paths[si], e))?;
-            bufs[si].clear();
-        }
-        Ok(())
-    })?;
+    // zstd (buffered streaming) and plain files give the same bytes however the input is cut,
+    // so a large block goes to them directly; gzip always gets the same 1 MiB blocks.
+    let direct = compress != Compress::Gz;
+    let tel = run_shard(
+        cfg,
+        splitter,
+        place,
+        threads,
+        &mut |lines, n, split, _, _| {
+            let si = split as usize;
+            counts[si] += n as u64;
+            if direct && lines.len() >= 4096 {
+                if !bufs[si].is_empty() {
+                    sinks[si]
+                        .write_all(&bufs[si])
+                        .map_err(|e| io(&paths[si], e))?;
+                    bufs[si].clear();
+                }
+                return sinks[si].write_all(lines).map_err(|e| io(&paths[si], e));
+            }
+            bufs[si].extend_from_slice(lines);
+            if bufs[si].len() >= BLOCK {
+                sinks[si]
+                    .write_all(&bufs[si])
+                    .map_err(|e| io(&paths[si], e))?;
+                bufs[si].clear();
+            }
+            Ok(())
+        },
+    )?;
     for (si, buf) in bufs.iter().enumerate() {
         sinks[si].write_all(buf).map_err(|e| io(&paths[si], e))?;
     }
