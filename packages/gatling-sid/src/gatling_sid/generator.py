@@ -234,7 +234,14 @@ class GatlingGenerator:
 
             sim = LLMUserSimulator(reg, self.config)
         try:
-            yield from self._shard(task, telemetry, oracle, validator, mutator, rng, sim)
+            if sim is None:
+                yield from self._shard(task, telemetry, oracle, validator, mutator, rng)
+            else:  # the shard's dialogues go to the model together (rounds of complete_many), then in order
+                items = list(self._shard(task, telemetry, oracle, validator, mutator, rng, defer_dialogues=True))
+                todo = [x for x in items if isinstance(x, GoldTrace)]
+                done = iter(sim.rewrite_many(todo, telemetry))
+                for x in items:
+                    yield self._record(next(done), telemetry) if isinstance(x, GoldTrace) else x
         finally:
             if hasattr(oracle, "close"):
                 oracle.close(telemetry)
@@ -315,8 +322,8 @@ class GatlingGenerator:
         validator: TraceValidator,
         mutator: Mutator,
         rng: random.Random,
-        sim: Any = None,
-    ) -> Iterator[dict[str, Any]]:
+        defer_dialogues: bool = False,
+    ) -> Iterator[Any]:
         made = 0
         serial = 0
         rejected_in_a_row = 0
@@ -342,8 +349,6 @@ class GatlingGenerator:
                     if dialogues is None:
                         dialogues = DialogueMaker(oracle)
                     trace = dialogues.make(rng, tid, behaviour, rng.choice(oracle.domain_names))
-                    if sim is not None:  # the model plays the user; a failed rewrite keeps procedural turns (counted)
-                        trace = sim.rewrite_many([trace], telemetry)[0]
                 else:
                     trace = oracle.make_trace(rng, tid, None, self._intent_for(j))
             else:
@@ -369,7 +374,8 @@ class GatlingGenerator:
                 continue
             rejected_in_a_row = 0
             telemetry.count("gold_passed")
-            yield self._record(trace, telemetry)
+            # defer_dialogues: a dialogue comes back as a trace (its user turns are rewritten before it is recorded)
+            yield trace if defer_dialogues and "dialogue" in trace.meta else self._record(trace, telemetry)
             made += 1
             last_gold = trace
 
