@@ -110,12 +110,14 @@ class BatchedContextRunner:
             if not batched:
                 out[i] = r.next_logits()
                 continue
-            t, dt, pt = r.prepare()
+            toks, docs, poss = r.prepare_lists()
             assert r.cache is not None and r._table is not None
-            if t.shape[0] > 1:
+            if len(toks) > 1:
+                dev = r.cache.doc.device
+                t, dt, pt = (torch.tensor(x, dtype=torch.long, device=dev) for x in (toks, docs, poss))
                 out[i] = self.model.extend(r.cache, t, dt, pt, r._table)[-1].float()
             else:
-                group.append((i, r.cache, int(t[0]), int(dt[0]), int(pt[0])))
+                group.append((i, r.cache, toks[0], docs[0], poss[0]))
         if group:
             st = self.stack
             n_b = st.batch

@@ -78,6 +78,17 @@ class ContextRunner:
         visible too early) and return the tokens still to feed, with their document ids and
         positions; the last one is the current document's last token. For a single token, the
         cached mask row of the current document is ready (``cache.rows``)."""
+        toks, docs, poss = self.prepare_lists()
+        assert self.cache is not None
+        dev = self.cache.doc.device
+        return (
+            torch.tensor(toks, dtype=torch.long, device=dev),
+            torch.tensor(docs, dtype=torch.long, device=dev),
+            torch.tensor(poss, dtype=torch.long, device=dev),
+        )
+
+    def prepare_lists(self) -> tuple[list[int], list[int], list[int]]:
+        """:meth:`prepare` with plain lists (batched decoding reads single tokens as ints)."""
         ctx, model = self.ctx, self.model
         if self.cache is None or ctx.evictions != self._evictions:
             self.cache = self.cache_factory()
@@ -96,7 +107,7 @@ class ContextRunner:
                 if any(v < self.fed.get(d.doc_id, 0) for v in d.links.values()):
                     self.cache = None
                     self._evictions = -1
-                    return self.prepare()
+                    return self.prepare_lists()
         assert self._table is not None
         cur = ctx.current_document
         toks: list[int] = []
@@ -111,14 +122,10 @@ class ContextRunner:
                 self.fed[d.doc_id] = len(d.tokens)
         if not toks or docs[-1] != cur.doc_id:
             raise RuntimeError("the current document has no new token to feed")
-        dev = cache.doc.device
-        t = torch.tensor(toks, dtype=torch.long, device=dev)
-        dt = torch.tensor(docs, dtype=torch.long, device=dev)
-        pt = torch.tensor(poss, dtype=torch.long, device=dev)
         if len(toks) == 1:
             if cur.doc_id not in cache.rows:
                 model.refresh_row(cache, cur.doc_id, poss[0], self._table)
         else:
             cache.rows.clear()
         self.tokens_fed += len(toks)
-        return t, dt, pt
+        return toks, docs, poss

@@ -300,6 +300,13 @@ class LinkedDocumentGenerator:
             return corpus_ok if own_ok is None else own_ok
         return corpus_ok | own_ok
 
+    def _support_list(self, support: Tensor) -> list[int]:
+        """``support.tolist()``, cached while the model's active ids stay the same tensor."""
+        cached = self.__dict__.get("_support")
+        if cached is None or cached[0] is not support:
+            cached = self.__dict__["_support"] = (support, support.tolist())
+        return cast("list[int]", cached[1])
+
     def _title_trie(self, corpus: DocumentCorpus) -> TitleTrie:
         tries: weakref.WeakKeyDictionary[DocumentCorpus, TitleTrie] = self.__dict__.setdefault(
             "_tries", weakref.WeakKeyDictionary()
@@ -358,7 +365,7 @@ class LinkedDocumentGenerator:
             if support is not None:
                 sub = logits if logits.shape[-1] == support.shape[0] else logits[support]
                 j = sample_token(sub, config.temperature, config.top_k, config.top_p, run.rng)
-                tok = int(support[j])
+                tok = self._support_list(support)[j]
             else:
                 sub, j = logits, -1
                 tok = sample_token(logits, config.temperature, config.top_k, config.top_p, run.rng)

@@ -70,7 +70,9 @@ def sample_token(
     logits = logits.detach().cpu()
     if temperature == 0:
         return greedy_sample(filter_logits(logits, top_k, top_p))
-    x = logits.float() / temperature
+    x = logits.float()
+    if temperature != 1.0:  # x / 1.0 is x: skip the op
+        x = x / temperature
     if top_k is not None or top_p is not None:
         x = filter_logits(x, top_k, top_p)
     cdf = torch.cumsum(torch.softmax(x, dim=-1), dim=0, dtype=torch.float64)
@@ -78,4 +80,4 @@ def sample_token(
     if not total > 0 or total != total:  # every logit -inf, or NaN
         return greedy_sample(logits)
     u = torch.rand((), generator=generator, dtype=torch.float64) * total
-    return int(torch.searchsorted(cdf, u, right=True).clamp(max=cdf.numel() - 1))
+    return min(int(torch.searchsorted(cdf, u, right=True)), cdf.numel() - 1)
