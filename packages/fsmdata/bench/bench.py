@@ -263,9 +263,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes (< 60 s)")
     ap.add_argument("--json", type=Path, default=None, help="write results here")
+    ap.add_argument(
+        "--speed",
+        action="store_true",
+        help="only the issue-14 speed figures: whole CLI vs exrex (100,000, 1 worker) and the 1M dataset on 2 workers",
+    )
     args = ap.parse_args()
     q = args.quick
     res: dict = {"machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}", "quick": q}
+    if args.speed:
+        x = res["cli_vs_exrex"] = cli_vs_exrex(100_000, 1)
+        d = res["dataset"] = dataset_time(1_000_000, 2)
+        print("measurement | fsmdata wall s | fsmdata CPU-s | exrex wall s | exrex CPU-s | speed-up wall | speed-up CPU")
+        print(
+            f"whole CLI, {x['n']:,} records, 1 worker | {x['fsmdata_s']:.2f} | {x['fsmdata_cpu_s']:.2f} | {x['exrex_s']:.2f} | "
+            f"{x['exrex_cpu_s']:.2f} | {x['speedup_wall']:.2f}x | {x['speedup_cpu']:.2f}x (target >= 10x)"
+        )
+        print(f"1M-record dataset, 2 workers | {d['seconds']:.2f} | {d['cpu_seconds']:.2f} | - | - | - | - (target <= 3 s wall)")
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(res, indent=2))
+        return
     res["compile"] = compile_time()
     res["throughput"] = throughput(20_000 if q else 200_000)
     res["balance"] = balance(20_000 if q else 100_000)

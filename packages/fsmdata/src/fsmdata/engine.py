@@ -29,6 +29,7 @@ import numpy as np
 
 from .config import GenConfig
 from .feasibility import TARGETS, Feasibility, overrun_symbols
+from .forcing import FORCE_GOAL, FORCE_MAX_SHARE, EdgeForcer
 from .fsm import FSM
 from .pairs import WrongAltTables
 from .targets import SUB, TargetPlan
@@ -89,6 +90,7 @@ class Engine:
         self.live_next = ~self.dead_next
         self.overrun_next = overrun_symbols(fsm)
         self.pairs: WrongAltTables | None = None
+        self._forcer: EdgeForcer | None = None
         wa_lengths: list[int] | None = None
         mix = cfg.reject_mix
         if make_plan and cfg.mode == "coverage" and not cfg.unique and (mix is None or mix.get("wrong_alt", 0) > 0):
@@ -173,8 +175,9 @@ class Engine:
         W: np.ndarray | None,
         cum: np.ndarray | None = None,
         pal: np.ndarray | None = None,
+        starts: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Walk ``lens[i]`` steps from the start into target set ``TARGETS[kinds[i]]``.
+        """Walk ``lens[i]`` steps from the start (or ``starts[i]``) into target set ``TARGETS[kinds[i]]``.
 
         With ``W`` (edge weights) the choice among feasible symbols is proportional to
         ``W``; with ``W=None`` it is proportional to the completion counts (exactly uniform
@@ -189,7 +192,8 @@ class Engine:
         n, S = fsm.n_states, fsm.n_symbols
         tokens = np.zeros((B, width), dtype=np.int32)
         states = np.zeros((B, width + 1), dtype=np.int32)
-        states[:, 0] = fsm.start
+        first = np.full(B, fsm.start, dtype=np.int64) if starts is None else starts.astype(np.int64)
+        states[:, 0] = first
         if B == 0 or width == 0:
             return tokens, states
         if W is not None and W.ndim == 3:
@@ -207,10 +211,10 @@ class Engine:
             kk = kk + pal_o * len(TARGETS)  # palette blocks are stacked in front of the targets
         base = (kk * (self.T + 1) + (ls - 1)) * n
         n_active = np.searchsorted(-ls, -np.arange(width), side="left")
-        q = np.full(B, fsm.start, dtype=np.int64)
+        q = first[order]
         tok_t = np.zeros((width, B), dtype=np.int32)
         st_t = np.zeros((width + 1, B), dtype=np.int32)
-        st_t[0] = fsm.start
+        st_t[0] = q
         table_flat = fsm.table.ravel().astype(np.int64)
         if cum is None:
             src = self.reach_flat
@@ -382,11 +386,15 @@ class Engine:
         W: np.ndarray | None,
         stats: dict[str, int] | None = None,
         pal: np.ndarray | None = None,
+        hits: np.ndarray | None = None,
+        samples: int = 0,
     ) -> Batch:
         """Make one sample per target row; ``W`` are coverage weights (None in uniform mode).
 
         ``W`` may be a palette stack ``(P, n, S)`` with ``pal`` the palette of each row: the
-        walks use the row's palette, crafted steps and wrong_alt retries use ``W[0]``."""
+        walks use the row's palette, crafted steps and wrong_alt retries use ``W[0]``.
+        With ``hits`` (per-sample edge counts of the ``samples`` made so far, coverage mode) part of the walk-made
+        rows are walked through under-covered edges (:mod:`fsmdata.forcing`)."""
         cfg = self.cfg
         W0 = W[0] if W is not None and W.ndim == 3 else W
         if W0 is W:
@@ -429,6 +437,8 @@ class Engine:
                 t, s = self.walk(kinds, walk_len, rng, W if pal is not None else W0, pal=pal)
             tokens[:, : t.shape[1]] = t
             states[:, : s.shape[1]] = s
+            if hits is not None and not uniform:
+                self._force_edges(kinds, walk_len, ~wa, hits, samples, tokens, states, rng, W0, stats)
         paths[cls != 2] = PATHS.index("uniform" if uniform else "walk")
         paths[subs == SUB["premature"]] = PATHS.index("walk+premature")
         f = np.flatnonzero(one_more)
@@ -487,6 +497,55 @@ class Engine:
                 paths[missed] = sub.paths
                 attempts[missed] += sub.attempts
         return Batch(tokens, states, lens, cls, subs, paths, attempts, branch, lens.copy())
+
+    @property
+    def forcer(self) -> EdgeForcer:
+        """The edge-forcing tables (built on first use; ``ok`` False for FSMs beyond their budget)."""
+        if self._forcer is None:
+            self._forcer = EdgeForcer(self.fsm, self.feas, self.T)
+        return self._forcer
+
+    def _force_edges(
+        self,
+        kinds: np.ndarray,
+        walk_len: np.ndarray,
+        eligible: np.ndarray,
+        hits: np.ndarray,
+        samples: int,
+        tokens: np.ndarray,
+        states: np.ndarray,
+        rng: np.random.Generator,
+        W: np.ndarray | None,
+        stats: dict[str, int],
+    ) -> None:
+        """Re-walk some rows through under-covered edges (in place; see :mod:`fsmdata.forcing`)."""
+        fc = self.forcer
+        if not fc.ok:
+            return
+        rows, e, t = fc.choose(kinds, walk_len, eligible, hits, samples, FORCE_GOAL, FORCE_MAX_SHARE, rng)
+        F = len(rows)
+        if F == 0:
+            return
+        stats["forced_rows"] = stats.get("forced_rows", 0) + F
+        m = walk_len[rows]
+        t1, s1 = fc.walk_to(fc.eq[e], t, rng, W)
+        t2, s2 = self.walk(kinds[rows], m - t - 1, rng, W, starts=fc.enext[e])
+        width = int(m.max())
+        ar = np.arange(F)[:, None]
+        J = np.arange(width + 1)[None, :]
+        tt = t[:, None]
+        t1p = np.zeros((F, width + 1), dtype=np.int32)
+        t1p[:, : t1.shape[1]] = t1
+        s1p = np.zeros((F, width + 1), dtype=np.int32)
+        s1p[:, : s1.shape[1]] = s1
+        t2g = t2[ar, np.clip(J - tt - 1, 0, max(t2.shape[1] - 1, 0))] if t2.shape[1] else np.zeros_like(t1p)
+        s2g = s2[ar, np.clip(J - tt - 1, 0, s2.shape[1] - 1)]
+        tk = np.where(J < tt, t1p, np.where(J == tt, fc.ea[e][:, None], t2g))
+        st = np.where(J <= tt, s1p, s2g)
+        tk[J >= m[:, None]] = 0
+        st[J > m[:, None]] = 0
+        tokens[rows, :width] = tk[:, :width]
+        states[rows, : width + 1] = st
 
     def _fallback_subtypes(self, lens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Another subtype that exists at each length (only for FSMs beyond the pair tables)."""

@@ -21,6 +21,7 @@ import numpy as np
 from .config import GenConfig
 from .engine import PATHS, SUB, Batch, Engine, TargetPlan
 from .feasibility import TARGETS, Feasibility
+from .forcing import FORCE_RATIO
 from .fsm import CLASS_NAMES, FSM
 from .quotas import QuotaManager
 from .rejects import SUBTYPE_NAMES
@@ -36,7 +37,7 @@ PALETTES = 8
 
 #: Steering of how many samples may walk a damped palette (see :func:`_assign_palettes`).
 _DAMP_SHARE_START = 0.25
-_RATIO_TARGET = 0.55  # least / median live-edge count the share is steered to (0.5 + margin)
+_RATIO_TARGET = FORCE_RATIO  # least / median live-edge count the share is steered to
 
 
 def _assign_palettes(lens: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
@@ -351,7 +352,8 @@ def generate_corpus(
                 pal = _assign_palettes(lens[start:end], damp_share, rng)
             elif cfg.mode == "coverage":
                 W = quota.weights()
-            b = eng.generate(cls[start:end], lens[start:end], subs[start:end], rng, W, stats, pal=pal)
+            hits = quota.hits if cfg.mode == "coverage" and cfg.balance > 0 else None
+            b = eng.generate(cls[start:end], lens[start:end], subs[start:end], rng, W, stats, pal=pal, hits=hits, samples=start)
             quota.update_batch(b.states, b.tokens, b.lengths)
             batches.append(b)
             start, size = end, min(size * 2, cfg.batch_size)
