@@ -2,12 +2,15 @@
 and distribution figures (duplicates, quota shares).
 
     python packages/lambdagen/bench/bench.py [--quick] [--n N] [--workers W] [--json PATH] [--no-ceiling]
+        [--baseline-01 PATH]
 
 Prints a table; ``--json`` writes the figures.  ``--quick`` finishes in well under a minute.
 The end-to-end run is shown beside the Rust-only ceiling measured in the same run: the same
 config, shard size and thread count made and written (zstd) by ``rust/lambda-core``'s
 ``shard_bench`` example alone, no Python, no datacore (built with ``cargo build --release
---example shard_bench`` in ``rust/`` on first use).  Both give wall and CPU seconds.
+--example shard_bench`` in ``rust/`` on first use).  ``--baseline-01 PATH`` adds the 0.1 core
+(main at 078fba8, before issue 15) run by the same harness (built by ``build_baseline_01.sh``).
+All give wall and CPU seconds.
 """
 
 from __future__ import annotations
@@ -39,9 +42,14 @@ def _cpu() -> float:
     return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
 
 
-def rust_ceiling(n: int, threads: int, out: Path) -> dict | None:
-    """The core alone (``shard_bench``: default config, 50,000-record shards, zstd files)."""
-    exe = RUST_DIR / "target" / "release" / "examples" / "shard_bench"
+def rust_ceiling(n: int, threads: int, out: Path, exe: Path | None = None) -> dict | None:
+    """The core alone (``shard_bench``: default config, 50,000-record shards, zstd files);
+    ``exe``: another build of the harness (the 0.1 baseline)."""
+    if exe is not None:
+        if not exe.exists():
+            raise SystemExit(f"{exe}: no such harness (run bench/build_baseline_01.sh)")
+    else:
+        exe = RUST_DIR / "target" / "release" / "examples" / "shard_bench"
     if not exe.exists():
         if not (RUST_DIR / "Cargo.toml").exists():
             return None
@@ -127,6 +135,7 @@ def main() -> None:
     ap.add_argument("--shard-size", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--no-ceiling", action="store_true", help="skip the Rust-only ceiling")
+    ap.add_argument("--baseline-01", type=Path, default=None, help="the 0.1 core's shard_bench (build_baseline_01.sh)")
     ap.add_argument(
         "--stats", action="store_true", help="duplicate/distribution figures even above 5M examples (slow: reads every record)"
     )
@@ -139,6 +148,7 @@ def main() -> None:
     try:
         e2e = end_to_end(tmp / "rust", n, args.workers, shard_size, config)
         ceiling = None if args.no_ceiling else rust_ceiling(n, args.workers, tmp / "ceiling")
+        base01 = rust_ceiling(n, args.workers, tmp / "base01", args.baseline_01) if args.baseline_01 else None
         dist = distribution(tmp / "rust") if n <= 5_000_000 or args.stats else {}
         py = python_reference(tmp, n_py, config)
         red = reduction_rate(config, 100 if args.quick else 400)
@@ -150,6 +160,7 @@ def main() -> None:
         "config": config.to_dict() | {"compress": "zst", "workers": args.workers, "shard_size": shard_size},
         "end_to_end": e2e,
         "rust_ceiling": ceiling,
+        "baseline_01_core": base01,
         "python_reference": py,
         "speedup_vs_python": e2e["examples_per_s"] / py["examples_per_s"],
         "reduction": red,
@@ -190,6 +201,21 @@ def main() -> None:
                 "  CPU seconds per 1M examples",
                 f"{1e6 * e2e['cpu_seconds'] / e2e['examples']:.1f} s",
                 f"{1e6 * ceiling['cpu_seconds'] / ceiling['examples']:.1f} s",
+                "",
+            ),
+        ]
+    if base01:
+        rows += [
+            (
+                f"core alone vs the 0.1 core (078fba8), same harness, {args.workers} threads",
+                f"{ceiling['examples_per_s']:,.0f} ex/s" if ceiling else "-",
+                f"{base01['examples_per_s']:,.0f} ex/s (0.1 core)",
+                f"{ceiling['examples_per_s'] / base01['examples_per_s']:.2f}" if ceiling else "",
+            ),
+            (
+                "  CPU seconds per 1M examples",
+                f"{1e6 * ceiling['cpu_seconds'] / ceiling['examples']:.1f} s" if ceiling else "-",
+                f"{1e6 * base01['cpu_seconds'] / base01['examples']:.1f} s",
                 "",
             ),
         ]

@@ -3,7 +3,7 @@
 //! change to what a shard holds (a field, an order, a term, a split) changes a digest; a
 //! change meant to alter the output must say so and record new digests here.
 //!
-//! Run with `cargo test --release` (the default-schedule shards are slow in a debug build);
+//! Part of `cargo test` (about 4 s in a debug build);
 //! `GOLDEN_PRINT=1` prints the digests instead of checking them.
 
 use lambda_core::reduce::Strategy;
