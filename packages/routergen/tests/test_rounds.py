@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+import routergen
 
 pytest.importorskip("datacore.llm.testing")
 
@@ -132,6 +133,7 @@ CHILD = textwrap.dedent("""\
     """)
 
 
+@pytest.mark.slow  # five runs against a server with latency and a killed child (~30-50 s): in the combined session
 def test_iterations_in_flight_change_speed_not_bytes_and_a_kill_inside_a_round_resumes_identically(tmp_path, monkeypatch):
     recipe = recipe_from_text(RECIPE, "rounds.yaml")
     model = Model(sleep_s=0.02)
@@ -147,7 +149,13 @@ def test_iterations_in_flight_change_speed_not_bytes_and_a_kill_inside_a_round_r
         # SIGKILL after iteration 5 is stored (round 4..7: 6 and 7 in flight), then resume with another K.
         path = tmp_path / "rounds.yaml"
         path.write_text(RECIPE)
-        env = {**os.environ, "DATACORE_NO_PROGRESS": "1"}
+        # The child imports the routergen this process imported (a copy under test, e.g. mutmut's, included).
+        pkg_root = str(Path(routergen.__file__).resolve().parent.parent)
+        env = {
+            **os.environ,
+            "DATACORE_NO_PROGRESS": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [pkg_root, os.environ.get("PYTHONPATH")])),
+        }
         p = subprocess.run(
             [sys.executable, "-c", CHILD, str(path), str(tmp_path / "killed"), "5"], env=env, capture_output=True, timeout=120
         )
@@ -234,3 +242,29 @@ def test_round_size_and_concurrency_are_checked(tmp_path, small_recipe_path):
     with pytest.raises(RoutergenError, match="execution batch sends one iteration's requests at a time"):
         run_recipe(recipe, tmp_path / "c", progress=False, offline=True, execution="batch", concurrency=2)
     assert not any((tmp_path / d).exists() for d in "abc")
+
+
+def test_a_max_usd_budget_stops_rounds_at_the_same_place_for_every_concurrency(tmp_path, monkeypatch):
+    text = RECIPE.replace("samples: 42", "samples: 600").replace("round_size: 4", "round_size: 3") + "budget: {max_usd: 0.003}\n"
+    recipe = recipe_from_text(text, "budget.yaml")
+    with FakeMessagesServer(handler=Model(sleep_s=0.0)) as srv:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        res = {
+            k: run_recipe(
+                recipe, tmp_path / f"k{k}", progress=False, concurrency=k, cache_dir=tmp_path / f"c{k}", allow_shortfall=True
+            )
+            for k in (1, 3)
+        }
+    assert _bytes(tmp_path / "k1") == _bytes(tmp_path / "k3")
+    assert res[1].stop_reason == res[3].stop_reason and res[1].stop_reason.startswith("budget")
+    hist = res[1].history
+    setup = json.loads((tmp_path / "k1" / "bandit_state.json").read_text())["setup"]["usd"]
+    assert 0 < res[1].records < 600 and len(hist) >= 2
+    assert len(hist) % 3 != 0  # the stop fell inside a round: its later iterations ran and were dropped
+    for i in range(len(hist)):
+        # every stored iteration began (in iteration order) with the priced spend under the budget
+        assert setup + sum(h["cost_usd"] for h in hist[:i]) < 0.003
+    spent = setup + sum(h["cost_usd"] for h in hist)
+    if res[1].stop_reason.startswith("budget max_usd"):
+        assert spent >= 0.003  # stopped because the stored iterations had spent it
