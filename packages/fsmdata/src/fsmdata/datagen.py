@@ -169,8 +169,8 @@ class FsmGenerator:
         The files are byte-identical to what datacore writes from :meth:`generate_shard`
         (``{"id": content_id(record), **record}`` per line, split by :meth:`split_key`), but
         each record is serialized once: its keys are already in sorted order, so its JSON is
-        the canonical JSON that :func:`datacore.runner.content_id` hashes; the split key
-        bytes are cut from one little-endian buffer of the batch's tokens.
+        the canonical JSON that :func:`datacore.runner.content_id` hashes; the split keys are
+        one little-endian buffer of the batch's tokens, split by ``Splitter.split_many``.
         """
         corpus = generate_corpus(
             self.fsm, self.cfg, task.count, seed=task.seed % (1 << 63), start=task.start, _engine=self.engine
@@ -197,10 +197,8 @@ class FsmGenerator:
                     else [dumps(r) for r in batch_records(self.fsm, self.cfg, b, offset)]
                 )
                 offset += len(b)
-                s0 = 0
-                for body, e, L in zip(bodies, ends, b.lengths.tolist()):
-                    split = band[L] if band is not None else splitter(keys[s0:e])
-                    s0 = e
+                splits = [band[L] for L in b.lengths.tolist()] if band is not None else splitter.split_many(keys, ends)
+                for body, split in zip(bodies, splits):
                     bufs[split].append(b'{"id":"' + h128(body).encode() + b'",' + body[1:] + b"\n")
                 for s, buf in bufs.items():
                     if buf:
@@ -258,9 +256,7 @@ class FsmGenerator:
 
     def report_sections(self, telemetry: Telemetry) -> list[ReportSection]:
         """Coverage heatmap (state x symbol), coverage summary and the class-by-length table."""
-        from datacore import table_html
-
-        from ._heatmap import heatmap_svg
+        from datacore import heatmap_svg, table_html
 
         fsm = self.fsm
         sections = []
