@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 import orjson
+from tqdm import tqdm
 
 from .dataset_dir import DatasetBuilder, code_digest, num_shards
 from .errors import DatacoreError
@@ -188,8 +189,6 @@ def build_dataset(
     for split in SPLITS:
         (builder.out / split).mkdir(parents=True, exist_ok=True)
     done_records = sum(m["count"] for m in builder.done.values())
-    from tqdm import tqdm  # here, not at import: tqdm's import is slow and short commands never draw a bar
-
     bar = tqdm(
         total=n,
         initial=done_records,

@@ -19,7 +19,9 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from tqdm import tqdm
 
 from .dataset_dir import DatasetBuilder
 from .errors import DatacoreError
@@ -28,9 +30,6 @@ from .runner import BuildResult, finished_result, open_builder
 from .split import DEFAULT_RATIOS
 from .strata import targets_of
 from .telemetry import Telemetry
-
-if TYPE_CHECKING:
-    from tqdm import tqdm
 
 
 class Loop:
@@ -94,8 +93,6 @@ def build_sequential(
     if builder.complete:
         return finished_result(builder, t0, 0)
     done_before = len(builder.done)
-    from tqdm import tqdm  # here, not at import: tqdm's import is slow and most commands never draw a bar
-
     bar = tqdm(
         total=n, unit="rec", unit_scale=True, file=sys.stderr, disable=not progress, desc=generator.name, dynamic_ncols=True
     )
