@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -18,13 +17,13 @@ from typing import Any
 
 import attrs
 import orjson
-from tqdm import tqdm
 
 from .dataset_dir import DatasetBuilder, code_digest, num_shards
 from .errors import DatacoreError
 from .executors import EXECUTORS, WriteArgs, make_executor
 from .generator import ShardTask, dataset_files_of, generator_ref, report_sections_of
 from .manifest import TELEMETRY
+from .progress import progress_bar
 from .remote import is_remote
 from .seeds import shard_seed
 from .shards import content_id, write_records, write_shard
@@ -189,16 +188,7 @@ def build_dataset(
     for split in SPLITS:
         (builder.out / split).mkdir(parents=True, exist_ok=True)
     done_records = sum(m["count"] for m in builder.done.values())
-    bar = tqdm(
-        total=n,
-        initial=done_records,
-        unit="rec",
-        unit_scale=True,
-        file=sys.stderr,
-        disable=not progress,
-        desc=generator.name,
-        dynamic_ncols=True,
-    )
+    bar = progress_bar(n, generator.name, enabled=progress, initial=done_records)
 
     def accept(marker: dict[str, Any]) -> None:
         builder.add_marker(marker)

@@ -15,7 +15,6 @@ and ``run(loop)``; optional: ``targets(n)``, ``report_sections(telemetry)``.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from tqdm import tqdm
 from .dataset_dir import DatasetBuilder
 from .errors import DatacoreError
 from .generator import dataset_files_of, report_sections_of
+from .progress import progress_bar
 from .runner import BuildResult, finished_result, open_builder
 from .split import DEFAULT_RATIOS
 from .strata import targets_of
@@ -93,9 +93,7 @@ def build_sequential(
     if builder.complete:
         return finished_result(builder, t0, 0)
     done_before = len(builder.done)
-    bar = tqdm(
-        total=n, unit="rec", unit_scale=True, file=sys.stderr, disable=not progress, desc=generator.name, dynamic_ncols=True
-    )
+    bar = progress_bar(n, generator.name, enabled=progress)
     loop = Loop(builder, n, seed, bar)
     bar.update(loop.written)
     try:
