@@ -13,8 +13,9 @@ link table and cached mask rows are unchanged); only its KV cache is a *row* of 
   (finished, or fed above) write into a spare slot past every sample's capacity and their output
   is dropped.
 
-Sampling stays per sample (its own ``torch.Generator`` seeded from its config), so a sample's
-output does not depend on which others share its batch.
+The rows of a batched step are sampled together (:func:`~ds2ds_gen.sampling.sample_rows`: one
+softmax and one cumulative sum for all), but every sample draws from its own ``torch.Generator``
+seeded from its config, so a sample's output does not depend on which others share its batch.
 """
 
 from __future__ import annotations
@@ -93,6 +94,13 @@ class BatchedContextRunner:
                 cache_factory=factory,
             )
             self.runners.append((r, batched))
+        #: the last batched step: the samples it carried and its logits ``[batch, V or active]``
+        #: (row ``i`` is sample ``i``), for sampling them all at once; None when there was none
+        self.last_step: tuple[list[int], torch.Tensor] | None = None
+        #: the visibility rows of the batched samples' current documents, ``[batch, slots]``:
+        #: copied from the runner's cached row when it changes, then grown one slot per step
+        self._vis = torch.zeros(len(contexts), self.stack.spare + 1, dtype=torch.bool, device=self.stack.doc.device)
+        self._vis_rows: list[torch.Tensor | None] = [None] * len(contexts)
         #: statistics: batched forwards and the rows they carried
         self.batched_forwards = 0
         self.batched_rows = 0
@@ -104,6 +112,7 @@ class BatchedContextRunner:
         """Logits for the current document of each sample in ``rows``: ``[V]``, or ``[len(active_ids)]``
         (the active ids only) for rows of a batched step when the model has an active vocabulary."""
         out: dict[int, torch.Tensor] = {}
+        self.last_step = None
         group: list[tuple[int, KVCache, int, int, int]] = []
         for i in rows:
             r, batched = self.runners[i]
@@ -115,7 +124,7 @@ class BatchedContextRunner:
             if len(toks) > 1:
                 dev = r.cache.doc.device
                 t, dt, pt = (torch.tensor(x, dtype=torch.long, device=dev) for x in (toks, docs, poss))
-                out[i] = self.model.extend(r.cache, t, dt, pt, r._table)[-1].float()
+                out[i] = self.model.extend(r.cache, t, dt, pt, r._table, last_only=True)[-1].float()
             else:
                 group.append((i, r.cache, toks[0], docs[0], poss[0]))
         if group:
@@ -123,29 +132,38 @@ class BatchedContextRunner:
             n_b = st.batch
             # attend over a key length rounded up to 64 (as single-stream decoding does)
             na = min(st.spare, -(-max(c.n + 1 for _, c, _, _, _ in group) // 64) * 64)
-            mask = torch.zeros(n_b, na, dtype=torch.bool, device=st.doc.device)
-            mask[:, 0] = True  # idle rows: any one key (their output is dropped)
             tokens, pos, slots = [0] * n_b, [0] * n_b, [st.spare] * n_b
             docs = [-1] * n_b
+            vis, copied = self._vis, self._vis_rows
             for i, c, tok, d, p in group:
                 row = c.rows[d]
-                row[c.n] = True
-                w = min(na, row.shape[0])
-                mask[i, :w] = row[:w]
+                if copied[i] is not row:  # a new visibility row (document switch, refresh): copy it once
+                    vis[i, : row.shape[0]] = row
+                    vis[i, row.shape[0] :] = False
+                    copied[i] = row
                 tokens[i], pos[i], slots[i], docs[i] = tok, p, c.n, d
             dev = st.doc.device
             slots_t = torch.tensor(slots, device=dev)
             pos_t = torch.tensor(pos, device=dev)
             idx = torch.arange(n_b, device=dev)
+            # each row's new key is visible to itself and to its document's later tokens (one
+            # op for all rows; idle rows set their spare slot, outside every mask)
+            vis[idx, slots_t] = True
+            mask = vis[:, :na].clone()
+            if len(group) < n_b:  # idle rows: any one key (their output is dropped)
+                busy = {g[0] for g in group}
+                mask[[j for j in range(n_b) if j not in busy], 0] = True
             st.doc[idx, slots_t] = torch.tensor(docs, device=dev)
             st.pos[idx, slots_t] = pos_t
             # compact logits (active ids only, when the model has an active vocabulary): the
             # generator samples over those ids anyway, and the full [B, 50257] rows cost more
             # to build than the whole forward at batch 64
             logits = self.model.extend_batch(st.k, st.v, torch.tensor(tokens, device=dev), pos_t, slots_t, mask, compact=True)
+            logits = logits.float()
             for i, c, _, _, _ in group:
                 c.n += 1
-                out[i] = logits[i].float()
+                out[i] = logits[i]
+            self.last_step = ([i for i, _, _, _, _ in group], logits)
             self.batched_forwards += 1
             self.batched_rows += len(group)
         return out

@@ -70,7 +70,7 @@ class ContextRunner:
     def _cached(self) -> torch.Tensor:
         t, dt, pt = self.prepare()
         assert self.cache is not None and self._table is not None
-        logits = self.model.extend(self.cache, t, dt, pt, self._table, attention=self.attention)
+        logits = self.model.extend(self.cache, t, dt, pt, self._table, attention=self.attention, last_only=True)
         return logits[-1].float()
 
     def prepare(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

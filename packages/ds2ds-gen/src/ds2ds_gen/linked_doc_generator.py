@@ -28,7 +28,7 @@ from .generation_config import GenerationConfig
 from .generation_result import GeneratedDocument, GenerationResult, LinkEvent
 from .link_detector import DetectedLink, LinkDetector
 from .prompt_processor import PromptLinkProcessor, clean_target
-from .sampling import sample_token
+from .sampling import sample_rows, sample_token
 from .single_doc_generator import make_runner
 from .title_constraint import TitleTrie
 from .tokenizer import encode_prefix, heading_encoder
@@ -119,6 +119,12 @@ class _Run:
         self.rng = torch.Generator().manual_seed(config.seed)
         self.events: list[LinkEvent] = []
         self.new_tokens = 0
+        #: batched decoding: the index (into the logits sent next) already sampled for this
+        #: sample by :func:`sample_rows`, with the same draw :func:`sample_token` would make
+        self.presampled: int | None = None
+        #: whether batched decoding may sample this sample with the others (no link-target
+        #: constraint on its logits, no top-p)
+        self.row_sampling = config.link_targets in ("auto", "free") and (config.top_p is None or config.top_p >= 1.0)
         #: corpus titles for ``link_targets="corpus"``/``"known"`` (None: no corpus constraint)
         self.trie: TitleTrie | None = None
         #: the link-target mode in force (``auto`` resolved: ``known`` with a corpus, else ``free``)
@@ -194,6 +200,15 @@ class LinkedDocumentGenerator:
                 results[i] = stop.value
         while waiting:
             logits = runner.next_logits(waiting)
+            step = runner.last_step
+            if step is not None:
+                rows = [i for i in step[0] if runs[i].row_sampling and runs[i].link_targets == "free"]
+                if rows:
+                    cf = [runs[i].config for i in rows]
+                    sel = step[1][rows] if len(rows) < step[1].shape[0] else step[1]
+                    toks = sample_rows(sel, [c.temperature for c in cf], [c.top_k for c in cf], [runs[i].rng for i in rows])
+                    for i, j in zip(rows, toks):
+                        runs[i].presampled = j
             still: list[int] = []
             for i in waiting:
                 try:
@@ -362,7 +377,11 @@ class LinkedDocumentGenerator:
             # with an active vocabulary, sample over its ids only (the others have probability 0);
             # a batched step sends those ids' logits alone (compact), a single stream all of them
             support = getattr(self.model, "active_ids", None)
-            if support is not None:
+            if run.presampled is not None:  # a batched step sampled this row with the others
+                sub, j = logits, run.presampled
+                run.presampled = None
+                tok = self._support_list(support)[j] if support is not None else j
+            elif support is not None:
                 sub = logits if logits.shape[-1] == support.shape[0] else logits[support]
                 j = sample_token(sub, config.temperature, config.top_k, config.top_p, run.rng)
                 tok = self._support_list(support)[j]

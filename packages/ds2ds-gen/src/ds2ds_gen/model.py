@@ -532,9 +532,20 @@ class DS2DSModel(nn.Module):
         return create_block_mask(at_query, None, None, m, cap, device=str(dev))
 
     @torch.no_grad()
-    def extend(self, cache: KVCache, tokens: Tensor, doc: Tensor, pos: Tensor, table: Tensor, attention: str = "sdpa") -> Tensor:
+    def extend(
+        self,
+        cache: KVCache,
+        tokens: Tensor,
+        doc: Tensor,
+        pos: Tensor,
+        table: Tensor,
+        attention: str = "sdpa",
+        last_only: bool = False,
+    ) -> Tensor:
         """Feed ``tokens`` (``[m]``, of documents ``doc`` at positions ``pos``) through the model
-        against ``cache``; store their keys/values and return the logits ``[m, V]``.
+        against ``cache``; store their keys/values and return the logits ``[m, V]`` (``last_only``:
+        ``[1, V]``, the last token's only: decoding reads no other, and a prompt's full
+        ``[m, 50257]`` block costs more than its forward).
 
         ``table`` is the ``[D, D]`` link table (:func:`~ds2ds_gen.masks.link_table`). A single new
         token of a document whose cached row is current (the decode step) uses that row directly.
@@ -583,7 +594,7 @@ class DS2DSModel(nn.Module):
                 )
             x = blk.finish(x, att.to(x.dtype))
         cache.n = n1
-        return self.logits(x[0])
+        return self.logits(x[0, -1:] if last_only else x[0])
 
     @torch.no_grad()
     def extend_batch(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
-__all__ = ["filter_logits", "greedy_sample", "sample_token"]
+__all__ = ["filter_logits", "greedy_sample", "sample_rows", "sample_token"]
 
 
 def greedy_sample(logits: torch.Tensor) -> int:
@@ -81,3 +83,64 @@ def sample_token(
         return greedy_sample(logits)
     u = torch.rand((), generator=generator, dtype=torch.float64) * total
     return min(int(torch.searchsorted(cdf, u, right=True)), cdf.numel() - 1)
+
+
+def sample_rows(
+    logits: torch.Tensor,
+    temperature: Sequence[float],
+    top_k: Sequence[int | None],
+    generators: Sequence[torch.Generator | None],
+) -> list[int]:
+    """Row ``r`` of 2-D ``logits`` sampled exactly as ``sample_token(logits[r], temperature[r],
+    top_k[r], None, generators[r])`` samples it (same token, same draws from the row's own
+    generator; tested), with one softmax, one cumulative sum and one search for all rows.
+
+    Batched decoding samples every row of a step at once this way; each row still draws its one
+    uniform variate from its own generator (none when the row is greedy or its distribution is
+    degenerate, as in :func:`sample_token`), so rows share no randomness. Top-p is not handled
+    here (:func:`sample_token` per row)."""
+    x = logits.detach().cpu().float()
+    n_rows, n = x.shape
+    out = [0] * n_rows
+    greedy = [r for r in range(n_rows) if temperature[r] == 0]
+    if greedy:
+        # argmax of the top-k-filtered row is the argmax of the row (the maximum is kept)
+        for r, t in zip(greedy, torch.argmax(x[greedy] if len(greedy) < n_rows else x, dim=-1).tolist()):
+            out[r] = t
+        rows = [r for r in range(n_rows) if temperature[r] != 0]
+        if not rows:
+            return out
+        x = x[rows]  # a copy
+    else:
+        rows = list(range(n_rows))
+        if any(t != 1.0 for t in temperature) or any(k is not None and k < n for k in top_k):
+            x = x.clone()  # the caller's logits stay as they are (logprobs are read from them)
+    # per distinct temperature / top-k, the same tensor ops as sample_token applies to one row
+    temps = [temperature[r] for r in rows]
+    for t in set(temps):
+        if t != 1.0:
+            sel = [j for j, tj in enumerate(temps) if tj == t]
+            x[sel] = x[sel] / t
+    ks = [top_k[r] for r in rows]
+    for k in set(ks):
+        if k is not None and k < n:
+            sel = [j for j, kj in enumerate(ks) if kj == k]
+            xs = x[sel]
+            kth = torch.topk(xs, k, dim=-1).values[:, -1:]
+            x[sel] = xs.masked_fill(xs < kth, float("-inf"))
+    cdf = torch.cumsum(torch.softmax(x, dim=-1), dim=-1, dtype=torch.float64)
+    total = cdf[:, -1]
+    totals = total.tolist()
+    ok = [j for j, tot in enumerate(totals) if tot > 0]  # False for NaN too
+    for j, tot in enumerate(totals):
+        if not tot > 0:  # every logit -inf, or NaN: sample_token's greedy fallback, no draw
+            out[rows[j]] = greedy_sample(logits[rows[j]].detach().cpu())
+    if not ok:
+        return out
+    u = torch.tensor([float(torch.rand((), generator=generators[rows[j]], dtype=torch.float64)) for j in ok], dtype=torch.float64)
+    if len(ok) < len(rows):
+        cdf, total = cdf[ok], total[ok]
+    idx = torch.searchsorted(cdf, (u * total)[:, None], right=True)[:, 0].clamp_(max=n - 1)
+    for j, t in zip(ok, idx.tolist()):
+        out[rows[j]] = t
+    return out
