@@ -278,7 +278,7 @@ class DialogueMaker:
 
     def _operation(self, rng: random.Random, d: Any, s: dict[str, Any], world: World, wrap: Any) -> tuple[str, Any, list[Any]]:
         """A request for one of the domain's operations, executed on ``world`` (raises _NoOperation if a guard refuses)."""
-        from .values import order_dates, value_for
+        from .values import order_dates, said_value
 
         subj, ent = f"{d.subject}_id", f"{d.entity}_id"
         name = rng.choice(sorted(d.ops))
@@ -288,7 +288,7 @@ class DialogueMaker:
             if k in (subj, ent, "verification_token", "page_token"):
                 continue
             if k in t.input_schema.get("required", []) or rng.random() < 0.5:
-                args[k] = value_for(rng, sub, k)
+                args[k] = said_value(rng, sub, k)
         order_dates(args)
         cur = t.input_schema["properties"].get("currency", {}).get("enum", [])
         if "currency" in args and s.get("currency") in cur:

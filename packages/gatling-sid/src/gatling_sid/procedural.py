@@ -18,7 +18,7 @@ from .models import REF_KEY, GoldTrace, ToolCall, ToolCallGraph, UserRequest
 from .registry import PLANNER_ROLES, Domain, DomainRegistry
 from .state import World
 from .text import INTENTS, compose, humanize
-from .values import _compile_pattern, value_for
+from .values import _compile_pattern, said_value, value_for
 
 __all__ = ["INTENTS", "ProceduralOracle"]
 
@@ -144,6 +144,17 @@ def check_domain(d: Domain) -> None:
         raise RegistryError(f"{d.source}: policy: the procedural oracle needs an 'approval_above_limit' rule")
 
 
+def _said_whole(value: str, text: str) -> bool:
+    """``value`` occurs in ``text`` as a whole token (not inside a longer number or word)."""
+    i = text.find(value)
+    while i >= 0:
+        j = i + len(value)
+        if (i == 0 or not text[i - 1].isalnum()) and (j == len(text) or not text[j].isalnum()):
+            return True
+        i = text.find(value, i + 1)
+    return False
+
+
 class ProceduralOracle:
     """Offline oracle: ``make_trace(rng, trace_id, domain, intent)`` -> a policy-compliant :class:`GoldTrace`."""
 
@@ -173,9 +184,12 @@ class ProceduralOracle:
         upd = d.tool("update").input_schema["properties"]
         fields = [k for k in upd if k not in (f"{d.entity}_id", "verification_token")]
         field = rng.choice(fields)
-        value = value_for(rng, upd[field], field)
-        if isinstance(value, str) and value == "":
-            value = "n/a"
+        value = said_value(rng, upd[field], field)  # a value the user states: never empty, never "n/a"
+        if value == rec.get(field):  # an update to what is already on file changes nothing: ask for a change
+            if isinstance(value, bool):
+                value = not value
+            elif len(upd[field].get("enum") or ()) > 1:
+                value = rng.choice([v for v in upd[field]["enum"] if v != value])
         limit = float(d.policy.rule("approval_above_limit").params["limit"])  # type: ignore[union-attr]
         big = rng.random() < 0.4
         amount = round(rng.uniform(limit * 1.01, limit * 4.5) if big else rng.uniform(5, limit), 2)
@@ -252,7 +266,7 @@ class ProceduralOracle:
                 if isinstance(v, dict) or k.endswith("_id") or k == "verification_token":
                     continue
                 shown = ("yes" if v else "no") if isinstance(v, bool) else str(v)
-                if shown not in text:
+                if not _said_whole(shown, text):  # "17" inside "1177" is not the user saying 17
                     vals.append(f"{humanize(k)} {shown}")
         for c in graph.calls:  # a memo or a search filter is the user's words too
             for k in ("memo", "query"):
@@ -377,7 +391,7 @@ class ProceduralOracle:
             args = {subj: ref(c1, subj), "verification_token": ref(c1, "session_token")}
             for k in create["required"]:
                 if k not in args:
-                    args[k] = s["value_raw"] if k == s["field_key"] else value_for(rng, create["properties"][k], k)
+                    args[k] = s["value_raw"] if k == s["field_key"] else said_value(rng, create["properties"][k], k)
             c2 = p.add("create", args, (c1,))
             if notify_p:
                 notify((c2,), f"New {humanize(d.entity)}", f"Created for {s['subject_id']}.")

@@ -264,7 +264,8 @@ class LLMUserSimulator:
         """Why the model's turns cannot stand in for the procedural ones, or None.
 
         ``invented_detail`` / ``revealed_early``: an identifier-like detail the user should not have said;
-        ``wrong_answer``: the answer to a confirmation question is not the yes (or no) the dialogue needs;
+        ``wrong_answer``: the answer to a confirmation question is not the yes (or no) the dialogue needs, or
+        the answer to a clarifying question does not name the record the dialogue goes on with;
         ``off_topic``: a turn shares no content word (5+ letters) with what it had to get across.
         """
         turns = trace.meta["dialogue"]["turns"]
@@ -275,6 +276,9 @@ class LLMUserSimulator:
                 if (yes, no) != ((True, False) if behaviour == "confirm_in_words" else (False, True)):
                     return f"wrong_answer:turn {i}"
                 continue
+            if behaviour == "clarify" and i > 0 and turns[i - 1].get("asks"):  # the record the user picks must be named
+                if any(x not in text for x in _details(turns[i]["text"])):
+                    return f"wrong_answer:turn {i}"
             keys = {w.lower() for w in _WORD.findall(turns[i]["text"])} - _COMMON
             if keys and not keys & {w.lower() for w in _WORD.findall(text)}:
                 return f"off_topic:turn {i}"

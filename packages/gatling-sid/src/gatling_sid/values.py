@@ -8,6 +8,7 @@ Field names pick realistic text (names, notes, subjects) where the schema allows
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Callable
@@ -132,6 +133,13 @@ _PHRASES = {
         "Resolved by phone; confirmation sent",
         "Waiting for the signed form from the customer",
     ),
+    "handover": (
+        "Open tickets handed to the team lead",
+        "Sam covers the weekly report",
+        "Client calls go to the shared inbox",
+        "Handover meeting booked for Friday",
+        "Notes are in the team drive",
+    ),
     "reply": ("Thanks, that works for me", "Could you send it again?", "Received, thank you", "Yes, please go ahead"),
     "rule": ("Block traffic from unknown hosts", "Allow office IPs only", "Alert on five failed logins", "Deny outbound SMTP"),
 }
@@ -145,12 +153,13 @@ _TEXT_BY_NAME = (
     ("memo", "memo"),
     ("po_note", "memo"),
     ("special_request", "request"),
+    ("listing_title", "item"),
     ("dedication", "dedication"),
     ("courier", "delivery"),
     ("shipping", "delivery"),
     ("pickup_note", "delivery"),
     ("access", "delivery"),
-    ("handover", "delivery"),
+    ("handover", "handover"),
     ("instruction", "delivery"),
     ("subject", "subject"),
     ("title", "subject"),
@@ -371,30 +380,43 @@ def rand_date(rng: random.Random, lo: int = 2024, hi: int = 2027) -> str:
 
 
 # Dates by what the field means.  Worlds keep their clock in 2026 (state.World), so "past" ends
-# in 2025 and "future" starts in 2027; birth dates make an adult of 21-86 on that clock.
+# in 2025, "upcoming" (a booking, a visit, a pickup: an event still to happen) is in 2027 and
+# "future" (an expiry, a due date, an end of a term) is in 2027-2028: both after every clock.
+# Birth dates make an adult of 21-86 on that clock.
 _BIRTH = ("birth", "born", "dob")
 _PAST = (
     "issued", "purchased", "since", "last_", "posted", "received", "taken", "arrived", "signature", "signed",
     "declared", "applied", "consent", "given", "sold", "booked", "linked", "started", "onset", "isolated",
-    "watched", "as_of", "opened", "joined",
+    "watched", "as_of", "opened", "joined", "period_end",
 )  # fmt: skip
+_PAST_EXACT = ("from_date", "to_date")  # filters over history (transactions, visit logs, ledgers)
+_UPCOMING = (
+    "check_in", "check_out", "checkin", "checkout", "pickup", "pick_up", "drop_off", "dropoff", "appointment",
+    "depart", "arrival", "flight", "reserv", "scheduled", "booking", "event_date", "move_date", "visit_date",
+    "session_date", "hearing", "open_house", "requested_date", "preferred_dates", "free_dates", "harvest",
+    "slot", "service_start", "window_start", "port_on", "opens_at", "ends_at", "starts", "start_date",
+    "effective",
+)  # fmt: skip
+_UPCOMING_EXACT = ("start", "from", "to", "dep", "arr")
 _FUTURE = (
     "expir", "until", "due", "deadline", "renewal", "next_", "_end", "end_date", "eta", "need_by", "ready_by",
     "expected", "retirement", "cutoff", "resumes", "closes", "callback_by", "closing", "deliver", "ships",
     "publish", "send", "first_run", "first_payment", "hold", "pause",
 )  # fmt: skip
-DATE_RANGES = {"birth": (1940, 2005), "past": (2018, 2025), "future": (2027, 2028), "any": (2025, 2027)}
+DATE_RANGES = {"birth": (1940, 2005), "past": (2018, 2025), "upcoming": (2027, 2027), "future": (2027, 2028), "any": (2025, 2027)}
 """Year ranges of :func:`date_kind`'s classes (inclusive)."""
 
 
 def date_kind(name: str) -> str:
-    """``birth``, ``past``, ``future`` or ``any``: what a date field called ``name`` can plausibly hold."""
+    """``birth``, ``past``, ``upcoming``, ``future`` or ``any``: what a date field called ``name`` can plausibly hold."""
     n = name.lower()
     if any(w in n for w in _BIRTH) or n == "birthday":
         return "birth"
-    if any(w in n for w in _PAST):
+    if n in _PAST_EXACT or any(w in n for w in _PAST):
         return "past"
-    if any(w in n for w in _FUTURE) or n in ("end", "to", "to_date"):
+    if n in _UPCOMING_EXACT or any(w in n for w in _UPCOMING):
+        return "upcoming"
+    if any(w in n for w in _FUTURE) or n == "end":
         return "future"
     return "any"
 
@@ -421,6 +443,9 @@ _PAIRS = (
     ("effective_from", "expiry_date"),
     ("delivery_start", "delivery_date"),
     ("opens_at", "gate_closes"),
+    ("first_run", "end_date"),
+    ("dep", "arr"),
+    ("service_start", "service_end"),
 )
 
 
@@ -442,7 +467,13 @@ def fit_text(text: str, lo: int, hi: int, pad: str = " ok") -> str:
     """Cut or pad ``text`` to a length in [lo, hi] (padding repeats ``pad``)."""
     while len(text) < lo:
         text += pad
-    return text[:hi].rstrip() if len(text[:hi].rstrip()) >= lo else text[:hi]
+    if len(text) <= hi:
+        return text
+    cut = text[:hi]
+    word = cut[: cut.rfind(" ")].rstrip(" ,;:-") if " " in cut else ""  # end on a whole word where one fits
+    if len(word) >= lo:
+        return word
+    return cut.rstrip() if len(cut.rstrip()) >= lo else cut
 
 
 _Maker = Callable[[random.Random], str]
@@ -528,6 +559,15 @@ def text_for(rng: random.Random, name: str, lo: int, hi: int) -> str:
     return fit_text(base, lo, hi)
 
 
+def said_value(rng: random.Random, schema: dict[str, Any], name: str = "") -> Any:
+    """Like :func:`value_for`, but free text is never empty: a value a user states ("set the dedication to ...")."""
+    if schema.get("type") == "string" and not ("enum" in schema or "pattern" in schema or "format" in schema):
+        hi = int(schema.get("maxLength", 80))
+        if hi > 0:
+            return text_for(rng, name, max(1, int(schema.get("minLength", 0))), hi)
+    return value_for(rng, schema, name)
+
+
 def value_for(rng: random.Random, schema: dict[str, Any], name: str = "") -> Any:
     """A random value satisfying ``schema`` (see module docstring for the supported subset)."""
     if "enum" in schema:
@@ -555,6 +595,8 @@ def value_for(rng: random.Random, schema: dict[str, Any], name: str = "") -> Any
     if typ == "number":
         lo = float(schema.get("minimum", schema.get("exclusiveMinimum", 0)))
         hi = float(schema.get("maximum", lo + 1000))
+        if name == "balance" and hi > 1000:  # balances spread over magnitudes (median ~ sqrt(hi)), not ~hi/2
+            return round(min(hi, max(lo, math.exp(rng.uniform(0.0, math.log(hi))))), 2)
         v = round(rng.uniform(lo, hi), 2)
         if "exclusiveMinimum" in schema and v <= schema["exclusiveMinimum"]:
             v = round(schema["exclusiveMinimum"] + 0.01, 2)
