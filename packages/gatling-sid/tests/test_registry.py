@@ -100,3 +100,25 @@ def test_bad_yaml_and_bad_pattern(tmp_path):
 def test_unknown_domain(registry):
     with pytest.raises(RegistryError, match="unknown domain 'nope'"):
         registry.domain("nope")
+
+
+def test_schema_check_by_parts_finds_what_the_whole_check_finds():
+    """The meta-check validates an object schema's properties one by one (cached); errors and paths are jsonschema's."""
+    import jsonschema
+    from gatling_sid.registry import _check_schema
+
+    meta = jsonschema.Draft7Validator(jsonschema.Draft7Validator.META_SCHEMA)
+    ok = {"type": "object", "properties": {"a": {"type": "string", "pattern": "^x$"}, "b": {"type": "array", "items": {}}}}
+    bad = [
+        {"type": "object", "properties": {"a": {"type": "strnig"}}},
+        {"type": "object", "properties": {"a": {"type": "object", "properties": {"b": {"minLength": -1}}}}},
+        {"type": "object", "required": "a", "properties": {"a": {"type": "string"}}},
+        {"type": "object", "properties": {"a": {"type": "array", "items": {"type": 5}}}},
+    ]
+    assert _check_schema(ok) is None and not list(meta.iter_errors(ok))
+    for s in bad:
+        whole = jsonschema.exceptions.best_match(meta.iter_errors(s))
+        part = _check_schema(s)
+        assert whole is not None and part is not None
+        assert (*getattr(part, "gs_prefix", ()), *part.absolute_path) == tuple(whole.absolute_path), s
+        assert part.message == whole.message

@@ -84,9 +84,28 @@ _checked: set[bytes] = set()
 
 
 def _check_schema(schema: dict[str, Any]) -> jsonschema.exceptions.ValidationError | None:
-    """Meta-validate once per distinct schema (many repeat across domains)."""
+    """Meta-validate once per distinct schema (many repeat across domains).
+
+    An object schema is checked as its shell (``properties`` mapped to empty schemas) plus each
+    property's schema on its own: Draft 7's meta-schema checks a property schema against itself
+    (``"properties": {"additionalProperties": {"$ref": "#"}}``), so this finds the same errors, and
+    the property schemas (ids, amounts, currencies...) repeat across tools far more than whole
+    schemas do.  An error found inside a property carries its path prefix in ``gs_prefix``.
+    """
     key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
     if key in _checked:
+        return None
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    if isinstance(props, dict) and any(props.values()) and all(isinstance(v, dict) for v in props.values()):
+        err = _check_schema({**schema, "properties": dict.fromkeys(props, {})})
+        if err is not None:
+            return err
+        for name, sub in props.items():
+            err = _check_schema(sub)
+            if err is not None:
+                err.gs_prefix = ("properties", name, *getattr(err, "gs_prefix", ()))  # type: ignore[attr-defined]
+                return err
+        _checked.add(key)
         return None
     err = jsonschema.exceptions.best_match(_META.iter_errors(schema))
     if err is None:
@@ -159,7 +178,7 @@ def _dangling_ref(schema: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def _schema_error(file: str, entry: str, which: str, err: jsonschema.exceptions.ValidationError) -> RegistryError:
-    where = "/".join(str(p) for p in err.absolute_path) or "(root)"
+    where = "/".join(str(p) for p in (*getattr(err, "gs_prefix", ()), *err.absolute_path)) or "(root)"
     return RegistryError(f"{file}: {entry}: {which} is not a valid JSON Schema at {where}: {err.message}")
 
 
