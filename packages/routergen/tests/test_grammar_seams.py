@@ -101,3 +101,31 @@ def test_builtin_grammars_produce_no_seams(name: str) -> None:
         if hits:
             found[what] = (len(hits), hits[:2])
     assert not found, f"{name}: {found}"
+
+
+def _records(name: str, n: int = 400) -> list[dict[str, object]]:
+    """Raw offline records (fields and all) of both weightings."""
+    recipe = load_recipe(name)
+    gen = TemplaterGenerator(recipe)
+    out: list[dict[str, object]] = []
+    for weighting in ("grammar", "uniform"):
+        arm = ArmSpec(f"t-{weighting}", "templater", weighting=weighting)
+        for s in gen.generate(GenerationPlan(0, arm, None, n // 2, 77)):
+            assert s.fields is not None, s.error
+            out.append(dict(s.fields))
+    return out
+
+
+@pytest.mark.parametrize("name", _grammar_recipes())
+def test_builtin_grammar_fields_are_clean_labels(name: str) -> None:
+    # A field is a label a classifier trains on: "urgency" used to be " It is urgent." (the text's
+    # sentence with its leading space) or "" (issue 16's follow-up). Fields other than the text
+    # must be non-empty and carry no surrounding whitespace.
+    bad = {}
+    for rec in _records(name):
+        for key, value in rec.items():
+            if key == "text" or not isinstance(value, str):
+                continue
+            if not value or value != value.strip():
+                bad.setdefault(key, repr(value))
+    assert not bad, f"{name}: {bad}"
