@@ -147,14 +147,25 @@ class LLMBackend:
         #: structured-output outcomes so far: asked, ok first time, repaired, failed (after the repair)
         self.structured: dict[str, int] = dict.fromkeys(STRUCTURED_COUNTS, 0)
 
-    def view(self, spent_usd: float, requests: int) -> LLMBackend:
+    def view(self, spent_usd: float, requests: int, *, part: int = 0, parts: int = 1) -> LLMBackend:
         """A backend on the same client whose spend and request count start at ``spent_usd`` and
         ``requests`` and are its own (budget, structured and network counters included).
 
         An iteration accounts through its own view, so iterations running concurrently on one
-        client each see exactly their own requests' priced cost.
+        client each see exactly their own requests' priced cost.  ``part`` of ``parts``: the
+        view is one of ``parts`` iterations that may run at once (a round), so it may spend only
+        its share of what is left of the budget, ``(max_usd - spent_usd) / parts`` (and of
+        ``max_calls``, the remainder going to the first parts): together the round never spends
+        past the budget, whichever of its iterations run.  The shares depend on the round alone,
+        never on what runs concurrently, so the bytes stay the same for every concurrency.
         """
-        v = LLMBackend(self.client, self.config, self.prices, max_usd=self.max_usd, max_calls=self.max_calls, batch=self.batch)
+        max_usd, max_calls = self.max_usd, self.max_calls
+        if parts > 1 and max_usd is not None:
+            max_usd = spent_usd + max(0.0, max_usd - spent_usd) / parts
+        if parts > 1 and max_calls is not None:
+            q, r = divmod(max(0, max_calls - requests), parts)
+            max_calls = requests + q + (1 if part < r else 0)
+        v = LLMBackend(self.client, self.config, self.prices, max_usd=max_usd, max_calls=max_calls, batch=self.batch)
         v.spent_usd, v.requests = spent_usd, requests
         return v
 

@@ -229,8 +229,10 @@ def run_recipe(
         for c in own:
             c.close()
     write_exports(out, recipe, res.manifest)
-    if res.shards_run == 0 and not gen.history:
-        # Already complete: nothing ran; the history is the one the finished run wrote.
+    if res.shards_run == 0 and not gen.history and gen.stop_reason == "complete":
+        # Already complete: the loop never ran; the history is the one the finished run wrote.
+        # (A loop that ran and stored nothing, e.g. a budget stop with allow_shortfall, has set
+        # its own stop reason.)
         history = read_history(out)
         return RunResult(out, res.records, len(history), "complete", res.manifest, history, {})
     return RunResult(out, res.records, len(gen.history), gen.stop_reason, res.manifest, gen.history, gen.llm_counters)
