@@ -184,7 +184,9 @@ class RecipeLoop:
                     plan = GenerationPlan(i, arm, decision.exploration_rate, recipe.batch_size, shard_seed(self.seed, i))
                     # Each iteration of the round gets its share of the budget left when the round
                     # began: the round cannot overspend whichever of its iterations run.
-                    view = backend.view(base_usd, base_requests, part=i - first, parts=end - first) if backend is not None else None
+                    view = (
+                        backend.view(base_usd, base_requests, part=i - first, parts=end - first) if backend is not None else None
+                    )
                     jobs.append((decision, plan, view, generators[arm.name].bound(view)))
                 futures = [pool.submit(g.generate, p) for _, p, _, g in jobs] if pool is not None and len(jobs) > 1 else None
                 try:
