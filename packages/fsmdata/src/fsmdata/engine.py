@@ -39,6 +39,7 @@ __all__ = ["PATHS", "SUB", "Batch", "Engine", "TargetPlan"]
 K = {k: i for i, k in enumerate(TARGETS)}
 _EXACT_WA_STATES = 256  # up to this many states, wrong_alt swaps are searched exhaustively
 _CUM_BUDGET = 1 << 22  # entries of the precomputed choice table (float32): 16 MiB
+_HAS_BITCOUNT = hasattr(np, "bitwise_count")  # numpy >= 2.0
 PATHS = (
     "walk",
     "walk+illegal_step",
@@ -49,6 +50,17 @@ PATHS = (
     "uniform",
     "unique",
 )
+
+
+def _pad8(cum: np.ndarray) -> np.ndarray:
+    """Choice rows of fewer than 8 symbols padded to 8 columns with +inf (never chosen), so
+    that :meth:`Engine._walk_rows` compares a row as one uint64."""
+    S = cum.shape[1]
+    if S >= 8 or not _HAS_BITCOUNT:
+        return cum
+    out = np.full((cum.shape[0], 8), np.inf, dtype=cum.dtype)
+    out[:, :S] = cum
+    return out
 
 
 @attrs.frozen
@@ -159,13 +171,13 @@ class Engine:
                     cw = np.cumsum(c[:, fsm.table], axis=-1)  # (T+1, n, S)
                     tot = cw[..., -1:]
                     rows.append(np.divide(cw, tot, out=np.zeros_like(cw), where=tot > 0))
-                self._cum_uniform = np.stack(rows).reshape(-1, fsm.n_symbols).astype(np.float32)
+                self._cum_uniform = _pad8(np.stack(rows).reshape(-1, fsm.n_symbols).astype(np.float32))
             return self._cum_uniform
         F = self.feas.reach[:, :, fsm.table]  # (K, T+1, n, S)
         if W.ndim == 3:  # one block of rows per weight palette: (P, K, T+1, n, S)
             F = F[None] * W.astype(np.float32)[:, None, None]
-            return np.cumsum(F, axis=-1, dtype=np.float32).reshape(-1, fsm.n_symbols)
-        return np.cumsum(F * W.astype(np.float32), axis=-1, dtype=np.float32).reshape(-1, fsm.n_symbols)
+            return _pad8(np.cumsum(F, axis=-1, dtype=np.float32).reshape(-1, fsm.n_symbols))
+        return _pad8(np.cumsum(F * W.astype(np.float32), axis=-1, dtype=np.float32).reshape(-1, fsm.n_symbols))
 
     def walk(
         self,
@@ -222,14 +234,15 @@ class Engine:
                 csrc, slot = self._counts(self._uniform_kinds())
                 kk = np.array([slot.get(TARGETS[k], 0) for k in range(len(TARGETS))], dtype=np.int64)[kinds[order]]
                 base = (kk * (self.T + 1) + (ls - 1)) * n
+        if cum is not None:
+            tok_t, st_t = self._walk_rows(cum, base + q, n_active, width, rng)
+            tokens[order] = tok_t.T
+            states[order] = st_t.T
+            return tokens, states
         for t in range(width):
             na = int(n_active[t])
             qa = q[:na]
-            if cum is not None:
-                rows = cum[base[:na] + qa]  # type: ignore[index]
-                u = rng.random(na) * rows[:, -1]
-                a = (rows <= u[:, None]).sum(axis=1)
-            else:  # large FSMs: gather feasibility per step instead of precomputing rows
+            if True:  # large FSMs: gather feasibility per step instead of precomputing rows
                 nxt = fsm.table[qa]
                 if W is None:
                     w = csrc[base[:na, None] + nxt]
@@ -249,6 +262,56 @@ class Engine:
         tokens[order] = tok_t.T
         states[order] = st_t.T
         return tokens, states
+
+    def _next_rows(self, n_rows: int) -> np.ndarray:
+        """Flat table ``row * S + a -> row`` of the next step for the choice-row layout of
+        :meth:`_cum_rows` (``n_rows`` rows): from row ``(block, r, q)`` symbol ``a`` leads to
+        row ``(block, r - 1, table[q, a])``, i.e. ``row - n - q + table[q, a]``."""
+        cache = self.__dict__.setdefault("_next_rows_cache", {})
+        nxt = cache.get(n_rows)
+        if nxt is None:
+            n = self.fsm.n_states
+            row = np.arange(n_rows, dtype=np.int64)
+            q = row % n
+            nxt = ((row - n - q)[:, None] + self.fsm.table[q].astype(np.int64)).ravel()
+            cache[n_rows] = nxt
+        return nxt
+
+    def _walk_rows(
+        self, cum: np.ndarray, idx: np.ndarray, n_active: np.ndarray, width: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The walk over precomputed choice rows, rows sorted longest first (``n_active[t]`` rows
+        still walk at step ``t``); returns ``(tokens, states)`` transposed, ``(width, B)`` and
+        ``(width + 1, B)``.
+
+        Each row carries its choice-row index (target, steps left, state), so a step is one row
+        gather, one comparison and one gather of the next index (:meth:`_next_rows`); the
+        states are the indices modulo ``n`` at the end.  The uniforms of all steps are drawn at
+        once: ``rng.random(a + b)`` is ``rng.random(a)`` then ``rng.random(b)``, so the draws
+        (and the strings) are those of one ``rng.random(na)`` per step.  Rows padded to 8
+        columns (+inf) compare as one uint64 per row, whose set bits are counted."""
+        S = self.fsm.n_symbols
+        B = len(idx)
+        nxt = self._next_rows(cum.shape[0])
+        U = rng.random(int(n_active[:width].sum()))
+        tok_t = np.zeros((width, B), dtype=np.int32)
+        idx_t = np.zeros((width + 1, B), dtype=np.int64)
+        idx_t[0] = idx
+        packed = cum.shape[1] == 8 and _HAS_BITCOUNT
+        off = 0
+        for t in range(width):
+            na = int(n_active[t])
+            ia = idx_t[t, :na]
+            rows = np.take(cum, ia, axis=0)
+            u = U[off : off + na] * rows[:, S - 1]
+            off += na
+            if packed:
+                a = np.bitwise_count((rows <= u[:, None]).view(np.uint64).ravel())
+            else:
+                a = (rows[:, :S] <= u[:, None]).sum(axis=1)
+            tok_t[t, :na] = a
+            np.take(nxt, ia * S + a, out=idx_t[t + 1, :na], mode="clip")
+        return tok_t, (idx_t % self.fsm.n_states).astype(np.int32)
 
     def _choose(self, mask: np.ndarray, q: np.ndarray, rng: np.random.Generator, W: np.ndarray | None) -> np.ndarray:
         """Pick one allowed symbol per row (rows must have one), weighted by ``W[q]`` if given."""
@@ -334,6 +397,7 @@ class Engine:
         b_sel = np.zeros(m, dtype=np.int64)
         negL = -Ls
         ar = np.arange(m)
+        rown = ar * fsm.n_states  # flat offsets of D's rows: one np.take instead of 2-D fancy indexing
         for j in range(width - 1, -1, -1):
             na = int(np.searchsorted(negL, -j, side="left"))  # rows with L > j
             lo = int(np.searchsorted(negL, -(2 * j + 1), side="left"))  # rows with L > 2j+1 are not late yet
@@ -341,7 +405,7 @@ class Engine:
                 sl = slice(lo, na)
                 qj, uj = s[sl, j], t[sl, j]
                 nxt = fsm.table[qj]
-                cand = self.live_next[qj] & D[ar[sl, None], nxt]
+                cand = self.live_next[qj] & np.take(D.reshape(-1), rown[sl, None] + nxt)
                 cand[np.arange(na - lo), uj] = False
                 w = cand * W[qj] if W is not None else cand.astype(np.float64)
                 wsum = w.sum(axis=1)
@@ -353,7 +417,7 @@ class Engine:
                     b_sel[rr] = self._choose(cand[rep], qj[rep], rng, W)
                     k_sel[rr] = j
             if na:
-                D[:na] = D[ar[:na, None], tableT[t[:na, j]]]
+                D[:na] = np.take(D.reshape(-1), rown[:na, None] + np.take(tableT, t[:na, j], axis=0))
         inv = np.empty_like(order)
         inv[order] = ar
         return k_sel[inv], b_sel[inv], (total > 0)[inv]
