@@ -1,7 +1,9 @@
 //! The Rust-only ceiling of lambdagen: shards of the default config made and written by the
 //! core alone (no Python, no datacore), for `bench/bench.py` and profiling.
 //!
-//!     cargo run --release --example shard_bench -- RECORDS [THREADS] [none|zst] [OUT_DIR]
+//!     cargo run --release --example shard_bench -- RECORDS [THREADS] [none|zst] [OUT_DIR] [ZSTD_LEVEL]
+//!
+//! ZSTD_LEVEL defaults to 1, lambdagen's default (`LambdaConfig.zstd_level`).
 //!
 //! Prints records, wall seconds, CPU seconds (process) and records/s.
 
@@ -30,6 +32,7 @@ fn main() {
         _ => Compress::Zst,
     };
     let dir = PathBuf::from(args.get(4).cloned().unwrap_or_else(|| "/tmp".into()));
+    let zstd_level: i32 = args.get(5).and_then(|v| v.parse().ok()).unwrap_or(1);
     let cfg = GenConfig {
         cells: seed_schedule(),
         max_steps: 100,
@@ -41,7 +44,7 @@ fn main() {
         quotas: vec![],
         size_quotas: vec![],
         depth_quotas: vec![],
-        zstd_level: 3,
+        zstd_level,
         named: false,
         tokens: false,
         strategy: Strategy::Normal,

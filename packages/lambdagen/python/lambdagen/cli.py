@@ -53,7 +53,13 @@ def main() -> None:
 )
 @click.option("--include-normal", is_flag=True, help="Keep start terms already in normal form (one input==target record).")
 @click.option("--whole-trace", is_flag=True, help="One record per trace (all terms) instead of one per step.")
-@click.option("--zstd-level", type=click.IntRange(1, 19), default=3, show_default=True, help="zstd level for --compress zst.")
+@click.option(
+    "--zstd-level",
+    type=click.IntRange(1, 19),
+    default=1,
+    show_default=True,
+    help="zstd level for --compress zst (1 is the fastest).",
+)
 @click.option("--named", is_flag=True, help="Also write input_named / target_named (named binders).")
 @click.option(
     "--strategy",

@@ -193,7 +193,7 @@ class LambdaConfig:
     whole_trace: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     quotas: tuple[tuple[int, int, float], ...] = attrs.field(default=(), converter=_quota_tuple)
     chunk_traces: int = attrs.field(default=32, validator=_positive)
-    zstd_level: int = attrs.field(default=3)
+    zstd_level: int = attrs.field(default=1)
     threads: int = attrs.field(default=0, validator=_non_negative)
     size_quotas: tuple[tuple[int, int, float], ...] = attrs.field(
         default=(), converter=lambda v: _quota_tuple(v, "--size-quotas")
