@@ -339,7 +339,7 @@ def test_batch_too_long_prompt_names_the_prompt(tiny_model, tmp_path) -> None:
 
 
 # ---- --attention flex on the KV-cache path ---------------------------------------------------------
-def test_flex_runs_on_kv_cache_path(small_corpus, tiny_model, monkeypatch) -> None:
+def test_flex_runs_on_kv_cache_path(small_corpus, tiny_model, gen_config, monkeypatch) -> None:
     """attention="flex" with the KV cache executes flex_attention (counted through the kernel
     itself), agrees with the SDPA cache path at every step (prompt links, corpus documents,
     recursion, eviction), and builds one BlockMask per context structure, not one per step."""
@@ -347,7 +347,6 @@ def test_flex_runs_on_kv_cache_path(small_corpus, tiny_model, monkeypatch) -> No
     import torch.nn.attention.flex_attention as fa
     from ds2ds_gen.context_runner import ContextRunner
     from ds2ds_gen.corpus import DocumentCorpus
-    from ds2ds_gen.generation_config import GenerationConfig
     from ds2ds_gen.linked_doc_generator import LinkedDocumentGenerator
     from ds2ds_gen.tokenizer import EOS_TOKEN_ID, get_encoding
 
@@ -391,14 +390,7 @@ def test_flex_runs_on_kv_cache_path(small_corpus, tiny_model, monkeypatch) -> No
             "N": "n text " * 3,
             "P": "p says [Q](Q).",
         }
-        cfg = GenerationConfig(
-            temperature=0.0,
-            max_tokens_per_document=128,
-            max_context_length=300,
-            max_new_tokens=60,
-            max_link_depth=2,
-            attention="flex",
-        )
+        cfg = gen_config(temperature=0.0, max_context_length=300, attention="flex")
 
         def factory(m, ctx, config):
             holder["r"] = Both(scripts, ctx)

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from .context_runner import ContextRunner
 from .corpus import DocumentCorpus
-from .document_context import DocumentContext
+from .document_context import ContextDocument, DocumentContext
 from .errors import ConfigError, PromptTooLongError
 from .generation_config import GenerationConfig
 from .generation_result import GeneratedDocument, GenerationResult, LinkEvent
@@ -122,9 +122,8 @@ class _Run:
         #: batched decoding: the index (into the logits sent next) already sampled for this
         #: sample by :func:`sample_rows`, with the same draw :func:`sample_token` would make
         self.presampled: int | None = None
-        #: whether batched decoding may sample this sample with the others (no link-target
-        #: constraint on its logits, no top-p)
-        self.row_sampling = config.link_targets in ("auto", "free") and (config.top_p is None or config.top_p >= 1.0)
+        #: the document whose next token the sample waits for (set before each ``yield``)
+        self.doc: ContextDocument | None = None
         #: corpus titles for ``link_targets="corpus"``/``"known"`` (None: no corpus constraint)
         self.trie: TitleTrie | None = None
         #: the link-target mode in force (``auto`` resolved: ``known`` with a corpus, else ``free``)
@@ -202,13 +201,33 @@ class LinkedDocumentGenerator:
             logits = runner.next_logits(waiting)
             step = runner.last_step
             if step is not None:
-                rows = [i for i in step[0] if runs[i].row_sampling and runs[i].link_targets == "free"]
-                if rows:
-                    cf = [runs[i].config for i in rows]
-                    sel = step[1][rows] if len(rows) < step[1].shape[0] else step[1]
-                    toks = sample_rows(sel, [c.temperature for c in cf], [c.top_k for c in cf], [runs[i].rng for i in rows])
-                    for i, j in zip(rows, toks):
-                        runs[i].presampled = j
+                rows = step[0]
+                sel = step[1][rows] if len(rows) < step[1].shape[0] else step[1]
+                # link-target constraints, row by row: a row writing a link target gets its logits
+                # with the disallowed ids at -inf (what the single stream samples from), and that
+                # constrained row is what its coroutine receives (for logprobs)
+                constrained: dict[int, torch.Tensor] = {}
+                for j, i in enumerate(rows):
+                    run = runs[i]
+                    if run.link_targets in ("corpus", "known") and run.doc is not None:
+                        allowed = self._allowed_targets(run, run.doc.tokens)
+                        if allowed is not None:
+                            constrained[j] = _constrain(sel[j], allowed, self.model)
+                if constrained:
+                    sel = sel.clone()
+                    for j, row in constrained.items():
+                        sel[j] = row
+                        logits[rows[j]] = row
+                cf = [runs[i].config for i in rows]
+                toks = sample_rows(
+                    sel,
+                    [c.temperature for c in cf],
+                    [c.top_k for c in cf],
+                    [runs[i].rng for i in rows],
+                    [c.top_p for c in cf],
+                )
+                for i, t in zip(rows, toks):
+                    runs[i].presampled = t
             still: list[int] = []
             for i in waiting:
                 try:
@@ -371,8 +390,10 @@ class LinkedDocumentGenerator:
             stop, reason = self._check_stopping_condition(None, n, config)
             if stop:
                 break
+            run.doc = doc
             logits = yield
-            if run.link_targets in ("corpus", "known"):
+            if run.presampled is None and run.link_targets in ("corpus", "known"):
+                # (a batched step constrained and sampled this row already)
                 logits = _constrain(logits, self._allowed_targets(run, doc.tokens), self.model)
             # with an active vocabulary, sample over its ids only (the others have probability 0);
             # a batched step sends those ids' logits alone (compact), a single stream all of them

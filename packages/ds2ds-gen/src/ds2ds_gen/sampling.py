@@ -85,28 +85,72 @@ def sample_token(
     return min(int(torch.searchsorted(cdf, u, right=True)), cdf.numel() - 1)
 
 
+def _top_p_rows(x: torch.Tensor, top_k: Sequence[int | None], top_p: Sequence[float]) -> torch.Tensor:
+    """Rows of ``x`` (already temperature-scaled and top-k filtered) with everything outside each
+    row's top-p set at ``-inf``: the set :func:`filter_logits` keeps for that row alone, by the
+    same tensor ops applied to the rows together (one softmax; ``topk`` with the same ``k`` the
+    single row would use, grown x8 for the rows whose prefix holds less than their ``top_p``)."""
+    n_rows, n = x.shape
+    probs = torch.softmax(x, dim=-1)
+    out = torch.full_like(x, float("-inf"))
+    # rows grouped by the k they start from (as filter_logits: max(256, top_k), at most n)
+    start: dict[int, list[int]] = {}
+    for r in range(n_rows):
+        start.setdefault(min(n, max(256, top_k[r] or 0)), []).append(r)
+    for k0, group in start.items():
+        todo, k = group, k0
+        while todo:
+            sub = probs[todo] if len(todo) < n_rows else probs
+            vals, idx = torch.topk(sub, k, dim=-1)
+            mass = torch.cumsum(vals, dim=-1)
+            last = mass[:, -1].tolist()
+            done = [j for j, r in enumerate(todo) if last[j] >= top_p[r] or k == n]
+            if done:
+                sel = [todo[j] for j in done]
+                if len(done) < len(todo):
+                    vals, idx, mass = vals[done], idx[done], mass[done]
+                # mass strictly before each token < top_p, compared in float32 as the scalar is
+                p = torch.tensor([top_p[r] for r in sel], dtype=x.dtype)[:, None]
+                keep = ((mass - vals) < p).sum(dim=-1).clamp_(min=1)
+                kept = torch.arange(k)[None, :] < keep[:, None]
+                rows_x = x[sel]
+                src = torch.where(kept, torch.gather(rows_x, 1, idx), torch.full_like(vals, float("-inf")))
+                out[sel] = torch.full_like(rows_x, float("-inf")).scatter_(1, idx, src)
+            todo = [r for j, r in enumerate(todo) if not (last[j] >= top_p[r] or k == n)]
+            k = min(n, k * 8)
+    return out
+
+
 def sample_rows(
     logits: torch.Tensor,
     temperature: Sequence[float],
     top_k: Sequence[int | None],
     generators: Sequence[torch.Generator | None],
+    top_p: Sequence[float | None] | None = None,
 ) -> list[int]:
     """Row ``r`` of 2-D ``logits`` sampled exactly as ``sample_token(logits[r], temperature[r],
-    top_k[r], None, generators[r])`` samples it (same token, same draws from the row's own
+    top_k[r], top_p[r], generators[r])`` samples it (same token, same draws from the row's own
     generator; tested), with one softmax, one cumulative sum and one search for all rows.
 
     Batched decoding samples every row of a step at once this way; each row still draws its one
     uniform variate from its own generator (none when the row is greedy or its distribution is
-    degenerate, as in :func:`sample_token`), so rows share no randomness. Top-p is not handled
-    here (:func:`sample_token` per row)."""
+    degenerate, as in :func:`sample_token`), so rows share no randomness. Top-p rows are
+    filtered together (:func:`_top_p_rows`); a link-target constraint is applied by the caller
+    to the rows' logits beforehand (ids outside the allowed set at ``-inf``)."""
     x = logits.detach().cpu().float()
     n_rows, n = x.shape
+    tp = list(top_p) if top_p is not None else [None] * n_rows
     out = [0] * n_rows
     greedy = [r for r in range(n_rows) if temperature[r] == 0]
     if greedy:
+        plain = [r for r in greedy if tp[r] is None or tp[r] >= 1.0]  # type: ignore[operator]
         # argmax of the top-k-filtered row is the argmax of the row (the maximum is kept)
-        for r, t in zip(greedy, torch.argmax(x[greedy] if len(greedy) < n_rows else x, dim=-1).tolist()):
-            out[r] = t
+        if plain:
+            for r, t in zip(plain, torch.argmax(x[plain] if len(plain) < n_rows else x, dim=-1).tolist()):
+                out[r] = t
+        for r in greedy:
+            if r not in plain:  # greedy with top-p: which of tied maxima is kept follows topk (rare)
+                out[r] = greedy_sample(filter_logits(x[r], top_k[r], tp[r]))
         rows = [r for r in range(n_rows) if temperature[r] != 0]
         if not rows:
             return out
@@ -128,6 +172,13 @@ def sample_rows(
             xs = x[sel]
             kth = torch.topk(xs, k, dim=-1).values[:, -1:]
             x[sel] = xs.masked_fill(xs < kth, float("-inf"))
+    nucleus = [j for j, r in enumerate(rows) if tp[r] is not None and tp[r] < 1.0]  # type: ignore[operator]
+    if nucleus:
+        if len(nucleus) == len(rows):
+            x = _top_p_rows(x, ks, [tp[r] for r in rows])  # type: ignore[misc]
+        else:
+            x = x.clone() if x.data_ptr() == logits.data_ptr() else x
+            x[nucleus] = _top_p_rows(x[nucleus], [ks[j] for j in nucleus], [tp[rows[j]] for j in nucleus])  # type: ignore[misc]
     cdf = torch.cumsum(torch.softmax(x, dim=-1), dim=-1, dtype=torch.float64)
     total = cdf[:, -1]
     totals = total.tolist()
