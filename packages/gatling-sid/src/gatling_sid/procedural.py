@@ -17,7 +17,7 @@ from .errors import GatlingError, RegistryError
 from .models import REF_KEY, GoldTrace, ToolCall, ToolCallGraph, UserRequest
 from .registry import PLANNER_ROLES, Domain, DomainRegistry
 from .state import World
-from .text import INTENTS, compose, humanize
+from .text import INTENTS, compose, has_token, humanize
 from .values import _compile_pattern, said_value, value_for
 
 __all__ = ["INTENTS", "ProceduralOracle"]
@@ -144,17 +144,6 @@ def check_domain(d: Domain) -> None:
         raise RegistryError(f"{d.source}: policy: the procedural oracle needs an 'approval_above_limit' rule")
 
 
-def _said_whole(value: str, text: str) -> bool:
-    """``value`` occurs in ``text`` as a whole token (not inside a longer number or word)."""
-    i = text.find(value)
-    while i >= 0:
-        j = i + len(value)
-        if (i == 0 or not text[i - 1].isalnum()) and (j == len(text) or not text[j].isalnum()):
-            return True
-        i = text.find(value, i + 1)
-    return False
-
-
 class ProceduralOracle:
     """Offline oracle: ``make_trace(rng, trace_id, domain, intent)`` -> a policy-compliant :class:`GoldTrace`."""
 
@@ -266,7 +255,7 @@ class ProceduralOracle:
                 if isinstance(v, dict) or k.endswith("_id") or k == "verification_token":
                     continue
                 shown = ("yes" if v else "no") if isinstance(v, bool) else str(v)
-                if not _said_whole(shown, text):  # "17" inside "1177" is not the user saying 17
+                if not has_token(text, shown):  # "17" inside "1177" is not the user saying 17
                     vals.append(f"{humanize(k)} {shown}")
         for c in graph.calls:  # a memo or a search filter is the user's words too
             for k in ("memo", "query"):

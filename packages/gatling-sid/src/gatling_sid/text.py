@@ -343,3 +343,42 @@ def compose(rng: random.Random, intent: str, slots: dict[str, Any], need: set[st
             at = rng.randint(1, 3)  # after the opener, before the closer
             done[at:at] = extra
     return " ".join(p for p in done if p).strip()
+
+
+def _word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def has_token(hay: str, needle: str) -> bool:
+    """Whether ``needle`` occurs in ``hay`` as a whole token, not inside a longer word or number.
+
+    An occurrence counts only where the characters beside it do not continue it: a letter, digit
+    or ``_`` next to an alphanumeric end of ``needle`` continues it (``7790`` is not stated by
+    ``SUB-477909``, ``15`` not by ``fixed_15``), and so does ``.``/``,`` followed by a digit next
+    to a digit end (``12`` is not stated by ``12.50`` or ``1,200``).  Hyphens, spaces, ``@``,
+    ``/`` and other punctuation separate tokens (``BRW-887716`` states ``887716``).
+    """
+    if not needle:
+        return True
+    i = hay.find(needle)
+    if i < 0:
+        return False
+    first, last = needle[0], needle[-1]
+    check_l, check_r = _word_char(first), _word_char(last)
+    dig_l, dig_r = first.isdigit(), last.isdigit()
+    n, m = len(needle), len(hay)
+    while i >= 0:
+        j = i + n
+        ok = True
+        if check_l and i > 0:
+            b = hay[i - 1]
+            if _word_char(b) or (dig_l and b in ".," and i > 1 and hay[i - 2].isdigit()):
+                ok = False
+        if ok and check_r and j < m:
+            a = hay[j]
+            if _word_char(a) or (dig_r and a in ".," and j + 1 < m and hay[j + 1].isdigit()):
+                ok = False
+        if ok:
+            return True
+        i = hay.find(needle, i + 1)
+    return False

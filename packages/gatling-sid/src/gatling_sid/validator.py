@@ -37,6 +37,7 @@ import orjson
 from .errors import GraphError
 from .models import REF_KEY, GoldTrace, PolicyRule, ToolCall, is_ref, parse_ref, resolve_path
 from .registry import DomainRegistry
+from .text import has_token as _has_token
 
 __all__ = ["BINDINGS", "STRUCTURE_RULES", "TraceValidator", "ValidationReport", "Violation"]
 
@@ -319,14 +320,16 @@ class TraceValidator:
                     continue
                 for path, leaf in _leaves(k, v):
                     shown = leaf if isinstance(leaf, str) else repr(leaf) if isinstance(leaf, float) else str(leaf)
-                    if shown in text or shown.lower() in low or shown.replace("_", " ").lower() in low:
+                    # whole tokens only: a value inside a longer number or word was not stated
+                    lower = shown.lower()
+                    if _has_token(text, shown) or _has_token(low, lower) or _has_token(low, lower.replace("_", " ")):
                         continue
                     if isinstance(leaf, str) and leaf == "":
                         continue
                     srcs = anc.get(c.id, set()) if dag_ok else set(earlier)
                     if any(
-                        shown in self._out_strings(by_id, seen_out) or any(shown in x for x in self._out_strings(by_id, seen_out))
-                        for by_id in (calls_by(calls, s) for s in srcs)
+                        shown in strs or any(_has_token(x, shown) for x in strs)
+                        for strs in (self._out_strings(calls_by(calls, s), seen_out) for s in srcs)
                     ):
                         continue
                     out.append(
