@@ -50,6 +50,7 @@ SEAMS: list[tuple[str, str]] = [
     ("doubled or stray punctuation", r"[.,;:?!] *[.,;:]|\s[.,;:?!]|\(\s*\)"),
     ("a sentence starting in lower case", r"[.?!] [a-z]"),
     ("a capital right after a comma", r", (?!I\b)[A-Z][a-z]"),
+    ("a fault on arrival that came days after the purchase", r"arrived with [^.?!\n]*\bdays? after\b"),
 ]
 
 
@@ -86,6 +87,7 @@ def test_the_seam_patterns_catch_what_was_read() -> None:
         "The air fryer is okay: it is easy to clean, yet is loud.",
         "Love it! The coffee maker is easy to clean, but it is hard to clean.",
         "I bought a e-reader last week.",
+        "My blue e-reader arrived with a cracked screen only 21 days after I bought it.",
     ]
     for text in seen:
         assert any(re.search(p, text) for _, p in SEAMS), text
