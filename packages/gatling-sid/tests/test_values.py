@@ -144,3 +144,44 @@ def test_fast_random_draws_what_random_random_draws():
         FastRandom(0).choice([])
     with pytest.raises(ValueError):
         FastRandom(0).randint(3, 2)
+
+
+# keyword in the field name -> (lowest, highest) a person would plausibly state
+PLAUSIBLE = {
+    "mileage": (0, 300_000),
+    "weight_kg": (0, 1_000),
+    "nights": (1, 30),
+    "guests": (1, 20),
+    "party_size": (1, 12),
+    "quantity": (1, 1_000),
+    "hours": (0, 80),
+    "pct": (0, 100),
+    "percent": (0, 100),
+    "model_year": (1990, 2027),
+    "rental_days": (1, 60),
+    "passengers": (1, 9),
+}
+PAGE = {10, 20, 25, 50}
+
+
+def test_integers_have_plausible_magnitudes(objects):
+    seen, bad = 0, []
+    for obj in objects:
+        for k, v in obj.items():
+            if not isinstance(v, int) or isinstance(v, bool):
+                continue
+            for key, (lo, hi) in PLAUSIBLE.items():
+                if key in k:
+                    seen += 1
+                    if not lo <= v <= hi:
+                        bad.append((k, v))
+                    break
+    assert seen > 50
+    assert not bad, f"{len(bad)}/{seen} implausible: {bad[:10]}"
+
+
+def test_search_limits_are_page_sizes(traces):
+    limits = [c.arguments["limit"] for t in traces for c in t.graph.calls if "limit" in c.arguments]
+    assert len(limits) > 20
+    odd = [v for v in limits if v not in PAGE]
+    assert not odd, f"{len(odd)}/{len(limits)} odd limits: {sorted(set(odd))[:10]}"

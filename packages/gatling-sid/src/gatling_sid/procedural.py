@@ -18,7 +18,7 @@ from .models import REF_KEY, GoldTrace, ToolCall, ToolCallGraph, UserRequest
 from .registry import PLANNER_ROLES, Domain, DomainRegistry
 from .state import World
 from .text import INTENTS, compose, has_token, humanize
-from .values import _compile_pattern, said_value, value_for
+from .values import PAGE_SIZES, _compile_pattern, said_value, value_for
 
 __all__ = ["INTENTS", "ProceduralOracle"]
 
@@ -310,7 +310,7 @@ class ProceduralOracle:
                 p.add("get", {ent: s["entity_id"]})
             elif shape == 1:
                 c1 = p.add("profile", {subj: s["subject_id"]})
-                c2 = p.add("search", {subj: ref(c1, subj), "limit": rng.randint(1, 20)}, (c1,))
+                c2 = p.add("search", {subj: ref(c1, subj), "limit": rng.choice(PAGE_SIZES)}, (c1,))
                 p.add("get", {ent: ref(c2, f"results.0.{ent}")}, (c2,))
             else:  # two independent reads in one wave
                 p.add("profile", {subj: s["subject_id"]})
@@ -385,7 +385,7 @@ class ProceduralOracle:
             if notify_p:
                 notify((c2,), f"New {humanize(d.entity)}", f"Created for {s['subject_id']}.")
         elif intent == "report":
-            args = {subj: s["subject_id"], "limit": rng.randint(5, 50)}
+            args = {subj: s["subject_id"], "limit": rng.choice(PAGE_SIZES)}
             if rng.random() < 0.5:
                 args["query"] = s["query"]
             c1 = p.add("search", args)
@@ -398,7 +398,7 @@ class ProceduralOracle:
         elif intent == "account_review":
             c1 = verify()
             c2 = p.add("profile", {subj: ref(c1, subj)}, (c1,))
-            c3 = p.add("search", {subj: ref(c1, subj), "limit": rng.randint(1, 10)}, (c1,))
+            c3 = p.add("search", {subj: ref(c1, subj), "limit": rng.choice(PAGE_SIZES[:2])}, (c1,))
             c4 = p.add("get", {ent: ref(c3, f"results.0.{ent}")}, (c3,))
             c5 = p.add("update", update_args(c4, c1), (c1, c4))
             if notify_p:

@@ -572,6 +572,63 @@ def text_for(rng: random.Random, name: str, lo: int, hi: int) -> str:
     return fit_text(base, lo, hi)
 
 
+PAGE_SIZES = (10, 20, 25, 50)  # conventional page sizes for a ``limit`` nobody asked about
+
+# Plausible magnitudes by field-name keyword (first match wins), intersected with the schema's bounds.
+_INT_RANGES: tuple[tuple[str, int, int], ...] = (
+    ("mileage", 5_000, 150_000),
+    ("model_year", 2005, 2025),
+    ("tax_year", 2020, 2025),
+    ("weight_kg", 1, 40),
+    ("volume_mwh", 10, 5_000),
+    ("acreage", 5, 2_000),
+    ("disk_gb", 20, 500),
+    ("storage_gb", 8, 256),
+    ("data_cap_gb", 5, 200),
+    ("dosage_mg", 5, 1_000),
+    ("guest_count", 20, 250),
+    ("line_items", 1, 20),
+    ("seats", 1, 50),
+    ("stock", 0, 500),
+    ("units", 1, 500),
+    ("quantity", 1, 50),
+    ("hours_per_week", 5, 40),
+    ("rental_days", 1, 14),
+    ("nights", 1, 14),
+    ("days", 1, 30),
+    ("guests", 1, 8),
+    ("passengers", 1, 4),
+    ("party_size", 1, 8),
+    ("term_years", 10, 30),
+    ("bedrooms", 1, 5),
+    ("dependents", 0, 4),
+    ("pct", 1, 20),
+    ("percent", 10, 25),
+    ("tickets", 1, 6),
+)
+
+
+def int_for(rng: random.Random, schema: dict[str, Any], name: str = "") -> int:
+    """A plausible integer for a field called ``name``, always within the schema's bounds."""
+    lo = int(schema.get("minimum", 0))
+    hi = int(schema.get("maximum", 1000))
+    if name == "limit":
+        sizes = [v for v in PAGE_SIZES if lo <= v <= hi]
+        if "default" in schema and lo <= int(schema["default"]) <= hi:
+            return int(schema["default"])
+        if sizes:
+            return int(rng.choice(sizes))
+    for key, a, b in _INT_RANGES:
+        if key in name:
+            a, b = max(a, lo), min(b, hi)
+            if a <= b:
+                return rng.randint(a, b)
+            break
+    if hi - lo > 1000:  # an unknown quantity with a wide range: spread over magnitudes, not ~hi/2
+        return min(hi, max(lo, int(math.exp(rng.uniform(0.0, math.log(max(2, hi - lo + 1))))) + lo - 1))
+    return rng.randint(lo, hi)
+
+
 def said_value(rng: random.Random, schema: dict[str, Any], name: str = "") -> Any:
     """Like :func:`value_for`, but free text is never empty: a value a user states ("set the dedication to ...")."""
     if schema.get("type") == "string" and not ("enum" in schema or "pattern" in schema or "format" in schema):
@@ -604,7 +661,7 @@ def value_for(rng: random.Random, schema: dict[str, Any], name: str = "") -> Any
             return f"https://files.example.org/{rng.choice(WORDS)}/{rng.randrange(10**6):06d}"
         return text_for(rng, name, int(schema.get("minLength", 0)), int(schema.get("maxLength", 80)))
     if typ == "integer":
-        return rng.randint(int(schema.get("minimum", 0)), int(schema.get("maximum", 1000)))
+        return int_for(rng, schema, name)
     if typ == "number":
         lo = float(schema.get("minimum", schema.get("exclusiveMinimum", 0)))
         hi = float(schema.get("maximum", lo + 1000))
