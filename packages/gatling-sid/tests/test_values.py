@@ -185,3 +185,50 @@ def test_search_limits_are_page_sizes(traces):
     assert len(limits) > 20
     odd = [v for v in limits if v not in PAGE]
     assert not odd, f"{len(odd)}/{len(limits)} odd limits: {sorted(set(odd))[:10]}"
+
+
+def _iso3166():
+    with open("/usr/share/zoneinfo/iso3166.tab", encoding="utf-8") as fh:
+        return {ln.split("\t")[0] for ln in fh if ln.strip() and not ln.startswith("#")}
+
+
+def _schemas(registry):
+    for d in registry.domains.values():
+        for t in d.tools.values():
+            for sch in (t.input_schema, t.output_schema):
+                for _p, obj in _walk(sch):
+                    for k, sub in (obj.get("properties") or {}).items():
+                        if isinstance(sub, dict) and sub.get("type") == "string" and "pattern" in sub:
+                            yield k, sub
+
+
+def test_well_known_fields_take_real_values(registry):
+    """Timezones are IANA zones (zoneinfo), countries ISO 3166 codes (the tz database's iso3166.tab), phone numbers
+    E.164 in ranges reserved for fiction; all still satisfy the schema (jsonschema)."""
+    import zoneinfo
+
+    import jsonschema
+    from gatling_sid.values import value_for
+
+    zones, countries = zoneinfo.available_timezones(), _iso3166()
+    rng = random.Random(5)
+    seen, bad = 0, []
+    wanted = re.compile(r"timezone|country|phone|msisdn")
+    for k, sub in _schemas(registry):
+        if not wanted.search(k):
+            continue
+        check = jsonschema.Draft7Validator(sub)
+        for _ in range(30):
+            v = value_for(rng, sub, k)
+            assert check.is_valid(v), (k, v)
+            if "timezone" in k:
+                seen += 1
+                bad += [] if v in zones else [(k, v)]
+            elif k == "country" or k.endswith("_country"):
+                seen += 1
+                bad += [] if v in countries else [(k, v)]
+            elif "phone" in k or "msisdn" in k:
+                seen += 1
+                bad += [] if re.fullmatch(r"\+(447700900[0-9]{3}|120255501[0-9]{2})", v) else [(k, v)]
+    assert seen >= 100
+    assert not bad, f"{len(bad)}/{seen} not real: {bad[:8]}"

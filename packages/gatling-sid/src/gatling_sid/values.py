@@ -572,6 +572,84 @@ def text_for(rng: random.Random, name: str, lo: int, hi: int) -> str:
     return fit_text(base, lo, hi)
 
 
+# Real values for fields with well-known meanings (keyword in the field name -> candidates); a candidate is
+# used only if it satisfies the field's pattern and length bounds, else the pattern draws (counted).
+_KNOWN: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (
+        ("timezone", "time_zone", "tz"),
+        (
+            "Europe/Berlin",
+            "Europe/London",
+            "Europe/Paris",
+            "Europe/Madrid",
+            "Europe/Amsterdam",
+            "Europe/Warsaw",
+            "America/New_York",
+            "America/Chicago",
+            "America/Denver",
+            "America/Los_Angeles",
+            "America/Toronto",
+            "America/Sao_Paulo",
+            "Asia/Tokyo",
+            "Asia/Singapore",
+            "Asia/Kolkata",
+            "Asia/Dubai",
+            "Australia/Sydney",
+            "Africa/Johannesburg",
+            "Pacific/Auckland",
+        ),
+    ),
+    (
+        ("country", "origin", "destination", "nationality"),
+        ("US", "GB", "DE", "FR", "ES", "IT", "NL", "CA", "AU", "JP", "IE", "SE", "PL", "BR", "IN", "MX", "CH", "AT"),
+    ),
+    (("currency",), ("USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "SEK")),
+    (("language", "lang"), ("en", "de", "fr", "es", "it", "nl", "pt", "ja", "pl", "sv")),
+    (("locale",), ("en-US", "en-GB", "de-DE", "fr-FR", "es-ES", "it-IT", "nl-NL", "ja-JP")),
+    (("state",), ("CA", "NY", "TX", "WA", "IL", "MA", "FL", "CO", "OR", "GA")),
+    (
+        ("postcode", "postal_code"),
+        ("SW1A 1AA", "EC1A 1BB", "W1A 0AX", "M1 1AE", "B33 8TH", "CR2 6XH", "LS1 4DY", "G2 3BZ", "BS1 5TR"),
+    ),
+    (("zip",), ("94105", "10001", "60601", "73301", "98101", "02110", "30303")),
+)
+known_fallbacks: dict[str, int] = {}  # field name -> values drawn from the pattern because no real value fit
+
+
+def _phone(rng: random.Random) -> str:
+    """An E.164 number in a range reserved for fiction (UK 07700 900xxx, US 202-555-01xx)."""
+    if rng.random() < 0.5:
+        return f"+447700900{rng.randrange(1000):03d}"
+    return f"+1202555{rng.randrange(100, 200):04d}"
+
+
+def known_value(rng: random.Random, schema: dict[str, Any], name: str) -> str | None:
+    """A real value (IANA zone, ISO code, reserved phone number...) for a well-known field that fits ``schema``."""
+    if name.endswith("_id") or not name:
+        return None
+    pat = re.compile(schema["pattern"])
+    lo, hi = int(schema.get("minLength", 0)), int(schema.get("maxLength", 10**6))
+
+    def fits(v: str) -> bool:
+        return lo <= len(v) <= hi and pat.search(v) is not None
+
+    if "phone" in name or "msisdn" in name:
+        for _ in range(4):
+            v = _phone(rng)
+            if fits(v):
+                return v
+        known_fallbacks[name] = known_fallbacks.get(name, 0) + 1
+        return None
+    for keys, pool in _KNOWN:
+        if any(k == name or name.endswith("_" + k) or name.startswith(k + "_") for k in keys):
+            ok = [v for v in pool if fits(v)]
+            if ok:
+                return str(rng.choice(ok))
+            known_fallbacks[name] = known_fallbacks.get(name, 0) + 1
+            return None
+    return None
+
+
 PAGE_SIZES = (10, 20, 25, 50)  # conventional page sizes for a ``limit`` nobody asked about
 
 # Plausible magnitudes by field-name keyword (first match wins), intersected with the schema's bounds.
@@ -650,7 +728,8 @@ def value_for(rng: random.Random, schema: dict[str, Any], name: str = "") -> Any
         schema = {**schema, "type": typ}
     if typ == "string":
         if "pattern" in schema and schema.get("format") != "date":
-            return from_pattern(rng, schema["pattern"])
+            known = known_value(rng, schema, name)
+            return known if known is not None else from_pattern(rng, schema["pattern"])
         if schema.get("format") == "date":
             return date_for(rng, name)
         if schema.get("format") == "email":
