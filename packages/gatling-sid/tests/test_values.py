@@ -232,3 +232,41 @@ def test_well_known_fields_take_real_values(registry):
                 bad += [] if re.fullmatch(r"\+(447700900[0-9]{3}|120255501[0-9]{2})", v) else [(k, v)]
     assert seen >= 100
     assert not bad, f"{len(bad)}/{seen} not real: {bad[:8]}"
+
+
+AWKWARD_BOOL = re.compile(
+    r"\b(on|off|yes|no|true|false) as the\b|\bset to (on|off)\b|= (on|off|yes|no)\b|\b(be|is|reads|to|become) (on|off|yes|no)\b"
+)
+
+
+def _polarities(text, name):
+    """How the request states boolean field ``name``: True / False per mention (regex over the words only)."""
+    out = []
+    for m in re.finditer(rf"(\bnot )?\b{re.escape(name)}\b(:? (yes|no|on|off)\b)?", text):
+        if m.group(1):
+            out.append(False)
+        elif m.group(3):
+            out.append(m.group(3) in ("yes", "on"))
+        else:
+            out.append(True)
+    return out
+
+
+def test_boolean_fields_are_stated_naturally_and_once(traces):
+    """A boolean the user asks to set reads naturally and is stated one way only, the way the call sets it."""
+    seen, bad = 0, []
+    for t in traces:
+        text = t.request.text
+        for c in t.graph.calls:
+            for k, v in c.arguments.items():
+                if not isinstance(v, bool):
+                    continue
+                name = k.replace("_", " ")
+                pol = _polarities(text.lower(), name)
+                if not pol:
+                    continue
+                seen += 1
+                if set(pol) != {v} or AWKWARD_BOOL.search(text.lower()):
+                    bad.append((k, v, text))
+    assert seen > 20
+    assert not bad, f"{len(bad)}/{seen} awkward or contradictory: {bad[:3]}"

@@ -199,7 +199,7 @@ class ProceduralOracle:
             "field_key": field,
             "field": humanize(field),
             "value_raw": value,
-            "value": ("on" if value else "off") if isinstance(value, bool) else value,
+            "value": ("yes" if value else "no") if isinstance(value, bool) else value,
             "memo": f"{rng.choice(MEMO_KINDS)} {rng.randint(100, 9999)}",
             "reason_code": rng.choice(d.tool("destroy").input_schema["properties"]["reason"]["enum"]),
             "recipient": f"{rng.choice(MAILBOXES)}@{d.host}",
@@ -254,7 +254,11 @@ class ProceduralOracle:
             for k, v in c.arguments.items():
                 if isinstance(v, dict) or k.endswith("_id") or k == "verification_token":
                     continue
-                shown = ("yes" if v else "no") if isinstance(v, bool) else str(v)
+                if isinstance(v, bool):  # stated once, one way: "organic: no" unless the request already names it
+                    if not has_token(text, humanize(k)):
+                        vals.append(f"{humanize(k)}: {'yes' if v else 'no'}")
+                    continue
+                shown = str(v)
                 if not has_token(text, shown):  # "17" inside "1177" is not the user saying 17
                     vals.append(f"{humanize(k)} {shown}")
         for c in graph.calls:  # a memo or a search filter is the user's words too

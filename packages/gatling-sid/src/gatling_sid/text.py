@@ -309,6 +309,31 @@ def facts_sentences(rng: random.Random, text: str, slots: dict[str, Any], need: 
     return out
 
 
+# The update/creation asks when the field is a boolean: stated naturally and one way only.
+BOOL_CORES = {
+    "account_update": (
+        "Please mark {entity} {entity_id} as {field_state}.",
+        "Can you update {entity} {entity_id}? It should be {field_state} from now on.",
+        "For {entity} {entity_id}, {field}: {value}, please.",
+        "I need a change on {entity_id} ({field}: {value}). I'm {subject} {subject_id}.",
+        "Please set {entity} {entity_id} to {field_state}.",
+        "Change of plans: my {entity} ({entity_id}) is {field_state} now.",
+    ),
+    "creation": (
+        "Please create a new {entity} for me ({subject} {subject_id}), {field}: {value}.",
+        "I'd like to open a new {entity}, marked as {field_state}.",
+        "New {entity} please, {subject} ID {subject_id}; {field}: {value}.",
+        "Set me up with a new {entity} - {field_state}.",
+    ),
+    "account_review": (
+        "Please do a full pass over my account ({subject_id}): profile, {entity}s, and mark the first one as {field_state}.",
+        "Review all my {entity}s, I'm {subject} {subject_id}, and make the main one {field_state}.",
+        "I'm {subject_id} - please review my {entity}s; please mark the top one as {field_state}.",
+        "Do an account review for {subject_id}: check my profile and {entity}s, then {field}: {value} on the first.",
+    ),
+}
+
+
 def compose(rng: random.Random, intent: str, slots: dict[str, Any], need: set[str] | None = None) -> str:
     """Request text for ``intent`` from ``slots`` (keys used by the templates; unused keys are ignored).
 
@@ -329,11 +354,15 @@ def compose(rng: random.Random, intent: str, slots: dict[str, Any], need: set[st
     if "reason_code" in fill:
         fill["reason"] = REASON_TEXT[fill["reason_code"]]
         fill["reason_cap"] = fill["reason"][:1].upper() + fill["reason"][1:]
-    parts = [rng.choice(OPENERS), rng.choice(CORES[intent]), rng.choice(DETAILS), rng.choice(CLOSERS)]
+    cores = CORES[intent]
+    if isinstance(fill.get("value_raw"), bool) and intent in BOOL_CORES:  # "mark it as urgent", "organic: no"
+        cores = BOOL_CORES[intent]
+        fill["field_state"] = fill["field"] if fill["value_raw"] else f"not {fill['field']}"
+    parts = [rng.choice(OPENERS), rng.choice(cores), rng.choice(DETAILS), rng.choice(CLOSERS)]
     if rng.random() < 0.5:  # detail before or after the ask
         parts[1], parts[2] = parts[2], parts[1]
     done = [p.format(**fill) for p in parts]
-    core = done[1] if parts[1] in CORES[intent] else done[2]
+    core = done[1] if parts[1] in cores else done[2]
     for i in (1, 2):  # a detail that repeats an identity fact the ask already gives is left out
         if done[i] is not core and any(str(fill.get(k, "\0")) in done[i] and str(fill[k]) in core for k in ("dob", "last4")):
             done[i] = ""
