@@ -270,3 +270,22 @@ def test_boolean_fields_are_stated_naturally_and_once(traces):
                     bad.append((k, v, text))
     assert seen > 20
     assert not bad, f"{len(bad)}/{seen} awkward or contradictory: {bad[:3]}"
+
+
+# Written from reading requests ("a order", "a in game purchase", "policys"): a/an by the next
+# word's first letter (a "u" or "one" may sound like a consonant, so both are allowed there), and
+# no "-ys" plural after a consonant.
+A_BEFORE_VOWEL = re.compile(r"\b[Aa] (?!one\b|once\b)[aeioAEIO]\w*")
+AN_BEFORE_CONSONANT = re.compile(r"\b[Aa]n [b-df-hj-np-tv-zB-DF-HJ-NP-TV-Z]\w*")
+CONSONANT_YS = re.compile(r"\b\w*[b-df-hj-np-tv-z]ys\b")
+
+
+def test_articles_and_plurals_in_requests(traces):
+    bad = []
+    for t in traces:
+        text = t.request.text
+        hits = A_BEFORE_VOWEL.findall(text) + AN_BEFORE_CONSONANT.findall(text)
+        hits += CONSONANT_YS.findall(text)  # "days", "keys": a vowel before the y is right
+        if hits:
+            bad.append((hits, text))
+    assert not bad, f"{len(bad)}/{len(traces)} requests: {bad[:3]}"  # 5/700 before the fix

@@ -8,6 +8,7 @@ same domain and intent rarely share more than a few word trigrams.
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 INTENTS = ("account_inquiry", "account_update", "transaction", "cancellation", "creation", "report", "account_review")
@@ -105,7 +106,7 @@ CORES: dict[str, tuple[str, ...]] = {
         "I can't find my {entity} in the app. I'm {subject} {subject_id}; can you look at {entity_id}?",
         "Is {entity} {entity_id} still active? Just want to double-check {field}.",
         "Pull up the record for {entity} {entity_id} and read me the {field}.",
-        "As {subject} {subject_id} I want a summary of my {entity}s.",
+        "As {subject} {subject_id} I want a summary of my {entities}.",
         "What does {entity_id} say under {field} right now?",
     ),
     "account_update": (
@@ -125,14 +126,14 @@ CORES: dict[str, tuple[str, ...]] = {
     "transaction": (
         "Would you {money} for me? {amount} {currency}, {entity} {entity_id}, reference '{memo}'.",
         "{amount} {currency} needs to go through today - please {money} on {entity_id}.",
-        "Requesting a {money_noun}: {entity} {entity_id}, {currency} {amount}, verified under {subject_id}.",
+        "Requesting {a_money_noun}: {entity} {entity_id}, {currency} {amount}, verified under {subject_id}.",
         "Please {money} {amount} {currency} using {entity} {entity_id}.",
         "I need to {money} for {amount} {currency} on {entity_id}, memo '{memo}'.",
         "Go ahead and {money}: {amount} {currency} from {entity} {entity_id}.",
         "Can you {money} of {amount} {currency}? The {entity} is {entity_id}, I'm {subject} {subject_id}.",
         "{money_cap} - amount {amount} {currency}, {entity} {entity_id}, please process today.",
         "I'd like to {money} ({amount} {currency}) against {entity_id}; my DOB is {dob}.",
-        "Process a {money_noun} of {amount} {currency} on {entity} {entity_id} for me.",
+        "Process {a_money_noun} of {amount} {currency} on {entity} {entity_id} for me.",
         "Time to {money}: {currency} {amount} via {entity_id}. Last four digits {last4}.",
         "Quick {money_noun} please - {amount} {currency}, {entity} {entity_id}.",
     ),
@@ -150,41 +151,41 @@ CORES: dict[str, tuple[str, ...]] = {
         "Could we {destroy}? ID {entity_id}, DOB {dob}; {reason}.",
     ),
     "creation": (
-        "Looking to add a {entity} to my profile ({subject_id}); {field} would be {value}.",
+        "Looking to add {a_entity} to my profile ({subject_id}); {field} would be {value}.",
         "Please register a new {entity} for {name}, with {field} {value}.",
         "Starting fresh - open one more {entity}, and note {field} as {value}.",
         "I'd like to open a new {entity} with {field} set to {value}.",
-        "Please create a {entity} for me ({subject} {subject_id}), {field}: {value}.",
+        "Please create {a_entity} for me ({subject} {subject_id}), {field}: {value}.",
         "Set me up with a new {entity}; I want {field} as {value}.",
         "Can you start a fresh {entity}? {field_cap} should be {value}. DOB {dob}.",
         "New {entity} please, {subject} ID {subject_id}, with {field} {value}.",
         "I want another {entity} - make the {field} {value}, card ending {last4}.",
-        "Create a {entity} under {subject_id} with {field} = {value}.",
+        "Create {a_entity} under {subject_id} with {field} = {value}.",
         "Could I get a new {entity}? Put {value} for {field}.",
     ),
     "report": (
-        "Need an internal summary of {subject_id}'s {entity}s sent over to {recipient}.",
+        "Need an internal summary of {subject_id}'s {entities} sent over to {recipient}.",
         "Put together the {entity} list for {subject} {subject_id} and mail it to {recipient}.",
-        "Could {recipient} get a digest of {subject_id}'s {entity}s ('{query}')?",
-        "Send the team a summary of {subject} {subject_id}'s {entity}s.",
-        "Compile the {entity}s for {subject_id} and email the report to {recipient}.",
-        "Can you look up {subject} {subject_id}'s {entity}s and forward the first one to {recipient}?",
-        "Prepare a short report on {entity}s of {subject_id} for {recipient}.",
-        "Search {entity}s for '{query}' under {subject_id} and notify {recipient}.",
-        "Please find {subject_id}'s {entity}s matching '{query}' and send a note to {recipient}.",
-        "Email {recipient} a rundown of the {entity}s belonging to {subject_id}.",
-        "Report on {subject_id}: list their {entity}s and share it with {recipient}.",
+        "Could {recipient} get a digest of {subject_id}'s {entities} ('{query}')?",
+        "Send the team a summary of {subject} {subject_id}'s {entities}.",
+        "Compile the {entities} for {subject_id} and email the report to {recipient}.",
+        "Can you look up {subject} {subject_id}'s {entities} and forward the first one to {recipient}?",
+        "Prepare a short report on {entities} of {subject_id} for {recipient}.",
+        "Search {entities} for '{query}' under {subject_id} and notify {recipient}.",
+        "Please find {subject_id}'s {entities} matching '{query}' and send a note to {recipient}.",
+        "Email {recipient} a rundown of the {entities} belonging to {subject_id}.",
+        "Report on {subject_id}: list their {entities} and share it with {recipient}.",
     ),
     "account_review": (
-        "Please do a full pass over my account ({subject_id}): profile, {entity}s, and set {field} to {value}.",
+        "Please do a full pass over my account ({subject_id}): profile, {entities}, and set {field} to {value}.",
         "Check everything under {subject_id} and then switch the first {entity}'s {field} to {value}.",
-        "Review all my {entity}s, I'm {subject} {subject_id}, and set {field} to {value} on the main one.",
-        "Could you go through my {entity}s and update the first one's {field} to {value}? ID {subject_id}.",
-        "Do an account review for {subject_id}: check my profile and {entity}s, then change {field} to {value}.",
-        "Audit my {entity}s ({subject} {subject_id}, born {dob}) and fix the {field} to {value}.",
-        "Look over my profile and {entity}s and make the {field} {value} where needed. {subject_id}.",
-        "I'm {subject_id} - please review my {entity}s and set {field} to {value} on the top result.",
-        "Annual check-in: review {subject_id}'s {entity}s, then update {field} to {value}.",
+        "Review all my {entities}, I'm {subject} {subject_id}, and set {field} to {value} on the main one.",
+        "Could you go through my {entities} and update the first one's {field} to {value}? ID {subject_id}.",
+        "Do an account review for {subject_id}: check my profile and {entities}, then change {field} to {value}.",
+        "Audit my {entities} ({subject} {subject_id}, born {dob}) and fix the {field} to {value}.",
+        "Look over my profile and {entities} and make the {field} {value} where needed. {subject_id}.",
+        "I'm {subject_id} - please review my {entities} and set {field} to {value} on the top result.",
+        "Annual check-in: review {subject_id}'s {entities}, then update {field} to {value}.",
     ),
 }
 DETAILS = (
@@ -220,6 +221,22 @@ DETAILS = (
 def humanize(s: str) -> str:
     """``close_account`` -> ``close account``."""
     return s.replace("_", " ")
+
+
+def _plural(noun: str) -> str:
+    """English plural of a (possibly multi-word) noun: ``policy`` -> ``policies``, ``box`` -> ``boxes``."""
+    if re.search(r"[^aeiou]y$", noun):
+        return noun[:-1] + "ies"
+    if re.search(r"(?:s|x|z|ch|sh)$", noun):
+        return noun + "es"
+    return noun + "s"
+
+
+def _with_article(noun: str) -> str:
+    """``a`` or ``an`` before ``noun`` by its first letter (``an order``, ``an in game purchase``;
+    ``a utility`` and ``a one-off``: a ``u``/``one`` that sounds like a consonant keeps ``a``)."""
+    vowel = re.match(r"[aeio]", noun, re.I) is not None and re.match(r"one\b|once\b", noun, re.I) is None
+    return ("an " if vowel else "a ") + noun
 
 
 def _money_noun(money: str) -> str:
@@ -326,10 +343,10 @@ BOOL_CORES = {
         "Set me up with a new {entity} - {field_state}.",
     ),
     "account_review": (
-        "Please do a full pass over my account ({subject_id}): profile, {entity}s, and mark the first one as {field_state}.",
-        "Review all my {entity}s, I'm {subject} {subject_id}, and make the main one {field_state}.",
-        "I'm {subject_id} - please review my {entity}s; please mark the top one as {field_state}.",
-        "Do an account review for {subject_id}: check my profile and {entity}s, then {field}: {value} on the first.",
+        "Please do a full pass over my account ({subject_id}): profile, {entities}, and mark the first one as {field_state}.",
+        "Review all my {entities}, I'm {subject} {subject_id}, and make the main one {field_state}.",
+        "I'm {subject_id} - please review my {entities}; please mark the top one as {field_state}.",
+        "Do an account review for {subject_id}: check my profile and {entities}, then {field}: {value} on the first.",
     ),
 }
 
@@ -344,8 +361,12 @@ def compose(rng: random.Random, intent: str, slots: dict[str, Any], need: set[st
     fill.setdefault("first", str(fill.get("name", "")).split(" ")[0])
     fill.setdefault("city", rng.choice(CITIES))
     fill.setdefault("ref", f"#{rng.randint(10000, 999999)}")
+    if "entity" in fill:  # "policies", "an order": the entity nouns are the registry's, so inflect here
+        fill["entities"] = _plural(str(fill["entity"]))
+        fill["a_entity"] = _with_article(str(fill["entity"]))
     if "money" in fill:
         fill["money_noun"] = humanize(_money_noun(fill["money_op"]))
+        fill["a_money_noun"] = _with_article(fill["money_noun"])
         fill["money_cap"] = fill["money"][:1].upper() + fill["money"][1:]
     if "destroy" in fill:
         fill["destroy_cap"] = fill["destroy"][:1].upper() + fill["destroy"][1:]
