@@ -8,6 +8,7 @@ Field names pick realistic text (names, notes, subjects) where the schema allows
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import re
@@ -613,7 +614,6 @@ _KNOWN: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     ),
     (("zip",), ("94105", "10001", "60601", "73301", "98101", "02110", "30303")),
 )
-known_fallbacks: dict[str, int] = {}  # field name -> values drawn from the pattern because no real value fit
 
 
 def _phone(rng: random.Random) -> str:
@@ -623,31 +623,33 @@ def _phone(rng: random.Random) -> str:
     return f"+1202555{rng.randrange(100, 200):04d}"
 
 
-def known_value(rng: random.Random, schema: dict[str, Any], name: str) -> str | None:
-    """A real value (IANA zone, ISO code, reserved phone number...) for a well-known field that fits ``schema``."""
-    if name.endswith("_id") or not name:
-        return None
-    pat = re.compile(schema["pattern"])
-    lo, hi = int(schema.get("minLength", 0)), int(schema.get("maxLength", 10**6))
-
-    def fits(v: str) -> bool:
-        return lo <= len(v) <= hi and pat.search(v) is not None
-
-    if "phone" in name or "msisdn" in name:
-        for _ in range(4):
-            v = _phone(rng)
-            if fits(v):
-                return v
-        known_fallbacks[name] = known_fallbacks.get(name, 0) + 1
-        return None
+@functools.lru_cache(maxsize=4096)
+def _known_pool(name: str, pattern: str, lo: int, hi: int) -> tuple[str, ...] | None:
+    """The real values for a well-known field ``name`` that fit its pattern and length bounds
+    (empty: none fits), or None when ``name`` is not a well-known field.  Cached: it depends only
+    on the field, and value draws are the hot path."""
+    pat = re.compile(pattern)
     for keys, pool in _KNOWN:
         if any(k == name or name.endswith("_" + k) or name.startswith(k + "_") for k in keys):
-            ok = [v for v in pool if fits(v)]
-            if ok:
-                return str(rng.choice(ok))
-            known_fallbacks[name] = known_fallbacks.get(name, 0) + 1
-            return None
+            return tuple(v for v in pool if lo <= len(v) <= hi and pat.search(v) is not None)
     return None
+
+
+def known_value(rng: random.Random, schema: dict[str, Any], name: str) -> str | None:
+    """A real value (IANA zone, ISO code, reserved phone number...) for a well-known field that fits
+    ``schema``; None when the field is not well known or no real value fits (the pattern draws then)."""
+    if name.endswith("_id") or not name:
+        return None
+    lo, hi = int(schema.get("minLength", 0)), int(schema.get("maxLength", 10**6))
+    if "phone" in name or "msisdn" in name:
+        pat = re.compile(schema["pattern"])
+        for _ in range(4):
+            v = _phone(rng)
+            if lo <= len(v) <= hi and pat.search(v) is not None:
+                return v
+        return None
+    ok = _known_pool(name, schema["pattern"], lo, hi)
+    return str(rng.choice(ok)) if ok else None
 
 
 PAGE_SIZES = (10, 20, 25, 50)  # conventional page sizes for a ``limit`` nobody asked about
