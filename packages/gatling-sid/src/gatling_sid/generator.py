@@ -42,6 +42,7 @@ __all__ = ["GatlingConfig", "GatlingGenerator"]
 ORACLES = ("procedural", "anthropic")
 LLM_MODES = ("online", "batch")  # the anthropic oracle's (kept equal to anthropic_oracle.LLM_MODES by a test)
 _MAX_REJECTED_IN_A_ROW = 500
+_POLICY_DICTS: dict[int, tuple[Any, dict[str, Any]]] = {}  # id(policy) -> (policy, its to_dict())
 
 
 class _ConfigValueError(ConfigError, ValueError):
@@ -427,11 +428,29 @@ class GatlingGenerator:
             tel.observe("user_simulator", us.get("kind", "?"))
         for c in trace.graph.calls:
             tel.observe("tool", c.tool)
-        rec = trace.to_dict()
-        rec["label"] = "gold"
+        rec = {
+            "trace_id": trace.trace_id,
+            "domain": trace.domain,
+            "intent": trace.intent,
+            "request": trace.request.to_dict(),
+            "policy": self._policy_dict(trace.policy),
+            "graph": trace.graph.to_dict(),
+            "meta": trace.meta,
+            "label": "gold",
+        }  # = trace.to_dict() + label, the domain's policy encoded once
         if self.config.with_messages:
             rec["training"] = trace.to_training_format(self.registry().tools)
         return rec
+
+    @staticmethod
+    def _policy_dict(policy: Any) -> dict[str, Any]:
+        """``policy.to_dict()``, made once per policy object in this process (a record only reads it)."""
+        got = _POLICY_DICTS.get(id(policy))
+        if got is None or got[0] is not policy:
+            if len(_POLICY_DICTS) > 4096:  # many one-off policies (tests, imported domains): start over
+                _POLICY_DICTS.clear()
+            got = _POLICY_DICTS[id(policy)] = (policy, policy.to_dict())
+        return got[1]
 
     def report_sections(self, telemetry: Telemetry) -> list[ReportSection]:
         """Charts for report.html: domains, intents, tools, graph sizes, pass rate, violations."""

@@ -14,7 +14,7 @@ import random
 from typing import Any
 
 from .errors import GatlingError, RegistryError
-from .models import REF_KEY, GoldTrace, ToolCall, ToolCallGraph, UserRequest
+from .models import REF_KEY, GoldTrace, ToolCall, ToolCallGraph, UserRequest, is_ref, parse_ref, resolve_path
 from .registry import PLANNER_ROLES, Domain, DomainRegistry
 from .state import World
 from .text import INTENTS, compose, has_token, humanize
@@ -33,6 +33,20 @@ def ref(call_id: str, path: str) -> dict[str, str]:
     return {REF_KEY: f"{call_id}.output.{path}"}
 
 
+def _resolve(args: dict[str, Any], outputs: dict[str, Any]) -> dict[str, Any]:
+    """``args`` with every reference replaced by its value (as ``ToolCallGraph.resolve_arguments``)."""
+    if not any(is_ref(v) for v in args.values()):
+        return args
+    res = {}
+    for k, v in args.items():
+        if is_ref(v):
+            cid, path = parse_ref(v[REF_KEY])
+            res[k] = resolve_path(outputs[cid], path)
+        else:
+            res[k] = v
+    return res
+
+
 class _Plan:
     """Accumulates calls; executes each against the trace's world as it is added."""
 
@@ -47,8 +61,7 @@ class _Plan:
     def add(self, role: str, args: dict[str, Any], deps: tuple[str, ...] = ()) -> str:
         tool = self.domain.tool(role)
         cid = f"call_{len(self.calls) + 1}"
-        call = ToolCall(cid, tool.name, args, deps)
-        resolved = ToolCallGraph(()).resolve_arguments(call, self.outputs)
+        resolved = _resolve(args, self.outputs)
         if self.world is None:  # the LLM oracle's path: outputs simulated from the schemas
             out = self.simulate(role, tool.output_schema, resolved)
         else:

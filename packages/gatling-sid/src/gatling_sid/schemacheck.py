@@ -50,6 +50,11 @@ _KNOWN = {
 Check = Callable[[Any], bool]
 
 
+def _unknown_keys(s: dict[str, Any]) -> bool:
+    """True if ``s`` uses a keyword the compiled checks do not implement (``x-...`` annotations are ignored)."""
+    return any(k not in _KNOWN and not (type(k) is str and k.startswith("x-")) for k in s)
+
+
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -160,7 +165,7 @@ def _compile(s: Any) -> Check:
         return lambda x: True
     if s is False:
         return lambda x: False
-    if not isinstance(s, dict) or set(s) - _KNOWN:
+    if not isinstance(s, dict) or _unknown_keys(s):
         raise _Unsupported
     checks: list[Check] = []
     t = s.get("type")
@@ -188,7 +193,17 @@ def _compile(s: Any) -> Check:
                     return False
                 return fmt is None or fmt(x)
 
-            checks.append(string)
+            plain = type(lo) is int and lo <= 0 and fmt is None
+            if plain and hi is None and rx is not None:  # the common cases, with fewer steps (same verdicts)
+                rxs = rx
+                checks.append(lambda x: type(x) is str and rxs(x) is not None)
+            elif plain and rx is None and hi is not None:
+                hi_: int = hi
+                checks.append(lambda x: type(x) is str and len(x) <= hi_)
+            elif plain and rx is None and hi is None:
+                checks.append(_TYPES["string"])
+            else:
+                checks.append(string)
         elif t in ("number", "integer"):
             base = _TYPES[t]
             mn, mx = s.get("minimum"), s.get("maximum")
@@ -249,9 +264,11 @@ def _compile(s: Any) -> Check:
         extra: Check | None = None if addl is True else _compile(addl)
         mn, mx = s.get("minProperties", 0), s.get("maxProperties")
 
+        non_dict = True  # the verdict on a non-object (False once merged with a "type: object" check)
+
         def obj(x: Any) -> bool:
             if type(x) is not dict:
-                return True
+                return non_dict
             if len(x) < mn or (mx is not None and len(x) > mx):
                 return False
             for r in req:
@@ -266,7 +283,11 @@ def _compile(s: Any) -> Check:
                     return False
             return True
 
-        checks.append(obj)
+        if t == "object" and checks and checks[-1] is _TYPES["object"]:  # "type: object" + properties: one step
+            checks[-1] = obj
+            non_dict = False
+        else:
+            checks.append(obj)
     if "items" in s or "minItems" in s or "maxItems" in s:
         if isinstance(s.get("items", {}), list):
             raise _Unsupported
@@ -315,7 +336,8 @@ class CompiledSchema:
 
     def first_error(self, instance: Any) -> str | None:
         """None if valid, else the first error (by path) as ``"path: message"``."""
-        if self.is_valid(instance):
+        fast = self._fast
+        if fast(instance) if fast is not None else self.is_valid(instance):
             return None
         errs = sorted(self._jsonschema().iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
         if not errs:  # the engines disagree: keep the compiled verdict, say so

@@ -132,6 +132,21 @@ def _strings(obj: Any) -> Iterable[str]:
             stack.extend(reversed(x))
 
 
+def _free_text(obj: Any) -> list[str]:
+    """The lower-cased sentences (a space, 20+ characters) among the strings of ``obj``, in ``_strings`` order."""
+    out: list[str] = []
+    if type(obj) is dict:  # one level by hand (tool outputs are flat objects), deeper through _strings
+        for x in obj.values():
+            t = type(x)
+            if t is str:
+                if len(x) >= 20 and " " in x:
+                    out.append(x.lower())
+            elif t is dict or t is list or isinstance(x, (str, dict, list)):
+                out += [y.lower() for y in _strings(x) if " " in y and len(y) >= 20]
+        return out
+    return [y.lower() for y in _strings(obj) if " " in y and len(y) >= 20]
+
+
 def calls_by(calls: tuple[ToolCall, ...], cid: str) -> ToolCall | None:
     """The call with id ``cid`` (first one), or None."""
     for c in calls:
@@ -439,7 +454,7 @@ class TraceValidator:
                     if hit:
                         found.append((c.id, hit))
                         break
-            free = [x.lower() for x in _strings(c.output) if " " in x and len(x) >= 20]
+            free = _free_text(c.output)
             if free:
                 texts.append((c.id, "\n".join(free)))
         return found
