@@ -36,6 +36,8 @@ use crate::schedule::Cell;
 use crate::split::Splitter;
 use crate::term::{to_named, write_token_ids, Node};
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Condvar, Mutex};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -408,6 +410,9 @@ struct CellDraw {
 /// Chunk `j` of cell `ci`: traces `m = j * chunk_traces ..`, each one start term drawn
 /// (see the module docs), traced, and printed as records.  Start terms that are already
 /// normal (with `redex_only`) or whose first step exceeds `max_size` give no record.
+/// `None` when `done` (the merge has filled the cell, so it would skip this chunk) is set
+/// before the chunk is complete.
+#[allow(clippy::too_many_arguments)]
 fn make_chunk(
     cfg: &GenConfig,
     sampler: &Sampler,
@@ -416,7 +421,8 @@ fn make_chunk(
     seed: u64,
     ci: usize,
     j: u64,
-) -> ChunkOut {
+    done: &AtomicBool,
+) -> Option<ChunkOut> {
     let mut rng = Rng::new(chunk_seed(seed, ci, j));
     let cell = &cfg.cells[ci];
     let mut out = ChunkOut {
@@ -434,6 +440,10 @@ fn make_chunk(
     let mut named: Vec<Option<String>> = Vec::new();
     let mut tr = PrintedTrace::new();
     for t in 0..cfg.chunk_traces {
+        if done.load(Ordering::Acquire) {
+            // The merge filled this cell with earlier chunks: it will skip this one whole.
+            return None;
+        }
         let m = j as u128 * cfg.chunk_traces as u128 + t as u128;
         let free = match &draw.perm {
             Some((n, perm)) => {
@@ -663,7 +673,7 @@ fn make_chunk(
         }
         out.traces.push(t);
     }
-    out
+    Some(out)
 }
 
 /// The accepted lines of a shard, in order, with the split of each.
@@ -769,6 +779,76 @@ fn bucket10(v: u32, w: u32) -> String {
     format!("{:04}-{:04}", lo, lo + w - 1)
 }
 
+/// Make chunks `0..n` (`make(i)`) on `workers` threads and hand each to `merge` in index
+/// order, as soon as it and every chunk before it are made.  `make` may return `None` for a
+/// chunk `merge` would skip anyway (see `make_chunk`); the calls `merge` sees, and so the
+/// output, are the same for any number of workers.  With one worker the chunks are made
+/// one by one on this thread, each only after the previous one is merged.
+fn run_wave<M, F>(n: usize, workers: usize, make: &M, merge: &mut F) -> Result<(), String>
+where
+    M: Fn(usize) -> Option<ChunkOut> + Sync,
+    F: FnMut(Option<ChunkOut>) -> Result<(), String>,
+{
+    if workers <= 1 || n <= 1 {
+        for i in 0..n {
+            merge(make(i))?;
+        }
+        return Ok(());
+    }
+    // A worker starts chunk `i` only once `i < merged + window`: it never runs far ahead of
+    // the merge, so few chunks are made for a cell the merge has just filled.
+    let window = workers + 1;
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let merged = (Mutex::new(0usize), Condvar::new());
+    std::thread::scope(|sc| {
+        let (tx, rx) = mpsc::channel::<(usize, Option<ChunkOut>)>();
+        for _ in 0..workers.min(n) {
+            let tx = tx.clone();
+            let (next, stop, merged) = (&next, &stop, &merged);
+            sc.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                {
+                    let mut m = merged.0.lock().unwrap_or_else(|e| e.into_inner());
+                    while i >= *m + window && !stop.load(Ordering::Relaxed) {
+                        m = merged.1.wait(m).unwrap_or_else(|e| e.into_inner());
+                    }
+                }
+                if stop.load(Ordering::Relaxed) || tx.send((i, make(i))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        // Chunks arrive in any order; they are merged in index order.
+        let mut slots: Vec<Option<Option<ChunkOut>>> = (0..n).map(|_| None).collect();
+        let mut want = 0;
+        let res = (|| {
+            while want < n {
+                while slots[want].is_none() {
+                    let (i, ch) = rx.recv().map_err(|_| "a chunk worker stopped".to_string())?;
+                    slots[i] = Some(ch);
+                }
+                let ch = slots[want].take().expect("present");
+                merge(ch)?;
+                want += 1;
+                *merged.0.lock().unwrap_or_else(|e| e.into_inner()) = want;
+                merged.1.notify_all();
+            }
+            Ok(())
+        })();
+        if res.is_err() {
+            stop.store(true, Ordering::Relaxed);
+            merged.1.notify_all();
+        }
+        drop(rx);
+        res
+    })
+}
+
 /// Make the records of the shard at `place` (see the module docs).
 pub fn make_shard(
     cfg: &GenConfig,
@@ -866,7 +946,6 @@ pub fn run_shard(
     threads: usize,
     emit: &mut Emit<'_>,
 ) -> Result<Telemetry, String> {
-    use rayon::prelude::*;
     if cfg.cells.is_empty() {
         return Err("schedule has no cells".into());
     }
@@ -884,10 +963,11 @@ pub fn run_shard(
     let max_size = cfg.cells.iter().map(|c| c.size).max().unwrap_or(1);
     let max_depth = cfg.cells.iter().map(|c| c.depth).max().unwrap_or(0);
     let sampler = Sampler::shared(max_size, max_depth);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let workers = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
     let draws: Vec<CellDraw> = cfg
         .cells
         .iter()
@@ -1003,16 +1083,22 @@ pub fn run_shard(
         let order: Vec<(usize, u64)> = (0..longest)
             .flat_map(|r| plan.iter().filter_map(move |p| p.get(r).copied()))
             .collect();
-        let chunks: Vec<ChunkOut> = pool.install(|| {
-            order
-                .par_iter()
-                .map(|&(ci, j)| make_chunk(cfg, &sampler, splitter, &draws[ci], place.seed, ci, j))
-                .collect()
-        });
-        for ch in &chunks {
+        // A cell is done once the merge has filled it; its later chunks are then skipped
+        // by the merge, so a chunk not yet made (or being made) for it can stop.
+        let done: Vec<AtomicBool> = cells
+            .iter()
+            .map(|st| AtomicBool::new(st.got >= st.quota))
+            .collect();
+        let make = |i: usize| {
+            let (ci, j) = order[i];
+            make_chunk(cfg, &sampler, splitter, &draws[ci], place.seed, ci, j, &done[ci])
+        };
+        let mut merge = |ch: Option<ChunkOut>| -> Result<(), String> {
+            // No chunk: its cell was done before (or while) it was made.
+            let Some(ch) = ch else { return Ok(()) };
             let ci = ch.cell;
             if cells[ci].got >= cells[ci].quota {
-                continue;
+                return Ok(());
             }
             {
                 let st = &mut cells[ci];
@@ -1169,7 +1255,12 @@ pub fn run_shard(
                     tel.observe("start_cell", &draws[ci].name, 1);
                 }
             }
-        }
+            if cells[ci].got >= cells[ci].quota {
+                done[ci].store(true, Ordering::Release);
+            }
+            Ok(())
+        };
+        run_wave(order.len(), workers, &make, &mut merge)?;
         // A cell that still lacks records after running out of keys or its budget stops the shard.
         for (ci, st) in cells.iter().enumerate() {
             if st.got >= st.quota || !(st.exhausted || st.drawn > give_up(st.quota)) {
