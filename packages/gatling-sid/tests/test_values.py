@@ -140,6 +140,10 @@ def test_fast_random_draws_what_random_random_draws():
             assert a.randrange(2, 9 + i, 3) == b.randrange(2, 9 + i, 3)
             assert a.sample(range(40), 3) == b.sample(range(40), 3)
         assert a.getstate() == b.getstate()
+    for seed in (0, 1, -7, 2**63 - 1, 2**64 + 5, 2**200, 2.5, "s", b"b"):  # seeding: ints take the short path
+        a, b = random.Random(seed), FastRandom(seed)
+        assert a.getstate() == b.getstate() and a.gauss(0, 1) == b.gauss(0, 1)
+        assert a.getstate() == b.getstate()
     with pytest.raises(IndexError):
         FastRandom(0).choice([])
     with pytest.raises(ValueError):

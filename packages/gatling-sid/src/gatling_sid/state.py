@@ -86,8 +86,9 @@ class World:
                 self._id_pattern(self.skey) or "^SUB-[0-9]{6}$",
                 self._id_pattern(self.ekey) or "^REC-[0-9]{8}$",
                 {n: r for r, n in d.roles.items()},
+                {},
             )
-        self.get_tool, self.tiers, self.spat, self.epat, self.role_of = shape
+        self.get_tool, self.tiers, self.spat, self.epat, self.role_of, self.guard_rules = shape
         self.subjects: dict[str, dict[str, Any]] = {}
         self.records: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, str] = {}
@@ -353,10 +354,15 @@ class World:
 
     def _guards(self, tool: str, args: dict[str, Any], rec: dict[str, Any] | None, who: str | None) -> list[tuple[str, str]]:
         probs: list[tuple[str, str]] = []
+        rules = self.guard_rules.get(tool)
+        if rules is None:  # the domain's state rules that apply to ``tool``, in policy order (once per registry)
+            rules = self.guard_rules[tool] = [
+                r for r in self.d.policy.rules if r.type.startswith("state_") and tool in r.params["applies_to"]
+            ]
+        if not rules:
+            return probs
         subj = who or (rec[self.skey] if rec is not None else args.get(self.skey))
-        for r in self.d.policy.rules:
-            if not r.type.startswith("state_") or tool not in r.params["applies_to"]:
-                continue
+        for r in rules:
             p = r.params
             if r.type == "state_terminal" and rec is not None and rec["status"] in p["statuses"]:
                 probs.append((r.id, f"{rec[self.ekey]} is {rec['status']}"))

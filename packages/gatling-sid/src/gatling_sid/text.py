@@ -7,6 +7,7 @@ same domain and intent rarely share more than a few word trigrams.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from typing import Any
@@ -223,6 +224,7 @@ def humanize(s: str) -> str:
     return s.replace("_", " ")
 
 
+@functools.lru_cache(maxsize=1024)
 def _plural(noun: str) -> str:
     """English plural of a (possibly multi-word) noun: ``policy`` -> ``policies``, ``box`` -> ``boxes``."""
     if re.search(r"[^aeiou]y$", noun):
@@ -232,6 +234,7 @@ def _plural(noun: str) -> str:
     return noun + "s"
 
 
+@functools.lru_cache(maxsize=1024)
 def _with_article(noun: str) -> str:
     """``a`` or ``an`` before ``noun`` by its first letter (``an order``, ``an in game purchase``;
     ``a utility`` and ``a one-off``: a ``u``/``one`` that sounds like a consonant keeps ``a``)."""
@@ -313,16 +316,16 @@ def facts_sentences(rng: random.Random, text: str, slots: dict[str, Any], need: 
     out = []
     missing = [k for k in ("subject_id", "dob", "last4") if not _said(str(slots[k]), text)]
     if "identity" in need and len(missing) == 3:
-        out.append(rng.choice(IDENTITY_FACTS).format(**fill))
+        out.append(rng.choice(IDENTITY_FACTS).format_map(fill))
     elif "identity" in need and missing:  # state only what is not said yet (never a fact twice)
-        bits = [rng.choice(_PIECES[k]).format(**fill) for k in missing]
+        bits = [rng.choice(_PIECES[k]).format_map(fill) for k in missing]
         out.append(rng.choice(_PIECE_LEADS) + " " + " and ".join(bits) + ".")
     elif "subject_id" in need and str(slots["subject_id"]) not in text:
-        out.append(rng.choice(SUBJECT_FACTS).format(**fill))
+        out.append(rng.choice(SUBJECT_FACTS).format_map(fill))
     if "entity_id" in need and str(slots["entity_id"]) not in text:
-        out.append(rng.choice(ENTITY_FACTS).format(**fill))
+        out.append(rng.choice(ENTITY_FACTS).format_map(fill))
     if "recipient" in need and str(slots["recipient"]) not in text:
-        out.append(rng.choice(RECIPIENT_FACTS).format(**fill))
+        out.append(rng.choice(RECIPIENT_FACTS).format_map(fill))
     return out
 
 
@@ -382,7 +385,7 @@ def compose(rng: random.Random, intent: str, slots: dict[str, Any], need: set[st
     parts = [rng.choice(OPENERS), rng.choice(cores), rng.choice(DETAILS), rng.choice(CLOSERS)]
     if rng.random() < 0.5:  # detail before or after the ask
         parts[1], parts[2] = parts[2], parts[1]
-    done = [p.format(**fill) for p in parts]
+    done = [p.format_map(fill) for p in parts]
     core = done[1] if parts[1] in cores else done[2]
     for i in (1, 2):  # a detail that repeats an identity fact the ask already gives is left out
         if done[i] is not core and any(str(fill.get(k, "\0")) in done[i] and str(fill[k]) in core for k in ("dob", "last4")):

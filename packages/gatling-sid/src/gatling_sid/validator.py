@@ -253,7 +253,7 @@ class TraceValidator:
         # scope + format
         if domain is None:
             out.append(Violation("scope", None, f"unknown domain {trace.domain!r}"))
-        elif trace.policy != domain.policy:
+        elif trace.policy is not domain.policy and trace.policy != domain.policy:
             out.append(
                 Violation("policy_mismatch", None, f"policy {trace.policy.id!r} differs from the registry's {domain.policy.id!r}")
             )

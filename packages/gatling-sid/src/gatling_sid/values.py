@@ -8,6 +8,7 @@ Field names pick realistic text (names, notes, subjects) where the schema allows
 
 from __future__ import annotations
 
+import _random
 import functools
 import math
 import random
@@ -352,6 +353,13 @@ class FastRandom(random.Random):
     seeded run gives the same values and the same state after each draw (a test compares them
     with ``random.Random``); anything unusual (floats, steps, empty ranges) goes to the base class.
     """
+
+    def __init__(self, x: Any = None) -> None:
+        if type(x) is int:  # what random.Random.seed does for an int, without its type checks
+            _random.Random.seed(self, x)
+            self.gauss_next = None
+        else:
+            super().__init__(x)
 
     def choice(self, seq: Any) -> Any:
         """Same as ``random.Random.choice``."""
