@@ -14,7 +14,7 @@ import random
 from typing import Any
 
 from .errors import GatlingError, RegistryError
-from .models import REF_KEY, GoldTrace, ToolCall, ToolCallGraph, UserRequest, is_ref, parse_ref, resolve_path
+from .models import REF_KEY, GoldTrace, ToolCall, ToolCallGraph, UserRequest, parse_ref, resolve_path
 from .registry import PLANNER_ROLES, Domain, DomainRegistry
 from .state import World
 from .text import INTENTS, compose, has_token, humanize
@@ -35,11 +35,14 @@ def ref(call_id: str, path: str) -> dict[str, str]:
 
 def _resolve(args: dict[str, Any], outputs: dict[str, Any]) -> dict[str, Any]:
     """``args`` with every reference replaced by its value (as ``ToolCallGraph.resolve_arguments``)."""
-    if not any(is_ref(v) for v in args.values()):
+    for v in args.values():  # is_ref, inline (the planner's hot path)
+        if type(v) is dict and len(v) == 1 and REF_KEY in v:
+            break
+    else:
         return args
     res = {}
     for k, v in args.items():
-        if is_ref(v):
+        if type(v) is dict and len(v) == 1 and REF_KEY in v:
             cid, path = parse_ref(v[REF_KEY])
             res[k] = resolve_path(outputs[cid], path)
         else:

@@ -228,7 +228,7 @@ class TraceValidator:
         resolved: dict[str, dict[str, Any] | None] = {}
         for c in calls:
             args: dict[str, Any] | None = c.arguments
-            if any(is_ref(v) for v in c.arguments.values()):
+            if any(type(v) is dict and len(v) == 1 and REF_KEY in v for v in c.arguments.values()):  # is_ref, inline
                 args = {}
                 for k, v in c.arguments.items():
                     if not is_ref(v):
