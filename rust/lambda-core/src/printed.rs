@@ -18,9 +18,10 @@
 //! array, reusing both from trace to trace.
 
 use crate::reduce::{
-    as_bytes, contract_any_with, find_redex, find_redex_with, Scratch, Status, Strategy,
+    as_bytes, contract_any_end, find_redex, find_redex_from, find_redex_with, Scratch, Status,
+    Strategy,
 };
-use crate::term::{skip, Node, APP, LAM, VAR0};
+use crate::term::{Node, APP, LAM, VAR0};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// A trace with every term's nodes and JSON-escaped text, buffers reused between runs.
@@ -243,10 +244,17 @@ impl PrintedTrace {
         self.depths.clear();
         self.depths.push(max_of(&self.anc));
         self.places.clear();
+        // Normal order: no redex before the previous step's position less one.
+        let mut from = 0;
         self.status = loop {
             let k = self.len() - 1;
             let cur = &self.nodes[self.node_off[k]..self.node_off[k + 1]];
-            let Some(pos) = find_redex_with(cur, strategy) else {
+            let found = if strategy == Strategy::Normal {
+                find_redex_from(cur, from)
+            } else {
+                find_redex_with(cur, strategy)
+            };
+            let Some(pos) = found else {
                 break if strategy == Strategy::Normal || find_redex(cur).is_none() {
                     Status::NormalForm
                 } else {
@@ -256,7 +264,7 @@ impl PrintedTrace {
             if self.redexes.len() >= max_steps {
                 break Status::StepCap;
             }
-            contract_any_with(cur, pos, &mut self.next, &mut self.scratch);
+            let old_end = contract_any_end(cur, pos, &mut self.next, &mut self.scratch);
             if self.next.len() > max_size {
                 break Status::SizeCap;
             }
@@ -266,7 +274,7 @@ impl PrintedTrace {
             if !self.hashes.contains(&h) {
                 self.hashes.push(h);
             }
-            let old_end = skip(cur, pos);
+            from = pos.saturating_sub(1);
             self.places.push((self.anc[pos], self.lams[pos]));
             self.print_reduct(k, pos, old_end);
             self.depths.push(max_of(&self.anc));

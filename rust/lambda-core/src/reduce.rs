@@ -9,7 +9,17 @@ use std::collections::HashSet;
 /// order redex is the first application whose function is an abstraction.
 #[inline]
 pub fn find_redex(t: &[Node]) -> Option<usize> {
-    t.windows(2).position(|w| w[0] == APP && w[1] == LAM)
+    find_redex_from(t, 0)
+}
+
+/// [`find_redex`] for a term with no redex before `from`.  The reduct of a normal-order
+/// step at `pos` keeps the nodes before `pos`, so its redex is at `pos - 1` or later.
+#[inline]
+pub fn find_redex_from(t: &[Node], from: usize) -> Option<usize> {
+    t.get(from..)?
+        .windows(2)
+        .position(|w| w[0] == APP && w[1] == LAM)
+        .map(|i| i + from)
 }
 
 /// Which redex a reduction step contracts.
@@ -163,8 +173,14 @@ pub fn contract_any(t: &[Node], pos: usize, out: &mut Vec<Node>) {
 
 /// [`contract_any`] with reusable stacks.
 pub fn contract_any_with(t: &[Node], pos: usize, out: &mut Vec<Node>, s: &mut Scratch) {
+    contract_any_end(t, pos, out, s);
+}
+
+/// [`contract_any_with`], returning the end of the contracted redex's subterm in `t`
+/// (`skip(t, pos)`), which the contraction finds anyway.
+pub fn contract_any_end(t: &[Node], pos: usize, out: &mut Vec<Node>, s: &mut Scratch) -> usize {
     if t[pos] == APP {
-        return contract_with(t, pos, out, s);
+        return contract_end(t, pos, out, s);
     }
     debug_assert!(is_eta_redex(t, pos));
     let f = pos + 2;
@@ -190,6 +206,7 @@ pub fn contract_any_with(t: &[Node], pos: usize, out: &mut Vec<Node>, s: &mut Sc
         }
     }
     out.extend_from_slice(&t[a + 1..]);
+    a + 1
 }
 
 /// Reusable stacks for substitution (a reduction loop allocates nothing once they have grown).
@@ -279,6 +296,11 @@ pub fn contract_at(t: &[Node], pos: usize, out: &mut Vec<Node>) {
 
 /// [`contract_at`] with reusable stacks.
 pub fn contract_with(t: &[Node], pos: usize, out: &mut Vec<Node>, s: &mut Scratch) {
+    contract_end(t, pos, out, s);
+}
+
+/// [`contract_with`], returning the end of the redex's subterm (`skip(t, pos)`).
+fn contract_end(t: &[Node], pos: usize, out: &mut Vec<Node>, s: &mut Scratch) -> usize {
     debug_assert!(t[pos] == APP && t[pos + 1] == LAM);
     let body_end = skip(t, pos + 2);
     let arg_end = skip(t, body_end);
@@ -287,6 +309,7 @@ pub fn contract_with(t: &[Node], pos: usize, out: &mut Vec<Node>, s: &mut Scratc
     out.extend_from_slice(&t[..pos]);
     substitute_with(&t[pos + 2..body_end], &t[body_end..arg_end], out, s);
     out.extend_from_slice(&t[arg_end..]);
+    arg_end
 }
 
 /// One normal-order step: the reduct and the position of the contracted redex.

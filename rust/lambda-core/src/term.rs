@@ -36,19 +36,17 @@ impl std::error::Error for ParseError {}
 
 /// Index one past the end of the subterm starting at `i`.
 #[inline]
-pub fn skip(t: &[Node], mut i: usize) -> usize {
-    // `need` = subterms still to be read; an APP adds one, a variable completes one.
-    let mut need: usize = 1;
-    while need > 0 {
-        let n = t[i];
-        if n == APP {
-            need += 1;
-        } else if n != LAM {
-            need -= 1;
+pub fn skip(t: &[Node], i: usize) -> usize {
+    // `need` = subterms still to be read; an APP adds one, a variable completes one, an
+    // abstraction neither.  Branch-free per node: only the loop exit is a branch.
+    let mut need: isize = 1;
+    for (k, &n) in t[i..].iter().enumerate() {
+        need += isize::from(n == APP) - isize::from(n >= VAR0);
+        if need == 0 {
+            return i + k + 1;
         }
-        i += 1;
     }
-    i
+    panic!("skip: the subterm at {i} runs past the end of the term");
 }
 
 /// Parse the canonical text form of a closed term (open terms are refused).
