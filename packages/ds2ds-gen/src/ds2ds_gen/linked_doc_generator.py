@@ -392,23 +392,22 @@ class LinkedDocumentGenerator:
                 break
             run.doc = doc
             logits = yield
-            if run.presampled is None and run.link_targets in ("corpus", "known"):
-                # (a batched step constrained and sampled this row already)
-                logits = _constrain(logits, self._allowed_targets(run, doc.tokens), self.model)
             # with an active vocabulary, sample over its ids only (the others have probability 0);
             # a batched step sends those ids' logits alone (compact), a single stream all of them
             support = getattr(self.model, "active_ids", None)
-            if run.presampled is not None:  # a batched step sampled this row with the others
+            if run.presampled is not None:  # a batched step constrained and sampled this row already
                 sub, j = logits, run.presampled
                 run.presampled = None
                 tok = self._support_list(support)[j] if support is not None else j
-            elif support is not None:
-                sub = logits if logits.shape[-1] == support.shape[0] else logits[support]
-                j = sample_token(sub, config.temperature, config.top_k, config.top_p, run.rng)
-                tok = self._support_list(support)[j]
             else:
-                sub, j = logits, -1
-                tok = sample_token(logits, config.temperature, config.top_k, config.top_p, run.rng)
+                sub = logits if support is None or logits.shape[-1] == support.shape[0] else logits[support]
+                if run.link_targets in ("corpus", "known"):
+                    # constrained on the compact row, as a batched step does: when none of the
+                    # allowed ids is in the active vocabulary the row stays unconstrained (it
+                    # used to fall back to the active vocabulary's first id here)
+                    sub = _constrain(sub, self._allowed_targets(run, doc.tokens), self.model)
+                j = sample_token(sub, config.temperature, config.top_k, config.top_p, run.rng)
+                tok = self._support_list(support)[j] if support is not None else j
             if not context.append_token_to_current(tok):
                 reason = "max_tokens_per_document" if len(doc.tokens) >= context.max_tokens_per_doc else "context_full"
                 break
