@@ -293,3 +293,30 @@ def test_articles_and_plurals_in_requests(traces):
         if hits:
             bad.append((hits, text))
     assert not bad, f"{len(bad)}/{len(traces)} requests: {bad[:3]}"  # 5/700 before the fix
+
+
+def test_id_shortcut_draws_what_the_pattern_plan_draws():
+    """from_pattern's one-expression path for literal+digits/hex ids gives the plan loop's strings and rng state."""
+    from gatling_sid import values as v
+
+    def by_plan(rng, pat):
+        out = []
+        for code, x, lo, hi in v._plan(pat):
+            if code == v._LIT:
+                out.append(x)
+            elif code == v._DIGITS:
+                out.append(str(rng.randrange(x)).zfill(lo))
+            elif code == v._HEX:
+                out.append(f"{rng.getrandbits(x):0{lo}x}")
+            elif code == v._CHOICE:
+                out.append("".join([rng.choice(x) for _ in range(lo)]))
+            else:
+                out.append(v._draw(rng, x, rng.randint(lo, hi)))
+        return "".join(out)
+
+    for pat in ("^SUB-[0-9]{6}$", "^tok_[0-9a-f]{16}$", "^AB[0-9]{3}$", "^[0-9]{4}$", "^X-[A-Z]{2}[0-9]{3}$", "^pg_[0-9]{1,6}$"):
+        a, b = v.FastRandom(3), v.FastRandom(3)
+        for _ in range(500):
+            x = v.from_pattern(a, pat)
+            assert x == by_plan(b, pat) and re.search(pat, x), (pat, x)
+        assert a.getstate() == b.getstate()

@@ -326,8 +326,28 @@ def _draw(rng: random.Random, alph: Any, n: int) -> str:
     return "".join(rng.choice(alph) for _ in range(n))
 
 
+def _id_maker(plan: tuple[tuple[int, Any, int, int], ...]) -> Callable[[random.Random], str] | None:
+    """For the common id shapes (a literal then digits or hex: ``^SUB-[0-9]{6}$``), one expression
+    making exactly :func:`from_pattern`'s draws; None for any other plan."""
+    if len(plan) == 2 and plan[0][0] == _LIT and plan[1][0] in (_DIGITS, _HEX):
+        head, (code, x, lo, _) = plan[0][1], plan[1]
+        if code == _DIGITS:
+            return lambda rng: head + str(rng.randrange(x)).zfill(lo)
+        return lambda rng: head + f"{rng.getrandbits(x):0{lo}x}"
+    return None
+
+
+_id_makers: dict[str, Callable[[random.Random], str] | None] = {}
+
+
 def from_pattern(rng: random.Random, pat: str) -> str:
     """A random string matching a registry-style pattern."""
+    try:
+        make = _id_makers[pat]
+    except KeyError:
+        make = _id_makers[pat] = _id_maker(_plans.get(pat) or _plan(pat))
+    if make is not None:
+        return make(rng)
     out = []
     for code, x, lo, hi in _plans.get(pat) or _plan(pat):
         if code == _LIT:
