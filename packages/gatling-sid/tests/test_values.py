@@ -15,7 +15,7 @@ import re
 
 import pytest
 from gatling_sid.dialogue import DialogueMaker
-from gatling_sid.values import WORDS, from_pattern
+from gatling_sid.values import WORDS, from_pattern, value_for
 
 CLOCK_YEAR = 2026  # state.World draws its clock in this year
 NONSENSE = re.compile(r"^[a-z]+ [a-z]+ [0-9]{1,2}$")
@@ -320,3 +320,27 @@ def test_id_shortcut_draws_what_the_pattern_plan_draws():
             x = v.from_pattern(a, pat)
             assert x == by_plan(b, pat) and re.search(pat, x), (pat, x)
         assert a.getstate() == b.getstate()
+
+
+def test_counts_are_small_and_a_search_total_covers_its_results(registry):
+    """Drawn outputs (e.g. a negative's call to another domain's search or a bulk export) say a plausible
+    count: a search total is at least its page of results and at most a few more (was 0..1000, often
+    below the results listed); an export's record_count is 1..500 (was 0..1000)."""
+    bad = []
+    rng = random.Random(11)
+    for t in registry.tools.values():
+        props = t.output_schema.get("properties", {})
+        for _ in range(20):
+            out = value_for(rng, t.output_schema)
+            if isinstance(out.get("results"), list) and "total" in props:
+                n = len(out["results"])
+                if not n <= out["total"] <= n + 3:
+                    bad.append((t.name, n, out["total"]))
+            if "record_count" in out and not 1 <= out["record_count"] <= 500:
+                bad.append((t.name, "record_count", out["record_count"]))
+        for name in ("total", "record_count"):  # on its own (a world filling one field)
+            if name in props and props[name].get("type") == "integer":
+                v = value_for(rng, props[name], name)
+                if not 0 <= v <= 500:
+                    bad.append((t.name, name, v))
+    assert not bad, (len(bad), bad[:8])

@@ -716,6 +716,11 @@ _INT_RANGES: tuple[tuple[str, int, int], ...] = (
 )
 
 
+# Counts of a subject's records, by exact field name (a search total beside its results is set from them,
+# see value_for): a world holds a few records per subject, an export a few hundred at most.
+_COUNTS = {"total": (0, 50), "record_count": (1, 500)}
+
+
 def int_for(rng: random.Random, schema: dict[str, Any], name: str = "") -> int:
     """A plausible integer for a field called ``name``, always within the schema's bounds."""
     lo = int(schema.get("minimum", 0))
@@ -726,6 +731,10 @@ def int_for(rng: random.Random, schema: dict[str, Any], name: str = "") -> int:
             return int(schema["default"])
         if sizes:
             return int(rng.choice(sizes))
+    if name in _COUNTS:  # a count of records (a search total, an export's size): small, not up to 1000
+        a, b = max(_COUNTS[name][0], lo), min(_COUNTS[name][1], hi)
+        if a <= b:
+            return rng.randint(a, b)
     for key, a, b in _INT_RANGES:
         if key in name:
             a, b = max(a, lo), min(b, hi)
@@ -787,5 +796,13 @@ def value_for(rng: random.Random, schema: dict[str, Any], name: str = "") -> Any
         return [value_for(rng, schema.get("items", {}), name) for _ in range(n)]
     if typ == "object":
         props = schema.get("properties", {})
-        return order_dates({k: value_for(rng, s, k) for k, s in props.items()})
+        out: dict[str, Any] = {}
+        for k, s in props.items():
+            res = out.get("results")
+            if k == "total" and isinstance(res, list) and s.get("type") == "integer":
+                # the results are a page of the total: at least that many, maybe a few more
+                out[k] = min(int(s.get("maximum", 10**9)), max(int(s.get("minimum", 0)), len(res) + rng.randint(0, 3)))
+            else:
+                out[k] = value_for(rng, s, k)
+        return order_dates(out)
     raise GatlingError(f"cannot generate a value for schema {schema!r} (field {name!r})")
