@@ -246,8 +246,8 @@ AWKWARD_BOOL = re.compile(
 def _polarities(text, name):
     """How the request states boolean field ``name``: True / False per mention (regex over the words only)."""
     out = []
-    for m in re.finditer(rf"(\bnot )?\b{re.escape(name)}\b(:? (yes|no|on|off)\b)?", text):
-        if m.group(1):
+    for m in re.finditer(rf"(\b(?:not|untick|uncheck) )?\b{re.escape(name)}\b(:? (yes|no|on|off|unticked)\b)?", text):
+        if m.group(1) or m.group(3) == "unticked":
             out.append(False)
         elif m.group(3):
             out.append(m.group(3) in ("yes", "on"))
@@ -274,6 +274,22 @@ def test_boolean_fields_are_stated_naturally_and_once(traces):
                     bad.append((k, v, text))
     assert seen > 20
     assert not bad, f"{len(bad)}/{seen} awkward or contradictory: {bad[:3]}"
+
+
+STIFF_FALSE = re.compile(r"\b(as|be|is|make the \w+ one|-) not \w")
+
+
+def test_a_false_boolean_is_not_stated_as_not_x(traces):
+    """'mark order X as not gift wrap', 'my order is not paperless now': stiff; a false flag is unticked or 'X: no'."""
+    seen, bad = 0, []
+    for t in traces:
+        for c in t.graph.calls:
+            if any(v is False for v in c.arguments.values()):
+                seen += 1
+                if STIFF_FALSE.search(t.request.text):
+                    bad.append(t.request.text)
+    assert seen > 10
+    assert not bad, f"{len(bad)}/{seen} stiff: {bad[:3]}"
 
 
 # Written from reading requests ("a order", "a in game purchase", "policys"): a/an by the next

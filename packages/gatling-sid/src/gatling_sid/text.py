@@ -354,6 +354,32 @@ BOOL_CORES = {
 }
 
 
+# ... and when it is to be false: a box the user unticks or a plain "field: no" (was "mark ... as not X",
+# "my order is not gift wrap now"); as many templates per intent as above.
+BOOL_CORES_OFF = {
+    "account_update": (
+        "Please untick {field} on {entity} {entity_id}.",
+        "Can you update {entity} {entity_id}? Please leave {field} unticked from now on.",
+        "For {entity} {entity_id}, {field}: {value}, please.",
+        "I need a change on {entity_id} ({field}: {value}). I'm {subject} {subject_id}.",
+        "Please uncheck {field} for {entity} {entity_id}.",
+        "Change of plans: please untick {field} on my {entity} ({entity_id}).",
+    ),
+    "creation": (
+        "Please create a new {entity} for me ({subject} {subject_id}), {field}: {value}.",
+        "I'd like to open a new {entity}, with {field} unticked.",
+        "New {entity} please, {subject} ID {subject_id}; {field}: {value}.",
+        "Set me up with a new {entity} - leave {field} unticked.",
+    ),
+    "account_review": (
+        "Please do a full pass over my account ({subject_id}): profile, {entities}, and untick {field} on the first one.",
+        "Review all my {entities}, I'm {subject} {subject_id}, and uncheck {field} on the main one.",
+        "I'm {subject_id} - please review my {entities}; please untick {field} on the top one.",
+        "Do an account review for {subject_id}: check my profile and {entities}, then {field}: {value} on the first.",
+    ),
+}
+
+
 def compose(rng: random.Random, intent: str, slots: dict[str, Any], need: set[str] | None = None) -> str:
     """Request text for ``intent`` from ``slots`` (keys used by the templates; unused keys are ignored).
 
@@ -380,8 +406,8 @@ def compose(rng: random.Random, intent: str, slots: dict[str, Any], need: set[st
         fill["reason_cap"] = fill["reason"][:1].upper() + fill["reason"][1:]
     cores = CORES[intent]
     if isinstance(fill.get("value_raw"), bool) and intent in BOOL_CORES:  # "mark it as urgent", "organic: no"
-        cores = BOOL_CORES[intent]
-        fill["field_state"] = fill["field"] if fill["value_raw"] else f"not {fill['field']}"
+        cores = BOOL_CORES[intent] if fill["value_raw"] else BOOL_CORES_OFF[intent]
+        fill["field_state"] = fill["field"]
     parts = [rng.choice(OPENERS), rng.choice(cores), rng.choice(DETAILS), rng.choice(CLOSERS)]
     if rng.random() < 0.5:  # detail before or after the ask
         parts[1], parts[2] = parts[2], parts[1]
