@@ -516,7 +516,9 @@ def test_forcing_lifts_the_least_edge_on_random_patterns(monkeypatch: pytest.Mon
     no pattern is worse by more than 0.05 than without, the mean rises by at least 0.05, and
     every such edge is contained in some sample (tolerance: the numbers are of one seed)."""
     import fsmdata.engine as engine_mod
+    import fsmdata.generator as generator_mod
 
+    monkeypatch.setattr(generator_mod, "LP_BAR", 0.0)  # the forcing itself, without the LP-flow remake of a shard
     fsms = _random_fsms(2026, 10, 200)
     res = []
     for force in (True, False):

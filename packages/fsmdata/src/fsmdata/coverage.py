@@ -103,8 +103,14 @@ def edge_bounds(plan: TargetPlan) -> np.ndarray | None:
     return bound * fsm.live_edges()
 
 
-def coverage_summary(plan: TargetPlan, edge_hits: np.ndarray, samples: int) -> dict[str, Any]:
+def coverage_summary(plan: TargetPlan, edge_hits: np.ndarray, samples: int, lp: Any = None) -> dict[str, Any]:
     """Least live-edge share of samples achieved vs the bound the FSM and plan allow.
+
+    With ``lp`` (an :class:`~fsmdata.lpcover.LpCoverage` that is ``ok``) also ``lp_bound`` (the
+    LP bound on the least edge's share), ``lp_achievable`` (what the LP flow attains),
+    ``lp_achievable_min_over_median``, ``lp_kappa``, and the delivered figures over the same
+    edges: ``lp_delivered_least`` (least LP-coverable edge's share of samples) and
+    ``lp_delivered_min_over_median``.
 
     Keys: ``least_edge_share``, ``min_over_median`` (all live edges), and with the bounds
     ``least_edge_bound`` (least positive bound), ``min_over_median_coverable`` (edges with a
@@ -135,4 +141,10 @@ def coverage_summary(plan: TargetPlan, edge_hits: np.ndarray, samples: int) -> d
         # <= mean(L) / sum_e bound_e.
         mean_len = float(sum(sh * L for (_c, L, _s), sh in zip(plan.cells, plan.shares.tolist())))
         out["vs_bound_ceiling"] = float(min(1.0, mean_len / bl.sum())) if bl.sum() > 0 else 1.0
+    if lp is not None and getattr(lp, "ok", False):
+        out.update(lp.summary())
+        hc = edge_hits[lp.coverable]
+        out["lp_delivered_least"] = float(hc.min() / samples)
+        med = float(np.median(hc))
+        out["lp_delivered_min_over_median"] = float(hc.min() / med) if med > 0 else 0.0
     return out

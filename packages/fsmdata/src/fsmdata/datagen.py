@@ -251,8 +251,60 @@ class FsmGenerator:
         return record["tokens"]
 
     def dataset_files(self, telemetry: Telemetry) -> dict[str, bytes]:
-        """``fsm.json``: the automaton every label comes from (listed and hashed in the manifest)."""
-        return {"fsm.json": (self.fsm.to_json() + "\n").encode("utf-8")}
+        """``fsm.json``: the automaton every label comes from, and ``coverage.json``: the delivered
+        least / median and, where it misses the bar, the LP bound and attainable share beside
+        the delivered least share (:meth:`coverage_figures`); both listed and hashed in the manifest."""
+        out = {"fsm.json": (self.fsm.to_json() + "\n").encode("utf-8")}
+        cov = self.coverage_figures(telemetry)
+        if cov:
+            out["coverage.json"] = orjson.dumps(cov, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+        return out
+
+    def _edge_matrix(self, telemetry: Telemetry) -> np.ndarray | None:
+        edges = telemetry.histograms.get("edge_coverage")
+        if edges is None:
+            return None
+        m = np.zeros((self.fsm.n_states, self.fsm.n_symbols))
+        for k, v in edges.items():
+            q, a = (int(x) for x in k.split(","))
+            m[q, a] = v
+        return m
+
+    def coverage_figures(self, telemetry: Telemetry) -> dict[str, Any]:
+        """Coverage of the whole dataset (edge counts = records containing the edge):
+        ``live_edges``, ``delivered_least_share``, ``delivered_min_over_median``, ``bar`` (0.5) and
+        ``bar_met``; where the bar is missed (coverage mode), the LP figures of
+        :func:`fsmdata.coverage.coverage_summary`: ``lp_bound`` (upper bound on the least
+        walk-made edge share), ``lp_achievable`` (what the LP flow attains, the sampler's target),
+        ``lp_delivered_least`` and ``lp_delivered_min_over_median`` (over the LP-coverable
+        edges) and ``lp_tolerance`` (4.5 sigma of the attainable count)."""
+        from .generator import LP_BAR
+
+        m = self._edge_matrix(telemetry)
+        samples = int(telemetry.counters.get("samples", 0))
+        live = self.fsm.live_edges()
+        if m is None or not samples or not live.any():
+            return {}
+        h = m[live]
+        med = float(np.median(h))
+        ratio = float(h.min() / med) if med > 0 else 0.0
+        out: dict[str, Any] = {
+            "live_edges": int(live.sum()),
+            "delivered_least_share": float(h.min() / samples),
+            "delivered_min_over_median": ratio,
+            "bar": LP_BAR,
+            "bar_met": ratio >= LP_BAR,
+        }
+        cfg = self.cfg
+        if ratio < LP_BAR and cfg.mode == "coverage" and cfg.balance > 0 and not cfg.unique:
+            from .coverage import coverage_summary
+
+            lp = self.engine.lp
+            if lp is not None:
+                cs = coverage_summary(self.engine.plan, m, samples, lp)
+                out.update({k: v for k, v in cs.items() if k.startswith("lp_")})
+                out["lp_tolerance"] = float(4.5 * np.sqrt(lp.achievable / samples))
+        return out
 
     def report_sections(self, telemetry: Telemetry) -> list[ReportSection]:
         """Coverage heatmap (state x symbol), coverage summary and the class-by-length table."""
@@ -283,6 +335,33 @@ class FsmGenerator:
                 from .coverage import coverage_summary
 
                 cs = coverage_summary(self.engine.plan, m, samples_seen)
+                lpf = self.coverage_figures(telemetry)
+                if "lp_bound" in lpf:
+                    sections.append(
+                        ReportSection(
+                            "Coverage vs the LP bound (least / median below the bar)",
+                            table_html(
+                                [
+                                    "LP bound: least edge share (upper bound)",
+                                    "LP flow attains",
+                                    "delivered least share",
+                                    "tolerance",
+                                    "LP flow least / median",
+                                    "delivered least / median",
+                                ],
+                                [
+                                    [
+                                        f"{lpf['lp_bound']:.4f}",
+                                        f"{lpf['lp_achievable']:.4f}",
+                                        f"{lpf['lp_delivered_least']:.4f}",
+                                        f"{lpf['lp_tolerance']:.4f}",
+                                        f"{lpf['lp_achievable_min_over_median']:.3f}",
+                                        f"{lpf['lp_delivered_min_over_median']:.3f}",
+                                    ]
+                                ],
+                            ),
+                        )
+                    )
                 if "least_edge_bound" in cs:
                     sections.append(
                         ReportSection(

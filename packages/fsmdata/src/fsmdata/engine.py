@@ -31,6 +31,7 @@ from .config import GenConfig
 from .feasibility import TARGETS, Feasibility, overrun_symbols
 from .forcing import FORCE_GOAL, FORCE_MAX_SHARE, EdgeForcer
 from .fsm import FSM
+from .lpcover import LpCoverage
 from .pairs import WrongAltTables
 from .targets import SUB, TargetPlan
 
@@ -115,6 +116,38 @@ class Engine:
         self._plan = TargetPlan(fsm, cfg, self.feas, wa_lengths) if make_plan else None
         self.codes = np.array([ord(c) for c in fsm.alphabet], dtype=np.uint32) if fsm.kind == "char" else None
         self.ar = np.arange(S)
+
+    @property
+    def lp(self) -> LpCoverage | None:
+        """The LP coverage optimum (:mod:`fsmdata.lpcover`) the coverage sampler steers to, built
+        on first use; None outside coverage mode, with ``balance=0``, ``unique``, or when the LP
+        is over budget (the sampler then steers by palettes and forcing alone)."""
+        if "_lp" not in self.__dict__:
+            cfg = self.cfg
+            lp = None
+            if self._plan is not None and cfg.mode == "coverage" and cfg.balance > 0 and not cfg.unique:
+                lp = LpCoverage(self._plan)
+            self._lp = lp if lp is not None and lp.ok else None
+        return self._lp
+
+    def set_lp(self, lp: LpCoverage | None) -> None:
+        """Use a precomputed LP (shipped to worker processes instead of being solved again)."""
+        self._lp = lp if lp is not None and lp.ok else None
+        self.__dict__.pop("_lp_cum", None)
+
+    def _lp_rows(self) -> np.ndarray | None:
+        """The LP flow's choice rows in :meth:`_cum_rows` layout (padded); rows the flow never
+        reaches choose among the feasible symbols uniformly."""
+        if "_lp_cum" not in self.__dict__:
+            lp = self.lp
+            out = None
+            if lp is not None:
+                feas = self._cum_rows(np.ones((self.fsm.n_states, self.fsm.n_symbols)))
+                if feas is not None:
+                    flow = _pad8(lp.cum)
+                    out = np.where(lp.has_flow.reshape(-1)[:, None], flow, feas)
+            self._lp_cum = out
+        return self._lp_cum
 
     @property
     def plan(self) -> TargetPlan:
@@ -452,13 +485,15 @@ class Engine:
         pal: np.ndarray | None = None,
         hits: np.ndarray | None = None,
         samples: int = 0,
+        lp_mask: np.ndarray | None = None,
     ) -> Batch:
         """Make one sample per target row; ``W`` are coverage weights (None in uniform mode).
 
         ``W`` may be a palette stack ``(P, n, S)`` with ``pal`` the palette of each row: the
         walks use the row's palette, crafted steps and wrong_alt retries use ``W[0]``.
         With ``hits`` (per-sample edge counts of the ``samples`` made so far, coverage mode) part of the walk-made
-        rows are walked through under-covered edges (:mod:`fsmdata.forcing`)."""
+        rows are walked through under-covered edges (:mod:`fsmdata.forcing`).  Rows of
+        ``lp_mask`` (walk-made, not ``wrong_alt``) walk by the LP flow (:attr:`lp`) instead."""
         cfg = self.cfg
         W0 = W[0] if W is not None and W.ndim == 3 else W
         if W0 is W:
@@ -495,14 +530,27 @@ class Engine:
         kinds[wa] = K["A"]  # wrong_alt starts from an accepted string
         walk_len = np.where(one_more, lens - 1, np.where(over, lens - 2, lens))
         if B:
+            lp_cum = self._lp_rows() if lp_mask is not None and not uniform and W0 is not None else None
             if uniform:
                 t, s = self.walk(kinds, walk_len, rng, None)
+            elif lp_cum is not None:
+                assert lp_mask is not None and W0 is not None
+                Ws: np.ndarray = W if pal is not None and W is not None else W0[None]
+                cw = self._cum_rows(Ws)
+                if cw is None:
+                    lp_mask = None
+                    t, s = self.walk(kinds, walk_len, rng, W if pal is not None else W0, pal=pal)
+                else:
+                    lp_mask = lp_mask & ~wa
+                    p2 = np.where(lp_mask, len(Ws), pal if pal is not None else 0)
+                    t, s = self.walk(kinds, walk_len, rng, Ws, cum=np.concatenate([cw, lp_cum]), pal=p2)
             else:
                 t, s = self.walk(kinds, walk_len, rng, W if pal is not None else W0, pal=pal)
             tokens[:, : t.shape[1]] = t
             states[:, : s.shape[1]] = s
             if hits is not None and not uniform:
-                self._force_edges(kinds, walk_len, ~wa, hits, samples, tokens, states, rng, W0, stats)
+                elig = ~wa if lp_mask is None else ~wa & ~lp_mask
+                self._force_edges(kinds, walk_len, elig, hits, samples, tokens, states, rng, W0, stats)
         paths[cls != 2] = PATHS.index("uniform" if uniform else "walk")
         paths[subs == SUB["premature"]] = PATHS.index("walk+premature")
         f = np.flatnonzero(one_more)

@@ -38,6 +38,13 @@ PALETTES = 8
 #: Steering of how many samples may walk a damped palette (see :func:`_assign_palettes`).
 _DAMP_SHARE_START = 0.25
 _RATIO_TARGET = FORCE_RATIO  # least / median live-edge count the share is steered to
+#: LP-flow rows: share of the first batch; edges expected within this many binomial standard
+#: deviations of the LP flow's attainable least count get no more LP rows (diversity)
+_LP_SHARE_START = 0.5
+#: a shard whose palette-steered least / median (over the live edges) is below this is
+#: made again with LP-flow rows (the issue's coverage bar)
+LP_BAR = 0.5
+_LP_SLACK_SIGMAS = 1.0
 
 
 def _assign_palettes(lens: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
@@ -64,6 +71,41 @@ def _next_damp_share(share: float, hits: np.ndarray) -> float:
     if med > 0 and hits.min() / med < _RATIO_TARGET:
         return min(1.0, share * 1.25 + 0.02)
     return max(0.02, share / 1.25)
+
+
+def lp_groups(cls: np.ndarray, lens: np.ndarray, subs: np.ndarray, L_max: int) -> np.ndarray:
+    """Per row, its walk's row of :attr:`fsmdata.lpcover.LpCoverage.p_row` (``kind * (L_max + 1)
+    + steps``), -1 for rows not walked by the LP flow (``wrong_alt``, walks of 0 steps)."""
+    kind = np.full(len(cls), -1, dtype=np.int64)
+    m = lens.astype(np.int64).copy()
+    kind[cls == 0] = TARGETS.index("A")
+    kind[(cls == 1) | (subs == SUB["premature"])] = TARGETS.index("I")
+    ill, ovr, dead = subs == SUB["illegal_step"], subs == SUB["overrun"], subs == SUB["dead_suffix"]
+    kind[ill], m[ill] = TARGETS.index("ILL"), m[ill] - 1
+    kind[ovr], m[ovr] = TARGETS.index("OVP"), m[ovr] - 2
+    kind[dead], m[dead] = TARGETS.index("R"), m[dead] - 1
+    return np.where((kind >= 0) & (m > 0), kind * (L_max + 1) + m, -1)
+
+
+def _next_lp_share(lp: Any, hits: np.ndarray, samples: int, groups: np.ndarray, rate: np.ndarray) -> float:
+    """The share of the next batch's walk-made rows to walk by the LP flow: the least that keeps
+    every coverable edge at the LP flow's attainable least share after the batch (less
+    :data:`_LP_SLACK_SIGMAS` standard deviations), with the other rows containing each edge at ``rate`` (measured on the last batch's
+    non-LP rows) and an LP row of walk ``g`` containing it with probability ``p_row[g]``."""
+    B = len(groups)
+    g = groups[groups >= 0]
+    if B == 0 or len(g) == 0:
+        return 0.0
+    cnt = np.bincount(g, minlength=lp.p_row.shape[0])
+    used = np.flatnonzero(cnt)
+    a = cnt[used] @ lp.p_row[used][:, lp.coverable.reshape(-1)]
+    goal = lp.achievable * (samples + B)
+    need = goal - _LP_SLACK_SIGMAS * np.sqrt(goal) - hits - B * rate
+    gain = a - len(g) * rate
+    ok = (need > 0) & (gain > 0)
+    if not ok.any():
+        return 0.0
+    return float(min(1.0, (need[ok] / gain[ok]).max()))
 
 
 def sample_target(cfg: GenConfig, rng: np.random.Generator, plan: TargetPlan) -> tuple[int, int]:
@@ -171,17 +213,23 @@ class Corpus:
     report: DataReport
     start: int = 0
     plan: TargetPlan | None = None
+    lp: Any = None
 
     def __len__(self) -> int:
         return sum(len(b) for b in self.batches)
 
     def coverage(self) -> dict[str, Any]:
-        """Least live-edge share of samples and the bound the FSM and plan allow
-        (:func:`fsmdata.coverage.coverage_summary`)."""
+        """Least live-edge share of samples and the bounds the FSM and plan allow, the LP bound
+        and what its flow attains included (:func:`fsmdata.coverage.coverage_summary`)."""
         from .coverage import coverage_summary
 
         plan = self.plan if self.plan is not None else Engine(self.fsm, self.cfg).plan
-        return coverage_summary(plan, self.report.edge_hits, self.report.samples)
+        lp = self.lp
+        if lp is None and self.cfg.mode == "coverage" and not self.cfg.unique:
+            from .lpcover import LpCoverage
+
+            lp = LpCoverage(plan)
+        return coverage_summary(plan, self.report.edge_hits, self.report.samples, lp)
 
     def token_lists(self) -> list[list[int]]:
         """Every sample's token ids."""
@@ -340,25 +388,23 @@ def generate_corpus(
         b = _per_sample(eng, quota, rng, cls, lens, subs, stats)
         batches.append(b)
     else:
-        start, size = 0, min(64, cfg.batch_size)
+        batches = _batch_loop(eng, quota, rng, cls, lens, subs, stats, use_lp=False)
         live = fsm.live_edges()
         steer = cfg.mode == "coverage" and cfg.balance > 0
-        damp_share = _DAMP_SHARE_START
-        while start < n_samples:
-            end = min(n_samples, start + size)
-            W, pal = None, None
-            if steer:
-                W = quota.palettes(PALETTES, fsm.table, live, rng)
-                pal = _assign_palettes(lens[start:end], damp_share, rng)
-            elif cfg.mode == "coverage":
-                W = quota.weights()
-            hits = quota.hits if cfg.mode == "coverage" and cfg.balance > 0 else None
-            b = eng.generate(cls[start:end], lens[start:end], subs[start:end], rng, W, stats, pal=pal, hits=hits, samples=start)
-            quota.update_batch(b.states, b.tokens, b.lengths)
-            batches.append(b)
-            start, size = end, min(size * 2, cfg.batch_size)
-            if steer:
-                damp_share = _next_damp_share(damp_share, quota.hits[live])
+        if steer and live.any() and _ratio(quota.hits[live]) < LP_BAR and eng.lp is not None:
+            # the palettes missed least / median >= LP_BAR (live edges) on this shard: make it again,
+            # steered to the LP flow (the LP is solved only here, on first use)
+            quota = QuotaManager(
+                fsm.n_states,
+                fsm.n_symbols,
+                edge_target=cfg.edge_target,
+                state_target=cfg.state_target,
+                boost=cfg.boost,
+                balance=cfg.balance,
+            )
+            stats = {"lp_shards": 1}
+            lp_rng = np.random.default_rng([seed, 1])
+            batches = _batch_loop(eng, quota, lp_rng, cls, lens, subs, stats, use_lp=True)
     for b in batches:
         _fill_report(report, b)
     report.edge_hits = quota.hits.copy()
@@ -366,7 +412,75 @@ def generate_corpus(
     report.fallbacks = stats.get("wrong_alt_fallbacks", 0)
     report.plan_residual = dict(eng.plan.residual)
     report.requested = {k: int(round(n_samples * v)) for k, v in eng.plan.requested.items()}
-    return Corpus(fsm, cfg, batches, report, first, eng.plan)
+    return Corpus(fsm, cfg, batches, report, first, eng.plan, eng.__dict__.get("_lp"))
+
+
+def _ratio(h: np.ndarray) -> float:
+    med = float(np.median(h)) if h.size else 0.0
+    return float(h.min() / med) if med > 0 else 0.0
+
+
+def _batch_loop(
+    eng: Engine,
+    quota: QuotaManager,
+    rng: np.random.Generator,
+    cls: np.ndarray,
+    lens: np.ndarray,
+    subs: np.ndarray,
+    stats: dict[str, int],
+    *,
+    use_lp: bool,
+) -> list[Batch]:
+    """The batch engine over the shard's targets: batches of 64 doubling to ``batch_size``, the
+    quotas (and palettes, edge forcing, with ``use_lp`` the LP-flow rows) updated between them."""
+    fsm, cfg = eng.fsm, eng.cfg
+    n_samples = len(cls)
+    batches: list[Batch] = []
+    start, size = 0, min(64, cfg.batch_size)
+    live = fsm.live_edges()
+    steer = cfg.mode == "coverage" and cfg.balance > 0
+    damp_share = _DAMP_SHARE_START
+    lp = eng.lp if steer and use_lp else None
+    if lp is not None:
+        groups = lp_groups(cls, lens, subs, cfg.L_max)
+        lp_share, lp_rate = _LP_SHARE_START, None
+    while start < n_samples:
+        end = min(n_samples, start + size)
+        W, pal = None, None
+        if steer:
+            W = quota.palettes(PALETTES, fsm.table, live, rng)
+            pal = _assign_palettes(lens[start:end], damp_share, rng)
+        elif cfg.mode == "coverage":
+            W = quota.weights()
+        hits = quota.hits if steer else None
+        lp_mask = None
+        if lp is not None:
+            lp_mask = (groups[start:end] >= 0) & (rng.random(end - start) < lp_share)
+        b = eng.generate(
+            cls[start:end], lens[start:end], subs[start:end], rng, W, stats, pal=pal, hits=hits, samples=start, lp_mask=lp_mask
+        )
+        if lp is not None and lp_mask is not None:
+            rest = ~lp_mask
+            e1, s1 = quota.count_rows(b.states[lp_mask], b.tokens[lp_mask], b.lengths[lp_mask])
+            e0, s0 = quota.count_rows(b.states[rest], b.tokens[rest], b.lengths[rest])
+            quota.hits += e0 + e1
+            quota.hits_state += s0 + s1
+            n_rest = int(rest.sum())
+            if n_rest >= 16 or lp_rate is None:
+                r_new = e0[lp.coverable] / max(n_rest, 1)
+                # conservative: the lowest rate seen per edge (a high estimate starves the edge next batch)
+                lp_rate = r_new if lp_rate is None else np.minimum(lp_rate, r_new)
+            nxt = min(n_samples, end + min(size * 2, cfg.batch_size))
+            want = _next_lp_share(lp, quota.hits[lp.coverable], end, groups[end:nxt], lp_rate)
+            lp_share = max(want, lp_share / 2)  # at most halved per batch: no swing from all to none
+            stats["lp_rows"] = stats.get("lp_rows", 0) + int(lp_mask.sum())
+        else:
+            quota.update_batch(b.states, b.tokens, b.lengths)
+        batches.append(b)
+        start, size = end, min(size * 2, cfg.batch_size)
+        if steer:
+            damp_share = _next_damp_share(damp_share, quota.hits[live])
+    return batches
 
 
 def _unique_batch(eng: Engine, start: int, count: int, rng: np.random.Generator) -> Batch:

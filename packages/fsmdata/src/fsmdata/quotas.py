@@ -160,9 +160,16 @@ class QuotaManager:
         """Count a batch: ``states`` ``(B, W+1)``, ``tokens`` ``(B, W)``, row ``i`` valid up to ``lengths[i]``.
 
         Each distinct edge and state of a row is counted once for that row."""
-        B = len(lengths)
-        if B == 0:
+        if len(lengths) == 0:
             return
+        e, st = self.count_rows(states, tokens, lengths)
+        self.hits += e
+        self.hits_state += st
+
+    def count_rows(self, states: np.ndarray, tokens: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """How many rows of a batch contain each edge ``(n_states, n_symbols)`` and visit each state
+        (``(n_states,)``), without counting them (:meth:`update_batch` adds these)."""
+        B = len(lengths)
         width = tokens.shape[1]
         nE, nS = self.hits.size, self.n_states
         pos = np.arange(width + 1)[None, :]
@@ -172,8 +179,7 @@ class QuotaManager:
             ed = np.where(pos[:, :width] < lengths[:, None], states[:, :width].astype(np.int64) * self.n_symbols + tokens, nE)
         else:
             ed = np.full((B, 0), nE, dtype=np.int64)
-        self.hits += self._per_row(ed, nE).reshape(self.hits.shape)
-        self.hits_state += self._per_row(st, nS)
+        return self._per_row(ed, nE).reshape(self.hits.shape), self._per_row(st, nS)
 
     @staticmethod
     def _per_row(keys: np.ndarray, size: int) -> np.ndarray:
