@@ -38,13 +38,9 @@ pub struct PrintedTrace {
     starts: Vec<u32>,
     /// Text end of each node's subterm in the current term, relative to the term's text.
     ends: Vec<u32>,
-    next_starts: Vec<u32>,
-    next_ends: Vec<u32>,
     /// Ancestors and abstractions above each node of the current term.
     anc: Vec<u32>,
     lams: Vec<u32>,
-    next_anc: Vec<u32>,
-    next_lams: Vec<u32>,
     /// Depth (height) of each term.
     depths: Vec<u32>,
     /// (ancestors, abstractions above) of each step's redex.
@@ -147,12 +143,8 @@ impl PrintedTrace {
             next: Vec::new(),
             starts: Vec::new(),
             ends: Vec::new(),
-            next_starts: Vec::new(),
-            next_ends: Vec::new(),
             anc: Vec::new(),
             lams: Vec::new(),
-            next_anc: Vec::new(),
-            next_lams: Vec::new(),
             depths: Vec::new(),
             places: Vec::new(),
             stack: Vec::new(),
@@ -215,6 +207,34 @@ impl PrintedTrace {
     /// Reduce `start` with `strategy` as [`crate::reduce::trace_with`] does, printing each
     /// term as it is made.
     pub fn run(&mut self, start: &[Node], max_steps: usize, max_size: usize, strategy: Strategy) {
+        self.run_inner(start, max_steps, max_size, strategy, (false, false));
+    }
+
+    /// [`PrintedTrace::run`], except that a start term that takes no step is not printed
+    /// when its first reduct exceeds `max_size` (status [`Status::SizeCap`]) or, with
+    /// `skip_stuck`, for any reason: then it returns false, and [`PrintedTrace::status`],
+    /// [`PrintedTrace::steps`] (0) and [`PrintedTrace::term`] (0) are all the trace has.
+    /// (The shard writer gives such starts no record, and most of them are size-capped.)
+    pub fn run_unless_stuck(
+        &mut self,
+        start: &[Node],
+        max_steps: usize,
+        max_size: usize,
+        strategy: Strategy,
+        skip_stuck: bool,
+    ) -> bool {
+        self.run_inner(start, max_steps, max_size, strategy, (true, skip_stuck))
+    }
+
+    /// `skip`: (skip a size-capped start, skip any start that takes no step).
+    fn run_inner(
+        &mut self,
+        start: &[Node],
+        max_steps: usize,
+        max_size: usize,
+        strategy: Strategy,
+        skip: (bool, bool),
+    ) -> bool {
         self.nodes.clear();
         self.nodes.extend_from_slice(start);
         self.node_off.clear();
@@ -224,6 +244,15 @@ impl PrintedTrace {
         self.text_off.push(0);
         self.redexes.clear();
         self.hashes.clear();
+        self.depths.clear();
+        self.places.clear();
+        let first = self.next_step(0, 0, max_steps, max_size, strategy);
+        if let Err(status) = first {
+            if (skip.0 && status == Status::SizeCap) || skip.1 {
+                self.status = status;
+                return false;
+            }
+        }
         self.hashes.push(xxh3_64(as_bytes(start)));
         self.starts.resize(start.len(), 0);
         self.ends.resize(start.len(), 0);
@@ -241,40 +270,26 @@ impl PrintedTrace {
             &mut self.stack,
         );
         self.text_off.push(self.text.len());
-        self.depths.clear();
         self.depths.push(max_of(&self.anc));
-        self.places.clear();
-        // Normal order: no redex before the previous step's position less one.
-        let mut from = 0;
+        let mut pending = Some(first);
         self.status = loop {
             let k = self.len() - 1;
-            let cur = &self.nodes[self.node_off[k]..self.node_off[k + 1]];
-            let found = if strategy == Strategy::Normal {
-                find_redex_from(cur, from)
-            } else {
-                find_redex_with(cur, strategy)
+            // Normal order: no redex before the previous step's position less one.
+            let from = self.redexes.last().map_or(0, |p| p.saturating_sub(1));
+            let step = match pending.take() {
+                Some(step) => step,
+                None => self.next_step(k, from, max_steps, max_size, strategy),
             };
-            let Some(pos) = found else {
-                break if strategy == Strategy::Normal || find_redex(cur).is_none() {
-                    Status::NormalForm
-                } else {
-                    Status::StrategyNormalForm
-                };
+            let (pos, old_end) = match step {
+                Ok(step) => step,
+                Err(status) => break status,
             };
-            if self.redexes.len() >= max_steps {
-                break Status::StepCap;
-            }
-            let old_end = contract_any_end(cur, pos, &mut self.next, &mut self.scratch);
-            if self.next.len() > max_size {
-                break Status::SizeCap;
-            }
             let h = xxh3_64(as_bytes(&self.next));
             let repeated =
                 self.hashes.contains(&h) && (0..=k).any(|i| self.term(i) == self.next.as_slice());
             if !self.hashes.contains(&h) {
                 self.hashes.push(h);
             }
-            from = pos.saturating_sub(1);
             self.places.push((self.anc[pos], self.lams[pos]));
             self.print_reduct(k, pos, old_end);
             self.depths.push(max_of(&self.anc));
@@ -285,6 +300,43 @@ impl PrintedTrace {
                 break Status::Cycle;
             }
         };
+        true
+    }
+
+    /// The step after term `k` (the last one), searching a normal-order redex from `from`:
+    /// (redex position, end of its subterm), with the reduct in `self.next`, or the status
+    /// that ends the trace there.
+    fn next_step(
+        &mut self,
+        k: usize,
+        from: usize,
+        max_steps: usize,
+        max_size: usize,
+        strategy: Strategy,
+    ) -> Result<(usize, usize), Status> {
+        let cur = &self.nodes[self.node_off[k]..self.node_off[k + 1]];
+        let found = if strategy == Strategy::Normal {
+            find_redex_from(cur, from)
+        } else {
+            find_redex_with(cur, strategy)
+        };
+        let Some(pos) = found else {
+            return Err(
+                if strategy == Strategy::Normal || find_redex(cur).is_none() {
+                    Status::NormalForm
+                } else {
+                    Status::StrategyNormalForm
+                },
+            );
+        };
+        if self.redexes.len() >= max_steps {
+            return Err(Status::StepCap);
+        }
+        let old_end = contract_any_end(cur, pos, &mut self.next, &mut self.scratch);
+        if self.next.len() > max_size {
+            return Err(Status::SizeCap);
+        }
+        Ok((pos, old_end))
     }
 
     /// Append the text of `self.next`, the reduct of term `k` whose subterm at
@@ -297,55 +349,54 @@ impl PrintedTrace {
         let (t0, t1) = (self.text_off[k], self.text_off[k + 1]);
         let a = self.starts[pos] as usize;
         let b = self.ends[pos] as usize;
+        let above = (self.anc[pos], self.lams[pos]);
         let base = self.text.len();
         self.text.extend_from_within(t0..t0 + a);
-        self.next_starts.resize(new_len, 0);
-        self.next_ends.resize(new_len, 0);
-        self.next_anc.resize(new_len, 0);
-        self.next_lams.resize(new_len, 0);
+        // The offsets are updated in place: the nodes before the redex keep their places,
+        // those after it move from `old_end..` to `new_end..`, and the new subterm's are
+        // recorded by the printer in between.
+        for v in [
+            &mut self.starts,
+            &mut self.ends,
+            &mut self.anc,
+            &mut self.lams,
+        ] {
+            if new_len > old_len {
+                v.resize(new_len, 0);
+            }
+            v.copy_within(old_end..old_len, new_end);
+            v.truncate(new_len);
+        }
         print_with_offsets(
             &self.next[pos..new_end],
             &mut self.text,
             base,
-            &mut self.next_starts[pos..new_end],
-            &mut self.next_ends[pos..new_end],
-            &mut self.next_anc[pos..new_end],
-            &mut self.next_lams[pos..new_end],
-            (self.anc[pos], self.lams[pos]),
+            &mut self.starts[pos..new_end],
+            &mut self.ends[pos..new_end],
+            &mut self.anc[pos..new_end],
+            &mut self.lams[pos..new_end],
+            above,
             &mut self.stack,
         );
-        // Outside the new subterm every node keeps its ancestors.
-        self.next_anc[..pos].copy_from_slice(&self.anc[..pos]);
-        self.next_lams[..pos].copy_from_slice(&self.lams[..pos]);
-        self.next_anc[new_end..].copy_from_slice(&self.anc[old_end..old_len]);
-        self.next_lams[new_end..].copy_from_slice(&self.lams[old_end..old_len]);
-        std::mem::swap(&mut self.anc, &mut self.next_anc);
-        std::mem::swap(&mut self.lams, &mut self.next_lams);
+        // Outside the new subterm every node keeps its ancestors (anc, lams unchanged).
         let new_b = self.text.len() - base;
         self.text.extend_from_within(t0 + b..t1);
         self.text_off.push(self.text.len());
         // Shift of everything after the subterm (wrapping: it may be negative).
         let delta = (new_b as u32).wrapping_sub(b as u32);
         let a32 = a as u32;
-        self.next_starts[..pos].copy_from_slice(&self.starts[..pos]);
-        for (d, &s) in self.next_ends[..pos].iter_mut().zip(&self.ends[..pos]) {
+        for e in &mut self.ends[..pos] {
             // A subterm ending after the redex's start encloses the redex.
-            *d = if s > a32 { s.wrapping_add(delta) } else { s };
+            if *e > a32 {
+                *e = e.wrapping_add(delta);
+            }
         }
-        for (d, &s) in self.next_starts[new_end..]
-            .iter_mut()
-            .zip(&self.starts[old_end..old_len])
-        {
-            *d = s.wrapping_add(delta);
+        for x in &mut self.starts[new_end..] {
+            *x = x.wrapping_add(delta);
         }
-        for (d, &s) in self.next_ends[new_end..]
-            .iter_mut()
-            .zip(&self.ends[old_end..old_len])
-        {
-            *d = s.wrapping_add(delta);
+        for x in &mut self.ends[new_end..] {
+            *x = x.wrapping_add(delta);
         }
-        std::mem::swap(&mut self.starts, &mut self.next_starts);
-        std::mem::swap(&mut self.ends, &mut self.next_ends);
     }
 }
 
@@ -397,6 +448,43 @@ mod tests {
             }
         }
         assert!(steps > 5000, "{steps}");
+    }
+
+    #[test]
+    fn unless_stuck_skips_exactly_the_starts_that_take_no_step() {
+        // Small caps so that many starts are size-capped or step-capped at once.
+        let s = Sampler::new(40, 9);
+        let mut rng = Rng::new(8);
+        let (mut t, mut a, mut b) = (Vec::new(), PrintedTrace::new(), PrintedTrace::new());
+        let mut skipped = [0; 2];
+        for strategy in Strategy::ALL {
+            for (size, dmax, max_steps, max_size) in
+                [(12, 6, 5, 14), (25, 8, 0, 60), (40, 9, 20, 45)]
+            {
+                for _ in 0..200 {
+                    s.sample(size, dmax, &mut rng, &mut t).unwrap();
+                    a.run(&t, max_steps, max_size, strategy);
+                    for skip_stuck in [false, true] {
+                        let kept =
+                            b.run_unless_stuck(&t, max_steps, max_size, strategy, skip_stuck);
+                        assert_eq!((b.status(), b.steps()), (a.status(), a.steps()));
+                        let stuck = a.steps() == 0 && (a.status() == Status::SizeCap || skip_stuck);
+                        assert_eq!(kept, !stuck, "{strategy:?} {:?}", a.status());
+                        if kept {
+                            for i in 0..a.len() {
+                                assert_eq!(b.text(i), a.text(i));
+                                assert_eq!(b.term(i), a.term(i));
+                                assert_eq!(b.depth(i), a.depth(i));
+                            }
+                            assert_eq!(b.redexes(), a.redexes());
+                        } else {
+                            skipped[usize::from(skip_stuck)] += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(skipped[0] > 50 && skipped[1] > skipped[0], "{skipped:?}");
     }
 
     #[test]

@@ -18,9 +18,10 @@
 //! kept (no (input, target) pair is dropped because another trace has it).
 //!
 //! **Parallelism.**  Chunk `j` of cell `c` (traces `m = j * chunk_traces ..`) draws from its
-//! own generator seeded from `(seed, c, j)`.  Chunks are made in waves on rayon threads; the
-//! size of a wave depends only on what earlier waves yielded, and one thread merges the
-//! chunks in a fixed order, applying the per-cell counts and the optional quotas.  The last
+//! own generator seeded from `(seed, c, j)`.  Chunks are made in waves on worker threads;
+//! the size of a wave depends only on what earlier waves yielded, and one thread merges the
+//! chunks in a fixed order as they come, applying the per-cell counts and the optional
+//! quotas (a chunk of a cell already filled is not made: the merge would skip it).  The last
 //! trace a cell needs is thinned to the steps that fit (evenly spread).  The bytes written
 //! depend on (seed, shard place, config) only, not on threads or worker processes.
 //!
@@ -36,11 +37,11 @@ use crate::schedule::Cell;
 use crate::split::Splitter;
 use crate::term::{to_named, write_token_ids, Node};
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Condvar, Mutex};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Condvar, Mutex};
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
 use xxhash_rust::xxh64::xxh64;
 
@@ -464,7 +465,15 @@ fn make_chunk(
             }
         };
         out.drawn += 1;
-        tr.run(&start, cfg.max_steps, cfg.max_size, cfg.strategy);
+        // A start that takes no step gives no record when it is size-capped (or normal,
+        // with redex_only): it is then not printed at all.
+        tr.run_unless_stuck(
+            &start,
+            cfg.max_steps,
+            cfg.max_size,
+            cfg.strategy,
+            cfg.redex_only,
+        );
         if tr.steps() == 0 {
             // No step taken: a normal form (a record only without redex_only), or a start
             // whose first reduct exceeds max_size, which is not a normal form and has no
@@ -829,7 +838,9 @@ where
         let res = (|| {
             while want < n {
                 while slots[want].is_none() {
-                    let (i, ch) = rx.recv().map_err(|_| "a chunk worker stopped".to_string())?;
+                    let (i, ch) = rx
+                        .recv()
+                        .map_err(|_| "a chunk worker stopped".to_string())?;
                     slots[i] = Some(ch);
                 }
                 let ch = slots[want].take().expect("present");
@@ -1091,7 +1102,9 @@ pub fn run_shard(
             .collect();
         let make = |i: usize| {
             let (ci, j) = order[i];
-            make_chunk(cfg, &sampler, splitter, &draws[ci], place.seed, ci, j, &done[ci])
+            make_chunk(
+                cfg, &sampler, splitter, &draws[ci], place.seed, ci, j, &done[ci],
+            )
         };
         let mut merge = |ch: Option<ChunkOut>| -> Result<(), String> {
             // No chunk: its cell was done before (or while) it was made.

@@ -193,7 +193,9 @@ fn shards_match_their_golden_digests() {
         for threads in [1, 3] {
             let ht = digest(&cfg, p, threads);
             if ht != h {
-                bad.push(format!("{name}: {threads} thread(s) give 0x{ht:016x}, 2 give 0x{h:016x}"));
+                bad.push(format!(
+                    "{name}: {threads} thread(s) give 0x{ht:016x}, 2 give 0x{h:016x}"
+                ));
             }
         }
     }

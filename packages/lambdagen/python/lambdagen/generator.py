@@ -48,7 +48,7 @@ class LambdaGenerator:
     run's ``n``, which datacore passes as ``ShardTask.total`` (``records=n`` is still accepted and
     must then match it).  No other deduplication: traces are kept whole.  With
     ``config.split_by`` the split is out of distribution (:meth:`split_of`).
-    ``write_shard_files`` hands the whole shard to the Rust core (rayon over chunks);
+    ``write_shard_files`` hands the whole shard to the Rust core (threads over chunks);
     ``generate_shard`` yields the same records as dicts (for executors that need them).
     """
 
