@@ -248,6 +248,13 @@ def test_lp_shard_is_the_same_for_any_worker_count(tmp_path) -> None:
             {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*.jsonl*"))}
         )
     assert digests[0] and digests[0] == digests[1]
+    import json
+
+    cov = json.loads((tmp_path / "w1" / "coverage.json").read_text())
+    assert cov == json.loads((tmp_path / "w2" / "coverage.json").read_text())
+    assert cov["lp_shards"] >= 1 and not cov["bar_met"], cov
+    assert cov["lp_achievable"] <= cov["lp_bound"] + 1e-9
+    assert cov["lp_delivered_least"] >= cov["lp_achievable"] - cov["lp_tolerance"], cov
     # the LP path is taken here: a 1,000-record shard steered by the palettes alone misses the bar
     import fsmdata.generator as generator_mod
 
@@ -258,3 +265,18 @@ def test_lp_shard_is_the_same_for_any_worker_count(tmp_path) -> None:
     finally:
         generator_mod.LP_BAR = generator_mod_bar
     assert h.min() / np.median(h) < 0.5, pat
+
+
+def test_no_lp_where_every_shard_meets_the_bar(tmp_path) -> None:
+    """Divisibility by 3 meets least / median >= 0.5 with the palettes: no shard is remade, no LP
+    figures (and no LP solved) in coverage.json."""
+    import json
+
+    from datacore import build_dataset
+    from fsmdata import FsmGenerator
+
+    gen = FsmGenerator(compile_regex("(0|1(01*0)*1)*", "01"), GenConfig(L_min=1, L_max=32))
+    build_dataset(gen, tmp_path / "d", 4_000, seed=1, workers=1, shard_size=2_000)
+    cov = json.loads((tmp_path / "d" / "coverage.json").read_text())
+    assert cov["bar_met"] and cov["lp_shards"] == 0 and "lp_bound" not in cov, cov
+    assert gen.engine.__dict__.get("_lp") is None

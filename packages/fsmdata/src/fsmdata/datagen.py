@@ -159,6 +159,7 @@ class FsmGenerator:
             self.fsm, self.cfg, task.count, seed=task.seed % (1 << 63), start=task.start, _engine=self.engine
         )
         corpus.report.to_telemetry(telemetry)
+        telemetry.count("lp_shards", int(corpus.lp_used))
         yield from corpus.records()
 
     def write_shard_files(
@@ -176,6 +177,7 @@ class FsmGenerator:
             self.fsm, self.cfg, task.count, seed=task.seed % (1 << 63), start=task.start, _engine=self.engine
         )
         corpus.report.to_telemetry(telemetry)
+        telemetry.count("lp_shards", int(corpus.lp_used))
         counts = dict.fromkeys(paths, 0)
         band = (
             [split_of_length(L, self.cfg) if L >= self.cfg.L_min else "" for L in range(self.cfg.L_max + 1)]
@@ -273,7 +275,8 @@ class FsmGenerator:
     def coverage_figures(self, telemetry: Telemetry) -> dict[str, Any]:
         """Coverage of the whole dataset (edge counts = records containing the edge):
         ``live_edges``, ``delivered_least_share``, ``delivered_min_over_median``, ``bar`` (0.5) and
-        ``bar_met``; where the bar is missed (coverage mode), the LP figures of
+        ``bar_met``, ``lp_shards`` (shards that missed the bar, made again steered to the LP flow:
+        the rule is per shard); where some shard did, the LP figures of
         :func:`fsmdata.coverage.coverage_summary`: ``lp_bound`` (upper bound on the least
         walk-made edge share), ``lp_achievable`` (what the LP flow attains, the sampler's target),
         ``lp_delivered_least`` and ``lp_delivered_min_over_median`` (over the LP-coverable
@@ -294,9 +297,10 @@ class FsmGenerator:
             "delivered_min_over_median": ratio,
             "bar": LP_BAR,
             "bar_met": ratio >= LP_BAR,
+            "lp_shards": int(telemetry.counters.get("lp_shards", 0)),
         }
         cfg = self.cfg
-        if ratio < LP_BAR and cfg.mode == "coverage" and cfg.balance > 0 and not cfg.unique:
+        if out["lp_shards"] and cfg.mode == "coverage" and cfg.balance > 0 and not cfg.unique:
             from .coverage import coverage_summary
 
             lp = self.engine.lp

@@ -214,6 +214,7 @@ class Corpus:
     start: int = 0
     plan: TargetPlan | None = None
     lp: Any = None
+    lp_used: bool = False
 
     def __len__(self) -> int:
         return sum(len(b) for b in self.batches)
@@ -412,7 +413,7 @@ def generate_corpus(
     report.fallbacks = stats.get("wrong_alt_fallbacks", 0)
     report.plan_residual = dict(eng.plan.residual)
     report.requested = {k: int(round(n_samples * v)) for k, v in eng.plan.requested.items()}
-    return Corpus(fsm, cfg, batches, report, first, eng.plan, eng.__dict__.get("_lp"))
+    return Corpus(fsm, cfg, batches, report, first, eng.plan, eng.__dict__.get("_lp"), "lp_shards" in stats)
 
 
 def _ratio(h: np.ndarray) -> float:
