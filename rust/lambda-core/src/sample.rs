@@ -34,10 +34,20 @@ pub struct Sampler {
     cdf: Vec<Vec<Vec<Box<[f64]>>>>,
     /// counts[d][k][s] as u128 where below 2^SMALL_BITS, else None (for exact unranking).
     small: Vec<Vec<Vec<Option<u128>>>>,
-    /// The first [`HEAD`] entries of each cdf row (padded with infinity), densely packed at
-    /// `(d * (max_depth + 2) + k) * (max_size + 1) + s`: most draws end there, so a sample mostly reads this small
-    /// table instead of rows spread over tens of megabytes.
-    heads: Vec<[f64; HEAD]>,
+    /// The first [`HEAD`] and the last [`TAIL`] entries of each cdf row, densely packed (two
+    /// cache lines each) at `(d * (max_depth + 2) + k) * (max_size + 1) + s`: most draws end
+    /// there (an abstraction, a small function or a small argument), so a sample mostly
+    /// reads this table instead of rows spread over tens of megabytes.
+    edges: Vec<Edges>,
+}
+
+/// The head of a cdf row (padded with infinity) and, for rows of at least `HEAD + TAIL`
+/// choices, its last `TAIL` entries (else infinity).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Edges {
+    head: [f64; HEAD],
+    tail: [f64; TAIL],
 }
 
 /// Samplers built so far in this process, by (max_size, max_depth).
@@ -48,9 +58,13 @@ type SamplerCache = HashMap<(usize, usize), Arc<Sampler>>;
 /// sub-counts stay below 2^SMALL_BITS and fit in u128.
 pub const SMALL_BITS: u64 = 96;
 
-/// Choices per row kept in the dense head table (on the seed's schedule 76% of draws end
-/// among the first four: an abstraction, or a function of at most three nodes).
-const HEAD: usize = 4;
+/// Choices per row kept at the start of the dense edge table (on the seed's schedule about
+/// 85% of draws end among the first eight: an abstraction, or a function of at most seven
+/// nodes).
+const HEAD: usize = 8;
+
+/// Choices at the end of each row kept beside the head (an argument of a few nodes).
+const TAIL: usize = 8;
 
 fn big_ratio(a: &BigUint, b: &BigUint) -> f64 {
     // a/b for huge numbers without overflowing f64: drop the same low bits from both.
@@ -143,14 +157,20 @@ impl Sampler {
                     .collect()
             })
             .collect();
-        let mut heads =
-            vec![[f64::INFINITY; HEAD]; (max_depth + 1) * (max_depth + 2) * (max_size + 1)];
+        let blank = Edges {
+            head: [f64::INFINITY; HEAD],
+            tail: [f64::INFINITY; TAIL],
+        };
+        let mut edges = vec![blank; (max_depth + 1) * (max_depth + 2) * (max_size + 1)];
         for (d, per_k) in cdf.iter().enumerate() {
             for (k, rows) in per_k.iter().enumerate() {
                 for (sz, row) in rows.iter().enumerate() {
-                    let h = &mut heads[((d * (max_depth + 2)) + k) * (max_size + 1) + sz];
-                    for (x, c) in h.iter_mut().zip(row.iter()) {
+                    let e = &mut edges[((d * (max_depth + 2)) + k) * (max_size + 1) + sz];
+                    for (x, c) in e.head.iter_mut().zip(row.iter()) {
                         *x = *c;
+                    }
+                    if row.len() >= HEAD + TAIL {
+                        e.tail.copy_from_slice(&row[row.len() - TAIL..]);
                     }
                 }
             }
@@ -161,7 +181,7 @@ impl Sampler {
             counts,
             cdf,
             small,
-            heads,
+            edges,
         }
     }
 
@@ -258,25 +278,39 @@ impl Sampler {
         unreachable!("rank out of range");
     }
 
+    /// The choice a draw `u` in [0, 1) picks in row (d, k, s): the first index whose
+    /// cumulative probability exceeds `u` (the last choice if none does), exactly what a
+    /// binary search of the whole row gives.  Most draws end in the first few choices (an
+    /// abstraction, or a small function) or the last few (a small argument), both read from
+    /// the dense edge table; the rest binary-search the middle of the row.
+    #[inline]
+    fn choose(&self, s: usize, d: usize, k: usize, u: f64) -> usize {
+        let e = &self.edges[((d * (self.max_depth + 2)) + k) * (self.max_size + 1) + s];
+        let j = e.head.iter().take_while(|&&c| c <= u).count();
+        let last = s - 2;
+        if j < HEAD {
+            // Padding (infinity) stops the scan at the row's end: the last choice.
+            return j.min(last);
+        }
+        let len = s - 1;
+        if e.tail[0] <= u {
+            // The row is at least HEAD + TAIL long (else the tail is infinity): the first
+            // entry above u lies after tail[0], among the last TAIL - 1 entries.
+            let t = e.tail[1..].iter().take_while(|&&c| c <= u).count();
+            return (len - TAIL + 1 + t).min(last);
+        }
+        // The first entry above u is at most the tail's first (or, for a short row, the end).
+        let row = &self.cdf[d][k][s];
+        let end = if len >= HEAD + TAIL { len - TAIL } else { len };
+        (HEAD + row[HEAD..end].partition_point(|&c| c <= u)).min(last)
+    }
+
     fn go(&self, s: usize, d: usize, k: usize, rng: &mut Rng, out: &mut Vec<Node>) {
         if s == 1 {
             out.push(VAR0 + rng.below(k as u64) as Node);
             return;
         }
-        let u = rng.unit_f64();
-        // The first index whose cumulative probability exceeds u.  Most draws end in the
-        // first few choices (an abstraction, or a function of one to three nodes), so those
-        // are read from the dense head table before a binary search of the rest of the
-        // row; the index is the one a binary search of the whole row gives.
-        let head = &self.heads[((d * (self.max_depth + 2)) + k) * (self.max_size + 1) + s];
-        let mut j = head.iter().take_while(|&&c| c <= u).count();
-        if j == HEAD {
-            let row = &self.cdf[d][k][s];
-            j = (HEAD + row[HEAD..].partition_point(|&c| c <= u)).min(row.len() - 1);
-        } else {
-            // Padding (infinity) stops the scan at the row's end: the last choice.
-            j = j.min(s - 2);
-        }
+        let j = self.choose(s, d, k, rng.unit_f64());
         if j == 0 {
             out.push(LAM);
             self.go(s - 1, d - 1, k + 1, rng, out);
@@ -330,6 +364,41 @@ mod tests {
             .iter()
             .all(|t| is_closed(t) && depth(t) <= d && t.len() == s));
         terms.len() as u64
+    }
+
+    #[test]
+    fn choose_is_a_binary_search_of_the_whole_row() {
+        // Every row of a sampler with long and short rows, at draws on, just below and just
+        // above every entry and at random points: the edge table gives the index a plain
+        // search of the full row gives.
+        let s = Sampler::new(70, 9);
+        let mut rng = Rng::new(11);
+        let mut checked = 0;
+        for d in 1..=9 {
+            for k in 0..=(9 - d) {
+                for sz in 2..=70 {
+                    let row = &s.cdf[d][k][sz];
+                    if row.is_empty() {
+                        continue;
+                    }
+                    let want = |u: f64| row.partition_point(|&c| c <= u).min(row.len() - 1);
+                    let mut us: Vec<f64> = (0..20).map(|_| rng.unit_f64()).collect();
+                    for &c in row.iter() {
+                        for u in [c, c.next_down(), c.next_up()] {
+                            if (0.0..1.0).contains(&u) {
+                                us.push(u);
+                            }
+                        }
+                    }
+                    us.push(0.0);
+                    for u in us {
+                        assert_eq!(s.choose(sz, d, k, u), want(u), "d={d} k={k} s={sz} u={u}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 50_000, "{checked}");
     }
 
     #[test]
