@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 __all__ = ["filter_logits", "greedy_sample", "race", "race_shape", "sample_rows", "sample_token"]
@@ -19,7 +20,8 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
     """``logits`` (1-D) with everything outside the top-k / top-p set at ``-inf``.
 
     Top-p keeps the smallest set of most likely tokens whose probability reaches ``top_p``
-    (always at least the most likely one), so filtering never empties the distribution.
+    (always at least the most likely one), so filtering never empties the distribution, and
+    every token tied with the last one of that set (:func:`_nucleus`).
     """
     out = logits.float().clone()
     n = out.numel()
@@ -27,24 +29,55 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
         kth = torch.topk(out, top_k).values[-1]
         out.masked_fill_(out < kth, float("-inf"))
     if top_p is not None and top_p < 1.0:
-        # The kept set is a prefix of the ids in order of decreasing probability. Rather than
-        # sorting all 50,257 ids (3.5 ms on CPU), take the top k by probability (k starts at 256,
-        # or top_k) and grow k only while that prefix holds less than top_p of the mass; the
-        # prefix, and so the result, is the same as with a full sort.
         probs = torch.softmax(out, dim=-1)
-        k = min(n, max(256, top_k or 0))
-        while True:
-            vals, idx = torch.topk(probs, k)
-            mass = torch.cumsum(vals, dim=-1)
-            if float(mass[-1]) >= top_p or k == n:
-                break
-            k = min(n, k * 8)
-        keep = max(1, int(((mass - vals) < top_p).sum()))  # mass strictly before each token < top_p
-        kept = idx[:keep]
-        filtered = torch.full_like(out, float("-inf"))
-        filtered[kept] = out[kept]
-        out = filtered
+        out.masked_fill_(probs < _thresholds(probs[None], [top_k], [top_p])[0], float("-inf"))
     return out
+
+
+#: rows up to this many ids get their top-p threshold from one NumPy sort of all rows (a few us
+#: per row); wider rows (all 50,257 ids) from :func:`_nucleus`'s growing ``topk`` prefix, row by row
+_SORT_WIDTH = 4096
+
+
+def _thresholds(probs: torch.Tensor, top_k: Sequence[int | None], top_p: Sequence[float]) -> list[float]:
+    """:func:`_nucleus`'s threshold for every row of ``probs`` (``[R, n]``). Up to
+    :data:`_SORT_WIDTH` ids, the rows are sorted together in NumPy (each row sorted and summed on
+    its own, so a row gets the same threshold alone or with others); beyond, row by row."""
+    n_rows, n = probs.shape
+    if n > _SORT_WIDTH:
+        return [_nucleus(probs[r], max(256, top_k[r] or 0), top_p[r]) for r in range(n_rows)]
+    vals = -np.sort(-probs.numpy(), axis=1)  # decreasing
+    mass = np.cumsum(vals, axis=1)
+    p = np.asarray(top_p, dtype=vals.dtype)[:, None]
+    keep = np.maximum(((mass - vals) < p).sum(axis=1), 1)
+    return vals[np.arange(n_rows), keep - 1].tolist()
+
+
+def _nucleus(probs: torch.Tensor, k: int, top_p: float) -> float:
+    """The top-p threshold of 1-D ``probs``: top-p keeps the ids whose probability is at least
+    this, i.e. the smallest prefix, in order of decreasing probability, whose mass reaches
+    ``top_p`` (an id is in it when the mass strictly before it is below ``top_p``, compared in
+    the dtype of ``probs``; at least the most likely id), plus any id tied with its last one.
+
+    Rather than sorting all ids, take the top ``k`` and grow ``k`` x8 only while that prefix
+    holds less than ``top_p``; once ``k`` would cover half the ids, sort them all (on CPU a sort
+    of 1,650 ids costs 30 us, ``topk`` of all of them 53 us). Batched sampling calls this very
+    function for each row (:func:`_top_p_rows`), so a row keeps the same ids alone or in a batch
+    (a multi-row ``topk`` or ``sort`` is also slower here: 1.1 ms for 8 x 1,650 ids)."""
+    n = probs.numel()
+    k = min(n, k)
+    while True:
+        if 2 * k >= n:
+            vals = torch.sort(probs, descending=True).values
+            k = n
+        else:
+            vals = torch.topk(probs, k).values
+        mass = torch.cumsum(vals, dim=-1)
+        if k == n or float(mass[-1]) >= top_p:
+            break
+        k = min(n, k * 8)
+    keep = max(1, int(((mass - vals) < top_p).sum()))
+    return float(vals[keep - 1])
 
 
 def sample_token(
@@ -85,38 +118,11 @@ def sample_token(
 
 def _top_p_rows(x: torch.Tensor, top_k: Sequence[int | None], top_p: Sequence[float]) -> torch.Tensor:
     """Rows of ``x`` (already temperature-scaled and top-k filtered) with everything outside each
-    row's top-p set at ``-inf``: the set :func:`filter_logits` keeps for that row alone, by the
-    same tensor ops applied to the rows together (one softmax; ``topk`` with the same ``k`` the
-    single row would use, grown x8 for the rows whose prefix holds less than their ``top_p``)."""
-    n_rows, n = x.shape
+    row's top-p set at ``-inf``: the set :func:`filter_logits` keeps for that row alone (one
+    softmax for all rows, the thresholds of :func:`_thresholds`, one mask for all rows)."""
     probs = torch.softmax(x, dim=-1)
-    out = torch.full_like(x, float("-inf"))
-    # rows grouped by the k they start from (as filter_logits: max(256, top_k), at most n)
-    start: dict[int, list[int]] = {}
-    for r in range(n_rows):
-        start.setdefault(min(n, max(256, top_k[r] or 0)), []).append(r)
-    for k0, group in start.items():
-        todo, k = group, k0
-        while todo:
-            sub = probs[todo] if len(todo) < n_rows else probs
-            vals, idx = torch.topk(sub, k, dim=-1)
-            mass = torch.cumsum(vals, dim=-1)
-            last = mass[:, -1].tolist()
-            done = [j for j, r in enumerate(todo) if last[j] >= top_p[r] or k == n]
-            if done:
-                sel = [todo[j] for j in done]
-                if len(done) < len(todo):
-                    vals, idx, mass = vals[done], idx[done], mass[done]
-                # mass strictly before each token < top_p, compared in float32 as the scalar is
-                p = torch.tensor([top_p[r] for r in sel], dtype=x.dtype)[:, None]
-                keep = ((mass - vals) < p).sum(dim=-1).clamp_(min=1)
-                kept = torch.arange(k)[None, :] < keep[:, None]
-                rows_x = x[sel]
-                src = torch.where(kept, torch.gather(rows_x, 1, idx), torch.full_like(vals, float("-inf")))
-                out[sel] = torch.full_like(rows_x, float("-inf")).scatter_(1, idx, src)
-            todo = [r for j, r in enumerate(todo) if not (last[j] >= top_p[r] or k == n)]
-            k = min(n, k * 8)
-    return out
+    thr = torch.tensor(_thresholds(probs, top_k, top_p), dtype=probs.dtype)
+    return x.masked_fill(probs < thr[:, None], float("-inf"))
 
 
 def sample_rows(
@@ -193,52 +199,57 @@ def sample_rows(
 def _degenerate(x: torch.Tensor) -> list[bool]:
     """Rows with nothing to sample: every logit ``-inf``, or a NaN or ``+inf`` logit (a softmax
     of them is undefined)."""
-    m = x.amax(dim=-1)
-    return (~torch.isfinite(m) | torch.isnan(x).any(dim=-1)).tolist()
+    return (~np.isfinite(x.numpy().max(axis=-1))).tolist()  # max is NaN when a NaN is in the row
 
 
 def race_shape(n: int) -> tuple[int, int, int]:
-    """``(blocks, block, width)`` of :func:`race` for ``n`` ids: ``block = ceil(sqrt(n))`` ids per
-    block, ``blocks = ceil(n / block)``, and each token's uniforms padded to ``width``, a
-    multiple of 16 (see :func:`race`)."""
-    b = max(1, math.isqrt(n - 1) + 1) if n > 1 else 1
+    """``(blocks, block, draws)`` of :func:`race` for ``n`` ids: ``block = ceil(sqrt(n))`` ids per
+    block, ``blocks = ceil(n / block)``, and ``draws``, the uniforms a token takes:
+    ``blocks + block`` rounded up to a multiple of 16 (see :func:`race`)."""
+    b = math.isqrt(n - 1) + 1 if n > 1 else 1
     nb = -(-n // b)
     return nb, b, -(-(nb + b) // 16) * 16
 
 
 def race(x: torch.Tensor, generators: Sequence[torch.Generator | None]) -> list[int]:
-    """One token per row of ``x`` (``[R, n]`` logits, already temperature-scaled and filtered,
-    ``-inf`` = excluded; no row degenerate), distributed exactly as ``softmax(x[r])``.
+    """One token per row of ``x`` (``[R, n]`` float32 logits, already temperature-scaled and
+    filtered, ``-inf`` = excluded; no row degenerate), distributed exactly as ``softmax(x[r])``.
 
     A two-level exponential race (Gumbel-max): the ids are cut into ``blocks`` consecutive blocks
-    of ``block`` ids (:func:`race_shape`); the row draws ``blocks + block`` uniforms from its own
+    of ``block`` ids (:func:`race_shape`); the row draws ``draws`` float64 uniforms from its own
     generator (always that many, so its stream does not depend on the logits), picks the block
-    ``argmax(logsumexp(block) + G)`` (probability: the block's mass) and then the id
+    ``argmax(log(mass) + G)`` (probability: the block's share of the mass) and then the id
     ``argmax(x + G')`` inside it (probability: the id's share of the block), with Gumbel noise
-    ``G = -log(-log(U))``. Why not inverse-CDF: there the token is where ``u * total`` falls in
-    the cumulative sum, so a change of the logits in their last bits (a batched matrix product
-    rounds differently from a single row's) moves the token whenever ``u`` lies within that
-    change of one of the ``n`` CDF steps; a race changes its winner only if the two best
-    perturbed scores tie within that change, which for flat distributions is hundreds of times
-    rarer (measured in docs/benchmarks/ds2ds-gen.md). Two levels instead of one race over all
-    ids: ``2 sqrt(n)`` uniforms a token instead of ``n`` (82 for a 1,650-id active vocabulary,
-    449 for 50,257 ids). Each row's uniforms sit in a row of a width that is a multiple of 16, so
-    the vectorized ``log`` gives them the same bits whatever the number of rows.
+    ``G = -log(-log(U))`` (the first ``blocks`` uniforms for ``G``, the next ``block`` for ``G'``).
+    Why not inverse-CDF: there the token is where ``u * total`` falls in the cumulative sum, so
+    a change of the logits in their last bits (a batched matrix product rounds differently from
+    a single row's) moves the token whenever ``u`` lies within that change of one of the ``n``
+    CDF steps; a race changes its winner only if the two best perturbed scores tie within that
+    change, which for flat distributions is hundreds of times rarer (measured in
+    docs/benchmarks/ds2ds-gen.md). Two levels instead of one race over all ids: ``2 sqrt(n)``
+    uniforms a token instead of ``n`` (96 for a 1,650-id active vocabulary, 464 for 50,257 ids).
+    The arithmetic runs in NumPy, a few large ops for all rows (a torch op costs 5-10 us here).
     """
     n_rows, n = x.shape
-    nb, b, width = race_shape(n)
-    u = torch.full((n_rows, width), 0.5, dtype=torch.float64)
-    for r, g in enumerate(generators):
-        torch.rand(nb + b, generator=g, dtype=torch.float64, out=u[r, : nb + b])
-    gum = u.clamp_(min=_TINY).log_().neg_().log_().neg_()  # -log(-log(U)), U = 0 kept finite
-    xp = x.to(torch.float64)
-    if nb * b > n:
-        xp = torch.cat([xp, xp.new_full((n_rows, nb * b - n), float("-inf"))], dim=1)
-    xb = xp.view(n_rows, nb, b)
-    block = torch.argmax(torch.logsumexp(xb, dim=-1) + gum[:, :nb], dim=-1)
-    inner = xb[torch.arange(n_rows), block]  # [R, b]
-    j = torch.argmax(inner + gum[:, nb : nb + b], dim=-1)
-    return (block * b + j).tolist()
+    nb, b, draws = race_shape(n)
+    if n_rows == 1:
+        u = torch.rand(draws, generator=generators[0], dtype=torch.float64).numpy()[None]
+    else:
+        u = np.empty((n_rows, draws))
+        for r, g in enumerate(generators):
+            u[r] = torch.rand(draws, generator=g, dtype=torch.float64).numpy()
+    xs = x.numpy()
+    nlg = np.log(-np.log(np.maximum(u, _TINY)))  # -G, U = 0 kept finite
+    p = np.exp(xs - xs.max(axis=1, keepdims=True))  # float32, the largest 1 in every row
+    # a block of mass 0 gets log(1e-38) = -87.5, below the block holding the row's largest id
+    # (>= log(1) - 6.6 since U >= 2**-1022): it never wins
+    score = np.log(np.add.reduceat(p, range(0, n, b), axis=1) + np.float32(1e-38)) - nlg[:, :nb]
+    block = np.argmax(score, axis=1).tolist()
+    out = []
+    for r, k in enumerate(block):
+        seg = xs[r, k * b : k * b + b]
+        out.append(k * b + int(np.argmax(seg - nlg[r, nb : nb + seg.shape[0]])))
+    return out
 
 
 _TINY = 2.2250738585072014e-308  # smallest normal float64
