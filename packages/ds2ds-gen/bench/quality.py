@@ -196,10 +196,10 @@ _SLOT_KIND = [  # the text right before a link -> the kind its target must have
 ]
 # a fact restated right after a link: (pattern on the text after the link, fact names)
 _RESTATED = [
-    (re.compile(r"^, a (\w+) city on the (River \w+)"), ("trait", "river")),
+    (re.compile(r"^, an? (\w+) city on the (River \w+)"), ("trait", "river")),
     (re.compile(r"^, based in (\w+)"), ("org_city",)),
     (re.compile(r"^, a city in (\w+)"), ("region",)),
-    (re.compile(r"^, a (\w+),"), ("job",)),
+    (re.compile(r"^, an? (\w+),"), ("job",)),
     (re.compile(r"^, a region known for (\w+)"), ("trade",)),
     (re.compile(r"^, which rises in the (\w+) Hills"), ("source",)),
 ]

@@ -160,7 +160,7 @@ def _world(cfg: SynthConfig) -> _World:
     for r in regions:
         capital = next((c for c in cities if city_region[c] == r), None) or rng.choice(cities)
         w = _Writer(r).add(f"{r} is a region known for {region_trade[r]}. Its capital is ").link(capital)
-        w.add(", a").fact(f" {city_trait[capital]}", capital, "city.trait").add(" city on the")
+        w.add(f", {_an(city_trait[capital])}").fact(f" {city_trait[capital]}", capital, "city.trait").add(" city on the")
         w.fact(f" {city_river[capital]}", capital, "city.river").add(".\n")
         writers.append(w)
         kinds[r] = "region"
@@ -176,14 +176,14 @@ def _world(cfg: SynthConfig) -> _World:
         kinds[v] = "river"
     for c in cities:
         region, river = city_region[c], city_river[c]
-        w = _Writer(c).add(f"{c} is a {city_trait[c]} city in ").link(region).add(", a region known for")
+        w = _Writer(c).add(f"{c} is {_an(city_trait[c])} {city_trait[c]} city in ").link(region).add(", a region known for")
         w.fact(f" {region_trade[region]}", region, "region.trade").add(". It lies on the ").link(river)
         w.add(", which rises in the").fact(f" {river_source[river]}", river, "river.source").add(" Hills.\n")
         writers.append(w)
         kinds[c] = "city"
     for p in people:
         city, org = person_city[p], person_org[p]
-        w = _Writer(p).add(f"{p} is a {person_job[p]} born in ").link(city).add(", a")
+        w = _Writer(p).add(f"{p} is {_an(person_job[p])} {person_job[p]} born in ").link(city).add(f", {_an(city_trait[city])}")
         w.fact(f" {city_trait[city]}", city, "city.trait").add(" city on the")
         w.fact(f" {city_river[city]}", city, "city.river").add(f". {p.split()[0]} works for the ").link(org)
         w.add(", based in").fact(f" {org_city[org]}", org, "organization.city").add(".\n")
@@ -193,10 +193,17 @@ def _world(cfg: SynthConfig) -> _World:
         city, founder = org_city[o], org_founder[o]
         w = _Writer(o).add(f"The {o} is a company based in ").link(city).add(", a city in")
         w.fact(f" {city_region[city]}", city, "city.region").add(". It was founded by ").link(founder)
-        w.add(", a").fact(f" {person_job[founder]}", founder, "person.job").add(f", and works in {org_trade[o]}.\n")
+        w.add(f", {_an(person_job[founder])}").fact(f" {person_job[founder]}", founder, "person.job").add(
+            f", and works in {org_trade[o]}.\n"
+        )
         writers.append(w)
         kinds[o] = "organization"
     return _World({w.title: w.text for w in writers}, kinds, [s for w in writers for s in w.slots])
+
+
+def _an(word: str) -> str:
+    """The indefinite article before ``word`` (``an old city``, ``a busy city``)."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def make_entities(cfg: SynthConfig) -> dict[str, str]:
