@@ -14,8 +14,9 @@ link table and cached mask rows are unchanged); only its KV cache is a *row* of 
   is dropped.
 
 The rows of a batched step are sampled together (:func:`~ds2ds_gen.sampling.sample_rows`: one
-softmax and one cumulative sum for all), but every sample draws from its own ``torch.Generator``
-seeded from its config, so a sample's output does not depend on which others share its batch.
+exponential race for all), but every sample draws from its own ``torch.Generator`` seeded from
+its config, so a sample's output does not depend on which others share its batch; the race
+also ignores the last-bit differences between a batched row's logits and a single row's.
 """
 
 from __future__ import annotations
