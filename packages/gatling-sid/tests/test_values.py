@@ -360,3 +360,18 @@ def test_counts_are_small_and_a_search_total_covers_its_results(registry):
                 if not 0 <= v <= 500:
                     bad.append((t.name, name, v))
     assert not bad, (len(bad), bad[:8])
+
+
+AFTER_COMMA = re.compile(r",\s+([A-Z][a-z']*)\b")
+
+
+def test_a_part_after_a_comma_does_not_start_capitalised(traces):
+    """ "Hey, please ...", not "Hey, Please ...": after an opener or part ending in a comma the next
+    word is lower case unless it is "I" or a person's or city's name (names come from the
+    generator's pools, the only thing this oracle takes from the package)."""
+    from gatling_sid.text import CITIES
+    from gatling_sid.values import FIRST, LAST
+
+    proper = {"I", "I'm", "I'd", "I've", "I'll"} | set(FIRST) | set(LAST) | set(CITIES)
+    bad = [(w, t.request.text) for t in traces for w in AFTER_COMMA.findall(t.request.text) if w not in proper]
+    assert not bad, f"{len(bad)} capitalised words after a comma in {len(traces)} requests: {bad[:3]}"  # 234/700 requests before

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import random
 import re
+from collections.abc import Mapping
 from typing import Any
 
 INTENTS = ("account_inquiry", "account_update", "transaction", "cancellation", "creation", "report", "account_review")
@@ -421,7 +422,38 @@ def compose(rng: random.Random, intent: str, slots: dict[str, Any], need: set[st
         if extra:
             at = rng.randint(1, 3)  # after the opener, before the closer
             done[at:at] = extra
+    _after_comma(done, fill)
     return " ".join(p for p in done if p).strip()
+
+
+_FIRST_WORD = re.compile(r"[A-Z][a-z']*\b")
+_KEEP_CAPITAL = frozenset(("I", "I'm", "I'd", "I've", "I'll"))
+
+
+def _after_comma(parts: list[str], fill: Mapping[str, Any]) -> None:
+    """Lower-case the first word of a part that follows one ending in a comma ("Hey, please ...",
+    not "Hey, Please ..."), unless the word is "I" or a name from the request's own values."""
+    prev = ""
+    for i, part in enumerate(parts):
+        if not part:
+            continue
+        if prev.endswith(","):
+            m = _FIRST_WORD.match(part)
+            if m and m.group() not in _KEEP_CAPITAL and not _is_proper(m.group(), fill):
+                parts[i] = part[:1].lower() + part[1:]
+        prev = part
+
+
+def _is_proper(word: str, fill: Mapping[str, Any]) -> bool:
+    """Whether ``word`` starts a word of a name-like value of the request (a person, a city)."""
+    return any(
+        type(v) is str and (v == word or v.startswith(word + " ") or f" {word}" in v)
+        for k, v in fill.items()
+        if k in _PROPER_KEYS
+    )
+
+
+_PROPER_KEYS = frozenset(("name", "first", "city", "full_name"))
 
 
 def _word_char(ch: str) -> bool:
