@@ -106,6 +106,8 @@ def sample_token(
     logits = logits.detach().cpu()
     if temperature == 0:
         return greedy_sample(filter_logits(logits, top_k, top_p))
+    if top_p is not None and top_p < 1.0:  # the rejection race of sample_rows (one code path)
+        return sample_rows(logits[None], [temperature], [top_k], [generator], [top_p])[0]
     x = logits.float()
     if temperature != 1.0:  # x / 1.0 is x: skip the op
         x = x / temperature
@@ -136,8 +138,11 @@ def sample_rows(
     top_k[r], top_p[r], generators[r])`` samples it (same token, same draws from the row's own
     generator; tested), with one vectorized race (:func:`race`) for all rows.
 
-    Batched decoding samples every row of a step at once this way; each row still draws its
-    uniforms from its own generator (none when the row is greedy or its distribution is
+    Top-p rows are sampled by rejection: a race over the row before top-p, kept when the winner
+    is in the top-p set, else raced again (after ``_REJECTIONS`` rounds, one race over the set):
+    exact, and a last-bit change that moves the set's boundary changes the token only if the
+    boundary id wins. Batched decoding samples every row of a step at once this way; each row
+    still draws its uniforms from its own generator (none when the row is greedy or its distribution is
     degenerate, as in :func:`sample_token`), so rows share no randomness. Top-p rows are
     filtered together (:func:`_top_p_rows`); a link-target constraint is applied by the caller
     to the rows' logits beforehand (ids outside the allowed set at ``-inf``)."""
@@ -177,6 +182,7 @@ def sample_rows(
             kth = torch.topk(xs, k, dim=-1).values[:, -1:]
             x[sel] = xs.masked_fill(xs < kth, float("-inf"))
     nucleus = [j for j, r in enumerate(rows) if tp[r] is not None and tp[r] < 1.0]  # type: ignore[operator]
+    pre = x.clone() if nucleus else x  # the nucleus rows before top-p: their rejection race
     if nucleus:
         if len(nucleus) == len(rows):
             x = _top_p_rows(x, ks, [tp[r] for r in rows])  # type: ignore[misc]
@@ -190,10 +196,42 @@ def sample_rows(
             out[rows[j]] = greedy_sample(logits[rows[j]].detach().cpu())
     if not ok:
         return out
-    toks = race(x[ok] if len(ok) < len(rows) else x, [generators[rows[j]] for j in ok])
-    for j, t in zip(ok, toks):
-        out[rows[j]] = t
+    nuc = set(nucleus) if nucleus else set()
+    plain = [j for j in ok if j not in nuc]
+    if plain:
+        toks = race(x[plain] if len(plain) < len(rows) else x, [generators[rows[j]] for j in plain])
+        for j, t in zip(plain, toks):
+            out[rows[j]] = t
+    pending = [j for j in ok if j in nuc]
+    if pending:
+        pending_bad = _degenerate(pre[pending])
+        pending, direct = [j for j, b in zip(pending, pending_bad) if not b], [j for j, b in zip(pending, pending_bad) if b]
+        # top-p by rejection: race over the row before top-p, keep the winner if top-p kept it.
+        # Exact (a race over the unfiltered row, conditioned on landing in the set, samples the
+        # set), and a last-bit change that moves the set's boundary changes the token only when
+        # the boundary id itself wins; after _REJECTIONS rounds, one race over the set itself.
+        for _ in range(_REJECTIONS):
+            if not pending:
+                break
+            toks = race(pre[pending], [generators[rows[j]] for j in pending])
+            kept = x[pending, toks].tolist()
+            still = []
+            for j, t, v in zip(pending, toks, kept):
+                if v > float("-inf"):
+                    out[rows[j]] = t
+                else:
+                    still.append(j)
+            pending = still
+        pending += direct
+        if pending:
+            toks = race(x[pending], [generators[rows[j]] for j in pending])
+            for j, t in zip(pending, toks):
+                out[rows[j]] = t
     return out
+
+
+#: rejection rounds of a top-p row before it races over its kept set directly
+_REJECTIONS = 4
 
 
 def _degenerate(x: torch.Tensor) -> list[bool]:
