@@ -375,3 +375,17 @@ def test_a_part_after_a_comma_does_not_start_capitalised(traces):
     proper = {"I", "I'm", "I'd", "I've", "I'll"} | set(FIRST) | set(LAST) | set(CITIES)
     bad = [(w, t.request.text) for t in traces for w in AFTER_COMMA.findall(t.request.text) if w not in proper]
     assert not bad, f"{len(bad)} capitalised words after a comma in {len(traces)} requests: {bad[:3]}"  # 234/700 requests before
+
+
+def test_dialogue_openers_do_not_capitalise_after_a_comma(oracle):
+    """The same rule for the first user turn of dialogues (its own opener + core + closer join)."""
+    from gatling_sid.text import CITIES
+    from gatling_sid.values import FIRST, LAST
+
+    proper = {"I", "I'm", "I'd", "I've", "I'll"} | set(FIRST) | set(LAST) | set(CITIES)
+    rng = random.Random(5)
+    dm = DialogueMaker(oracle)
+    behaviours = ("ask_missing", "confirm_in_words", "decline_in_words", "clarify", "parallel", "operation")
+    texts = [dm.make(rng, f"d{i}", behaviours[i % 6], rng.choice(oracle.domain_names)).request.text for i in range(300)]
+    bad = [(w, t) for t in texts for w in AFTER_COMMA.findall(t) if w not in proper]
+    assert not bad, f"{len(bad)} capitalised words after a comma in {len(texts)} dialogue requests: {bad[:3]}"

@@ -34,7 +34,7 @@ from .errors import GatlingError
 from .models import GoldTrace, ToolCallGraph, UserRequest
 from .procedural import ProceduralOracle, _Plan
 from .state import World
-from .text import CITIES, CLOSERS, OPENERS, compose, facts_sentences, humanize
+from .text import CITIES, CLOSERS, OPENERS, after_comma, compose, facts_sentences, humanize
 
 __all__ = ["BEHAVIOURS", "DialogueMaker"]
 
@@ -128,7 +128,9 @@ class DialogueMaker:
         fill = {**s, "city": rng.choice(CITIES), "fmt": rng.choice(("csv", "json", "parquet")), "first": s["name"].split(" ")[0]}
 
         def wrap(core: str) -> str:  # the same openers and closers as single-turn requests: varied wording
-            return " ".join(x for x in (rng.choice(OPENERS).format(**fill), core, rng.choice(CLOSERS).format(**fill)) if x)
+            parts = [rng.choice(OPENERS).format(**fill), core, rng.choice(CLOSERS).format(**fill)]
+            after_comma(parts, fill)  # "Hi support, two things ...", not "Hi support, Two things ..."
+            return " ".join(x for x in parts if x)
 
         calls: tuple[Any, ...] = ()
         problems: list[tuple[str, str, str]] = []

@@ -422,7 +422,7 @@ def compose(rng: random.Random, intent: str, slots: dict[str, Any], need: set[st
         if extra:
             at = rng.randint(1, 3)  # after the opener, before the closer
             done[at:at] = extra
-    _after_comma(done, fill)
+    after_comma(done, fill)
     return " ".join(p for p in done if p).strip()
 
 
@@ -430,7 +430,7 @@ _FIRST_WORD = re.compile(r"[A-Z][a-z']*\b")
 _KEEP_CAPITAL = frozenset(("I", "I'm", "I'd", "I've", "I'll"))
 
 
-def _after_comma(parts: list[str], fill: Mapping[str, Any]) -> None:
+def after_comma(parts: list[str], fill: Mapping[str, Any]) -> None:
     """Lower-case the first word of a part that follows one ending in a comma ("Hey, please ...",
     not "Hey, Please ..."), unless the word is "I" or a name from the request's own values."""
     prev = ""
